@@ -1,0 +1,113 @@
+// Command tertulia runs the chat server: SSH and web front-ends over one set
+// of rooms. Every flag can also be set with an environment variable
+// TERTULIA_<NAME> (e.g. TERTULIA_SSH_ADDR); a flag on the command line wins.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/tertulia/tertulia/internal/app"
+	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/sshchat"
+	"github.com/tertulia/tertulia/internal/webchat"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "tertulia:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tertulia", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg app.Config
+	var origins, logFormat, logLevel string
+	fs.StringVar(&cfg.SSHAddr, "ssh-addr", app.DefaultSSHAddr, "address the SSH server listens on")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "address the HTTP and websocket server listens on (put nginx in front for the internet)")
+	fs.StringVar(&cfg.HostKeyDir, "hostkeys", app.DefaultHostKeyDir, "folder of SSH host keys; an ed25519 key is generated there on first start")
+	fs.StringVar(&cfg.DataDir, "data", app.DefaultDataDir, "folder for the server's persistent data")
+	fs.StringVar(&origins, "allowed-origins", "", "comma-separated extra origins (e.g. https://chat.example.com) allowed to open websockets; the page's own host is always allowed")
+	fs.IntVar(&cfg.QueueSize, "outbound-queue", room.DefaultQueueSize, "events queued per session before a client too slow to read them is dropped")
+	fs.IntVar(&cfg.MaxMessage, "max-message", room.DefaultMaxMessage, "longest message, in characters")
+	fs.Int64Var(&cfg.WSReadLimit, "ws-read-limit", webchat.DefaultReadLimit, "largest websocket frame a client may send, in bytes")
+	fs.DurationVar(&cfg.WSPingInterval, "ws-ping-interval", webchat.DefaultPingInterval, "how often websockets are pinged; peers silent for two intervals are dropped")
+	fs.DurationVar(&cfg.HandshakeTimeout, "ssh-handshake-timeout", sshchat.DefaultHandshakeTimeout, "time allowed for the SSH handshake and authentication")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "time allowed for sessions to close on SIGINT/SIGTERM")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: tertulia [flags]\n\nRuns the Tertulia chat server: SSH (ssh -p 2222 you@host) and web (http://host:8080) in the same rooms.\nEach flag can also be set as TERTULIA_<FLAG> in the environment, e.g. TERTULIA_SSH_ADDR=:22.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	for _, o := range strings.Split(origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)
+		}
+	}
+	logger, err := newLogger(stderr, logFormat, logLevel)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	slog.SetDefault(logger)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return app.Run(ctx, cfg, nil)
+}
+
+// applyEnv sets each flag not given on the command line from TERTULIA_<NAME>.
+func applyEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		name := "TERTULIA_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookup(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", format)
+}

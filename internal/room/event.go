@@ -1,0 +1,93 @@
+package room
+
+import (
+	"sync"
+	"time"
+)
+
+// Via names the front-end a session came through.
+type Via string
+
+// Front-ends known to the core. The core never looks inside them; the value
+// is only shown to users (e.g. in /who).
+const (
+	ViaSSH Via = "ssh"
+	ViaWeb Via = "web"
+)
+
+// Kind is the type of an Event.
+type Kind uint8
+
+// Event kinds. Room events (message, join, part, nick) are delivered to every
+// member of the room in one order; the others go to a single session.
+const (
+	KindMessage Kind = iota + 1
+	KindJoin
+	KindPart
+	KindNick
+	KindMembers
+	KindWelcome
+	KindNotice
+	KindError
+)
+
+// Format selects a rendering cache slot. Each front-end renders an event at
+// most once per format, whatever the number of recipients.
+type Format uint8
+
+// Formats used by the front-ends.
+const (
+	FormatJSON Format = iota
+	FormatLine
+	FormatTUI
+	numFormats
+)
+
+// Member describes one member of a room, as listed by /who.
+type Member struct {
+	Nick string `json:"nick"`
+	Via  Via    `json:"via"`
+}
+
+// Event is immutable once published: the same value is shared by every
+// recipient, so adapters must not modify it.
+type Event struct {
+	Kind    Kind
+	ID      uint64 // message id, increasing; 0 for non-message events
+	Room    string // room name without '#'
+	From    string // sender; the joiner/parter; the old nick for KindNick
+	To      string // the new nick for KindNick
+	Text    string // message, notice or error text; part reason
+	Action  bool   // a /me message
+	Via     Via    // the joiner's front-end (KindJoin)
+	Code    string // machine-readable error code (KindError)
+	Count   int    // room member count after this event (join, part, members)
+	Members []Member
+	Rooms   []string // rooms of a welcomed session (KindWelcome)
+	Time    time.Time
+
+	cache [numFormats]renderSlot
+}
+
+type renderSlot struct {
+	once sync.Once
+	b    []byte
+}
+
+// Render returns the event rendered by fn for format f, calling fn only the
+// first time any recipient asks for that format.
+func (e *Event) Render(f Format, fn func(*Event) []byte) []byte {
+	slot := &e.cache[f]
+	slot.once.Do(func() { slot.b = fn(e) })
+	return slot.b
+}
+
+// UserError is an error meant for the user who caused it.
+type UserError struct {
+	Code string
+	Text string
+}
+
+func (e *UserError) Error() string { return e.Text }
+
+func userErr(code, text string) *UserError { return &UserError{Code: code, Text: text} }

@@ -1,0 +1,373 @@
+// Package room is the domain core of Tertulia: sessions, rooms, commands and
+// the events they produce. It knows nothing of SSH or HTTP; front-ends attach
+// sessions with Hub.Connect, feed user input to Hub.Input and write out what
+// arrives on Session.Events.
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+)
+
+// Defaults for the hub's limits.
+const (
+	DefaultLobby      = "lobby"
+	DefaultQueueSize  = 256
+	DefaultMaxMessage = 2000
+)
+
+// ErrNickTaken is returned by Connect when the nick is in use and no
+// alternative was allowed.
+var ErrNickTaken = errors.New("nick is already in use")
+
+// ErrStopping is returned by Connect once Shutdown has begun.
+var ErrStopping = errors.New("server is stopping")
+
+// Hub is the registry of rooms and sessions shared by every front-end.
+type Hub struct {
+	lobby      string
+	queueSize  int
+	maxMessage int
+	log        *slog.Logger
+	now        func() time.Time
+	commands   *commandTable
+	metrics    counters
+
+	nextID    atomic.Uint64
+	nextSess  atomic.Uint64
+	sessCount atomic.Int64
+
+	mu       sync.Mutex
+	stopping bool
+	nicks    map[string]*Session // by folded nick
+	rooms    map[string]*Room
+	left     chan struct{} // signalled when a session leaves during shutdown
+}
+
+// Option configures a Hub.
+type Option func(*Hub)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(h *Hub) { h.log = l } }
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(h *Hub) { h.now = now } }
+
+// WithQueueSize bounds each session's outbound queue.
+func WithQueueSize(n int) Option { return func(h *Hub) { h.queueSize = n } }
+
+// WithMaxMessage limits a message's length, in characters.
+func WithMaxMessage(n int) Option { return func(h *Hub) { h.maxMessage = n } }
+
+// NewHub returns an empty hub with the lobby room.
+func NewHub(opts ...Option) *Hub {
+	h := &Hub{
+		lobby:      DefaultLobby,
+		queueSize:  DefaultQueueSize,
+		maxMessage: DefaultMaxMessage,
+		log:        slog.Default(),
+		now:        time.Now,
+		nicks:      make(map[string]*Session),
+		rooms:      make(map[string]*Room),
+		left:       make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(h)
+	}
+	h.commands = newCommandTable()
+	h.rooms[h.lobby] = newRoom(h.lobby)
+	return h
+}
+
+// Identity is what a front-end knows about a connecting user.
+type Identity struct {
+	Nick        string // wanted nick
+	Via         Via
+	Fingerprint string // SHA256 key fingerprint, only if the key was proven
+	Remote      string // client address
+	// AltNick lets Connect pick "nick_2", "nick_3"... when the nick is taken
+	// (SSH), instead of failing with ErrNickTaken (web).
+	AltNick bool
+}
+
+// Connect registers a session under a unique nick and puts it in the lobby.
+// The session's first events are its welcome, its own join and the lobby's
+// member list.
+func (h *Hub) Connect(id Identity) (*Session, error) {
+	if err := ValidateNick(id.Nick); err != nil {
+		return nil, err
+	}
+	s := &Session{
+		hub:         h,
+		id:          h.nextSess.Add(1),
+		via:         id.Via,
+		fingerprint: id.Fingerprint,
+		remote:      id.Remote,
+		since:       h.now(),
+		out:         make(chan *Event, h.queueSize),
+		done:        make(chan struct{}),
+	}
+	h.mu.Lock()
+	if h.stopping {
+		h.mu.Unlock()
+		return nil, ErrStopping
+	}
+	nick, ok := h.freeNickLocked(id.Nick, id.AltNick)
+	if !ok {
+		h.mu.Unlock()
+		return nil, ErrNickTaken
+	}
+	s.nick = nick
+	h.nicks[foldNick(nick)] = s
+	lobby := h.rooms[h.lobby]
+	h.mu.Unlock()
+	h.sessCount.Add(1)
+
+	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
+	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now()})
+	h.joinRoom(s, lobby)
+	if nick != id.Nick {
+		h.notice(s, fmt.Sprintf("The nick %s is taken; you are %s. Use /nick to change it.", id.Nick, nick))
+	}
+	return s, nil
+}
+
+// freeNickLocked returns nick, or with alt an unused "nick_N". h.mu must be held.
+func (h *Hub) freeNickLocked(nick string, alt bool) (string, bool) {
+	if _, taken := h.nicks[foldNick(nick)]; !taken {
+		return nick, true
+	}
+	if !alt {
+		return "", false
+	}
+	for i := 2; ; i++ {
+		suffix := fmt.Sprintf("_%d", i)
+		base := nick
+		for utf8.RuneCountInString(base)+len(suffix) > MaxNickLen {
+			_, size := utf8.DecodeLastRuneInString(base)
+			base = base[:len(base)-size]
+		}
+		if _, taken := h.nicks[foldNick(base+suffix)]; !taken {
+			return base + suffix, true
+		}
+	}
+}
+
+// joinRoom adds s to r (if not already in) and makes r its current room.
+func (h *Hub) joinRoom(s *Session, r *Room) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.mu.Lock()
+	s.current = r
+	if _, in := r.members[s]; in {
+		s.mu.Unlock()
+		return
+	}
+	s.rooms = append(s.rooms, r)
+	s.mu.Unlock()
+	r.members[s] = struct{}{}
+	r.publishLocked(h, &Event{Kind: KindJoin, From: s.Nick(), Via: s.via, Count: len(r.members)})
+	list := r.membersLocked()
+	s.deliver(&Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: h.now()})
+}
+
+// Leave removes the session from its rooms and frees its nick; the other
+// members see it part with the session's close reason. Front-ends call it
+// once the connection is gone; it is idempotent.
+func (s *Session) Leave() {
+	s.leaveOnce.Do(func() {
+		s.Close(ReasonClosed)
+		h := s.hub
+		nick := s.Nick()
+		h.mu.Lock()
+		if h.nicks[foldNick(nick)] == s {
+			delete(h.nicks, foldNick(nick))
+		}
+		h.mu.Unlock()
+		reason := s.CloseReason()
+		for _, r := range s.joinedRooms() {
+			r.mu.Lock()
+			delete(r.members, s)
+			r.publishLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.members)})
+			r.mu.Unlock()
+		}
+		s.mu.Lock()
+		s.rooms, s.current = nil, nil
+		s.mu.Unlock()
+		h.sessCount.Add(-1)
+		if reason == ReasonSlowClient {
+			h.log.Warn("disconnect", "nick", nick, "via", s.via, "remote", s.remote, "reason", reason)
+		} else {
+			h.log.Info("disconnect", "nick", nick, "via", s.via, "remote", s.remote, "reason", reason)
+		}
+		select {
+		case h.left <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// Input handles what a user typed: each line is a message to the room (the
+// session's current one when room is "") or, if it starts with '/', a
+// command. Problems are reported to the sender as error events.
+func (h *Hub) Input(s *Session, room, text string) {
+	for _, line := range SplitLines(text) {
+		h.inputLine(s, room, line)
+	}
+}
+
+func (h *Hub) inputLine(s *Session, room, line string) {
+	h.metrics.received.Add(1)
+	if utf8.RuneCountInString(line) > h.maxMessage {
+		h.fail(s, userErr("too_long", fmt.Sprintf("message not sent: longer than %d characters", h.maxMessage)))
+		return
+	}
+	line = CleanLine(line)
+	if line == "" {
+		return
+	}
+	target, err := h.targetRoom(s, room)
+	if name, args, ok := ParseCommand(line); ok {
+		h.runCommand(&Call{Hub: h, Session: s, Room: target, Name: name, Args: args})
+		return
+	}
+	if err != nil {
+		h.fail(s, err)
+		return
+	}
+	h.say(s, target, strings.TrimPrefix(line, "/"), false)
+}
+
+func (h *Hub) say(s *Session, r *Room, text string, action bool) {
+	r.publish(h, &Event{Kind: KindMessage, From: s.Nick(), Text: text, Action: action})
+}
+
+func (h *Hub) targetRoom(s *Session, room string) (*Room, *UserError) {
+	if room == "" {
+		s.mu.Lock()
+		r := s.current
+		s.mu.Unlock()
+		if r == nil {
+			return nil, userErr("no_room", "you are not in a room")
+		}
+		return r, nil
+	}
+	r := s.roomNamed(roomName(room))
+	if r == nil {
+		return nil, userErr("not_in_room", "you are not in #"+roomName(room))
+	}
+	return r, nil
+}
+
+func (h *Hub) notice(s *Session, text string) {
+	s.deliver(&Event{Kind: KindNotice, Text: text, Time: h.now()})
+}
+
+func (h *Hub) fail(s *Session, err error) {
+	code := "internal"
+	var ue *UserError
+	if errors.As(err, &ue) {
+		code = ue.Code
+	} else {
+		h.log.Error("command failed", "nick", s.Nick(), "err", err)
+	}
+	h.metrics.refused.Add(1)
+	s.deliver(&Event{Kind: KindError, Code: code, Text: err.Error(), Time: h.now()})
+}
+
+// changeNick renames s, telling every room it is in.
+func (h *Hub) changeNick(s *Session, nick string) error {
+	if err := ValidateNick(nick); err != nil {
+		return err
+	}
+	old := s.Nick()
+	if old == nick {
+		return nil
+	}
+	h.mu.Lock()
+	if other, taken := h.nicks[foldNick(nick)]; taken && other != s {
+		h.mu.Unlock()
+		return userErr("nick_taken", "the nick "+nick+" is already in use")
+	}
+	delete(h.nicks, foldNick(old))
+	h.nicks[foldNick(nick)] = s
+	s.mu.Lock()
+	s.nick = nick
+	s.mu.Unlock()
+	h.mu.Unlock()
+	rooms := s.joinedRooms()
+	for _, r := range rooms {
+		r.publish(h, &Event{Kind: KindNick, From: old, To: nick})
+	}
+	if len(rooms) == 0 {
+		h.notice(s, "You are now known as "+nick)
+	}
+	h.log.Info("nick", "old", old, "new", nick, "via", s.via)
+	return nil
+}
+
+// Sessions is the number of connected sessions.
+func (h *Hub) Sessions() int { return int(h.sessCount.Load()) }
+
+// Shutdown tells every session the server is stopping, closes them and waits
+// (until ctx ends) for the front-ends to let them go.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.stopping = true
+	all := make([]*Session, 0, len(h.nicks))
+	for _, s := range h.nicks {
+		all = append(all, s)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		h.notice(s, "The server is stopping; please reconnect in a moment.")
+		s.Close(ReasonStopping)
+	}
+	for h.Sessions() > 0 {
+		select {
+		case <-h.left:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Stats is a snapshot of the hub's counters.
+type Stats struct {
+	Sessions   int
+	Rooms      int
+	Received   uint64 // input lines
+	Deliveries uint64 // events queued to room members
+	SlowDrops  uint64 // sessions dropped for a full queue
+	Refused    uint64 // inputs answered with an error
+}
+
+// Stats returns the current counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	rooms := len(h.rooms)
+	h.mu.Unlock()
+	return Stats{
+		Sessions:   h.Sessions(),
+		Rooms:      rooms,
+		Received:   h.metrics.received.Load(),
+		Deliveries: h.metrics.deliveries.Load(),
+		SlowDrops:  h.metrics.slowDrops.Load(),
+		Refused:    h.metrics.refused.Load(),
+	}
+}
+
+type counters struct {
+	received, deliveries, slowDrops, refused atomic.Uint64
+}
+
+func (c *counters) slowDrop()     { c.slowDrops.Add(1) }
+func (c *counters) fanout(n int) { c.deliveries.Add(uint64(n)) }

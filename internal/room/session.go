@@ -1,0 +1,127 @@
+package room
+
+import (
+	"sync"
+	"time"
+)
+
+// Reasons a session ends, shown to the other members in its part notice.
+const (
+	ReasonQuit       = "quit"
+	ReasonClosed     = "connection closed"
+	ReasonSlowClient = "too slow: outbound queue full"
+	ReasonStopping   = "server is stopping"
+)
+
+// Session is one connected user, whichever front-end. The front-end reads
+// Events() from its own writer goroutine; the core never blocks on it.
+type Session struct {
+	hub         *Hub
+	id          uint64
+	via         Via
+	fingerprint string
+	remote      string
+	since       time.Time
+
+	out       chan *Event
+	done      chan struct{}
+	closeOnce sync.Once
+	leaveOnce sync.Once
+
+	mu      sync.Mutex
+	nick    string
+	reason  string
+	rooms   []*Room // joined rooms, in join order
+	current *Room
+}
+
+// Events is the session's outbound queue. It is never closed: read it until
+// Done is closed, then drain what is left.
+func (s *Session) Events() <-chan *Event { return s.out }
+
+// Done is closed when the session must end (quit, dropped, server stopping).
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Nick is the session's current nick.
+func (s *Session) Nick() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nick
+}
+
+// Via is the front-end the session came through.
+func (s *Session) Via() Via { return s.via }
+
+// Fingerprint is the SHA256 fingerprint of the key the client proved it
+// holds, or "" for guests.
+func (s *Session) Fingerprint() string { return s.fingerprint }
+
+// CurrentRoom is the name of the room plain messages go to ("" if none).
+func (s *Session) CurrentRoom() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.current == nil {
+		return ""
+	}
+	return s.current.name
+}
+
+// CloseReason says why Done was closed.
+func (s *Session) CloseReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason
+}
+
+// Close asks the front-end to end the session. It never blocks, so it is safe
+// to call while delivering to a room.
+func (s *Session) Close(reason string) {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.reason = reason
+		s.mu.Unlock()
+		close(s.done)
+	})
+}
+
+// deliver queues ev without ever blocking: a session whose queue is full is
+// closed rather than allowed to hold up the room.
+func (s *Session) deliver(ev *Event) {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	select {
+	case s.out <- ev:
+	default:
+		s.hub.metrics.slowDrop()
+		s.Close(ReasonSlowClient)
+	}
+}
+
+func (s *Session) roomNamed(name string) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.rooms {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func (s *Session) joinedRooms() []*Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Room(nil), s.rooms...)
+}
+
+// Error tells the session's user about a problem the front-end found in
+// their input (for example a malformed frame), in order with their events.
+func (s *Session) Error(code, text string) {
+	s.hub.fail(s, userErr(code, text))
+}
+
+// Notice sends the session's user a plain notice.
+func (s *Session) Notice(text string) { s.hub.notice(s, text) }

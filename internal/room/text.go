@@ -1,0 +1,117 @@
+package room
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/x/ansi"
+)
+
+// MaxNickLen is the longest nick, in characters.
+const MaxNickLen = 24
+
+// CleanLine makes one line of user text safe to show on any terminal or page:
+// invalid UTF-8 is repaired, escape sequences (CSI, OSC, DCS, ...) are removed,
+// and remaining control and bidi-override characters are dropped, so nothing a
+// user sends can move another user's cursor or reorder their screen. Tabs
+// become spaces. The result is trimmed.
+func CleanLine(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.ContainsAny(s, "\x1b\u009b\u009d\u0090") {
+		s = ansi.Strip(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		switch {
+		case r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r), isBidiControl(r):
+			// dropped
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// SplitLines splits pasted text into lines (LF, CRLF or lone CR), each of
+// which becomes its own message: a line can never impersonate another one.
+func SplitLines(s string) []string {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	return strings.Split(s, "\n")
+}
+
+func isBidiControl(r rune) bool {
+	switch {
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x200E, r == 0x200F, r == 0x061C:
+		return true
+	}
+	return false
+}
+
+// ValidateNick reports why nick cannot be used, or nil. Nicks are 1 to
+// MaxNickLen letters, digits, '_', '-' or '.'.
+func ValidateNick(nick string) *UserError {
+	n := utf8.RuneCountInString(nick)
+	if n == 0 {
+		return userErr("bad_nick", "a nick cannot be empty")
+	}
+	if n > MaxNickLen {
+		return userErr("bad_nick", "a nick is at most 24 characters")
+	}
+	for _, r := range nick {
+		if !isNickRune(r) {
+			return userErr("bad_nick", "a nick may only use letters, digits, '_', '-' and '.'")
+		}
+	}
+	return nil
+}
+
+func isNickRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-' || r == '.'
+}
+
+// SuggestNick turns an arbitrary login name into a valid nick, dropping what
+// a nick may not contain; an empty result becomes "guest".
+func SuggestNick(name string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range name {
+		if n == MaxNickLen {
+			break
+		}
+		if isNickRune(r) {
+			b.WriteRune(r)
+			n++
+		}
+	}
+	if b.Len() == 0 {
+		return "guest"
+	}
+	return b.String()
+}
+
+// foldNick is the key under which nicks are compared: "Alice" and "alice"
+// are the same nick.
+func foldNick(nick string) string { return strings.ToLower(nick) }
+
+// ParseCommand splits "/name args" into its parts. Text that does not start
+// with a single '/' is not a command ("//x" is the message "/x").
+func ParseCommand(text string) (name, args string, ok bool) {
+	if !strings.HasPrefix(text, "/") || strings.HasPrefix(text, "//") {
+		return "", "", false
+	}
+	body := text[1:]
+	name, args, _ = strings.Cut(body, " ")
+	return strings.ToLower(name), strings.TrimSpace(args), true
+}
+
+// roomName normalises a room name as written by a user ("#Lobby" or "lobby").
+func roomName(s string) string { return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "#")) }

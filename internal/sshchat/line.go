@@ -1,0 +1,156 @@
+package sshchat
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"charm.land/ssh"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// renderLine renders ev for line mode: one plain line per event (several for
+// a multi-line notice), naming the room and the sender, with no escape
+// sequences. The format is a public contract (docs/protocol.md).
+func renderLine(ev *room.Event) []byte {
+	var b bytes.Buffer
+	switch ev.Kind {
+	case room.KindMessage:
+		if ev.Action {
+			fmt.Fprintf(&b, "#%s * %s %s\n", ev.Room, ev.From, ev.Text)
+		} else {
+			fmt.Fprintf(&b, "#%s <%s> %s\n", ev.Room, ev.From, ev.Text)
+		}
+	case room.KindJoin:
+		fmt.Fprintf(&b, "#%s --> %s joined (%s)\n", ev.Room, ev.From, ev.Via)
+	case room.KindPart:
+		fmt.Fprintf(&b, "#%s <-- %s left (%s)\n", ev.Room, ev.From, ev.Text)
+	case room.KindNick:
+		fmt.Fprintf(&b, "#%s --- %s is now known as %s\n", ev.Room, ev.From, ev.To)
+	case room.KindMembers:
+		fmt.Fprintf(&b, "#%s members (%d): %s\n", ev.Room, len(ev.Members), memberList(ev.Members))
+	case room.KindWelcome:
+		fmt.Fprintf(&b, "-!- welcome %s\n", ev.From)
+	case room.KindError:
+		fmt.Fprintf(&b, "-!- error: %s\n", ev.Text)
+	default:
+		for _, l := range strings.Split(ev.Text, "\n") {
+			fmt.Fprintf(&b, "-!- %s\n", l)
+		}
+	}
+	return b.Bytes()
+}
+
+func memberList(members []room.Member) string {
+	parts := make([]string, len(members))
+	for i, m := range members {
+		parts[i] = m.Nick + " (" + string(m.Via) + ")"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// runLines serves a session without a PTY: scripts, pipes, bots.
+func (s *Server) runLines(sess ssh.Session, cs *room.Session) {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.lineWriter(sess, cs)
+	}()
+	s.lineReader(sess, cs)
+	// Input is over (EOF or error): end the session once what is queued for
+	// it (such as the echo of its last line) is written.
+	cs.Close(room.ReasonClosed)
+	s.awaitWriter(writerDone)
+}
+
+func (s *Server) lineReader(r io.Reader, cs *room.Session) {
+	br := bufio.NewReaderSize(r, 4096)
+	for {
+		line, err := readLimitedLine(br, s.maxLine)
+		if errors.Is(err, errLineTooLong) {
+			cs.Error("too_long", fmt.Sprintf("line not sent: longer than %d bytes", s.maxLine))
+			continue
+		}
+		if len(line) > 0 {
+			s.hub.Input(cs, "", strings.TrimSuffix(line, "\r"))
+		}
+		if err != nil {
+			return
+		}
+		select {
+		case <-cs.Done():
+			return
+		default:
+		}
+	}
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLimitedLine reads up to '\n' (dropped). A line longer than max is
+// discarded whole and reported as errLineTooLong.
+func readLimitedLine(br *bufio.Reader, max int) (string, error) {
+	var buf []byte
+	tooLong := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(buf)+len(chunk) > max+2 {
+				tooLong, buf = true, nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if tooLong {
+			if err != nil {
+				return "", err
+			}
+			return "", errLineTooLong
+		}
+		return strings.TrimSuffix(string(buf), "\n"), err
+	}
+}
+
+func (s *Server) lineWriter(w io.Writer, cs *room.Session) {
+	write := func(ev *room.Event) bool {
+		_, err := w.Write(ev.Render(room.FormatLine, renderLine))
+		return err == nil
+	}
+	for {
+		select {
+		case ev := <-cs.Events():
+			if !write(ev) {
+				cs.Close(room.ReasonClosed)
+				return
+			}
+		case <-cs.Done():
+			drain(cs, write)
+			return
+		}
+	}
+}
+
+// drain writes what is left in the session's queue, unless it was dropped
+// for being too slow to read it.
+func drain(cs *room.Session, write func(*room.Event) bool) {
+	if cs.CloseReason() == room.ReasonSlowClient {
+		return
+	}
+	for {
+		select {
+		case ev := <-cs.Events():
+			if !write(ev) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}

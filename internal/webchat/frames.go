@@ -1,0 +1,109 @@
+package webchat
+
+import (
+	"encoding/json"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// TimeFormat is RFC 3339 with milliseconds, in UTC.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// clientFrame is any frame a browser or bot sends. Fields unused by a type
+// are ignored.
+type clientFrame struct {
+	Type string `json:"type"`
+	Nick string `json:"nick,omitempty"`
+	Room string `json:"room,omitempty"`
+	Text string `json:"text,omitempty"`
+}
+
+type welcomeFrame struct {
+	Type  string   `json:"type"`
+	Nick  string   `json:"nick"`
+	Rooms []string `json:"rooms"`
+}
+
+type messageFrame struct {
+	Type   string `json:"type"`
+	ID     uint64 `json:"id"`
+	Room   string `json:"room"`
+	From   string `json:"from"`
+	Text   string `json:"text"`
+	TS     string `json:"ts"`
+	Action bool   `json:"action"`
+}
+
+type presenceFrame struct {
+	Type   string   `json:"type"` // join or part
+	Room   string   `json:"room"`
+	Nick   string   `json:"nick"`
+	Via    room.Via `json:"via,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+	Count  int      `json:"count"`
+}
+
+type nickFrame struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	Old  string `json:"old"`
+	New  string `json:"new"`
+}
+
+type membersFrame struct {
+	Type    string        `json:"type"`
+	Room    string        `json:"room"`
+	Members []room.Member `json:"members"`
+}
+
+type noticeFrame struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+type errorFrame struct {
+	Type string `json:"type"`
+	Code string `json:"code"`
+	Text string `json:"text"`
+}
+
+// encodeEvent renders ev as one JSON text frame. It is called once per
+// event, whatever the number of web recipients (see room.Event.Render).
+func encodeEvent(ev *room.Event) []byte {
+	var v any
+	switch ev.Kind {
+	case room.KindMessage:
+		v = messageFrame{"message", ev.ID, ev.Room, ev.From, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Action}
+	case room.KindJoin:
+		v = presenceFrame{Type: "join", Room: ev.Room, Nick: ev.From, Via: ev.Via, Count: ev.Count}
+	case room.KindPart:
+		v = presenceFrame{Type: "part", Room: ev.Room, Nick: ev.From, Reason: ev.Text, Count: ev.Count}
+	case room.KindNick:
+		v = nickFrame{"nick", ev.Room, ev.From, ev.To}
+	case room.KindMembers:
+		members := ev.Members
+		if members == nil {
+			members = []room.Member{}
+		}
+		v = membersFrame{"members", ev.Room, members}
+	case room.KindWelcome:
+		v = welcomeFrame{"welcome", ev.From, ev.Rooms}
+	case room.KindNotice:
+		v = noticeFrame{"notice", ev.Text}
+	case room.KindError:
+		v = errorFrame{"error", ev.Code, ev.Text}
+	default:
+		v = noticeFrame{"notice", ev.Text}
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen for these types
+		return []byte(`{"type":"error","code":"internal","text":"encoding failed"}`)
+	}
+	return b
+}
+
+func errorJSON(code, text string) []byte {
+	b, _ := json.Marshal(errorFrame{"error", code, text})
+	return b
+}
+

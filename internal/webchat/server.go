@@ -1,0 +1,332 @@
+// Package webchat is the browser front-end: an embedded page and a websocket
+// endpoint speaking the JSON frames of docs/protocol.md.
+package webchat
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// Defaults for the websocket limits.
+const (
+	DefaultReadLimit    = 16 << 10
+	DefaultPingInterval = 30 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultHelloTimeout = 30 * time.Second
+)
+
+// Server serves the page and the websocket endpoint.
+type Server struct {
+	hub            *room.Hub
+	log            *slog.Logger
+	allowedOrigins map[string]bool
+	readLimit      int64
+	pingInterval   time.Duration
+	writeTimeout   time.Duration
+	helloTimeout   time.Duration
+	upgrader       websocket.Upgrader
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithAllowedOrigins adds origins (e.g. "https://chat.example.com") that may
+// open a websocket besides the page's own host.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(s *Server) {
+		for _, o := range origins {
+			if o = strings.TrimSpace(o); o != "" {
+				s.allowedOrigins[strings.ToLower(strings.TrimRight(o, "/"))] = true
+			}
+		}
+	}
+}
+
+// WithReadLimit bounds the size of one client frame, in bytes.
+func WithReadLimit(n int64) Option { return func(s *Server) { s.readLimit = n } }
+
+// WithPingInterval sets how often the server pings; a peer silent for two
+// intervals is dropped.
+func WithPingInterval(d time.Duration) Option { return func(s *Server) { s.pingInterval = d } }
+
+// WithWriteTimeout bounds one frame write.
+func WithWriteTimeout(d time.Duration) Option { return func(s *Server) { s.writeTimeout = d } }
+
+// New returns a web front-end attached to hub.
+func New(hub *room.Hub, opts ...Option) *Server {
+	s := &Server{
+		hub:            hub,
+		log:            slog.Default(),
+		allowedOrigins: make(map[string]bool),
+		readLimit:      DefaultReadLimit,
+		pingInterval:   DefaultPingInterval,
+		writeTimeout:   DefaultWriteTimeout,
+		helloTimeout:   DefaultHelloTimeout,
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		CheckOrigin:     s.checkOrigin,
+		// Browsers and bots get a plain HTTP error body on a refused upgrade.
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			http.Error(w, reason.Error(), status)
+		},
+	}
+	return s
+}
+
+// Handler serves GET / (the page), its assets and GET /ws.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFiles, "static")
+	files := http.FileServerFS(static)
+	mux.Handle("GET /", securityHeaders(files))
+	mux.HandleFunc("GET /ws", s.serveWS)
+	return mux
+}
+
+// securityHeaders forbids inline script, framing and MIME sniffing: every
+// user string on the page is set as text, and this is the second fence.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// checkOrigin accepts a browser's upgrade only from the page's own host or a
+// configured origin. Clients that send no Origin (bots, CLI tools) are not
+// browsers and cannot be the victim of cross-site requests.
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return s.allowedOrigins[strings.ToLower(strings.TrimRight(origin, "/"))]
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Warn("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		return
+	}
+	defer conn.Close()
+	conn.SetReadLimit(s.readLimit)
+	remote := clientAddr(r)
+
+	sess := s.greet(conn, remote)
+	if sess == nil {
+		return
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(conn, sess)
+	}()
+	s.readLoop(conn, sess)
+	sess.Leave()
+	<-writerDone
+}
+
+// greet waits for a valid hello and connects the session. Until it returns,
+// this goroutine is the connection's only writer.
+func (s *Server) greet(conn *websocket.Conn, remote string) *room.Session {
+	deadline := time.Now().Add(s.helloTimeout)
+	for {
+		_ = conn.SetReadDeadline(deadline)
+		f, err := readFrame(conn)
+		if err != nil {
+			var fe *frameError
+			if !errors.As(err, &fe) {
+				return nil
+			}
+			s.writeRaw(conn, errorJSON(fe.code, fe.text))
+			continue
+		}
+		if f.Type != "hello" {
+			s.writeRaw(conn, errorJSON("hello_first", `send {"type":"hello","nick":"..."} first`))
+			continue
+		}
+		sess, err := s.hub.Connect(room.Identity{Nick: strings.TrimSpace(f.Nick), Via: room.ViaWeb, Remote: remote})
+		var ue *room.UserError
+		switch {
+		case err == nil:
+			return sess
+		case errors.Is(err, room.ErrNickTaken):
+			s.writeRaw(conn, errorJSON("nick_taken", "the nick "+f.Nick+" is already in use; choose another"))
+		case errors.As(err, &ue):
+			s.writeRaw(conn, errorJSON(ue.Code, ue.Text))
+		case errors.Is(err, room.ErrStopping):
+			s.writeRaw(conn, errorJSON("stopping", "the server is stopping; try again shortly"))
+			return nil
+		default:
+			s.writeRaw(conn, errorJSON("internal", "could not join"))
+			return nil
+		}
+	}
+}
+
+type frameError struct{ code, text string }
+
+func (e *frameError) Error() string { return e.text }
+
+// readFrame reads one client frame. A frame the server cannot use yields a
+// *frameError (the connection stays usable); anything else ends it.
+func readFrame(conn *websocket.Conn) (clientFrame, error) {
+	var f clientFrame
+	typ, data, err := conn.ReadMessage()
+	if err != nil {
+		if errors.Is(err, websocket.ErrReadLimit) {
+			return f, err
+		}
+		return f, err
+	}
+	if typ != websocket.TextMessage {
+		return f, &frameError{"bad_frame", "frames must be JSON text"}
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, &frameError{"bad_frame", "frame is not valid JSON"}
+	}
+	return f, nil
+}
+
+func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
+	wait := 2 * s.pingInterval
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
+	for {
+		f, err := readFrame(conn)
+		if err != nil {
+			var fe *frameError
+			if errors.As(err, &fe) {
+				sess.Error(fe.code, fe.text)
+				continue
+			}
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.log.Warn("websocket frame too large", "nick", sess.Nick(), "limit", s.readLimit)
+			}
+			return
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		switch f.Type {
+		case "say":
+			s.hub.Input(sess, f.Room, f.Text)
+		case "hello":
+			sess.Error("already_welcome", "you are already signed in")
+		default:
+			sess.Error("unknown_type", "unknown frame type "+strconvQuote(f.Type))
+		}
+	}
+}
+
+// writeLoop is the connection's only writer once the session exists.
+func (s *Server) writeLoop(conn *websocket.Conn, sess *room.Session) {
+	ping := time.NewTicker(s.pingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case ev := <-sess.Events():
+			if !s.writeEvent(conn, ev) {
+				sess.Close(room.ReasonClosed)
+				return
+			}
+		case <-ping.C:
+			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				sess.Close(room.ReasonClosed)
+				_ = conn.Close()
+				return
+			}
+		case <-sess.Done():
+			s.finish(conn, sess)
+			return
+		}
+	}
+}
+
+// finish writes what is still queued (e.g. the stopping notice), then closes
+// the connection with a reason, which also ends the read loop.
+func (s *Server) finish(conn *websocket.Conn, sess *room.Session) {
+	reason := sess.CloseReason()
+	if reason != room.ReasonSlowClient {
+		for drained := false; !drained; {
+			select {
+			case ev := <-sess.Events():
+				if !s.writeEvent(conn, ev) {
+					drained = true
+				}
+			default:
+				drained = true
+			}
+		}
+	}
+	code := websocket.CloseNormalClosure
+	switch reason {
+	case room.ReasonStopping:
+		code = websocket.CloseGoingAway
+	case room.ReasonSlowClient:
+		code = websocket.ClosePolicyViolation
+	}
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = conn.Close()
+}
+
+func (s *Server) writeEvent(conn *websocket.Conn, ev *room.Event) bool {
+	return s.writeRaw(conn, ev.Render(room.FormatJSON, encodeEvent))
+}
+
+func (s *Server) writeRaw(conn *websocket.Conn, b []byte) bool {
+	_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		_ = conn.Close()
+		return false
+	}
+	return true
+}
+
+// clientAddr is the peer's IP address.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
