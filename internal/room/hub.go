@@ -369,5 +369,5 @@ type counters struct {
 	received, deliveries, slowDrops, refused atomic.Uint64
 }
 
-func (c *counters) slowDrop()     { c.slowDrops.Add(1) }
+func (c *counters) slowDrop()    { c.slowDrops.Add(1) }
 func (c *counters) fanout(n int) { c.deliveries.Add(uint64(n)) }

@@ -73,14 +73,17 @@ func (s *Session) CloseReason() string {
 	return s.reason
 }
 
-// Close asks the front-end to end the session. It never blocks, so it is safe
-// to call while delivering to a room.
+// Close ends the session: Done is closed so the front-end disconnects, and
+// the session leaves its rooms at once, whatever its connection is doing.
+// It never blocks, so it is safe to call while delivering to a room.
 func (s *Session) Close(reason string) {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.reason = reason
 		s.mu.Unlock()
 		close(s.done)
+		// Leave takes room locks, which the caller may hold.
+		go s.Leave()
 	})
 }
 

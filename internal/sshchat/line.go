@@ -60,11 +60,21 @@ func (s *Server) runLines(sess ssh.Session, cs *room.Session) {
 		defer close(writerDone)
 		s.lineWriter(sess, cs)
 	}()
-	s.lineReader(sess, cs)
-	// Input is over (EOF or error): end the session once what is queued for
-	// it (such as the echo of its last line) is written.
-	cs.Close(room.ReasonClosed)
-	s.awaitWriter(writerDone)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		s.lineReader(sess, cs)
+	}()
+	select {
+	case <-readerDone:
+		// Input is over (EOF or error): end the session once what is queued
+		// for it (such as the echo of its last line) is written.
+		cs.Close(room.ReasonClosed)
+	case <-cs.Done():
+		// Quit, dropped or server stopping: returning closes the channel,
+		// which also ends the reader.
+	}
+	s.awaitWriter(cs, writerDone)
 }
 
 func (s *Server) lineReader(r io.Reader, cs *room.Session) {

@@ -148,8 +148,12 @@ func (s *Server) handle(sess ssh.Session) {
 
 // awaitWriter waits for a session's writer to finish writing its queue; a
 // writer stuck on a peer that does not read is abandoned after a grace
-// period (returning closes the channel, which unblocks it).
-func (s *Server) awaitWriter(done <-chan struct{}) {
+// period, at once for a session dropped as too slow (returning closes the
+// channel, which unblocks it).
+func (s *Server) awaitWriter(cs *room.Session, done <-chan struct{}) {
+	if cs.CloseReason() == room.ReasonSlowClient {
+		return
+	}
 	t := time.NewTimer(writerGrace)
 	defer t.Stop()
 	select {

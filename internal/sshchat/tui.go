@@ -213,5 +213,5 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	}
 	program.Kill()
 	cs.Close(room.ReasonClosed)
-	s.awaitWriter(pumpDone)
+	s.awaitWriter(cs, pumpDone)
 }

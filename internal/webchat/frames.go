@@ -106,4 +106,3 @@ func errorJSON(code, text string) []byte {
 	b, _ := json.Marshal(errorFrame{"error", code, text})
 	return b
 }
-

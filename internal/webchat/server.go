@@ -156,6 +156,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		defer close(writerDone)
 		s.writeLoop(conn, sess)
 	}()
+	go func() {
+		// A writer blocked on a peer that does not read would hold a
+		// dropped session's connection until the write timeout.
+		select {
+		case <-sess.Done():
+			if sess.CloseReason() == room.ReasonSlowClient {
+				_ = conn.NetConn().Close()
+			}
+		case <-writerDone:
+		}
+	}()
 	s.readLoop(conn, sess)
 	sess.Leave()
 	<-writerDone

@@ -447,7 +447,10 @@
   function onNick(f) {
     var r = getRoom(f.room);
     var oldNick = String(f.old || ""), newNick = String(f["new"] || "");
-    r.members.forEach(function (m) { if (m.nick === oldNick) m.nick = newNick; });
+    // New objects: lines already logged (e.g. a /who list) keep the old nick.
+    r.members = r.members.map(function (m) {
+      return { nick: m.nick === oldNick ? newNick : m.nick, via: m.via };
+    });
     sortMembers(r.members);
     if (oldNick === me) {
       me = newNick;
@@ -468,7 +471,10 @@
     if (r.awaitMembers) {
       r.awaitMembers = false;
     } else {
-      addLine(r.name, { kind: "who", time: new Date(), room: r.name, members: list.slice() });
+      addLine(r.name, {
+        kind: "who", time: new Date(), room: r.name,
+        members: list.map(function (m) { return { nick: m.nick, via: m.via }; })
+      });
     }
     if (r.name === current) { renderStatus(); renderMembers(); }
   }

@@ -1,0 +1,439 @@
+// Package e2e runs whole Tertulia servers and talks to them the way users
+// and bots do: x/crypto/ssh clients, the OpenSSH client in tmux, websocket
+// clients and, for the page, headless Chromium.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/vt"
+	"github.com/gorilla/websocket"
+	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/tertulia/tertulia/internal/app"
+)
+
+// waitTimeout bounds every wait for an event; tests never sleep to
+// synchronise, they wait for what they expect or fail after this.
+const waitTimeout = 15 * time.Second
+
+type server struct {
+	SSHAddr  string
+	HTTPAddr string
+	cfg      app.Config
+}
+
+// startServer runs a whole server in this process on free loopback ports
+// and stops it when the test ends.
+func startServer(t testing.TB, mutate ...func(*app.Config)) *server {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := app.Config{
+		SSHAddr:    "127.0.0.1:0",
+		HTTPAddr:   "127.0.0.1:0",
+		HostKeyDir: dir + "/hostkeys",
+		DataDir:    dir + "/data",
+		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan app.Addrs, 1)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx, cfg, func(a app.Addrs) { ready <- a }) }()
+	var addrs app.Addrs
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(waitTimeout):
+		cancel()
+		t.Fatal("server did not start in time")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(waitTimeout):
+			t.Errorf("server did not stop in time")
+		}
+	})
+	return &server{SSHAddr: addrs.SSH.String(), HTTPAddr: addrs.HTTP.String(), cfg: cfg}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// --- SSH line mode -----------------------------------------------------
+
+type lineClient struct {
+	t      testing.TB
+	client *gossh.Client
+	sess   *gossh.Session
+	stdin  io.WriteCloser
+	lines  chan string
+	closed chan struct{}
+}
+
+// guestAuth answers keyboard-interactive with no answers, as a guest would.
+func guestAuth() []gossh.AuthMethod {
+	return []gossh.AuthMethod{gossh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) { return nil, nil })}
+}
+
+func dialSSH(t testing.TB, addr, user string, auth []gossh.AuthMethod) *gossh.Client {
+	t.Helper()
+	c, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{
+		User:            user,
+		Auth:            auth,
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Timeout:         waitTimeout,
+	})
+	if err != nil {
+		t.Fatalf("ssh dial as %s: %v", user, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// newLineClient opens a session without a PTY (line mode) and collects its
+// output lines.
+func newLineClient(t testing.TB, addr, user string, auth ...gossh.AuthMethod) *lineClient {
+	t.Helper()
+	if len(auth) == 0 {
+		auth = guestAuth()
+	}
+	c := dialSSH(t, addr, user, auth)
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	lc := &lineClient{t: t, client: c, sess: sess, stdin: stdin, lines: make(chan string, 100000), closed: make(chan struct{})}
+	go func() {
+		defer close(lc.closed)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			lc.lines <- sc.Text()
+		}
+	}()
+	return lc
+}
+
+func (lc *lineClient) send(text string) {
+	lc.t.Helper()
+	if _, err := io.WriteString(lc.stdin, text+"\n"); err != nil {
+		lc.t.Fatalf("ssh send: %v", err)
+	}
+}
+
+// expect waits for a line containing want and returns it; lines before it
+// are skipped.
+func (lc *lineClient) expect(want string) string {
+	lc.t.Helper()
+	return lc.expectFunc(want, func(l string) bool { return strings.Contains(l, want) })
+}
+
+func (lc *lineClient) expectFunc(what string, ok func(string) bool) string {
+	lc.t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case l := <-lc.lines:
+			if ok(l) {
+				return l
+			}
+		case <-lc.closed:
+			// drain anything scanned before the close
+			select {
+			case l := <-lc.lines:
+				if ok(l) {
+					return l
+				}
+				continue
+			default:
+			}
+			lc.t.Fatalf("ssh output ended before %q", what)
+		case <-timer.C:
+			lc.t.Fatalf("timed out waiting for ssh line %q", what)
+		}
+	}
+}
+
+// --- websocket ----------------------------------------------------------
+
+type frame struct {
+	Type    string          `json:"type"`
+	ID      uint64          `json:"id"`
+	Nick    string          `json:"nick"`
+	Room    string          `json:"room"`
+	From    string          `json:"from"`
+	Text    string          `json:"text"`
+	TS      string          `json:"ts"`
+	Action  bool            `json:"action"`
+	Code    string          `json:"code"`
+	Via     string          `json:"via"`
+	Reason  string          `json:"reason"`
+	Old     string          `json:"old"`
+	New     string          `json:"new"`
+	Rooms   []string        `json:"rooms"`
+	Members []memberFrame   `json:"members"`
+	Raw     json.RawMessage `json:"-"`
+}
+
+type memberFrame struct {
+	Nick string `json:"nick"`
+	Via  string `json:"via"`
+}
+
+type wsClient struct {
+	t      testing.TB
+	conn   *websocket.Conn
+	frames chan frame
+	closed chan struct{}
+	mu     sync.Mutex
+	err    error
+}
+
+func dialWS(t testing.TB, httpAddr string, header http.Header, dialer *websocket.Dialer) (*websocket.Conn, *http.Response, error) {
+	if dialer == nil {
+		dialer = &websocket.Dialer{HandshakeTimeout: waitTimeout}
+	}
+	return dialer.Dial("ws://"+httpAddr+"/ws", header)
+}
+
+// newWSClient connects and reads frames in the background.
+func newWSClient(t testing.TB, httpAddr string) *wsClient {
+	t.Helper()
+	conn, _, err := dialWS(t, httpAddr, nil, nil)
+	if err != nil {
+		t.Fatalf("websocket dial: %v", err)
+	}
+	return wrapWS(t, conn)
+}
+
+func wrapWS(t testing.TB, conn *websocket.Conn) *wsClient {
+	wc := &wsClient{t: t, conn: conn, frames: make(chan frame, 100000), closed: make(chan struct{})}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		defer close(wc.closed)
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				wc.mu.Lock()
+				wc.err = err
+				wc.mu.Unlock()
+				return
+			}
+			var f frame
+			if err := json.Unmarshal(data, &f); err != nil {
+				t.Errorf("server sent a frame that is not JSON: %q", data)
+				continue
+			}
+			f.Raw = data
+			wc.frames <- f
+		}
+	}()
+	return wc
+}
+
+// joinWS connects as nick and waits for the welcome.
+func joinWS(t testing.TB, httpAddr, nick string) *wsClient {
+	t.Helper()
+	wc := newWSClient(t, httpAddr)
+	wc.sendJSON(map[string]string{"type": "hello", "nick": nick})
+	wc.expect("welcome", func(f frame) bool { return f.Type == "welcome" })
+	return wc
+}
+
+func (wc *wsClient) sendJSON(v any) {
+	wc.t.Helper()
+	if err := wc.conn.WriteJSON(v); err != nil {
+		wc.t.Fatalf("websocket send: %v", err)
+	}
+}
+
+func (wc *wsClient) say(text string) {
+	wc.t.Helper()
+	wc.sendJSON(map[string]string{"type": "say", "room": "lobby", "text": text})
+}
+
+// expect waits for a frame matching ok, skipping others.
+func (wc *wsClient) expect(what string, ok func(frame) bool) frame {
+	wc.t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case f := <-wc.frames:
+			if ok(f) {
+				return f
+			}
+		case <-wc.closed:
+			select {
+			case f := <-wc.frames:
+				if ok(f) {
+					return f
+				}
+				continue
+			default:
+			}
+			wc.t.Fatalf("websocket closed (%v) before %s", wc.closeErr(), what)
+		case <-timer.C:
+			wc.t.Fatalf("timed out waiting for frame: %s", what)
+		}
+	}
+}
+
+func (wc *wsClient) closeErr() error {
+	wc.mu.Lock()
+	defer wc.mu.Unlock()
+	return wc.err
+}
+
+func isMessage(from, text string) func(frame) bool {
+	return func(f frame) bool { return f.Type == "message" && f.From == from && f.Text == text }
+}
+
+// --- SSH with a PTY -----------------------------------------------------
+
+// ptyClient is an SSH session with a PTY whose output drives a terminal
+// emulator, so tests read the screen a user would see.
+type ptyClient struct {
+	t     testing.TB
+	sess  *gossh.Session
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	emu   *vt.Emulator
+	wake  chan struct{}
+}
+
+func newPTYClient(t testing.TB, addr, user string, width, height int) *ptyClient {
+	t.Helper()
+	c := dialSSH(t, addr, user, guestAuth())
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm-256color", height, width, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	stdin, _ := sess.StdinPipe()
+	stdout, _ := sess.StdoutPipe()
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	pc := &ptyClient{t: t, sess: sess, stdin: stdin, emu: vt.NewEmulator(width, height), wake: make(chan struct{}, 1)}
+	// The emulator answers terminal queries the way a real terminal would.
+	go func() { _, _ = io.Copy(stdin, pc.emu) }()
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := stdout.Read(buf)
+			if n > 0 {
+				pc.mu.Lock()
+				_, _ = pc.emu.Write(buf[:n])
+				pc.mu.Unlock()
+				select {
+				case pc.wake <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { sess.Close() })
+	return pc
+}
+
+func (pc *ptyClient) screen() string {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return pc.emu.String()
+}
+
+// waitScreen waits until the screen contains every want.
+func (pc *ptyClient) waitScreen(want ...string) string {
+	pc.t.Helper()
+	timer := time.NewTimer(waitTimeout)
+	defer timer.Stop()
+	for {
+		s := pc.screen()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return s
+		}
+		select {
+		case <-pc.wake:
+		case <-timer.C:
+			pc.t.Fatalf("screen never showed %q; screen:\n%s", missing, s)
+		}
+	}
+}
+
+func (pc *ptyClient) typeLine(s string) {
+	pc.t.Helper()
+	if _, err := io.WriteString(pc.stdin, s+"\r"); err != nil {
+		pc.t.Fatal(err)
+	}
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var _ = fmt.Sprintf
+var _ = os.Getenv

@@ -1,0 +1,251 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newTestHub(t testing.TB, opts ...Option) *Hub {
+	t.Helper()
+	return NewHub(append([]Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)...)
+}
+
+func connect(t testing.TB, h *Hub, nick string, via Via) *Session {
+	t.Helper()
+	s, err := h.Connect(Identity{Nick: nick, Via: via, AltNick: via == ViaSSH})
+	if err != nil {
+		t.Fatalf("connect %s: %v", nick, err)
+	}
+	t.Cleanup(s.Leave)
+	return s
+}
+
+// next returns the session's next event, failing after a bounded wait.
+func next(t testing.TB, s *Session) *Event {
+	t.Helper()
+	select {
+	case ev := <-s.Events():
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s: no event", s.Nick())
+		return nil
+	}
+}
+
+func nextKind(t testing.TB, s *Session, k Kind) *Event {
+	t.Helper()
+	for {
+		if ev := next(t, s); ev.Kind == k {
+			return ev
+		}
+	}
+}
+
+func TestConnectOrderWelcomeJoinMembers(t *testing.T) {
+	h := newTestHub(t)
+	a := connect(t, h, "alice", ViaWeb)
+	if ev := next(t, a); ev.Kind != KindWelcome || ev.From != "alice" || fmt.Sprint(ev.Rooms) != "[lobby]" {
+		t.Fatalf("first event = %+v", ev)
+	}
+	if ev := next(t, a); ev.Kind != KindJoin || ev.From != "alice" || ev.Room != "lobby" || ev.Count != 1 {
+		t.Fatalf("second event = %+v", ev)
+	}
+	if ev := next(t, a); ev.Kind != KindMembers || len(ev.Members) != 1 {
+		t.Fatalf("third event = %+v", ev)
+	}
+}
+
+func TestNickUniqueAcrossFrontEnds(t *testing.T) {
+	h := newTestHub(t)
+	connect(t, h, "Alice", ViaSSH)
+	if _, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb}); err != ErrNickTaken {
+		t.Fatalf("web clash: err = %v", err)
+	}
+	s := connect(t, h, "ALICE", ViaSSH)
+	if s.Nick() != "ALICE_2" {
+		t.Fatalf("alternative = %q", s.Nick())
+	}
+	long := connect(t, h, "abcdefghijklmnopqrstuvwx", ViaSSH)
+	clash := connect(t, h, "abcdefghijklmnopqrstuvwx", ViaSSH)
+	if clash.Nick() != "abcdefghijklmnopqrstuv_2" || long.Nick() == clash.Nick() {
+		t.Fatalf("long alternative = %q", clash.Nick())
+	}
+}
+
+func TestLeaveFreesNick(t *testing.T) {
+	h := newTestHub(t)
+	a := connect(t, h, "alice", ViaWeb)
+	b := connect(t, h, "bob", ViaWeb)
+	a.Close(ReasonQuit)
+	ev := nextKind(t, b, KindPart)
+	if ev.From != "alice" || ev.Text != ReasonQuit || ev.Count != 1 {
+		t.Fatalf("part = %+v", ev)
+	}
+	connect(t, h, "alice", ViaWeb)
+}
+
+func TestCommands(t *testing.T) {
+	h := newTestHub(t)
+	a := connect(t, h, "alice", ViaSSH)
+	b := connect(t, h, "bob", ViaWeb)
+	nextKind(t, a, KindMembers)
+	nextKind(t, a, KindJoin) // bob
+	nextKind(t, b, KindMembers)
+
+	h.Input(a, "", "/nope")
+	if ev := next(t, a); ev.Kind != KindError || ev.Code != "unknown_command" {
+		t.Fatalf("unknown command: %+v", ev)
+	}
+	h.Input(a, "", "/me waves")
+	for _, s := range []*Session{a, b} {
+		if ev := next(t, s); ev.Kind != KindMessage || !ev.Action || ev.Text != "waves" {
+			t.Fatalf("/me: %+v", ev)
+		}
+	}
+	h.Input(b, "lobby", "/who")
+	if ev := next(t, b); ev.Kind != KindMembers || fmt.Sprint(ev.Members) != "[{alice ssh} {bob web}]" {
+		t.Fatalf("/who: %+v", ev)
+	}
+	h.Input(a, "", "/nick carol")
+	for _, s := range []*Session{a, b} {
+		if ev := next(t, s); ev.Kind != KindNick || ev.From != "alice" || ev.To != "carol" {
+			t.Fatalf("/nick: %+v", ev)
+		}
+	}
+	h.Input(b, "", "/nick CAROL")
+	if ev := next(t, b); ev.Kind != KindError || ev.Code != "nick_taken" {
+		t.Fatalf("/nick clash: %+v", ev)
+	}
+	h.Input(a, "", "//slash")
+	if ev := next(t, b); ev.Kind != KindMessage || ev.Text != "/slash" {
+		t.Fatalf("//: %+v", ev)
+	}
+	h.Input(b, "elsewhere", "hi")
+	if ev := next(t, b); ev.Kind != KindError || ev.Code != "not_in_room" {
+		t.Fatalf("foreign room: %+v", ev)
+	}
+}
+
+func TestMessageTooLongIsRefused(t *testing.T) {
+	h := newTestHub(t, WithMaxMessage(10))
+	a := connect(t, h, "alice", ViaWeb)
+	nextKind(t, a, KindMembers)
+	h.Input(a, "", "12345678901")
+	if ev := next(t, a); ev.Kind != KindError || ev.Code != "too_long" {
+		t.Fatalf("got %+v", ev)
+	}
+	h.Input(a, "", "1234567890")
+	if ev := next(t, a); ev.Kind != KindMessage {
+		t.Fatalf("got %+v", ev)
+	}
+}
+
+// A session that reads nothing is dropped when its queue is full; the sender
+// never waits for it.
+func TestSlowSessionDroppedWithoutBlocking(t *testing.T) {
+	h := newTestHub(t, WithQueueSize(8))
+	slow := connect(t, h, "slow", ViaWeb)
+	fast := connect(t, h, "fast", ViaWeb)
+	nextKind(t, fast, KindMembers)
+	// Input returns at once although slow reads nothing: it never waits.
+	for i := 0; i < 100; i++ {
+		h.Input(fast, "", fmt.Sprint(i))
+		ev := next(t, fast)
+		for ev.Kind != KindMessage {
+			if ev.Kind == KindPart && ev.From == "slow" && ev.Text != ReasonSlowClient {
+				t.Fatalf("slow left for %q", ev.Text)
+			}
+			ev = next(t, fast)
+		}
+		if ev.Text != fmt.Sprint(i) {
+			t.Fatalf("got %q, want %d", ev.Text, i)
+		}
+	}
+	select {
+	case <-slow.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("slow session was not closed")
+	}
+	if slow.CloseReason() != ReasonSlowClient {
+		t.Fatalf("reason = %q", slow.CloseReason())
+	}
+}
+
+func TestConcurrentSendersSameOrderForAll(t *testing.T) {
+	h := newTestHub(t, WithQueueSize(4096))
+	var sessions []*Session
+	for i := 0; i < 6; i++ {
+		s := connect(t, h, fmt.Sprintf("u%d", i), ViaWeb)
+		sessions = append(sessions, s)
+	}
+	for _, s := range sessions {
+		for {
+			if ev := next(t, s); ev.Kind == KindJoin && ev.From == "u5" {
+				break
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range sessions {
+		wg.Go(func() {
+			for n := 0; n < 200; n++ {
+				h.Input(s, "", fmt.Sprint(n))
+			}
+		})
+	}
+	wg.Wait()
+	var first []uint64
+	for i, s := range sessions {
+		var ids []uint64
+		for len(ids) < 1200 {
+			ev := nextKind(t, s, KindMessage)
+			ids = append(ids, ev.ID)
+		}
+		if i == 0 {
+			first = ids
+			continue
+		}
+		for j := range ids {
+			if ids[j] != first[j] {
+				t.Fatalf("session %d saw id %d at %d, session 0 saw %d", i, ids[j], j, first[j])
+			}
+		}
+	}
+}
+
+func TestShutdownTellsEveryone(t *testing.T) {
+	h := newTestHub(t)
+	a := connect(t, h, "alice", ViaWeb)
+	nextKind(t, a, KindMembers)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, a); ev.Kind != KindNotice {
+		t.Fatalf("got %+v", ev)
+	}
+	if a.CloseReason() != ReasonStopping {
+		t.Fatalf("reason %q", a.CloseReason())
+	}
+	if _, err := h.Connect(Identity{Nick: "late", Via: ViaWeb}); err != ErrStopping {
+		t.Fatalf("connect after shutdown: %v", err)
+	}
+}
+
+func TestRenderOncePerFormat(t *testing.T) {
+	ev := &Event{Kind: KindMessage, Text: "x"}
+	calls := 0
+	render := func(*Event) []byte { calls++; return []byte("r") }
+	for i := 0; i < 5; i++ {
+		ev.Render(FormatJSON, render)
+	}
+	if calls != 1 {
+		t.Fatalf("rendered %d times", calls)
+	}
+}
