@@ -38,7 +38,7 @@ type Hub struct {
 	log        *slog.Logger
 	now        func() time.Time
 	commands   *commandTable
-	metrics    counters
+	obs        Observer
 
 	nextID    atomic.Uint64
 	nextSess  atomic.Uint64
@@ -77,6 +77,7 @@ func NewHub(opts ...Option) *Hub {
 		nicks:      make(map[string]*Session),
 		rooms:      make(map[string]*Room),
 		left:       make(chan struct{}, 1),
+		obs:        nopObserver{},
 	}
 	for _, o := range opts {
 		o(h)
@@ -129,6 +130,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	lobby := h.rooms[h.lobby]
 	h.mu.Unlock()
 	h.sessCount.Add(1)
+	h.obs.SessionOpened(id.Via)
 
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now()})
@@ -202,6 +204,7 @@ func (s *Session) Leave() {
 		s.rooms, s.current = nil, nil
 		s.mu.Unlock()
 		h.sessCount.Add(-1)
+		h.obs.SessionClosed(s.via, reason)
 		if reason == ReasonSlowClient {
 			h.log.Warn("disconnect", "nick", nick, "via", s.via, "remote", s.remote, "reason", reason)
 		} else {
@@ -224,7 +227,7 @@ func (h *Hub) Input(s *Session, room, text string) {
 }
 
 func (h *Hub) inputLine(s *Session, room, line string) {
-	h.metrics.received.Add(1)
+	h.obs.InputReceived(s.via)
 	if utf8.RuneCountInString(line) > h.maxMessage {
 		h.fail(s, userErr("too_long", fmt.Sprintf("message not sent: longer than %d characters", h.maxMessage)))
 		return
@@ -278,7 +281,7 @@ func (h *Hub) fail(s *Session, err error) {
 	} else {
 		h.log.Error("command failed", "nick", s.Nick(), "err", err)
 	}
-	h.metrics.refused.Add(1)
+	h.obs.InputRefused(s.via, code)
 	s.deliver(&Event{Kind: KindError, Code: code, Text: err.Error(), Time: h.now()})
 }
 
@@ -340,34 +343,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Stats is a snapshot of the hub's counters.
-type Stats struct {
-	Sessions   int
-	Rooms      int
-	Received   uint64 // input lines
-	Deliveries uint64 // events queued to room members
-	SlowDrops  uint64 // sessions dropped for a full queue
-	Refused    uint64 // inputs answered with an error
-}
-
-// Stats returns the current counters.
-func (h *Hub) Stats() Stats {
+// Rooms is the number of rooms.
+func (h *Hub) Rooms() int {
 	h.mu.Lock()
-	rooms := len(h.rooms)
-	h.mu.Unlock()
-	return Stats{
-		Sessions:   h.Sessions(),
-		Rooms:      rooms,
-		Received:   h.metrics.received.Load(),
-		Deliveries: h.metrics.deliveries.Load(),
-		SlowDrops:  h.metrics.slowDrops.Load(),
-		Refused:    h.metrics.refused.Load(),
-	}
+	defer h.mu.Unlock()
+	return len(h.rooms)
 }
-
-type counters struct {
-	received, deliveries, slowDrops, refused atomic.Uint64
-}
-
-func (c *counters) slowDrop()    { c.slowDrops.Add(1) }
-func (c *counters) fanout(n int) { c.deliveries.Add(uint64(n)) }

@@ -31,7 +31,7 @@ func (r *Room) publishLocked(h *Hub, ev *Event) {
 	for m := range r.members {
 		m.deliver(ev)
 	}
-	h.metrics.fanout(len(r.members))
+	h.obs.Delivered(len(r.members))
 }
 
 func (r *Room) publish(h *Hub, ev *Event) {

@@ -98,7 +98,6 @@ func (s *Session) deliver(ev *Event) {
 	select {
 	case s.out <- ev:
 	default:
-		s.hub.metrics.slowDrop()
 		s.Close(ReasonSlowClient)
 	}
 }

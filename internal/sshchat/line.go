@@ -130,8 +130,11 @@ func readLimitedLine(br *bufio.Reader, max int) (string, error) {
 
 func (s *Server) lineWriter(w io.Writer, cs *room.Session) {
 	write := func(ev *room.Event) bool {
-		_, err := w.Write(ev.Render(room.FormatLine, renderLine))
-		return err == nil
+		if _, err := w.Write(ev.Render(room.FormatLine, renderLine)); err != nil {
+			return false
+		}
+		cs.Written(ev)
+		return true
 	}
 	for {
 		select {

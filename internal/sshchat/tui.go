@@ -187,6 +187,7 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 			select {
 			case ev := <-cs.Events():
 				program.Send(eventMsg{ev})
+				cs.Written(ev)
 			case <-cs.Done():
 				drain(cs, func(ev *room.Event) bool { program.Send(eventMsg{ev}); return true })
 				program.Send(closedMsg{cs.CloseReason()})

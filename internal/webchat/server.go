@@ -270,7 +270,7 @@ func (s *Server) writeLoop(conn *websocket.Conn, sess *room.Session) {
 	for {
 		select {
 		case ev := <-sess.Events():
-			if !s.writeEvent(conn, ev) {
+			if !s.writeEvent(conn, sess, ev) {
 				sess.Close(room.ReasonClosed)
 				return
 			}
@@ -296,7 +296,7 @@ func (s *Server) finish(conn *websocket.Conn, sess *room.Session) {
 		for drained := false; !drained; {
 			select {
 			case ev := <-sess.Events():
-				if !s.writeEvent(conn, ev) {
+				if !s.writeEvent(conn, sess, ev) {
 					drained = true
 				}
 			default:
@@ -315,8 +315,12 @@ func (s *Server) finish(conn *websocket.Conn, sess *room.Session) {
 	_ = conn.Close()
 }
 
-func (s *Server) writeEvent(conn *websocket.Conn, ev *room.Event) bool {
-	return s.writeRaw(conn, ev.Render(room.FormatJSON, encodeEvent))
+func (s *Server) writeEvent(conn *websocket.Conn, sess *room.Session, ev *room.Event) bool {
+	if !s.writeRaw(conn, ev.Render(room.FormatJSON, encodeEvent)) {
+		return false
+	}
+	sess.Written(ev)
+	return true
 }
 
 func (s *Server) writeRaw(conn *websocket.Conn, b []byte) bool {

@@ -1,0 +1,40 @@
+package room
+
+import "time"
+
+// Observer receives the hub's measurements, for metrics. Implementations
+// must be cheap and safe for concurrent use: they are called while rooms
+// deliver.
+type Observer interface {
+	SessionOpened(via Via)
+	SessionClosed(via Via, reason string)
+	InputReceived(via Via)
+	InputRefused(via Via, code string)
+	// Delivered counts events queued to n room members.
+	Delivered(n int)
+	// Written reports one event written to a client, lat after it was
+	// published.
+	Written(via Via, lat time.Duration)
+	RoomsChanged(n int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) SessionOpened(Via)          {}
+func (nopObserver) SessionClosed(Via, string)  {}
+func (nopObserver) InputReceived(Via)          {}
+func (nopObserver) InputRefused(Via, string)   {}
+func (nopObserver) Delivered(int)              {}
+func (nopObserver) Written(Via, time.Duration) {}
+func (nopObserver) RoomsChanged(int)           {}
+
+// WithObserver sets who receives the hub's measurements.
+func WithObserver(o Observer) Option { return func(h *Hub) { h.obs = o } }
+
+// Written tells the hub that ev reached this session's client; front-ends
+// call it after each write, for the delivery latency measurement.
+func (s *Session) Written(ev *Event) {
+	if !ev.Time.IsZero() {
+		s.hub.obs.Written(s.via, s.hub.now().Sub(ev.Time))
+	}
+}
