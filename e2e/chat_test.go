@@ -172,7 +172,9 @@ func TestOrderingIsTheSameForEveryone(t *testing.T) {
 	var ssh []*lineClient
 	var web []*wsClient
 	for i := 0; i < 3; i++ {
-		ssh = append(ssh, newLineClient(t, srv.SSHAddr, fmt.Sprintf("s%d", i)))
+		c := newLineClient(t, srv.SSHAddr, fmt.Sprintf("s%d", i))
+		c.expect(fmt.Sprintf("-!- welcome s%d", i))
+		ssh = append(ssh, c)
 		web = append(web, joinWS(t, srv.HTTPAddr, fmt.Sprintf("w%d", i)))
 	}
 	// Everyone must be in the room before anyone sends.

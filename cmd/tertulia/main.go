@@ -32,6 +32,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cfg app.Config
 	var origins, logFormat, logLevel string
+	var trustedProxies string
 	fs.StringVar(&cfg.SSHAddr, "ssh-addr", app.DefaultSSHAddr, "address the SSH server listens on")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "address the HTTP and websocket server listens on (put nginx in front for the internet)")
 	fs.StringVar(&cfg.HostKeyDir, "hostkeys", app.DefaultHostKeyDir, "folder of SSH host keys; an ed25519 key is generated there on first start")
@@ -43,6 +44,12 @@ func run(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.WSPingInterval, "ws-ping-interval", webchat.DefaultPingInterval, "how often websockets are pinged; peers silent for two intervals are dropped")
 	fs.DurationVar(&cfg.HandshakeTimeout, "ssh-handshake-timeout", sshchat.DefaultHandshakeTimeout, "time allowed for the SSH handshake and authentication")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "time allowed for sessions to close on SIGINT/SIGTERM")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "address serving Prometheus metrics at GET /metrics, e.g. 127.0.0.1:9100 (empty: off)")
+	fs.StringVar(&trustedProxies, "trusted-proxies", "127.0.0.0/8,::1/128", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Real-IP are believed (\"none\": no proxy)")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "address serving net/http/pprof for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)")
+	fs.IntVar(&cfg.History, "history", room.DefaultHistory, "recent messages a session receives when it joins a room")
+	fs.IntVar(&cfg.MaxRooms, "max-rooms", room.DefaultMaxRooms, "most rooms that may exist")
+	fs.BoolVar(&cfg.StorePrivate, "store-private", false, "also store private messages in the database (off: they are never written to disk)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
@@ -61,6 +68,11 @@ func run(args []string, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
 	}
+	proxies, err := webchat.ParseTrustedProxies(trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	cfg.TrustedProxies = proxies
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.AllowedOrigins = append(cfg.AllowedOrigins, o)

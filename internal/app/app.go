@@ -10,14 +10,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/tertulia/tertulia/internal/health"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/sshchat"
+	"github.com/tertulia/tertulia/internal/store"
 	"github.com/tertulia/tertulia/internal/webchat"
 )
 
@@ -35,6 +39,25 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	ShutdownTimeout  time.Duration
 	Logger           *slog.Logger
+	// History is how many recent messages a joiner receives.
+	History int
+	// MaxRooms bounds the number of rooms.
+	MaxRooms int
+	// StorePrivate stores private messages too (off by default).
+	StorePrivate bool
+	// PprofAddr, if set, serves net/http/pprof on its own listener and mux
+	// (never http.DefaultServeMux), for profiling. Empty means off.
+	PprofAddr string
+	// MetricsAddr, if set, serves GET /metrics (Prometheus text format) on
+	// its own listener. Empty means off.
+	MetricsAddr string
+	// TrustedProxies are the reverse proxies (nginx) whose X-Forwarded-For
+	// and X-Real-IP are believed. nil means loopback only; an empty,
+	// non-nil list trusts none.
+	TrustedProxies []netip.Prefix
+	// ReadyChecks are added to GET /readyz, after the built-in ones
+	// (listeners serving, not stopping).
+	ReadyChecks []health.Check
 }
 
 // Defaults.
@@ -48,8 +71,9 @@ const (
 
 // Addrs are the addresses the listeners are bound to.
 type Addrs struct {
-	SSH  net.Addr
-	HTTP net.Addr
+	SSH     net.Addr
+	HTTP    net.Addr
+	Metrics net.Addr // nil when MetricsAddr is empty
 }
 
 // Run serves until ctx is cancelled, then shuts down: sessions are told the
@@ -74,7 +98,26 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		return err
 	}
 
-	hubOpts := []room.Option{room.WithLogger(log)}
+	st, err := store.OpenSQLite(ctx, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	// Closed last, after every session is gone: nothing writes after it.
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("store close", "err", err)
+		}
+	}()
+
+	ops := newOps(cfg, log)
+	ops.addReadyCheck(health.Check{Name: "store", Func: st.Ping})
+	hubOpts := []room.Option{room.WithLogger(log), room.WithObserver(ops.metrics), room.WithStore(st), room.WithStorePrivate(cfg.StorePrivate)}
+	if cfg.History > 0 {
+		hubOpts = append(hubOpts, room.WithHistory(cfg.History))
+	}
+	if cfg.MaxRooms > 0 {
+		hubOpts = append(hubOpts, room.WithMaxRooms(cfg.MaxRooms))
+	}
 	if cfg.QueueSize > 0 {
 		hubOpts = append(hubOpts, room.WithQueueSize(cfg.QueueSize))
 	}
@@ -82,8 +125,13 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		hubOpts = append(hubOpts, room.WithMaxMessage(cfg.MaxMessage))
 	}
 	hub := room.NewHub(hubOpts...)
+	if err := hub.LoadRooms(ctx); err != nil {
+		return fmt.Errorf("load rooms: %w", err)
+	}
+	ops.metrics.RoomsChanged(hub.Rooms())
 
-	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...)}
+	sshLog := countHandshakeFailures(log, ops.metrics.SSHHandshakeFailed)
+	sshOpts := []sshchat.Option{sshchat.WithLogger(sshLog), sshchat.WithHostKeys(keys...)}
 	if cfg.HandshakeTimeout > 0 {
 		sshOpts = append(sshOpts, sshchat.WithHandshakeTimeout(cfg.HandshakeTimeout))
 	}
@@ -91,7 +139,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	webOpts := []webchat.Option{webchat.WithLogger(log), webchat.WithAllowedOrigins(cfg.AllowedOrigins...)}
+	webOpts := []webchat.Option{webchat.WithLogger(log), webchat.WithAllowedOrigins(cfg.AllowedOrigins...), webchat.WithTrustedProxies(cfg.TrustedProxies)}
 	if cfg.WSReadLimit > 0 {
 		webOpts = append(webOpts, webchat.WithReadLimit(cfg.WSReadLimit))
 	}
@@ -100,7 +148,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	web := webchat.New(hub, webOpts...)
 	httpSrv := &http.Server{
-		Handler:           web.Handler(),
+		Handler:           ops.handler(web.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -117,23 +165,45 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		sshLn.Close()
 		return fmt.Errorf("http listener: %w", err)
 	}
+	if err := ops.listenMetrics(cfg.MetricsAddr); err != nil {
+		sshLn.Close()
+		httpLn.Close()
+		return err
+	}
 	fingerprints := make([]string, len(keys))
 	for i, k := range keys {
 		fingerprints[i] = k.PublicKey().Type() + " " + gossh.FingerprintSHA256(k.PublicKey())
 	}
-	log.Info("start", "ssh", sshLn.Addr().String(), "http", httpLn.Addr().String(), "data", cfg.DataDir, "hostkeys", fingerprints)
+	log.Info("start", "ssh", sshLn.Addr().String(), "http", httpLn.Addr().String(), "metrics", ops.metricsAddrString(), "data", cfg.DataDir, "hostkeys", fingerprints)
+	var pprofSrv *http.Server
+	if cfg.PprofAddr != "" {
+		pprofLn, err := net.Listen("tcp", cfg.PprofAddr)
+		if err != nil {
+			sshLn.Close()
+			httpLn.Close()
+			ops.closeMetrics()
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		pprofSrv = newPprofServer(log)
+		log.Warn("pprof enabled: do not expose this address", "pprof", pprofLn.Addr().String())
+		go func() { _ = pprofSrv.Serve(pprofLn) }()
+	}
 
-	errc := make(chan error, 2)
-	go func() { errc <- sshSrv.Serve(sshLn) }()
+	errc := make(chan error, 3)
+	ops.sshServing.Store(true)
+	ops.httpServing.Store(true)
+	go func() { defer ops.sshServing.Store(false); errc <- sshSrv.Serve(sshLn) }()
 	go func() {
+		defer ops.httpServing.Store(false)
 		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 			return
 		}
 		errc <- nil
 	}()
+	ops.serveMetrics(errc)
 	if ready != nil {
-		ready(Addrs{SSH: sshLn.Addr(), HTTP: httpLn.Addr()})
+		ready(Addrs{SSH: sshLn.Addr(), HTTP: httpLn.Addr(), Metrics: ops.metricsAddr()})
 	}
 
 	var runErr error
@@ -143,18 +213,44 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		log.Error("server failed", "err", runErr)
 	}
 
+	ops.stopping.Store(true)
 	log.Info("stopping", "sessions", hub.Sessions())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = sshSrv.Shutdown(sctx) })
-	wg.Go(func() { _ = httpSrv.Shutdown(sctx) })
+	wg.Go(func() {
+		if httpSrv.Shutdown(sctx) != nil {
+			_ = httpSrv.Close() // connections still mid-request at the deadline
+		}
+	})
+	wg.Go(func() { ops.shutdownMetrics(sctx) })
 	if err := hub.Shutdown(sctx); err != nil {
 		log.Warn("sessions still open at shutdown timeout", "sessions", hub.Sessions())
 	}
 	wg.Wait()
+	if pprofSrv != nil {
+		_ = pprofSrv.Close()
+	}
 	log.Info("stopped")
 	return runErr
+}
+
+// newPprofServer serves the net/http/pprof handlers on a mux of its own, so
+// profiling is reachable only on Config.PprofAddr. No write timeout: a CPU
+// profile or trace streams for as long as it was asked to run.
+func newPprofServer(log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 func orDefault(v, def string) string {

@@ -89,14 +89,112 @@ func builtinCommands() []*Command {
 			if c.Args == "" {
 				return userErr("usage", "usage: /me ACTION")
 			}
-			c.Hub.say(c.Session, c.Room, c.Args, true)
-			return nil
+			return c.Hub.say(c.Session, c.Room, c.Args, true)
 		}},
 		{Name: "who", Help: "list the members of this room", Run: func(c *Call) error {
 			if err := needRoom(c); err != nil {
 				return err
 			}
-			c.Session.deliver(c.Room.membersEvent())
+			c.Session.deliver(c.Room.membersEvent(c.Hub.now()))
+			return nil
+		}},
+		{Name: "join", Usage: "#ROOM", Help: "join a room (created if new) or switch to it", Run: func(c *Call) error {
+			if c.Args == "" {
+				return userErr("usage", "usage: /join #room")
+			}
+			return c.Hub.Join(c.Session, firstWord(c.Args))
+		}},
+		{Name: "part", Usage: "[#ROOM]", Help: "leave this room or the one named", Run: func(c *Call) error {
+			r := c.Room
+			if c.Args != "" {
+				if r = c.Session.roomNamed(roomName(firstWord(c.Args))); r == nil {
+					return userErr("not_in_room", "you are not in #"+roomName(firstWord(c.Args)))
+				}
+			}
+			if r == nil {
+				return userErr("no_room", "you are not in a room")
+			}
+			return c.Hub.part(c.Session, r, "left")
+		}},
+		{Name: "rooms", Help: "list the rooms with their member count and topic", Run: func(c *Call) error {
+			c.Session.deliver(&Event{Kind: KindRooms, RoomList: c.Hub.roomList(), Time: c.Hub.now()})
+			return nil
+		}},
+		{Name: "topic", Usage: "[TEXT]", Help: "show or set the room's topic", Run: func(c *Call) error {
+			if err := needRoom(c); err != nil {
+				return err
+			}
+			if c.Args == "" {
+				info := c.Room.info()
+				if info.Topic == "" {
+					c.Hub.notice(c.Session, "#"+info.Name+" has no topic")
+				} else {
+					c.Hub.notice(c.Session, "#"+info.Name+" topic: "+info.Topic)
+				}
+				return nil
+			}
+			return c.Hub.setTopic(c.Session, c.Room, c.Args)
+		}},
+		{Name: "names", Usage: "[#ROOM]", Help: "list the members of this room or the one named", Run: func(c *Call) error {
+			r := c.Room
+			if c.Args != "" {
+				var err error
+				if r, err = c.Hub.roomByName(roomName(firstWord(c.Args)), false); err != nil {
+					return err
+				}
+			}
+			if r == nil {
+				return userErr("no_room", "you are not in a room")
+			}
+			c.Session.deliver(r.membersEvent(c.Hub.now()))
+			return nil
+		}},
+		{Name: "msg", Usage: "NICK TEXT", Help: "send a private message", Run: func(c *Call) error {
+			nick, text, _ := strings.Cut(c.Args, " ")
+			if nick == "" || strings.TrimSpace(text) == "" {
+				return userErr("usage", "usage: /msg nick text")
+			}
+			return c.Hub.private(c.Session, nick, strings.TrimSpace(text))
+		}},
+		{Name: "reply", Usage: "TEXT", Help: "answer the last private message", Run: func(c *Call) error {
+			if c.Args == "" {
+				return userErr("usage", "usage: /reply text")
+			}
+			c.Session.mu.Lock()
+			to := c.Session.replyTo
+			c.Session.mu.Unlock()
+			if to == "" {
+				return userErr("no_reply", "nobody has sent you a private message yet")
+			}
+			return c.Hub.private(c.Session, to, c.Args)
+		}},
+		{Name: "away", Usage: "[REASON]", Help: "mark yourself as away", Run: func(c *Call) error {
+			reason := c.Args
+			if reason == "" {
+				reason = "away"
+			}
+			c.Session.mu.Lock()
+			c.Session.away = reason
+			c.Session.mu.Unlock()
+			c.Hub.notice(c.Session, "You are marked as away: "+reason)
+			return nil
+		}},
+		{Name: "back", Help: "you are no longer away", Run: func(c *Call) error {
+			c.Session.mu.Lock()
+			c.Session.away = ""
+			c.Session.mu.Unlock()
+			c.Hub.notice(c.Session, "Welcome back.")
+			return nil
+		}},
+		{Name: "whois", Usage: "NICK", Help: "show who someone is", Run: func(c *Call) error {
+			if c.Args == "" {
+				return userErr("usage", "usage: /whois nick")
+			}
+			text, err := c.Hub.whois(c.Session, firstWord(c.Args))
+			if err != nil {
+				return err
+			}
+			c.Hub.notice(c.Session, text)
 			return nil
 		}},
 		{Name: "quit", Usage: "[REASON]", Help: "leave the chat", Run: func(c *Call) error {
@@ -105,4 +203,9 @@ func builtinCommands() []*Command {
 			return nil
 		}},
 	}
+}
+
+func firstWord(s string) string {
+	w, _, _ := strings.Cut(strings.TrimSpace(s), " ")
+	return w
 }

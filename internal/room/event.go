@@ -29,6 +29,10 @@ const (
 	KindWelcome
 	KindNotice
 	KindError
+	KindPrivate
+	KindTopic
+	KindHistory
+	KindRooms
 )
 
 // Format selects a rendering cache slot. Each front-end renders an event at
@@ -47,6 +51,14 @@ const (
 type Member struct {
 	Nick string `json:"nick"`
 	Via  Via    `json:"via"`
+	Away string `json:"away,omitempty"`
+}
+
+// RoomInfo describes a room, as listed by /rooms.
+type RoomInfo struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+	Topic string `json:"topic"`
 }
 
 // Event is immutable once published: the same value is shared by every
@@ -56,15 +68,20 @@ type Event struct {
 	ID      uint64 // message id, increasing; 0 for non-message events
 	Room    string // room name without '#'
 	From    string // sender; the joiner/parter; the old nick for KindNick
-	To      string // the new nick for KindNick
-	Text    string // message, notice or error text; part reason
+	To      string // the new nick for KindNick; the recipient of KindPrivate
+	Text    string // message, notice, error or topic text; part reason
 	Action  bool   // a /me message
 	Via     Via    // the joiner's front-end (KindJoin)
 	Code    string // machine-readable error code (KindError)
 	Count   int    // room member count after this event (join, part, members)
 	Members []Member
 	Rooms   []string // rooms of a welcomed session (KindWelcome)
-	Time    time.Time
+	// History holds message events, oldest first (KindHistory). Before is
+	// set when they answer a request for older messages.
+	History  []*Event
+	Before   uint64
+	RoomList []RoomInfo // KindRooms
+	Time     time.Time
 
 	cache [numFormats]renderSlot
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // Defaults for the hub's limits.
@@ -21,6 +23,10 @@ const (
 	DefaultLobby      = "lobby"
 	DefaultQueueSize  = 256
 	DefaultMaxMessage = 2000
+	DefaultHistory    = 50
+	DefaultMaxRooms   = 1000
+	// storeTimeout bounds one store operation made for a user.
+	storeTimeout = 5 * time.Second
 )
 
 // ErrNickTaken is returned by Connect when the nick is in use and no
@@ -39,8 +45,13 @@ type Hub struct {
 	now        func() time.Time
 	commands   *commandTable
 	obs        Observer
+	store      store.Store
+	history    int
+	maxRooms   int
+	storePM    bool
 
-	nextID    atomic.Uint64
+	nextID    atomic.Uint64 // message ids when there is no store
+	nextPM    atomic.Uint64 // private message ids when they are not stored
 	nextSess  atomic.Uint64
 	sessCount atomic.Int64
 
@@ -66,12 +77,27 @@ func WithQueueSize(n int) Option { return func(h *Hub) { h.queueSize = n } }
 // WithMaxMessage limits a message's length, in characters.
 func WithMaxMessage(n int) Option { return func(h *Hub) { h.maxMessage = n } }
 
-// NewHub returns an empty hub with the lobby room.
+// WithStore makes rooms, topics and messages persistent.
+func WithStore(st store.Store) Option { return func(h *Hub) { h.store = st } }
+
+// WithHistory sets how many recent messages a joiner receives.
+func WithHistory(n int) Option { return func(h *Hub) { h.history = n } }
+
+// WithMaxRooms bounds the number of rooms.
+func WithMaxRooms(n int) Option { return func(h *Hub) { h.maxRooms = n } }
+
+// WithStorePrivate stores private messages too (off by default).
+func WithStorePrivate(on bool) Option { return func(h *Hub) { h.storePM = on } }
+
+// NewHub returns a hub with the lobby room. With a store, call LoadRooms
+// before connecting sessions.
 func NewHub(opts ...Option) *Hub {
 	h := &Hub{
 		lobby:      DefaultLobby,
 		queueSize:  DefaultQueueSize,
 		maxMessage: DefaultMaxMessage,
+		history:    DefaultHistory,
+		maxRooms:   DefaultMaxRooms,
 		log:        slog.Default(),
 		now:        time.Now,
 		nicks:      make(map[string]*Session),
@@ -163,6 +189,9 @@ func (h *Hub) freeNickLocked(nick string, alt bool) (string, bool) {
 }
 
 // joinRoom adds s to r (if not already in) and makes r its current room.
+// The joiner receives, in order: its join, the member list, the room's
+// recent history, then live events: nothing missing or repeated between
+// history and live, since all of it is queued under the room lock.
 func (h *Hub) joinRoom(s *Session, r *Room) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -176,8 +205,13 @@ func (h *Hub) joinRoom(s *Session, r *Room) {
 	s.mu.Unlock()
 	r.members[s] = struct{}{}
 	r.publishLocked(h, &Event{Kind: KindJoin, From: s.Nick(), Via: s.via, Count: len(r.members)})
+	now := h.now()
 	list := r.membersLocked()
-	s.deliver(&Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: h.now()})
+	s.deliver(&Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: now})
+	if r.topic != "" {
+		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
+	}
+	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), Time: now})
 }
 
 // Leave removes the session from its rooms and frees its nick; the other
@@ -228,6 +262,7 @@ func (h *Hub) Input(s *Session, room, text string) {
 
 func (h *Hub) inputLine(s *Session, room, line string) {
 	h.obs.InputReceived(s.via)
+	s.lastActive.Store(h.now().UnixNano())
 	if utf8.RuneCountInString(line) > h.maxMessage {
 		h.fail(s, userErr("too_long", fmt.Sprintf("message not sent: longer than %d characters", h.maxMessage)))
 		return
@@ -245,11 +280,38 @@ func (h *Hub) inputLine(s *Session, room, line string) {
 		h.fail(s, err)
 		return
 	}
-	h.say(s, target, strings.TrimPrefix(line, "/"), false)
+	if err := h.say(s, target, strings.TrimPrefix(line, "/"), false); err != nil {
+		h.fail(s, err)
+	}
 }
 
-func (h *Hub) say(s *Session, r *Room, text string, action bool) {
-	r.publish(h, &Event{Kind: KindMessage, From: s.Nick(), Text: text, Action: action})
+// say stores a message, then publishes it: a message nobody could find in
+// history is never shown.
+func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
+	if h.store != nil {
+		m := store.Message{Room: r.name, Kind: store.KindMessage, From: ev.From, Text: text, Time: ev.Time}
+		if action {
+			m.Kind = store.KindAction
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := h.store.AppendMessage(ctx, &m)
+		cancel()
+		if err != nil {
+			h.log.Error("store message", "room", r.name, "nick", ev.From, "err", err)
+			return userErr("store_failed", "message not sent: it could not be stored, please try again")
+		}
+		ev.ID = uint64(m.ID)
+	} else {
+		ev.ID = h.nextID.Add(1)
+	}
+	r.mu.Lock()
+	r.rememberLocked(ev, h.history)
+	r.publishLocked(h, ev)
+	r.mu.Unlock()
+	return nil
 }
 
 func (h *Hub) targetRoom(s *Session, room string) (*Room, *UserError) {

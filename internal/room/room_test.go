@@ -58,6 +58,9 @@ func TestConnectOrderWelcomeJoinMembers(t *testing.T) {
 	if ev := next(t, a); ev.Kind != KindMembers || len(ev.Members) != 1 {
 		t.Fatalf("third event = %+v", ev)
 	}
+	if ev := next(t, a); ev.Kind != KindHistory || ev.Room != "lobby" {
+		t.Fatalf("fourth event = %+v", ev)
+	}
 }
 
 func TestNickUniqueAcrossFrontEnds(t *testing.T) {
@@ -93,9 +96,9 @@ func TestCommands(t *testing.T) {
 	h := newTestHub(t)
 	a := connect(t, h, "alice", ViaSSH)
 	b := connect(t, h, "bob", ViaWeb)
-	nextKind(t, a, KindMembers)
+	nextKind(t, a, KindHistory)
 	nextKind(t, a, KindJoin) // bob
-	nextKind(t, b, KindMembers)
+	nextKind(t, b, KindHistory)
 
 	h.Input(a, "", "/nope")
 	if ev := next(t, a); ev.Kind != KindError || ev.Code != "unknown_command" {
@@ -108,7 +111,7 @@ func TestCommands(t *testing.T) {
 		}
 	}
 	h.Input(b, "lobby", "/who")
-	if ev := next(t, b); ev.Kind != KindMembers || fmt.Sprint(ev.Members) != "[{alice ssh} {bob web}]" {
+	if ev := next(t, b); ev.Kind != KindMembers || fmt.Sprint(ev.Members) != "[{alice ssh } {bob web }]" {
 		t.Fatalf("/who: %+v", ev)
 	}
 	h.Input(a, "", "/nick carol")
@@ -134,7 +137,7 @@ func TestCommands(t *testing.T) {
 func TestMessageTooLongIsRefused(t *testing.T) {
 	h := newTestHub(t, WithMaxMessage(10))
 	a := connect(t, h, "alice", ViaWeb)
-	nextKind(t, a, KindMembers)
+	nextKind(t, a, KindHistory)
 	h.Input(a, "", "12345678901")
 	if ev := next(t, a); ev.Kind != KindError || ev.Code != "too_long" {
 		t.Fatalf("got %+v", ev)
@@ -151,7 +154,7 @@ func TestSlowSessionDroppedWithoutBlocking(t *testing.T) {
 	h := newTestHub(t, WithQueueSize(8))
 	slow := connect(t, h, "slow", ViaWeb)
 	fast := connect(t, h, "fast", ViaWeb)
-	nextKind(t, fast, KindMembers)
+	nextKind(t, fast, KindHistory)
 	// Input returns at once although slow reads nothing: it never waits.
 	for i := 0; i < 100; i++ {
 		h.Input(fast, "", fmt.Sprint(i))
@@ -221,7 +224,7 @@ func TestConcurrentSendersSameOrderForAll(t *testing.T) {
 func TestShutdownTellsEveryone(t *testing.T) {
 	h := newTestHub(t)
 	a := connect(t, h, "alice", ViaWeb)
-	nextKind(t, a, KindMembers)
+	nextKind(t, a, KindHistory)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.Shutdown(ctx); err != nil {

@@ -2,6 +2,7 @@ package room
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,9 +29,13 @@ type Session struct {
 	closeOnce sync.Once
 	leaveOnce sync.Once
 
+	lastActive atomic.Int64 // unix nanoseconds of the last input
+
 	mu      sync.Mutex
 	nick    string
 	reason  string
+	away    string
+	replyTo string  // who last sent this session a private message
 	rooms   []*Room // joined rooms, in join order
 	current *Room
 }
@@ -64,6 +69,36 @@ func (s *Session) CurrentRoom() string {
 		return ""
 	}
 	return s.current.name
+}
+
+// Away is the session's away message, "" when present.
+func (s *Session) Away() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.away
+}
+
+// Rooms lists the names of the rooms the session is in, in join order.
+func (s *Session) Rooms() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, len(s.rooms))
+	for i, r := range s.rooms {
+		names[i] = r.name
+	}
+	return names
+}
+
+// SetCurrentRoom makes a joined room the one plain messages go to.
+func (s *Session) SetCurrentRoom(name string) error {
+	r := s.roomNamed(roomName(name))
+	if r == nil {
+		return userErr("not_in_room", "you are not in #"+roomName(name))
+	}
+	s.mu.Lock()
+	s.current = r
+	s.mu.Unlock()
+	return nil
 }
 
 // CloseReason says why Done was closed.

@@ -37,6 +37,30 @@ func renderLine(ev *room.Event) []byte {
 		fmt.Fprintf(&b, "-!- welcome %s\n", ev.From)
 	case room.KindError:
 		fmt.Fprintf(&b, "-!- error: %s\n", ev.Text)
+	case room.KindPrivate:
+		fmt.Fprintf(&b, "[pm] %s -> %s: %s\n", ev.From, ev.To, ev.Text)
+	case room.KindTopic:
+		if ev.From != "" {
+			fmt.Fprintf(&b, "#%s --- topic: %s (set by %s)\n", ev.Room, ev.Text, ev.From)
+		} else {
+			fmt.Fprintf(&b, "#%s --- topic: %s\n", ev.Room, ev.Text)
+		}
+	case room.KindRooms:
+		fmt.Fprintf(&b, "-!- rooms (%d):\n", len(ev.RoomList))
+		for _, r := range ev.RoomList {
+			fmt.Fprintf(&b, "-!-   #%s (%d) %s\n", r.Name, r.Count, r.Topic)
+		}
+	case room.KindHistory:
+		// History lines carry their time, so that they cannot be taken for
+		// live messages.
+		for _, m := range ev.History {
+			ts := m.Time.UTC().Format("2006-01-02T15:04:05.000Z")
+			if m.Action {
+				fmt.Fprintf(&b, "#%s @%s * %s %s\n", m.Room, ts, m.From, m.Text)
+			} else {
+				fmt.Fprintf(&b, "#%s @%s <%s> %s\n", m.Room, ts, m.From, m.Text)
+			}
+		}
 	default:
 		for _, l := range strings.Split(ev.Text, "\n") {
 			fmt.Fprintf(&b, "-!- %s\n", l)

@@ -1,7 +1,9 @@
 package webchat
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 
 	"github.com/tertulia/tertulia/internal/room"
 )
@@ -12,10 +14,12 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // clientFrame is any frame a browser or bot sends. Fields unused by a type
 // are ignored.
 type clientFrame struct {
-	Type string `json:"type"`
-	Nick string `json:"nick,omitempty"`
-	Room string `json:"room,omitempty"`
-	Text string `json:"text,omitempty"`
+	Type   string `json:"type"`
+	Nick   string `json:"nick,omitempty"`
+	Room   string `json:"room,omitempty"`
+	Text   string `json:"text,omitempty"`
+	Before uint64 `json:"before,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
 }
 
 type welcomeFrame struct {
@@ -56,6 +60,28 @@ type membersFrame struct {
 	Members []room.Member `json:"members"`
 }
 
+type privateFrame struct {
+	Type string `json:"type"`
+	ID   uint64 `json:"id"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	Text string `json:"text"`
+	TS   string `json:"ts"`
+}
+
+type topicFrame struct {
+	Type  string `json:"type"`
+	Room  string `json:"room"`
+	Topic string `json:"topic"`
+	By    string `json:"by,omitempty"`
+	TS    string `json:"ts"`
+}
+
+type roomsFrame struct {
+	Type  string          `json:"type"`
+	Rooms []room.RoomInfo `json:"rooms"`
+}
+
 type noticeFrame struct {
 	Type string `json:"type"`
 	Text string `json:"text"`
@@ -90,6 +116,18 @@ func encodeEvent(ev *room.Event) []byte {
 		v = welcomeFrame{"welcome", ev.From, ev.Rooms}
 	case room.KindNotice:
 		v = noticeFrame{"notice", ev.Text}
+	case room.KindPrivate:
+		v = privateFrame{"private", ev.ID, ev.From, ev.To, ev.Text, ev.Time.UTC().Format(TimeFormat)}
+	case room.KindTopic:
+		v = topicFrame{"topic", ev.Room, ev.Text, ev.From, ev.Time.UTC().Format(TimeFormat)}
+	case room.KindRooms:
+		rooms := ev.RoomList
+		if rooms == nil {
+			rooms = []room.RoomInfo{}
+		}
+		v = roomsFrame{"rooms", rooms}
+	case room.KindHistory:
+		return encodeHistory(ev)
 	case room.KindError:
 		v = errorFrame{"error", ev.Code, ev.Text}
 	default:
@@ -100,6 +138,27 @@ func encodeEvent(ev *room.Event) []byte {
 		return []byte(`{"type":"error","code":"internal","text":"encoding failed"}`)
 	}
 	return b
+}
+
+// encodeHistory splices the messages' own cached frames into one history
+// frame: the message objects are exactly the live ones.
+func encodeHistory(ev *room.Event) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"type":"history","room":`)
+	name, _ := json.Marshal(ev.Room)
+	b.Write(name)
+	if ev.Before != 0 {
+		fmt.Fprintf(&b, `,"before":%d`, ev.Before)
+	}
+	b.WriteString(`,"messages":[`)
+	for i, m := range ev.History {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(m.Render(room.FormatJSON, encodeEvent))
+	}
+	b.WriteString("]}")
+	return b.Bytes()
 }
 
 func errorJSON(code, text string) []byte {

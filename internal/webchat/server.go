@@ -8,8 +8,8 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -39,6 +39,7 @@ type Server struct {
 	pingInterval   time.Duration
 	writeTimeout   time.Duration
 	helloTimeout   time.Duration
+	trustedProxies []netip.Prefix
 	upgrader       websocket.Upgrader
 }
 
@@ -80,6 +81,7 @@ func New(hub *room.Hub, opts ...Option) *Server {
 		pingInterval:   DefaultPingInterval,
 		writeTimeout:   DefaultWriteTimeout,
 		helloTimeout:   DefaultHelloTimeout,
+		trustedProxies: DefaultTrustedProxies(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -140,12 +142,12 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.log.Warn("websocket upgrade refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		s.log.Warn("websocket upgrade refused", "remote", s.clientAddr(r), "peer", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
 	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
-	remote := clientAddr(r)
+	remote := s.clientAddr(r)
 
 	sess := s.greet(conn, remote)
 	if sess == nil {
@@ -255,6 +257,12 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
 		switch f.Type {
 		case "say":
 			s.hub.Input(sess, f.Room, f.Text)
+		case "history":
+			s.hub.HistoryRequest(sess, f.Room, f.Before, f.Limit)
+		case "switch":
+			if err := sess.SetCurrentRoom(f.Room); err != nil {
+				sess.Error("not_in_room", err.Error())
+			}
 		case "hello":
 			sess.Error("already_welcome", "you are already signed in")
 		default:
@@ -330,15 +338,6 @@ func (s *Server) writeRaw(conn *websocket.Conn, b []byte) bool {
 		return false
 	}
 	return true
-}
-
-// clientAddr is the peer's IP address.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func strconvQuote(s string) string {

@@ -1,0 +1,169 @@
+// Package metrics exposes Tertulia's measurements in the Prometheus text
+// format. A Metrics is a room.Observer: the hub reports sessions, inputs,
+// refusals, deliveries and write latency to it as they happen. Everything is
+// registered on the Metrics' own registry (no package-level globals), with
+// the Go runtime and process collectors beside Tertulia's series.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// Namespace prefixes every Tertulia series.
+const Namespace = "tertulia"
+
+// LatencyBuckets are the delivery latency histogram's upper bounds, in
+// seconds: from a tenth of a millisecond (an idle server) to ten seconds (a
+// client about to be dropped as too slow).
+var LatencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// Close reasons as label values: short, stable, without spaces.
+var closeReasons = map[string]string{
+	room.ReasonQuit:       "quit",
+	room.ReasonClosed:     "closed",
+	room.ReasonSlowClient: "slow_client",
+	room.ReasonStopping:   "stopping",
+}
+
+// Metrics holds Tertulia's series and the registry that serves them.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	sessions       *prometheus.GaugeVec
+	sessionsOpened *prometheus.CounterVec
+	sessionsClosed *prometheus.CounterVec
+	slowDrops      *prometheus.CounterVec
+	rooms          prometheus.Gauge
+	received       *prometheus.CounterVec
+	refused        *prometheus.CounterVec
+	deliveries     prometheus.Counter
+	latency        *prometheus.HistogramVec
+	sshHandshake   prometheus.Counter
+}
+
+var _ room.Observer = (*Metrics)(nil)
+
+// New returns a Metrics with every series registered, those with a front-end
+// label already present for both front-ends, at zero.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "sessions",
+			Help: "Connected chat sessions, by front-end (ssh or web).",
+		}, []string{"via"}),
+		sessionsOpened: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "sessions_opened_total",
+			Help: "Chat sessions opened, by front-end.",
+		}, []string{"via"}),
+		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "sessions_closed_total",
+			Help: "Chat sessions closed, by front-end and reason (quit, closed, slow_client, stopping, other).",
+		}, []string{"via", "reason"}),
+		slowDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "slow_client_drops_total",
+			Help: "Sessions disconnected because their outbound queue filled up, by front-end.",
+		}, []string{"via"}),
+		rooms: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "rooms",
+			Help: "Rooms that exist.",
+		}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "messages_received_total",
+			Help: "Input lines received from clients (messages and commands), by front-end.",
+		}, []string{"via"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "inputs_refused_total",
+			Help: "Input lines refused with an error, by front-end and reason (the protocol's error code).",
+		}, []string{"via", "reason"}),
+		deliveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "deliveries_total",
+			Help: "Room events queued to members: one per event per recipient.",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "delivery_latency_seconds",
+			Help:    "Time from an event's publication to its write to a client, by front-end.",
+			Buckets: LatencyBuckets,
+		}, []string{"via"}),
+		sshHandshake: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "ssh_handshake_failures_total",
+			Help: "SSH connections that failed before a session began (handshake, authentication or timeout).",
+		}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.sessions, m.sessionsOpened, m.sessionsClosed, m.slowDrops, m.rooms,
+		m.received, m.refused, m.deliveries, m.latency, m.sshHandshake,
+	)
+	for _, via := range []room.Via{room.ViaSSH, room.ViaWeb} {
+		v := string(via)
+		m.sessions.WithLabelValues(v)
+		m.sessionsOpened.WithLabelValues(v)
+		m.slowDrops.WithLabelValues(v)
+		m.received.WithLabelValues(v)
+		m.latency.WithLabelValues(v)
+	}
+	return m
+}
+
+// Registry is where the series are registered; callers may add their own.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		Registry:            m.reg, // promhttp_metric_handler_errors_total
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// SSHHandshakeFailed counts one SSH connection that ended before a session.
+func (m *Metrics) SSHHandshakeFailed() { m.sshHandshake.Inc() }
+
+// SessionOpened implements room.Observer.
+func (m *Metrics) SessionOpened(via room.Via) {
+	m.sessions.WithLabelValues(string(via)).Inc()
+	m.sessionsOpened.WithLabelValues(string(via)).Inc()
+}
+
+// SessionClosed implements room.Observer; a session closed as too slow is
+// also counted as a slow-client drop.
+func (m *Metrics) SessionClosed(via room.Via, reason string) {
+	m.sessions.WithLabelValues(string(via)).Dec()
+	label, ok := closeReasons[reason]
+	if !ok {
+		label = "other"
+	}
+	m.sessionsClosed.WithLabelValues(string(via), label).Inc()
+	if reason == room.ReasonSlowClient {
+		m.slowDrops.WithLabelValues(string(via)).Inc()
+	}
+}
+
+// InputReceived implements room.Observer.
+func (m *Metrics) InputReceived(via room.Via) { m.received.WithLabelValues(string(via)).Inc() }
+
+// InputRefused implements room.Observer.
+func (m *Metrics) InputRefused(via room.Via, code string) {
+	m.refused.WithLabelValues(string(via), code).Inc()
+}
+
+// Delivered implements room.Observer.
+func (m *Metrics) Delivered(n int) { m.deliveries.Add(float64(n)) }
+
+// Written implements room.Observer.
+func (m *Metrics) Written(via room.Via, lat time.Duration) {
+	m.latency.WithLabelValues(string(via)).Observe(lat.Seconds())
+}
+
+// RoomsChanged implements room.Observer.
+func (m *Metrics) RoomsChanged(n int) { m.rooms.Set(float64(n)) }

@@ -1,0 +1,292 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/store"
+)
+
+// MaxHistoryPage bounds one request for older messages.
+const MaxHistoryPage = 200
+
+// LoadRooms reads the stored rooms, their topics and recent messages, and
+// makes sure the lobby is stored. Call it once, before any session connects.
+func (h *Hub) LoadRooms(ctx context.Context) error {
+	if h.store == nil {
+		return nil
+	}
+	if err := h.store.EnsureRoom(ctx, store.Room{Name: h.lobby, CreatedAt: h.now()}); err != nil {
+		return err
+	}
+	stored, err := h.store.Rooms(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sr := range stored {
+		r := newRoom(sr.Name)
+		r.topic = sr.Topic
+		msgs, err := h.store.History(ctx, sr.Name, 0, h.history)
+		if err != nil {
+			return err
+		}
+		for i := range msgs {
+			r.recent = append(r.recent, eventFromStored(&msgs[i]))
+		}
+		h.mu.Lock()
+		h.rooms[sr.Name] = r
+		h.mu.Unlock()
+	}
+	h.obs.RoomsChanged(h.Rooms())
+	return nil
+}
+
+func eventFromStored(m *store.Message) *Event {
+	return &Event{Kind: KindMessage, ID: uint64(m.ID), Room: m.Room, From: m.From, Text: m.Text, Action: m.Kind == store.KindAction, Time: m.Time}
+}
+
+// roomByName returns the room, creating (and storing) it when create is set.
+func (h *Hub) roomByName(name string, create bool) (*Room, error) {
+	h.mu.Lock()
+	r := h.rooms[name]
+	count := len(h.rooms)
+	h.mu.Unlock()
+	if r != nil {
+		return r, nil
+	}
+	if !create {
+		return nil, userErr("no_such_room", "there is no room #"+name)
+	}
+	if count >= h.maxRooms {
+		return nil, userErr("too_many_rooms", "no new rooms can be created now")
+	}
+	if h.store != nil {
+		// Stored first, outside the hub lock; a concurrent creator does the
+		// same harmlessly.
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := h.store.EnsureRoom(ctx, store.Room{Name: name, CreatedAt: h.now()})
+		cancel()
+		if err != nil {
+			h.log.Error("store room", "room", name, "err", err)
+			return nil, userErr("store_failed", "the room could not be created, please try again")
+		}
+	}
+	h.mu.Lock()
+	if r = h.rooms[name]; r == nil {
+		r = newRoom(name)
+		h.rooms[name] = r
+	}
+	count = len(h.rooms)
+	h.mu.Unlock()
+	h.obs.RoomsChanged(count)
+	return r, nil
+}
+
+// Join puts s in the room (creating it if new) and makes it current.
+func (h *Hub) Join(s *Session, name string) error {
+	name = roomName(name)
+	if err := ValidateRoomName(name); err != nil {
+		return err
+	}
+	r, err := h.roomByName(name, true)
+	if err != nil {
+		return err
+	}
+	h.joinRoom(s, r)
+	return nil
+}
+
+// part takes s out of r; the others and s itself see the part.
+func (h *Hub) part(s *Session, r *Room, reason string) error {
+	r.mu.Lock()
+	if _, in := r.members[s]; !in {
+		r.mu.Unlock()
+		return userErr("not_in_room", "you are not in #"+r.name)
+	}
+	delete(r.members, s)
+	ev := &Event{Kind: KindPart, From: s.Nick(), Text: reason, Count: len(r.members)}
+	r.publishLocked(h, ev)
+	s.deliver(ev)
+	r.mu.Unlock()
+
+	s.mu.Lock()
+	for i, joined := range s.rooms {
+		if joined == r {
+			s.rooms = append(s.rooms[:i:i], s.rooms[i+1:]...)
+			break
+		}
+	}
+	if s.current == r {
+		s.current = nil
+		if n := len(s.rooms); n > 0 {
+			s.current = s.rooms[n-1]
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// setTopic stores and announces a room's topic.
+func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	ev := &Event{Kind: KindTopic, Room: r.name, From: s.Nick(), Text: topic, Time: h.now().Truncate(time.Millisecond)}
+	if h.store != nil {
+		m := store.Message{Room: r.name, Kind: store.KindTopic, From: ev.From, Text: topic, Time: ev.Time}
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := h.store.SetTopic(ctx, &m)
+		cancel()
+		if err != nil {
+			h.log.Error("store topic", "room", r.name, "err", err)
+			return userErr("store_failed", "the topic could not be stored, please try again")
+		}
+	}
+	r.mu.Lock()
+	r.topic = topic
+	r.publishLocked(h, ev)
+	r.mu.Unlock()
+	return nil
+}
+
+// sessionByNick finds a connected session.
+func (h *Hub) sessionByNick(nick string) *Session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.nicks[foldNick(nick)]
+}
+
+// private sends a private message to nick; both ends see it.
+func (h *Hub) private(s *Session, nick, text string) error {
+	to := h.sessionByNick(nick)
+	if to == nil {
+		return userErr("no_such_nick", nick+" is not connected")
+	}
+	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond)}
+	if h.storePM && h.store != nil {
+		p := store.Private{From: ev.From, To: ev.To, Text: text, Time: ev.Time}
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := h.store.AppendPrivate(ctx, &p)
+		cancel()
+		if err != nil {
+			h.log.Error("store private message", "err", err)
+			return userErr("store_failed", "message not sent: it could not be stored, please try again")
+		}
+		ev.ID = uint64(p.ID)
+	} else {
+		ev.ID = h.nextPM.Add(1)
+	}
+	to.mu.Lock()
+	to.replyTo = ev.From
+	away := to.away
+	to.mu.Unlock()
+	to.deliver(ev)
+	if to != s {
+		s.deliver(ev)
+	}
+	if away != "" {
+		h.notice(s, fmt.Sprintf("%s is away: %s", ev.To, away))
+	}
+	return nil
+}
+
+// History sends s up to limit messages of a room it is in, older than
+// before (0: the newest).
+func (h *Hub) History(s *Session, room string, before uint64, limit int) error {
+	r := s.roomNamed(roomName(room))
+	if r == nil {
+		return userErr("not_in_room", "you are not in #"+roomName(room))
+	}
+	if limit <= 0 || limit > MaxHistoryPage {
+		limit = MaxHistoryPage
+	}
+	var page []*Event
+	if h.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		msgs, err := h.store.History(ctx, r.name, int64(before), limit)
+		cancel()
+		if err != nil {
+			h.log.Error("store history", "room", r.name, "err", err)
+			return userErr("store_failed", "history is not available right now")
+		}
+		for i := range msgs {
+			page = append(page, eventFromStored(&msgs[i]))
+		}
+	} else {
+		r.mu.Lock()
+		for _, ev := range r.recent {
+			if before == 0 || ev.ID < before {
+				page = append(page, ev)
+			}
+		}
+		r.mu.Unlock()
+		if len(page) > limit {
+			page = page[len(page)-limit:]
+		}
+	}
+	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: page, Before: max(before, 1), Time: h.now()})
+	return nil
+}
+
+// HistoryRequest is History for a front-end, reporting errors to the user.
+func (h *Hub) HistoryRequest(s *Session, room string, before uint64, limit int) {
+	if err := h.History(s, room, before, limit); err != nil {
+		h.fail(s, err)
+	}
+}
+
+func (h *Hub) roomList() []RoomInfo {
+	h.mu.Lock()
+	rooms := make([]*Room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	list := make([]RoomInfo, len(rooms))
+	for i, r := range rooms {
+		list[i] = r.info()
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	return list
+}
+
+// whois describes a connected user.
+func (h *Hub) whois(asker *Session, nick string) (string, error) {
+	t := h.sessionByNick(nick)
+	if t == nil {
+		return "", userErr("no_such_nick", nick+" is not connected")
+	}
+	now := h.now()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s)", t.Nick(), t.via)
+	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", t.since.UTC().Format("2006-01-02 15:04:05 UTC"), roundDur(now.Sub(t.since)))
+	idleSince := t.since
+	if last := t.lastActive.Load(); last != 0 {
+		idleSince = time.Unix(0, last)
+	}
+	fmt.Fprintf(&b, "\n  idle %s", roundDur(now.Sub(idleSince)))
+	if rooms := t.Rooms(); len(rooms) > 0 {
+		fmt.Fprintf(&b, "\n  in #%s", strings.Join(rooms, " #"))
+	}
+	if away := t.Away(); away != "" {
+		fmt.Fprintf(&b, "\n  away: %s", away)
+	}
+	if t.fingerprint != "" {
+		fmt.Fprintf(&b, "\n  key %s", t.fingerprint)
+	} else {
+		b.WriteString("\n  guest (no key)")
+	}
+	if asker == t && t.remote != "" {
+		fmt.Fprintf(&b, "\n  address %s", t.remote)
+	}
+	return b.String(), nil
+}
+
+func roundDur(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Minute)
+}

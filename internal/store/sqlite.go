@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // pure-Go driver: the binary stays static
+)
+
+// DBFile is the database's name inside the data folder.
+const DBFile = "tertulia.db"
+
+// SQLite is the embedded Store: one file in the data folder, WAL mode.
+type SQLite struct {
+	db *sql.DB
+}
+
+// migrations are applied in order, each once; append, never edit.
+var migrations = []string{
+	// 1: rooms and their entries.
+	`CREATE TABLE rooms (
+		name       TEXT PRIMARY KEY,
+		topic      TEXT NOT NULL DEFAULT '',
+		topic_by   TEXT NOT NULL DEFAULT '',
+		topic_at   INTEGER NOT NULL DEFAULT 0,
+		created_at INTEGER NOT NULL
+	);
+	CREATE TABLE messages (
+		id     INTEGER PRIMARY KEY AUTOINCREMENT,
+		room   TEXT NOT NULL REFERENCES rooms(name),
+		kind   TEXT NOT NULL,
+		sender TEXT NOT NULL,
+		text   TEXT NOT NULL,
+		ts     INTEGER NOT NULL
+	);
+	CREATE INDEX messages_room_id ON messages(room, id);`,
+	// 2: private messages, stored only when the operator asks.
+	`CREATE TABLE private_messages (
+		id        INTEGER PRIMARY KEY AUTOINCREMENT,
+		sender    TEXT NOT NULL,
+		recipient TEXT NOT NULL,
+		text      TEXT NOT NULL,
+		ts        INTEGER NOT NULL
+	);`,
+}
+
+// OpenSQLite opens (creating if needed) the database in dir and brings its
+// schema up to date.
+func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
+	path := filepath.Join(dir, DBFile)
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	// One writer at a time is SQLite's rule; one connection also keeps
+	// the pragmas in force and makes writes strictly ordered.
+	db.SetMaxOpenConns(1)
+	s := &SQLite{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var current int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return err
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, time.Now().Unix()); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AppendMessage implements Store.
+func (s *SQLite) AppendMessage(ctx context.Context, m *Message) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?)`,
+		m.Room, m.Kind, m.From, m.Text, m.Time.UnixMilli())
+	if err != nil {
+		return err
+	}
+	m.ID, err = res.LastInsertId()
+	return err
+}
+
+// History implements Store.
+func (s *SQLite) History(ctx context.Context, room string, before int64, limit int) ([]Message, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, room, kind, sender, text, ts FROM messages
+		WHERE room = ? AND id < ? AND kind IN ('message', 'action') ORDER BY id DESC LIMIT ?`, room, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var ts int64
+		if err := rows.Scan(&m.ID, &m.Room, &m.Kind, &m.From, &m.Text, &ts); err != nil {
+			return nil, err
+		}
+		m.Time = time.UnixMilli(ts)
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// EnsureRoom implements Store.
+func (s *SQLite) EnsureRoom(ctx context.Context, r Room) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO rooms(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`,
+		r.Name, r.CreatedAt.UnixMilli())
+	return err
+}
+
+// SetTopic implements Store.
+func (s *SQLite) SetTopic(ctx context.Context, m *Message) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?)`,
+		m.Room, KindTopic, m.From, m.Text, m.Time.UnixMilli())
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE rooms SET topic = ?, topic_by = ?, topic_at = ? WHERE name = ?`,
+		m.Text, m.From, m.Time.UnixMilli(), m.Room); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	m.ID, err = res.LastInsertId()
+	return err
+}
+
+// Rooms implements Store.
+func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, topic, topic_by, topic_at, created_at FROM rooms ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Room
+	for rows.Next() {
+		var r Room
+		var topicAt, created int64
+		if err := rows.Scan(&r.Name, &r.Topic, &r.TopicBy, &topicAt, &created); err != nil {
+			return nil, err
+		}
+		if topicAt > 0 {
+			r.TopicAt = time.UnixMilli(topicAt)
+		}
+		r.CreatedAt = time.UnixMilli(created)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// AppendPrivate implements Store.
+func (s *SQLite) AppendPrivate(ctx context.Context, p *Private) error {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO private_messages(sender, recipient, text, ts) VALUES (?, ?, ?, ?)`,
+		p.From, p.To, p.Text, p.Time.UnixMilli())
+	if err != nil {
+		return err
+	}
+	p.ID, err = res.LastInsertId()
+	return err
+}
+
+// Ping implements Store.
+func (s *SQLite) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Close implements Store; the WAL is checkpointed by SQLite on the last close.
+func (s *SQLite) Close() error { return s.db.Close() }
