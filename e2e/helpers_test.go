@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,8 +208,9 @@ type frame struct {
 	Via     string          `json:"via"`
 	Reason  string          `json:"reason"`
 	Old     string          `json:"old"`
+	To      string          `json:"to"`
 	New     string          `json:"new"`
-	Rooms   []string        `json:"rooms"`
+	Rooms   json.RawMessage `json:"rooms"`
 	Members []memberFrame   `json:"members"`
 	Raw     json.RawMessage `json:"-"`
 }
@@ -338,6 +340,7 @@ type ptyClient struct {
 	mu    sync.Mutex
 	emu   *vt.Emulator
 	wake  chan struct{}
+	bells atomic.Int32
 }
 
 func newPTYClient(t testing.TB, addr, user string, width, height int) *ptyClient {
@@ -356,6 +359,7 @@ func newPTYClient(t testing.TB, addr, user string, width, height int) *ptyClient
 		t.Fatal(err)
 	}
 	pc := &ptyClient{t: t, sess: sess, stdin: stdin, emu: vt.NewEmulator(width, height), wake: make(chan struct{}, 1)}
+	pc.emu.SetCallbacks(vt.Callbacks{Bell: func() { pc.bells.Add(1) }})
 	// The emulator answers terminal queries the way a real terminal would.
 	go func() { _, _ = io.Copy(stdin, pc.emu) }()
 	go func() {
@@ -411,6 +415,14 @@ func (pc *ptyClient) waitScreen(want ...string) string {
 	}
 }
 
+// key sends raw key bytes (e.g. "\x0e" for Ctrl-N, "\x1b[5~" for PgUp).
+func (pc *ptyClient) key(b string) {
+	pc.t.Helper()
+	if _, err := io.WriteString(pc.stdin, b); err != nil {
+		pc.t.Fatal(err)
+	}
+}
+
 func (pc *ptyClient) typeLine(s string) {
 	pc.t.Helper()
 	if _, err := io.WriteString(pc.stdin, s+"\r"); err != nil {
@@ -437,3 +449,10 @@ func must(t testing.TB, err error) {
 
 var _ = fmt.Sprintf
 var _ = os.Getenv
+
+func mustJSON(t testing.TB, data []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+}

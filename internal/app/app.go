@@ -217,16 +217,24 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	log.Info("stopping", "sessions", hub.Sessions())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Connections without a session (SSH handshakes in progress, clients
+	// that keep their connection once the session ended, half-sent HTTP
+	// requests) are cut a short grace after the last session left, not at
+	// the deadline: port 22 always has a scanner or two mid-handshake.
+	connCtx, connCancel := context.WithCancel(sctx)
+	defer connCancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = sshSrv.Shutdown(sctx) })
+	wg.Go(func() { _ = sshSrv.Shutdown(connCtx) })
 	wg.Go(func() {
-		if httpSrv.Shutdown(sctx) != nil {
-			_ = httpSrv.Close() // connections still mid-request at the deadline
+		if httpSrv.Shutdown(connCtx) != nil {
+			_ = httpSrv.Close() // connections still mid-request
 		}
 	})
 	wg.Go(func() { ops.shutdownMetrics(sctx) })
 	if err := hub.Shutdown(sctx); err != nil {
 		log.Warn("sessions still open at shutdown timeout", "sessions", hub.Sessions())
+	} else {
+		defer time.AfterFunc(connGrace, connCancel).Stop()
 	}
 	wg.Wait()
 	if pprofSrv != nil {

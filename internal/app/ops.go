@@ -15,6 +15,10 @@ import (
 	"github.com/tertulia/tertulia/internal/metrics"
 )
 
+// connGrace is how long connections that carry no session may stay open
+// once every session has left during shutdown.
+const connGrace = time.Second
+
 // ops is what operators and their tools see of a process besides the chat:
 // the health and readiness probes on the HTTP server, and the Prometheus
 // metrics on their own listener.

@@ -1,15 +1,16 @@
 // Tertulia browser client. Speaks the JSON frames of docs/protocol.md.
 //
 // Security: every string that comes from the server or a user (nicks, text,
-// room names, reasons) is inserted with textContent / createTextNode, never
-// as HTML. The page's CSP also forbids inline script.
+// room names, topics, reasons) is inserted with textContent /
+// createTextNode, never as HTML. The page's CSP also forbids inline script.
 (function () {
   "use strict";
 
   var BASE_TITLE = "Tertulia";
-  var MAX_LINES = 1000;        // per room, in memory and on screen
+  var MAX_LINES = 1000;        // per room, kept when new lines arrive
   var MAX_FRAME = 16 * 1024;   // server's default --ws-read-limit
   var HISTORY = 50;            // input history entries
+  var PAGE = 50;               // older messages asked for at a time
   var PALETTE = 8;             // nick colour classes nick-c0..nick-c7
 
   // ---- state ---------------------------------------------------------------
@@ -19,12 +20,31 @@
   var inChat = false;     // the chat view has been shown at least once
   var me = "";            // my nick, as the server knows it
   var wantedNick = "";    // nick sent in the last hello
-  var current = "";       // current room name (no '#')
-  var rooms = {};         // name -> { name, lines: [], members: [], count, awaitMembers }
+  var current = "";       // the room shown (no '#'); "" when in no room
+  var rooms = {};         // joined rooms: name -> room (see newRoom)
+  var order = [];         // joined room names, in join order (the tab order)
+  var noRoom = newRoom(""); // what is shown while in no room at all
+  var seenPrivate = {};   // ids of private messages already shown
   var unread = 0;         // mentions received while the page was hidden
   var history = [];
   var historyPos = 0;
   var mentionRe = null;
+
+  function newRoom(name) {
+    return {
+      name: name,
+      lines: [],           // rendered lines, oldest first (see renderLine)
+      ids: new Set(),      // ids of the message lines held
+      members: [],         // { nick, via, away }
+      count: 0,
+      topic: "",
+      unread: 0,           // messages that arrived while another tab was shown
+      mention: false,      // one of them mentions me
+      awaitMembers: false, // the next members frame follows our join: no /who line
+      loading: false,      // an older-history request is in flight
+      noOlder: false       // the server has no older messages
+    };
+  }
 
   // ---- elements ------------------------------------------------------------
 
@@ -57,6 +77,8 @@
 
   function fold(s) { return String(s).toLowerCase(); }
 
+  function has(obj, key) { return Object.prototype.hasOwnProperty.call(obj, key); }
+
   // FNV-1a over the folded nick: the same nick always gets the same colour.
   function nickClass(nick) {
     var s = fold(nick), h = 0x811c9dc5;
@@ -72,6 +94,8 @@
     if (me && fold(nick) === fold(me)) e.className += " is-me";
     return e;
   }
+
+  function isMe(nick) { return !!me && fold(nick) === fold(me); }
 
   function escapeRegExp(s) { return s.replace(/[.*+?^${}()|[\]\\\-]/g, "\\$&"); }
 
@@ -93,12 +117,32 @@
 
   function roomLabel(name) { return "#" + String(name || ""); }
 
-  function getRoom(name) {
-    name = String(name || current || "");
-    if (!Object.prototype.hasOwnProperty.call(rooms, name)) {
-      rooms[name] = { name: name, lines: [], members: [], count: 0, awaitMembers: false };
+  // Room names are case-insensitive and sent without '#'.
+  function normRoom(name) { return fold(String(name || "").trim().replace(/^#/, "")); }
+
+  // roomNamed returns a joined room, or null: events for rooms we are not in
+  // (e.g. late ones after a /part) are dropped.
+  function roomNamed(name) {
+    name = normRoom(name);
+    return has(rooms, name) ? rooms[name] : null;
+  }
+
+  // view is the room whose lines are on screen; lines for no particular
+  // room (notices, errors, private messages) go there too.
+  function view() { return has(rooms, current) ? rooms[current] : noRoom; }
+
+  function addRoom(name) {
+    name = normRoom(name);
+    if (!has(rooms, name)) {
+      rooms[name] = newRoom(name);
+      order.push(name);
     }
     return rooms[name];
+  }
+
+  function removeRoom(name) {
+    delete rooms[name];
+    order = order.filter(function (n) { return n !== name; });
   }
 
   function sortMembers(list) {
@@ -108,17 +152,37 @@
     });
   }
 
+  function memberFrom(m) {
+    return {
+      nick: String((m && m.nick) || ""),
+      via: String((m && m.via) || ""),
+      away: m && m.away ? String(m.away) : ""
+    };
+  }
+
+  function firstMessageIndex(r) {
+    for (var i = 0; i < r.lines.length; i++) if (r.lines[i].kind === "msg") return i;
+    return -1;
+  }
+
+  // Message lines are held in id order (history first, live after, older
+  // pages inserted before the first), so the first one is the oldest.
+  function oldestId(r) {
+    var i = firstMessageIndex(r);
+    return i < 0 ? 0 : r.lines[i].id || 0;
+  }
+
   // ---- rendering -----------------------------------------------------------
 
   function atBottom() {
-    var m = el.messages;
-    return m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+    var s = el.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 40;
   }
 
-  function scrollToBottom() { el.messages.scrollTop = el.messages.scrollHeight; }
+  function scrollToBottom() { el.scroller.scrollTop = el.scroller.scrollHeight; }
 
   // A line is { kind, time, ... } kept per room; renderLine turns it into an
-  // <li>. Lines not tied to a room (notices, errors) go to the current room.
+  // <li>. Lines not tied to a room go to the room on screen.
   function renderLine(line) {
     var li = document.createElement("li");
     li.className = "line " + line.kind;
@@ -145,6 +209,18 @@
         li.appendChild(span("text", line.text));
         if (line.mention) li.className += " mention";
         if (line.self) li.className += " self";
+        if (line.history) li.className += " history";
+        if (line.id) li.setAttribute("data-id", String(line.id));
+        break;
+      case "private":
+        li.appendChild(span("pm-tag", "private"));
+        li.appendChild(text(" "));
+        li.appendChild(nickSpan(line.from));
+        li.appendChild(text(" \u2192 "));
+        li.appendChild(nickSpan(line.to));
+        li.appendChild(text(": "));
+        li.appendChild(span("text", line.text));
+        li.className += line.incoming ? " incoming" : " outgoing";
         break;
       case "join":
         li.appendChild(span("arrow", "-->"));
@@ -165,6 +241,13 @@
         li.appendChild(text(" is now known as "));
         li.appendChild(nickSpan(line.nick));
         break;
+      case "topic":
+        li.appendChild(span("arrow", "---"));
+        li.appendChild(text(" "));
+        li.appendChild(nickSpan(line.by));
+        li.appendChild(text(" set the topic: "));
+        li.appendChild(span("text", line.text));
+        break;
       case "who":
         li.appendChild(span("arrow", "---"));
         li.appendChild(text(" " + roomLabel(line.room) + " members (" + line.members.length + "): "));
@@ -172,7 +255,17 @@
           if (i > 0) li.appendChild(text(", "));
           li.appendChild(nickSpan(m.nick));
           if (m.via) li.appendChild(text(" (" + m.via + ")"));
+          if (m.away) li.appendChild(awaySpan(m.away));
         });
+        break;
+      case "rooms":
+        li.appendChild(span("arrow", "-!-"));
+        li.appendChild(text(" "));
+        var lines = ["rooms (" + line.rooms.length + "):"];
+        line.rooms.forEach(function (r) {
+          lines.push("  " + roomLabel(r.name) + " (" + r.count + ")" + (r.topic ? " " + r.topic : ""));
+        });
+        li.appendChild(span("text", lines.join("\n")));
         break;
       case "notice":
         li.appendChild(span("arrow", "-!-"));
@@ -191,60 +284,151 @@
     return li;
   }
 
-  function addLine(roomName, line) {
-    var r = getRoom(roomName);
+  function awaySpan(reason) {
+    var e = span("away", " (away)");
+    e.title = "away: " + reason;
+    return e;
+  }
+
+  function rememberId(r, line) {
+    if (line.kind === "msg" && typeof line.id === "number" && line.id > 0) r.ids.add(line.id);
+  }
+
+  function forgetLines(r, removed) {
+    removed.forEach(function (l) {
+      if (l.kind === "msg" && typeof l.id === "number") {
+        r.ids.delete(l.id);
+        r.noOlder = false; // what was dropped can be asked for again
+      }
+    });
+  }
+
+  // addLine appends a line to room r, dropping the oldest beyond MAX_LINES.
+  function addLine(r, line) {
+    rememberId(r, line);
     r.lines.push(line);
-    if (r.lines.length > MAX_LINES) r.lines.splice(0, r.lines.length - MAX_LINES);
-    if (r.name !== current) return;
+    var excess = r.lines.length - MAX_LINES;
+    var removed = excess > 0 ? r.lines.splice(0, excess) : [];
+    forgetLines(r, removed);
+    if (r !== view()) return;
     var stick = atBottom() || line.self;
     el.messages.appendChild(renderLine(line));
-    while (el.messages.childNodes.length > MAX_LINES) el.messages.removeChild(el.messages.firstChild);
+    for (var i = 0; i < removed.length && el.messages.firstChild; i++) el.messages.removeChild(el.messages.firstChild);
     if (stick) scrollToBottom();
+    updateOlder();
+  }
+
+  // insertLines puts older lines at index idx of room r, keeping what the
+  // user is looking at in place.
+  function insertLines(r, idx, lines) {
+    if (!lines.length) {
+      if (r === view()) updateOlder();
+      return;
+    }
+    lines.forEach(function (l) { rememberId(r, l); });
+    Array.prototype.splice.apply(r.lines, [idx, 0].concat(lines));
+    if (r !== view()) return;
+    var s = el.scroller;
+    var fromBottom = s.scrollHeight - s.scrollTop;
+    var frag = document.createDocumentFragment();
+    lines.forEach(function (l) { frag.appendChild(renderLine(l)); });
+    el.messages.insertBefore(frag, el.messages.children[idx] || null);
+    updateOlder();
+    s.scrollTop = s.scrollHeight - fromBottom;
   }
 
   function systemLine(kind, fields) {
     var line = { kind: kind, time: new Date() };
-    for (var k in fields) if (Object.prototype.hasOwnProperty.call(fields, k)) line[k] = fields[k];
-    addLine(current, line);
+    for (var k in fields) if (has(fields, k)) line[k] = fields[k];
+    addLine(view(), line);
   }
 
   function renderRoom() {
-    var r = getRoom(current);
+    var r = view();
     el.messages.textContent = "";
     var frag = document.createDocumentFragment();
     r.lines.forEach(function (line) { frag.appendChild(renderLine(line)); });
     el.messages.appendChild(frag);
+    updateOlder();
     scrollToBottom();
     renderStatus();
     renderMembers();
+    renderTabs();
   }
 
   function renderStatus() {
-    var r = getRoom(current);
-    el.roomName.textContent = roomLabel(current);
+    var r = view();
+    el.roomName.textContent = current ? roomLabel(current) : "no room";
     el.meNick.textContent = me;
-    el.memberCount.textContent = r.count === 1 ? "1 member" : r.count + " members";
-    el.input.placeholder = "Message " + roomLabel(current) + " \u2014 /help for commands";
+    el.memberCount.textContent = current ? (r.count === 1 ? "1 member" : r.count + " members") : "";
+    el.roomTopic.textContent = r.topic;
+    el.roomTopic.title = r.topic;
+    el.input.placeholder = current
+      ? "Message " + roomLabel(current) + " \u2014 /help for commands, /join #room"
+      : "/join #room \u2014 /help for commands";
   }
 
   function renderMembers() {
-    var r = getRoom(current);
+    var r = view();
     el.memberList.textContent = "";
     var frag = document.createDocumentFragment();
     r.members.forEach(function (m) {
       var li = document.createElement("li");
       li.className = "member";
-      if (fold(m.nick) === fold(me)) li.className += " is-me";
+      if (isMe(m.nick)) li.className += " is-me";
+      if (m.away) li.className += " is-away";
       li.appendChild(nickSpan(m.nick));
       li.appendChild(text(" "));
       li.appendChild(span("via via-" + (m.via === "ssh" ? "ssh" : "web"), "(" + (m.via || "?") + ")"));
+      if (m.away) li.appendChild(awaySpan(m.away));
       frag.appendChild(li);
     });
     el.memberList.appendChild(frag);
   }
 
+  function renderTabs() {
+    el.rooms.textContent = "";
+    var frag = document.createDocumentFragment();
+    order.forEach(function (name) {
+      var r = rooms[name];
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "room-tab";
+      b.setAttribute("data-room", name);
+      if (name === current) {
+        b.className += " current";
+        b.setAttribute("aria-current", "true");
+      }
+      if (r.mention) b.className += " has-mention";
+      b.appendChild(span("room-tab-name", roomLabel(name)));
+      var badge = span("badge", r.unread > 99 ? "99+" : String(r.unread));
+      badge.hidden = !r.unread;
+      badge.title = r.unread + " unread" + (r.mention ? ", mentioning you" : "");
+      b.appendChild(badge);
+      frag.appendChild(b);
+    });
+    el.rooms.appendChild(frag);
+  }
+
+  // updateOlder shows "Load older messages" while the room shown holds
+  // messages and the server may have older ones.
+  function updateOlder() {
+    var r = view();
+    var show = r !== noRoom && oldestId(r) > 0 && !r.noOlder;
+    el.loadOlder.hidden = !show;
+    el.loadOlder.disabled = r.loading;
+    el.loadOlder.textContent = r.loading ? "Loading older messages\u2026" : "Load older messages";
+  }
+
   function setTitle() {
     document.title = unread > 0 ? "(" + unread + ") " + BASE_TITLE : BASE_TITLE;
+  }
+
+  function notifyMention() {
+    if (document.hidden) {
+      unread++;
+      setTitle();
+    }
   }
 
   function showLogin(errorText) {
@@ -276,6 +460,18 @@
     el.connState.textContent = on ? "online" : "offline";
     el.connState.classList.toggle("online", on);
     el.connState.classList.toggle("offline", !on);
+  }
+
+  // switchTo shows a joined room; tell also makes it the server's current
+  // room, so that commands without a room apply there.
+  function switchTo(name, tell) {
+    var r = roomNamed(name);
+    if (!r) return;
+    current = r.name;
+    r.unread = 0;
+    r.mention = false;
+    renderRoom();
+    if (tell) send({ type: "switch", room: r.name });
   }
 
   // ---- connection ----------------------------------------------------------
@@ -333,6 +529,7 @@
     var wasWelcomed = welcomed;
     ws = null;
     welcomed = false;
+    order.forEach(function (name) { rooms[name].loading = false; });
     var reason = ev.reason || (ev.code === 1006 ? "connection lost" : "closed (code " + ev.code + ")");
     if (inChat) {
       var what = wasWelcomed ? "disconnected: " : "reconnect failed: ";
@@ -380,14 +577,20 @@
 
     switch (f.type) {
       case "message": onMessage(f); break;
+      case "history": onHistory(f); break;
+      case "private": onPrivate(f); break;
       case "join": onJoin(f); break;
       case "part": onPart(f); break;
       case "nick": onNick(f); break;
       case "members": onMembers(f); break;
+      case "topic": onTopic(f); break;
+      case "rooms": onRooms(f); break;
       case "notice": systemLine("notice", { text: String(f.text || "") }); break;
-      case "error": systemLine("error", { text: String(f.text || ""), code: String(f.code || "") }); break;
+      case "error": onError(f); break;
       case "welcome": onWelcome(f); break;
-      default: break; // unknown frames are ignored: the protocol may grow
+      default:
+        // The protocol may grow: unknown frames are ignored.
+        console.debug("tertulia: ignoring frame of unknown type", f.type);
     }
   }
 
@@ -396,60 +599,146 @@
     me = String(f.nick || wantedNick);
     wantedNick = me;
     buildMentionRe();
-    var list = Array.isArray(f.rooms) ? f.rooms.map(String) : [];
-    list.forEach(function (name) {
-      var r = getRoom(name);
-      r.awaitMembers = true; // the members list that follows our join is not a /who
-    });
-    if (!current || list.indexOf(current) < 0) current = list.length ? list[0] : (current || "lobby");
-    getRoom(current);
+    var list = Array.isArray(f.rooms) ? f.rooms.map(normRoom) : [];
+    // After a reconnect, rejoin the rooms we were in besides the server's.
+    var rejoin = order.filter(function (name) { return list.indexOf(name) < 0; });
+    list.forEach(function (name) { addRoom(name).awaitMembers = true; });
+    order.forEach(function (name) { rooms[name].loading = false; });
+    if (!current || !has(rooms, current)) current = list.length ? list[0] : (order[0] || "");
     showChat();
     systemLine("notice", { text: "welcome " + me });
+    rejoin.forEach(function (name) { send({ type: "say", room: "", text: "/join #" + name }); });
+    if (rejoin.length && current) send({ type: "switch", room: current });
+  }
+
+  function messageLine(f, fromHistory) {
+    var from = String(f.from || "");
+    var txt = String(f.text || "");
+    var self = isMe(from);
+    return {
+      kind: "msg", time: parseTime(f.ts), id: typeof f.id === "number" ? f.id : 0,
+      room: normRoom(f.room), from: from, text: txt, action: !!f.action,
+      mention: !self && mentions(txt), self: self, history: !!fromHistory
+    };
+  }
+
+  function isDuplicate(r, f) {
+    return typeof f.id === "number" && f.id > 0 && r.ids.has(f.id);
   }
 
   function onMessage(f) {
-    var from = String(f.from || "");
-    var txt = String(f.text || "");
-    var self = fold(from) === fold(me);
-    var mention = !self && mentions(txt);
-    addLine(f.room, {
-      kind: "msg", time: parseTime(f.ts), id: f.id, room: String(f.room || ""),
-      from: from, text: txt, action: !!f.action, mention: mention, self: self
-    });
-    if (mention && document.hidden) {
-      unread++;
-      setTitle();
+    var r = roomNamed(f.room);
+    if (!r || isDuplicate(r, f)) return;
+    var line = messageLine(f, false);
+    addLine(r, line);
+    if (r !== view()) {
+      r.unread++;
+      if (line.mention) r.mention = true;
+      renderTabs();
     }
+    if (line.mention) notifyMention();
+  }
+
+  // onHistory shows stored messages: the recent ones after a join, or an
+  // older page (the frame then has "before") above those already shown.
+  function onHistory(f) {
+    var r = roomNamed(f.room);
+    if (!r) return;
+    var msgs = Array.isArray(f.messages) ? f.messages : [];
+    var lines = [];
+    var batch = new Set();
+    msgs.forEach(function (m) {
+      if (!m || typeof m !== "object" || isDuplicate(r, m)) return;
+      if (typeof m.id === "number" && m.id > 0) {
+        if (batch.has(m.id)) return;
+        batch.add(m.id);
+      }
+      lines.push(messageLine(m, true));
+    });
+    if (has(f, "before")) {
+      r.loading = false;
+      if (msgs.length < PAGE) r.noOlder = true;
+      var idx = firstMessageIndex(r);
+      insertLines(r, idx < 0 ? r.lines.length : idx, lines);
+      return;
+    }
+    lines.forEach(function (l) { addLine(r, l); });
+    if (r === view()) updateOlder();
+  }
+
+  function onPrivate(f) {
+    var id = typeof f.id === "number" ? f.id : 0;
+    if (id > 0) {
+      if (seenPrivate[id]) return;
+      seenPrivate[id] = true;
+    }
+    var from = String(f.from || ""), to = String(f.to || "");
+    var incoming = !isMe(from);
+    systemLine("private", { time: parseTime(f.ts), id: id, from: from, to: to, text: String(f.text || ""), incoming: incoming });
+    if (incoming) notifyMention();
   }
 
   function onJoin(f) {
-    var r = getRoom(f.room);
     var nick = String(f.nick || "");
+    var self = isMe(nick);
+    var r = roomNamed(f.room);
+    var isNew = false;
+    if (!r) {
+      if (!self) return;
+      r = addRoom(f.room); // a room we just joined, e.g. with /join #dev
+      isNew = true;
+    }
+    if (self) r.awaitMembers = true; // the member list follows
     var via = f.via ? String(f.via) : "";
     if (!r.members.some(function (m) { return fold(m.nick) === fold(nick); })) {
-      r.members.push({ nick: nick, via: via });
+      r.members.push({ nick: nick, via: via, away: "" });
       sortMembers(r.members);
     }
     r.count = typeof f.count === "number" ? f.count : r.members.length;
-    addLine(r.name, { kind: "join", time: new Date(), room: r.name, nick: nick, via: via });
-    if (r.name === current) { renderStatus(); renderMembers(); }
+    addLine(r, { kind: "join", time: new Date(), room: r.name, nick: nick, via: via });
+    if (isNew) {
+      switchTo(r.name, false); // the server made it our current room too
+    } else if (r === view()) {
+      renderStatus();
+      renderMembers();
+    }
   }
 
   function onPart(f) {
-    var r = getRoom(f.room);
+    var r = roomNamed(f.room);
+    if (!r) return;
     var nick = String(f.nick || "");
+    if (isMe(nick)) {
+      // We left (e.g. /part): the tab goes; the server's current room is
+      // then the last one joined, which we show.
+      var wasCurrent = r.name === current;
+      removeRoom(r.name);
+      if (wasCurrent) {
+        current = order.length ? order[order.length - 1] : "";
+        if (current) {
+          switchTo(current, true);
+        } else {
+          renderRoom();
+        }
+      } else {
+        renderTabs();
+      }
+      systemLine("notice", { text: "You left " + roomLabel(r.name) + (current ? "" : ". You are in no room: /join #room") });
+      return;
+    }
     r.members = r.members.filter(function (m) { return fold(m.nick) !== fold(nick); });
     r.count = typeof f.count === "number" ? f.count : r.members.length;
-    addLine(r.name, { kind: "part", time: new Date(), room: r.name, nick: nick, reason: f.reason ? String(f.reason) : "" });
-    if (r.name === current) { renderStatus(); renderMembers(); }
+    addLine(r, { kind: "part", time: new Date(), room: r.name, nick: nick, reason: f.reason ? String(f.reason) : "" });
+    if (r === view()) { renderStatus(); renderMembers(); }
   }
 
   function onNick(f) {
-    var r = getRoom(f.room);
+    var r = roomNamed(f.room);
+    if (!r) return;
     var oldNick = String(f.old || ""), newNick = String(f["new"] || "");
     // New objects: lines already logged (e.g. a /who list) keep the old nick.
     r.members = r.members.map(function (m) {
-      return { nick: m.nick === oldNick ? newNick : m.nick, via: m.via };
+      return { nick: m.nick === oldNick ? newNick : m.nick, via: m.via, away: m.away };
     });
     sortMembers(r.members);
     if (oldNick === me) {
@@ -457,26 +746,75 @@
       wantedNick = newNick;
       buildMentionRe();
     }
-    addLine(r.name, { kind: "nickchange", time: new Date(), room: r.name, old: oldNick, nick: newNick });
-    if (r.name === current) { renderStatus(); renderMembers(); }
+    addLine(r, { kind: "nickchange", time: new Date(), room: r.name, old: oldNick, nick: newNick });
+    if (r === view()) { renderStatus(); renderMembers(); }
   }
 
   function onMembers(f) {
-    var r = getRoom(f.room);
-    var list = (Array.isArray(f.members) ? f.members : []).map(function (m) {
-      return { nick: String((m && m.nick) || ""), via: String((m && m.via) || "") };
-    });
-    r.members = list;
-    r.count = list.length;
-    if (r.awaitMembers) {
-      r.awaitMembers = false;
-    } else {
-      addLine(r.name, {
-        kind: "who", time: new Date(), room: r.name,
-        members: list.map(function (m) { return { nick: m.nick, via: m.via }; })
-      });
+    var list = (Array.isArray(f.members) ? f.members : []).map(memberFrom);
+    var r = roomNamed(f.room);
+    if (r) {
+      r.members = list;
+      r.count = list.length;
+      if (r.awaitMembers) {
+        r.awaitMembers = false; // the list after our own join, not a /who
+        if (r === view()) { renderStatus(); renderMembers(); }
+        return;
+      }
+      if (r === view()) { renderStatus(); renderMembers(); }
     }
-    if (r.name === current) { renderStatus(); renderMembers(); }
+    // A reply to /who or /names (maybe of a room we are not in): shown where
+    // the user typed it.
+    systemLine("who", {
+      room: normRoom(f.room),
+      members: list.map(function (m) { return { nick: m.nick, via: m.via, away: m.away }; })
+    });
+  }
+
+  function onTopic(f) {
+    var r = roomNamed(f.room);
+    if (!r) return;
+    r.topic = String(f.topic || "");
+    if (f.by) {
+      addLine(r, { kind: "topic", time: parseTime(f.ts), room: r.name, by: String(f.by), text: r.topic });
+    }
+    if (r === view()) renderStatus();
+  }
+
+  function onRooms(f) {
+    var list = (Array.isArray(f.rooms) ? f.rooms : []).map(function (x) {
+      return {
+        name: String((x && x.name) || ""),
+        count: x && typeof x.count === "number" ? x.count : 0,
+        topic: String((x && x.topic) || "")
+      };
+    });
+    systemLine("rooms", { rooms: list });
+  }
+
+  function onError(f) {
+    // A failed request for older messages is answered by an error: allow
+    // another try.
+    order.forEach(function (name) { rooms[name].loading = false; });
+    systemLine("error", { text: String(f.text || ""), code: String(f.code || "") });
+    updateOlder();
+  }
+
+  // ---- older messages ------------------------------------------------------
+
+  function requestOlder() {
+    var r = view();
+    if (r === noRoom || r.loading || r.noOlder) return;
+    var before = oldestId(r);
+    if (!before) return;
+    if (send({ type: "history", room: r.name, before: before, limit: PAGE })) {
+      r.loading = true;
+      updateOlder();
+    }
+  }
+
+  function onScroll() {
+    if (el.scroller.scrollTop <= 0 && el.scroller.scrollHeight > el.scroller.clientHeight) requestOlder();
   }
 
   // ---- user input ----------------------------------------------------------
@@ -494,10 +832,27 @@
     connect(nick);
   }
 
+  function remember(value) {
+    if (history[history.length - 1] !== value) {
+      history.push(value);
+      if (history.length > HISTORY) history.shift();
+    }
+    historyPos = history.length;
+    el.input.value = "";
+  }
+
   function onSendSubmit(ev) {
     ev.preventDefault();
     var value = el.input.value;
     if (!value.trim()) return;
+    // "/join #room" for a room we are in just shows it (the server would
+    // make it current without sending anything).
+    var join = /^\/join\s+(#?\S+)\s*$/i.exec(value.trim());
+    if (join && roomNamed(join[1])) {
+      switchTo(normRoom(join[1]), true);
+      remember(value);
+      return;
+    }
     var frame = { type: "say", room: current, text: value };
     if (new TextEncoder().encode(JSON.stringify(frame)).length > MAX_FRAME) {
       systemLine("error", { text: "message not sent: too long" });
@@ -507,12 +862,7 @@
       systemLine("error", { text: "not connected" });
       return;
     }
-    if (history[history.length - 1] !== value) {
-      history.push(value);
-      if (history.length > HISTORY) history.shift();
-    }
-    historyPos = history.length;
-    el.input.value = "";
+    remember(value);
     scrollToBottom();
   }
 
@@ -526,6 +876,14 @@
       el.input.value = historyPos < history.length ? history[historyPos] : "";
       ev.preventDefault();
     }
+  }
+
+  function onTabClick(ev) {
+    var tab = ev.target.closest ? ev.target.closest(".room-tab") : null;
+    if (!tab) return;
+    var name = tab.getAttribute("data-room");
+    if (name !== current) switchTo(name, true);
+    el.input.focus();
   }
 
   function onReconnect() {
@@ -548,6 +906,7 @@
     el = {
       loginView: $("login-view"), loginForm: $("login-form"), nick: $("nick"), join: $("join"),
       loginError: $("login-error"), chatView: $("chat-view"), roomName: $("room-name"),
+      roomTopic: $("room-topic"), rooms: $("rooms"), scroller: $("scroller"), loadOlder: $("load-older"),
       memberCount: $("member-count"), connState: $("conn-state"), meNick: $("me-nick"),
       messages: $("messages"), members: $("members"), memberList: $("member-list"),
       offlineBar: $("offline-bar"), offlineText: $("offline-text"), reconnect: $("reconnect"),
@@ -557,6 +916,9 @@
     el.sendForm.addEventListener("submit", onSendSubmit);
     el.input.addEventListener("keydown", onInputKey);
     el.reconnect.addEventListener("click", onReconnect);
+    el.rooms.addEventListener("click", onTabClick);
+    el.loadOlder.addEventListener("click", requestOlder);
+    el.scroller.addEventListener("scroll", onScroll, { passive: true });
     document.addEventListener("visibilitychange", onVisibility);
     setTitle();
   }

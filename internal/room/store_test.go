@@ -1,0 +1,81 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/tertulia/tertulia/internal/store"
+)
+
+// brokenStore is a real SQLite store whose message writes fail, as on a
+// full disk.
+type brokenStore struct{ *store.SQLite }
+
+func (brokenStore) AppendMessage(context.Context, *store.Message) error {
+	return errors.New("disk I/O error")
+}
+
+func TestStoreErrorIsReportedAndNothingIsShown(t *testing.T) {
+	st, err := store.OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := newTestHub(t, WithStore(brokenStore{st}))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a := connect(t, h, "alice", ViaWeb)
+	b := connect(t, h, "bob", ViaWeb)
+	nextKind(t, a, KindHistory)
+	nextKind(t, a, KindJoin)
+	nextKind(t, b, KindHistory)
+
+	h.Input(a, "", "lost?")
+	if ev := next(t, a); ev.Kind != KindError || ev.Code != "store_failed" {
+		t.Fatalf("sender got %+v", ev)
+	}
+	h.Input(a, "", "/who") // the hub still works
+	if ev := next(t, a); ev.Kind != KindMembers {
+		t.Fatalf("after the error: %+v", ev)
+	}
+	// A private message (not stored) is a marker: bob's next event must be
+	// it, so nothing of the failed message reached him.
+	h.Input(a, "", "/msg bob marker")
+	if ev := next(t, b); ev.Kind != KindPrivate || ev.Text != "marker" {
+		t.Fatalf("another member saw %+v", ev)
+	}
+}
+
+func TestHistoryKeepsTheLastN(t *testing.T) {
+	st, err := store.OpenSQLite(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h := newTestHub(t, WithStore(st), WithHistory(3))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a := connect(t, h, "alice", ViaWeb)
+	nextKind(t, a, KindHistory)
+	for _, text := range []string{"1", "2", "3", "4", "5"} {
+		h.Input(a, "", text)
+		nextKind(t, a, KindMessage)
+	}
+	// A hub restarted on the same store shows the same last three.
+	h2 := newTestHub(t, WithStore(st), WithHistory(3))
+	if err := h2.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := connect(t, h2, "bob", ViaWeb)
+	ev := nextKind(t, b, KindHistory)
+	var got string
+	for _, m := range ev.History {
+		got += m.Text
+	}
+	if got != "345" {
+		t.Fatalf("history = %q", got)
+	}
+}
