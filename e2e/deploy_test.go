@@ -153,11 +153,11 @@ func TestSystemdUnit(t *testing.T) {
 // GET /healthz answers while the process runs; GET /readyz reflects every
 // readiness check, the built-in ones and those added through Config.
 func TestHealthAndReadiness(t *testing.T) {
-	var storeDown atomic.Bool
+	var upstreamDown atomic.Bool
 	srv := startServer(t, func(c *app.Config) {
-		c.ReadyChecks = append(c.ReadyChecks, health.Check{Name: "store", Func: func(context.Context) error {
-			if storeDown.Load() {
-				return errors.New("database unreachable")
+		c.ReadyChecks = append(c.ReadyChecks, health.Check{Name: "upstream", Func: func(context.Context) error {
+			if upstreamDown.Load() {
+				return errors.New("upstream unreachable")
 			}
 			return nil
 		}})
@@ -177,21 +177,21 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("/readyz: %d %q", code, body)
 	}
-	for _, want := range []string{"ok ssh\n", "ok http\n", "ok running\n", "ok store\n"} {
+	for _, want := range []string{"ok ssh\n", "ok http\n", "ok running\n", "ok store\n", "ok upstream\n"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/readyz body %q lacks %q", body, want)
 		}
 	}
-	storeDown.Store(true)
-	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "fail store: database unreachable") {
-		t.Fatalf("/readyz with the store down: %d %q", code, body)
+	upstreamDown.Store(true)
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "fail upstream: upstream unreachable") {
+		t.Fatalf("/readyz with the upstream down: %d %q", code, body)
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Fatalf("/healthz must not depend on readiness: %d", code)
 	}
-	storeDown.Store(false)
+	upstreamDown.Store(false)
 	if code, body := get("/readyz"); code != 200 {
-		t.Fatalf("/readyz after the store is back: %d %q", code, body)
+		t.Fatalf("/readyz after the upstream is back: %d %q", code, body)
 	}
 	// The page is still served beside the probes.
 	if code, body := get("/"); code != 200 || !strings.Contains(body, "<html") {
@@ -205,12 +205,12 @@ func TestHealthAndReadiness(t *testing.T) {
 // begun, a half-sent HTTP request) do not hold the exit until the deadline:
 // they are cut a short grace after the last session left.
 //
-// TODO(store): once messages are stored, also check that every message the
-// senders saw acknowledged is in the store after the restart (no stored
-// message is lost).
+// After a restart on the same data, every message a sender saw echoed is
+// in the room's history: no stored message is lost.
 func TestSIGTERMDuringTraffic(t *testing.T) {
 	const shutdown = 8 * time.Second
-	p := startProcess(t, t.TempDir(), "--shutdown-timeout", shutdown.String())
+	dir := t.TempDir()
+	p := startProcess(t, dir, "--shutdown-timeout", shutdown.String())
 
 	// Connections stuck before a session: an SSH client that never speaks
 	// and an HTTP client that never finishes its request.
@@ -315,6 +315,27 @@ func TestSIGTERMDuringTraffic(t *testing.T) {
 	if err := watcherWeb.closeErr(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Errorf("websocket closed with %v, want 1001 going away", err)
 	}
+
+	// Restart on the same data: the history holds every echoed message.
+	p2 := startProcess(t, dir)
+	checker := joinWS(t, p2.HTTPAddr, "checker")
+	stored := map[string]bool{}
+	for _, f := range historyAll(t, checker, "lobby") {
+		stored[f.From+" "+f.Text] = true
+	}
+	total := 0
+	for _, s := range senders {
+		for _, text := range s.acked {
+			total++
+			if !stored[s.name+" "+text] {
+				t.Errorf("%s saw %q echoed, but it is not in the history after the restart", s.name, text)
+			}
+		}
+	}
+	if total == 0 {
+		t.Fatal("no message was acknowledged before the stop")
+	}
+	t.Logf("%d acknowledged messages all in the history after the restart", total)
 }
 
 // A bad --trusted-proxies value stops the binary with a clear message.
@@ -333,6 +354,7 @@ type trafficSender struct {
 	done    chan struct{}
 	stopped atomic.Bool // saw the stopping notice
 	sent    atomic.Int64
+	acked   []string // texts echoed back; read only after done
 }
 
 func newTrafficSender(name string) *trafficSender {
@@ -393,6 +415,7 @@ func (s *trafficSender) run(send func(string) error, lines <-chan string, closed
 				return
 			}
 		}
+		s.acked = append(s.acked, text)
 		s.sent.Add(1)
 	}
 }

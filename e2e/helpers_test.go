@@ -34,13 +34,21 @@ type server struct {
 	SSHAddr  string
 	HTTPAddr string
 	cfg      app.Config
+	Stop     func() // stops the server and waits for it
 }
 
 // startServer runs a whole server in this process on free loopback ports
 // and stops it when the test ends.
 func startServer(t testing.TB, mutate ...func(*app.Config)) *server {
 	t.Helper()
-	dir := t.TempDir()
+	return startServerIn(t, t.TempDir(), mutate...)
+}
+
+// startServerIn runs a server whose host keys and data live in dir, so a
+// second server in the same dir is a restart. It returns a stop function
+// through the server's Stop field.
+func startServerIn(t testing.TB, dir string, mutate ...func(*app.Config)) *server {
+	t.Helper()
 	cfg := app.Config{
 		SSHAddr:    "127.0.0.1:0",
 		HTTPAddr:   "127.0.0.1:0",
@@ -65,18 +73,22 @@ func startServer(t testing.TB, mutate ...func(*app.Config)) *server {
 		cancel()
 		t.Fatal("server did not start in time")
 	}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("server: %v", err)
+				}
+			case <-time.After(waitTimeout):
+				t.Errorf("server did not stop in time")
 			}
-		case <-time.After(waitTimeout):
-			t.Errorf("server did not stop in time")
-		}
-	})
-	return &server{SSHAddr: addrs.SSH.String(), HTTPAddr: addrs.HTTP.String(), cfg: cfg}
+		})
+	}
+	t.Cleanup(stop)
+	return &server{SSHAddr: addrs.SSH.String(), HTTPAddr: addrs.HTTP.String(), cfg: cfg, Stop: stop}
 }
 
 type testWriter struct{ t testing.TB }

@@ -50,6 +50,10 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.History, "history", room.DefaultHistory, "recent messages a session receives when it joins a room")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", room.DefaultMaxRooms, "most rooms that may exist")
 	fs.BoolVar(&cfg.StorePrivate, "store-private", false, "also store private messages in the database (off: they are never written to disk)")
+	fs.StringVar(&cfg.AdminsFile, "admins", "", "authorized_keys file of the operators' keys")
+	fs.StringVar(&cfg.AllowlistFile, "allowlist", "", "authorized_keys file: when set, only these keys may connect over SSH, and the web admits only signed-in users whose key is listed")
+	fs.StringVar(&cfg.MOTDFile, "motd", "", "file holding the message of the day, shown at join (operators can change it with /motd)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "public address of the web page, e.g. https://chat.example.com, used in /weblogin links")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {

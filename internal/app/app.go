@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,16 @@ type Config struct {
 	MaxRooms int
 	// StorePrivate stores private messages too (off by default).
 	StorePrivate bool
+	// AdminsFile (authorized_keys format) lists the operators' keys.
+	AdminsFile string
+	// AllowlistFile (authorized_keys format), if set, admits only its keys.
+	AllowlistFile string
+	// MOTDFile holds the message of the day shown at join.
+	MOTDFile string
+	// PublicURL is the web page's public address, for /weblogin links.
+	PublicURL string
+	// Now replaces time.Now in the hub (tests of expiry).
+	Now func() time.Time
 	// PprofAddr, if set, serves net/http/pprof on its own listener and mux
 	// (never http.DefaultServeMux), for profiling. Empty means off.
 	PprofAddr string
@@ -114,6 +125,32 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	hubOpts := []room.Option{room.WithLogger(log), room.WithObserver(ops.metrics), room.WithStore(st), room.WithStorePrivate(cfg.StorePrivate)}
 	if cfg.History > 0 {
 		hubOpts = append(hubOpts, room.WithHistory(cfg.History))
+	}
+	if cfg.AdminsFile != "" {
+		admins, err := sshchat.ReadAuthorizedKeys(cfg.AdminsFile)
+		if err != nil {
+			return fmt.Errorf("--admins: %w", err)
+		}
+		for fp := range admins {
+			hubOpts = append(hubOpts, room.WithAdmins(fp))
+		}
+	}
+	if cfg.AllowlistFile != "" {
+		path := cfg.AllowlistFile
+		hubOpts = append(hubOpts, room.WithAllowlist(func() (map[string]bool, error) { return sshchat.ReadAuthorizedKeys(path) }))
+	}
+	if cfg.MOTDFile != "" {
+		motd, err := os.ReadFile(cfg.MOTDFile)
+		if err != nil {
+			return fmt.Errorf("--motd: %w", err)
+		}
+		hubOpts = append(hubOpts, room.WithMOTD(strings.TrimSpace(string(motd))))
+	}
+	if cfg.PublicURL != "" {
+		hubOpts = append(hubOpts, room.WithPublicURL(cfg.PublicURL))
+	}
+	if cfg.Now != nil {
+		hubOpts = append(hubOpts, room.WithClock(cfg.Now))
 	}
 	if cfg.MaxRooms > 0 {
 		hubOpts = append(hubOpts, room.WithMaxRooms(cfg.MaxRooms))

@@ -16,6 +16,9 @@ const MaxHistoryPage = 200
 // LoadRooms reads the stored rooms, their topics and recent messages, and
 // makes sure the lobby is stored. Call it once, before any session connects.
 func (h *Hub) LoadRooms(ctx context.Context) error {
+	if err := h.loadAccess(ctx); err != nil {
+		return err
+	}
 	if h.store == nil {
 		return nil
 	}
@@ -29,6 +32,7 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	for _, sr := range stored {
 		r := newRoom(sr.Name)
 		r.topic = sr.Topic
+		r.topicLocked = sr.TopicLocked
 		msgs, err := h.store.History(ctx, sr.Name, 0, h.history)
 		if err != nil {
 			return err
@@ -131,6 +135,9 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 
 // setTopic stores and announces a room's topic.
 func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
+	if h.muted(s) {
+		return userErr("muted", "you are muted")
+	}
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
 	ev := &Event{Kind: KindTopic, Room: r.name, From: s.Nick(), Text: topic, Time: h.now().Truncate(time.Millisecond)}
@@ -160,6 +167,9 @@ func (h *Hub) sessionByNick(nick string) *Session {
 
 // private sends a private message to nick; both ends see it.
 func (h *Hub) private(s *Session, nick, text string) error {
+	if h.muted(s) {
+		return userErr("muted", "you are muted: your message was not sent")
+	}
 	to := h.sessionByNick(nick)
 	if to == nil {
 		return userErr("no_such_nick", nick+" is not connected")
@@ -273,12 +283,18 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	if away := t.Away(); away != "" {
 		fmt.Fprintf(&b, "\n  away: %s", away)
 	}
-	if t.fingerprint != "" {
-		fmt.Fprintf(&b, "\n  key %s", t.fingerprint)
-	} else {
+	switch {
+	case t.isRegistered():
+		fmt.Fprintf(&b, "\n  registered, key %s", t.fingerprint)
+	case t.fingerprint != "":
+		fmt.Fprintf(&b, "\n  guest nick, key %s", t.fingerprint)
+	default:
 		b.WriteString("\n  guest (no key)")
 	}
-	if asker == t && t.remote != "" {
+	if t.IsOperator() {
+		b.WriteString("\n  operator")
+	}
+	if (asker == t || asker.IsOperator()) && t.remote != "" {
 		fmt.Fprintf(&b, "\n  address %s", t.remote)
 	}
 	return b.String(), nil

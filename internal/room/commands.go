@@ -45,6 +45,10 @@ func (h *Hub) runCommand(c *Call) {
 		h.fail(c.Session, userErr("unknown_command", fmt.Sprintf("unknown command /%s (try /help)", c.Name)))
 		return
 	}
+	if cmd.OpOnly && !c.Session.IsOperator() {
+		h.fail(c.Session, userErr("not_operator", "/"+cmd.Name+" is for operators only"))
+		return
+	}
 	if err := cmd.Run(c); err != nil {
 		h.fail(c.Session, err)
 	}
@@ -62,15 +66,16 @@ func builtinCommands() []*Command {
 		{Name: "help", Help: "list the commands", Run: func(c *Call) error {
 			var b strings.Builder
 			b.WriteString("Commands:")
+			op := c.Session.IsOperator()
 			for _, cmd := range c.Hub.commands.list {
-				if cmd.OpOnly {
+				if cmd.OpOnly && !op {
 					continue
 				}
 				usage := "/" + cmd.Name
 				if cmd.Usage != "" {
 					usage += " " + cmd.Usage
 				}
-				fmt.Fprintf(&b, "\n  %-16s %s", usage, cmd.Help)
+				fmt.Fprintf(&b, "\n  %-24s %s", usage, cmd.Help)
 			}
 			b.WriteString("\nText starting with // is sent as a message beginning with /.")
 			c.Hub.notice(c.Session, b.String())
@@ -132,6 +137,12 @@ func builtinCommands() []*Command {
 					c.Hub.notice(c.Session, "#"+info.Name+" topic: "+info.Topic)
 				}
 				return nil
+			}
+			c.Room.mu.Lock()
+			locked := c.Room.topicLocked
+			c.Room.mu.Unlock()
+			if locked && !c.Session.IsOperator() {
+				return userErr("not_operator", "#"+c.Room.name+" is +t: only operators set its topic")
 			}
 			return c.Hub.setTopic(c.Session, c.Room, c.Args)
 		}},
@@ -196,6 +207,76 @@ func builtinCommands() []*Command {
 			}
 			c.Hub.notice(c.Session, text)
 			return nil
+		}},
+		{Name: "register", Help: "bind your nick to your SSH key", Run: func(c *Call) error {
+			return c.Hub.register(c.Session, c.Session.Nick())
+		}},
+		{Name: "unregister", Usage: "[NICK]", Help: "give up a nick registered to your key", Run: func(c *Call) error {
+			nick := c.Session.Nick()
+			if c.Args != "" {
+				nick = firstWord(c.Args)
+			}
+			return c.Hub.unregister(c.Session, nick)
+		}},
+		{Name: "weblogin", Help: "get a one-time code to sign a browser in as your key", Run: func(c *Call) error {
+			return c.Hub.webLogin(c.Session)
+		}},
+		{Name: "sessions", Help: "list your key's signed-in browsers", Run: func(c *Call) error {
+			return c.Hub.listWebSessions(c.Session)
+		}},
+		{Name: "logout-all", Help: "sign out every browser signed in as your key", Run: func(c *Call) error {
+			return c.Hub.logoutAll(c.Session)
+		}},
+		{Name: "motd", Usage: "[TEXT]", Help: "show the message of the day (operators: set it)", Run: func(c *Call) error {
+			if c.Args == "" {
+				if m := c.Hub.motd(); m != "" {
+					c.Hub.notice(c.Session, m)
+				} else {
+					c.Hub.notice(c.Session, "There is no message of the day.")
+				}
+				return nil
+			}
+			if !c.Session.IsOperator() {
+				return userErr("not_operator", "only operators can set the message of the day")
+			}
+			return c.Hub.setMOTD(c.Session, c.Args)
+		}},
+		{Name: "op", Usage: "NICK", Help: "make someone's key an operator", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.setOperator(c.Session, firstWord(c.Args), true)
+		}},
+		{Name: "deop", Usage: "NICK", Help: "take operator status away", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.setOperator(c.Session, firstWord(c.Args), false)
+		}},
+		{Name: "kick", Usage: "NICK [REASON]", Help: "disconnect someone", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.kick(c.Session, c.Args)
+		}},
+		{Name: "ban", Usage: "NICK|KEY|IP[/CIDR] [DURATION] [REASON]", Help: "ban a nick (its key and address), a key or addresses", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.ban(c.Session, c.Args)
+		}},
+		{Name: "unban", Usage: "NICK|KEY|IP[/CIDR]", Help: "lift bans", OpOnly: true, Run: func(c *Call) error {
+			if c.Args == "" {
+				return userErr("usage", "usage: /unban nick|fingerprint|ip[/cidr]")
+			}
+			return c.Hub.unban(c.Session, firstWord(c.Args))
+		}},
+		{Name: "bans", Help: "list the bans in force", OpOnly: true, Run: func(c *Call) error {
+			c.Hub.listBans(c.Session)
+			return nil
+		}},
+		{Name: "mute", Usage: "NICK [DURATION]", Help: "hide someone's messages from others", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.mute(c.Session, c.Args, true)
+		}},
+		{Name: "unmute", Usage: "NICK", Help: "let someone speak again", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.mute(c.Session, c.Args, false)
+		}},
+		{Name: "mode", Usage: "#ROOM +t|-t", Help: "+t: only operators set the room's topic", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.setMode(c.Session, c.Args)
+		}},
+		{Name: "allowlist", Usage: "reload", Help: "re-read the --allowlist file", OpOnly: true, Run: func(c *Call) error {
+			if c.Args != "reload" {
+				return userErr("usage", "usage: /allowlist reload")
+			}
+			return c.Hub.reloadAllowlist(c.Session)
 		}},
 		{Name: "quit", Usage: "[REASON]", Help: "leave the chat", Run: func(c *Call) error {
 			c.Hub.notice(c.Session, "Goodbye.")

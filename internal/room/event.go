@@ -52,6 +52,8 @@ type Member struct {
 	Nick string `json:"nick"`
 	Via  Via    `json:"via"`
 	Away string `json:"away,omitempty"`
+	// Registered: the nick belongs to the member's key (not a guest).
+	Registered bool `json:"registered"`
 }
 
 // RoomInfo describes a room, as listed by /rooms.

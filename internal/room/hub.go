@@ -33,6 +33,10 @@ const (
 // alternative was allowed.
 var ErrNickTaken = errors.New("nick is already in use")
 
+// ErrNickRegistered is returned by Connect when the nick belongs to another
+// key and no alternative was allowed.
+var ErrNickRegistered = errors.New("nick is registered to another key")
+
 // ErrStopping is returned by Connect once Shutdown has begun.
 var ErrStopping = errors.New("server is stopping")
 
@@ -49,6 +53,10 @@ type Hub struct {
 	history    int
 	maxRooms   int
 	storePM    bool
+	acc        *access
+	publicURL  string
+	// initialMOTD is --motd; /motd changes the stored one.
+	initialMOTD string
 
 	nextID    atomic.Uint64 // message ids when there is no store
 	nextPM    atomic.Uint64 // private message ids when they are not stored
@@ -104,6 +112,7 @@ func NewHub(opts ...Option) *Hub {
 		rooms:      make(map[string]*Room),
 		left:       make(chan struct{}, 1),
 		obs:        nopObserver{},
+		acc:        newAccess(),
 	}
 	for _, o := range opts {
 		o(h)
@@ -131,6 +140,10 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	if err := ValidateNick(id.Nick); err != nil {
 		return nil, err
 	}
+	if err := h.admit(id); err != nil {
+		h.log.Info("connect refused", "nick", id.Nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint, "err", err)
+		return nil, err
+	}
 	s := &Session{
 		hub:         h,
 		id:          h.nextSess.Add(1),
@@ -146,10 +159,11 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		h.mu.Unlock()
 		return nil, ErrStopping
 	}
-	nick, ok := h.freeNickLocked(id.Nick, id.AltNick)
-	if !ok {
+	wanted := h.ownedNick(id.Nick, id.Fingerprint)
+	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
+	if err != nil {
 		h.mu.Unlock()
-		return nil, ErrNickTaken
+		return nil, err
 	}
 	s.nick = nick
 	h.nicks[foldNick(nick)] = s
@@ -160,20 +174,38 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now()})
+	if motd := h.motd(); motd != "" {
+		h.notice(s, motd)
+	}
 	h.joinRoom(s, lobby)
-	if nick != id.Nick {
-		h.notice(s, fmt.Sprintf("The nick %s is taken; you are %s. Use /nick to change it.", id.Nick, nick))
+	switch {
+	case nick == wanted:
+	case h.registeredTo(wanted) != "" && h.registeredTo(wanted) != id.Fingerprint:
+		h.notice(s, fmt.Sprintf("The nick %s is registered to another key; you are %s. Use /nick to change it.", wanted, nick))
+	default:
+		h.notice(s, fmt.Sprintf("The nick %s is taken; you are %s. Use /nick to change it.", wanted, nick))
 	}
 	return s, nil
 }
 
-// freeNickLocked returns nick, or with alt an unused "nick_N". h.mu must be held.
-func (h *Hub) freeNickLocked(nick string, alt bool) (string, bool) {
-	if _, taken := h.nicks[foldNick(nick)]; !taken {
-		return nick, true
+// freeNickLocked returns nick if this key may use it now, or with alt an
+// unused, unregistered "nick_N". h.mu must be held.
+func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error) {
+	usable := func(n string) bool {
+		if _, taken := h.nicks[foldNick(n)]; taken {
+			return false
+		}
+		owner := h.registeredTo(n)
+		return owner == "" || owner == fingerprint
+	}
+	if usable(nick) {
+		return nick, nil
 	}
 	if !alt {
-		return "", false
+		if owner := h.registeredTo(nick); owner != "" && owner != fingerprint {
+			return "", ErrNickRegistered
+		}
+		return "", ErrNickTaken
 	}
 	for i := 2; ; i++ {
 		suffix := fmt.Sprintf("_%d", i)
@@ -182,8 +214,8 @@ func (h *Hub) freeNickLocked(nick string, alt bool) (string, bool) {
 			_, size := utf8.DecodeLastRuneInString(base)
 			base = base[:len(base)-size]
 		}
-		if _, taken := h.nicks[foldNick(base+suffix)]; !taken {
-			return base + suffix, true
+		if usable(base + suffix) {
+			return base + suffix, nil
 		}
 	}
 }
@@ -288,6 +320,9 @@ func (h *Hub) inputLine(s *Session, room, line string) {
 // say stores a message, then publishes it: a message nobody could find in
 // history is never shown.
 func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
+	if h.muted(s) {
+		return userErr("muted", "you are muted: your message was not shown to anyone")
+	}
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
 	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
@@ -360,6 +395,10 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	if other, taken := h.nicks[foldNick(nick)]; taken && other != s {
 		h.mu.Unlock()
 		return userErr("nick_taken", "the nick "+nick+" is already in use")
+	}
+	if owner := h.registeredTo(nick); owner != "" && owner != s.fingerprint {
+		h.mu.Unlock()
+		return userErr("nick_registered", "the nick "+nick+" is registered to another key")
 	}
 	delete(h.nicks, foldNick(old))
 	h.nicks[foldNick(nick)] = s

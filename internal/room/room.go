@@ -23,7 +23,9 @@ type Room struct {
 	mu      sync.Mutex
 	members map[*Session]struct{}
 	topic   string
-	recent  []*Event // the last messages, oldest first, for joiners
+	// topicLocked is mode +t: only operators set the topic.
+	topicLocked bool
+	recent      []*Event // the last messages, oldest first, for joiners
 }
 
 func newRoom(name string) *Room {
@@ -68,7 +70,7 @@ func (r *Room) rememberLocked(ev *Event, keep int) {
 func (r *Room) membersLocked() []Member {
 	list := make([]Member, 0, len(r.members))
 	for m := range r.members {
-		list = append(list, Member{Nick: m.Nick(), Via: m.via, Away: m.Away()})
+		list = append(list, Member{Nick: m.Nick(), Via: m.via, Away: m.Away(), Registered: m.isRegistered()})
 	}
 	sort.Slice(list, func(i, j int) bool { return foldNick(list[i].Nick) < foldNick(list[j].Nick) })
 	return list

@@ -111,7 +111,7 @@ func TestCommands(t *testing.T) {
 		}
 	}
 	h.Input(b, "lobby", "/who")
-	if ev := next(t, b); ev.Kind != KindMembers || fmt.Sprint(ev.Members) != "[{alice ssh } {bob web }]" {
+	if ev := next(t, b); ev.Kind != KindMembers || fmt.Sprint(ev.Members) != "[{alice ssh  false} {bob web  false}]" {
 		t.Fatalf("/who: %+v", ev)
 	}
 	h.Input(a, "", "/nick carol")

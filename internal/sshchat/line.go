@@ -72,7 +72,14 @@ func renderLine(ev *room.Event) []byte {
 func memberList(members []room.Member) string {
 	parts := make([]string, len(members))
 	for i, m := range members {
-		parts[i] = m.Nick + " (" + string(m.Via) + ")"
+		tags := string(m.Via)
+		if m.Registered {
+			tags += ", registered"
+		}
+		if m.Away != "" {
+			tags += ", away"
+		}
+		parts[i] = m.Nick + " (" + tags + ")"
 	}
 	return strings.Join(parts, ", ")
 }

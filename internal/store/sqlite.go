@@ -46,6 +46,50 @@ var migrations = []string{
 		text      TEXT NOT NULL,
 		ts        INTEGER NOT NULL
 	);`,
+	// 3: identity and moderation.
+	`CREATE TABLE registrations (
+		fold        TEXT PRIMARY KEY,
+		nick        TEXT NOT NULL,
+		fingerprint TEXT NOT NULL,
+		created_at  INTEGER NOT NULL
+	);
+	CREATE INDEX registrations_key ON registrations(fingerprint);
+	CREATE TABLE operators (
+		fingerprint TEXT PRIMARY KEY,
+		granted_by  TEXT NOT NULL,
+		created_at  INTEGER NOT NULL
+	);
+	CREATE TABLE bans (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		kind       TEXT NOT NULL,
+		value      TEXT NOT NULL,
+		reason     TEXT NOT NULL,
+		by_nick    TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE mutes (
+		target     TEXT PRIMARY KEY,
+		by_nick    TEXT NOT NULL,
+		expires_at INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE settings (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);
+	CREATE TABLE login_codes (
+		code_hash   TEXT PRIMARY KEY,
+		fingerprint TEXT NOT NULL,
+		expires_at  INTEGER NOT NULL
+	);
+	CREATE TABLE web_sessions (
+		token_hash  TEXT PRIMARY KEY,
+		fingerprint TEXT NOT NULL,
+		created_at  INTEGER NOT NULL,
+		expires_at  INTEGER NOT NULL
+	);
+	CREATE INDEX web_sessions_key ON web_sessions(fingerprint);
+	ALTER TABLE rooms ADD COLUMN topic_locked INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // OpenSQLite opens (creating if needed) the database in dir and brings its
@@ -172,7 +216,7 @@ func (s *SQLite) SetTopic(ctx context.Context, m *Message) error {
 
 // Rooms implements Store.
 func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, topic, topic_by, topic_at, created_at FROM rooms ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, topic, topic_by, topic_at, created_at, topic_locked FROM rooms ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +225,7 @@ func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
 	for rows.Next() {
 		var r Room
 		var topicAt, created int64
-		if err := rows.Scan(&r.Name, &r.Topic, &r.TopicBy, &topicAt, &created); err != nil {
+		if err := rows.Scan(&r.Name, &r.Topic, &r.TopicBy, &topicAt, &created, &r.TopicLocked); err != nil {
 			return nil, err
 		}
 		if topicAt > 0 {

@@ -42,6 +42,8 @@ type Room struct {
 	TopicBy   string
 	TopicAt   time.Time
 	CreatedAt time.Time
+	// TopicLocked is mode +t.
+	TopicLocked bool
 }
 
 // ErrNotFound is returned for a missing room.
@@ -62,4 +64,36 @@ type Store interface {
 	AppendPrivate(ctx context.Context, p *Private) error
 	Ping(ctx context.Context) error
 	Close() error
+
+	IdentityStore
+	ModerationStore
+}
+
+// IdentityStore keeps registered nicks and web sign-ins.
+type IdentityStore interface {
+	Registrations(ctx context.Context) ([]Registration, error)
+	Register(ctx context.Context, r Registration) error
+	Unregister(ctx context.Context, fold, fingerprint string) error
+	AddLoginCode(ctx context.Context, codeHash, fingerprint string, expires time.Time) error
+	UseLoginCode(ctx context.Context, codeHash string, now time.Time) (string, error)
+	AddWebSession(ctx context.Context, w WebSession) error
+	WebSessionByToken(ctx context.Context, tokenHash string, now time.Time) (WebSession, error)
+	WebSessions(ctx context.Context, fingerprint string, now time.Time) ([]WebSession, error)
+	DeleteWebSessions(ctx context.Context, fingerprint string) (int64, error)
+	DeleteWebSession(ctx context.Context, tokenHash string) error
+}
+
+// ModerationStore keeps operators, bans, mutes and server settings.
+type ModerationStore interface {
+	Operators(ctx context.Context) ([]string, error)
+	SetOperator(ctx context.Context, fingerprint, by string, on bool, now time.Time) error
+	Bans(ctx context.Context, now time.Time) ([]Ban, error)
+	AddBan(ctx context.Context, b *Ban) error
+	RemoveBans(ctx context.Context, value string) (int64, error)
+	Mutes(ctx context.Context, now time.Time) ([]Mute, error)
+	SetMute(ctx context.Context, m Mute) error
+	RemoveMute(ctx context.Context, target string) error
+	Setting(ctx context.Context, key string) (string, error)
+	SetSetting(ctx context.Context, key, value string) error
+	SetTopicLocked(ctx context.Context, room string, locked bool) error
 }

@@ -105,6 +105,9 @@ func (s *Server) Handler() http.Handler {
 	files := http.FileServerFS(static)
 	mux.Handle("GET /", securityHeaders(files))
 	mux.HandleFunc("GET /ws", s.serveWS)
+	mux.HandleFunc("POST /login", s.serveLogin)
+	mux.HandleFunc("POST /logout", s.serveLogout)
+	mux.HandleFunc("GET /session", s.serveSession)
 	return mux
 }
 
@@ -148,8 +151,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
 	remote := s.clientAddr(r)
+	key := s.signedInKey(r)
 
-	sess := s.greet(conn, remote)
+	sess := s.greet(conn, remote, key)
 	if sess == nil {
 		return
 	}
@@ -176,7 +180,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // greet waits for a valid hello and connects the session. Until it returns,
 // this goroutine is the connection's only writer.
-func (s *Server) greet(conn *websocket.Conn, remote string) *room.Session {
+func (s *Server) greet(conn *websocket.Conn, remote, key string) *room.Session {
 	deadline := time.Now().Add(s.helloTimeout)
 	for {
 		_ = conn.SetReadDeadline(deadline)
@@ -193,13 +197,28 @@ func (s *Server) greet(conn *websocket.Conn, remote string) *room.Session {
 			s.writeRaw(conn, errorJSON("hello_first", `send {"type":"hello","nick":"..."} first`))
 			continue
 		}
-		sess, err := s.hub.Connect(room.Identity{Nick: strings.TrimSpace(f.Nick), Via: room.ViaWeb, Remote: remote})
+		nick := strings.TrimSpace(f.Nick)
+		if nick == "" && key != "" {
+			// A signed-in browser may leave the nick to its key.
+			if owned := s.hub.NicksOf(key); len(owned) > 0 {
+				nick = owned[0]
+			}
+		}
+		sess, err := s.hub.Connect(room.Identity{Nick: nick, Via: room.ViaWeb, Remote: remote, Fingerprint: key})
 		var ue *room.UserError
 		switch {
 		case err == nil:
 			return sess
 		case errors.Is(err, room.ErrNickTaken):
-			s.writeRaw(conn, errorJSON("nick_taken", "the nick "+f.Nick+" is already in use; choose another"))
+			s.writeRaw(conn, errorJSON("nick_taken", "the nick "+nick+" is already in use; choose another"))
+		case errors.Is(err, room.ErrNickRegistered):
+			s.writeRaw(conn, errorJSON("nick_registered", "the nick "+nick+" is registered; sign in with a code from /weblogin to use it, or choose another"))
+		case errors.Is(err, room.ErrBanned):
+			s.writeRaw(conn, errorJSON("banned", err.Error()))
+			return nil
+		case errors.Is(err, room.ErrNotAllowed):
+			s.writeRaw(conn, errorJSON("not_allowed", "this server admits only listed keys: sign in with a code from /weblogin"))
+			return nil
 		case errors.As(err, &ue):
 			s.writeRaw(conn, errorJSON(ue.Code, ue.Text))
 		case errors.Is(err, room.ErrStopping):

@@ -1,0 +1,372 @@
+package room
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/store"
+)
+
+// parseDuration reads "90s", "10m", "2h" or "7d".
+func parseDuration(s string) (time.Duration, bool) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil || n <= 0 {
+			return 0, false
+		}
+		return time.Duration(n) * 24 * time.Hour, true
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil && d > 0
+}
+
+// splitDurationReason reads "[duration] [reason]".
+func splitDurationReason(args string) (time.Duration, string) {
+	first, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
+	if d, ok := parseDuration(first); ok {
+		return d, strings.TrimSpace(rest)
+	}
+	return 0, strings.TrimSpace(args)
+}
+
+func until(now time.Time, d time.Duration) time.Time {
+	if d == 0 {
+		return time.Time{}
+	}
+	return now.Add(d)
+}
+
+func describeUntil(t time.Time) string {
+	if t.IsZero() {
+		return "until lifted"
+	}
+	return "until " + t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+// announce tells every room s is in, and logs the action.
+func (h *Hub) announce(by *Session, action string, target *Session, text string) {
+	h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", action, "target", text)
+	if target == nil {
+		return
+	}
+	for _, r := range target.joinedRooms() {
+		r.publish(h, &Event{Kind: KindNotice, Text: text})
+	}
+}
+
+func (h *Hub) connected(nick string) (*Session, error) {
+	t := h.sessionByNick(nick)
+	if t == nil {
+		return nil, userErr("no_such_nick", nick+" is not connected")
+	}
+	return t, nil
+}
+
+func (h *Hub) setOperator(by *Session, nick string, on bool) error {
+	t, err := h.connected(nick)
+	if err != nil {
+		return err
+	}
+	if t.fingerprint == "" {
+		return userErr("needs_key", t.Nick()+" has no key; operator status is bound to a key")
+	}
+	h.acc.mu.RLock()
+	admin := h.acc.admins[t.fingerprint]
+	h.acc.mu.RUnlock()
+	if !on && admin {
+		return userErr("is_admin", t.Nick()+" is an operator from the admins file; remove the key there")
+	}
+	ctx, cancel := h.storeCtx()
+	err = h.store.SetOperator(ctx, t.fingerprint, by.Nick(), on, h.now())
+	cancel()
+	if err != nil {
+		return userErr("store_failed", "could not change operator status")
+	}
+	h.acc.mu.Lock()
+	if on {
+		h.acc.ops[t.fingerprint] = true
+	} else {
+		delete(h.acc.ops, t.fingerprint)
+	}
+	h.acc.mu.Unlock()
+	if on {
+		h.announce(by, "op", t, fmt.Sprintf("%s is now an operator (by %s)", t.Nick(), by.Nick()))
+	} else {
+		h.announce(by, "deop", t, fmt.Sprintf("%s is no longer an operator (by %s)", t.Nick(), by.Nick()))
+	}
+	return nil
+}
+
+func (h *Hub) kick(by *Session, args string) error {
+	nick, reason, _ := strings.Cut(args, " ")
+	t, err := h.connected(nick)
+	if err != nil {
+		return err
+	}
+	text := "kicked by " + by.Nick()
+	if reason = strings.TrimSpace(reason); reason != "" {
+		text += ": " + reason
+	}
+	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", t.Nick(), "reason", reason)
+	h.notice(t, "You were "+text)
+	t.Close(text) // the part notice carries the reason to every room
+	return nil
+}
+
+// banTargets turns "nick|fingerprint|ip[/cidr]" into bans, and lists the
+// connected sessions they hit.
+func (h *Hub) banTargets(target string) ([]store.Ban, error) {
+	if strings.HasPrefix(target, "SHA256:") {
+		return []store.Ban{{Kind: "key", Value: target}}, nil
+	}
+	if p, err := netip.ParsePrefix(target); err == nil {
+		return []store.Ban{{Kind: "ip", Value: p.Masked().String()}}, nil
+	}
+	if a, err := netip.ParseAddr(target); err == nil {
+		return []store.Ban{{Kind: "ip", Value: netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String()}}, nil
+	}
+	var bans []store.Ban
+	if t := h.sessionByNick(target); t != nil {
+		if t.fingerprint != "" {
+			bans = append(bans, store.Ban{Kind: "key", Value: t.fingerprint})
+		}
+		if a, err := netip.ParseAddr(t.remote); err == nil {
+			bans = append(bans, store.Ban{Kind: "ip", Value: netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String()})
+		}
+	} else if fp := h.registeredTo(target); fp != "" {
+		bans = append(bans, store.Ban{Kind: "key", Value: fp})
+	}
+	if len(bans) == 0 {
+		return nil, userErr("no_such_nick", target+" is not connected, registered, a key fingerprint or an address")
+	}
+	return bans, nil
+}
+
+func (h *Hub) ban(by *Session, args string) error {
+	target, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
+	if target == "" {
+		return userErr("usage", "usage: /ban nick|fingerprint|ip[/cidr] [duration] [reason]")
+	}
+	dur, reason := splitDurationReason(rest)
+	bans, err := h.banTargets(target)
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	for i := range bans {
+		b := &bans[i]
+		b.Reason, b.By, b.CreatedAt, b.Expires = reason, by.Nick(), now, until(now, dur)
+		if h.store != nil {
+			ctx, cancel := h.storeCtx()
+			err := h.store.AddBan(ctx, b)
+			cancel()
+			if err != nil {
+				return userErr("store_failed", "could not store the ban")
+			}
+		}
+	}
+	h.acc.mu.Lock()
+	h.acc.bans = append(h.acc.bans, bans...)
+	h.acc.mu.Unlock()
+	text := "banned by " + by.Nick()
+	if reason != "" {
+		text += ": " + reason
+	}
+	var hit []string
+	for _, s := range h.sessionsWhere(func(*Session) bool { return true }) {
+		h.acc.mu.RLock()
+		b := h.acc.banFor(s.fingerprint, s.remote, now)
+		h.acc.mu.RUnlock()
+		if b != nil {
+			hit = append(hit, s.Nick())
+			h.notice(s, "You were "+text)
+			s.Close(text)
+		}
+	}
+	values := make([]string, len(bans))
+	for i, b := range bans {
+		values[i] = b.Kind + " " + b.Value
+	}
+	h.log.Info("moderation", "by", by.Nick(), "action", "ban", "target", target, "bans", values, "until", describeUntil(until(now, dur)), "disconnected", hit)
+	h.notice(by, fmt.Sprintf("Banned %s %s (%s); disconnected: %s", target, describeUntil(until(now, dur)), strings.Join(values, ", "), strings.Join(hit, ", ")))
+	return nil
+}
+
+func (h *Hub) unban(by *Session, target string) error {
+	values := []string{target}
+	if bans, err := h.banTargets(target); err == nil {
+		values = values[:0]
+		for _, b := range bans {
+			values = append(values, b.Value)
+		}
+	}
+	var n int64
+	for _, v := range values {
+		if h.store != nil {
+			ctx, cancel := h.storeCtx()
+			c, err := h.store.RemoveBans(ctx, v)
+			cancel()
+			if err != nil {
+				return userErr("store_failed", "could not lift the ban")
+			}
+			n += c
+		}
+		h.acc.mu.Lock()
+		kept := h.acc.bans[:0]
+		for _, b := range h.acc.bans {
+			if b.Value != v {
+				kept = append(kept, b)
+			}
+		}
+		h.acc.bans = kept
+		h.acc.mu.Unlock()
+	}
+	h.log.Info("moderation", "by", by.Nick(), "action", "unban", "target", target, "lifted", n)
+	h.notice(by, fmt.Sprintf("Lifted %d ban(s) on %s", n, target))
+	return nil
+}
+
+func (h *Hub) listBans(s *Session) {
+	now := h.now()
+	h.acc.mu.RLock()
+	var b strings.Builder
+	count := 0
+	for _, ban := range h.acc.bans {
+		if !ban.Expires.IsZero() && !now.Before(ban.Expires) {
+			continue
+		}
+		count++
+		fmt.Fprintf(&b, "\n  %s %s by %s %s", ban.Kind, ban.Value, ban.By, describeUntil(ban.Expires))
+		if ban.Reason != "" {
+			fmt.Fprintf(&b, ": %s", ban.Reason)
+		}
+	}
+	h.acc.mu.RUnlock()
+	h.notice(s, fmt.Sprintf("%d ban(s) in force:%s", count, b.String()))
+}
+
+func muteTargets(t *Session) []string {
+	targets := []string{"nick:" + foldNick(t.Nick())}
+	if t.fingerprint != "" {
+		targets = append(targets, "key:"+t.fingerprint)
+	}
+	return targets
+}
+
+// muted tells whether s may not speak now.
+func (h *Hub) muted(s *Session) bool {
+	now := h.now()
+	h.acc.mu.RLock()
+	defer h.acc.mu.RUnlock()
+	for _, target := range muteTargets(s) {
+		if m, ok := h.acc.mutes[target]; ok && (m.Expires.IsZero() || now.Before(m.Expires)) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) mute(by *Session, args string, on bool) error {
+	nick, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
+	t, err := h.connected(nick)
+	if err != nil {
+		return err
+	}
+	dur, _ := splitDurationReason(rest)
+	expires := until(h.now(), dur)
+	for _, target := range muteTargets(t) {
+		m := store.Mute{Target: target, By: by.Nick(), Expires: expires}
+		ctx, cancel := h.storeCtx()
+		if on {
+			err = h.store.SetMute(ctx, m)
+		} else {
+			err = h.store.RemoveMute(ctx, target)
+		}
+		cancel()
+		if err != nil {
+			return userErr("store_failed", "could not change the mute")
+		}
+		h.acc.mu.Lock()
+		if on {
+			h.acc.mutes[target] = m
+		} else {
+			delete(h.acc.mutes, target)
+		}
+		h.acc.mu.Unlock()
+	}
+	if on {
+		h.notice(t, fmt.Sprintf("You have been muted by %s %s: others do not see your messages.", by.Nick(), describeUntil(expires)))
+		h.announce(by, "mute", t, fmt.Sprintf("%s was muted by %s %s", t.Nick(), by.Nick(), describeUntil(expires)))
+	} else {
+		h.notice(t, "You are no longer muted.")
+		h.announce(by, "unmute", t, fmt.Sprintf("%s was unmuted by %s", t.Nick(), by.Nick()))
+	}
+	return nil
+}
+
+func (h *Hub) setMOTD(by *Session, text string) error {
+	if h.store != nil {
+		ctx, cancel := h.storeCtx()
+		err := h.store.SetSetting(ctx, "motd", text)
+		cancel()
+		if err != nil {
+			return userErr("store_failed", "could not store the message of the day")
+		}
+	}
+	h.acc.mu.Lock()
+	h.acc.motd = text
+	h.acc.mu.Unlock()
+	h.log.Info("moderation", "by", by.Nick(), "action", "motd", "text", text)
+	h.notice(by, "Message of the day set.")
+	return nil
+}
+
+func (h *Hub) setMode(by *Session, args string) error {
+	name, mode, _ := strings.Cut(strings.TrimSpace(args), " ")
+	r, err := h.roomByName(roomName(name), false)
+	if err != nil {
+		return err
+	}
+	var locked bool
+	switch strings.TrimSpace(mode) {
+	case "+t":
+		locked = true
+	case "-t":
+	default:
+		return userErr("usage", "usage: /mode #room +t|-t")
+	}
+	if h.store != nil {
+		ctx, cancel := h.storeCtx()
+		err := h.store.SetTopicLocked(ctx, r.name, locked)
+		cancel()
+		if err != nil {
+			return userErr("store_failed", "could not store the mode")
+		}
+	}
+	r.mu.Lock()
+	r.topicLocked = locked
+	r.publishLocked(h, &Event{Kind: KindNotice, Text: fmt.Sprintf("%s set mode %s on #%s", by.Nick(), strings.TrimSpace(mode), r.name)})
+	r.mu.Unlock()
+	h.log.Info("moderation", "by", by.Nick(), "action", "mode", "room", r.name, "mode", mode)
+	return nil
+}
+
+func (h *Hub) reloadAllowlist(by *Session) error {
+	if h.acc.loadAllow == nil {
+		return userErr("no_allowlist", "the server runs without --allowlist")
+	}
+	allow, err := h.acc.loadAllow()
+	if err != nil {
+		h.log.Error("allowlist reload", "err", err)
+		return userErr("allowlist", "could not reload the allowlist: "+err.Error())
+	}
+	h.acc.mu.Lock()
+	h.acc.allow = allow
+	h.acc.mu.Unlock()
+	h.log.Info("moderation", "by", by.Nick(), "action", "allowlist reload", "keys", len(allow))
+	h.notice(by, fmt.Sprintf("Allowlist reloaded: %d key(s).", len(allow)))
+	return nil
+}
