@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,7 +118,22 @@ func guestAuth() []gossh.AuthMethod {
 
 func dialSSH(t testing.TB, addr, user string, auth []gossh.AuthMethod) *gossh.Client {
 	t.Helper()
-	c, err := gossh.Dial("tcp", addr, &gossh.ClientConfig{
+	return dialSSHFrom(t, "", addr, user, auth)
+}
+
+// dialSSHFrom dials from a chosen loopback source address (e.g. 127.0.0.5),
+// so tests can play clients at different addresses.
+func dialSSHFrom(t testing.TB, local, addr, user string, auth []gossh.AuthMethod) *gossh.Client {
+	t.Helper()
+	d := net.Dialer{Timeout: waitTimeout}
+	if local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	sc, chans, reqs, err := gossh.NewClientConn(conn, addr, &gossh.ClientConfig{
 		User:            user,
 		Auth:            auth,
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
@@ -125,6 +142,7 @@ func dialSSH(t testing.TB, addr, user string, auth []gossh.AuthMethod) *gossh.Cl
 	if err != nil {
 		t.Fatalf("ssh dial as %s: %v", user, err)
 	}
+	c := gossh.NewClient(sc, chans, reqs)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -133,10 +151,15 @@ func dialSSH(t testing.TB, addr, user string, auth []gossh.AuthMethod) *gossh.Cl
 // output lines.
 func newLineClient(t testing.TB, addr, user string, auth ...gossh.AuthMethod) *lineClient {
 	t.Helper()
+	return newLineClientFrom(t, "", addr, user, auth...)
+}
+
+func newLineClientFrom(t testing.TB, local, addr, user string, auth ...gossh.AuthMethod) *lineClient {
+	t.Helper()
 	if len(auth) == 0 {
 		auth = guestAuth()
 	}
-	c := dialSSH(t, addr, user, auth)
+	c := dialSSHFrom(t, local, addr, user, auth)
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -467,4 +490,65 @@ func mustJSON(t testing.TB, data []byte, v any) {
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatalf("decode %s: %v", data, err)
 	}
+}
+
+func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
+
+// sshRefused connects and expects the server to end the session at once
+// with an error; it returns what the server said.
+func sshRefused(t testing.TB, local, addr, user string, auth ...gossh.AuthMethod) string {
+	t.Helper()
+	if len(auth) == 0 {
+		auth = guestAuth()
+	}
+	c := dialSSHFrom(t, local, addr, user, auth)
+	sess, err := c.NewSession()
+	must(t, err)
+	var out lockedBuffer
+	sess.Stdout, sess.Stderr = &out, &out
+	_, _ = sess.StdinPipe()
+	must(t, sess.Shell())
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(waitTimeout):
+		t.Fatalf("session as %s from %s was not refused", user, local)
+	}
+	if err == nil {
+		t.Fatalf("session as %s from %s ended cleanly; output: %s", user, local, out.String())
+	}
+	return out.String()
+}
+
+// dialWSFrom opens a websocket from a chosen loopback source address.
+func dialWSFrom(t testing.TB, local, httpAddr string) *wsClient {
+	t.Helper()
+	d := &websocket.Dialer{HandshakeTimeout: waitTimeout, NetDial: func(network, addr string) (net.Conn, error) {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		return nd.Dial(network, addr)
+	}}
+	conn, _, err := dialWS(t, httpAddr, nil, d)
+	if err != nil {
+		t.Fatalf("websocket dial from %s: %v", local, err)
+	}
+	return wrapWS(t, conn)
+}
+
+// lockedBuffer collects stdout and stderr, written from two goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -362,10 +362,16 @@
     el.meNick.textContent = me;
     el.memberCount.textContent = current ? (r.count === 1 ? "1 member" : r.count + " members") : "";
     el.roomTopic.textContent = r.topic;
-    el.roomTopic.title = r.topic;
-    el.input.placeholder = current
+    setAttr(el.roomTopic, "title", r.topic);
+    setAttr(el.input, "placeholder", current
       ? "Message " + roomLabel(current) + " \u2014 /help for commands, /join #room"
-      : "/join #room \u2014 /help for commands";
+      : "/join #room \u2014 /help for commands");
+  }
+
+  // setAttr changes an attribute only when its value differs, sparing
+  // needless DOM mutations (and work for assistive technology).
+  function setAttr(e, name, value) {
+    if (e.getAttribute(name) !== value) e.setAttribute(name, value);
   }
 
   function renderMembers() {
@@ -454,8 +460,8 @@
 
   function setOnline(on) {
     el.offlineBar.hidden = on;
-    el.input.disabled = !on;
-    el.send.disabled = !on;
+    if (el.input.disabled === on) el.input.disabled = !on;
+    if (el.send.disabled === on) el.send.disabled = !on;
     el.members.classList.toggle("stale", !on);
     el.connState.textContent = on ? "online" : "offline";
     el.connState.classList.toggle("online", on);

@@ -1,0 +1,220 @@
+package room_test
+
+// Benchmarks of the core's hot paths: fan-out of one message to a room, the
+// join of one more member, the sanitiser and the command parser. They use
+// only the package's exported API. Run with
+//
+//	go test -run '^$' -bench . -benchmem ./internal/room
+//
+// (docs/performance.md has the reference figures).
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+func benchHub(queue int) *room.Hub {
+	return room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(queue))
+}
+
+func benchConnect(b *testing.B, h *room.Hub, n int, via room.Via) []*room.Session {
+	b.Helper()
+	out := make([]*room.Session, n)
+	for i := range out {
+		s, err := h.Connect(room.Identity{Nick: fmt.Sprintf("m%d", i), Via: via})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = s
+		// Keep every queue short while the room fills up: each join is
+		// queued to all the members already there.
+		if i%64 == 63 {
+			drainAll(out[:i+1])
+		}
+	}
+	drainAll(out)
+	b.Cleanup(func() {
+		for _, s := range out {
+			s.Leave()
+		}
+	})
+	return out
+}
+
+func drainAll(sessions []*room.Session) {
+	for _, s := range sessions {
+		for {
+			select {
+			case <-s.Events():
+				continue
+			default:
+			}
+			break
+		}
+	}
+}
+
+// paddedCount keeps each consumer's counter on its own cache line.
+type paddedCount struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// BenchmarkFanout is one message typed by a member and delivered to every
+// member of the room, each member's queue read by its own goroutine as the
+// front-ends' writers do (without the network write). ns/op is per message;
+// ns/delivery divides by the member count.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, 2000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			h := benchHub(1024)
+			members := benchConnect(b, h, n, room.ViaWeb)
+			counts := make([]paddedCount, n)
+			var wg sync.WaitGroup
+			stop := make(chan struct{})
+			for i, s := range members {
+				wg.Go(func() {
+					for {
+						select {
+						case ev := <-s.Events():
+							if ev.Kind == room.KindMessage {
+								counts[i].n.Add(1)
+							}
+						case <-stop:
+							return
+						}
+					}
+				})
+			}
+			defer func() { close(stop); wg.Wait() }()
+			sender := members[0]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.Input(sender, "", "hello everybody, this is a message of ordinary length")
+				// Flow control: never let a queue (1024) fill up.
+				if i%256 == 255 {
+					waitAll(counts, int64(i+1)-256)
+				}
+			}
+			waitAll(counts, int64(b.N))
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+			for _, s := range members {
+				if s.CloseReason() != "" {
+					b.Fatalf("%s closed: %s", s.Nick(), s.CloseReason())
+				}
+			}
+		})
+	}
+}
+
+func waitAll(counts []paddedCount, atLeast int64) {
+	for i := range counts {
+		for counts[i].n.Load() < atLeast {
+			runtime.Gosched()
+		}
+	}
+}
+
+// BenchmarkPublish is the part of a fan-out done under the room's lock
+// (queueing to every member), without consumers: what every other sender of
+// the room waits for.
+func BenchmarkPublish(b *testing.B) {
+	for _, n := range []int{100, 2000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			h := benchHub(256)
+			members := benchConnect(b, h, n, room.ViaWeb)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.Input(members[0], "", "hello everybody, this is a message of ordinary length")
+				if i%128 == 127 {
+					b.StopTimer()
+					drainAll(members)
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+		})
+	}
+}
+
+// BenchmarkJoin is one more user connecting to (and leaving) a lobby of N
+// members: their join and part are queued to everyone, and the joiner gets
+// the sorted member list. It bounds connection storms and the cost of
+// filling a big room.
+func BenchmarkJoin(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			h := benchHub(256)
+			members := benchConnect(b, h, n, room.ViaWeb)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s, err := h.Connect(room.Identity{Nick: fmt.Sprintf("j%d", i), Via: room.ViaWeb})
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Leave()
+				if i%64 == 63 {
+					b.StopTimer()
+					drainAll(members)
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}
+
+var sink string
+
+// BenchmarkCleanLine is the sanitiser every input line goes through.
+func BenchmarkCleanLine(b *testing.B) {
+	cases := map[string]string{
+		"ascii":   "hello everybody, this is a message of ordinary length",
+		"unicode": "¡Hola! ¿Qué tal? 你好，世界 — ça va très bien 🙂 مرحبا",
+		"escapes": "\x1b[31mred\x1b[0m and \x1b]8;;http://x\x07link\x1b]8;;\x07 \u202eevil\u202c\ttab",
+		"long":    strings.Repeat("0123456789 ", 180),
+	}
+	for _, name := range []string{"ascii", "unicode", "escapes", "long"} {
+		in := cases[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				sink = room.CleanLine(in)
+			}
+		})
+	}
+}
+
+// BenchmarkParseCommand is the check every line gets: command or message.
+func BenchmarkParseCommand(b *testing.B) {
+	for _, in := range []string{"hello everybody, this is a message", "/nick Robert", "/me waves at everybody", "//not a command"} {
+		b.Run(strings.Fields(in)[0], func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				name, args, _ := room.ParseCommand(in)
+				sink = name + args
+			}
+		})
+	}
+}
+
+// BenchmarkSplitLines is how pasted text becomes messages.
+func BenchmarkSplitLines(b *testing.B) {
+	in := "one line\r\ntwo lines\nthree\rfour"
+	b.ReportAllocs()
+	for b.Loop() {
+		sink = room.SplitLines(in)[0]
+	}
+}
