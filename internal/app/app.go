@@ -167,8 +167,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	ops.metrics.RoomsChanged(hub.Rooms())
 
-	sshLog := countHandshakeFailures(log, ops.metrics.SSHHandshakeFailed)
-	sshOpts := []sshchat.Option{sshchat.WithLogger(sshLog), sshchat.WithHostKeys(keys...)}
+	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(ops.metrics.SSHHandshakeFailed)}
 	if cfg.HandshakeTimeout > 0 {
 		sshOpts = append(sshOpts, sshchat.WithHandshakeTimeout(cfg.HandshakeTimeout))
 	}

@@ -79,13 +79,13 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 		}
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if r = h.rooms[name]; r == nil {
 		r = newRoom(name)
 		h.rooms[name] = r
+		// Under the lock, so concurrent creations report in order.
+		h.obs.RoomsChanged(len(h.rooms))
 	}
-	count = len(h.rooms)
-	h.mu.Unlock()
-	h.obs.RoomsChanged(count)
 	return r, nil
 }
 

@@ -34,6 +34,7 @@ type Server struct {
 	hostKeys         []gossh.Signer
 	handshakeTimeout time.Duration
 	maxLine          int
+	handshakeFailed  func()
 	srv              *ssh.Server
 }
 
@@ -53,6 +54,10 @@ func WithHandshakeTimeout(d time.Duration) Option { return func(s *Server) { s.h
 
 // WithMaxLine bounds one input line in line mode, in bytes.
 func WithMaxLine(n int) Option { return func(s *Server) { s.maxLine = n } }
+
+// WithHandshakeFailed is called for each connection that fails before a
+// session (bad version line, timeout, failed authentication), for metrics.
+func WithHandshakeFailed(f func()) Option { return func(s *Server) { s.handshakeFailed = f } }
 
 // New builds the SSH front-end attached to hub.
 func New(hub *room.Hub, opts ...Option) (*Server, error) {
@@ -86,6 +91,9 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 	srv.HandshakeTimeout = s.handshakeTimeout
 	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
 		s.log.Info("ssh handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+		if s.handshakeFailed != nil {
+			s.handshakeFailed()
+		}
 	}
 	s.srv = srv
 	return s, nil

@@ -1,0 +1,158 @@
+package webchat
+
+// Benchmarks of the web front-end: rendering one event as a JSON frame (done
+// once per event, whatever the number of recipients) and the whole fan-out of
+// a message to N websocket clients over loopback TCP. Run with
+//
+//	go test -run '^$' -bench . -benchmem ./internal/webchat
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+var frameSink []byte
+
+func benchMessageEvent(id uint64) *room.Event {
+	return &room.Event{Kind: room.KindMessage, ID: id, Room: "lobby", From: "alice",
+		Text: "hello everybody, this is a message of ordinary length", Time: time.Now()}
+}
+
+// BenchmarkEncodeMessage renders one message frame.
+func BenchmarkEncodeMessage(b *testing.B) {
+	ev := benchMessageEvent(42)
+	b.ReportAllocs()
+	for b.Loop() {
+		frameSink = encodeEvent(ev)
+	}
+}
+
+// BenchmarkEncodeMembers renders the member list a joiner receives.
+func BenchmarkEncodeMembers(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			list := make([]room.Member, n)
+			for i := range list {
+				list[i] = room.Member{Nick: fmt.Sprintf("member%d", i), Via: room.ViaWeb}
+			}
+			ev := &room.Event{Kind: room.KindMembers, Room: "lobby", Members: list, Count: n, Time: time.Now()}
+			b.ReportAllocs()
+			for b.Loop() {
+				frameSink = encodeEvent(ev)
+			}
+		})
+	}
+}
+
+// BenchmarkRenderCached is what every recipient after the first pays for the
+// frame: the cached rendering.
+func BenchmarkRenderCached(b *testing.B) {
+	ev := benchMessageEvent(42)
+	ev.Render(room.FormatJSON, encodeEvent)
+	b.ReportAllocs()
+	for b.Loop() {
+		frameSink = ev.Render(room.FormatJSON, encodeEvent)
+	}
+}
+
+type paddedCount struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// BenchmarkWebFanout is one message typed by a member and written to N
+// websocket clients over loopback TCP, each read by its own goroutine:
+// queueing, the writer goroutines, one frame write (one system call) per
+// recipient, and the clients' reads. ns/op is per message.
+func BenchmarkWebFanout(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1024))
+			srv := httptest.NewServer(New(hub, WithLogger(slog.New(slog.DiscardHandler))).Handler())
+			defer srv.Close()
+			url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+			counts := make([]paddedCount, n)
+			conns := make([]*websocket.Conn, n)
+			var wg sync.WaitGroup
+			defer func() {
+				for _, c := range conns {
+					if c != nil {
+						c.Close()
+					}
+				}
+				wg.Wait()
+			}()
+			msgPrefix := []byte(`{"type":"message"`)
+			for i := range conns {
+				c, _, err := websocket.DefaultDialer.Dial(url, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns[i] = c
+				if err := c.WriteJSON(map[string]string{"type": "hello", "nick": fmt.Sprintf("m%d", i)}); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					_, data, err := c.ReadMessage()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if bytes.HasPrefix(data, []byte(`{"type":"welcome"`)) {
+						break
+					}
+				}
+				wg.Go(func() {
+					var buf bytes.Buffer
+					for {
+						_, r, err := c.NextReader()
+						if err != nil {
+							return
+						}
+						buf.Reset()
+						if _, err := buf.ReadFrom(r); err != nil {
+							return
+						}
+						if bytes.HasPrefix(buf.Bytes(), msgPrefix) {
+							counts[i].n.Add(1)
+						}
+					}
+				})
+			}
+			sender := conns[0]
+			say := []byte(`{"type":"say","text":"hello everybody, this is a message of ordinary length"}`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := sender.WriteMessage(websocket.TextMessage, say); err != nil {
+					b.Fatal(err)
+				}
+				if i%128 == 127 {
+					waitAll(counts, int64(i+1)-128)
+				}
+			}
+			waitAll(counts, int64(b.N))
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+		})
+	}
+}
+
+func waitAll(counts []paddedCount, atLeast int64) {
+	for i := range counts {
+		for counts[i].n.Load() < atLeast {
+			runtime.Gosched()
+		}
+	}
+}
