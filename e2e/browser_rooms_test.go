@@ -17,6 +17,34 @@ import (
 	"github.com/tertulia/tertulia/internal/app"
 )
 
+// login opens the page and signs in as nick, typing with key events.
+//
+// Unlike join and say in browser_test.go it does not use chromedp.SendKeys:
+// SendKeys reads the node's attributes without the node lock, which the race
+// detector reports when the page (or chromedp.Clear) changed an attribute of
+// that input just before.
+func (p *browserTab) login(httpAddr, nick string) {
+	p.t.Helper()
+	p.do("log in as "+nick,
+		chromedp.Navigate("http://"+httpAddr+"/"),
+		chromedp.WaitVisible(chromedp.ID("nick")),
+		chromedp.WaitEnabled(chromedp.ID("join")),
+		chromedp.Focus(chromedp.ID("nick")),
+		chromedp.KeyEvent(nick+"\n"),
+	)
+	p.waitChat(nick)
+}
+
+// enter types text in the composer and presses Enter (see login).
+func (p *browserTab) enter(text string) {
+	p.t.Helper()
+	p.do("send "+text,
+		chromedp.WaitEnabled(chromedp.ID("input")),
+		chromedp.Focus(chromedp.ID("input")),
+		chromedp.KeyEvent(text+"\n"),
+	)
+}
+
 // waitPage waits until the JavaScript function fn, called with args, returns
 // true. It is re-checked on each DOM mutation.
 func (p *browserTab) waitPage(what, fn string, args ...any) {
@@ -107,8 +135,7 @@ func TestBrowserHistoryOnJoin(t *testing.T) {
 	postAll(bob, "lobby", "bob", []string{"first", "second", "third"})
 
 	p := newPage(t)
-	p.join(srv.HTTPAddr, "alice")
-	p.waitChat("alice")
+	p.login(srv.HTTPAddr, "alice")
 	p.waitText("messages", "third")
 	bob.expect("#lobby --> alice joined (web)")
 	wantTexts(t, "after joining", p.messageTexts(), []string{"first", "second", "third"})
@@ -131,8 +158,7 @@ func TestBrowserLoadOlder(t *testing.T) {
 	postAll(bob, "lobby", "bob", all)
 
 	p := newPage(t)
-	p.join(srv.HTTPAddr, "alice")
-	p.waitChat("alice")
+	p.login(srv.HTTPAddr, "alice")
 	p.waitText("messages", "m12")
 	wantTexts(t, "after joining", p.messageTexts(), all[7:])
 
@@ -156,8 +182,7 @@ func TestBrowserScrollToTopLoadsOlder(t *testing.T) {
 	postAll(bob, "lobby", "bob", all)
 
 	p := newPage(t)
-	p.join(srv.HTTPAddr, "alice")
-	p.waitChat("alice")
+	p.login(srv.HTTPAddr, "alice")
 	p.waitText("messages", "s80")
 	wantTexts(t, "after joining", p.messageTexts(), all[40:])
 	if !eval[bool](p, `(() => { const s = document.getElementById("scroller"); return s.scrollHeight > s.clientHeight; })()`) {
@@ -187,12 +212,11 @@ func TestBrowserRooms(t *testing.T) {
 	bob.expect("welcome bob")
 
 	p := newPage(t)
-	p.join(srv.HTTPAddr, "alice")
-	p.waitChat("alice")
+	p.login(srv.HTTPAddr, "alice")
 	bob.expect("#lobby --> alice joined (web)")
 	p.waitCurrentRoom("lobby")
 
-	p.say("/join #dev")
+	p.enter("/join #dev")
 	p.waitCurrentRoom("dev")
 	if tabs := p.lineTexts("#rooms .room-tab .room-tab-name"); !reflect.DeepEqual(tabs, []string{"#lobby", "#dev"}) {
 		t.Errorf("tabs %q, want #lobby and #dev", tabs)
@@ -232,16 +256,16 @@ func TestBrowserRooms(t *testing.T) {
 	if hidden := eval[bool](p, `document.querySelector('#rooms .room-tab[data-room="dev"] .badge').hidden`); !hidden {
 		t.Error("the unread badge of #dev is still shown once #dev is shown")
 	}
-	p.say("hello dev")
+	p.enter("hello dev")
 	bob.expect("#dev <alice> hello dev")
 	p.waitText("messages", "hello dev")
 
 	// Leaving the room shown removes its tab and shows the other one.
-	p.say("/part")
+	p.enter("/part")
 	bob.expect("#dev <-- alice left")
 	p.waitCurrentRoom("lobby")
 	p.waitPage("no #dev tab", `() => !document.querySelector('#rooms .room-tab[data-room="dev"]')`)
-	p.say("back in the lobby")
+	p.enter("back in the lobby")
 	bob.expect("#lobby <alice> back in the lobby")
 	p.assertNoConsoleErrors()
 }
@@ -252,8 +276,7 @@ func TestBrowserPrivate(t *testing.T) {
 	bob.expect("welcome bob")
 
 	p := newPage(t)
-	p.join(srv.HTTPAddr, "alice")
-	p.waitChat("alice")
+	p.login(srv.HTTPAddr, "alice")
 	bob.expect("#lobby --> alice joined (web)")
 
 	bob.send("/msg alice psst")
@@ -264,7 +287,7 @@ func TestBrowserPrivate(t *testing.T) {
 		t.Errorf("the private message also shows as %d room message(s)", n)
 	}
 
-	p.say("/reply got it")
+	p.enter("/reply got it")
 	bob.expect("[pm] alice -> bob: got it")
 	p.waitPage("the private answer",
 		`() => Array.from(document.querySelectorAll("#messages .line.private.outgoing")).some(e => e.textContent.includes("alice \u2192 bob: got it"))`)

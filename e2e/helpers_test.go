@@ -57,6 +57,10 @@ func startServerIn(t testing.TB, dir string, mutate ...func(*app.Config)) *serve
 		HostKeyDir: dir + "/hostkeys",
 		DataDir:    dir + "/data",
 		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Tests send as fast as they can; the limits have tests of their own.
+		RateBurst: 1 << 20, RatePerSecond: 1 << 20,
+		// All test clients share 127.0.0.1.
+		MaxConnsPerAddr: -1,
 	}
 	for _, m := range mutate {
 		m(&cfg)
@@ -519,6 +523,41 @@ func sshRefused(t testing.TB, local, addr, user string, auth ...gossh.AuthMethod
 		t.Fatalf("session as %s from %s ended cleanly; output: %s", user, local, out.String())
 	}
 	return out.String()
+}
+
+// sshDialRefused expects the server to close a connection from local before
+// the SSH handshake completes.
+func sshDialRefused(t testing.TB, local, addr string) {
+	t.Helper()
+	d := net.Dialer{Timeout: waitTimeout, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _, _, err = gossh.NewClientConn(conn, addr, &gossh.ClientConfig{User: "x", Auth: guestAuth(), HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: waitTimeout})
+	if err == nil {
+		t.Fatalf("SSH handshake from %s succeeded; it should have been refused", local)
+	}
+}
+
+// wsDialStatusFrom tries a websocket from local and returns the HTTP status
+// of a refused upgrade (0 if it was accepted).
+func wsDialStatusFrom(t testing.TB, local, httpAddr string) int {
+	t.Helper()
+	d := &websocket.Dialer{HandshakeTimeout: waitTimeout, NetDial: func(network, addr string) (net.Conn, error) {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		return nd.Dial(network, addr)
+	}}
+	conn, resp, err := dialWS(t, httpAddr, nil, d)
+	if err == nil {
+		conn.Close()
+		return 0
+	}
+	if resp == nil {
+		t.Fatalf("websocket from %s: %v", local, err)
+	}
+	return resp.StatusCode
 }
 
 // dialWSFrom opens a websocket from a chosen loopback source address.

@@ -64,6 +64,9 @@ func startProcess(t testing.TB, dir string, extra ...string) *process {
 		"--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--hostkeys", filepath.Join(dir, "hostkeys"), "--data", filepath.Join(dir, "data"),
 		"--log-format", "json",
+		// Tests send as fast as they can; the limits have tests of their own.
+		"--rate-burst", "1000000", "--rate", "1000000",
+		"--max-conns-per-addr", "-1", // all test clients share 127.0.0.1
 	}, extra...)
 	cmd := exec.Command(binary(t), args...)
 	stderr, err := cmd.StderrPipe()

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/tertulia/tertulia/internal/app"
+	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/sshchat"
 	"github.com/tertulia/tertulia/internal/webchat"
@@ -50,6 +51,13 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.History, "history", room.DefaultHistory, "recent messages a session receives when it joins a room")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", room.DefaultMaxRooms, "most rooms that may exist")
 	fs.BoolVar(&cfg.StorePrivate, "store-private", false, "also store private messages in the database (off: they are never written to disk)")
+	fs.IntVar(&cfg.RateBurst, "rate-burst", room.DefaultRateBurst, "lines a session may send at once before the rate limit applies")
+	fs.Float64Var(&cfg.RatePerSecond, "rate", room.DefaultRatePerSecond, "lines a session may send per second, after the burst")
+	fs.IntVar(&cfg.FloodLimit, "flood-limit", room.DefaultFloodLimit, "refused lines in a row that disconnect a session")
+	fs.IntVar(&cfg.MaxConnsPerAddr, "max-conns-per-addr", connlimit.DefaultPerAddr, "open connections (SSH and web together) allowed from one client address; -1: no cap")
+	fs.IntVar(&cfg.MaxConns, "max-conns", connlimit.DefaultTotal, "open connections allowed in total; -1: no cap")
+	fs.DurationVar(&cfg.SessionTimeout, "ssh-session-timeout", sshchat.DefaultSessionTimeout, "time allowed between the SSH handshake and the shell or command request")
+	fs.DurationVar(&cfg.Keepalive, "ssh-keepalive", sshchat.DefaultKeepalive, "SSH keepalive interval; a peer silent for one interval is dropped (0: off)")
 	fs.StringVar(&cfg.AdminsFile, "admins", "", "authorized_keys file of the operators' keys")
 	fs.StringVar(&cfg.AllowlistFile, "allowlist", "", "authorized_keys file: when set, only these keys may connect over SSH, and the web admits only signed-in users whose key is listed")
 	fs.StringVar(&cfg.MOTDFile, "motd", "", "file holding the message of the day, shown at join (operators can change it with /motd)")
@@ -71,6 +79,9 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if cfg.Keepalive == 0 {
+		cfg.Keepalive = -1 // the flag's 0 means off; the Config's 0 means default
 	}
 	proxies, err := webchat.ParseTrustedProxies(trustedProxies)
 	if err != nil {

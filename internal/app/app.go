@@ -19,6 +19,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/health"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/sshchat"
@@ -54,6 +55,20 @@ type Config struct {
 	MOTDFile string
 	// PublicURL is the web page's public address, for /weblogin links.
 	PublicURL string
+	// RateBurst lines at once, then RatePerSecond a second, per session;
+	// FloodLimit refused lines in a row disconnect it.
+	RateBurst     int
+	RatePerSecond float64
+	FloodLimit    int
+	// MaxConnsPerAddr and MaxConns cap open connections (SSH and web
+	// together) per client address and in total; 0 takes the default, a
+	// negative value means no cap.
+	MaxConnsPerAddr int
+	MaxConns        int
+	// SessionTimeout bounds the time from SSH handshake to shell/exec.
+	SessionTimeout time.Duration
+	// Keepalive is the SSH keepalive interval (0: default, negative: off).
+	Keepalive time.Duration
 	// Now replaces time.Now in the hub (tests of expiry).
 	Now func() time.Time
 	// PprofAddr, if set, serves net/http/pprof on its own listener and mux
@@ -100,6 +115,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.MaxConnsPerAddr == 0 {
+		cfg.MaxConnsPerAddr = connlimit.DefaultPerAddr
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = connlimit.DefaultTotal
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
@@ -152,6 +173,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if cfg.Now != nil {
 		hubOpts = append(hubOpts, room.WithClock(cfg.Now))
 	}
+	if cfg.RateBurst > 0 && cfg.RatePerSecond > 0 {
+		hubOpts = append(hubOpts, room.WithRate(cfg.RateBurst, cfg.RatePerSecond))
+	}
+	if cfg.FloodLimit > 0 {
+		hubOpts = append(hubOpts, room.WithFloodLimit(cfg.FloodLimit))
+	}
 	if cfg.MaxRooms > 0 {
 		hubOpts = append(hubOpts, room.WithMaxRooms(cfg.MaxRooms))
 	}
@@ -167,7 +194,14 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	ops.metrics.RoomsChanged(hub.Rooms())
 
-	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(ops.metrics.SSHHandshakeFailed)}
+	conns := connlimit.New(cfg.MaxConnsPerAddr, cfg.MaxConns)
+	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(ops.metrics.SSHHandshakeFailed), sshchat.WithConnLimiter(conns)}
+	if cfg.SessionTimeout > 0 {
+		sshOpts = append(sshOpts, sshchat.WithSessionTimeout(cfg.SessionTimeout))
+	}
+	if cfg.Keepalive != 0 {
+		sshOpts = append(sshOpts, sshchat.WithKeepalive(max(cfg.Keepalive, 0)))
+	}
 	if cfg.HandshakeTimeout > 0 {
 		sshOpts = append(sshOpts, sshchat.WithHandshakeTimeout(cfg.HandshakeTimeout))
 	}
@@ -175,7 +209,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	webOpts := []webchat.Option{webchat.WithLogger(log), webchat.WithAllowedOrigins(cfg.AllowedOrigins...), webchat.WithTrustedProxies(cfg.TrustedProxies)}
+	webOpts := []webchat.Option{webchat.WithLogger(log), webchat.WithAllowedOrigins(cfg.AllowedOrigins...), webchat.WithTrustedProxies(cfg.TrustedProxies), webchat.WithConnLimiter(conns)}
 	if cfg.WSReadLimit > 0 {
 		webOpts = append(webOpts, webchat.WithReadLimit(cfg.WSReadLimit))
 	}

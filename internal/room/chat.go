@@ -242,6 +242,9 @@ func (h *Hub) History(s *Session, room string, before uint64, limit int) error {
 
 // HistoryRequest is History for a front-end, reporting errors to the user.
 func (h *Hub) HistoryRequest(s *Session, room string, before uint64, limit int) {
+	if !h.allowInput(s) {
+		return
+	}
 	if err := h.History(s, room, before, limit); err != nil {
 		h.fail(s, err)
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tertulia/tertulia/internal/store"
 )
 
@@ -25,6 +27,12 @@ const (
 	DefaultMaxMessage = 2000
 	DefaultHistory    = 50
 	DefaultMaxRooms   = 1000
+	// A session may send DefaultRateBurst lines at once, then
+	// DefaultRatePerSecond a second; DefaultFloodLimit refused lines in a
+	// row disconnect it.
+	DefaultRateBurst     = 10
+	DefaultRatePerSecond = 2.0
+	DefaultFloodLimit    = 20
 	// storeTimeout bounds one store operation made for a user.
 	storeTimeout = 5 * time.Second
 )
@@ -54,6 +62,9 @@ type Hub struct {
 	maxRooms   int
 	storePM    bool
 	acc        *access
+	rateBurst  int
+	ratePerSec float64
+	floodLimit int
 	publicURL  string
 	// initialMOTD is --motd; /motd changes the stored one.
 	initialMOTD string
@@ -94,6 +105,16 @@ func WithHistory(n int) Option { return func(h *Hub) { h.history = n } }
 // WithMaxRooms bounds the number of rooms.
 func WithMaxRooms(n int) Option { return func(h *Hub) { h.maxRooms = n } }
 
+// WithRate sets each session's input budget: burst lines at once, then
+// perSecond a second.
+func WithRate(burst int, perSecond float64) Option {
+	return func(h *Hub) { h.rateBurst, h.ratePerSec = burst, perSecond }
+}
+
+// WithFloodLimit disconnects a session after this many refused lines in a
+// row.
+func WithFloodLimit(n int) Option { return func(h *Hub) { h.floodLimit = n } }
+
 // WithStorePrivate stores private messages too (off by default).
 func WithStorePrivate(on bool) Option { return func(h *Hub) { h.storePM = on } }
 
@@ -106,6 +127,9 @@ func NewHub(opts ...Option) *Hub {
 		maxMessage: DefaultMaxMessage,
 		history:    DefaultHistory,
 		maxRooms:   DefaultMaxRooms,
+		rateBurst:  DefaultRateBurst,
+		ratePerSec: DefaultRatePerSecond,
+		floodLimit: DefaultFloodLimit,
 		log:        slog.Default(),
 		now:        time.Now,
 		nicks:      make(map[string]*Session),
@@ -153,6 +177,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		since:       h.now(),
 		out:         make(chan *Event, h.queueSize),
 		done:        make(chan struct{}),
+		limiter:     rate.NewLimiter(rate.Limit(h.ratePerSec), h.rateBurst),
 	}
 	h.mu.Lock()
 	if h.stopping {
@@ -294,6 +319,9 @@ func (h *Hub) Input(s *Session, room, text string) {
 
 func (h *Hub) inputLine(s *Session, room, line string) {
 	h.obs.InputReceived(s.via)
+	if !h.allowInput(s) {
+		return
+	}
 	s.lastActive.Store(h.now().UnixNano())
 	if utf8.RuneCountInString(line) > h.maxMessage {
 		h.fail(s, userErr("too_long", fmt.Sprintf("message not sent: longer than %d characters", h.maxMessage)))
@@ -319,6 +347,28 @@ func (h *Hub) inputLine(s *Session, room, line string) {
 
 // say stores a message, then publishes it: a message nobody could find in
 // history is never shown.
+// allowInput spends one unit of the session's rate budget. A refused line
+// gets a notice; a session that keeps flooding is disconnected.
+func (h *Hub) allowInput(s *Session) bool {
+	if s.limiter.AllowN(h.now(), 1) {
+		s.refusedInARow.Store(0)
+		return true
+	}
+	n := s.refusedInARow.Add(1)
+	if h.floodLimit > 0 && int(n) >= h.floodLimit {
+		h.log.Warn("flood", "nick", s.Nick(), "via", s.via, "remote", s.remote)
+		h.notice(s, "Disconnected for flooding.")
+		s.Close("flooding")
+		return false
+	}
+	if n == 1 || n%5 == 0 {
+		h.fail(s, userErr("rate_limited", fmt.Sprintf("slow down: at most %d lines at once, then %g a second; not sent", h.rateBurst, h.ratePerSec)))
+	} else {
+		h.obs.InputRefused(s.via, "rate_limited")
+	}
+	return false
+}
+
 func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 	if h.muted(s) {
 		return userErr("muted", "you are muted: your message was not shown to anyone")

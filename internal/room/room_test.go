@@ -12,7 +12,9 @@ import (
 
 func newTestHub(t testing.TB, opts ...Option) *Hub {
 	t.Helper()
-	return NewHub(append([]Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)...)
+	// Tests send as fast as they can; rate limits are tested on their own.
+	base := []Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithRate(1e6, 1e6)}
+	return NewHub(append(base, opts...)...)
 }
 
 func connect(t testing.TB, h *Hub, nick string, via Via) *Session {

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Reasons a session ends, shown to the other members in its part notice.
@@ -29,7 +31,9 @@ type Session struct {
 	closeOnce sync.Once
 	leaveOnce sync.Once
 
-	lastActive atomic.Int64 // unix nanoseconds of the last input
+	lastActive    atomic.Int64 // unix nanoseconds of the last input
+	limiter       *rate.Limiter
+	refusedInARow atomic.Int32
 
 	mu      sync.Mutex
 	nick    string

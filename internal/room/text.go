@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
+	"github.com/mtibben/confusables"
 )
 
 // MaxNickLen is the longest nick, in characters.
@@ -98,9 +99,15 @@ func SuggestNick(name string) string {
 	return b.String()
 }
 
-// foldNick is the key under which nicks are compared: "Alice" and "alice"
-// are the same nick.
-func foldNick(nick string) string { return strings.ToLower(nick) }
+// foldNick is the key under which nicks are compared. Nicks that look the
+// same are the same nick: case is ignored and confusable letters (Cyrillic
+// а for Latin a, 0 for O, rn for m) are mapped by the Unicode TR39
+// skeleton. Since I looks like l and, ignoring case, is i, i and l fold
+// together too.
+func foldNick(nick string) string {
+	folded := strings.ToLower(confusables.Skeleton(strings.ToLower(nick)))
+	return strings.ReplaceAll(folded, "i", "l")
+}
 
 // ParseCommand splits "/name args" into its parts. Text that does not start
 // with a single '/' is not a command ("//x" is the message "/x").

@@ -77,3 +77,21 @@ func TestNicks(t *testing.T) {
 		t.Errorf("SuggestNick = %q", got)
 	}
 }
+
+func TestLookalikeNicksFoldTogether(t *testing.T) {
+	same := [][]string{
+		{"alice", "ALICE", "Alice", "\u0430lice" /* Cyrillic а */, "aIice" /* capital i */, "a1ice"},
+		{"bob0", "bobO", "BOBO"},
+		{"tom", "torn"},
+	}
+	for _, group := range same {
+		for _, n := range group[1:] {
+			if foldNick(n) != foldNick(group[0]) {
+				t.Errorf("%q and %q should fold together: %q vs %q", group[0], n, foldNick(group[0]), foldNick(n))
+			}
+		}
+	}
+	if foldNick("alice") == foldNick("alicia") || foldNick("bob") == foldNick("rob") {
+		t.Error("different nicks folded together")
+	}
+}

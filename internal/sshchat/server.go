@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"charm.land/ssh"
 	"charm.land/wish/v2"
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/room"
 )
 
@@ -22,6 +25,12 @@ import (
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultMaxLine          = 16 << 10
+	// DefaultSessionTimeout is how long an authenticated connection may take
+	// to ask for a shell or a command.
+	DefaultSessionTimeout = 10 * time.Second
+	// DefaultKeepalive is how often idle peers are asked to answer, so
+	// dead ones are found.
+	DefaultKeepalive = 30 * time.Second
 	// writerGrace bounds how long a closing session may take to write out
 	// its queue before its connection is cut.
 	writerGrace = 2 * time.Second
@@ -35,6 +44,9 @@ type Server struct {
 	handshakeTimeout time.Duration
 	maxLine          int
 	handshakeFailed  func()
+	sessionTimeout   time.Duration
+	keepalive        time.Duration
+	limiter          *connlimit.Limiter
 	srv              *ssh.Server
 }
 
@@ -55,6 +67,18 @@ func WithHandshakeTimeout(d time.Duration) Option { return func(s *Server) { s.h
 // WithMaxLine bounds one input line in line mode, in bytes.
 func WithMaxLine(n int) Option { return func(s *Server) { s.maxLine = n } }
 
+// WithSessionTimeout bounds the time from the end of the handshake to the
+// session's shell or exec request.
+func WithSessionTimeout(d time.Duration) Option { return func(s *Server) { s.sessionTimeout = d } }
+
+// WithKeepalive sets the keepalive interval (0: none). A peer that does not
+// answer within one interval is disconnected.
+func WithKeepalive(d time.Duration) Option { return func(s *Server) { s.keepalive = d } }
+
+// WithConnLimiter counts SSH connections per address against l, shared
+// with the web front-end.
+func WithConnLimiter(l *connlimit.Limiter) Option { return func(s *Server) { s.limiter = l } }
+
 // WithHandshakeFailed is called for each connection that fails before a
 // session (bad version line, timeout, failed authentication), for metrics.
 func WithHandshakeFailed(f func()) Option { return func(s *Server) { s.handshakeFailed = f } }
@@ -66,6 +90,8 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 		log:              slog.Default(),
 		handshakeTimeout: DefaultHandshakeTimeout,
 		maxLine:          DefaultMaxLine,
+		sessionTimeout:   DefaultSessionTimeout,
+		keepalive:        DefaultKeepalive,
 	}
 	for _, o := range opts {
 		o(s)
@@ -89,6 +115,7 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 		srv.AddHostKey(k)
 	}
 	srv.HandshakeTimeout = s.handshakeTimeout
+	srv.ConnCallback = s.admitConn
 	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
 		s.log.Info("ssh handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 		if s.handshakeFailed != nil {
@@ -128,11 +155,100 @@ func Fingerprint(sess ssh.Session) string {
 	return ""
 }
 
-func (s *Server) handle(sess ssh.Session) {
-	remote := sess.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		remote = host
+// startedKey marks, in a connection's context, that it asked for a session.
+type startedKey struct{}
+
+// admitConn refuses banned addresses and addresses over their connection
+// cap before any SSH work, and closes connections that have not asked for
+// a shell or command in time. Returning nil closes the connection.
+func (s *Server) admitConn(ctx ssh.Context, conn net.Conn) net.Conn {
+	host := hostOf(conn.RemoteAddr().String())
+	if s.hub.IsBannedAddr(host) {
+		s.log.Info("ssh connection refused", "remote", host, "reason", "banned")
+		return nil
 	}
+	release := func() {}
+	if s.limiter != nil {
+		r, err := s.limiter.Acquire(host)
+		if err != nil {
+			s.log.Info("ssh connection refused", "remote", host, "reason", err)
+			if s.handshakeFailed != nil {
+				s.handshakeFailed()
+			}
+			return nil
+		}
+		release = r
+	}
+	started := new(atomic.Bool)
+	ctx.SetValue(startedKey{}, started)
+	timer := time.AfterFunc(s.handshakeTimeout+s.sessionTimeout, func() {
+		if !started.Load() {
+			s.log.Info("ssh connection closed", "remote", host, "reason", "no session in time")
+			conn.Close()
+		}
+	})
+	return &countedConn{Conn: conn, release: func() { timer.Stop(); release() }}
+}
+
+// countedConn releases its connection-limit slot when closed.
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
+}
+
+func hostOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// keepAlive asks the peer to answer every interval and closes a connection
+// that does not, until done.
+func (s *Server) keepAlive(sess ssh.Session, done <-chan struct{}) {
+	conn, ok := sess.Context().Value(ssh.ContextKeyConn).(*gossh.ServerConn)
+	if !ok || s.keepalive <= 0 {
+		return
+	}
+	t := time.NewTicker(s.keepalive)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		answered := make(chan error, 1)
+		go func() {
+			_, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
+		select {
+		case err := <-answered:
+			if err == nil {
+				continue
+			}
+		case <-time.After(s.keepalive):
+		case <-done:
+			return
+		}
+		s.log.Info("ssh peer did not answer keepalive", "remote", sess.RemoteAddr().String())
+		conn.Close()
+		return
+	}
+}
+
+func (s *Server) handle(sess ssh.Session) {
+	if started, ok := sess.Context().Value(startedKey{}).(*atomic.Bool); ok {
+		started.Store(true)
+	}
+	remote := hostOf(sess.RemoteAddr().String())
 	cs, err := s.hub.Connect(room.Identity{
 		Nick:        room.SuggestNick(sess.User()),
 		Via:         room.ViaSSH,
@@ -146,6 +262,7 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	defer cs.Leave()
+	go s.keepAlive(sess, cs.Done())
 	if _, _, isPty := sess.Pty(); isPty {
 		s.runTUI(sess, cs)
 	} else {

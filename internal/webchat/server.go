@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/room"
 )
 
@@ -41,6 +42,7 @@ type Server struct {
 	helloTimeout   time.Duration
 	trustedProxies []netip.Prefix
 	upgrader       websocket.Upgrader
+	limiter        *connlimit.Limiter
 }
 
 // Option configures a Server.
@@ -60,6 +62,10 @@ func WithAllowedOrigins(origins ...string) Option {
 		}
 	}
 }
+
+// WithConnLimiter counts websockets per client address against l, shared
+// with the SSH front-end.
+func WithConnLimiter(l *connlimit.Limiter) Option { return func(s *Server) { s.limiter = l } }
 
 // WithReadLimit bounds the size of one client frame, in bytes.
 func WithReadLimit(n int64) Option { return func(s *Server) { s.readLimit = n } }
@@ -143,6 +149,20 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	remote := s.clientAddr(r)
+	if s.hub.IsBannedAddr(remote) {
+		http.Error(w, room.ErrBanned.Error(), http.StatusForbidden)
+		return
+	}
+	if s.limiter != nil {
+		release, err := s.limiter.Acquire(remote)
+		if err != nil {
+			s.log.Info("websocket refused", "remote", remote, "reason", err)
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			return
+		}
+		defer release()
+	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Warn("websocket upgrade refused", "remote", s.clientAddr(r), "peer", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
@@ -150,7 +170,6 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
-	remote := s.clientAddr(r)
 	key := s.signedInKey(r)
 
 	sess := s.greet(conn, remote, key)
