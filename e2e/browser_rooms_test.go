@@ -17,25 +17,15 @@ import (
 	"github.com/tertulia/tertulia/internal/app"
 )
 
-// login opens the page and signs in as nick, typing with key events.
-//
-// Unlike join and say in browser_test.go it does not use chromedp.SendKeys:
-// SendKeys reads the node's attributes without the node lock, which the race
-// detector reports when the page (or chromedp.Clear) changed an attribute of
-// that input just before.
+// login opens the page and signs in as nick.
 func (p *browserTab) login(httpAddr, nick string) {
 	p.t.Helper()
-	p.do("log in as "+nick,
-		chromedp.Navigate("http://"+httpAddr+"/"),
-		chromedp.WaitVisible(chromedp.ID("nick")),
-		chromedp.WaitEnabled(chromedp.ID("join")),
-		chromedp.Focus(chromedp.ID("nick")),
-		chromedp.KeyEvent(nick+"\n"),
-	)
+	p.join(httpAddr, nick)
 	p.waitChat(nick)
 }
 
-// enter types text in the composer and presses Enter (see login).
+// enter types text in the composer and presses Enter (see submitNick for
+// why key events).
 func (p *browserTab) enter(text string) {
 	p.t.Helper()
 	p.do("send "+text,

@@ -165,12 +165,17 @@ func (p *browserTab) join(httpAddr, nick string) {
 	p.submitNick(nick)
 }
 
+// submitNick types nick in the form and submits it. It types with key
+// events, not chromedp.SendKeys: SendKeys reads the node's attributes
+// without the node lock, which the race detector reports when the page
+// changed an attribute of that input just before.
 func (p *browserTab) submitNick(nick string) {
 	p.t.Helper()
 	p.do("log in as "+nick,
 		chromedp.WaitEnabled(chromedp.ID("join")),
-		chromedp.Clear(chromedp.ID("nick")),
-		chromedp.SendKeys(chromedp.ID("nick"), nick),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("nick").value = ""`),
+		chromedp.Focus(chromedp.ID("nick")),
+		chromedp.KeyEvent(nick),
 		chromedp.Click(chromedp.ID("join")),
 	)
 }
@@ -185,10 +190,7 @@ func (p *browserTab) waitChat(nick string) {
 // say types text in the composer and presses Enter.
 func (p *browserTab) say(text string) {
 	p.t.Helper()
-	p.do("send "+text,
-		chromedp.WaitEnabled(chromedp.ID("input")),
-		chromedp.SendKeys(chromedp.ID("input"), text+"\n"),
-	)
+	p.enter(text)
 }
 
 // waitConsole waits until the console holds a message that ok accepts and
