@@ -66,18 +66,21 @@ type RoomInfo struct {
 // Event is immutable once published: the same value is shared by every
 // recipient, so adapters must not modify it.
 type Event struct {
-	Kind    Kind
-	ID      uint64 // message id, increasing; 0 for non-message events
-	Room    string // room name without '#'
-	From    string // sender; the joiner/parter; the old nick for KindNick
-	To      string // the new nick for KindNick; the recipient of KindPrivate
-	Text    string // message, notice, error or topic text; part reason
-	Action  bool   // a /me message
-	Via     Via    // the joiner's front-end (KindJoin)
-	Code    string // machine-readable error code (KindError)
-	Count   int    // room member count after this event (join, part, members)
-	Members []Member
-	Rooms   []string // rooms of a welcomed session (KindWelcome)
+	Kind   Kind
+	ID     uint64 // message id, increasing; 0 for non-message events
+	Room   string // room name without '#'
+	From   string // sender; the joiner/parter; the old nick for KindNick
+	To     string // the new nick for KindNick; the recipient of KindPrivate
+	Text   string // message, notice, error or topic text; part reason
+	Action bool   // a /me message
+	Via    Via    // the joiner's front-end (KindJoin)
+	// Registered: the joiner's or renamed member's nick belongs to its key
+	// (KindJoin, KindNick).
+	Registered bool
+	Code       string // machine-readable error code (KindError)
+	Count      int    // room member count after this event (join, part, members)
+	Members    []Member
+	Rooms      []string // rooms of a welcomed session (KindWelcome)
 	// History holds message events, oldest first (KindHistory). Before is
 	// set when they answer a request for older messages.
 	History  []*Event

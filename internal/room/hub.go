@@ -261,7 +261,7 @@ func (h *Hub) joinRoom(s *Session, r *Room) {
 	s.rooms = append(s.rooms, r)
 	s.mu.Unlock()
 	r.members[s] = struct{}{}
-	r.publishLocked(h, &Event{Kind: KindJoin, From: s.Nick(), Via: s.via, Count: len(r.members)})
+	r.publishLocked(h, &Event{Kind: KindJoin, From: s.Nick(), Via: s.via, Registered: s.isRegistered(), Count: len(r.members)})
 	now := h.now()
 	list := r.membersLocked()
 	s.deliver(&Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: now})
@@ -457,8 +457,9 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	s.mu.Unlock()
 	h.mu.Unlock()
 	rooms := s.joinedRooms()
+	registered := s.isRegistered()
 	for _, r := range rooms {
-		r.publish(h, &Event{Kind: KindNick, From: old, To: nick})
+		r.publish(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered})
 	}
 	if len(rooms) == 0 {
 		h.notice(s, "You are now known as "+nick)

@@ -39,19 +39,21 @@ type messageFrame struct {
 }
 
 type presenceFrame struct {
-	Type   string   `json:"type"` // join or part
-	Room   string   `json:"room"`
-	Nick   string   `json:"nick"`
-	Via    room.Via `json:"via,omitempty"`
-	Reason string   `json:"reason,omitempty"`
-	Count  int      `json:"count"`
+	Type       string   `json:"type"` // join or part
+	Room       string   `json:"room"`
+	Nick       string   `json:"nick"`
+	Via        room.Via `json:"via,omitempty"`
+	Registered bool     `json:"registered"`
+	Reason     string   `json:"reason,omitempty"`
+	Count      int      `json:"count"`
 }
 
 type nickFrame struct {
-	Type string `json:"type"`
-	Room string `json:"room"`
-	Old  string `json:"old"`
-	New  string `json:"new"`
+	Type       string `json:"type"`
+	Room       string `json:"room"`
+	Old        string `json:"old"`
+	New        string `json:"new"`
+	Registered bool   `json:"registered"`
 }
 
 type membersFrame struct {
@@ -101,11 +103,11 @@ func encodeEvent(ev *room.Event) []byte {
 	case room.KindMessage:
 		v = messageFrame{"message", ev.ID, ev.Room, ev.From, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Action}
 	case room.KindJoin:
-		v = presenceFrame{Type: "join", Room: ev.Room, Nick: ev.From, Via: ev.Via, Count: ev.Count}
+		v = presenceFrame{Type: "join", Room: ev.Room, Nick: ev.From, Via: ev.Via, Registered: ev.Registered, Count: ev.Count}
 	case room.KindPart:
 		v = presenceFrame{Type: "part", Room: ev.Room, Nick: ev.From, Reason: ev.Text, Count: ev.Count}
 	case room.KindNick:
-		v = nickFrame{"nick", ev.Room, ev.From, ev.To}
+		v = nickFrame{"nick", ev.Room, ev.From, ev.To, ev.Registered}
 	case room.KindMembers:
 		members := ev.Members
 		if members == nil {

@@ -257,14 +257,18 @@ func (e *frameError) Error() string { return e.text }
 // readFrame reads one client frame. A frame the server cannot use yields a
 // *frameError (the connection stays usable); anything else ends it.
 func readFrame(conn *websocket.Conn) (clientFrame, error) {
-	var f clientFrame
 	typ, data, err := conn.ReadMessage()
 	if err != nil {
-		if errors.Is(err, websocket.ErrReadLimit) {
-			return f, err
-		}
-		return f, err
+		return clientFrame{}, err
 	}
+	return decodeClientFrame(typ, data)
+}
+
+// decodeClientFrame turns one websocket message of type typ into a client
+// frame. Anything but a JSON text frame yields a *frameError; it is pure so
+// that it can be fuzzed (FuzzDecodeClientFrame).
+func decodeClientFrame(typ int, data []byte) (clientFrame, error) {
+	var f clientFrame
 	if typ != websocket.TextMessage {
 		return f, &frameError{"bad_frame", "frames must be JSON text"}
 	}

@@ -12,6 +12,7 @@
   var HISTORY = 50;            // input history entries
   var PAGE = 50;               // older messages asked for at a time
   var PALETTE = 8;             // nick colour classes nick-c0..nick-c7
+  var FETCH_TIMEOUT = 10000;   // ms allowed for /session, /login, /logout
 
   // ---- state ---------------------------------------------------------------
 
@@ -29,13 +30,18 @@
   var history = [];
   var historyPos = 0;
   var mentionRe = null;
+  // Web sign-in (a /weblogin code traded for an HttpOnly cookie): known once
+  // GET /session answered; nicks are the key's registered nicks, oldest first.
+  var auth = { known: false, signedIn: false, nicks: [] };
+  var signedOut = false;  // the server ended this browser's session (/logout-all)
+  var signingIn = false;  // a POST /login is in flight
 
   function newRoom(name) {
     return {
       name: name,
       lines: [],           // rendered lines, oldest first (see renderLine)
       ids: new Set(),      // ids of the message lines held
-      members: [],         // { nick, via, away }
+      members: [],         // { nick, via, away, registered }
       count: 0,
       topic: "",
       unread: 0,           // messages that arrived while another tab was shown
@@ -156,7 +162,8 @@
     return {
       nick: String((m && m.nick) || ""),
       via: String((m && m.via) || ""),
-      away: m && m.away ? String(m.away) : ""
+      away: m && m.away ? String(m.away) : "",
+      registered: !!(m && m.registered === true)
     };
   }
 
@@ -254,7 +261,10 @@
         line.members.forEach(function (m, i) {
           if (i > 0) li.appendChild(text(", "));
           li.appendChild(nickSpan(m.nick));
-          if (m.via) li.appendChild(text(" (" + m.via + ")"));
+          var tags = [];
+          if (m.via) tags.push(m.via);
+          if (m.registered) tags.push("registered");
+          if (tags.length) li.appendChild(text(" (" + tags.join(", ") + ")"));
           if (m.away) li.appendChild(awaySpan(m.away));
         });
         break;
@@ -282,6 +292,14 @@
         li.appendChild(span("text", line.text || ""));
     }
     return li;
+  }
+
+  // regBadge marks a member whose nick belongs to their key (not a guest).
+  function regBadge() {
+    var e = span("reg", "\u2713");
+    e.title = "registered";
+    e.setAttribute("aria-label", "registered");
+    return e;
   }
 
   function awaySpan(reason) {
@@ -383,7 +401,9 @@
       li.className = "member";
       if (isMe(m.nick)) li.className += " is-me";
       if (m.away) li.className += " is-away";
+      li.className += m.registered ? " is-registered" : " is-guest";
       li.appendChild(nickSpan(m.nick));
+      if (m.registered) li.appendChild(regBadge());
       li.appendChild(text(" "));
       li.appendChild(span("via via-" + (m.via === "ssh" ? "ssh" : "web"), "(" + (m.via || "?") + ")"));
       if (m.away) li.appendChild(awaySpan(m.away));
@@ -442,10 +462,57 @@
     el.chatView.hidden = true;
     el.loginView.hidden = false;
     el.join.disabled = false;
+    el.sessionJoin.disabled = false;
+    renderLogin();
     if (me && !el.nick.value) el.nick.value = me;
-    el.loginError.textContent = errorText || "";
-    el.nick.focus();
-    el.nick.select();
+    el.loginError.textContent = "";
+    el.sessionError.textContent = "";
+    loginErrorEl().textContent = errorText || "";
+    focusLogin();
+  }
+
+  // usesSessionJoin: the signed-in card (Join as the key's nick) is the way
+  // in, rather than the nickname form.
+  function usesSessionJoin() { return auth.signedIn && auth.nicks.length > 0; }
+
+  function loginErrorEl() { return usesSessionJoin() ? el.sessionError : el.loginError; }
+
+  function focusLogin() {
+    if (inChat || !auth.known) return;
+    if (usesSessionJoin()) {
+      el.sessionJoin.focus();
+    } else {
+      el.nick.focus();
+      el.nick.select();
+    }
+  }
+
+  // renderLogin shows the part of the sign-in card that fits: the signed-in
+  // card, or the nickname form and the code form.
+  function renderLogin() {
+    el.loginChecking.hidden = auth.known;
+    var signed = auth.known && auth.signedIn;
+    var hasNick = signed && auth.nicks.length > 0;
+    el.sessionView.hidden = !signed;
+    el.loginForm.hidden = !auth.known || hasNick;
+    el.codeForm.hidden = !auth.known || signed;
+    el.sessionJoin.hidden = !hasNick;
+    el.chatSignOut.hidden = !auth.signedIn;
+    if (!signed) return;
+    el.sessionNick.textContent = hasNick ? auth.nicks[0] : "your key";
+    el.sessionHint.textContent = hasNick
+      ? (auth.nicks.length > 1 ? "Your key holds " + auth.nicks.length + " nicks: choose one below." : "Your registered nick is yours alone.")
+      : "Your key has no registered nick any more: choose a nickname below, or /register one in your SSH session.";
+    el.sessionChoose.hidden = auth.nicks.length < 2;
+    var chosen = el.sessionNicks.value; // kept across re-renders
+    el.sessionNicks.textContent = "";
+    auth.nicks.forEach(function (n) {
+      var o = document.createElement("option");
+      o.value = n;
+      o.textContent = n;
+      if (n === chosen) o.selected = true;
+      el.sessionNicks.appendChild(o);
+    });
   }
 
   function showChat() {
@@ -453,6 +520,9 @@
     el.loginView.hidden = true;
     el.chatView.hidden = false;
     el.loginError.textContent = "";
+    el.sessionError.textContent = "";
+    el.reconnect.textContent = "Reconnect";
+    renderLogin();
     setOnline(true);
     renderRoom();
     el.input.focus();
@@ -493,8 +563,12 @@
     return true;
   }
 
+  // hello asks for wantedNick; a signed-in browser may send none and gets
+  // its key's first registered nick.
   function hello() {
-    send({ type: "hello", nick: wantedNick });
+    var f = { type: "hello" };
+    if (wantedNick) f.nick = wantedNick;
+    send(f);
   }
 
   // connect sends hello on the open socket, or opens one first.
@@ -539,6 +613,13 @@
     var reason = ev.reason || (ev.code === 1006 ? "connection lost" : "closed (code " + ev.code + ")");
     if (inChat) {
       var what = wasWelcomed ? "disconnected: " : "reconnect failed: ";
+      if (wasWelcomed && ev.reason === "signed out") {
+        // /logout-all in an SSH session ended this browser's sign-in.
+        signedOut = true;
+        setAuth(false, []);
+        reason = "signed out (this browser's sign-in was ended); sign in again with a new code from /weblogin";
+        el.reconnect.textContent = "Sign in again";
+      }
       systemLine("disconnect", { text: what + reason });
       el.offlineText.textContent = what + reason;
       setOnline(false);
@@ -547,9 +628,11 @@
       return;
     }
     el.join.disabled = false;
-    // Keep an error the server sent just before closing (e.g. "stopping").
-    if (!el.loginError.textContent) {
-      el.loginError.textContent = ev.code === 1006 && !ev.reason
+    el.sessionJoin.disabled = false;
+    // Keep an error the server sent just before closing (e.g. "banned").
+    var errEl = loginErrorEl();
+    if (!errEl.textContent) {
+      errEl.textContent = ev.code === 1006 && !ev.reason
         ? "could not reach the server; try again"
         : "connection closed: " + reason;
     }
@@ -566,16 +649,16 @@
       if (f.type === "welcome") {
         onWelcome(f);
       } else if (f.type === "error") {
-        var msg = String(f.text || f.code || "error");
+        var msg = helloErrorText(f);
         if (inChat) {
           // A reconnect was refused (e.g. the nick is taken now): let the
           // user pick another nick on the same socket.
           showLogin(msg);
         } else {
-          el.loginError.textContent = msg;
+          loginErrorEl().textContent = msg;
           el.join.disabled = false;
-          el.nick.focus();
-          el.nick.select();
+          el.sessionJoin.disabled = false;
+          focusLogin();
         }
       }
       return;
@@ -597,6 +680,27 @@
       default:
         // The protocol may grow: unknown frames are ignored.
         console.debug("tertulia: ignoring frame of unknown type", f.type);
+    }
+  }
+
+  // helloErrorText explains a refused hello; codes are in docs/protocol.md.
+  function helloErrorText(f) {
+    var code = String(f.code || "");
+    var said = String(f.text || code || "error");
+    switch (code) {
+      case "nick_registered":
+        return "This nick is registered. Sign in with a code from /weblogin in your SSH session.";
+      case "not_allowed":
+        return "This server admits only listed keys. Sign in with a code from /weblogin in your SSH session.";
+      case "banned":
+        return "You are banned from this server.";
+      case "nick_taken":
+        if (auth.signedIn && !wantedNick) {
+          return said + ". If it is your own SSH session, change the nick there with /nick, then Join again.";
+        }
+        return said;
+      default:
+        return said;
     }
   }
 
@@ -697,7 +801,7 @@
     if (self) r.awaitMembers = true; // the member list follows
     var via = f.via ? String(f.via) : "";
     if (!r.members.some(function (m) { return fold(m.nick) === fold(nick); })) {
-      r.members.push({ nick: nick, via: via, away: "" });
+      r.members.push({ nick: nick, via: via, away: "", registered: f.registered === true });
       sortMembers(r.members);
     }
     r.count = typeof f.count === "number" ? f.count : r.members.length;
@@ -744,7 +848,8 @@
     var oldNick = String(f.old || ""), newNick = String(f["new"] || "");
     // New objects: lines already logged (e.g. a /who list) keep the old nick.
     r.members = r.members.map(function (m) {
-      return { nick: m.nick === oldNick ? newNick : m.nick, via: m.via, away: m.away };
+      var renamed = m.nick === oldNick;
+      return { nick: renamed ? newNick : m.nick, via: m.via, away: m.away, registered: renamed ? f.registered === true : m.registered };
     });
     sortMembers(r.members);
     if (oldNick === me) {
@@ -773,7 +878,7 @@
     // the user typed it.
     systemLine("who", {
       room: normRoom(f.room),
-      members: list.map(function (m) { return { nick: m.nick, via: m.via, away: m.away }; })
+      members: list.map(function (m) { return { nick: m.nick, via: m.via, away: m.away, registered: m.registered }; })
     });
   }
 
@@ -894,9 +999,215 @@
 
   function onReconnect() {
     if (ws) return;
+    if (signedOut) {
+      backToSignIn();
+      return;
+    }
     el.reconnect.disabled = true;
     el.offlineText.textContent = "reconnecting\u2026";
-    connect(me || wantedNick); // onClose re-enables the button if this fails
+    if (!auth.signedIn) {
+      connect(me || wantedNick); // onClose re-enables the button if this fails
+      return;
+    }
+    // The sign-in may have ended (expired, /logout-all) while we were away.
+    checkSession(function (err) {
+      if (!err && !auth.signedIn) {
+        backToSignIn();
+        return;
+      }
+      connect(me);
+    });
+  }
+
+  // backToSignIn leaves a chat whose sign-in ended for the sign-in card.
+  function backToSignIn() {
+    signedOut = false;
+    resetChat();
+    showLogin("");
+    el.loginCodeError.textContent = "This browser was signed out. Sign in again with a new code from /weblogin, or join as a guest.";
+  }
+
+  // resetChat forgets the chat of the identity that is going away (closing
+  // its socket), so the next one starts afresh.
+  function resetChat() {
+    if (ws) {
+      var sock = ws;
+      ws = null;
+      try { sock.close(1000, "signed out"); } catch (e) { /* already closing */ }
+    }
+    welcomed = false;
+    me = "";
+    wantedNick = "";
+    mentionRe = null;
+    current = "";
+    rooms = {};
+    order = [];
+    noRoom = newRoom("");
+    seenPrivate = {};
+    unread = 0;
+    setTitle();
+    el.messages.textContent = "";
+    el.memberList.textContent = "";
+    el.rooms.textContent = "";
+    el.nick.value = "";
+  }
+
+  // ---- web sign-in ---------------------------------------------------------
+
+  // request sends a same-origin JSON request; done(err, status, body) runs
+  // once, with err set when the server could not be reached.
+  function request(method, path, body, done) {
+    var ctrl = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = setTimeout(function () { if (ctrl) ctrl.abort(); }, FETCH_TIMEOUT);
+    var opts = { method: method, credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } };
+    if (ctrl) opts.signal = ctrl.signal;
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    var status = 0;
+    fetch(path, opts)
+      .then(function (resp) {
+        status = resp.status;
+        return resp.json().catch(function () { return {}; });
+      })
+      .then(function (data) {
+        clearTimeout(timer);
+        done(null, status, data && typeof data === "object" ? data : {});
+      }, function (err) {
+        clearTimeout(timer);
+        done(err || new Error("network error"), 0, {});
+      });
+  }
+
+  // setAuth records whether this browser is signed in. A socket still
+  // waiting for its welcome was opened with the old cookie: it goes.
+  function setAuth(signedIn, nicks) {
+    if (auth.signedIn !== signedIn && ws && !welcomed) {
+      var sock = ws;
+      ws = null;
+      try { sock.close(1000); } catch (e) { /* already closing */ }
+    }
+    auth.known = true;
+    auth.signedIn = signedIn;
+    auth.nicks = signedIn && Array.isArray(nicks)
+      ? nicks.filter(function (n) { return typeof n === "string" && n !== ""; }).map(String)
+      : [];
+    renderLogin();
+  }
+
+  // checkSession asks the server whether this browser is signed in. A
+  // failure leaves what we knew (a guest, at first).
+  function checkSession(then) {
+    request("GET", "/session", undefined, function (err, status, data) {
+      if (!err && status === 200) {
+        setAuth(data.signed_in === true, data.nicks);
+      } else if (!auth.known) {
+        setAuth(false, []);
+      }
+      if (then) then(err || (status === 200 ? null : new Error("HTTP " + status)));
+    });
+  }
+
+  function codeErrorText(err, status, data) {
+    if (err) return "Could not reach the server; try again.";
+    switch (status) {
+      case 401:
+        return "That code is not valid: it is wrong, already used or expired (a code lasts 5 minutes and works once). Type /weblogin in your SSH session for a new one.";
+      case 429:
+        return "Too many attempts from here; wait a minute, then try again.";
+      case 400:
+        return "Enter the code as /weblogin showed it, like ABCD-EFGH-IJKL.";
+      default:
+        return "Sign-in failed: " + (typeof data.error === "string" && data.error ? data.error : "HTTP " + status) + ".";
+    }
+  }
+
+  function submitCode() {
+    var code = el.loginCode.value.trim();
+    if (!code) {
+      el.loginCodeError.textContent = "Enter the code that /weblogin gave you in your SSH session.";
+      el.loginCode.focus();
+      return;
+    }
+    if (signingIn) return;
+    signingIn = true;
+    el.loginCodeError.textContent = "";
+    el.loginSubmit.disabled = true;
+    request("POST", "/login", { code: code }, function (err, status, data) {
+      signingIn = false;
+      el.loginSubmit.disabled = false;
+      if (!err && status === 200 && data.ok === true) {
+        el.loginCode.value = "";
+        signedOut = false;
+        setAuth(true, data.nicks);
+        if (!inChat) showLogin("");
+        return;
+      }
+      var msg = codeErrorText(err, status, data);
+      if (auth.signedIn) {
+        // Already signed in (a stale ?code= link): say so where it shows.
+        el.sessionError.textContent = "The sign-in code was not accepted. " + msg;
+        return;
+      }
+      el.loginCodeError.textContent = msg;
+      if (!el.codeForm.hidden) {
+        el.loginCode.focus();
+        el.loginCode.select();
+      }
+    });
+  }
+
+  function onCodeSubmit(ev) {
+    ev.preventDefault();
+    submitCode();
+  }
+
+  function onSessionJoin() {
+    if (!usesSessionJoin()) return;
+    // Without a nick the server picks the key's first registered nick.
+    var nick = "";
+    if (auth.nicks.length > 1 && el.sessionNicks.value && el.sessionNicks.value !== auth.nicks[0]) {
+      nick = el.sessionNicks.value;
+    }
+    el.sessionError.textContent = "";
+    el.sessionJoin.disabled = true;
+    connect(nick);
+  }
+
+  function signOut() {
+    el.signOut.disabled = true;
+    el.chatSignOut.disabled = true;
+    request("POST", "/logout", undefined, function (err, status) {
+      el.signOut.disabled = false;
+      el.chatSignOut.disabled = false;
+      if (err || status !== 200) {
+        var msg = "Could not sign out: " + (err ? "the server could not be reached" : "HTTP " + status) + "; try again.";
+        if (inChat) {
+          systemLine("error", { text: msg });
+        } else {
+          el.sessionError.textContent = msg;
+        }
+        return;
+      }
+      signedOut = false;
+      resetChat();
+      setAuth(false, []);
+      showLogin("");
+    });
+  }
+
+  // codeFromURL takes the code of a /weblogin link (/?code=XXXX-XXXX-XXXX)
+  // and removes it from the address bar and the history (window.history:
+  // "history" here is the composer's input history).
+  function codeFromURL() {
+    var code = "";
+    try {
+      var params = new URLSearchParams(location.search);
+      code = (params.get("code") || "").trim().slice(0, 64);
+      if (location.search) window.history.replaceState(null, "", location.pathname + location.hash);
+    } catch (e) { /* no URL API: type the code instead */ }
+    return code;
   }
 
   function onVisibility() {
@@ -911,6 +1222,11 @@
   function init() {
     el = {
       loginView: $("login-view"), loginForm: $("login-form"), nick: $("nick"), join: $("join"),
+      loginChecking: $("login-checking"), sessionView: $("session-view"), sessionNick: $("session-nick"),
+      sessionHint: $("session-hint"), sessionChoose: $("session-choose"), sessionNicks: $("session-nicks"),
+      sessionJoin: $("session-join"), signOut: $("sign-out"), sessionError: $("session-error"),
+      codeForm: $("code-form"), loginCode: $("login-code"), loginSubmit: $("login-submit"),
+      loginCodeError: $("login-code-error"), chatSignOut: $("chat-sign-out"),
       loginError: $("login-error"), chatView: $("chat-view"), roomName: $("room-name"),
       roomTopic: $("room-topic"), rooms: $("rooms"), scroller: $("scroller"), loadOlder: $("load-older"),
       memberCount: $("member-count"), connState: $("conn-state"), meNick: $("me-nick"),
@@ -919,6 +1235,10 @@
       sendForm: $("send-form"), input: $("input"), send: $("send")
     };
     el.loginForm.addEventListener("submit", onLoginSubmit);
+    el.codeForm.addEventListener("submit", onCodeSubmit);
+    el.sessionJoin.addEventListener("click", onSessionJoin);
+    el.signOut.addEventListener("click", signOut);
+    el.chatSignOut.addEventListener("click", signOut);
     el.sendForm.addEventListener("submit", onSendSubmit);
     el.input.addEventListener("keydown", onInputKey);
     el.reconnect.addEventListener("click", onReconnect);
@@ -927,6 +1247,16 @@
     el.scroller.addEventListener("scroll", onScroll, { passive: true });
     document.addEventListener("visibilitychange", onVisibility);
     setTitle();
+
+    var code = codeFromURL();
+    if (code) el.loginCode.value = code;
+    checkSession(function () {
+      if (code) {
+        submitCode(); // a /weblogin link: sign in at once
+      } else {
+        focusLogin();
+      }
+    });
   }
 
   if (document.readyState === "loading") {
