@@ -45,6 +45,7 @@ var hostileSamples = []string{
 	"/msg\talice hi",
 	"👩\u200d💻 ¿Qué tal?",
 	"\u0430lice",
+	"hi\u2028alice: forged\u2029ok",
 }
 
 func addSamples(f *testing.F) {
@@ -54,9 +55,24 @@ func addSamples(f *testing.F) {
 }
 
 // unsafeRune reports a rune CleanLine must never let through: C0 and C1
-// controls (ESC, CR, BS, NUL, CSI...) and bidi controls.
+// controls (ESC, CR, BS, NUL, CSI...), bidi controls, and the Unicode line
+// and paragraph separators (a line break for Python's str.splitlines).
 func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) || isBidiControl(r)
+	return unicode.IsControl(r) || isBidiControl(r) || r == '\u2028' || r == '\u2029'
+}
+
+// Seen by the fuzz seeds too; kept here as plain cases for clarity.
+func TestCleanLineLineSeparators(t *testing.T) {
+	for in, want := range map[string]string{
+		"hi\u2028alice: forged":  "hi alice: forged",
+		"a\u2029b":               "a b",
+		"\u2028\u2029edge\u2028": "edge",
+		"nel\u0085x":             "nelx",
+	} {
+		if got := CleanLine(in); got != want {
+			t.Errorf("CleanLine(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func FuzzCleanLine(f *testing.F) {

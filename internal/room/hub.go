@@ -355,10 +355,15 @@ func (h *Hub) allowInput(s *Session) bool {
 		return true
 	}
 	n := s.refusedInARow.Add(1)
-	if h.floodLimit > 0 && int(n) >= h.floodLimit {
+	if h.floodLimit > 0 && int(n) > h.floodLimit {
+		// Already disconnected: lines still buffered in the transport
+		// must not log or notify again.
+		return false
+	}
+	if h.floodLimit > 0 && int(n) == h.floodLimit {
 		h.log.Warn("flood", "nick", s.Nick(), "via", s.via, "remote", s.remote)
 		h.notice(s, "Disconnected for flooding.")
-		s.Close("flooding")
+		s.Close(ReasonFlooding)
 		return false
 	}
 	if n == 1 || n%5 == 0 {

@@ -14,6 +14,7 @@ const (
 	ReasonClosed     = "connection closed"
 	ReasonSlowClient = "too slow: outbound queue full"
 	ReasonStopping   = "server is stopping"
+	ReasonFlooding   = "flooding"
 )
 
 // Session is one connected user, whichever front-end. The front-end reads

@@ -16,7 +16,7 @@ const MaxNickLen = 24
 // invalid UTF-8 is repaired, escape sequences (CSI, OSC, DCS, ...) are removed,
 // and remaining control and bidi-override characters are dropped, so nothing a
 // user sends can move another user's cursor or reorder their screen. Tabs
-// become spaces. The result is trimmed.
+// and Unicode line/paragraph separators become spaces. The result is trimmed.
 func CleanLine(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
@@ -28,7 +28,7 @@ func CleanLine(s string) string {
 	b.Grow(len(s))
 	for _, r := range s {
 		switch {
-		case r == '\t':
+		case r == '\t', r == '\u2028', r == '\u2029': // line/paragraph separators end a line for some readers
 			b.WriteByte(' ')
 		case unicode.IsControl(r), isBidiControl(r):
 			// dropped

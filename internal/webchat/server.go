@@ -295,6 +295,13 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
 			}
 			return
 		}
+		select {
+		case <-sess.Done():
+			// Closed by the hub (flooding, kick, ban): what the client
+			// already sent is dropped, not handled.
+			return
+		default:
+		}
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
 		switch f.Type {
 		case "say":
@@ -358,7 +365,7 @@ func (s *Server) finish(conn *websocket.Conn, sess *room.Session) {
 	switch reason {
 	case room.ReasonStopping:
 		code = websocket.CloseGoingAway
-	case room.ReasonSlowClient:
+	case room.ReasonSlowClient, room.ReasonFlooding:
 		code = websocket.ClosePolicyViolation
 	}
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
