@@ -11,17 +11,22 @@ package room_test
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tertulia/tertulia/internal/room"
 )
 
+// benchHub is a hub without the per-session rate limit: the benchmarks send
+// as fast as they can.
 func benchHub(queue int) *room.Hub {
-	return room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(queue))
+	return room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(queue),
+		room.WithRate(1<<30, math.Inf(1)))
 }
 
 func benchConnect(b *testing.B, h *room.Hub, n int, via room.Via) []*room.Session {
@@ -81,55 +86,68 @@ type paddedCount struct {
 // BenchmarkFanout is one message typed by a member and delivered to every
 // member of the room, each member's queue read by its own goroutine as the
 // front-ends' writers do (without the network write). ns/op is per message;
-// ns/delivery divides by the member count.
+// ns/delivery divides by the member count. paced waits for every member to
+// have each message before the next (every delivery wakes a goroutine);
+// burst keeps up to 256 in flight.
 func BenchmarkFanout(b *testing.B) {
-	for _, n := range []int{10, 100, 1000, 2000} {
-		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			h := benchHub(1024)
-			members := benchConnect(b, h, n, room.ViaWeb)
-			counts := make([]paddedCount, n)
-			var wg sync.WaitGroup
-			stop := make(chan struct{})
-			for i, s := range members {
-				wg.Go(func() {
-					for {
-						select {
-						case ev := <-s.Events():
-							if ev.Kind == room.KindMessage {
-								counts[i].n.Add(1)
-							}
-						case <-stop:
-							return
-						}
+	for _, mode := range []string{"paced", "burst"} {
+		for _, n := range []int{10, 100, 1000, 2000} {
+			b.Run(fmt.Sprintf("%s/members=%d", mode, n), func(b *testing.B) { fanout(b, n, mode == "burst") })
+		}
+	}
+}
+
+func fanout(b *testing.B, n int, burst bool) {
+	h := benchHub(1024)
+	members := benchConnect(b, h, n, room.ViaWeb)
+	counts := make([]paddedCount, n)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i, s := range members {
+		wg.Go(func() {
+			for {
+				select {
+				case ev := <-s.Events():
+					if ev.Kind == room.KindMessage {
+						counts[i].n.Add(1)
 					}
-				})
-			}
-			defer func() { close(stop); wg.Wait() }()
-			sender := members[0]
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				h.Input(sender, "", "hello everybody, this is a message of ordinary length")
-				// Flow control: never let a queue (1024) fill up.
-				if i%256 == 255 {
-					waitAll(counts, int64(i+1)-256)
-				}
-			}
-			waitAll(counts, int64(b.N))
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
-			for _, s := range members {
-				if s.CloseReason() != "" {
-					b.Fatalf("%s closed: %s", s.Nick(), s.CloseReason())
+				case <-stop:
+					return
 				}
 			}
 		})
 	}
+	defer func() { close(stop); wg.Wait() }()
+	sender := members[0]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		h.Input(sender, "", "hello everybody, this is a message of ordinary length")
+		// Flow control: never let a queue (1024) fill up.
+		switch {
+		case !burst:
+			waitAll(b, counts, int64(i+1))
+		case i%256 == 255:
+			waitAll(b, counts, int64(i+1)-256)
+		}
+	}
+	waitAll(b, counts, int64(b.N))
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+	for _, s := range members {
+		if s.CloseReason() != "" {
+			b.Fatalf("%s closed: %s", s.Nick(), s.CloseReason())
+		}
+	}
 }
 
-func waitAll(counts []paddedCount, atLeast int64) {
+func waitAll(b *testing.B, counts []paddedCount, atLeast int64) {
+	deadline := time.Now().Add(time.Minute)
 	for i := range counts {
 		for counts[i].n.Load() < atLeast {
+			if time.Now().After(deadline) {
+				b.Fatalf("member %d has %d messages of %d after a minute", i, counts[i].n.Load(), atLeast)
+			}
 			runtime.Gosched()
 		}
 	}

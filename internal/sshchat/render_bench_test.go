@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/tertulia/tertulia/internal/room"
@@ -86,6 +87,13 @@ func BenchmarkTUIMessage(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
+				// Every message adds a line: below the scrollback's cap of
+				// 1000, start again from the stated history now and then.
+				if history < scrollback && i%20 == 19 {
+					b.StopTimer()
+					m, id = benchModel(b, history)
+					b.StartTimer()
+				}
 				id++
 				ev := events[i%len(events)]
 				ev.ID = id
@@ -110,6 +118,49 @@ func BenchmarkTUIKeystroke(b *testing.B) {
 					m.input.Reset()
 				}
 				m.Update(key)
+				m.View()
+			}
+		})
+	}
+}
+
+// BenchmarkViewportFollow is what the interface asks of the viewport for
+// every event while it follows the bottom (tuiModel.sync and View): with all
+// the scrollback in it, or with only the last screenful. The viewport
+// soft-wraps, so each call measures the width of every line it holds.
+func BenchmarkViewportFollow(b *testing.B) {
+	var all []string
+	for i := range 1000 {
+		all = append(all, string(renderTUI(benchMessage(uint64(i+1)))))
+	}
+	for _, keep := range []int{1000, 22} {
+		b.Run(fmt.Sprintf("lines=%d", keep), func(b *testing.B) {
+			vp := viewport.New()
+			vp.SoftWrap = true
+			vp.SetWidth(80)
+			vp.SetHeight(22)
+			b.ReportAllocs()
+			for b.Loop() {
+				atBottom := vp.AtBottom()
+				vp.SetContentLines(all[len(all)-keep:])
+				if atBottom {
+					vp.GotoBottom()
+				}
+				_ = vp.View()
+			}
+		})
+	}
+}
+
+// BenchmarkTUIView is View alone (the frame handed to the renderer after
+// every Update), with a full scrollback: the part of BenchmarkTUIMessage
+// that does not depend on the event.
+func BenchmarkTUIView(b *testing.B) {
+	for _, history := range []int{0, 1000} {
+		b.Run(fmt.Sprintf("history=%d", history), func(b *testing.B) {
+			m, _ := benchModel(b, history)
+			b.ReportAllocs()
+			for b.Loop() {
 				m.View()
 			}
 		})

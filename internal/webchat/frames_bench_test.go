@@ -9,7 +9,10 @@ package webchat
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
+	"net"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -76,83 +79,143 @@ type paddedCount struct {
 // websocket clients over loopback TCP, each read by its own goroutine:
 // queueing, the writer goroutines, one frame write (one system call) per
 // recipient, and the clients' reads. ns/op is per message.
+//
+// paced sends the next message only once every client has the previous one,
+// as a chat room at 100 messages a second does: every delivery wakes a
+// writer goroutine and a reader. burst keeps up to 128 messages in flight,
+// so each wake-up writes (and reads) several frames: the difference is what
+// batching per session is worth.
 func BenchmarkWebFanout(b *testing.B) {
-	for _, n := range []int{10, 100, 1000} {
-		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1024))
-			srv := httptest.NewServer(New(hub, WithLogger(slog.New(slog.DiscardHandler))).Handler())
-			defer srv.Close()
-			url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
-			counts := make([]paddedCount, n)
-			conns := make([]*websocket.Conn, n)
-			var wg sync.WaitGroup
-			defer func() {
-				for _, c := range conns {
-					if c != nil {
-						c.Close()
-					}
-				}
-				wg.Wait()
-			}()
-			msgPrefix := []byte(`{"type":"message"`)
-			for i := range conns {
-				c, _, err := websocket.DefaultDialer.Dial(url, nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				conns[i] = c
-				if err := c.WriteJSON(map[string]string{"type": "hello", "nick": fmt.Sprintf("m%d", i)}); err != nil {
-					b.Fatal(err)
-				}
-				for {
-					_, data, err := c.ReadMessage()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if bytes.HasPrefix(data, []byte(`{"type":"welcome"`)) {
-						break
-					}
-				}
-				wg.Go(func() {
-					var buf bytes.Buffer
-					for {
-						_, r, err := c.NextReader()
-						if err != nil {
-							return
-						}
-						buf.Reset()
-						if _, err := buf.ReadFrom(r); err != nil {
-							return
-						}
-						if bytes.HasPrefix(buf.Bytes(), msgPrefix) {
-							counts[i].n.Add(1)
-						}
-					}
-				})
-			}
-			sender := conns[0]
-			say := []byte(`{"type":"say","text":"hello everybody, this is a message of ordinary length"}`)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := sender.WriteMessage(websocket.TextMessage, say); err != nil {
-					b.Fatal(err)
-				}
-				if i%128 == 127 {
-					waitAll(counts, int64(i+1)-128)
-				}
-			}
-			waitAll(counts, int64(b.N))
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
-		})
+	for _, mode := range []string{"paced", "burst"} {
+		for _, n := range []int{10, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/members=%d", mode, n), func(b *testing.B) { webFanout(b, n, mode == "burst") })
+		}
 	}
 }
 
-func waitAll(counts []paddedCount, atLeast int64) {
+func webFanout(b *testing.B, n int, burst bool) {
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1024),
+		room.WithRate(1<<30, math.Inf(1)))
+	srv := httptest.NewServer(New(hub, WithLogger(slog.New(slog.DiscardHandler))).Handler())
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	counts := make([]paddedCount, n)
+	conns := make([]*websocket.Conn, n)
+	var wg sync.WaitGroup
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+		wg.Wait()
+	}()
+	msgPrefix := []byte(`{"type":"message"`)
+	for i := range conns {
+		c, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		conns[i] = c
+		if err := c.WriteJSON(map[string]string{"type": "hello", "nick": fmt.Sprintf("m%d", i)}); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bytes.HasPrefix(data, []byte(`{"type":"welcome"`)) {
+				break
+			}
+		}
+		wg.Go(func() {
+			var buf bytes.Buffer
+			for {
+				_, r, err := c.NextReader()
+				if err != nil {
+					return
+				}
+				buf.Reset()
+				if _, err := buf.ReadFrom(r); err != nil {
+					return
+				}
+				if bytes.HasPrefix(buf.Bytes(), msgPrefix) {
+					counts[i].n.Add(1)
+				}
+			}
+		})
+	}
+	sender := conns[0]
+	say := []byte(`{"type":"say","text":"hello everybody, this is a message of ordinary length"}`)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := sender.WriteMessage(websocket.TextMessage, say); err != nil {
+			b.Fatal(err)
+		}
+		switch {
+		case !burst:
+			waitAll(b, counts, int64(i+1))
+		case i%128 == 127:
+			waitAll(b, counts, int64(i+1)-128)
+		}
+	}
+	waitAll(b, counts, int64(b.N))
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
+}
+
+func waitAll(b *testing.B, counts []paddedCount, atLeast int64) {
+	deadline := time.Now().Add(time.Minute)
 	for i := range counts {
 		for counts[i].n.Load() < atLeast {
+			if time.Now().After(deadline) {
+				b.Fatalf("client %d has %d messages of %d after a minute", i, counts[i].n.Load(), atLeast)
+			}
 			runtime.Gosched()
 		}
+	}
+}
+
+// BenchmarkLoopbackWrite is the system call under every websocket frame the
+// server writes: a 150-byte frame per write, or eight frames per write (what
+// draining a session's queue into one write would do when several events
+// are waiting). ns/op is per frame.
+func BenchmarkLoopbackWrite(b *testing.B) {
+	for _, batch := range []int{1, 8} {
+		b.Run(fmt.Sprintf("frames-per-write=%d", batch), func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			}()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			frame := make([]byte, 150)
+			buf := bytes.Repeat(frame, batch)
+			b.SetBytes(int64(len(frame)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				if _, err := conn.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			conn.Close()
+			<-done
+		})
 	}
 }

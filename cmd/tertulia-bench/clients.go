@@ -1,0 +1,664 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/charmbracelet/x/vt"
+	"github.com/gorilla/websocket"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// kind is a client's front-end.
+type kind int
+
+const (
+	kindWS   kind = iota // websocket, JSON frames
+	kindLine             // SSH without a PTY: line mode
+	kindPTY              // SSH with a PTY: the full-screen interface
+	numKinds
+)
+
+func (k kind) String() string {
+	switch k {
+	case kindWS:
+		return "ws"
+	case kindLine:
+		return "line"
+	}
+	return "pty"
+}
+
+// sigKind is what a client's reader tells its connector during setup.
+type sigKind int
+
+const (
+	sigWelcome sigKind = iota + 1
+	sigError
+	sigMembers // the member list of a room (sent right after one's own join)
+	sigJoined  // one's own join to a room
+)
+
+type sig struct {
+	kind sigKind
+	room string
+	nick string
+	code string
+	text string
+}
+
+// client is one simulated user.
+type client struct {
+	idx     int
+	kind    kind
+	nick    string // wanted nick
+	room    int    // index of the client's room
+	sender  int    // sender number, or -1
+	emulate bool   // PTY: run a terminal emulator to read the screen
+
+	// Owned by the client's reader goroutine (the connector reads them only
+	// after a signal): the nick the server gave and the lobby's name.
+	gotNick string
+	lobby   string
+
+	ready    atomic.Bool
+	readyOrd int64 // run.readyCount when this client became ready
+	// count is the lobby's member count as this client has seen it (from
+	// the member list, joins and parts, or a terminal's status line): when
+	// it is behind the newest client's, this client has events still to
+	// read, which is what connection pacing watches.
+	count      atomic.Int64
+	statusRoom atomic.Pointer[string]
+	statusSeen bool         // PTY reader only
+	errorsSeen atomic.Int64 // error events received once ready
+	firstError atomic.Pointer[string]
+
+	connectDur time.Duration
+	connectErr error
+
+	track tracker
+	probe *probeLog // storm probe: round-trip time per message
+
+	ws     *websocket.Conn
+	ssh    *gossh.Client
+	stdin  io.Writer
+	wmu    sync.Mutex
+	width  int
+	height int
+
+	signals    chan sig
+	readerDone chan struct{}
+	closing    atomic.Bool
+	dead       atomic.Bool
+	deadWhy    atomic.Pointer[string]
+	dropped    *atomic.Int64 // the run's count of unexpected disconnections
+}
+
+func (c *client) notify(s sig) {
+	select {
+	case c.signals <- s:
+	default: // nobody is waiting: setup is over
+	}
+}
+
+// die records the end of the connection; unless the tool is closing it, it
+// is an unexpected disconnection (e.g. dropped as too slow).
+func (c *client) die(err error) {
+	if c.dead.CompareAndSwap(false, true) {
+		why := "closed"
+		if err != nil {
+			why = err.Error()
+		}
+		c.deadWhy.Store(&why)
+		if !c.closing.Load() && c.ready.Load() && c.dropped != nil {
+			c.dropped.Add(1)
+		}
+	}
+}
+
+// noteError counts an error the server sent once the client was ready
+// (for example rate_limited: the server refused a message).
+func (c *client) noteError(text string) {
+	c.errorsSeen.Add(1)
+	c.firstError.CompareAndSwap(nil, &text)
+}
+
+func (c *client) close() {
+	c.closing.Store(true)
+	if c.ws != nil {
+		_ = c.ws.Close()
+	}
+	if c.ssh != nil {
+		_ = c.ssh.Close()
+	}
+}
+
+// wait returns the first signal of one of the wanted kinds for room ("" for
+// any room).
+func (c *client) wait(ctx context.Context, room string, want ...sigKind) (sig, error) {
+	for {
+		select {
+		case s := <-c.signals:
+			if s.kind == sigError {
+				return s, fmt.Errorf("%s: %s", s.code, s.text)
+			}
+			for _, w := range want {
+				if s.kind == w && (room == "" || s.room == room) {
+					return s, nil
+				}
+			}
+		case <-c.readerDone:
+			why := "connection closed"
+			if p := c.deadWhy.Load(); p != nil {
+				why = *p
+			}
+			return sig{}, errors.New(why)
+		case <-ctx.Done():
+			return sig{}, ctx.Err()
+		}
+	}
+}
+
+// send writes one message (or command) as the client's user would.
+func (c *client) send(room, text string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	switch c.kind {
+	case kindWS:
+		b := make([]byte, 0, 64+len(text))
+		b = append(b, `{"type":"say","room":`...)
+		b = strconv.AppendQuote(b, room)
+		b = append(b, `,"text":`...)
+		b = strconv.AppendQuote(b, text)
+		b = append(b, '}')
+		_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return c.ws.WriteMessage(websocket.TextMessage, b)
+	case kindLine:
+		_, err := io.WriteString(c.stdin, text+"\n")
+		return err
+	default:
+		_, err := io.WriteString(c.stdin, text+"\r")
+		return err
+	}
+}
+
+// --- websocket ------------------------------------------------------------
+
+var (
+	wsMessagePrefix = []byte(`{"type":"message"`)
+	wsJoinPrefix    = []byte(`{"type":"join","room":`)
+	wsPartPrefix    = []byte(`{"type":"part","room":`)
+	wsCountKey      = []byte(`"count":`)
+	wsErrorPrefix   = []byte(`{"type":"error"`)
+	wsTextKey       = []byte(`"text":"`)
+)
+
+type wsFrame struct {
+	Type    string            `json:"type"`
+	Members []json.RawMessage `json:"members"`
+	Nick    string            `json:"nick"`
+	Room    string            `json:"room"`
+	Code    string            `json:"code"`
+	Text    string            `json:"text"`
+	Rooms   []string          `json:"rooms"`
+}
+
+func (r *run) connectWS(ctx context.Context, c *client) error {
+	conn, resp, err := r.wsDialer.DialContext(ctx, r.wsURL, nil)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("websocket upgrade: %s", resp.Status)
+		}
+		return err
+	}
+	c.ws = conn
+	go r.wsReader(c, conn)
+	nick, lobby := c.nick, ""
+	for attempt := 2; ; attempt++ {
+		hello, _ := json.Marshal(map[string]string{"type": "hello", "nick": nick})
+		c.wmu.Lock()
+		_ = conn.SetWriteDeadline(time.Now().Add(r.cfg.ConnectTimeout))
+		err := conn.WriteMessage(websocket.TextMessage, hello)
+		c.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		s, err := c.wait(ctx, "", sigWelcome)
+		if err == nil {
+			lobby = s.room
+			break
+		}
+		if s.code != "nick_taken" || attempt > 6 {
+			return err
+		}
+		nick = fmt.Sprintf("%s_%d", c.nick, attempt)
+	}
+	if _, err := c.wait(ctx, lobby, sigMembers); err != nil {
+		return err
+	}
+	return r.joinRoom(ctx, c)
+}
+
+func (r *run) wsReader(c *client, conn *websocket.Conn) {
+	defer close(c.readerDone)
+	var buf bytes.Buffer
+	for {
+		_, rd, err := conn.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				err = fmt.Errorf("closed by server: %d %s", ce.Code, ce.Text)
+			}
+			c.die(err)
+			return
+		}
+		at := time.Now()
+		b := buf.Bytes()
+		if buf.Cap() > 64<<10 {
+			// A big member list: do not keep its buffer for the life of the
+			// connection (10,000 clients would hold gigabytes).
+			b = bytes.Clone(b)
+			buf = bytes.Buffer{}
+		}
+		if c.ready.Load() {
+			// Once ready, only what is measured is looked at, without
+			// decoding the JSON: messages, lobby joins (for pacing), errors.
+			switch {
+			case bytes.HasPrefix(b, wsMessagePrefix):
+				if i := bytes.Index(b, wsTextKey); i >= 0 {
+					j := i + len(wsTextKey)
+					if snd, seq, nanos, end, ok := parsePayload(b, j); ok && end < len(b) && b[end] == '"' {
+						r.record(c, snd, seq, nanos, at, false)
+					}
+				}
+			case bytes.HasPrefix(b, wsJoinPrefix), bytes.HasPrefix(b, wsPartPrefix):
+				c.presence(b)
+			case bytes.HasPrefix(b, wsErrorPrefix):
+				c.noteError(string(b))
+			}
+			continue
+		}
+		var f wsFrame
+		if json.Unmarshal(b, &f) != nil {
+			continue
+		}
+		switch f.Type {
+		case "welcome":
+			// The reader owns gotNick and lobby; the connector reads them
+			// after the signal.
+			c.gotNick, c.lobby = f.Nick, ""
+			if len(f.Rooms) > 0 {
+				c.lobby = f.Rooms[0]
+			}
+			c.notify(sig{kind: sigWelcome, nick: f.Nick, room: c.lobby})
+		case "error":
+			c.notify(sig{kind: sigError, code: f.Code, text: f.Text})
+		case "members":
+			if f.Room == c.lobby {
+				c.count.Store(int64(len(f.Members)))
+			}
+			c.notify(sig{kind: sigMembers, room: f.Room})
+		case "join", "part":
+			c.presence(b)
+			if f.Type == "join" && f.Nick == c.gotNick {
+				c.notify(sig{kind: sigJoined, room: f.Room})
+			}
+		}
+	}
+}
+
+// presence reads the member count of a lobby join or part frame.
+func (c *client) presence(b []byte) {
+	rest := b[len(wsJoinPrefix):] // same length as wsPartPrefix
+	n := len(c.lobby)
+	if len(rest) < n+2 || rest[0] != '"' || string(rest[1:1+n]) != c.lobby || rest[1+n] != '"' {
+		return
+	}
+	i := bytes.LastIndex(b, wsCountKey)
+	if i < 0 {
+		return
+	}
+	if v, err := strconv.ParseInt(string(bytes.TrimRight(b[i+len(wsCountKey):], "} ")), 10, 64); err == nil {
+		c.count.Store(v)
+	}
+}
+
+// joinRoom moves c to its room when the run has several (rooms are named
+// bench1, bench2, ...), then marks it ready.
+func (r *run) joinRoom(ctx context.Context, c *client) error {
+	if r.cfg.Rooms > 1 {
+		name := r.roomName(c.room)
+		if err := c.send("", "/join #"+name); err != nil {
+			return err
+		}
+		if _, err := c.wait(ctx, name, sigJoined); err != nil {
+			return fmt.Errorf("/join #%s: %w (does the server have /join?)", name, err)
+		}
+	}
+	r.markReady(c)
+	return nil
+}
+
+// --- SSH ---------------------------------------------------------------------
+
+func (r *run) dialSSH(ctx context.Context, user string) (*gossh.Client, net.Conn, error) {
+	d := net.Dialer{Timeout: r.cfg.ConnectTimeout}
+	conn, err := d.DialContext(ctx, "tcp", r.cfg.SSHAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(r.cfg.ConnectTimeout)
+	}
+	_ = conn.SetDeadline(deadline)
+	cfg := &gossh.ClientConfig{
+		User: user,
+		// One keyboard-interactive round with no questions: a guest.
+		Auth: []gossh.AuthMethod{gossh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) {
+			return nil, nil
+		})},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Timeout:         r.cfg.ConnectTimeout,
+	}
+	cc, chans, reqs, err := gossh.NewClientConn(conn, r.cfg.SSHAddr, cfg)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return gossh.NewClient(cc, chans, reqs), conn, nil
+}
+
+func (r *run) connectSSH(ctx context.Context, c *client) error {
+	cl, conn, err := r.dialSSH(ctx, c.nick)
+	if err != nil {
+		return err
+	}
+	c.ssh = cl
+	sess, err := cl.NewSession()
+	if err != nil {
+		return err
+	}
+	if c.kind == kindPTY {
+		if err := sess.RequestPty("xterm-256color", c.height, c.width, gossh.TerminalModes{}); err != nil {
+			return err
+		}
+	}
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := sess.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	c.stdin = stdin
+	if err := sess.Shell(); err != nil {
+		return err
+	}
+	go func() {
+		// The end of the connection, whoever ends it.
+		_ = cl.Wait()
+		c.die(errors.New("ssh connection closed"))
+	}()
+	switch {
+	case c.kind == kindLine:
+		go r.lineReader(c, stdout)
+		if _, err := c.wait(ctx, "", sigWelcome); err != nil {
+			return err
+		}
+		if _, err := c.wait(ctx, "", sigMembers); err != nil {
+			return err
+		}
+	case c.emulate:
+		go r.ptyReader(c, stdout)
+		if _, err := c.wait(ctx, "", sigMembers); err != nil {
+			return err
+		}
+	default:
+		go r.ptyDiscard(c, stdout)
+		if _, err := c.wait(ctx, "", sigMembers); err != nil {
+			return err
+		}
+	}
+	if err := r.joinRoom(ctx, c); err != nil {
+		return err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return nil
+}
+
+// readLine returns the next line without its '\n'; of a line longer than
+// the reader's buffer only the start is returned (the rest is skipped).
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		head := append([]byte(nil), line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			_, err = br.ReadSlice('\n')
+		}
+		return head, err
+	}
+	return bytes.TrimSuffix(line, []byte("\n")), err
+}
+
+func (r *run) lineReader(c *client, stdout io.Reader) {
+	defer close(c.readerDone)
+	br := bufio.NewReaderSize(stdout, 64<<10)
+	for {
+		line, err := readLine(br)
+		at := time.Now()
+		if len(line) > 0 {
+			r.lineEvent(c, line, at)
+		}
+		if err != nil {
+			c.die(fmt.Errorf("ssh output ended: %w", err))
+			return
+		}
+	}
+}
+
+// lineEvent handles one line of line-mode output (docs/protocol.md).
+func (r *run) lineEvent(c *client, line []byte, at time.Time) {
+	if line[0] == '#' {
+		sp := bytes.IndexByte(line, ' ')
+		if sp < 0 {
+			return
+		}
+		room, rest := string(line[1:sp]), line[sp+1:]
+		switch {
+		case bytes.HasPrefix(rest, []byte("<-- ")):
+			if room == c.lobby {
+				c.count.Add(-1)
+			}
+		case len(rest) > 0 && rest[0] == '<':
+			// #room <nick> text
+			if gt := bytes.Index(rest, []byte("> ")); gt > 0 {
+				text := rest[gt+2:]
+				if snd, seq, nanos, end, ok := parsePayload(text, 0); ok && end == len(text) {
+					r.record(c, snd, seq, nanos, at, false)
+				}
+			}
+		case bytes.HasPrefix(rest, []byte("--> ")):
+			nick, _, _ := bytes.Cut(rest[4:], []byte(" "))
+			if room == c.lobby {
+				c.count.Add(1)
+			}
+			if string(nick) == c.gotNick {
+				c.notify(sig{kind: sigJoined, room: room})
+			}
+		case bytes.HasPrefix(rest, []byte("members (")):
+			if c.lobby == "" {
+				c.lobby = room // the first member list is the lobby's
+			}
+			if room == c.lobby {
+				num, _, _ := bytes.Cut(rest[len("members ("):], []byte(")"))
+				if v, err := strconv.ParseInt(string(num), 10, 64); err == nil {
+					c.count.Store(v)
+				}
+			}
+			c.notify(sig{kind: sigMembers, room: room})
+		}
+		return
+	}
+	if bytes.HasPrefix(line, []byte("-!- welcome ")) {
+		c.gotNick = string(line[len("-!- welcome "):])
+		c.notify(sig{kind: sigWelcome, nick: c.gotNick})
+	} else if bytes.HasPrefix(line, []byte("-!- error: ")) {
+		if c.ready.Load() {
+			c.noteError(string(line))
+		}
+		c.notify(sig{kind: sigError, code: "error", text: string(line[len("-!- error: "):])})
+	}
+}
+
+// ptyDiscard reads a terminal session's output without looking at it, but
+// for the first sight of the status line ("N members").
+func (r *run) ptyDiscard(c *client, stdout io.Reader) {
+	defer close(c.readerDone)
+	buf := make([]byte, 16<<10)
+	var tail []byte
+	for {
+		n, err := stdout.Read(buf)
+		if n > 0 && !c.ready.Load() {
+			chunk := append(tail, buf[:n]...)
+			if bytes.Contains(chunk, []byte(" members")) {
+				c.notify(sig{kind: sigMembers})
+			}
+			tail = append(tail[:0], chunk[max(0, len(chunk)-16):]...)
+		}
+		if err != nil {
+			c.die(fmt.Errorf("ssh output ended: %w", err))
+			return
+		}
+	}
+}
+
+// ptyReader drives a terminal emulator with the session's output and reads
+// the screen after each chunk: payloads in the message area, and the status
+// line (nick │ #room │ N members).
+func (r *run) ptyReader(c *client, stdout io.Reader) {
+	defer close(c.readerDone)
+	emu := vt.NewEmulator(c.width, c.height)
+	// Ends the copy below. (Emulator.Close would race with Read on its
+	// unsynchronised closed flag; closing the pipe does not.)
+	defer func() {
+		if cl, ok := emu.InputPipe().(io.Closer); ok {
+			_ = cl.Close()
+		}
+	}()
+	// The emulator answers the interface's terminal queries, as a real
+	// terminal would.
+	go func() { _, _ = io.Copy(c.stdin, emu) }()
+	buf := make([]byte, 32<<10)
+	var seen []payloadPos
+	for {
+		n, err := stdout.Read(buf)
+		if n > 0 {
+			at := time.Now()
+			_, _ = emu.Write(buf[:n])
+			seen = r.scanScreen(c, emu.String(), at, seen[:0])
+		}
+		if err != nil {
+			c.die(fmt.Errorf("ssh output ended: %w", err))
+			return
+		}
+	}
+}
+
+type payloadPos struct {
+	sender, seq int
+	nanos       int64
+}
+
+// scanScreen reads one screen snapshot.
+func (r *run) scanScreen(c *client, screen string, at time.Time, seen []payloadPos) []payloadPos {
+	rows := strings.Split(screen, "\n")
+	// The last two rows are the status line and the input line (which
+	// echoes what a sender types: not a delivery).
+	if len(rows) >= c.height-1 {
+		if room, count, ok := parseStatus(rows[c.height-2]); ok {
+			if !c.statusSeen || room == c.lobby {
+				c.count.Store(int64(count))
+			}
+			if p := c.statusRoom.Load(); p == nil || *p != room {
+				c.statusRoom.Store(&room)
+				if !c.statusSeen {
+					c.statusSeen = true
+					c.lobby = room // the first room shown is the lobby
+					c.notify(sig{kind: sigMembers, room: room})
+				} else {
+					c.notify(sig{kind: sigJoined, room: room})
+				}
+			}
+		}
+	}
+	if !r.recording.Load() {
+		return seen
+	}
+	for y := 0; y < len(rows) && y < c.height-2; y++ {
+		row := rows[y]
+		for i := 0; i < len(row); i++ {
+			if row[i] != 'b' || (i > 0 && row[i-1] != ' ') {
+				continue
+			}
+			snd, seq, nanos, end, ok := parsePayload(row, i)
+			if !ok || (end < len(row) && row[end] != ' ') {
+				continue
+			}
+			p := payloadPos{snd, seq, nanos}
+			dup := false
+			for _, q := range seen {
+				if q == p {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				r.recordDup(c, snd, seq, nanos)
+			} else {
+				seen = append(seen, p)
+				r.record(c, snd, seq, nanos, at, true)
+			}
+			i = end
+		}
+	}
+	return seen
+}
+
+// parseStatus reads " nick │ #room │ N members ".
+func parseStatus(s string) (room string, count int, ok bool) {
+	i := strings.Index(s, "│ #")
+	if i < 0 {
+		return "", 0, false
+	}
+	rest := s[i+len("│ #"):]
+	room, rest, ok = strings.Cut(rest, " │ ")
+	if !ok {
+		return "", 0, false
+	}
+	num, _, ok := strings.Cut(strings.TrimSpace(rest), " members")
+	if !ok {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return "", 0, false
+	}
+	return room, n, true
+}

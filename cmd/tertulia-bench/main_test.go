@@ -1,0 +1,133 @@
+package main
+
+import (
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPayloadRoundTrip(t *testing.T) {
+	b := appendPayload(nil, 12, 345, 1764097556123456789)
+	if string(b) != "b12-345-1764097556123456789" {
+		t.Fatalf("payload %q", b)
+	}
+	s, q, n, end, ok := parsePayload(string(b)+" tail", 0)
+	if !ok || s != 12 || q != 345 || n != 1764097556123456789 || end != len(b) {
+		t.Fatalf("parse: %d %d %d %d %v", s, q, n, end, ok)
+	}
+	for _, bad := range []string{"b12-345", "b-1-2", "x1-2-3", "b1-2-", "b1-2-12345678901234567890"} {
+		if _, _, _, _, ok := parsePayload(bad, 0); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestHistQuantiles(t *testing.T) {
+	h := new(hist)
+	var vals []time.Duration
+	for range 100000 {
+		v := time.Duration(rand.ExpFloat64() * float64(5*time.Millisecond))
+		vals = append(vals, v)
+		h.add(v)
+	}
+	slices.Sort(vals)
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		want := vals[int(q*float64(len(vals)))]
+		got := h.quantile(q)
+		if d := float64(got-want) / float64(want); d > 0.04 || d < -0.04 {
+			t.Errorf("q%.2f = %s, want %s (±4%%)", q, got, want)
+		}
+	}
+	if h.quantile(1) != vals[len(vals)-1] {
+		t.Errorf("max %s, want %s", h.quantile(1), vals[len(vals)-1])
+	}
+	for i := 0; i < histBuckets-1; i++ {
+		if histLow(i) >= histLow(i+1) || histBucket(histLow(i)) != i {
+			t.Fatalf("bucket %d: low %d, next %d", i, histLow(i), histLow(i+1))
+		}
+	}
+}
+
+func TestParseStatus(t *testing.T) {
+	room, n, ok := parseStatus(" bt7 │ #lobby │ 501 members │ a topic ")
+	if !ok || room != "lobby" || n != 501 {
+		t.Fatalf("%q %d %v", room, n, ok)
+	}
+	if _, _, ok := parseStatus("> typing"); ok {
+		t.Fatal("input line parsed as status")
+	}
+}
+
+func TestLineEventsAndRecording(t *testing.T) {
+	r := newRun(config{Rooms: 1}, io.Discard)
+	r.reg = newRegistry([]int{0}, 10)
+	r.reg.sent[0][3].Store(1764097556123456789)
+	r.reg.count[0].Store(4)
+	c := &client{signals: make(chan sig, 16)}
+	r.lineEvent(c, []byte("-!- welcome bl1"), time.Now())
+	r.lineEvent(c, []byte("#lobby members (3): a (ssh), b (web), bl1 (ssh)"), time.Now())
+	if c.gotNick != "bl1" || c.lobby != "lobby" || c.count.Load() != 3 {
+		t.Fatalf("nick %q lobby %q count %d", c.gotNick, c.lobby, c.count.Load())
+	}
+	r.lineEvent(c, []byte("#lobby --> x joined (web)"), time.Now())
+	r.lineEvent(c, []byte("#lobby <-- y left (quit)"), time.Now())
+	if c.count.Load() != 3 {
+		t.Fatalf("count %d after a join and a part", c.count.Load())
+	}
+	r.recording.Store(true)
+	line := []byte("#lobby <bw0> b0-3-1764097556123456789")
+	r.lineEvent(c, line, time.Now())
+	r.lineEvent(c, line, time.Now())
+	// History lines and payloads of other runs are not deliveries.
+	r.lineEvent(c, []byte("#lobby @2024-05-01T18:04:05.123Z <bw0> b0-3-1764097556123456789"), time.Now())
+	r.lineEvent(c, []byte("#lobby <bw0> b0-3-1764097556000000000"), time.Now())
+	if c.track.unique != 1 || c.track.dups != 1 || c.track.stray != 1 {
+		t.Fatalf("unique %d dups %d stray %d", c.track.unique, c.track.dups, c.track.stray)
+	}
+}
+
+func TestScanScreenIgnoresInputLine(t *testing.T) {
+	r := newRun(config{Rooms: 1}, io.Discard)
+	r.reg = newRegistry([]int{0}, 10)
+	r.reg.sent[0][1].Store(1764097556123456789)
+	r.reg.sent[0][2].Store(1764097556123456790)
+	r.recording.Store(true)
+	c := &client{height: 6, signals: make(chan sig, 16)}
+	screen := strings.Join([]string{
+		"18:04 <bt0> b0-1-1764097556123456789",
+		"18:04 <bt0> b0-1-1764097556123456789",
+		"",
+		"",
+		" bt0 │ #lobby │ 2 members ",
+		"> b0-2-1764097556123456790",
+	}, "\n")
+	r.scanScreen(c, screen, time.Now(), nil)
+	if c.track.unique != 1 || c.track.dups != 1 {
+		t.Fatalf("unique %d dups %d", c.track.unique, c.track.dups)
+	}
+	if c.track.has(0, 2) {
+		t.Fatal("the input line was taken for a delivery")
+	}
+	if c.lobby != "lobby" || c.count.Load() != 2 {
+		t.Fatalf("status: lobby %q count %d", c.lobby, c.count.Load())
+	}
+}
+
+func TestFlagsPresetThenOverride(t *testing.T) {
+	c, err := parseFlags([]string{"--scenario", "web-fanout", "--duration", "5s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WS != 2000 || c.Senders != 20 || c.Rate != 100 || c.Duration != 5*time.Second || c.TargetP99 != 50*time.Millisecond {
+		t.Fatalf("%+v", c)
+	}
+	if _, err := parseFlags([]string{"--http-addr", "192.0.2.1:80"}, io.Discard); err == nil {
+		t.Fatal("a remote address was accepted without --allow-remote")
+	}
+	if _, err := parseFlags([]string{"--ws", "20000"}, io.Discard); err == nil {
+		t.Fatal("more clients than --max-conns were accepted")
+	}
+}
