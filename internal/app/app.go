@@ -81,6 +81,12 @@ type Config struct {
 	// and X-Real-IP are believed. nil means loopback only; an empty,
 	// non-nil list trusts none.
 	TrustedProxies []netip.Prefix
+	// HTTP server timeouts (0: the defaults below). They bound plain HTTP
+	// requests; an upgraded websocket sets its own deadlines (ping/pong).
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
 	// ReadyChecks are added to GET /readyz, after the built-in ones
 	// (listeners serving, not stopping).
 	ReadyChecks []health.Check
@@ -93,6 +99,11 @@ const (
 	DefaultHostKeyDir      = "hostkeys"
 	DefaultDataDir         = "data"
 	DefaultShutdownTimeout = 10 * time.Second
+
+	DefaultHTTPReadHeaderTimeout = 10 * time.Second
+	DefaultHTTPReadTimeout       = 30 * time.Second
+	DefaultHTTPWriteTimeout      = 30 * time.Second
+	DefaultHTTPIdleTimeout       = 120 * time.Second
 )
 
 // Addrs are the addresses the listeners are bound to.
@@ -219,10 +230,10 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	web := webchat.New(hub, webOpts...)
 	httpSrv := &http.Server{
 		Handler:           ops.handler(web.Handler()),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: orDefault(cfg.HTTPReadHeaderTimeout, DefaultHTTPReadHeaderTimeout),
+		ReadTimeout:       orDefault(cfg.HTTPReadTimeout, DefaultHTTPReadTimeout),
+		WriteTimeout:      orDefault(cfg.HTTPWriteTimeout, DefaultHTTPWriteTimeout),
+		IdleTimeout:       orDefault(cfg.HTTPIdleTimeout, DefaultHTTPIdleTimeout),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -331,8 +342,10 @@ func newPprofServer(log *slog.Logger) *http.Server {
 	}
 }
 
-func orDefault(v, def string) string {
-	if v == "" {
+// orDefault returns def for an unset (zero) setting.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
 		return def
 	}
 	return v
