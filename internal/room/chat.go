@@ -106,12 +106,11 @@ func (h *Hub) Join(s *Session, name string) error {
 // part takes s out of r; the others and s itself see the part.
 func (h *Hub) part(s *Session, r *Room, reason string) error {
 	r.mu.Lock()
-	if _, in := r.members[s]; !in {
+	if !r.removeLocked(s) {
 		r.mu.Unlock()
 		return userErr("not_in_room", "you are not in #"+r.name)
 	}
-	delete(r.members, s)
-	ev := &Event{Kind: KindPart, From: s.Nick(), Text: reason, Count: len(r.members)}
+	ev := &Event{Kind: KindPart, From: s.Nick(), Text: reason, Count: len(r.order)}
 	r.publishLocked(h, ev)
 	s.deliver(ev)
 	r.mu.Unlock()
@@ -140,6 +139,8 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 	}
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
+	// The topic's entry and event come after the messages already queued.
+	r.drainLocked()
 	ev := &Event{Kind: KindTopic, Room: r.name, From: s.Nick(), Text: topic, Time: h.now().Truncate(time.Millisecond)}
 	if h.store != nil {
 		m := store.Message{Room: r.name, Kind: store.KindTopic, From: ev.From, Text: topic, Time: ev.Time}

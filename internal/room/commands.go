@@ -100,7 +100,7 @@ func builtinCommands() []*Command {
 			if err := needRoom(c); err != nil {
 				return err
 			}
-			c.Session.deliver(c.Room.membersEvent(c.Hub.now()))
+			c.Session.deliver(c.Room.membersEvent(c.Hub))
 			return nil
 		}},
 		{Name: "join", Usage: "#ROOM", Help: "join a room (created if new) or switch to it", Run: func(c *Call) error {
@@ -157,7 +157,7 @@ func builtinCommands() []*Command {
 			if r == nil {
 				return userErr("no_room", "you are not in a room")
 			}
-			c.Session.deliver(r.membersEvent(c.Hub.now()))
+			c.Session.deliver(r.membersEvent(c.Hub))
 			return nil
 		}},
 		{Name: "msg", Usage: "NICK TEXT", Help: "send a private message", Run: func(c *Call) error {
@@ -187,6 +187,7 @@ func builtinCommands() []*Command {
 			c.Session.mu.Lock()
 			c.Session.away = reason
 			c.Session.mu.Unlock()
+			c.Hub.refreshMember(c.Session)
 			c.Hub.notice(c.Session, "You are marked as away: "+reason)
 			return nil
 		}},
@@ -194,6 +195,7 @@ func builtinCommands() []*Command {
 			c.Session.mu.Lock()
 			c.Session.away = ""
 			c.Session.mu.Unlock()
+			c.Hub.refreshMember(c.Session)
 			c.Hub.notice(c.Session, "Welcome back.")
 			return nil
 		}},

@@ -94,6 +94,7 @@ type Event struct {
 type renderSlot struct {
 	once sync.Once
 	b    []byte
+	s    string
 }
 
 // Render returns the event rendered by fn for format f, calling fn only the
@@ -102,6 +103,15 @@ func (e *Event) Render(f Format, fn func(*Event) []byte) []byte {
 	slot := &e.cache[f]
 	slot.once.Do(func() { slot.b = fn(e) })
 	return slot.b
+}
+
+// RenderText is Render for a front-end that keeps the rendering as a string
+// (the terminal's scrollback): every recipient shares the one string. A
+// format is rendered either with Render or with RenderText, never both.
+func (e *Event) RenderText(f Format, fn func(*Event) string) string {
+	slot := &e.cache[f]
+	slot.once.Do(func() { slot.s = fn(e) })
+	return slot.s
 }
 
 // UserError is an error meant for the user who caused it.

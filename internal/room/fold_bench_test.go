@@ -1,16 +1,43 @@
 package room
 
 // The member list a joiner receives is sorted by folded nick (foldNick: the
-// TR39 skeleton, lower case). These benchmarks compare sorting with the key
-// computed in the comparator, as Room.membersLocked does, with computing each
-// key once: the join of one member into a big room pays for this under the
-// room's lock. See docs/performance.md, Findings.
+// TR39 skeleton, lower case). BenchmarkSortMembers compares sorting with the
+// key computed in the comparator, as Room.membersLocked once did, with
+// computing each key once; rooms now keep their members sorted (folded once,
+// when the nick is set) and BenchmarkMembersEvent is what listing them costs
+// under the room's lock. See docs/performance.md, Findings.
 
 import (
 	"fmt"
 	"sort"
 	"testing"
 )
+
+// BenchmarkMembersEvent is the member list of a room of N, as a joiner or
+// /who gets it: a copy of the room's sorted list.
+func BenchmarkMembersEvent(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			h := newTestHub(b)
+			r := newRoom("bench")
+			for i := range n {
+				s := &Session{hub: h, id: uint64(i + 1), via: ViaWeb, nick: fmt.Sprintf("Member%d", (i*7919)%n)}
+				s.fold = foldNick(s.nick)
+				key, m := h.memberInfo(s)
+				r.addLocked(s, key, m)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				r.mu.Lock()
+				ev := r.membersEventLocked(h.now())
+				r.mu.Unlock()
+				if ev.Count != n {
+					b.Fatal(ev.Count)
+				}
+			}
+		})
+	}
+}
 
 func benchMemberList(n int) []Member {
 	list := make([]Member, n)

@@ -190,8 +190,8 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		h.mu.Unlock()
 		return nil, err
 	}
-	s.nick = nick
-	h.nicks[foldNick(nick)] = s
+	s.nick, s.fold = nick, foldNick(nick)
+	h.nicks[s.fold] = s
 	lobby := h.rooms[h.lobby]
 	h.mu.Unlock()
 	h.sessCount.Add(1)
@@ -260,11 +260,13 @@ func (h *Hub) joinRoom(s *Session, r *Room) {
 	}
 	s.rooms = append(s.rooms, r)
 	s.mu.Unlock()
-	r.members[s] = struct{}{}
-	r.publishLocked(h, &Event{Kind: KindJoin, From: s.Nick(), Via: s.via, Registered: s.isRegistered(), Count: len(r.members)})
+	// Read after r joined s.rooms: a concurrent nick, away or registration
+	// change either refreshes r after this or is already read here.
+	key, m := h.memberInfo(s)
+	r.addLocked(s, key, m)
+	r.publishLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order)})
 	now := h.now()
-	list := r.membersLocked()
-	s.deliver(&Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: now})
+	s.deliver(r.membersEventLocked(now))
 	if r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
@@ -278,17 +280,20 @@ func (s *Session) Leave() {
 	s.leaveOnce.Do(func() {
 		s.Close(ReasonClosed)
 		h := s.hub
-		nick := s.Nick()
 		h.mu.Lock()
-		if h.nicks[foldNick(nick)] == s {
-			delete(h.nicks, foldNick(nick))
+		s.mu.Lock()
+		nick, fold := s.nick, s.fold
+		s.mu.Unlock()
+		if h.nicks[fold] == s {
+			delete(h.nicks, fold)
 		}
 		h.mu.Unlock()
 		reason := s.CloseReason()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
-			delete(r.members, s)
-			r.publishLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.members)})
+			if r.removeLocked(s) {
+				r.publishLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)})
+			}
 			r.mu.Unlock()
 		}
 		s.mu.Lock()
@@ -345,8 +350,6 @@ func (h *Hub) inputLine(s *Session, room, line string) {
 	}
 }
 
-// say stores a message, then publishes it: a message nobody could find in
-// history is never shown.
 // allowInput spends one unit of the session's rate budget. A refused line
 // gets a notice; a session that keeps flooding is disconnected.
 func (h *Hub) allowInput(s *Session) bool {
@@ -374,34 +377,62 @@ func (h *Hub) allowInput(s *Session) bool {
 	return false
 }
 
+// say stores a message, then publishes it: a message nobody could find in
+// history is never shown. A room's messages are published in the order of
+// their IDs.
 func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 	if h.muted(s) {
 		return userErr("muted", "you are muted: your message was not shown to anyone")
 	}
 	r.pubMu.Lock()
-	defer r.pubMu.Unlock()
 	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
-	if h.store != nil {
-		m := store.Message{Room: r.name, Kind: store.KindMessage, From: ev.From, Text: text, Time: ev.Time}
-		if action {
-			m.Kind = store.KindAction
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := h.store.AppendMessage(ctx, &m)
-		cancel()
-		if err != nil {
-			h.log.Error("store message", "room", r.name, "nick", ev.From, "err", err)
-			return userErr("store_failed", "message not sent: it could not be stored, please try again")
+	if h.store == nil {
+		defer r.pubMu.Unlock()
+		ev.ID = h.nextID.Add(1)
+		r.publishMessage(h, ev)
+		return nil
+	}
+	m := &store.Message{Room: r.name, Kind: store.KindMessage, From: ev.From, Text: text, Time: ev.Time}
+	if action {
+		m.Kind = store.KindAction
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	q, queued := h.store.(store.QueuedAppender)
+	if !queued {
+		// Stored and published as one step under pubMu.
+		defer r.pubMu.Unlock()
+		if err := h.store.AppendMessage(ctx, m); err != nil {
+			return h.storeFailed(r, ev, err)
 		}
 		ev.ID = uint64(m.ID)
-	} else {
-		ev.ID = h.nextID.Add(1)
+		r.publishMessage(h, ev)
+		return nil
 	}
-	r.mu.Lock()
-	r.rememberLocked(ev, h.history)
-	r.publishLocked(h, ev)
-	r.mu.Unlock()
+	// Queued under pubMu, so the store numbers the room's messages in this
+	// order; the commit is waited for outside it, so the room's next
+	// messages join the same group commit. Each message is published only
+	// after its predecessor (r.tail), whether that one was stored or not.
+	wait := q.QueueMessage(m)
+	prev, done := r.tail, make(chan struct{})
+	r.tail = done
+	r.pubMu.Unlock()
+	defer close(done)
+	err := wait(ctx)
+	if prev != nil {
+		<-prev
+	}
+	if err != nil {
+		return h.storeFailed(r, ev, err)
+	}
+	ev.ID = uint64(m.ID)
+	r.publishMessage(h, ev)
 	return nil
+}
+
+func (h *Hub) storeFailed(r *Room, ev *Event, err error) error {
+	h.log.Error("store message", "room", r.name, "nick", ev.From, "err", err)
+	return userErr("store_failed", "message not sent: it could not be stored, please try again")
 }
 
 func (h *Hub) targetRoom(s *Session, room string) (*Room, *UserError) {
@@ -446,8 +477,17 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	if old == nick {
 		return nil
 	}
+	fold := foldNick(nick)
 	h.mu.Lock()
-	if other, taken := h.nicks[foldNick(nick)]; taken && other != s {
+	select {
+	case <-s.done:
+		// Leaving (Close runs before Leave frees the nick under h.mu):
+		// taking a nick now would keep it taken for good.
+		h.mu.Unlock()
+		return nil
+	default:
+	}
+	if other, taken := h.nicks[fold]; taken && other != s {
 		h.mu.Unlock()
 		return userErr("nick_taken", "the nick "+nick+" is already in use")
 	}
@@ -455,16 +495,20 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		h.mu.Unlock()
 		return userErr("nick_registered", "the nick "+nick+" is registered to another key")
 	}
-	delete(h.nicks, foldNick(old))
-	h.nicks[foldNick(nick)] = s
 	s.mu.Lock()
-	s.nick = nick
+	delete(h.nicks, s.fold)
+	h.nicks[fold] = s
+	s.nick, s.fold = nick, fold
 	s.mu.Unlock()
 	h.mu.Unlock()
 	rooms := s.joinedRooms()
 	registered := s.isRegistered()
 	for _, r := range rooms {
-		r.publish(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered})
+		r.mu.Lock()
+		if r.refreshLocked(h, s) {
+			r.publishLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered})
+		}
+		r.mu.Unlock()
 	}
 	if len(rooms) == 0 {
 		h.notice(s, "You are now known as "+nick)

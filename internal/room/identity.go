@@ -177,9 +177,25 @@ func (h *Hub) ownedNick(wanted, fingerprint string) string {
 	return owned[0]
 }
 
+// registrationChanged relists whoever uses nick, in the rooms' member lists.
+func (h *Hub) registrationChanged(nick string) {
+	if t := h.sessionByNick(nick); t != nil {
+		h.refreshMember(t)
+	}
+}
+
 // isRegistered tells whether s uses a nick registered to its key.
 func (s *Session) isRegistered() bool {
-	return s.fingerprint != "" && s.hub.registeredTo(s.Nick()) == s.fingerprint
+	if s.fingerprint == "" {
+		return false
+	}
+	s.mu.Lock()
+	fold := s.fold
+	s.mu.Unlock()
+	a := s.hub.acc
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.regs[fold].Fingerprint == s.fingerprint
 }
 
 // IsOperator tells whether the session's key is an operator.
@@ -276,6 +292,7 @@ func (h *Hub) register(s *Session, nick string) error {
 	h.acc.mu.Lock()
 	h.acc.regs[r.Fold] = r
 	h.acc.mu.Unlock()
+	h.registrationChanged(nick)
 	h.log.Info("register", "nick", nick, "key", s.fingerprint)
 	h.notice(s, fmt.Sprintf("%s is now registered to your key %s. Nobody else can use it; connect with this key to get it back.", nick, s.fingerprint))
 	return nil
@@ -295,6 +312,7 @@ func (h *Hub) unregister(s *Session, nick string) error {
 	h.acc.mu.Lock()
 	delete(h.acc.regs, foldNick(nick))
 	h.acc.mu.Unlock()
+	h.registrationChanged(nick)
 	h.log.Info("unregister", "nick", nick, "key", s.fingerprint)
 	h.notice(s, nick+" is no longer registered")
 	return nil
@@ -455,12 +473,14 @@ func (h *Hub) logoutAll(s *Session) error {
 	if err != nil {
 		return userErr("store_failed", "could not end the sessions")
 	}
+	// The answer is queued before the browsers are closed, so that it comes
+	// before their part notices.
+	h.log.Info("logout-all", "key", s.fingerprint, "sessions", n)
+	h.notice(s, fmt.Sprintf("Ended %d web session(s).", n))
 	for _, other := range h.sessionsWhere(func(o *Session) bool { return o.via == ViaWeb && o.fingerprint == s.fingerprint }) {
 		h.notice(other, "This browser was signed out.")
 		other.Close("signed out")
 	}
-	h.log.Info("logout-all", "key", s.fingerprint, "sessions", n)
-	h.notice(s, fmt.Sprintf("Ended %d web session(s).", n))
 	return nil
 }
 

@@ -1,7 +1,8 @@
 package room
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -15,21 +16,126 @@ const MaxRoomNameLen = 32
 type Room struct {
 	name string
 
-	// pubMu orders a room's stored entries: the store write and the
-	// publication happen as one step, so store order is delivery order. It
-	// is held during store I/O, mu never is.
+	// pubMu orders a room's stored entries, so store order is delivery
+	// order: messages are queued to a group-committing store under it (and
+	// published in that order, see tail); other entries are stored and
+	// published under it. It may be held during store I/O, mu never is.
 	pubMu sync.Mutex
+	// tail is closed once the last message queued to the store under pubMu
+	// is published (or failed); nil if none was queued. Guarded by pubMu.
+	tail chan struct{}
 
-	mu      sync.Mutex
-	members map[*Session]struct{}
-	topic   string
+	mu sync.Mutex
+	// members maps each member to the key it is filed under in order (its
+	// folded nick when it was filed: the room's own copy, so a nick change
+	// elsewhere never leaves order unsorted).
+	members map[*Session]string
+	// order is the members sorted by (key, session id), kept sorted on
+	// join, part and nick change so that listing them is a copy rather than
+	// a sort with confusables folding in the comparator.
+	order []roomMember
+	// listed[i] is what the member list shows of order[i]: the room's copy,
+	// refreshed (refreshLocked) whenever a member's nick, away message or
+	// registration changes, so listing touches no session. Kept apart from
+	// order so that publishing walks a compact slice.
+	listed []Member
+	topic  string
 	// topicLocked is mode +t: only operators set the topic.
 	topicLocked bool
 	recent      []*Event // the last messages, oldest first, for joiners
 }
 
 func newRoom(name string) *Room {
-	return &Room{name: name, members: make(map[*Session]struct{})}
+	return &Room{name: name, members: make(map[*Session]string)}
+}
+
+type roomMember struct {
+	key string
+	s   *Session
+}
+
+func compareMember(e roomMember, t roomMember) int {
+	if c := cmp.Compare(e.key, t.key); c != 0 {
+		return c
+	}
+	return cmp.Compare(e.s.id, t.s.id)
+}
+
+// memberInfo is what a room files and lists of s, read now.
+func (h *Hub) memberInfo(s *Session) (key string, m Member) {
+	s.mu.Lock()
+	key, m = s.fold, Member{Nick: s.nick, Via: s.via, Away: s.away}
+	s.mu.Unlock()
+	// Not under s.mu: the access lock is a leaf.
+	if s.fingerprint != "" {
+		h.acc.mu.RLock()
+		m.Registered = h.acc.regs[key].Fingerprint == s.fingerprint
+		h.acc.mu.RUnlock()
+	}
+	return key, m
+}
+
+// addLocked files s under key, listed as m. s must not be a member. r.mu
+// must be held.
+func (r *Room) addLocked(s *Session, key string, m Member) {
+	r.members[s] = key
+	e := roomMember{key, s}
+	i, _ := slices.BinarySearchFunc(r.order, e, compareMember)
+	r.order = slices.Insert(r.order, i, e)
+	r.listed = slices.Insert(r.listed, i, m)
+}
+
+// indexLocked is where s is in order, or -1. r.mu must be held.
+func (r *Room) indexLocked(s *Session) int {
+	key, in := r.members[s]
+	if !in {
+		return -1
+	}
+	i, _ := slices.BinarySearchFunc(r.order, roomMember{key, s}, compareMember)
+	return i
+}
+
+// removeLocked takes s out; false if it was not a member. r.mu must be held.
+func (r *Room) removeLocked(s *Session) bool {
+	i := r.indexLocked(s)
+	if i < 0 {
+		return false
+	}
+	delete(r.members, s)
+	r.order = slices.Delete(r.order, i, i+1)
+	r.listed = slices.Delete(r.listed, i, i+1)
+	if len(r.order) == 0 {
+		r.order, r.listed = nil, nil // let an emptied big room's arrays go
+	}
+	return true
+}
+
+// refreshLocked refiles and relists s from its current state, after its
+// nick, away message or registration changed; false if s is not a member.
+// Reading the state under r.mu makes the last refresh win with the newest
+// state, whatever the order of concurrent changes. r.mu must be held.
+func (r *Room) refreshLocked(h *Hub, s *Session) bool {
+	i := r.indexLocked(s)
+	if i < 0 {
+		return false
+	}
+	key, m := h.memberInfo(s)
+	if key == r.order[i].key {
+		r.listed[i] = m
+		return true
+	}
+	r.removeLocked(s)
+	r.addLocked(s, key, m)
+	return true
+}
+
+// refreshMember refreshes s in every room it is in.
+func (h *Hub) refreshMember(s *Session) {
+	for _, r := range s.joinedRooms() {
+		r.mu.Lock()
+		r.refreshLocked(h, s)
+		r.mu.Unlock()
+	}
 }
 
 // Name is the room's name without '#'.
@@ -41,16 +147,32 @@ func (r *Room) publishLocked(h *Hub, ev *Event) {
 		ev.Time = h.now()
 	}
 	ev.Room = r.name
-	for m := range r.members {
-		m.deliver(ev)
+	for _, m := range r.order {
+		m.s.deliver(ev)
 	}
-	h.obs.Delivered(len(r.members))
+	h.obs.Delivered(len(r.order))
 }
 
 func (r *Room) publish(h *Hub, ev *Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.publishLocked(h, ev)
+}
+
+// publishMessage publishes a stored message and keeps it for joiners.
+func (r *Room) publishMessage(h *Hub, ev *Event) {
+	r.mu.Lock()
+	r.rememberLocked(ev, h.history)
+	r.publishLocked(h, ev)
+	r.mu.Unlock()
+}
+
+// drainLocked waits until every message queued so far is published, so an
+// entry stored next comes after them. r.pubMu must be held.
+func (r *Room) drainLocked() {
+	if r.tail != nil {
+		<-r.tail
+	}
 }
 
 // rememberLocked keeps ev among the recent messages shown to joiners.
@@ -66,20 +188,17 @@ func (r *Room) rememberLocked(ev *Event, keep int) {
 	r.recent = append(r.recent, ev)
 }
 
-// membersLocked lists the members sorted by nick. r.mu must be held.
-func (r *Room) membersLocked() []Member {
-	list := make([]Member, 0, len(r.members))
-	for m := range r.members {
-		list = append(list, Member{Nick: m.Nick(), Via: m.via, Away: m.Away(), Registered: m.isRegistered()})
-	}
-	sort.Slice(list, func(i, j int) bool { return foldNick(list[i].Nick) < foldNick(list[j].Nick) })
-	return list
-}
-
-func (r *Room) membersEvent(now time.Time) *Event {
+func (r *Room) membersEvent(h *Hub) *Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	list := r.membersLocked()
+	return r.membersEventLocked(h.now())
+}
+
+// membersEventLocked lists the members sorted by folded nick: a copy, since
+// listed changes after the event is published. r.mu must be held.
+func (r *Room) membersEventLocked(now time.Time) *Event {
+	// Never nil: an empty room lists [] to the front-ends, not null.
+	list := append(make([]Member, 0, len(r.listed)), r.listed...)
 	return &Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: now}
 }
 

@@ -9,6 +9,7 @@ package room_test
 // (docs/performance.md has the reference figures).
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // benchHub is a hub without the per-session rate limit: the benchmarks send
@@ -207,6 +209,56 @@ func BenchmarkJoin(b *testing.B) {
 					b.StartTimer()
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkSayStored is messages sent by S members of one room of 10 at
+// once, with the SQLite store: each waits for its message to be stored
+// before it is published. ns/op is per message, over all senders.
+func BenchmarkSayStored(b *testing.B) {
+	for _, senders := range []int{1, 8} {
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
+			st, err := store.OpenSQLite(context.Background(), b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			h := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1<<16),
+				room.WithRate(1<<30, math.Inf(1)), room.WithStore(st))
+			if err := h.LoadRooms(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			members := benchConnect(b, h, 10, room.ViaWeb)
+			stop := make(chan struct{})
+			var readers sync.WaitGroup
+			for _, s := range members {
+				readers.Go(func() {
+					for {
+						select {
+						case <-s.Events():
+						case <-stop:
+							return
+						}
+					}
+				})
+			}
+			defer func() { close(stop); readers.Wait() }()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for i, s := range members[:senders] {
+				n := b.N / senders
+				if i < b.N%senders {
+					n++
+				}
+				wg.Go(func() {
+					for range n {
+						h.Input(s, "", "hello everybody, this is a message of ordinary length")
+					}
+				})
+			}
+			wg.Wait()
 		})
 	}
 }

@@ -31,6 +31,8 @@ type Session struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	leaveOnce sync.Once
+	closed    bool                // guarded by mu: Close has run
+	onClose   func(reason string) // guarded by mu; see OnClose
 
 	lastActive    atomic.Int64 // unix nanoseconds of the last input
 	limiter       *rate.Limiter
@@ -38,6 +40,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	nick    string
+	fold    string // foldNick(nick), computed once: key in h.nicks and room order
 	reason  string
 	away    string
 	replyTo string  // who last sent this session a private message
@@ -120,11 +123,35 @@ func (s *Session) Close(reason string) {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.reason = reason
+		s.closed = true
+		f := s.onClose
+		s.onClose = nil
 		s.mu.Unlock()
 		close(s.done)
+		if f != nil {
+			f(reason)
+		}
 		// Leave takes room locks, which the caller may hold.
 		go s.Leave()
 	})
+}
+
+// OnClose sets f to run once when the session is closed, with the reason,
+// right after Done is closed (at once if it already is). It lets a
+// front-end cut a connection whose writer is blocked on a peer that does not
+// read without a goroutine per session waiting on Done. f runs in the
+// goroutine calling Close, possibly under room locks: it must not block or
+// call into the hub.
+func (s *Session) OnClose(f func(reason string)) {
+	s.mu.Lock()
+	if !s.closed {
+		s.onClose = f
+		s.mu.Unlock()
+		return
+	}
+	reason := s.reason
+	s.mu.Unlock()
+	f(reason)
 }
 
 // deliver queues ev without ever blocking: a session whose queue is full is

@@ -9,8 +9,9 @@ import (
 )
 
 // brokenStore is a real SQLite store whose message writes fail, as on a
-// full disk.
-type brokenStore struct{ *store.SQLite }
+// full disk. It embeds the interface, not *store.SQLite, so that it is not a
+// store.QueuedAppender and the failing AppendMessage is what the hub uses.
+type brokenStore struct{ store.Store }
 
 func (brokenStore) AppendMessage(context.Context, *store.Message) error {
 	return errors.New("disk I/O error")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go driver: the binary stays static
@@ -15,9 +16,19 @@ import (
 const DBFile = "tertulia.db"
 
 // SQLite is the embedded Store: one file in the data folder, WAL mode.
+// Messages are committed in groups (see batch.go).
 type SQLite struct {
-	db *sql.DB
+	db    *sql.DB
+	ck    *sql.DB // the checkpointer's own connection
+	batch *batcher
+
+	closeOnce sync.Once
+	stopCk    chan struct{}
+	ckDone    chan struct{}
 }
+
+// insertMessage is prepared once: every room message runs it.
+const insertMessage = `INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?)`
 
 // migrations are applied in order, each once; append, never edit.
 var migrations = []string{
@@ -96,22 +107,44 @@ var migrations = []string{
 // schema up to date.
 func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 	path := filepath.Join(dir, DBFile)
-	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(ON)"} {
-		q.Add("_pragma", p)
+	dsn := func(pragmas ...string) string {
+		q := url.Values{}
+		for _, p := range append([]string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(5000)", "foreign_keys(ON)"}, pragmas...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + path + "?" + q.Encode()
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// The writer checkpoints by itself only as a backstop: the background
+	// checkpointer does it off the append path.
+	// After a burst the WAL file is cut back to the length at which it is
+	// made to start over.
+	db, err := sql.Open("sqlite", dsn(fmt.Sprintf("wal_autocheckpoint(%d)", walBackstopPages),
+		fmt.Sprintf("journal_size_limit(%d)", walRestartPages*4096)))
 	if err != nil {
 		return nil, err
 	}
 	// One writer at a time is SQLite's rule; one connection also keeps
 	// the pragmas in force and makes writes strictly ordered.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db}
+	s := &SQLite{db: db, stopCk: make(chan struct{}), ckDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
+	ins, err := db.PrepareContext(ctx, insertMessage)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ck, err := sql.Open("sqlite", dsn())
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	ck.SetMaxOpenConns(1)
+	s.ck = ck
+	s.batch = newBatcher(db, ins)
+	go s.batch.checkpointLoop(ck, s.stopCk, s.ckDone)
 	return s, nil
 }
 
@@ -143,15 +176,14 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return nil
 }
 
-// AppendMessage implements Store.
+// AppendMessage implements Store: m joins the next group commit.
 func (s *SQLite) AppendMessage(ctx context.Context, m *Message) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?)`,
-		m.Room, m.Kind, m.From, m.Text, m.Time.UnixMilli())
-	if err != nil {
-		return err
-	}
-	m.ID, err = res.LastInsertId()
-	return err
+	return s.batch.enqueue(m).wait(ctx)
+}
+
+// QueueMessage implements QueuedAppender.
+func (s *SQLite) QueueMessage(m *Message) func(context.Context) error {
+	return s.batch.enqueue(m).wait
 }
 
 // History implements Store.
@@ -251,5 +283,15 @@ func (s *SQLite) AppendPrivate(ctx context.Context, p *Private) error {
 // Ping implements Store.
 func (s *SQLite) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
-// Close implements Store; the WAL is checkpointed by SQLite on the last close.
-func (s *SQLite) Close() error { return s.db.Close() }
+// Close implements Store: it answers every queued append (committing it)
+// and refuses later ones; the WAL is checkpointed by SQLite on the last
+// close.
+func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() {
+		s.batch.close()
+		close(s.stopCk)
+		<-s.ckDone
+		s.ck.Close()
+	})
+	return s.db.Close()
+}

@@ -69,6 +69,17 @@ type Store interface {
 	ModerationStore
 }
 
+// QueuedAppender is implemented by stores that commit messages in groups
+// (SQLite). QueueMessage files m after every message queued before it and
+// returns at once; the function it returns waits until m is stored (m.ID
+// set) or reports why not. A caller that queues a room's messages in the
+// room's order gets increasing IDs in that order without holding its lock
+// during the commit. If ctx ends before the commit takes m, m is never
+// stored.
+type QueuedAppender interface {
+	QueueMessage(m *Message) (wait func(ctx context.Context) error)
+}
+
 // IdentityStore keeps registered nicks and web sign-ins.
 type IdentityStore interface {
 	Registrations(ctx context.Context) ([]Registration, error)
