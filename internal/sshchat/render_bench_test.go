@@ -2,24 +2,30 @@ package sshchat
 
 // Benchmarks of the SSH front-end: rendering one event for line mode and for
 // the terminal interface (each done once per event), and the terminal
-// interface's own work per session: one Update and View for an incoming
-// message, or for a keystroke, with the history the session holds. Run with
+// interface's own work per session: one Update and View (which draws on the
+// terminal, here io.Discard) for an incoming message, a batch of them, or a
+// keystroke, with the history the session holds. Run with
 //
 //	go test -run '^$' -bench . -benchmem ./internal/sshchat
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
 
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-var renderSink []byte
+var (
+	renderSink     []byte
+	renderTextSink string
+)
 
 func benchMessage(id uint64) *room.Event {
 	return &room.Event{Kind: room.KindMessage, ID: id, Room: "lobby", From: "alice",
@@ -38,7 +44,7 @@ func BenchmarkRenderTUI(b *testing.B) {
 	ev := benchMessage(1)
 	b.ReportAllocs()
 	for b.Loop() {
-		renderSink = renderTUI(ev)
+		renderTextSink = renderTUI(ev)
 	}
 }
 
@@ -53,11 +59,13 @@ func benchModel(b *testing.B, history int) (*tuiModel, uint64) {
 	}
 	b.Cleanup(cs.Leave)
 	m := newTUIModel(hub, cs, 100, 30)
+	// The terminal: frames are written, to nowhere, as a session's are.
+	m.scr = newScreen(io.Discard, colorprofile.ANSI256, 100, 30)
 	// What the session got on connecting: welcome, join, members, history.
 	for {
 		select {
 		case ev := <-cs.Events():
-			m.Update(eventMsg{ev})
+			m.Update(eventsMsg{ev})
 			continue
 		default:
 		}
@@ -66,16 +74,16 @@ func benchModel(b *testing.B, history int) (*tuiModel, uint64) {
 	id := uint64(0)
 	for range history {
 		id++
-		m.Update(eventMsg{benchMessage(id)})
+		m.Update(eventsMsg{benchMessage(id)})
 	}
 	m.View()
 	return m, id
 }
 
 // BenchmarkTUIMessage is what one terminal session does for each message of
-// its room: Update (file the line, point the viewport at the bottom) and
-// View (the frame handed to the renderer). Every TUI member of a room pays
-// it for every message.
+// its room: Update (file the line, show the bottom) and View (build the
+// frame, write what changed). Every TUI member of a room pays it for every
+// message.
 func BenchmarkTUIMessage(b *testing.B) {
 	for _, history := range []int{0, 100, 1000} {
 		b.Run(fmt.Sprintf("history=%d", history), func(b *testing.B) {
@@ -97,7 +105,7 @@ func BenchmarkTUIMessage(b *testing.B) {
 				id++
 				ev := events[i%len(events)]
 				ev.ID = id
-				m.Update(eventMsg{ev})
+				m.Update(eventsMsg{ev})
 				m.View()
 			}
 		})
@@ -124,14 +132,15 @@ func BenchmarkTUIKeystroke(b *testing.B) {
 	}
 }
 
-// BenchmarkViewportFollow is what the interface asks of the viewport for
-// every event while it follows the bottom (tuiModel.sync and View): with all
-// the scrollback in it, or with only the last screenful. The viewport
-// soft-wraps, so each call measures the width of every line it holds.
+// BenchmarkViewportFollow is what the interface asked of bubbles' viewport
+// for every event while it followed the bottom, before scroller replaced it:
+// with all the scrollback in it, or with only the last screenful. The
+// viewport soft-wraps, so each call measures the width of every line it
+// holds.
 func BenchmarkViewportFollow(b *testing.B) {
 	var all []string
 	for i := range 1000 {
-		all = append(all, string(renderTUI(benchMessage(uint64(i+1)))))
+		all = append(all, renderTUI(benchMessage(uint64(i+1))))
 	}
 	for _, keep := range []int{1000, 22} {
 		b.Run(fmt.Sprintf("lines=%d", keep), func(b *testing.B) {
@@ -152,9 +161,9 @@ func BenchmarkViewportFollow(b *testing.B) {
 	}
 }
 
-// BenchmarkTUIView is View alone (the frame handed to the renderer after
-// every Update), with a full scrollback: the part of BenchmarkTUIMessage
-// that does not depend on the event.
+// BenchmarkTUIView is View alone (called after every Update), with no
+// history or a full scrollback, when nothing changed: the frame is built and
+// compared with what the terminal shows, and nothing is written.
 func BenchmarkTUIView(b *testing.B) {
 	for _, history := range []int{0, 1000} {
 		b.Run(fmt.Sprintf("history=%d", history), func(b *testing.B) {
@@ -164,5 +173,74 @@ func BenchmarkTUIView(b *testing.B) {
 				m.View()
 			}
 		})
+	}
+}
+
+// BenchmarkScrollerFollow is BenchmarkViewportFollow for the message area
+// that replaced the viewport: its lines set and its rows built, with all
+// the scrollback or the last screenful.
+func BenchmarkScrollerFollow(b *testing.B) {
+	var all []line
+	for i := range 1000 {
+		all = appendLines(all, renderTUI(benchMessage(uint64(i+1))))
+	}
+	for _, keep := range []int{1000, 22} {
+		b.Run(fmt.Sprintf("lines=%d", keep), func(b *testing.B) {
+			s := scroller{follow: true}
+			s.setSize(80, 22)
+			var rows []string
+			b.ReportAllocs()
+			for b.Loop() {
+				s.setLines(all[len(all)-keep:], s.follow)
+				rows = s.appendRows(rows[:0])
+			}
+		})
+	}
+}
+
+// BenchmarkTUIBatch is what a terminal session does when several events
+// wait in its queue: the pump sends them as one message, so one Update and
+// one View serve them all. ns/event is the cost per event.
+func BenchmarkTUIBatch(b *testing.B) {
+	for _, size := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("events=%d", size), func(b *testing.B) {
+			m, id := benchModel(b, scrollback)
+			batch := make(eventsMsg, size)
+			for i := range batch {
+				batch[i] = benchMessage(0)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for _, ev := range batch {
+					id++
+					ev.ID = id
+				}
+				m.Update(batch)
+				m.View()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*size), "ns/event")
+		})
+	}
+}
+
+// BenchmarkTUIScrolledBack is BenchmarkTUIMessage with a full scrollback
+// while the user reads further up: the one case where the whole scrollback
+// is walked for every event.
+func BenchmarkTUIScrolledBack(b *testing.B) {
+	m, id := benchModel(b, scrollback)
+	m.Update(tea.KeyPressMsg{Code: tea.KeyPgUp})
+	m.Update(tea.KeyPressMsg{Code: tea.KeyPgUp})
+	if m.msgs.follow {
+		b.Fatal("still following after PgUp")
+	}
+	ev := benchMessage(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id++
+		ev.ID = id
+		m.Update(eventsMsg{ev})
+		m.View()
 	}
 }

@@ -210,37 +210,55 @@ func hostOf(addr string) string {
 }
 
 // keepAlive asks the peer to answer every interval and closes a connection
-// that does not, until done.
-func (s *Server) keepAlive(sess ssh.Session, done <-chan struct{}) {
+// that does not, until done is closed. It runs on a timer rather than in a
+// goroutine of its own: a goroutine's stack for each of thousands of idle
+// sessions, for a question asked twice a minute. The returned function stops
+// it.
+func (s *Server) keepAlive(sess ssh.Session, done <-chan struct{}) (stop func()) {
 	conn, ok := sess.Context().Value(ssh.ContextKeyConn).(*gossh.ServerConn)
 	if !ok || s.keepalive <= 0 {
-		return
+		return func() {}
 	}
-	t := time.NewTicker(s.keepalive)
-	defer t.Stop()
-	for {
+	// mu orders the timer's creation before its use by the probe it runs.
+	var (
+		mu sync.Mutex
+		t  *time.Timer
+	)
+	probe := func() {
 		select {
 		case <-done:
 			return
-		case <-t.C:
+		default:
 		}
 		answered := make(chan error, 1)
 		go func() {
 			_, _, err := conn.SendRequest("keepalive@openssh.com", true, nil)
 			answered <- err
 		}()
+		wait := time.NewTimer(s.keepalive)
+		defer wait.Stop()
 		select {
 		case err := <-answered:
 			if err == nil {
-				continue
+				mu.Lock()
+				t.Reset(s.keepalive)
+				mu.Unlock()
+				return
 			}
-		case <-time.After(s.keepalive):
+		case <-wait.C:
 		case <-done:
 			return
 		}
 		s.log.Info("ssh peer did not answer keepalive", "remote", sess.RemoteAddr().String())
 		conn.Close()
-		return
+	}
+	mu.Lock()
+	t = time.AfterFunc(s.keepalive, probe)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		t.Stop()
+		mu.Unlock()
 	}
 }
 
@@ -262,7 +280,7 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	defer cs.Leave()
-	go s.keepAlive(sess, cs.Done())
+	defer s.keepAlive(sess, cs.Done())()
 	if _, _, isPty := sess.Pty(); isPty {
 		s.runTUI(sess, cs)
 	} else {

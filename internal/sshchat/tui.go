@@ -6,18 +6,16 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
-	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"charm.land/ssh"
 	"charm.land/wish/v2/bubbletea"
+	"github.com/charmbracelet/colorprofile"
+	uv "github.com/charmbracelet/ultraviolet"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tertulia/tertulia/internal/room"
 )
-
-// scrollback is how many lines a TUI keeps.
-const scrollback = 1000
 
 var (
 	nickPalette  = []string{"#e06c75", "#98c379", "#e5c07b", "#61afef", "#c678dd", "#56b6c2", "#d19a66", "#ff79c6"}
@@ -37,7 +35,7 @@ func nickStyle(nick string) lipgloss.Style {
 
 // renderTUI renders ev as styled lines for the terminal interface. The result
 // does not depend on the recipient, so it is computed once per event.
-func renderTUI(ev *room.Event) []byte {
+func renderTUI(ev *room.Event) string {
 	ts := dimStyle.Render(ev.Time.Local().Format("15:04"))
 	var line string
 	switch ev.Kind {
@@ -54,7 +52,7 @@ func renderTUI(ev *room.Event) []byte {
 	case room.KindNick:
 		line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is now known as %s", ev.From, ev.To))
 	case room.KindMembers:
-		line = ts + " " + noticeStyle.Render(fmt.Sprintf("#%s members (%d): %s", ev.Room, len(ev.Members), memberList(ev.Members)))
+		line = ts + " " + noticeStyle.Render(fmt.Sprintf("#%s members (%d): %s", ev.Room, len(ev.Members), tuiMemberList(ev.Members)))
 	case room.KindWelcome:
 		line = ts + " " + noticeStyle.Render("Welcome to Tertulia, "+ev.From+". Type /help for commands, /quit to leave; Ctrl-N/Ctrl-P switch rooms, PgUp/PgDn scroll.")
 	case room.KindError:
@@ -80,7 +78,20 @@ func renderTUI(ev *room.Event) []byte {
 		}
 		line = ts + " " + strings.Join(parts, "\n      ")
 	}
-	return []byte(line)
+	return line
+}
+
+// tuiMembersShown is how many names the terminal's member line shows. The
+// line names every member otherwise: in a room of thousands it fills the
+// screen and is kept by every session that asked. Line mode, whose format is
+// a contract, still lists them all.
+const tuiMembersShown = 50
+
+func tuiMemberList(members []room.Member) string {
+	if len(members) <= tuiMembersShown {
+		return memberList(members)
+	}
+	return fmt.Sprintf("%s, … and %d more", memberList(members[:tuiMembersShown]), len(members)-tuiMembersShown)
 }
 
 // mentions reports whether text names nick as a whole word, ignoring case.
@@ -103,13 +114,16 @@ func isWordByte(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b >= 0x80
 }
 
-type eventMsg struct{ ev *room.Event }
+// eventsMsg is every event that was queued for the session when the pump
+// looked, in order: the model files them all and the program draws one
+// frame for them, however many there are.
+type eventsMsg []*room.Event
 
 type closedMsg struct{ reason string }
 
 // roomView is what the terminal keeps of one joined room.
 type roomView struct {
-	lines    []string
+	lines    []line
 	oldest   uint64 // smallest message id shown, 0 if none
 	newest   uint64 // largest message id shown
 	members  int
@@ -119,16 +133,30 @@ type roomView struct {
 }
 
 type tuiModel struct {
-	hub      *room.Hub
-	cs       *room.Session
-	width    int
-	height   int
-	views    map[string]*roomView
-	loose    []string // lines before any room was joined
-	viewport viewport.Model
-	input    textinput.Model
-	closing  string
-	shown    string // the room the viewport shows
+	hub    *room.Hub
+	cs     *room.Session
+	width  int
+	height int
+	views  map[string]*roomView
+	loose  []line // lines before any room was joined
+	msgs   scroller
+	input  textinput.Model
+	// inputView is input.View(), kept until the input changes: events do
+	// not change it and it is not cheap.
+	inputView  string
+	inputStale bool
+	// statusKey is the status line as last built and statusView the same
+	// truncated, padded and styled.
+	statusKey   string
+	statusWidth int
+	statusView  string
+	closing     string
+	shown       string // the room the message area shows
+	frame       []string
+	// scr is the client's terminal (nil in tests); bells are rung with the
+	// next frame.
+	scr   *screen
+	bells int
 }
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
@@ -137,18 +165,20 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in.Placeholder = "type a message or /help"
 	in.CharLimit = room.DefaultMaxMessage
 	in.Focus()
-	vp := viewport.New()
-	vp.SoftWrap = true
-	m := &tuiModel{hub: hub, cs: cs, viewport: vp, input: in, views: map[string]*roomView{}}
+	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}}
+	m.msgs.follow = true
 	m.resize(width, height)
 	return m
 }
 
 func (m *tuiModel) resize(w, h int) {
 	m.width, m.height = w, h
-	m.viewport.SetWidth(w)
-	m.viewport.SetHeight(max(h-2, 1))
+	m.msgs.setSize(w, max(h-2, 1))
 	m.input.SetWidth(max(w-3, 1))
+	m.inputStale = true
+	if m.scr != nil {
+		m.scr.resize(w, h)
+	}
 }
 
 func (m *tuiModel) Init() tea.Cmd { return nil }
@@ -157,10 +187,18 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
-		m.viewport.GotoBottom()
+		m.msgs.follow = true
 		return m, nil
-	case eventMsg:
-		return m, m.addEvent(msg.ev)
+	case eventsMsg:
+		bells := 0
+		for _, ev := range msg {
+			if m.addEvent(ev) {
+				bells++
+			}
+		}
+		m.sync()
+		m.bells += bells
+		return m, nil
 	case closedMsg:
 		m.closing = msg.reason
 		return m, tea.Quit
@@ -172,6 +210,7 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case "enter":
 			text := m.input.Value()
 			m.input.Reset()
+			m.inputStale = true
 			if strings.TrimSpace(text) != "" {
 				m.hub.Input(m.cs, "", text)
 			}
@@ -181,20 +220,26 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.cycleRoom(msg.String() == "ctrl+n")
 			return m, nil
 		case "pgup", "shift+up":
-			var cmd tea.Cmd
-			m.viewport, cmd = m.viewport.Update(msg)
-			if m.viewport.AtTop() {
+			n := m.msgs.height
+			if msg.String() == "shift+up" {
+				n = 1
+			}
+			if m.msgs.scrollUp(n) {
 				m.fetchOlder()
 			}
-			return m, cmd
+			return m, nil
 		case "pgdown", "shift+down":
-			var cmd tea.Cmd
-			m.viewport, cmd = m.viewport.Update(msg)
-			return m, cmd
+			n := m.msgs.height
+			if msg.String() == "shift+down" {
+				n = 1
+			}
+			m.msgs.scrollDown(n)
+			return m, nil
 		}
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
+	m.inputStale = true
 	return m, cmd
 }
 
@@ -208,9 +253,8 @@ func (m *tuiModel) view(name string) *roomView {
 }
 
 // addEvent files ev under its room (or the shown room, for personal events)
-// and returns a bell when it mentions the user.
-func (m *tuiModel) addEvent(ev *room.Event) tea.Cmd {
-	var bell tea.Cmd
+// and reports whether it mentions the user. The caller syncs the view.
+func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	target := ev.Room
 	switch ev.Kind {
 	case room.KindJoin, room.KindMembers:
@@ -226,17 +270,14 @@ func (m *tuiModel) addEvent(ev *room.Event) tea.Cmd {
 		m.view(ev.Room).topic = ev.Text
 	case room.KindHistory:
 		m.addHistory(ev)
-		m.sync()
-		return nil
+		return false
 	case room.KindPrivate:
 		target = ""
-		if ev.From != m.cs.Nick() {
-			bell = tea.Raw("\a")
-		}
+		bell = ev.From != m.cs.Nick()
 	case room.KindMessage:
 		v := m.view(ev.Room)
 		if ev.ID <= v.newest {
-			return nil // already shown
+			return false // already shown
 		}
 		v.newest = ev.ID
 		if v.oldest == 0 {
@@ -250,21 +291,20 @@ func (m *tuiModel) addEvent(ev *room.Event) tea.Cmd {
 	if target == "" {
 		target = m.cs.CurrentRoom()
 	}
-	line := string(ev.Render(room.FormatTUI, renderTUI))
+	text := tuiText(ev)
 	if ev.Kind == room.KindMessage && ev.From != m.cs.Nick() && mentions(ev.Text, m.cs.Nick()) {
-		line = mentionStyle.Render(line)
-		bell = tea.Raw("\a")
+		text = mentionStyle.Render(text)
+		bell = true
 	}
 	if target == "" {
-		m.loose = appendCapped(m.loose, line)
+		m.loose = appendLines(m.loose, text)
 	} else {
 		v := m.view(target)
-		v.lines = appendCapped(v.lines, line)
+		v.lines = appendLines(v.lines, text)
 		if target != m.cs.CurrentRoom() && ev.Kind == room.KindMessage {
 			v.unread = true
 		}
 	}
-	m.sync()
 	return bell
 }
 
@@ -272,12 +312,12 @@ func (m *tuiModel) addEvent(ev *room.Event) tea.Cmd {
 // shown; an older page goes on top.
 func (m *tuiModel) addHistory(ev *room.Event) {
 	v := m.view(ev.Room)
-	var lines []string
 	if ev.Before != 0 {
 		v.fetching = false
+		var lines []line
 		for _, h := range ev.History {
 			if v.oldest == 0 || h.ID < v.oldest {
-				lines = append(lines, string(h.Render(room.FormatTUI, renderTUI)))
+				lines = appendLines(lines, tuiText(h))
 			}
 		}
 		if len(ev.History) > 0 && (v.oldest == 0 || ev.History[0].ID < v.oldest) {
@@ -291,14 +331,14 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 			v.lines = v.lines[:scrollback]
 		}
 		if ev.Room == m.shown {
-			m.setContent(v, false)
-			m.viewport.SetYOffset(0)
+			m.msgs.setLines(v.lines, false)
+			m.msgs.scrollTo(0)
 		}
 		return
 	}
 	for _, h := range ev.History {
 		if h.ID > v.newest {
-			v.lines = appendCapped(v.lines, string(h.Render(room.FormatTUI, renderTUI)))
+			v.lines = appendLines(v.lines, tuiText(h))
 			v.newest = h.ID
 			if v.oldest == 0 {
 				v.oldest = h.ID
@@ -338,44 +378,31 @@ func (m *tuiModel) cycleRoom(forward bool) {
 	m.sync()
 }
 
-// sync points the viewport at the session's current room.
+// sync points the message area at the session's current room: at its
+// bottom when it was following or the room changed.
 func (m *tuiModel) sync() {
 	cur := m.cs.CurrentRoom()
 	if cur == "" {
-		atBottom := m.viewport.AtBottom()
-		m.viewport.SetContentLines(m.loose)
-		if atBottom || m.shown != "" {
-			m.viewport.GotoBottom()
-		}
+		m.msgs.setLines(m.loose, m.msgs.follow || m.shown != "")
 		m.shown = ""
 		return
 	}
 	v := m.view(cur)
 	if len(m.loose) > 0 {
 		v.lines = append(m.loose, v.lines...)
+		if len(v.lines) > scrollback {
+			v.lines = v.lines[len(v.lines)-scrollback:]
+		}
 		m.loose = nil
 	}
 	v.unread = false
-	m.setContent(v, m.shown != cur || m.viewport.AtBottom())
+	m.msgs.setLines(v.lines, m.shown != cur || m.msgs.follow)
 	m.shown = cur
 }
 
-func (m *tuiModel) setContent(v *roomView, bottom bool) {
-	m.viewport.SetContentLines(v.lines)
-	if bottom {
-		m.viewport.GotoBottom()
-	}
-}
-
-func appendCapped(lines []string, line string) []string {
-	lines = append(lines, line)
-	if len(lines) > scrollback {
-		lines = append(lines[:0:0], lines[len(lines)-scrollback:]...)
-	}
-	return lines
-}
-
-func (m *tuiModel) View() tea.View {
+// statusLine is the reverse-video line under the messages; the styling is
+// redone only when its text or the width changes.
+func (m *tuiModel) statusLine() string {
 	cur := m.cs.CurrentRoom()
 	var b strings.Builder
 	fmt.Fprintf(&b, " %s", m.cs.Nick())
@@ -400,55 +427,142 @@ func (m *tuiModel) View() tea.View {
 	if m.closing != "" {
 		status = " disconnected: " + m.closing + " "
 	}
+	if status == m.statusKey && m.width == m.statusWidth && m.statusView != "" {
+		return m.statusView
+	}
+	m.statusKey, m.statusWidth = status, m.width
 	status = ansi.Truncate(status, m.width, "…")
-	status = statusStyle.Render(status + strings.Repeat(" ", max(m.width-lipgloss.Width(status), 0)))
-	v := tea.NewView(m.viewport.View() + "\n" + status + "\n" + m.input.View())
-	v.AltScreen = true
-	return v
+	m.statusView = statusStyle.Render(status + strings.Repeat(" ", max(m.width-lipgloss.Width(status), 0)))
+	return m.statusView
+}
+
+// rows is the frame: the message area, the status line, the input line.
+func (m *tuiModel) rows() []string {
+	if m.inputStale {
+		m.inputView = m.input.View()
+		m.inputStale = false
+	}
+	m.frame = m.msgs.appendRows(m.frame[:0])
+	m.frame = append(m.frame, m.statusLine(), m.inputView)
+	return m.frame
+}
+
+// View draws the frame on the terminal, if there is one, and returns it as
+// text only when there is none (tests): Bubble Tea's renderer is not used.
+func (m *tuiModel) View() tea.View {
+	rows := m.rows()
+	if m.scr == nil {
+		v := tea.NewView(strings.Join(rows, "\n"))
+		v.AltScreen = true
+		return v
+	}
+	m.scr.draw(rows, len(rows)-2, m.bells)
+	m.bells = 0
+	return tea.View{}
+}
+
+// teaFPS is how often Bubble Tea wakes each session's renderer loop. With
+// the renderer replaced by screen that loop has nothing to draw, and frames
+// are drawn as soon as the model changes, whatever this rate; once a second
+// is the least it takes (60 by default, which cost idle sessions CPU).
+const teaFPS = 1
+
+// maxBatch bounds how many queued events one message carries, so a session
+// whose queue never empties still acknowledges what it has shown.
+const maxBatch = 256
+
+// nextBatch is ev and the events queued behind it, in order.
+func nextBatch(cs *room.Session, ev *room.Event) eventsMsg {
+	batch := eventsMsg{ev}
+	for len(batch) < maxBatch {
+		select {
+		case ev := <-cs.Events():
+			batch = append(batch, ev)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// teaProgram is what the pump needs of the program.
+type teaProgram interface {
+	Send(tea.Msg)
+	Quit()
+}
+
+// pump is the only path from the room to a terminal session: the sender's
+// goroutine only ever queues. It passes the queued events to the program in
+// batches, acknowledging each, and also window changes and the end of the
+// connection, so one goroutine does all three. It closes pumpDone once the
+// session is over and its queue written.
+func pump(cs *room.Session, program teaProgram, winCh <-chan ssh.Window, ctxDone <-chan struct{}, pumpDone chan<- struct{}) {
+	events, done := cs.Events(), cs.Done()
+	for {
+		select {
+		case ev := <-events:
+			batch := nextBatch(cs, ev)
+			program.Send(batch)
+			for _, ev := range batch {
+				cs.Written(ev)
+			}
+		case <-done:
+			var rest eventsMsg
+			drain(cs, func(ev *room.Event) bool { rest = append(rest, ev); return true })
+			if len(rest) > 0 {
+				program.Send(rest)
+			}
+			program.Send(closedMsg{cs.CloseReason()})
+			close(pumpDone)
+			if ctxDone == nil {
+				return
+			}
+			// Keep reading window changes until the connection ends: the
+			// SSH library blocks its request loop on a full channel.
+			events, done = nil, nil
+		case w, ok := <-winCh:
+			if !ok {
+				// Closed with the session's requests: the connection is
+				// going.
+				winCh = nil
+				continue
+			}
+			program.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+		case <-ctxDone:
+			cs.Close(room.ReasonClosed)
+			program.Quit()
+			if done == nil {
+				return
+			}
+			// done is closed now: the next turn writes what is queued.
+			ctxDone, winCh = nil, nil
+		}
+	}
 }
 
 // runTUI serves a session with a PTY.
 func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
-	pty, _, _ := sess.Pty()
+	pty, winCh, _ := sess.Pty()
 	model := newTUIModel(s.hub, cs, pty.Window.Width, pty.Window.Height)
-	opts := append(bubbletea.MakeOptions(sess), tea.WithoutSignalHandler())
+	// The colour profile wish's options give an emulated PTY.
+	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
+	model.scr = newScreen(sess, profile, pty.Window.Width, pty.Window.Height)
+	// Bubble Tea runs the model (Update, View, commands such as the
+	// cursor's blinking); screen draws and readKeys reads in place of its
+	// renderer and input reader (see why there).
+	opts := append(bubbletea.MakeOptions(sess), tea.WithInput(nil),
+		tea.WithoutSignalHandler(), tea.WithoutRenderer(), tea.WithFPS(teaFPS))
 	program := tea.NewProgram(model, opts...)
+	go readKeys(sess, func(ev uv.Event) { program.Send(ev) })
 
-	// The pump is the only path from the room to this terminal: the sender's
-	// goroutine only ever queues.
 	pumpDone := make(chan struct{})
-	go func() {
-		defer close(pumpDone)
-		for {
-			select {
-			case ev := <-cs.Events():
-				program.Send(eventMsg{ev})
-				cs.Written(ev)
-			case <-cs.Done():
-				drain(cs, func(ev *room.Event) bool { program.Send(eventMsg{ev}); return true })
-				program.Send(closedMsg{cs.CloseReason()})
-				return
-			}
-		}
-	}()
-	go func() {
-		// Window changes and the end of the connection.
-		_, winCh, _ := sess.Pty()
-		for {
-			select {
-			case w := <-winCh:
-				program.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
-			case <-sess.Context().Done():
-				cs.Close(room.ReasonClosed)
-				program.Quit()
-				return
-			}
-		}
-	}()
+	go pump(cs, program, winCh, sess.Context().Done(), pumpDone)
 	if _, err := program.Run(); err != nil {
 		s.log.Error("tui", "nick", cs.Nick(), "err", err)
 	}
 	program.Kill()
+	// The event loop is over: the screen is this goroutine's now.
+	model.scr.stop()
 	cs.Close(room.ReasonClosed)
 	s.awaitWriter(cs, pumpDone)
 }

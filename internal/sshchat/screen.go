@@ -1,0 +1,164 @@
+package sshchat
+
+import (
+	"io"
+	"strconv"
+
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// screen draws the terminal interface's frames on the client's terminal, in
+// place of Bubble Tea's renderer. That renderer keeps two buffers of styled
+// cells per session (about 450 KB at 80×24, most of a session's memory) and
+// parses and compares every cell of every frame (about 160 µs, most of a
+// session's work per event). A frame here is a list of rows that are mostly
+// the scrollback's own strings, so the screen keeps only the rows the
+// terminal shows, compares them (unchanged rows are usually the same
+// string), scrolls the message area when the new frame is the old one moved
+// up, and rewrites the rows that differ.
+//
+// Only the program's event loop uses it (from Update and View), and runTUI
+// once the program has ended.
+type screen struct {
+	out     io.Writer
+	profile colorprofile.Profile
+	width   int
+	height  int
+	shown   []string // the rows on the terminal; nil: unknown, clear first
+	buf     []byte
+	started bool
+	failed  bool // a write failed: the connection is going
+}
+
+// Sequences written around the interface. The cursor is hidden because the
+// input line draws its own.
+const (
+	screenEnter = ansi.SetModeAltScreenSaveCursor + ansi.HideCursor + ansi.SetModeBracketedPaste
+	screenLeave = ansi.ResetStyle + ansi.ResetModeBracketedPaste + ansi.ShowCursor + ansi.ResetModeAltScreenSaveCursor
+)
+
+func newScreen(out io.Writer, profile colorprofile.Profile, width, height int) *screen {
+	// Without a terminal type the profile says strip every sequence, which
+	// would strip the cursor movements too: keep those, drop the styles.
+	profile = max(profile, colorprofile.ASCII)
+	return &screen{out: out, profile: profile, width: width, height: height}
+}
+
+// resize redraws everything at the next frame, as terminals reflow or clear
+// on a resize in their own ways.
+func (s *screen) resize(width, height int) {
+	s.width, s.height = width, height
+	s.shown = nil
+}
+
+// draw brings the terminal to rows (the first height of them, as Bubble
+// Tea's renderer drew a frame taller than the screen), ringing the bell
+// bells times first. The first scroll rows are the message area, which may
+// be scrolled.
+func (s *screen) draw(rows []string, scroll, bells int) {
+	if s.failed || s.height <= 0 {
+		return
+	}
+	b := s.buf[:0]
+	if !s.started {
+		s.started = true
+		b = append(b, screenEnter...)
+	}
+	for range bells {
+		b = append(b, '\a')
+	}
+	if len(rows) > s.height {
+		rows = rows[:s.height]
+	}
+	if s.shown == nil {
+		s.shown = make([]string, s.height)
+		b = append(b, ansi.ResetStyle+ansi.CursorHomePosition+ansi.EraseEntireScreen...)
+	}
+	scroll = max(0, min(scroll, len(rows)))
+	if k := scrolledBy(s.shown[:scroll], rows[:scroll]); k > 0 {
+		// Margins around the message area, scroll it up k rows, margins
+		// back to the whole screen.
+		b = append(b, "\x1b[1;"...)
+		b = strconv.AppendInt(b, int64(scroll), 10)
+		b = append(b, "r\x1b["...)
+		b = strconv.AppendInt(b, int64(k), 10)
+		b = append(b, "S\x1b[r"...)
+		copy(s.shown, s.shown[k:scroll])
+		clear(s.shown[scroll-k : scroll])
+	}
+	drew := false
+	for i := range s.height {
+		row := ""
+		if i < len(rows) {
+			row = rows[i]
+		}
+		if row == s.shown[i] {
+			continue
+		}
+		// To the row's start, plain style, erase it, write it. Erasing
+		// first rather than after leaves a row as wide as the screen intact.
+		b = append(b, "\x1b["...)
+		b = strconv.AppendInt(b, int64(i+1), 10)
+		b = append(b, ";1H"+ansi.ResetStyle+ansi.EraseEntireLine...)
+		b = append(b, row...)
+		s.shown[i] = row
+		drew = true
+	}
+	if drew {
+		b = append(b, ansi.ResetStyle...)
+	}
+	s.buf = b
+	s.write(b)
+	if cap(s.buf) > 64<<10 {
+		s.buf = nil // a full redraw of a huge window: do not keep it
+	}
+}
+
+// stop leaves the interface's screen and restores the terminal's modes.
+func (s *screen) stop() {
+	if s.started && !s.failed {
+		s.write([]byte(screenLeave))
+	}
+}
+
+func (s *screen) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	var err error
+	if s.profile < colorprofile.TrueColor {
+		// The rows are styled in true colour; a terminal that says it has
+		// fewer colours gets the nearest ones, as Bubble Tea's renderer did.
+		w := colorprofile.Writer{Forward: s.out, Profile: s.profile}
+		_, err = w.Write(b)
+	} else {
+		_, err = s.out.Write(b)
+	}
+	if err != nil {
+		s.failed = true
+	}
+}
+
+// scrolledBy returns the smallest k > 0 such that the new rows are the old
+// ones moved up k rows (the last k aside), or 0. Comparing the same string
+// is cheap, and most rows are the scrollback's own strings.
+func scrolledBy(old, rows []string) int {
+	n := len(rows)
+	for k := 1; k < n; k++ {
+		if rows[0] != old[k] || old[k] == "" {
+			continue
+		}
+		same := true
+		for i := 1; i < n-k; i++ {
+			if rows[i] != old[i+k] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return k
+		}
+	}
+	return 0
+}

@@ -1,0 +1,454 @@
+package sshchat
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
+	"github.com/charmbracelet/colorprofile"
+	uv "github.com/charmbracelet/ultraviolet"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/vt"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// testModel is a terminal session "bob" in the lobby of a hub of its own,
+// having read what it got on connecting.
+func testModel(t *testing.T, w, h int) (*tuiModel, *room.Hub, *room.Session) {
+	t.Helper()
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1<<12))
+	cs, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cs.Leave)
+	m := newTUIModel(hub, cs, w, h)
+	readQueued(m, cs)
+	return m, hub, cs
+}
+
+// readQueued hands the model what is queued for its session, as one batch.
+func readQueued(m *tuiModel, cs *room.Session) {
+	var batch eventsMsg
+	for {
+		select {
+		case ev := <-cs.Events():
+			batch = append(batch, ev)
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) > 0 {
+		m.Update(batch)
+	}
+}
+
+var testTime = time.Date(2026, 11, 25, 12, 34, 0, 0, time.UTC)
+
+func testMessage(id uint64, from, text string) *room.Event {
+	return &room.Event{Kind: room.KindMessage, ID: id, Room: "lobby", From: from, Text: text, Time: testTime}
+}
+
+// bvTerm is Bubble Tea's renderer as runTUI used it (an ultraviolet
+// terminal renderer on the alternate screen, cell buffer, scroll
+// optimisation) drawing into a terminal emulator: what users saw before
+// screen replaced it.
+type bvTerm struct {
+	out   bytes.Buffer
+	scr   *uv.TerminalRenderer
+	cells uv.ScreenBuffer
+	emu   *vt.Emulator
+}
+
+func newBVTerm(w, h int, profile colorprofile.Profile) *bvTerm {
+	t := &bvTerm{emu: vt.NewEmulator(w, h), cells: uv.NewScreenBuffer(w, h)}
+	t.scr = uv.NewTerminalRenderer(&t.out, []string{"TERM=xterm-256color"})
+	t.scr.SetColorProfile(profile)
+	t.scr.SetTabStops(-1)
+	t.scr.SetScrollOptim(true)
+	t.scr.Resize(w, h)
+	t.scr.SaveCursor()
+	t.out.WriteString(ansi.SetModeAltScreenSaveCursor)
+	t.scr.SetFullscreen(true)
+	t.scr.SetRelativeCursor(false)
+	t.scr.Erase()
+	return t
+}
+
+func (t *bvTerm) draw(frame string) {
+	content := uv.NewStyledString(frame)
+	t.cells.Clear()
+	content.Draw(t.cells, t.cells.Bounds())
+	t.scr.Render(t.cells.RenderBuffer)
+	_ = t.scr.Flush()
+	_, _ = t.emu.Write(t.out.Bytes())
+	t.out.Reset()
+}
+
+func (t *bvTerm) resize(w, h int) {
+	t.emu.Resize(w, h)
+	t.scr.Erase()
+	t.scr.Resize(w, h)
+	t.cells.Touched = nil
+	t.cells.Resize(w, h)
+}
+
+// emuWriter feeds a terminal emulator and counts what it is sent.
+type emuWriter struct {
+	emu   *vt.Emulator
+	bytes int
+}
+
+func (w *emuWriter) Write(p []byte) (int, error) {
+	w.bytes += len(p)
+	return w.emu.Write(p)
+}
+
+// The screen shows what Bubble Tea's renderer showed, cell for cell and
+// style for style, through messages, wrapped lines, multi-line notices,
+// mentions, scrolling back and forth, new messages while scrolled back and
+// resizes: only what is written to get there differs.
+func TestScreenMatchesBubbleTeaRenderer(t *testing.T) {
+	for _, profile := range []colorprofile.Profile{colorprofile.TrueColor, colorprofile.ANSI256} {
+		t.Run(profile.String(), func(t *testing.T) {
+			w, h := 60, 12
+			m, _, _ := testModel(t, w, h)
+			out := &emuWriter{emu: vt.NewEmulator(w, h)}
+			scr := newScreen(out, profile, w, h)
+			old := newBVTerm(w, h, profile)
+			step := 0
+			check := func(what string) {
+				t.Helper()
+				step++
+				rows := m.rows()
+				scr.draw(rows, m.msgs.height, 0)
+				old.draw(strings.Join(rows, "\n"))
+				if diff := visibleDiff(out.emu, old.emu); diff != "" {
+					got, want := out.emu.Render(), old.emu.Render()
+					t.Fatalf("step %d (%s): screens differ\nscreen:\n%s\nBubble Tea:\n%s\n%s", step, what, out.emu.String(), old.emu.String(), diff+"\n"+firstDiff(got, want))
+				}
+			}
+			key := func(k tea.KeyPressMsg) {
+				m.Update(k)
+				check(k.String())
+			}
+			resize := func(nw, nh int) {
+				m.Update(tea.WindowSizeMsg{Width: nw, Height: nh})
+				out.emu.Resize(nw, nh)
+				scr.resize(nw, nh)
+				old.resize(nw, nh)
+				check(fmt.Sprintf("resize %dx%d", nw, nh))
+			}
+			check("connected")
+			id := uint64(0)
+			say := func(from, text string) {
+				id++
+				m.Update(eventsMsg{testMessage(id, from, text)})
+				check(text)
+			}
+			for i := range 25 {
+				text := fmt.Sprintf("message %d", i)
+				if i%4 == 3 {
+					text += strings.Repeat(", and then some more words", i%7+1)
+				}
+				say("alice", text)
+			}
+			say("carol", "hey bob, are you there?")
+			m.Update(eventsMsg{&room.Event{Kind: room.KindNotice, Text: "first\nsecond line\nthird", Time: testTime}})
+			check("notice")
+			key(tea.KeyPressMsg{Code: tea.KeyPgUp})
+			key(tea.KeyPressMsg{Code: tea.KeyPgUp})
+			say("alice", "while bob reads further up")
+			key(tea.KeyPressMsg{Code: tea.KeyDown, Mod: tea.ModShift})
+			key(tea.KeyPressMsg{Code: tea.KeyUp, Mod: tea.ModShift})
+			for range 6 {
+				key(tea.KeyPressMsg{Code: tea.KeyPgDown})
+			}
+			if !m.msgs.follow {
+				t.Fatal("not following the bottom after paging down to it")
+			}
+			say("alice", "back at the bottom")
+			for _, r := range "typing" {
+				key(tea.KeyPressMsg{Code: r, Text: string(r)})
+			}
+			resize(40, 10)
+			say("alice", "a narrower window wraps this line of text")
+			resize(30, 2)
+			say("alice", "a window too small for the interface")
+			resize(80, 20)
+			say("alice", "wider")
+			batch := eventsMsg{}
+			for i := range 5 {
+				id++
+				batch = append(batch, testMessage(id, "dave", fmt.Sprintf("batch %d", i)))
+			}
+			m.Update(batch)
+			check("batch")
+		})
+	}
+}
+
+// After the first frame, a new message while following costs a scroll of
+// the message area and the new row, not a redraw.
+func TestScreenScrollsTheMessageArea(t *testing.T) {
+	w, h := 80, 24
+	m, _, _ := testModel(t, w, h)
+	out := &emuWriter{emu: vt.NewEmulator(w, h)}
+	m.scr = newScreen(out, colorprofile.TrueColor, w, h)
+	for i := range 40 {
+		m.Update(eventsMsg{testMessage(uint64(i+1), "alice", fmt.Sprintf("message %d", i))})
+	}
+	m.View()
+	before := out.bytes
+	m.Update(eventsMsg{testMessage(41, "alice", "message 40")})
+	m.View()
+	if n := out.bytes - before; n > 200 {
+		t.Errorf("a new message took %d bytes to show; want a scroll and one row", n)
+	}
+	screen := out.emu.String()
+	rows := strings.Split(screen, "\n")
+	if len(rows) < h-2 || !strings.Contains(rows[h-3], "message 40") || !strings.Contains(rows[h-4], "message 39") {
+		t.Fatalf("last messages not at the bottom of the message area:\n%s", screen)
+	}
+	if !strings.Contains(rows[h-2], "bob │ #lobby │ 1 members") {
+		t.Fatalf("status line not on row %d:\n%s", h-1, screen)
+	}
+}
+
+// Following, scrolling back (where new messages do not move the view), and
+// following again once back at the bottom.
+func TestTUIScrollBackAndFollow(t *testing.T) {
+	m, _, _ := testModel(t, 80, 12) // 10 rows of messages
+	for i := range 50 {
+		m.Update(eventsMsg{testMessage(uint64(i+1), "alice", fmt.Sprintf("m%02d", i))})
+	}
+	area := func() string { return strings.Join(m.rows()[:m.msgs.height], "\n") }
+	if a := area(); !strings.Contains(a, "m49") || strings.Contains(a, "m39") {
+		t.Fatalf("not showing the last 10:\n%s", a)
+	}
+	m.Update(tea.KeyPressMsg{Code: tea.KeyPgUp})
+	if m.msgs.follow {
+		t.Fatal("still following after PgUp")
+	}
+	a := area()
+	if !strings.Contains(a, "m39") || strings.Contains(a, "m49") {
+		t.Fatalf("PgUp did not go up a screen:\n%s", a)
+	}
+	m.Update(eventsMsg{testMessage(51, "alice", "m50")})
+	if area() != a {
+		t.Fatalf("a new message moved the view while scrolled back:\n%s", area())
+	}
+	m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
+	m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
+	if !m.msgs.follow || !strings.Contains(area(), "m50") {
+		t.Fatalf("not following after PgDn to the bottom:\n%s", area())
+	}
+	m.Update(eventsMsg{testMessage(52, "alice", "m51")})
+	if !strings.Contains(area(), "m51") {
+		t.Fatalf("new message not shown while following:\n%s", area())
+	}
+}
+
+// A batch is filed in order and rings once per mention.
+func TestTUIBatchOrderAndBells(t *testing.T) {
+	m, _, _ := testModel(t, 80, 24)
+	out := &emuWriter{emu: vt.NewEmulator(80, 24)}
+	bells := 0
+	out.emu.SetCallbacks(vt.Callbacks{Bell: func() { bells++ }})
+	m.scr = newScreen(out, colorprofile.ANSI256, 80, 24)
+	m.Update(eventsMsg{
+		testMessage(1, "alice", "one"),
+		testMessage(2, "alice", "two, bob"),
+		testMessage(3, "alice", "three"),
+		testMessage(4, "carol", "Bob: four"),
+	})
+	m.View()
+	if bells != 2 {
+		t.Errorf("%d bells for two mentions", bells)
+	}
+	screen := out.emu.String()
+	last := -1
+	for _, w := range []string{"<alice> one", "<alice> two, bob", "<alice> three", "<carol> Bob: four"} {
+		i := strings.Index(screen, w)
+		if i <= last {
+			t.Fatalf("%q missing or out of order:\n%s", w, screen)
+		}
+		last = i
+	}
+}
+
+// The terminal's member line names 50 members; line mode names them all.
+func TestMembersLineCappedInTUIOnly(t *testing.T) {
+	ev := &room.Event{Kind: room.KindMembers, Room: "lobby", Count: 120, Time: testTime}
+	for i := range 120 {
+		ev.Members = append(ev.Members, room.Member{Nick: fmt.Sprintf("n%03d", i), Via: room.ViaWeb})
+	}
+	tui := ansi.Strip(renderTUI(ev))
+	if !strings.Contains(tui, "#lobby members (120): n000 (web)") || !strings.Contains(tui, "n049 (web), … and 70 more") || strings.Contains(tui, "n050") {
+		t.Errorf("terminal member line: %s", tui)
+	}
+	line := string(renderLine(ev))
+	if !strings.Contains(line, "n119 (web)\n") || strings.Contains(line, "more") {
+		t.Errorf("line mode member line: %s", line)
+	}
+}
+
+// fakeProgram records what the pump sends.
+type fakeProgram struct {
+	mu   sync.Mutex
+	msgs []tea.Msg
+}
+
+func (p *fakeProgram) Send(msg tea.Msg) {
+	p.mu.Lock()
+	p.msgs = append(p.msgs, msg)
+	p.mu.Unlock()
+}
+
+func (p *fakeProgram) Quit() { p.Send(tea.QuitMsg{}) }
+
+// countWritten counts the hub's delivery acknowledgements.
+type countWritten struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (*countWritten) SessionOpened(room.Via)         {}
+func (*countWritten) SessionClosed(room.Via, string) {}
+func (*countWritten) InputReceived(room.Via)         {}
+func (*countWritten) InputRefused(room.Via, string)  {}
+func (*countWritten) Delivered(int)                  {}
+func (*countWritten) RoomsChanged(int)               {}
+func (c *countWritten) Written(room.Via, time.Duration) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+// The pump hands over whatever is queued in batches, in order, and
+// acknowledges every event; at the end it writes out the queue and the
+// reason, and closes pumpDone.
+func TestPumpBatchesInOrder(t *testing.T) {
+	obs := &countWritten{}
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1<<12),
+		room.WithObserver(obs), room.WithRate(1000, 1000))
+	bob, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := hub.Connect(room.Identity{Nick: "alice", Via: room.ViaWeb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Leave()
+	const n = 300
+	for i := range n {
+		hub.Input(alice, "", fmt.Sprintf("m%d", i))
+	}
+	queued := len(bob.Events())
+	p := &fakeProgram{}
+	done := make(chan struct{})
+	winCh := make(chan ssh.Window)
+	go pump(bob, p, winCh, nil, done)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		obs.mu.Lock()
+		written := obs.n
+		obs.mu.Unlock()
+		if written >= queued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events acknowledged", written, queued)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	bob.Close(room.ReasonQuit)
+	<-done
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next, events := 0, 0
+	for _, msg := range p.msgs {
+		batch, ok := msg.(eventsMsg)
+		if !ok {
+			continue
+		}
+		if len(batch) > maxBatch {
+			t.Errorf("batch of %d", len(batch))
+		}
+		for _, ev := range batch {
+			events++
+			if ev.Kind != room.KindMessage {
+				continue
+			}
+			if want := fmt.Sprintf("m%d", next); ev.Text != want {
+				t.Fatalf("got %q, want %q", ev.Text, want)
+			}
+			next++
+		}
+	}
+	if next != n {
+		t.Errorf("%d of %d messages passed on", next, n)
+	}
+	if events < queued {
+		t.Errorf("%d events passed on, %d were queued", events, queued)
+	}
+	if last, ok := p.msgs[len(p.msgs)-1].(closedMsg); !ok || last.reason != room.ReasonQuit {
+		t.Errorf("last message %#v, want closedMsg{quit}", p.msgs[len(p.msgs)-1])
+	}
+	if len(p.msgs) > n/2 {
+		t.Errorf("%d messages sent for %d queued events: not batched", len(p.msgs), queued)
+	}
+}
+
+// firstDiff shows where two renderings part.
+func firstDiff(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	from := max(0, i-60)
+	return fmt.Sprintf("from byte %d:\n  screen:     %q\n  Bubble Tea: %q", i, a[from:min(len(a), i+60)], b[from:min(len(b), i+60)])
+}
+
+// visibleDiff compares what two terminals show, cell by cell: characters
+// and their styles, except what cannot be seen on a blank cell (its
+// foreground colour, bold, italic...). Bubble Tea's renderer leaves a
+// coloured space blank; screen writes it.
+func visibleDiff(a, b *vt.Emulator) string {
+	if a.Width() != b.Width() || a.Height() != b.Height() {
+		return fmt.Sprintf("sizes %dx%d and %dx%d", a.Width(), a.Height(), b.Width(), b.Height())
+	}
+	const invisibleOnBlank = uv.AttrBold | uv.AttrFaint | uv.AttrItalic | uv.AttrBlink | uv.AttrRapidBlink
+	norm := func(c *uv.Cell) uv.Cell {
+		if c == nil {
+			return uv.Cell{Content: " ", Width: 1}
+		}
+		n := *c
+		if n.Content == "" && n.Width == 1 {
+			n.Content = " "
+		}
+		if n.Content == " " {
+			n.Style.Fg = nil
+			n.Style.Attrs &^= invisibleOnBlank
+		}
+		return n
+	}
+	for y := range a.Height() {
+		for x := range a.Width() {
+			ca, cb := norm(a.CellAt(x, y)), norm(b.CellAt(x, y))
+			if ca.Content != cb.Content || ca.Width != cb.Width || !ca.Style.Equal(&cb.Style) || ca.Link != cb.Link {
+				return fmt.Sprintf("cell %d,%d: %q %+v / %q %+v", x, y, ca.Content, ca.Style, cb.Content, cb.Style)
+			}
+		}
+	}
+	return ""
+}
