@@ -46,6 +46,21 @@ type Metrics struct {
 	deliveries     prometheus.Counter
 	latency        *prometheus.HistogramVec
 	sshHandshake   prometheus.Counter
+
+	// The series of each known front-end, resolved once: a label lookup
+	// (hashing the values, a map under a lock) per written event was
+	// measurable in the web fan-out's profile (docs/performance.md,
+	// finding 6).
+	ssh, web viaSeries
+}
+
+// viaSeries are the children labelled with one front-end.
+type viaSeries struct {
+	sessions       prometheus.Gauge
+	sessionsOpened prometheus.Counter
+	slowDrops      prometheus.Counter
+	received       prometheus.Counter
+	latency        prometheus.Observer
 }
 
 var _ room.Observer = (*Metrics)(nil)
@@ -103,15 +118,33 @@ func New() *Metrics {
 		m.sessions, m.sessionsOpened, m.sessionsClosed, m.slowDrops, m.rooms,
 		m.received, m.refused, m.deliveries, m.latency, m.sshHandshake,
 	)
-	for _, via := range []room.Via{room.ViaSSH, room.ViaWeb} {
-		v := string(via)
-		m.sessions.WithLabelValues(v)
-		m.sessionsOpened.WithLabelValues(v)
-		m.slowDrops.WithLabelValues(v)
-		m.received.WithLabelValues(v)
-		m.latency.WithLabelValues(v)
-	}
+	m.ssh = m.resolve(room.ViaSSH)
+	m.web = m.resolve(room.ViaWeb)
 	return m
+}
+
+// resolve returns (creating them at zero) the series labelled via.
+func (m *Metrics) resolve(via room.Via) viaSeries {
+	v := string(via)
+	return viaSeries{
+		sessions:       m.sessions.WithLabelValues(v),
+		sessionsOpened: m.sessionsOpened.WithLabelValues(v),
+		slowDrops:      m.slowDrops.WithLabelValues(v),
+		received:       m.received.WithLabelValues(v),
+		latency:        m.latency.WithLabelValues(v),
+	}
+}
+
+// known returns the resolved series of a known front-end, nil for another
+// (whose series are then looked up, and created, one by one as used).
+func (m *Metrics) known(via room.Via) *viaSeries {
+	switch via {
+	case room.ViaSSH:
+		return &m.ssh
+	case room.ViaWeb:
+		return &m.web
+	}
+	return nil
 }
 
 // Registry is where the series are registered; callers may add their own.
@@ -131,6 +164,11 @@ func (m *Metrics) SSHHandshakeFailed() { m.sshHandshake.Inc() }
 
 // SessionOpened implements room.Observer.
 func (m *Metrics) SessionOpened(via room.Via) {
+	if vs := m.known(via); vs != nil {
+		vs.sessions.Inc()
+		vs.sessionsOpened.Inc()
+		return
+	}
 	m.sessions.WithLabelValues(string(via)).Inc()
 	m.sessionsOpened.WithLabelValues(string(via)).Inc()
 }
@@ -138,19 +176,34 @@ func (m *Metrics) SessionOpened(via room.Via) {
 // SessionClosed implements room.Observer; a session closed as too slow is
 // also counted as a slow-client drop.
 func (m *Metrics) SessionClosed(via room.Via, reason string) {
-	m.sessions.WithLabelValues(string(via)).Dec()
+	vs := m.known(via)
+	if vs != nil {
+		vs.sessions.Dec()
+	} else {
+		m.sessions.WithLabelValues(string(via)).Dec()
+	}
 	label, ok := closeReasons[reason]
 	if !ok {
 		label = "other"
 	}
 	m.sessionsClosed.WithLabelValues(string(via), label).Inc()
 	if reason == room.ReasonSlowClient {
-		m.slowDrops.WithLabelValues(string(via)).Inc()
+		if vs != nil {
+			vs.slowDrops.Inc()
+		} else {
+			m.slowDrops.WithLabelValues(string(via)).Inc()
+		}
 	}
 }
 
 // InputReceived implements room.Observer.
-func (m *Metrics) InputReceived(via room.Via) { m.received.WithLabelValues(string(via)).Inc() }
+func (m *Metrics) InputReceived(via room.Via) {
+	if vs := m.known(via); vs != nil {
+		vs.received.Inc()
+		return
+	}
+	m.received.WithLabelValues(string(via)).Inc()
+}
 
 // InputRefused implements room.Observer.
 func (m *Metrics) InputRefused(via room.Via, code string) {
@@ -162,6 +215,10 @@ func (m *Metrics) Delivered(n int) { m.deliveries.Add(float64(n)) }
 
 // Written implements room.Observer.
 func (m *Metrics) Written(via room.Via, lat time.Duration) {
+	if vs := m.known(via); vs != nil {
+		vs.latency.Observe(lat.Seconds())
+		return
+	}
 	m.latency.WithLabelValues(string(via)).Observe(lat.Seconds())
 }
 

@@ -161,3 +161,26 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("sessions gauges not back to 0: %v %v", got[`tertulia_sessions{via="ssh"}`], got[`tertulia_sessions{via="web"}`])
 	}
 }
+
+// A front-end the package does not know gets its series created as used,
+// as the known ones are.
+func TestUnknownFrontEnd(t *testing.T) {
+	m := New()
+	irc := room.Via("irc")
+	m.SessionOpened(irc)
+	m.InputReceived(irc)
+	m.Written(irc, time.Millisecond)
+	m.SessionClosed(irc, room.ReasonSlowClient)
+	got, body := scrape(t, m)
+	for series, want := range map[string]float64{
+		`tertulia_sessions{via="irc"}`:                       0,
+		`tertulia_sessions_opened_total{via="irc"}`:          1,
+		`tertulia_messages_received_total{via="irc"}`:        1,
+		`tertulia_delivery_latency_seconds_count{via="irc"}`: 1,
+		`tertulia_slow_client_drops_total{via="irc"}`:        1,
+	} {
+		if v, ok := got[series]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v\n%s", series, v, ok, want, body)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -43,6 +44,8 @@ type Server struct {
 	trustedProxies []netip.Prefix
 	upgrader       websocket.Upgrader
 	limiter        *connlimit.Limiter
+	writeBufs      sync.Pool // gorilla's frame buffers, held only while a frame is written
+	batchBufs      sync.Pool // *[]byte, held only while a batch is written (batchConn)
 }
 
 // Option configures a Server.
@@ -74,7 +77,8 @@ func WithReadLimit(n int64) Option { return func(s *Server) { s.readLimit = n } 
 // intervals is dropped.
 func WithPingInterval(d time.Duration) Option { return func(s *Server) { s.pingInterval = d } }
 
-// WithWriteTimeout bounds one frame write.
+// WithWriteTimeout bounds one write to a client: a frame, or a batch of
+// frames written together.
 func WithWriteTimeout(d time.Duration) Option { return func(s *Server) { s.writeTimeout = d } }
 
 // New returns a web front-end attached to hub.
@@ -92,9 +96,19 @@ func New(hub *room.Hub, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.batchBufs.New = func() any {
+		b := make([]byte, 0, 4096)
+		return &b
+	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// Most sessions are idle, so their buffers are small or shared.
+		// Reading: client frames are small and rare; the HTTP server's 4 KB
+		// bufio.Reader, which ReadBufferSize 0 would reuse, is garbage
+		// once serveWS returns. Writing: a buffer from the pool only while
+		// a frame is written (batchConn holds the batch).
+		ReadBufferSize:  512,
 		WriteBufferSize: 1024,
+		WriteBufferPool: &s.writeBufs,
 		CheckOrigin:     s.checkOrigin,
 		// Browsers and bots get a plain HTTP error body on a refused upgrade.
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -154,43 +168,53 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, room.ErrBanned.Error(), http.StatusForbidden)
 		return
 	}
+	release := func() {}
 	if s.limiter != nil {
-		release, err := s.limiter.Acquire(remote)
+		var err error
+		release, err = s.limiter.Acquire(remote)
 		if err != nil {
 			s.log.Info("websocket refused", "remote", remote, "reason", err)
 			http.Error(w, err.Error(), http.StatusTooManyRequests)
 			return
 		}
-		defer release()
 	}
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w, s: s}
+	conn, err := s.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
-		s.log.Warn("websocket upgrade refused", "remote", s.clientAddr(r), "peer", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
+		release()
+		s.log.Warn("websocket upgrade refused", "remote", remote, "peer", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
+	key := s.signedInKey(r)
+	// The HTTP server keeps the request, its response buffers and this
+	// goroutine's grown stack until the handler returns: the session runs
+	// in a fresh goroutine and the handler returns.
+	go s.serveConn(conn, hj.conn, remote, key, release)
+}
+
+// serveConn runs one upgraded connection: the hello exchange, then the read
+// loop, with the write loop in a goroutine of its own.
+func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, remote, key string, release func()) {
+	defer release()
 	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
-	key := s.signedInKey(r)
 
 	sess := s.greet(conn, remote, key)
 	if sess == nil {
 		return
 	}
+	sess.OnClose(func(reason string) {
+		// A writer blocked on a peer that does not read would hold a
+		// dropped session's connection until the write timeout. Close
+		// does not wait for the batchConn's lock.
+		if reason == room.ReasonSlowClient {
+			_ = bc.Close()
+		}
+	})
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(conn, sess)
-	}()
-	go func() {
-		// A writer blocked on a peer that does not read would hold a
-		// dropped session's connection until the write timeout.
-		select {
-		case <-sess.Done():
-			if sess.CloseReason() == room.ReasonSlowClient {
-				_ = conn.NetConn().Close()
-			}
-		case <-writerDone:
-		}
+		s.writeLoop(conn, bc, sess)
 	}()
 	s.readLoop(conn, sess)
 	sess.Leave()
@@ -321,13 +345,13 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
 }
 
 // writeLoop is the connection's only writer once the session exists.
-func (s *Server) writeLoop(conn *websocket.Conn, sess *room.Session) {
+func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, sess *room.Session) {
 	ping := time.NewTicker(s.pingInterval)
 	defer ping.Stop()
 	for {
 		select {
 		case ev := <-sess.Events():
-			if !s.writeEvent(conn, sess, ev) {
+			if !s.writeBatch(conn, bc, sess, ev) {
 				sess.Close(room.ReasonClosed)
 				return
 			}
@@ -339,26 +363,64 @@ func (s *Server) writeLoop(conn *websocket.Conn, sess *room.Session) {
 				return
 			}
 		case <-sess.Done():
-			s.finish(conn, sess)
+			s.finish(conn, bc, sess)
 			return
 		}
 	}
 }
 
+// writeBatch writes ev and whatever else is already queued, up to
+// maxBatchEvents or maxBatchBytes, with one system call: under load a
+// wake-up of the writer then carries several events instead of one.
+// Each event is reported written once the batch is out. On a write error it
+// closes the connection and returns false.
+func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, sess *room.Session, ev *room.Event) bool {
+	var batch [maxBatchEvents]*room.Event
+	n, size := 0, 0
+	var err error
+	bc.Hold()
+	for ev != nil {
+		frame := ev.Render(room.FormatJSON, encodeEvent)
+		if err = conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+			break
+		}
+		batch[n] = ev
+		n++
+		size += len(frame)
+		ev = nil
+		if n < maxBatchEvents && size < maxBatchBytes {
+			select {
+			case ev = <-sess.Events():
+			default:
+			}
+		}
+	}
+	if ferr := bc.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		_ = conn.Close()
+		return false
+	}
+	for _, e := range batch[:n] {
+		sess.Written(e)
+	}
+	return true
+}
+
 // finish writes what is still queued (e.g. the stopping notice), then closes
 // the connection with a reason, which also ends the read loop.
-func (s *Server) finish(conn *websocket.Conn, sess *room.Session) {
+func (s *Server) finish(conn *websocket.Conn, bc *batchConn, sess *room.Session) {
 	reason := sess.CloseReason()
-	if reason != room.ReasonSlowClient {
-		for drained := false; !drained; {
-			select {
-			case ev := <-sess.Events():
-				if !s.writeEvent(conn, sess, ev) {
-					drained = true
-				}
-			default:
-				drained = true
+drain:
+	for reason != room.ReasonSlowClient {
+		select {
+		case ev := <-sess.Events():
+			if !s.writeBatch(conn, bc, sess, ev) {
+				break drain
 			}
+		default:
+			break drain
 		}
 	}
 	code := websocket.CloseNormalClosure
@@ -370,14 +432,6 @@ func (s *Server) finish(conn *websocket.Conn, sess *room.Session) {
 	}
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 	_ = conn.Close()
-}
-
-func (s *Server) writeEvent(conn *websocket.Conn, sess *room.Session, ev *room.Event) bool {
-	if !s.writeRaw(conn, ev.Render(room.FormatJSON, encodeEvent)) {
-		return false
-	}
-	sess.Written(ev)
-	return true
 }
 
 func (s *Server) writeRaw(conn *websocket.Conn, b []byte) bool {
