@@ -1354,3 +1354,43 @@ func TestForwardedForOnlyFromTrustedProxy(t *testing.T) {
 	lc.send("/whois sshpeer")
 	lc.expect("address 127.0.0.31")
 }
+
+// Frames before a successful hello are not rate-limited by the hub, so a
+// connection may make only so many attempts (bad frames, refused nicks)
+// before it is closed; a new connection can then sign in as usual.
+func TestPreHelloAttemptsBounded(t *testing.T) {
+	srv := startServer(t)
+	wc := newWSClient(t, srv.HTTPAddr)
+	for range 30 {
+		if err := wc.conn.WriteJSON(map[string]string{"type": "hello", "nick": "<bad nick>"}); err != nil {
+			break // closed by the server once over the bound
+		}
+	}
+	badNicks := 0
+	for {
+		f := wc.expect("error frames", func(f frame) bool { return f.Type == "error" })
+		if f.Code == "too_many_attempts" {
+			break
+		}
+		if f.Code != "bad_nick" {
+			t.Fatalf("unexpected error before the bound: %s", f.Raw)
+		}
+		badNicks++
+	}
+	if badNicks != 20 {
+		t.Errorf("answered %d refused hellos before closing, want 20", badNicks)
+	}
+	select {
+	case <-wc.closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the connection stayed open after too_many_attempts")
+	}
+	wc.mu.Lock()
+	err := wc.err
+	wc.mu.Unlock()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+		t.Errorf("connection ended with %v, want close code 1008", err)
+	}
+	joinWS(t, srv.HTTPAddr, "patient")
+}

@@ -223,9 +223,20 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, remote, key stri
 
 // greet waits for a valid hello and connects the session. Until it returns,
 // this goroutine is the connection's only writer.
+// maxHelloAttempts bounds the frames a connection may send before a
+// successful hello (bad frames, taken or invalid nicks).
+const maxHelloAttempts = 20
+
 func (s *Server) greet(conn *websocket.Conn, remote, key string) *room.Session {
 	deadline := time.Now().Add(s.helloTimeout)
-	for {
+	for attempt := 1; ; attempt++ {
+		if attempt > maxHelloAttempts {
+			// Frames before a session are not rate-limited by the hub:
+			// bound what one connection may make us answer or look up.
+			s.writeRaw(conn, errorJSON("too_many_attempts", "too many frames without a successful hello; reconnect to try again"))
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too many attempts"), time.Now().Add(time.Second))
+			return nil
+		}
 		_ = conn.SetReadDeadline(deadline)
 		f, err := readFrame(conn)
 		if err != nil {
