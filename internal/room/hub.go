@@ -487,13 +487,15 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		return nil
 	default:
 	}
-	if other, taken := h.nicks[fold]; taken && other != s {
-		h.mu.Unlock()
-		return userErr("nick_taken", "the nick "+nick+" is already in use")
-	}
+	// Registration first: it is the lasting reason, whether or not its
+	// owner is connected (or just leaving) right now.
 	if owner := h.registeredTo(nick); owner != "" && owner != s.fingerprint {
 		h.mu.Unlock()
 		return userErr("nick_registered", "the nick "+nick+" is registered to another key")
+	}
+	if other, taken := h.nicks[fold]; taken && other != s {
+		h.mu.Unlock()
+		return userErr("nick_taken", "the nick "+nick+" is already in use")
 	}
 	s.mu.Lock()
 	delete(h.nicks, s.fold)

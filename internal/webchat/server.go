@@ -225,11 +225,17 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, remote, key stri
 // this goroutine is the connection's only writer.
 // maxHelloAttempts bounds the frames a connection may send before a
 // successful hello (bad frames, taken or invalid nicks).
-const maxHelloAttempts = 20
+const maxHelloAttempts = 30
 
 func (s *Server) greet(conn *websocket.Conn, remote, key string) *room.Session {
 	deadline := time.Now().Add(s.helloTimeout)
 	for attempt := 1; ; attempt++ {
+		_ = conn.SetReadDeadline(deadline)
+		f, err := readFrame(conn)
+		var fe *frameError
+		if err != nil && !errors.As(err, &fe) {
+			return nil
+		}
 		if attempt > maxHelloAttempts {
 			// Frames before a session are not rate-limited by the hub:
 			// bound what one connection may make us answer or look up.
@@ -237,13 +243,7 @@ func (s *Server) greet(conn *websocket.Conn, remote, key string) *room.Session {
 			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too many attempts"), time.Now().Add(time.Second))
 			return nil
 		}
-		_ = conn.SetReadDeadline(deadline)
-		f, err := readFrame(conn)
-		if err != nil {
-			var fe *frameError
-			if !errors.As(err, &fe) {
-				return nil
-			}
+		if fe != nil {
 			s.writeRaw(conn, errorJSON(fe.code, fe.text))
 			continue
 		}
