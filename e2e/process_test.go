@@ -66,7 +66,7 @@ func startProcess(t testing.TB, dir string, extra ...string) *process {
 		"--log-format", "json",
 		// Tests send as fast as they can; the limits have tests of their own.
 		"--rate-burst", "1000000", "--rate", "1000000",
-		"--max-conns-per-addr", "-1", // all test clients share 127.0.0.1
+		"--max-conns-per-addr", "-1", "--conn-rate", "-1", // all test clients share 127.0.0.1
 	}, extra...)
 	cmd := exec.Command(binary(t), args...)
 	stderr, err := cmd.StderrPipe()

@@ -1015,6 +1015,34 @@ func TestConnectionCapPerAddress(t *testing.T) {
 	sshDialRefused(t, crowded, srv.SSHAddr)
 }
 
+// Churning connections (connect, close, again) would make every lobby
+// member receive a join and a part each time: new connections per address
+// are paced, on both front-ends together, while other addresses connect.
+func TestConnectionChurnIsPaced(t *testing.T) {
+	srv := startServer(t, func(c *app.Config) { c.ConnRate, c.ConnBurst = 0.01, 4 })
+	const churner, other = "127.0.0.24", "127.0.0.25"
+	watcher := joinWS(t, srv.HTTPAddr, "watcher") // from 127.0.0.1
+	for i := range 2 {
+		lc := newLineClientFrom(t, churner, srv.SSHAddr, fmt.Sprintf("churn%d", i))
+		lc.expect("welcome churn")
+		lc.send("/quit")
+		<-lc.closed
+		wc := dialWSFrom(t, churner, srv.HTTPAddr)
+		wc.sendJSON(map[string]string{"type": "hello", "nick": fmt.Sprintf("churnw%d", i)})
+		wc.expect("welcome", func(f frame) bool { return f.Type == "welcome" })
+		wc.conn.Close()
+	}
+	// Nothing is open from the churner now: only the pace refuses.
+	sshDialRefused(t, churner, srv.SSHAddr)
+	if status := wsDialStatusFrom(t, churner, srv.HTTPAddr); status != http.StatusTooManyRequests {
+		t.Fatalf("fifth new connection in a burst of 4 (websocket): status %d, want 429", status)
+	}
+	o := newLineClientFrom(t, other, srv.SSHAddr, "bystander")
+	o.expect("welcome bystander")
+	o.send("still here")
+	watcher.expect("<bystander> still here", func(f frame) bool { return f.Type == "message" && f.From == "bystander" })
+}
+
 // --- 5. garbage and stalled connections ---------------------------------
 
 // Hundreds of connections that send garbage or stall in the SSH handshake

@@ -59,6 +59,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.Float64Var(&cfg.RatePerSecond, "rate", room.DefaultRatePerSecond, "lines a session may send per second, after the burst")
 	fs.IntVar(&cfg.FloodLimit, "flood-limit", room.DefaultFloodLimit, "refused lines in a row that disconnect a session")
 	fs.IntVar(&cfg.MaxConnsPerAddr, "max-conns-per-addr", connlimit.DefaultPerAddr, "open connections (SSH and web together) allowed from one client address; -1: no cap")
+	fs.Float64Var(&cfg.ConnRate, "conn-rate", connlimit.DefaultRate, "new connections (SSH and web together) allowed per second from one client address, after --conn-burst; -1: not paced")
+	fs.IntVar(&cfg.ConnBurst, "conn-burst", connlimit.DefaultBurst, "new connections allowed at once from one client address before --conn-rate applies")
 	fs.IntVar(&cfg.MaxConns, "max-conns", connlimit.DefaultTotal, "open connections allowed in total; -1: no cap")
 	fs.DurationVar(&cfg.SessionTimeout, "ssh-session-timeout", sshchat.DefaultSessionTimeout, "time allowed between the SSH handshake and the shell or command request")
 	fs.DurationVar(&cfg.Keepalive, "ssh-keepalive", sshchat.DefaultKeepalive, "SSH keepalive interval; a peer silent for one interval is dropped (0: off)")

@@ -65,6 +65,11 @@ type Config struct {
 	// negative value means no cap.
 	MaxConnsPerAddr int
 	MaxConns        int
+	// ConnRate and ConnBurst pace new connections (SSH and web together)
+	// per client address; 0 takes the defaults, a negative ConnRate turns
+	// pacing off.
+	ConnRate  float64
+	ConnBurst int
 	// SessionTimeout bounds the time from SSH handshake to shell/exec.
 	SessionTimeout time.Duration
 	// Keepalive is the SSH keepalive interval (0: default, negative: off).
@@ -133,6 +138,8 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = connlimit.DefaultTotal
 	}
+	cfg.ConnRate = orDefault(cfg.ConnRate, connlimit.DefaultRate)
+	cfg.ConnBurst = orDefault(cfg.ConnBurst, connlimit.DefaultBurst)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
@@ -205,7 +212,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	ops.metrics.RoomsChanged(hub.Rooms())
 
-	conns := connlimit.New(cfg.MaxConnsPerAddr, cfg.MaxConns)
+	conns := connlimit.New(cfg.MaxConnsPerAddr, cfg.MaxConns, connlimit.WithRate(cfg.ConnRate, cfg.ConnBurst))
 	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(ops.metrics.SSHHandshakeFailed), sshchat.WithConnLimiter(conns)}
 	if cfg.SessionTimeout > 0 {
 		sshOpts = append(sshOpts, sshchat.WithSessionTimeout(cfg.SessionTimeout))

@@ -1,37 +1,105 @@
 // Package connlimit caps open connections per client address and in total,
-// shared by the SSH and web front-ends so that one address cannot hold more
-// than its share of the server whichever door it uses.
+// and new connections per address per second, shared by the SSH and web
+// front-ends so that one address cannot hold or churn more than its share of
+// the server whichever door it uses.
 package connlimit
 
 import (
 	"errors"
 	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Defaults.
 const (
 	DefaultPerAddr = 10
 	DefaultTotal   = 10000
+	// Every connection and disconnection is a join and a part for everyone
+	// in the lobby, so churning connections floods every member's queue.
+	DefaultRate  = 2.0 // new connections per second per address, after the burst
+	DefaultBurst = 20
 )
 
 // Refusals.
 var (
 	ErrPerAddr = errors.New("too many connections from your address")
 	ErrTotal   = errors.New("the server is full")
+	ErrRate    = errors.New("too many new connections from your address; wait a few seconds")
 )
 
-// Limiter counts open connections.
+// maxTracked bounds the per-address rate table; beyond it, addresses whose
+// budget is full again (nothing to remember) are forgotten, and if that is
+// not enough, all of them.
+const maxTracked = 10000
+
+// Limiter counts open connections and paces new ones.
 type Limiter struct {
 	perAddr, total int
+	rate           rate.Limit // 0: new connections are not paced
+	burst          int
+	now            func() time.Time
 
 	mu     sync.Mutex
 	open   map[string]int
 	nTotal int
+	starts map[string]*rate.Limiter
 }
 
-// New returns a limiter; a limit of 0 or less means no limit.
-func New(perAddr, total int) *Limiter {
-	return &Limiter{perAddr: perAddr, total: total, open: map[string]int{}}
+// Option configures a Limiter.
+type Option func(*Limiter)
+
+// WithRate paces new connections from one address: burst at once, then
+// perSecond. perSecond <= 0 turns pacing off.
+func WithRate(perSecond float64, burst int) Option {
+	return func(l *Limiter) {
+		if perSecond <= 0 || burst <= 0 {
+			l.rate, l.burst = 0, 0
+			return
+		}
+		l.rate, l.burst = rate.Limit(perSecond), burst
+	}
+}
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = now } }
+
+// New returns a limiter; a limit of 0 or less means no limit. New
+// connections are not paced unless WithRate says so.
+func New(perAddr, total int, opts ...Option) *Limiter {
+	l := &Limiter{perAddr: perAddr, total: total, now: time.Now, open: map[string]int{}, starts: map[string]*rate.Limiter{}}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// allowStartLocked spends one new-connection token of addr. l.mu is held.
+func (l *Limiter) allowStartLocked(addr string) bool {
+	if l.rate == 0 {
+		return true
+	}
+	now := l.now()
+	lim, ok := l.starts[addr]
+	if !ok {
+		if len(l.starts) >= maxTracked {
+			for a, other := range l.starts {
+				if other.TokensAt(now) >= float64(l.burst) {
+					delete(l.starts, a)
+				}
+			}
+			if len(l.starts) > maxTracked/2 {
+				// Very many addresses are churning: start afresh rather
+				// than scan the table for every connection (each address
+				// keeps its open-connection cap meanwhile).
+				clear(l.starts)
+			}
+		}
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.starts[addr] = lim
+	}
+	return lim.AllowN(now, 1)
 }
 
 // Acquire counts one connection from addr, or refuses it. Call release
@@ -44,6 +112,9 @@ func (l *Limiter) Acquire(addr string) (release func(), err error) {
 	}
 	if l.perAddr > 0 && l.open[addr] >= l.perAddr {
 		return nil, ErrPerAddr
+	}
+	if !l.allowStartLocked(addr) {
+		return nil, ErrRate
 	}
 	l.open[addr]++
 	l.nTotal++

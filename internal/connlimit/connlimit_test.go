@@ -1,6 +1,10 @@
 package connlimit
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+	"time"
+)
 
 func TestPerAddressAndTotal(t *testing.T) {
 	l := New(2, 3)
@@ -27,5 +31,52 @@ func TestPerAddressAndTotal(t *testing.T) {
 	}
 	if _, err := l.Acquire("c"); err != nil {
 		t.Fatalf("after a release: %v", err)
+	}
+}
+
+func TestNewConnectionsArePaced(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := New(0, 0, WithRate(1, 3), WithClock(func() time.Time { return now }))
+	for i := range 3 {
+		release, err := l.Acquire("a")
+		if err != nil {
+			t.Fatalf("connection %d of the burst: %v", i+1, err)
+		}
+		release() // closing does not give the start back
+	}
+	if _, err := l.Acquire("a"); err != ErrRate {
+		t.Fatalf("fourth new connection at once: %v, want ErrRate", err)
+	}
+	if _, err := l.Acquire("b"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	now = now.Add(time.Second)
+	if _, err := l.Acquire("a"); err != nil {
+		t.Fatalf("a second later: %v", err)
+	}
+	if _, err := l.Acquire("a"); err != ErrRate {
+		t.Fatalf("again at once: %v, want ErrRate", err)
+	}
+}
+
+func TestRateTableIsBounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := New(0, 0, WithRate(1, 2), WithClock(func() time.Time { return now }))
+	for i := range maxTracked + 10 {
+		if _, err := l.Acquire(fmt.Sprintf("10.0.%d.%d", i/256, i%256)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(l.starts); n > maxTracked {
+		t.Fatalf("rate table holds %d addresses, more than %d", n, maxTracked)
+	}
+}
+
+func TestPacingOff(t *testing.T) {
+	l := New(0, 0, WithRate(-1, 20))
+	for range 100 {
+		if _, err := l.Acquire("a"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
