@@ -244,3 +244,62 @@ func TestWebLogin(t *testing.T) {
 		t.Fatal("20 wrong codes in a row were not rate-limited")
 	}
 }
+
+// Signing one browser out (POST /logout) also closes the chat that browser
+// has open, and only that one: a shared computer must not stay signed in.
+func TestWebLogoutClosesThatBrowser(t *testing.T) {
+	srv := startServer(t)
+	aliceKey := newSigner(t)
+	alice := newLineClient(t, srv.SSHAddr, "alice", keyAuth(aliceKey))
+	alice.expect("welcome alice")
+	alice.send("/register")
+	alice.expect("now registered")
+	alice.send("/nick alice2")
+	alice.expect("now known as alice2")
+	alice.send("/register")
+	alice.expect("now registered")
+	alice.send("/nick alice-ssh") // leave both nicks to the browsers
+	alice.expect("now known as alice-ssh")
+	signIn := func() (*http.Cookie, *wsClient) {
+		t.Helper()
+		alice.send("/weblogin")
+		code := codeRE.FindStringSubmatch(alice.expect("Web sign-in code"))[1]
+		resp := postLogin(t, srv.HTTPAddr, code)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("login: %s", resp.Status)
+		}
+		cookie := sessionCookie(t, resp)
+		conn, _, err := dialWS(t, srv.HTTPAddr, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
+		must(t, err)
+		return cookie, wrapWS(t, conn)
+	}
+	shared, onShared := signIn()
+	_, onOwn := signIn()
+	for _, b := range []struct {
+		ws   *wsClient
+		nick string
+	}{{onShared, "alice"}, {onOwn, "alice2"}} {
+		b.ws.sendJSON(map[string]string{"type": "hello", "nick": b.nick})
+		if f := b.ws.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Nick != b.nick {
+			t.Fatalf("signed-in hello as %s: %s", b.nick, f.Raw)
+		}
+	}
+
+	req, _ := http.NewRequest("POST", "http://"+srv.HTTPAddr+"/logout", nil)
+	req.AddCookie(shared)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout: %s", resp.Status)
+	}
+	onShared.expect("signed out", func(f frame) bool { return f.Type == "notice" && strings.Contains(f.Text, "signed out") })
+	select {
+	case <-onShared.closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the signed-out browser's websocket stayed open")
+	}
+	alice.expect("alice left")
+	onOwn.say("still signed in")
+	alice.expect("<alice2> still signed in")
+}

@@ -152,6 +152,9 @@ type Identity struct {
 	Via         Via
 	Fingerprint string // SHA256 key fingerprint, only if the key was proven
 	Remote      string // client address
+	// WebToken is the sign-in token a browser's connection presented (web
+	// only): signing that browser out closes the connection too.
+	WebToken string
 	// AltNick lets Connect pick "nick_2", "nick_3"... when the nick is taken
 	// (SSH), instead of failing with ErrNickTaken (web).
 	AltNick bool
@@ -174,6 +177,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		via:         id.Via,
 		fingerprint: id.Fingerprint,
 		remote:      id.Remote,
+		webLogin:    webLoginOf(id),
 		since:       h.now(),
 		out:         make(chan *Event, h.queueSize),
 		done:        make(chan struct{}),

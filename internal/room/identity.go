@@ -434,14 +434,29 @@ func (h *Hub) WebSessionKey(token string) (string, bool) {
 	return w.Fingerprint, true
 }
 
-// Logout ends one web session.
+// Logout ends one web session, and closes the connections that browser
+// opened with it: signing out of a shared computer must not leave a chat
+// open under the owner's nick.
 func (h *Hub) Logout(token string) {
 	if h.store == nil || token == "" {
 		return
 	}
+	hash := hashSecret(token)
 	ctx, cancel := h.storeCtx()
-	defer cancel()
-	_ = h.store.DeleteWebSession(ctx, hashSecret(token))
+	_ = h.store.DeleteWebSession(ctx, hash)
+	cancel()
+	for _, s := range h.sessionsWhere(func(o *Session) bool { return o.webLogin == hash }) {
+		h.notice(s, "This browser was signed out.")
+		s.Close(ReasonSignedOut)
+	}
+}
+
+// webLoginOf is what identifies a signed-in browser's connections.
+func webLoginOf(id Identity) string {
+	if id.Via != ViaWeb || id.WebToken == "" || id.Fingerprint == "" {
+		return ""
+	}
+	return hashSecret(id.WebToken)
 }
 
 func (h *Hub) listWebSessions(s *Session) error {
@@ -479,7 +494,7 @@ func (h *Hub) logoutAll(s *Session) error {
 	h.notice(s, fmt.Sprintf("Ended %d web session(s).", n))
 	for _, other := range h.sessionsWhere(func(o *Session) bool { return o.via == ViaWeb && o.fingerprint == s.fingerprint }) {
 		h.notice(other, "This browser was signed out.")
-		other.Close("signed out")
+		other.Close(ReasonSignedOut)
 	}
 	return nil
 }

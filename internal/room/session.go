@@ -15,6 +15,7 @@ const (
 	ReasonSlowClient = "too slow: outbound queue full"
 	ReasonStopping   = "server is stopping"
 	ReasonFlooding   = "flooding"
+	ReasonSignedOut  = "signed out"
 )
 
 // Session is one connected user, whichever front-end. The front-end reads
@@ -25,6 +26,7 @@ type Session struct {
 	via         Via
 	fingerprint string
 	remote      string
+	webLogin    string // hash of the browser's sign-in token, or ""
 	since       time.Time
 
 	out       chan *Event

@@ -86,7 +86,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 
 // serveSession tells the page whether this browser is signed in.
 func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
-	fp := s.signedInKey(r)
+	fp, _ := s.signedIn(r)
 	if fp == "" {
 		writeJSON(w, http.StatusOK, map[string]any{"signed_in": false})
 		return
@@ -94,15 +94,16 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"signed_in": true, "nicks": s.hub.NicksOf(fp)})
 }
 
-// signedInKey is the key this request's cookie signs in as, or "".
-func (s *Server) signedInKey(r *http.Request) string {
+// signedIn is the key this request's cookie signs in as, and the cookie's
+// token; both "" when it is not signed in.
+func (s *Server) signedIn(r *http.Request) (key, token string) {
 	c, err := r.Cookie(SessionCookie)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	fp, ok := s.hub.WebSessionKey(c.Value)
 	if !ok {
-		return ""
+		return "", ""
 	}
-	return fp
+	return fp, c.Value
 }

@@ -185,21 +185,21 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("websocket upgrade refused", "remote", remote, "peer", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return
 	}
-	key := s.signedInKey(r)
+	key, token := s.signedIn(r)
 	// The HTTP server keeps the request, its response buffers and this
 	// goroutine's grown stack until the handler returns: the session runs
 	// in a fresh goroutine and the handler returns.
-	go s.serveConn(conn, hj.conn, remote, key, release)
+	go s.serveConn(conn, hj.conn, room.Identity{Via: room.ViaWeb, Remote: remote, Fingerprint: key, WebToken: token}, release)
 }
 
 // serveConn runs one upgraded connection: the hello exchange, then the read
 // loop, with the write loop in a goroutine of its own.
-func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, remote, key string, release func()) {
+func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity, release func()) {
 	defer release()
 	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
 
-	sess := s.greet(conn, remote, key)
+	sess := s.greet(conn, id)
 	if sess == nil {
 		return
 	}
@@ -221,13 +221,14 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, remote, key stri
 	<-writerDone
 }
 
-// greet waits for a valid hello and connects the session. Until it returns,
-// this goroutine is the connection's only writer.
 // maxHelloAttempts bounds the frames a connection may send before a
 // successful hello (bad frames, taken or invalid nicks).
 const maxHelloAttempts = 30
 
-func (s *Server) greet(conn *websocket.Conn, remote, key string) *room.Session {
+// greet waits for a valid hello and connects the session as id with the
+// nick asked for. Until it returns, this goroutine is the connection's only
+// writer.
+func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 	deadline := time.Now().Add(s.helloTimeout)
 	for attempt := 1; ; attempt++ {
 		_ = conn.SetReadDeadline(deadline)
@@ -251,14 +252,15 @@ func (s *Server) greet(conn *websocket.Conn, remote, key string) *room.Session {
 			s.writeRaw(conn, errorJSON("hello_first", `send {"type":"hello","nick":"..."} first`))
 			continue
 		}
-		nick := strings.TrimSpace(f.Nick)
-		if nick == "" && key != "" {
+		id.Nick = strings.TrimSpace(f.Nick)
+		if id.Nick == "" && id.Fingerprint != "" {
 			// A signed-in browser may leave the nick to its key.
-			if owned := s.hub.NicksOf(key); len(owned) > 0 {
-				nick = owned[0]
+			if owned := s.hub.NicksOf(id.Fingerprint); len(owned) > 0 {
+				id.Nick = owned[0]
 			}
 		}
-		sess, err := s.hub.Connect(room.Identity{Nick: nick, Via: room.ViaWeb, Remote: remote, Fingerprint: key})
+		nick := id.Nick
+		sess, err := s.hub.Connect(id)
 		var ue *room.UserError
 		switch {
 		case err == nil:
