@@ -58,7 +58,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.RateBurst, "rate-burst", room.DefaultRateBurst, "lines a session may send at once before the rate limit applies")
 	fs.Float64Var(&cfg.RatePerSecond, "rate", room.DefaultRatePerSecond, "lines a session may send per second, after the burst")
 	fs.IntVar(&cfg.FloodLimit, "flood-limit", room.DefaultFloodLimit, "refused lines in a row that disconnect a session")
-	fs.IntVar(&cfg.MaxConnsPerAddr, "max-conns-per-addr", connlimit.DefaultPerAddr, "open connections (SSH and web together) allowed from one client address; -1: no cap")
+	fs.IntVar(&cfg.MaxConnsPerAddr, "max-conns-per-addr", connlimit.DefaultPerAddr, "open connections (SSH and web together) allowed from one client address (an IPv6 address counts as its /64); -1: no cap")
 	fs.Float64Var(&cfg.ConnRate, "conn-rate", connlimit.DefaultRate, "new connections (SSH and web together) allowed per second from one client address, after --conn-burst; -1: not paced")
 	fs.IntVar(&cfg.ConnBurst, "conn-burst", connlimit.DefaultBurst, "new connections allowed at once from one client address before --conn-rate applies")
 	fs.IntVar(&cfg.MaxConns, "max-conns", connlimit.DefaultTotal, "open connections allowed in total; -1: no cap")

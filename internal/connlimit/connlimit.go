@@ -6,6 +6,7 @@ package connlimit
 
 import (
 	"errors"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -105,6 +106,7 @@ func (l *Limiter) allowStartLocked(addr string) bool {
 // Acquire counts one connection from addr, or refuses it. Call release
 // exactly once when the connection ends.
 func (l *Limiter) Acquire(addr string) (release func(), err error) {
+	addr = sourceOf(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.total > 0 && l.nTotal >= l.total {
@@ -136,4 +138,20 @@ func (l *Limiter) Open() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.nTotal
+}
+
+// sourceOf is the unit the per-address limits count: the address itself,
+// except that an IPv6 address counts as its /64, since one subscriber is
+// commonly given a whole /64 and could otherwise pick a fresh address for
+// every connection.
+func sourceOf(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return addr
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }

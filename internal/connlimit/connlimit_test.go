@@ -80,3 +80,24 @@ func TestPacingOff(t *testing.T) {
 		}
 	}
 }
+
+func TestIPv6CountsPerSlash64(t *testing.T) {
+	l := New(2, 0)
+	for _, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9"} {
+		if _, err := l.Acquire(a); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+	if _, err := l.Acquire("2001:db8:1:2:dead:beef::1"); err != ErrPerAddr {
+		t.Fatalf("third address of one /64: %v, want ErrPerAddr", err)
+	}
+	if _, err := l.Acquire("2001:db8:1:3::1"); err != nil {
+		t.Fatalf("another /64: %v", err)
+	}
+	// IPv4 (also written IPv4-in-IPv6) stays per address.
+	for _, a := range []string{"192.0.2.1", "192.0.2.1", "::ffff:192.0.2.2"} {
+		if _, err := l.Acquire(a); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+}
