@@ -286,6 +286,12 @@ func newWSClient(t testing.TB, httpAddr string) *wsClient {
 }
 
 func wrapWS(t testing.TB, conn *websocket.Conn) *wsClient {
+	return wrapWSInspecting(t, conn, nil)
+}
+
+// wrapWSInspecting is wrapWS with every frame's bytes also given to inspect,
+// which then judges frames that are not JSON too.
+func wrapWSInspecting(t testing.TB, conn *websocket.Conn, inspect func([]byte)) *wsClient {
 	wc := &wsClient{t: t, conn: conn, frames: make(chan frame, 100000), closed: make(chan struct{})}
 	t.Cleanup(func() { conn.Close() })
 	go func() {
@@ -298,8 +304,11 @@ func wrapWS(t testing.TB, conn *websocket.Conn) *wsClient {
 				wc.mu.Unlock()
 				return
 			}
+			if inspect != nil {
+				inspect(data)
+			}
 			var f frame
-			if err := json.Unmarshal(data, &f); err != nil {
+			if err := json.Unmarshal(data, &f); err != nil && inspect == nil {
 				t.Errorf("server sent a frame that is not JSON: %q", data)
 				continue
 			}

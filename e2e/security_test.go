@@ -207,26 +207,7 @@ func checkedLineClient(t *testing.T, local, addr, user string, chk *receiverChec
 
 // checkedWS wraps a websocket like wrapWS, checking every frame.
 func checkedWS(t *testing.T, conn *websocket.Conn, who string, chk *receiverCheck) *wsClient {
-	wc := &wsClient{t: t, conn: conn, frames: make(chan frame, 100000), closed: make(chan struct{})}
-	t.Cleanup(func() { conn.Close() })
-	go func() {
-		defer close(wc.closed)
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				wc.mu.Lock()
-				wc.err = err
-				wc.mu.Unlock()
-				return
-			}
-			chk.checkFrame(who, data)
-			var f frame
-			_ = json.Unmarshal(data, &f)
-			f.Raw = data
-			wc.frames <- f
-		}
-	}()
-	return wc
+	return wrapWSInspecting(t, conn, func(data []byte) { chk.checkFrame(who, data) })
 }
 
 func joinCheckedWS(t *testing.T, httpAddr, nick string, chk *receiverCheck) *wsClient {

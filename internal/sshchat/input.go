@@ -97,11 +97,19 @@ func (k *keyReader) scan(expired bool) {
 		if n == 0 {
 			break
 		}
+		if _, unknown := ev.(uv.UnknownEvent); unknown {
+			if !expired {
+				// Perhaps the start of a sequence still on its way.
+				k.buf = buf
+				return
+			}
+			buf = buf[n:]
+			continue
+		}
 		if k.paste != nil {
 			if _, end := ev.(uv.PasteEndEvent); !end {
 				// Inside a bracketed paste everything is text.
-				switch ev := ev.(type) {
-				case uv.KeyPressEvent:
+				if ev, ok := ev.(uv.KeyPressEvent); ok {
 					if ev.Text != "" {
 						k.addPaste(ev.Text)
 					} else {
@@ -111,25 +119,12 @@ func (k *keyReader) scan(expired bool) {
 						}
 						k.addPaste(string(buf[:n]))
 					}
-				case uv.UnknownEvent:
-					if !expired {
-						k.buf = buf
-						return
-					}
 				}
 				buf = buf[n:]
 				continue
 			}
 		}
 		switch e := ev.(type) {
-		case uv.UnknownEvent:
-			if !expired {
-				// Perhaps the start of a sequence still on its way.
-				k.buf = buf
-				return
-			}
-			buf = buf[n:]
-			continue
 		case uv.PasteStartEvent:
 			k.paste = []byte{}
 			buf = buf[n:]
