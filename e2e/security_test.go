@@ -1397,3 +1397,18 @@ func TestPreHelloAttemptsBounded(t *testing.T) {
 	}
 	joinWS(t, srv.HTTPAddr, "patient")
 }
+
+// A websocket that never says hello is closed after --ws-hello-timeout, so
+// an idle upgrade cannot hold a connection slot.
+func TestSilentWebsocketClosedAfterHelloTimeout(t *testing.T) {
+	srv := startServer(t, func(c *app.Config) { c.WSHelloTimeout = 300 * time.Millisecond })
+	wc := newWSClient(t, srv.HTTPAddr)
+	start := time.Now()
+	select {
+	case <-wc.closed:
+		t.Logf("closed %v after the upgrade", time.Since(start).Round(time.Millisecond))
+	case <-time.After(waitTimeout):
+		t.Fatal("a websocket that sent no hello is still open")
+	}
+	joinWS(t, srv.HTTPAddr, "talker")
+}

@@ -43,6 +43,8 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxMessage, "max-message", room.DefaultMaxMessage, "longest message, in characters")
 	fs.Int64Var(&cfg.WSReadLimit, "ws-read-limit", webchat.DefaultReadLimit, "largest websocket frame a client may send, in bytes")
 	fs.DurationVar(&cfg.WSPingInterval, "ws-ping-interval", webchat.DefaultPingInterval, "how often websockets are pinged; peers silent for two intervals are dropped")
+	fs.DurationVar(&cfg.WSHelloTimeout, "ws-hello-timeout", webchat.DefaultHelloTimeout, "time a websocket has, after the upgrade, to sign in with a hello")
+	fs.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", webchat.DefaultWriteTimeout, "time allowed for one write to a websocket; a peer that does not read is dropped")
 	fs.DurationVar(&cfg.HandshakeTimeout, "ssh-handshake-timeout", sshchat.DefaultHandshakeTimeout, "time allowed for the SSH handshake and authentication")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "time allowed for sessions to close on SIGINT/SIGTERM")
 	fs.DurationVar(&cfg.HTTPReadHeaderTimeout, "http-read-header-timeout", app.DefaultHTTPReadHeaderTimeout, "time allowed for an HTTP client to send the request headers")

@@ -38,6 +38,8 @@ type Config struct {
 	MaxMessage       int
 	WSReadLimit      int64
 	WSPingInterval   time.Duration
+	WSHelloTimeout   time.Duration // 0: the default
+	WSWriteTimeout   time.Duration // 0: the default
 	HandshakeTimeout time.Duration
 	ShutdownTimeout  time.Duration
 	Logger           *slog.Logger
@@ -233,6 +235,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	if cfg.WSPingInterval > 0 {
 		webOpts = append(webOpts, webchat.WithPingInterval(cfg.WSPingInterval))
+	}
+	if cfg.WSHelloTimeout > 0 {
+		webOpts = append(webOpts, webchat.WithHelloTimeout(cfg.WSHelloTimeout))
+	}
+	if cfg.WSWriteTimeout > 0 {
+		webOpts = append(webOpts, webchat.WithWriteTimeout(cfg.WSWriteTimeout))
 	}
 	web := webchat.New(hub, webOpts...)
 	httpSrv := &http.Server{

@@ -77,6 +77,9 @@ func WithReadLimit(n int64) Option { return func(s *Server) { s.readLimit = n } 
 // intervals is dropped.
 func WithPingInterval(d time.Duration) Option { return func(s *Server) { s.pingInterval = d } }
 
+// WithHelloTimeout bounds the time from the upgrade to a successful hello.
+func WithHelloTimeout(d time.Duration) Option { return func(s *Server) { s.helloTimeout = d } }
+
 // WithWriteTimeout bounds one write to a client: a frame, or a batch of
 // frames written together.
 func WithWriteTimeout(d time.Duration) Option { return func(s *Server) { s.writeTimeout = d } }
