@@ -45,6 +45,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.WSPingInterval, "ws-ping-interval", webchat.DefaultPingInterval, "how often websockets are pinged; peers silent for two intervals are dropped")
 	fs.DurationVar(&cfg.WSHelloTimeout, "ws-hello-timeout", webchat.DefaultHelloTimeout, "time a websocket has, after the upgrade, to sign in with a hello")
 	fs.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", webchat.DefaultWriteTimeout, "time allowed for one write to a websocket; a peer that does not read is dropped")
+	fs.IntVar(&cfg.SSHMaxLine, "ssh-max-line", sshchat.DefaultMaxLine, "longest input line over SSH without a PTY, in bytes; a longer one is discarded whole with an error")
 	fs.DurationVar(&cfg.HandshakeTimeout, "ssh-handshake-timeout", sshchat.DefaultHandshakeTimeout, "time allowed for the SSH handshake and authentication")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", app.DefaultShutdownTimeout, "time allowed for sessions to close on SIGINT/SIGTERM")
 	fs.DurationVar(&cfg.HTTPReadHeaderTimeout, "http-read-header-timeout", app.DefaultHTTPReadHeaderTimeout, "time allowed for an HTTP client to send the request headers")

@@ -39,6 +39,7 @@ type Config struct {
 	WSReadLimit      int64
 	WSPingInterval   time.Duration
 	WSHelloTimeout   time.Duration // 0: the default
+	SSHMaxLine       int           // bytes of one line-mode input line; 0: the default
 	WSWriteTimeout   time.Duration // 0: the default
 	HandshakeTimeout time.Duration
 	ShutdownTimeout  time.Duration
@@ -224,6 +225,9 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	if cfg.HandshakeTimeout > 0 {
 		sshOpts = append(sshOpts, sshchat.WithHandshakeTimeout(cfg.HandshakeTimeout))
+	}
+	if cfg.SSHMaxLine > 0 {
+		sshOpts = append(sshOpts, sshchat.WithMaxLine(cfg.SSHMaxLine))
 	}
 	sshSrv, err := sshchat.New(hub, sshOpts...)
 	if err != nil {
