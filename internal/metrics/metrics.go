@@ -30,6 +30,8 @@ var closeReasons = map[string]string{
 	room.ReasonClosed:     "closed",
 	room.ReasonSlowClient: "slow_client",
 	room.ReasonStopping:   "stopping",
+	room.ReasonFlooding:   "flooding",
+	room.ReasonSignedOut:  "signed_out",
 }
 
 // Metrics holds Tertulia's series and the registry that serves them.
@@ -46,6 +48,7 @@ type Metrics struct {
 	deliveries     prometheus.Counter
 	latency        *prometheus.HistogramVec
 	sshHandshake   prometheus.Counter
+	presenceSkip   *prometheus.CounterVec
 
 	// The series of each known front-end, resolved once: a label lookup
 	// (hashing the values, a map under a lock) per written event was
@@ -80,7 +83,7 @@ func New() *Metrics {
 		}, []string{"via"}),
 		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sessions_closed_total",
-			Help: "Chat sessions closed, by front-end and reason (quit, closed, slow_client, stopping, other).",
+			Help: "Chat sessions closed, by front-end and reason (quit, closed, slow_client, stopping, flooding, signed_out, other).",
 		}, []string{"via", "reason"}),
 		slowDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "slow_client_drops_total",
@@ -111,13 +114,20 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "ssh_handshake_failures_total",
 			Help: "SSH connections that failed before a session began (handshake, authentication or timeout).",
 		}),
+		presenceSkip: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "presence_skipped_total",
+			Help: "Joins, parts and nick changes not queued to a session whose queue was nearly full (its member list is sent again), by front-end.",
+		}, []string{"via"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.sessions, m.sessionsOpened, m.sessionsClosed, m.slowDrops, m.rooms,
-		m.received, m.refused, m.deliveries, m.latency, m.sshHandshake,
+		m.received, m.refused, m.deliveries, m.latency, m.sshHandshake, m.presenceSkip,
 	)
+	for _, via := range []room.Via{room.ViaSSH, room.ViaWeb} {
+		m.presenceSkip.WithLabelValues(string(via))
+	}
 	m.ssh = m.resolve(room.ViaSSH)
 	m.web = m.resolve(room.ViaWeb)
 	return m
@@ -224,3 +234,8 @@ func (m *Metrics) Written(via room.Via, lat time.Duration) {
 
 // RoomsChanged implements room.Observer.
 func (m *Metrics) RoomsChanged(n int) { m.rooms.Set(float64(n)) }
+
+// PresenceSkipped implements room.Observer.
+func (m *Metrics) PresenceSkipped(via room.Via) {
+	m.presenceSkip.WithLabelValues(string(via)).Inc()
+}

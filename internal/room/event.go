@@ -35,6 +35,10 @@ const (
 	KindRooms
 )
 
+// presence: the event tells who is in a room, which a later member list
+// can stand in for.
+func (k Kind) presence() bool { return k == KindJoin || k == KindPart || k == KindNick }
+
 // Format selects a rendering cache slot. Each front-end renders an event at
 // most once per format, whatever the number of recipients.
 type Format uint8

@@ -16,6 +16,9 @@ type Observer interface {
 	// published.
 	Written(via Via, lat time.Duration)
 	RoomsChanged(n int)
+	// PresenceSkipped counts a join, part or nick change not queued to a
+	// session whose queue was nearly full (its member list is sent again).
+	PresenceSkipped(via Via)
 }
 
 type nopObserver struct{}
@@ -27,6 +30,7 @@ func (nopObserver) InputRefused(Via, string)   {}
 func (nopObserver) Delivered(int)              {}
 func (nopObserver) Written(Via, time.Duration) {}
 func (nopObserver) RoomsChanged(int)           {}
+func (nopObserver) PresenceSkipped(Via)        {}
 
 // WithObserver sets who receives the hub's measurements.
 func WithObserver(o Observer) Option { return func(h *Hub) { h.obs = o } }
@@ -36,5 +40,8 @@ func WithObserver(o Observer) Option { return func(h *Hub) { h.obs = o } }
 func (s *Session) Written(ev *Event) {
 	if !ev.Time.IsZero() {
 		s.hub.obs.Written(s.via, s.hub.now().Sub(ev.Time))
+	}
+	if s.lagging.Load() {
+		s.resyncPresence()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,5 +253,54 @@ func TestRenderOncePerFormat(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Fatalf("rendered %d times", calls)
+	}
+}
+
+// Other people's comings and goings yield when a session's queue is nearly
+// full: a session that reads too slowly to follow a connection storm is not
+// dropped, loses no message, and gets the room's member list again once it
+// has caught up.
+func TestPresenceYieldsToAFullQueue(t *testing.T) {
+	h := newTestHub(t, WithQueueSize(16))
+	reader := connect(t, h, "reader", ViaWeb)
+	nextKind(t, reader, KindHistory)
+	talker := connect(t, h, "talker", ViaWeb)
+	for ev := next(t, reader); ev.Kind != KindJoin || ev.From != "talker"; ev = next(t, reader) {
+	}
+	for i := range 40 {
+		connect(t, h, fmt.Sprintf("ghost%d", i), ViaWeb).Leave()
+	}
+	select {
+	case <-reader.Done():
+		t.Fatalf("reader dropped (%s) for not following 80 presence events", reader.CloseReason())
+	default:
+	}
+	h.Input(talker, "", "hello")
+
+	var presence, messages int
+	for {
+		ev := next(t, reader)
+		reader.Written(ev)
+		switch ev.Kind {
+		case KindJoin, KindPart:
+			presence++
+		case KindMessage:
+			messages++
+		case KindMembers:
+			var nicks []string
+			for _, m := range ev.Members {
+				nicks = append(nicks, m.Nick)
+			}
+			if got := strings.Join(nicks, ","); got != "reader,talker" {
+				t.Fatalf("member list after catching up: %s, want reader,talker", got)
+			}
+			if messages != 1 {
+				t.Fatalf("the message arrived %d times before the member list, want once", messages)
+			}
+			if presence >= 80 {
+				t.Fatalf("all %d presence events were queued; none yielded", presence)
+			}
+			return
+		}
 	}
 }

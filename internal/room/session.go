@@ -29,8 +29,15 @@ type Session struct {
 	webLogin    string // hash of the browser's sign-in token, or ""
 	since       time.Time
 
-	out       chan *Event
-	done      chan struct{}
+	out  chan *Event
+	done chan struct{}
+
+	// Rooms whose presence events were skipped while the queue was nearly
+	// full; their member lists are sent again once it drains.
+	lagging  atomic.Bool
+	lagMu    sync.Mutex // a leaf lock: taken under room locks
+	lagRooms map[string]struct{}
+
 	closeOnce sync.Once
 	leaveOnce sync.Once
 	closed    bool                // guarded by mu: Close has run
@@ -158,16 +165,65 @@ func (s *Session) OnClose(f func(reason string)) {
 
 // deliver queues ev without ever blocking: a session whose queue is full is
 // closed rather than allowed to hold up the room.
+//
+// Other people's joins, parts and nick changes yield first: once the queue
+// is three quarters full they are skipped for this session (connection
+// storms would otherwise drop members who only read too slowly to follow
+// other people's comings and goings), and the room's member list is sent
+// again once the queue has drained (see Written). Messages are never
+// skipped.
 func (s *Session) deliver(ev *Event) {
 	select {
 	case <-s.done:
 		return
 	default:
 	}
+	if ev.Kind.presence() && len(s.out) >= cap(s.out)-cap(s.out)/4 && !s.own(ev) {
+		s.lagMu.Lock()
+		if s.lagRooms == nil {
+			s.lagRooms = map[string]struct{}{}
+		}
+		s.lagRooms[ev.Room] = struct{}{}
+		s.lagMu.Unlock()
+		s.lagging.Store(true)
+		s.hub.obs.PresenceSkipped(s.via)
+		return
+	}
 	select {
 	case s.out <- ev:
 	default:
 		s.Close(ReasonSlowClient)
+	}
+}
+
+// own tells whether ev is about this session itself (its own join, part or
+// nick change), which the front-ends need to follow their rooms.
+// Presence events come from Room.publishLocked, under the room lock only.
+func (s *Session) own(ev *Event) bool {
+	nick := s.Nick()
+	return ev.From == nick || ev.To == nick
+}
+
+// resyncPresence sends the member list of every room whose presence events
+// were skipped, once the queue has room again: the list is queued under the
+// room lock, so it takes its place in the room's order.
+func (s *Session) resyncPresence() {
+	if len(s.out) > cap(s.out)/4 || !s.lagging.CompareAndSwap(true, false) {
+		return
+	}
+	s.lagMu.Lock()
+	rooms := s.lagRooms
+	s.lagRooms = nil
+	s.lagMu.Unlock()
+	now := s.hub.now()
+	for name := range rooms {
+		if r := s.roomNamed(name); r != nil {
+			r.mu.Lock()
+			if _, in := r.members[s]; in {
+				s.deliver(r.membersEventLocked(now))
+			}
+			r.mu.Unlock()
+		}
 	}
 }
 

@@ -327,6 +327,7 @@ func (*countWritten) InputReceived(room.Via)         {}
 func (*countWritten) InputRefused(room.Via, string)  {}
 func (*countWritten) Delivered(int)                  {}
 func (*countWritten) RoomsChanged(int)               {}
+func (*countWritten) PresenceSkipped(room.Via)       {}
 func (c *countWritten) Written(room.Via, time.Duration) {
 	c.mu.Lock()
 	c.n++
