@@ -65,12 +65,7 @@ func TestBrowserSignInWithCode(t *testing.T) {
 	ssh.expect("alice is now registered to your key")
 	ssh.send("/nick alice-ssh") // free the nick for the browser
 	ssh.expect("alice is now known as alice-ssh")
-	ssh.send("/weblogin")
-	m := codeRE.FindStringSubmatch(ssh.expect("Web sign-in code"))
-	if m == nil {
-		t.Fatal("no code in the /weblogin notice")
-	}
-	code := m[1]
+	code := ssh.webLoginCode()
 
 	// The /weblogin link signs the page in at once and leaves the address
 	// bar without the code.
@@ -135,8 +130,7 @@ func TestBrowserSignOut(t *testing.T) {
 	ssh.expect("welcome bob")
 	ssh.send("/register")
 	ssh.expect("bob is now registered to your key")
-	ssh.send("/weblogin")
-	code := codeRE.FindStringSubmatch(ssh.expect("Web sign-in code"))[1]
+	code := ssh.webLoginCode()
 
 	p := newPage(t)
 	p.open(srv.HTTPAddr, "/")

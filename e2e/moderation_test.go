@@ -85,8 +85,7 @@ func TestRegisteredNickBelongsToItsKey(t *testing.T) {
 	srv2 := startServerIn(t, t.TempDir())
 	a := newLineClient(t, srv2.SSHAddr, "alice", keyAuth(aliceKey))
 	a.expect("welcome alice")
-	a.send("/register")
-	a.expect("now registered")
+	a.register()
 	a.send("/nick ali")
 	a.expect("alice is now known as ali")
 	a.send("/register")
@@ -112,8 +111,7 @@ func TestKeyOfferAttackAfterRegistration(t *testing.T) {
 	aliceKey := newSigner(t)
 	alice := newLineClient(t, p.SSHAddr, "alice", keyAuth(aliceKey))
 	alice.expect("welcome alice")
-	alice.send("/register")
-	alice.expect("now registered")
+	alice.register()
 
 	dir := t.TempDir()
 	pubOnly := filepath.Join(dir, "alice_pub_only")
@@ -145,6 +143,24 @@ func runOpenSSH(t *testing.T, stdin string, args ...string) string {
 
 var codeRE = regexp.MustCompile(`Web sign-in code: ([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})`)
 
+// register binds the client's current nick to its key.
+func (lc *lineClient) register() {
+	lc.t.Helper()
+	lc.send("/register")
+	lc.expect("now registered")
+}
+
+// webLoginCode asks for a /weblogin code and returns it.
+func (lc *lineClient) webLoginCode() string {
+	lc.t.Helper()
+	lc.send("/weblogin")
+	m := codeRE.FindStringSubmatch(lc.expect("Web sign-in code"))
+	if m == nil {
+		lc.t.Fatal("no code in the /weblogin answer")
+	}
+	return m[1]
+}
+
 func postLogin(t *testing.T, httpAddr, code string) *http.Response {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"code": code})
@@ -175,10 +191,8 @@ func TestWebLogin(t *testing.T) {
 	alice.expect("welcome alice")
 	alice.send("/weblogin")
 	alice.expect("-!- error: register a nick first")
-	alice.send("/register")
-	alice.expect("now registered")
-	alice.send("/weblogin")
-	code := codeRE.FindStringSubmatch(alice.expect("Web sign-in code"))[1]
+	alice.register()
+	code := alice.webLoginCode()
 
 	resp := postLogin(t, srv.HTTPAddr, strings.ToLower(code))
 	if resp.StatusCode != http.StatusOK {
@@ -211,8 +225,7 @@ func TestWebLogin(t *testing.T) {
 	alice.expect("1 web session(s) for your key")
 
 	// An expired code is refused.
-	alice.send("/weblogin")
-	late := codeRE.FindStringSubmatch(alice.expect("Web sign-in code"))[1]
+	late := alice.webLoginCode()
 	clock.advance(6 * time.Minute)
 	if r := postLogin(t, srv.HTTPAddr, late); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("expired code: %s", r.Status)
@@ -252,18 +265,15 @@ func TestWebLogoutClosesThatBrowser(t *testing.T) {
 	aliceKey := newSigner(t)
 	alice := newLineClient(t, srv.SSHAddr, "alice", keyAuth(aliceKey))
 	alice.expect("welcome alice")
-	alice.send("/register")
-	alice.expect("now registered")
+	alice.register()
 	alice.send("/nick alice2")
 	alice.expect("now known as alice2")
-	alice.send("/register")
-	alice.expect("now registered")
+	alice.register()
 	alice.send("/nick alice-ssh") // leave both nicks to the browsers
 	alice.expect("now known as alice-ssh")
 	signIn := func() (*http.Cookie, *wsClient) {
 		t.Helper()
-		alice.send("/weblogin")
-		code := codeRE.FindStringSubmatch(alice.expect("Web sign-in code"))[1]
+		code := alice.webLoginCode()
 		resp := postLogin(t, srv.HTTPAddr, code)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("login: %s", resp.Status)

@@ -194,10 +194,8 @@ func TestAllowlist(t *testing.T) {
 
 	member := newLineClient(t, srv.SSHAddr, "member", keyAuth(listed))
 	member.expect("welcome member")
-	member.send("/register")
-	member.expect("now registered")
-	member.send("/weblogin")
-	code := codeRE.FindStringSubmatch(member.expect("Web sign-in code"))[1]
+	member.register()
+	code := member.webLoginCode()
 	cookie := sessionCookie(t, postLogin(t, srv.HTTPAddr, code))
 	conn, _, err := dialWS(t, srv.HTTPAddr, map[string][]string{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
 	must(t, err)

@@ -155,15 +155,8 @@ func (f failingQueue) QueueMessage(m *store.Message) func(context.Context) error
 // published in store order to everyone, and a message that is not stored
 // is reported to its sender only, without holding up the others.
 func TestQueuedStoreOrderAndFailure(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	h := newTestHub(t, WithStore(failingQueue{st}), WithQueueSize(4096), WithHistory(1000))
-	if err := h.LoadRooms(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t)
+	h := newStoredHub(t, WithStore(failingQueue{st}), WithQueueSize(4096), WithHistory(1000))
 	const senders, per = 6, 50
 	var ss []*Session
 	for i := range senders {
@@ -222,15 +215,8 @@ func TestQueuedStoreOrderAndFailure(t *testing.T) {
 // The member list follows away messages and registrations, which change
 // outside the room: the room's copy is refreshed.
 func TestMembersListFollowsAwayAndRegistration(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	h := newTestHub(t, WithStore(st), WithQueueSize(1024))
-	if err := h.LoadRooms(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t)
+	h := newStoredHub(t, WithStore(st), WithQueueSize(1024))
 	a, err := h.Connect(Identity{Nick: "alice", Via: ViaSSH, Fingerprint: "SHA256:alicekey"})
 	if err != nil {
 		t.Fatal(err)

@@ -17,16 +17,31 @@ func (brokenStore) AppendMessage(context.Context, *store.Message) error {
 	return errors.New("disk I/O error")
 }
 
-func TestStoreErrorIsReportedAndNothingIsShown(t *testing.T) {
+// openTestStore opens a SQLite store in a temporary folder, closed when the
+// test ends.
+func openTestStore(t *testing.T) *store.SQLite {
+	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	h := newTestHub(t, WithStore(brokenStore{st}))
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newStoredHub is newTestHub with a store given in opts, its rooms loaded.
+func newStoredHub(t *testing.T, opts ...Option) *Hub {
+	t.Helper()
+	h := newTestHub(t, opts...)
 	if err := h.LoadRooms(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+func TestStoreErrorIsReportedAndNothingIsShown(t *testing.T) {
+	st := openTestStore(t)
+	h := newStoredHub(t, WithStore(brokenStore{st}))
 	a := connect(t, h, "alice", ViaWeb)
 	b := connect(t, h, "bob", ViaWeb)
 	nextKind(t, a, KindHistory)
@@ -50,15 +65,8 @@ func TestStoreErrorIsReportedAndNothingIsShown(t *testing.T) {
 }
 
 func TestHistoryKeepsTheLastN(t *testing.T) {
-	st, err := store.OpenSQLite(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	h := newTestHub(t, WithStore(st), WithHistory(3))
-	if err := h.LoadRooms(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := openTestStore(t)
+	h := newStoredHub(t, WithStore(st), WithHistory(3))
 	a := connect(t, h, "alice", ViaWeb)
 	nextKind(t, a, KindHistory)
 	for _, text := range []string{"1", "2", "3", "4", "5"} {

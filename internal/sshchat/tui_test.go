@@ -315,10 +315,23 @@ func (p *fakeProgram) Send(msg tea.Msg) {
 
 func (p *fakeProgram) Quit() { p.Send(tea.QuitMsg{}) }
 
-// countWritten counts the hub's delivery acknowledgements.
+// countWritten counts the hub's delivery acknowledgements and closes
+// reached once want of them have arrived.
 type countWritten struct {
-	mu sync.Mutex
-	n  int
+	mu      sync.Mutex
+	n, want int
+	reached chan struct{}
+}
+
+// await sets the count to wait for; reached is closed when it is met.
+func (c *countWritten) await(want int) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.want, c.reached = want, make(chan struct{})
+	if c.n >= want {
+		close(c.reached)
+	}
+	return c.reached
 }
 
 func (*countWritten) SessionOpened(room.Via)         {}
@@ -330,8 +343,11 @@ func (*countWritten) RoomsChanged(int)               {}
 func (*countWritten) PresenceSkipped(room.Via)       {}
 func (c *countWritten) Written(room.Via, time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.n++
-	c.mu.Unlock()
+	if c.reached != nil && c.n == c.want {
+		close(c.reached)
+	}
 }
 
 // The pump hands over whatever is queued in batches, in order, and
@@ -355,22 +371,16 @@ func TestPumpBatchesInOrder(t *testing.T) {
 		hub.Input(alice, "", fmt.Sprintf("m%d", i))
 	}
 	queued := len(bob.Events())
+	acknowledged := obs.await(queued)
 	p := &fakeProgram{}
 	done := make(chan struct{})
 	winCh := make(chan ssh.Window)
 	go pump(bob, p, winCh, nil, done)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	select {
+	case <-acknowledged:
+	case <-time.After(5 * time.Second):
 		obs.mu.Lock()
-		written := obs.n
-		obs.mu.Unlock()
-		if written >= queued {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events acknowledged", written, queued)
-		}
-		time.Sleep(time.Millisecond)
+		t.Fatalf("%d of %d events acknowledged", obs.n, queued)
 	}
 	bob.Close(room.ReasonQuit)
 	<-done

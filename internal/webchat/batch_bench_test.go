@@ -37,27 +37,25 @@ func BenchmarkWriteEvent(b *testing.B) {
 			done := make(chan struct{})
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				defer close(done)
+				var conn *websocket.Conn
+				var err error
+				var write func() bool
 				if mode == "per-frame" {
 					up := websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024}
-					conn, err := up.Upgrade(w, r, nil)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					defer conn.Close()
-					b.ResetTimer()
-					for b.Loop() {
+					conn, err = up.Upgrade(w, r, nil)
+					write = func() bool {
 						_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-						if err := conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-							b.Error(err)
-							return
+						if conn.WriteMessage(websocket.TextMessage, frame) != nil {
+							return false
 						}
 						sess.Written(ev)
+						return true
 					}
-					return
+				} else {
+					hj := &hijacker{ResponseWriter: w, s: s}
+					conn, err = s.upgrader.Upgrade(hj, r, nil)
+					write = func() bool { return s.writeBatch(conn, hj.conn, sess, ev) }
 				}
-				hj := &hijacker{ResponseWriter: w, s: s}
-				conn, err := s.upgrader.Upgrade(hj, r, nil)
 				if err != nil {
 					b.Error(err)
 					return
@@ -65,7 +63,7 @@ func BenchmarkWriteEvent(b *testing.B) {
 				defer conn.Close()
 				b.ResetTimer()
 				for b.Loop() {
-					if !s.writeBatch(conn, hj.conn, sess, ev) {
+					if !write() {
 						b.Error("write failed")
 						return
 					}
