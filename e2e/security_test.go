@@ -437,7 +437,10 @@ var hostileCases = []hostileCase{
 	{name: "OSC 8 hyperlink", text: "\x1b]8;;https://evil.example/x\x1b\\click-me\x1b]8;;\x1b\\", want: []string{"click-me"}},
 	{name: "OSC colours and cwd", text: "\x1b]11;rgb:ffff/0000/0000\x07\x1b]10;#ff0000\x07\x1b]7;file://evil.example/tmp\x07after-osc", want: []string{"after-osc"}},
 	{name: "DCS, APC, PM, SOS", text: "\x1bP1$rdcs-payload\x1b\\\x1b_apc-payload\x1b\\\x1b^pm-payload\x1b\\\x1bXsos-payload\x1b\\after-strings", want: []string{"after-strings"}},
-	{name: "C1 controls as UTF-8", text: "c1\u009b2J\u009d0;c1-title\u009c\u0090dcs\u009c\u0085end", want: []string{"c12J0;c1-titledcsend"}},
+	{name: "C1 controls as UTF-8", text: "c1\u009b2J\u009d0;c1-title\u009c\u0090dcs\u009c\u0085end", want: []string{"c1end"}},
+	// Review finding 14: the control alone was dropped and its payload
+	// arrived as text.
+	{name: "C1 OSC payload", text: "before\u009d0;c1-title\u009cafter", want: []string{"beforeafter"}},
 	{name: "bracketed paste markers", text: "\x1b[200~pasted\x1b[201~", want: []string{"pasted"}},
 	{name: "backspace forging", text: "hi\b\b\b\b\b\b\balice: forged", want: []string{"hialice: forged"}},
 	{name: "carriage return overwrite", text: "innocent\ralice: evil", want: []string{"innocent", "alice: evil"}},
@@ -456,7 +459,7 @@ var hostileCases = []hostileCase{
 }
 
 // forbiddenPayloads must vanish with the sequences that carry them.
-var forbiddenPayloads = []string{"pwned-title", "evil.example", "dcs-payload", "apc-payload", "pm-payload", "sos-payload", "rgb:ffff", strings.Repeat("x", 2001), strings.Repeat("A", 64)}
+var forbiddenPayloads = []string{"pwned-title", "c1-title", "evil.example", "dcs-payload", "apc-payload", "pm-payload", "sos-payload", "rgb:ffff", strings.Repeat("x", 2001), strings.Repeat("A", 64)}
 
 // Hostile input sent from an SSH line client and from a websocket reaches
 // an SSH line client, a websocket client and a terminal (PTY) as inert,

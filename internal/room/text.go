@@ -21,7 +21,10 @@ func CleanLine(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	if strings.ContainsAny(s, "\x1b\u009b\u009d\u0090") {
+	if hasC1(s) {
+		s = c1AsEscapes(s)
+	}
+	if strings.ContainsRune(s, '\x1b') {
 		s = ansi.Strip(s)
 	}
 	var b strings.Builder
@@ -37,6 +40,35 @@ func CleanLine(s string) string {
 		}
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// hasC1 reports whether s holds a C1 control character (U+0080–U+009F).
+func hasC1(s string) bool {
+	for _, r := range s {
+		if r >= 0x80 && r <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
+
+// c1AsEscapes rewrites each C1 control as its 7-bit form (ESC followed by
+// the control minus 0x40: U+009D OSC becomes ESC ], U+009C ST becomes
+// ESC \), so that the escape-sequence parser removes a C1 sequence whole,
+// payload included, exactly as it removes the 7-bit one. Some terminals
+// act on C1 controls sent as UTF-8.
+func c1AsEscapes(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for _, r := range s {
+		if r >= 0x80 && r <= 0x9f {
+			b.WriteByte(0x1b)
+			b.WriteByte(byte(r - 0x40))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // SplitLines splits pasted text into lines (LF, CRLF or lone CR), each of
