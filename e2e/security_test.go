@@ -1415,3 +1415,30 @@ func TestSilentWebsocketClosedAfterHelloTimeout(t *testing.T) {
 	}
 	joinWS(t, srv.HTTPAddr, "talker")
 }
+
+// Review finding 13: on the default --trusted-proxies, a local peer other
+// than 127.0.0.1 (any local user or process) rotating X-Forwarded-For and
+// X-Real-IP on every request must still be limited as itself.
+func TestSignInGuessLimitIgnoresForgedHeadersOnDefaults(t *testing.T) {
+	srv := startServer(t) // TrustedProxies nil: the default list
+	local := &net.TCPAddr{IP: net.ParseIP("127.0.0.65")}
+	client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: local}).DialContext}}
+	defer client.CloseIdleConnections()
+	limited := false
+	for i := 0; i < 20 && !limited; i++ {
+		body := fmt.Sprintf(`{"code":"AAAA-BBBB-%04d"}`, i)
+		req, err := http.NewRequest(http.MethodPost, "http://"+srv.HTTPAddr+"/login", strings.NewReader(body))
+		must(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		forged := fmt.Sprintf("198.51.100.%d", i+1)
+		req.Header.Set("X-Forwarded-For", forged)
+		req.Header.Set("X-Real-IP", forged)
+		resp, err := client.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		limited = resp.StatusCode == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("20 wrong codes from 127.0.0.65 with a new forged address each were not rate-limited")
+	}
+}

@@ -53,7 +53,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.DurationVar(&cfg.HTTPWriteTimeout, "http-write-timeout", app.DefaultHTTPWriteTimeout, "time allowed to write an HTTP response (websockets then use their own write deadlines)")
 	fs.DurationVar(&cfg.HTTPIdleTimeout, "http-idle-timeout", app.DefaultHTTPIdleTimeout, "how long an idle keep-alive HTTP connection is kept open")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "address serving Prometheus metrics at GET /metrics, e.g. 127.0.0.1:9100 (empty: off)")
-	fs.StringVar(&trustedProxies, "trusted-proxies", "127.0.0.0/8,::1/128", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Real-IP are believed (\"none\": no proxy)")
+	fs.StringVar(&trustedProxies, "trusted-proxies", webchat.DefaultTrustedProxiesList, "comma-separated CIDRs of reverse proxies whose X-Forwarded-For and X-Real-IP are believed (\"none\": no proxy)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "address serving net/http/pprof for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)")
 	fs.IntVar(&cfg.History, "history", room.DefaultHistory, "recent messages a session receives when it joins a room")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", room.DefaultMaxRooms, "most rooms that may exist")

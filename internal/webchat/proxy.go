@@ -7,11 +7,16 @@ import (
 	"strings"
 )
 
+// DefaultTrustedProxiesList is the default --trusted-proxies: the loopback
+// addresses a local nginx connects from. Not all of 127.0.0.0/8: any local
+// user or process can send from 127.0.0.2 and would otherwise rotate its
+// address with every request (sign-in guesses, caps, bans).
+const DefaultTrustedProxiesList = "127.0.0.1/32,::1/128"
+
 // DefaultTrustedProxies are the peers whose X-Forwarded-For and X-Real-IP
-// headers are believed when no other list is given: the loopback addresses,
-// where nginx runs on the same host.
+// headers are believed when no other list is given (DefaultTrustedProxiesList).
 func DefaultTrustedProxies() []netip.Prefix {
-	return []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 }
 
 // ParseTrustedProxies reads a comma-separated list of CIDRs or single

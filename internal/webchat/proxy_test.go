@@ -102,7 +102,7 @@ func TestParseTrustedProxies(t *testing.T) {
 
 func TestDefaultTrustsLoopbackOnly(t *testing.T) {
 	s := New(nil)
-	for peer, want := range map[string]string{"127.0.0.1:1": "198.51.100.9", "[::1]:1": "198.51.100.9", "192.0.2.1:1": "192.0.2.1"} {
+	for peer, want := range map[string]string{"127.0.0.1:1": "198.51.100.9", "[::1]:1": "198.51.100.9", "192.0.2.1:1": "192.0.2.1", "127.0.0.65:1": "127.0.0.65"} {
 		r := httptest.NewRequest(http.MethodGet, "/ws", nil)
 		r.RemoteAddr = peer
 		r.Header.Set("X-Forwarded-For", "198.51.100.9")
