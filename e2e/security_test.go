@@ -1442,3 +1442,56 @@ func TestSignInGuessLimitIgnoresForgedHeadersOnDefaults(t *testing.T) {
 		t.Fatal("20 wrong codes from 127.0.0.65 with a new forged address each were not rate-limited")
 	}
 }
+
+// Review note on DNS rebinding: once the server knows its public name
+// (--public-url or --allowed-origins), a request naming another host, as a
+// page on evil.example re-resolved to this server would send, is refused:
+// the page, the websocket and sign-in alike. Address literals still work
+// for local tools, and the probes answer whatever the host.
+func TestRequestsForAnotherHostRefused(t *testing.T) {
+	srv := startServer(t, func(c *app.Config) { c.PublicURL = "https://chat.example.com" })
+	status := func(method, path, host string, header http.Header) int {
+		t.Helper()
+		req, err := http.NewRequest(method, "http://"+srv.HTTPAddr+path, nil)
+		must(t, err)
+		req.Host = host
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	upgrade := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Origin": {"http://evil.example:" + strings.Split(srv.HTTPAddr, ":")[1]}}
+	for _, tc := range []struct {
+		method, path, host string
+		header             http.Header
+		want               int
+	}{
+		{"GET", "/", "evil.example", nil, http.StatusMisdirectedRequest},
+		{"GET", "/ws", "evil.example:" + strings.Split(srv.HTTPAddr, ":")[1], upgrade, http.StatusMisdirectedRequest},
+		{"POST", "/login", "evil.example", nil, http.StatusMisdirectedRequest},
+		{"GET", "/", "chat.example.com", nil, http.StatusOK},
+		{"GET", "/", "CHAT.example.com:443", nil, http.StatusOK},
+		{"GET", "/", srv.HTTPAddr, nil, http.StatusOK},
+		{"GET", "/", "localhost", nil, http.StatusOK},
+		{"GET", "/healthz", "evil.example", nil, http.StatusOK},
+	} {
+		if got := status(tc.method, tc.path, tc.host, tc.header); got != tc.want {
+			t.Errorf("%s %s with Host %q: status %d, want %d", tc.method, tc.path, tc.host, got, tc.want)
+		}
+	}
+	// Without a public name the server cannot tell: every host is served.
+	open := startServer(t)
+	req, err := http.NewRequest(http.MethodGet, "http://"+open.HTTPAddr+"/", nil)
+	must(t, err)
+	req.Host = "evil.example"
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("no --public-url: Host evil.example got %d, want 200", resp.StatusCode)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -233,7 +234,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	webOpts := []webchat.Option{webchat.WithLogger(log), webchat.WithAllowedOrigins(cfg.AllowedOrigins...), webchat.WithTrustedProxies(cfg.TrustedProxies), webchat.WithConnLimiter(conns)}
+	webOpts := []webchat.Option{webchat.WithLogger(log), webchat.WithAllowedOrigins(cfg.AllowedOrigins...), webchat.WithAllowedHosts(publicHosts(cfg)...), webchat.WithTrustedProxies(cfg.TrustedProxies), webchat.WithConnLimiter(conns)}
 	if cfg.WSReadLimit > 0 {
 		webOpts = append(webOpts, webchat.WithReadLimit(cfg.WSReadLimit))
 	}
@@ -359,6 +360,18 @@ func newPprofServer(log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// publicHosts are the host names of --public-url and --allowed-origins: the
+// names the web front-end answers to (none set: any).
+func publicHosts(cfg Config) []string {
+	var hosts []string
+	for _, u := range append([]string{cfg.PublicURL}, cfg.AllowedOrigins...) {
+		if p, err := url.Parse(strings.TrimSpace(u)); err == nil && p.Hostname() != "" {
+			hosts = append(hosts, p.Hostname())
+		}
+	}
+	return hosts
 }
 
 // orDefault returns def for an unset (zero) setting.

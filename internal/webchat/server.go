@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -37,6 +38,9 @@ type Server struct {
 	hub            *room.Hub
 	log            *slog.Logger
 	allowedOrigins map[string]bool
+	// allowedHosts, when not empty, are the names the web front-end
+	// answers to (see checkHost).
+	allowedHosts   map[string]bool
 	readLimit      int64
 	pingInterval   time.Duration
 	writeTimeout   time.Duration
@@ -66,6 +70,20 @@ func WithAllowedOrigins(origins ...string) Option {
 	}
 }
 
+// WithAllowedHosts sets the host names (from --public-url and
+// --allowed-origins, e.g. "chat.example.com") the page, sign-in and
+// websocket answer to; requests naming another host are refused (DNS
+// rebinding). None: any host.
+func WithAllowedHosts(hosts ...string) Option {
+	return func(s *Server) {
+		for _, h := range hosts {
+			if h = strings.TrimSpace(h); h != "" {
+				s.allowedHosts[strings.ToLower(hostOnly(h))] = true
+			}
+		}
+	}
+}
+
 // WithConnLimiter counts websockets per client address against l, shared
 // with the SSH front-end.
 func WithConnLimiter(l *connlimit.Limiter) Option { return func(s *Server) { s.limiter = l } }
@@ -90,6 +108,7 @@ func New(hub *room.Hub, opts ...Option) *Server {
 		hub:            hub,
 		log:            slog.Default(),
 		allowedOrigins: make(map[string]bool),
+		allowedHosts:   make(map[string]bool),
 		readLimit:      DefaultReadLimit,
 		pingInterval:   DefaultPingInterval,
 		writeTimeout:   DefaultWriteTimeout,
@@ -131,7 +150,36 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /login", s.serveLogin)
 	mux.HandleFunc("POST /logout", s.serveLogout)
 	mux.HandleFunc("GET /session", s.serveSession)
-	return mux
+	return s.checkHost(mux)
+}
+
+// checkHost refuses, once the server knows its public names, a request
+// whose Host is another name: a page on evil.example that re-resolves its
+// own name to this server's address (DNS rebinding) sends Host:
+// evil.example. Address literals and localhost cannot be rebound by a
+// foreign page, so they stay allowed for local tools.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	if len(s.allowedHosts) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := strings.ToLower(hostOnly(r.Host))
+		_, notAddr := netip.ParseAddr(strings.Trim(host, "[]"))
+		if notAddr == nil || host == "localhost" || s.allowedHosts[host] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.log.Info("request refused", "reason", "unknown host", "host", r.Host, "remote", s.clientAddr(r))
+		http.Error(w, "unknown host", http.StatusMisdirectedRequest)
+	})
+}
+
+// hostOnly is host without its port, if any.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
 }
 
 // securityHeaders forbids inline script, framing and MIME sniffing: every
