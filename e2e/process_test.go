@@ -60,6 +60,14 @@ type process struct {
 // its start line.
 func startProcess(t testing.TB, dir string, extra ...string) *process {
 	t.Helper()
+	return startProcessUnder(t, nil, dir, extra...)
+}
+
+// startProcessUnder is startProcess with the binary run by the command
+// prefix (which must exec it, so that the process is the server), e.g.
+// in a mount namespace of its own.
+func startProcessUnder(t testing.TB, prefix []string, dir string, extra ...string) *process {
+	t.Helper()
 	args := append([]string{
 		"--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--hostkeys", filepath.Join(dir, "hostkeys"), "--data", filepath.Join(dir, "data"),
@@ -68,7 +76,8 @@ func startProcess(t testing.TB, dir string, extra ...string) *process {
 		"--rate-burst", "1000000", "--rate", "1000000",
 		"--max-conns-per-addr", "-1", "--conn-rate", "-1", // all test clients share 127.0.0.1
 	}, extra...)
-	cmd := exec.Command(binary(t), args...)
+	argv := append(append(append([]string(nil), prefix...), binary(t)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr, err := cmd.StderrPipe()
 	must(t, err)
 	must(t, cmd.Start())

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/health"
+	"github.com/tertulia/tertulia/internal/logx"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/sshchat"
 	"github.com/tertulia/tertulia/internal/store"
@@ -130,6 +131,9 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if log == nil {
 		log = slog.Default()
 	}
+	// One failing dependency (a full disk) must not flood the log with the
+	// same error for every message.
+	log = slog.New(logx.NewDedup(log.Handler(), logx.DefaultRepeatWindow, nil))
 	if cfg.DataDir == "" {
 		cfg.DataDir = DefaultDataDir
 	}
@@ -164,7 +168,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}()
 
 	ops := newOps(cfg, log)
-	ops.addReadyCheck(health.Check{Name: "store", Func: st.Ping})
+	ops.addReadyCheck(health.Check{Name: "store", Func: st.Ready})
 	hubOpts := []room.Option{room.WithLogger(log), room.WithObserver(ops.metrics), room.WithStore(st), room.WithStorePrivate(cfg.StorePrivate)}
 	if cfg.History > 0 {
 		hubOpts = append(hubOpts, room.WithHistory(cfg.History))

@@ -61,8 +61,9 @@ type appendReq struct {
 
 // batcher queues appends and commits them in groups.
 type batcher struct {
-	db  *sql.DB
-	ins *sql.Stmt
+	db     *sql.DB
+	ins    *sql.Stmt
+	health *writeHealth // nil in tests of the batcher alone
 
 	mu      sync.Mutex
 	queue   []*appendReq
@@ -182,11 +183,14 @@ func (b *batcher) commit(batch []*appendReq) {
 		retry, err = b.commitTx(batch)
 	}
 	for _, req := range batch {
+		res := err
 		if retry {
-			req.done <- b.insertOne(req.m)
-		} else {
-			req.done <- err
+			res = b.insertOne(req.m)
 		}
+		if b.health != nil {
+			b.health.note(res)
+		}
+		req.done <- res
 	}
 	b.nMessages.Add(int64(len(batch)))
 	b.nCommits.Add(1)

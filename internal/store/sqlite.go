@@ -18,9 +18,10 @@ const DBFile = "tertulia.db"
 // SQLite is the embedded Store: one file in the data folder, WAL mode.
 // Messages are committed in groups (see batch.go).
 type SQLite struct {
-	db    *sql.DB
-	ck    *sql.DB // the checkpointer's own connection
-	batch *batcher
+	db     *sql.DB
+	ck     *sql.DB // the checkpointer's own connection
+	batch  *batcher
+	health *writeHealth
 
 	closeOnce sync.Once
 	stopCk    chan struct{}
@@ -143,7 +144,9 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	s.ck = ck
+	s.health = &writeHealth{}
 	s.batch = newBatcher(db, ins)
+	s.batch.health = s.health
 	go s.batch.checkpointLoop(ck, s.stopCk, s.ckDone)
 	return s, nil
 }
@@ -218,13 +221,19 @@ func (s *SQLite) History(ctx context.Context, room string, before int64, limit i
 
 // EnsureRoom implements Store.
 func (s *SQLite) EnsureRoom(ctx context.Context, r Room) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO rooms(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`,
-		r.Name, r.CreatedAt.UnixMilli())
+	_, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO rooms(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`,
+		r.Name, r.CreatedAt.UnixMilli()))
 	return err
 }
 
 // SetTopic implements Store.
 func (s *SQLite) SetTopic(ctx context.Context, m *Message) error {
+	err := s.setTopic(ctx, m)
+	s.health.note(err)
+	return err
+}
+
+func (s *SQLite) setTopic(ctx context.Context, m *Message) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -271,8 +280,8 @@ func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
 
 // AppendPrivate implements Store.
 func (s *SQLite) AppendPrivate(ctx context.Context, p *Private) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO private_messages(sender, recipient, text, ts) VALUES (?, ?, ?, ?)`,
-		p.From, p.To, p.Text, p.Time.UnixMilli())
+	res, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO private_messages(sender, recipient, text, ts) VALUES (?, ?, ?, ?)`,
+		p.From, p.To, p.Text, p.Time.UnixMilli()))
 	if err != nil {
 		return err
 	}

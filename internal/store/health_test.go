@@ -1,0 +1,49 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Review finding 12: /readyz said ready while every write failed, because
+// its check only read. A database that may not grow stands in for a full
+// disk (SQLite answers SQLITE_FULL, "database or disk is full", for both).
+func TestReadyFailsWhileWritesFail(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.EnsureRoom(ctx, Room{Name: "lobby", CreatedAt: time.Now()}))
+	must(s.Ready(ctx))
+	var pages int
+	must(s.db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages))
+	_, err := s.db.ExecContext(ctx, `PRAGMA max_page_count = `+strconv.Itoa(pages))
+	must(err)
+
+	long := strings.Repeat("x", 4000)
+	var writeErr error
+	for i := 0; i < 1000 && writeErr == nil; i++ {
+		writeErr = s.AppendMessage(ctx, &Message{Room: "lobby", Kind: KindMessage, From: "a", Text: long, Time: time.Now()})
+	}
+	if writeErr == nil || !strings.Contains(writeErr.Error(), "full") {
+		t.Fatalf("writes never failed with a full database: %v", writeErr)
+	}
+	if err := s.Ready(ctx); err == nil || !strings.Contains(err.Error(), "writes fail") {
+		t.Fatalf("Ready = %v while writes fail, want a write failure", err)
+	}
+	// Room made again: the probe succeeds and readiness comes back without
+	// waiting for a message.
+	_, err = s.db.ExecContext(ctx, `PRAGMA max_page_count = 1000000`)
+	must(err)
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("Ready = %v once writes succeed again", err)
+	}
+	must(s.AppendMessage(ctx, &Message{Room: "lobby", Kind: KindMessage, From: "a", Text: "back", Time: time.Now()}))
+}
