@@ -18,6 +18,7 @@ import (
 	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/sshchat"
+	"github.com/tertulia/tertulia/internal/store"
 	"github.com/tertulia/tertulia/internal/webchat"
 )
 
@@ -38,6 +39,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", app.DefaultHTTPAddr, "address the HTTP and websocket server listens on (put nginx in front for the internet)")
 	fs.StringVar(&cfg.HostKeyDir, "hostkeys", app.DefaultHostKeyDir, "folder of SSH host keys; an ed25519 key is generated there on first start")
 	fs.StringVar(&cfg.DataDir, "data", app.DefaultDataDir, "folder for the server's persistent data")
+	fs.StringVar(&cfg.SQLiteSync, "sqlite-sync", store.DefaultSync, "when a commit reaches the disk: full (before anyone sees the message: survives an OS crash or power cut) or normal (faster: survives a process crash, an OS crash may lose the last commits)")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated extra origins (e.g. https://chat.example.com) allowed to open websockets; the page's own host is always allowed")
 	fs.IntVar(&cfg.QueueSize, "outbound-queue", room.DefaultQueueSize, "events queued per session before a client too slow to read them is dropped")
 	fs.IntVar(&cfg.MaxMessage, "max-message", room.DefaultMaxMessage, "longest message, in characters")
@@ -91,6 +93,9 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if cfg.Keepalive == 0 {
 		cfg.Keepalive = -1 // the flag's 0 means off; the Config's 0 means default
+	}
+	if _, err := store.ParseSync(cfg.SQLiteSync); err != nil {
+		return fmt.Errorf("--sqlite-sync: %w", err)
 	}
 	proxies, err := webchat.ParseTrustedProxies(trustedProxies)
 	if err != nil {

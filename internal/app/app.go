@@ -31,10 +31,13 @@ import (
 
 // Config is everything a process needs; zero values take the defaults.
 type Config struct {
-	SSHAddr          string
-	HTTPAddr         string
-	HostKeyDir       string
-	DataDir          string
+	SSHAddr    string
+	HTTPAddr   string
+	HostKeyDir string
+	DataDir    string
+	// SQLiteSync is the store's synchronous mode (store.SyncFull, the
+	// default, or store.SyncNormal).
+	SQLiteSync       string
 	AllowedOrigins   []string
 	QueueSize        int
 	MaxMessage       int
@@ -156,7 +159,7 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		return err
 	}
 
-	st, err := store.OpenSQLite(ctx, cfg.DataDir)
+	st, err := store.OpenSQLite(ctx, cfg.DataDir, store.WithSync(orDefault(cfg.SQLiteSync, store.DefaultSync)))
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
