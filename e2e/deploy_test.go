@@ -108,6 +108,9 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	for _, env := range vals["Environment"] {
 		k, v, _ := strings.Cut(env, "=")
+		if k == "GOMEMLIMIT" { // the Go runtime's own, paired with MemoryHigh
+			continue
+		}
 		if !strings.HasPrefix(k, "TERTULIA_") {
 			t.Errorf("Environment=%s is not a TERTULIA_ flag", env)
 			continue
@@ -126,6 +129,18 @@ func TestSystemdUnit(t *testing.T) {
 		if flags[name] != want {
 			t.Errorf("--%s=%q in the unit, want %q", name, flags[name], want)
 		}
+	}
+
+	// Review finding 15: memory, tasks and descriptors are capped, so one
+	// process's trouble stays its own; descriptors leave room for every
+	// connection the caps admit.
+	for _, d := range []string{"MemoryMax", "MemoryHigh", "TasksMax", "LimitNOFILE"} {
+		if len(vals[d]) == 0 {
+			t.Errorf("the unit sets no %s=", d)
+		}
+	}
+	if n, err := strconv.Atoi(strings.Join(vals["LimitNOFILE"], "")); err != nil || n <= 10000 {
+		t.Errorf("LimitNOFILE=%v must exceed the default --max-conns (10000)", vals["LimitNOFILE"])
 	}
 
 	// systemd must wait longer than the server's own shutdown bound.
