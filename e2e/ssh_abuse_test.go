@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -42,17 +43,23 @@ const (
 // residentBytes is this process's VmRSS.
 func residentBytes(t testing.TB) int64 {
 	t.Helper()
-	status, err := os.ReadFile("/proc/self/status")
+	rss, err := readVmRSS()
 	must(t, err)
+	return rss
+}
+
+func readVmRSS() (int64, error) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
 	for _, l := range strings.Split(string(status), "\n") {
 		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			must(t, err)
-			return kb << 10
+			return kb << 10, err
 		}
 	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
+	return 0, errors.New("no VmRSS in /proc/self/status")
 }
 
 // settledResident is the resident memory once garbage is collected and
@@ -87,6 +94,11 @@ func watchMemory(t testing.TB) *memoryWatch {
 		for {
 			select {
 			case <-w.stop:
+				if exceeded {
+					// What ran away may run on after the test: keep
+					// guarding the process.
+					go guardRunaway(w.base)
+				}
 				return
 			case <-tick.C:
 			}
@@ -98,13 +110,27 @@ func watchMemory(t testing.TB) *memoryWatch {
 				exceeded = true
 				close(w.over)
 			}
-			if rss > w.base+memoryRunaway {
-				panic(fmt.Sprintf("resident memory ran away: %d MB over a baseline of %d MB", (rss-w.base)>>20, w.base>>20))
-			}
+			checkRunaway(rss, w.base)
 		}
 	}()
 	t.Cleanup(w.finish)
 	return w
+}
+
+func checkRunaway(rss, base int64) {
+	if rss > base+memoryRunaway {
+		panic(fmt.Sprintf("resident memory ran away: %d MB over a baseline of %d MB", (rss-base)>>20, base>>20))
+	}
+}
+
+func guardRunaway(base int64) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		if rss, err := readVmRSS(); err == nil {
+			checkRunaway(rss, base)
+		}
+	}
 }
 
 // exceeded reports whether the budget was passed (without waiting).
@@ -558,14 +584,14 @@ func TestGhostSessionsLeave(t *testing.T) {
 	observer := newLineClient(t, srv.SSHAddr, "observer")
 	observer.expect("welcome observer")
 	for _, tc := range []struct {
-		name    string
-		reads   bool
-		changes int
-	}{{"never reads", false, 5000}, {"reads", true, 20000}} {
+		name, nick string
+		reads      bool
+		changes    int
+	}{{"never reads", "ghost", false, 5000}, {"reads", "spook", true, 20000}} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := runtime.NumGoroutine()
-			c, ch := ghostClient(t, srv.SSHAddr, "ghost", 200, 60)
-			observer.expect("--> ghost joined")
+			c, ch := ghostClient(t, srv.SSHAddr, tc.nick, 200, 60)
+			observer.expect("--> " + tc.nick + " joined")
 			if tc.reads {
 				go func() { _, _ = io.Copy(io.Discard, ch) }()
 			}
@@ -582,7 +608,7 @@ func TestGhostSessionsLeave(t *testing.T) {
 			request(t, ch, "keepalive@openssh.com", nil)
 			c.Close()
 			start := time.Now()
-			observer.expect("<-- ghost left")
+			observer.expect("<-- " + tc.nick + " left")
 			t.Logf("the ghost left %v after its connection closed", time.Since(start).Round(time.Millisecond))
 			observer.send("/who")
 			if line := observer.expect("#lobby members ("); !strings.HasPrefix(line, "#lobby members (1): ") {
