@@ -564,7 +564,10 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	// cursor's blinking); screen draws and readKeys reads in place of its
 	// renderer and input reader (see why there).
 	opts := append(bubbletea.MakeOptions(sess), tea.WithInput(nil),
-		tea.WithoutSignalHandler(), tea.WithoutRenderer(), tea.WithFPS(teaFPS))
+		tea.WithoutSignalHandler(), tea.WithoutRenderer(), tea.WithFPS(teaFPS),
+		// The size the model starts at (pty.Window predates any window
+		// change sent before the shell).
+		tea.WithWindowSize(model.width, model.height))
 	program := tea.NewProgram(model, opts...)
 	go readKeys(sess, func(ev uv.Event) { program.Send(ev) })
 
@@ -574,8 +577,10 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 		s.log.Error("tui", "nick", cs.Nick(), "err", err)
 	}
 	program.Kill()
+	// Closed before the last write, so that a peer that does not read it
+	// is cut after the grace (see handle).
+	cs.Close(room.ReasonClosed)
 	// The event loop is over: the screen is this goroutine's now.
 	model.scr.stop()
-	cs.Close(room.ReasonClosed)
 	s.awaitWriter(cs, pumpDone)
 }
