@@ -147,7 +147,7 @@ func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan
 		return
 	}
 	defer st.closeChannel()
-	g := &guardedChannel{NewChannel: newChan, server: s, conn: st, win: newWindowFeed()}
+	g := &guardedChannel{NewChannel: newChan, server: s, conn: st, win: newWindowFeed(), remote: hostOf(conn.RemoteAddr().String())}
 	// It returns once the channel's requests are over, that is once the
 	// channel is closed.
 	ssh.DefaultSessionHandler(srv, conn, g, ctx)
@@ -161,11 +161,10 @@ type guardedChannel struct {
 	server *Server
 	conn   *connState
 	win    *windowFeed
+	remote string
 
-	ch      gossh.Channel
 	granted atomic.Bool // this channel was granted the shell
 	timer   *time.Timer // closes the channel if no shell comes in time
-	done    chan struct{}
 }
 
 // Accept accepts the channel and returns charm's request loop a filtered
@@ -175,11 +174,9 @@ func (g *guardedChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	g.ch = ch
-	g.done = make(chan struct{})
 	g.timer = time.AfterFunc(g.server.sessionTimeout, func() {
 		if !g.granted.Load() {
-			g.server.log.Info("ssh channel closed", "reason", "no shell in time")
+			g.server.log.Info("ssh channel closed", "remote", g.remote, "reason", "no shell in time")
 			_ = ch.Close()
 		}
 	})
@@ -199,7 +196,10 @@ func (g *guardedChannel) stop() {
 // channel of 16 and stops reading the connection while that is full) is
 // never held up by what the session is doing. Window changes are kept here,
 // never queued; everything else goes on, accepted or renamed to be refused,
-// to charm's loop, which never waits on the session for them.
+// to charm's loop, which never waits on the session for them: it only
+// writes their replies, so the filter can wait on it only as long as a
+// write to the connection takes (a peer that reads nothing at all is cut by
+// the keepalive).
 func (g *guardedChannel) filter(reqs <-chan *gossh.Request, out chan<- *gossh.Request) {
 	defer close(out)
 	var pty, shell bool
