@@ -33,7 +33,8 @@ const (
 	// attacks take gigabytes within seconds, and the host with them.
 	memoryRunaway = 2 << 30
 	// settledSlack is how far above its baseline the memory may stay once
-	// the attacker has left ("near its baseline").
+	// the attacker has left ("near its baseline"); the race detector's
+	// shadow memory comes back more slowly (see settledSlackFor).
 	settledSlack = 32 << 20
 	// goroutineSlack allows for goroutines that come and go on their own
 	// (timers' callbacks, the store's background work).
@@ -162,7 +163,8 @@ func (w *memoryWatch) report(t testing.TB, what string) {
 	after := settledResident(t)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for deadline := time.Now().Add(waitTimeout); after > w.base+settledSlack && time.Now().Before(deadline); {
+	slack := settledSlackFor()
+	for deadline := time.Now().Add(waitTimeout); after > w.base+slack && time.Now().Before(deadline); {
 		<-tick.C
 		after = settledResident(t)
 	}
@@ -174,9 +176,22 @@ func (w *memoryWatch) report(t testing.TB, what string) {
 	if peak > w.base+memoryBudget {
 		t.Errorf("%s: resident memory grew by %.1f MB, more than %d MB", what, mb(peak-w.base), memoryBudget>>20)
 	}
-	if after > w.base+settledSlack {
+	if after > w.base+slack {
 		t.Errorf("%s: resident memory stayed %.1f MB above its baseline after the attacker left", what, mb(after-w.base))
 	}
+}
+
+// settledSlackFor is settledSlack, doubled under the race detector, whose
+// shadow of the attack's garbage is slower to go.
+func settledSlackFor() int64 {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-race" && s.Value == "true" {
+				return 2 * settledSlack
+			}
+		}
+	}
+	return settledSlack
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
