@@ -147,11 +147,14 @@ func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan
 		return
 	}
 	defer st.closeChannel()
-	g := &guardedChannel{NewChannel: newChan, server: s, conn: st, win: newWindowFeed(), remote: hostOf(conn.RemoteAddr().String())}
+	g := &guardedChannel{NewChannel: newChan, server: s, conn: st, win: newWindowFeed(),
+		remote: hostOf(conn.RemoteAddr().String()), innerDone: make(chan struct{})}
+	// Deferred, so that the filter stops handing requests over even if
+	// charm's loop panics.
+	defer g.stop()
 	// It returns once the channel's requests are over, that is once the
 	// channel is closed.
 	ssh.DefaultSessionHandler(srv, conn, g, ctx)
-	g.stop()
 }
 
 // guardedChannel is a session channel whose requests are filtered before
@@ -163,8 +166,9 @@ type guardedChannel struct {
 	win    *windowFeed
 	remote string
 
-	granted atomic.Bool // this channel was granted the shell
-	timer   *time.Timer // closes the channel if no shell comes in time
+	granted   atomic.Bool   // this channel was granted the shell
+	timer     *time.Timer   // closes the channel if no shell comes in time
+	innerDone chan struct{} // closed when charm's request loop is over
 }
 
 // Accept accepts the channel and returns charm's request loop a filtered
@@ -186,6 +190,7 @@ func (g *guardedChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 }
 
 func (g *guardedChannel) stop() {
+	close(g.innerDone)
 	if g.timer != nil {
 		g.timer.Stop()
 	}
@@ -250,7 +255,11 @@ func (g *guardedChannel) filter(reqs <-chan *gossh.Request, out chan<- *gossh.Re
 		if !req.WantReply && !ok {
 			continue // nothing to answer, nothing to pass on
 		}
-		out <- req
+		select {
+		case out <- req:
+		case <-g.innerDone:
+			_ = req.Reply(false, nil)
+		}
 	}
 }
 
