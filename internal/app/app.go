@@ -78,8 +78,12 @@ type Config struct {
 	// pacing off.
 	ConnRate  float64
 	ConnBurst int
-	// SessionTimeout bounds the time from SSH handshake to shell/exec.
+	// SessionTimeout bounds the time from SSH handshake to shell/exec,
+	// and from opening a session channel to its shell/exec.
 	SessionTimeout time.Duration
+	// SSHMaxChannels caps the session channels one SSH connection may have
+	// open at once (0: the default).
+	SSHMaxChannels int
 	// Keepalive is the SSH keepalive interval (0: default, negative: off).
 	Keepalive time.Duration
 	// Now replaces time.Now in the hub (tests of expiry).
@@ -236,6 +240,9 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	if cfg.SSHMaxLine > 0 {
 		sshOpts = append(sshOpts, sshchat.WithMaxLine(cfg.SSHMaxLine))
+	}
+	if cfg.SSHMaxChannels > 0 {
+		sshOpts = append(sshOpts, sshchat.WithMaxChannels(cfg.SSHMaxChannels))
 	}
 	sshSrv, err := sshchat.New(hub, sshOpts...)
 	if err != nil {

@@ -42,13 +42,14 @@ func newScreen(out io.Writer, profile colorprofile.Profile, width, height int) *
 	// Without a terminal type the profile says strip every sequence, which
 	// would strip the cursor movements too: keep those, drop the styles.
 	profile = max(profile, colorprofile.ASCII)
+	width, height = clampTermSize(int64(width), int64(height))
 	return &screen{out: out, profile: profile, width: width, height: height}
 }
 
 // resize redraws everything at the next frame, as terminals reflow or clear
 // on a resize in their own ways.
 func (s *screen) resize(width, height int) {
-	s.width, s.height = width, height
+	s.width, s.height = clampTermSize(int64(width), int64(height))
 	s.shown = nil
 }
 

@@ -46,6 +46,7 @@ type Server struct {
 	handshakeFailed  func()
 	sessionTimeout   time.Duration
 	keepalive        time.Duration
+	maxChannels      int
 	limiter          *connlimit.Limiter
 	srv              *ssh.Server
 }
@@ -75,6 +76,10 @@ func WithSessionTimeout(d time.Duration) Option { return func(s *Server) { s.ses
 // answer within one interval is disconnected.
 func WithKeepalive(d time.Duration) Option { return func(s *Server) { s.keepalive = d } }
 
+// WithMaxChannels caps the session channels one connection may have open at
+// once; further ones are refused.
+func WithMaxChannels(n int) Option { return func(s *Server) { s.maxChannels = n } }
+
 // WithConnLimiter counts SSH connections per address against l, shared
 // with the web front-end.
 func WithConnLimiter(l *connlimit.Limiter) Option { return func(s *Server) { s.limiter = l } }
@@ -92,6 +97,7 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 		maxLine:          DefaultMaxLine,
 		sessionTimeout:   DefaultSessionTimeout,
 		keepalive:        DefaultKeepalive,
+		maxChannels:      DefaultMaxChannels,
 	}
 	for _, o := range opts {
 		o(s)
@@ -115,6 +121,9 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 		srv.AddHostKey(k)
 	}
 	srv.HandshakeTimeout = s.handshakeTimeout
+	// Session channels go through sessionChannel, which caps them and
+	// filters their requests; no other channel type is served.
+	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
 	srv.ConnCallback = s.admitConn
 	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
 		s.log.Info("ssh handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
@@ -155,9 +164,6 @@ func Fingerprint(sess ssh.Session) string {
 	return ""
 }
 
-// startedKey marks, in a connection's context, that it asked for a session.
-type startedKey struct{}
-
 // admitConn refuses banned addresses and addresses over their connection
 // cap before any SSH work, and closes connections that have not asked for
 // a shell or command in time. Returning nil closes the connection.
@@ -179,10 +185,10 @@ func (s *Server) admitConn(ctx ssh.Context, conn net.Conn) net.Conn {
 		}
 		release = r
 	}
-	started := new(atomic.Bool)
-	ctx.SetValue(startedKey{}, started)
+	st := &connState{}
+	ctx.SetValue(connStateKey{}, st)
 	timer := time.AfterFunc(s.handshakeTimeout+s.sessionTimeout, func() {
-		if !started.Load() {
+		if !st.started.Load() {
 			s.log.Info("ssh connection closed", "remote", host, "reason", "no session in time")
 			conn.Close()
 		}
@@ -263,8 +269,12 @@ func (s *Server) keepAlive(sess ssh.Session, done <-chan struct{}) (stop func())
 }
 
 func (s *Server) handle(sess ssh.Session) {
-	if started, ok := sess.Context().Value(startedKey{}).(*atomic.Bool); ok {
-		started.Store(true)
+	conn, _ := sess.Context().Value(ssh.ContextKeyConn).(*gossh.ServerConn)
+	if conn != nil {
+		// A connection serves one chat session (see connState.grantShell):
+		// once it is over, what is left of the connection is cut after a
+		// grace that lets the client close it first.
+		defer func() { time.AfterFunc(writerGrace, func() { _ = conn.Close() }) }()
 	}
 	remote := hostOf(sess.RemoteAddr().String())
 	cs, err := s.hub.Connect(room.Identity{
@@ -280,6 +290,23 @@ func (s *Server) handle(sess ssh.Session) {
 		return
 	}
 	defer cs.Leave()
+	// The session leaves as soon as its connection ends, whatever its
+	// writer is doing: nothing here waits on the terminal to notice.
+	defer context.AfterFunc(sess.Context(), func() { cs.Close(room.ReasonClosed) })()
+	// A session that ends (quit, kicked, dropped, server stopping) while
+	// its writer is stuck on a peer that does not read would hold its
+	// goroutines for as long as the peer likes: the connection is cut once
+	// the writer has had its grace, which unblocks every write on it.
+	var finished atomic.Bool
+	defer finished.Store(true)
+	cs.OnClose(func(string) {
+		time.AfterFunc(2*writerGrace, func() {
+			if !finished.Load() && conn != nil {
+				s.log.Info("ssh connection cut", "nick", cs.Nick(), "remote", remote, "reason", "writer stuck after the session ended")
+				_ = conn.Close()
+			}
+		})
+	})
 	defer s.keepAlive(sess, cs.Done())()
 	if _, _, isPty := sess.Pty(); isPty {
 		s.runTUI(sess, cs)

@@ -171,7 +171,10 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	return m
 }
 
+// resize takes the terminal's size, clamped: whatever a client claims, a
+// frame costs at most MaxTermSize² cells to build and draw.
 func (m *tuiModel) resize(w, h int) {
+	w, h = clampTermSize(int64(w), int64(h))
 	m.width, m.height = w, h
 	m.msgs.setSize(w, max(h-2, 1))
 	m.input.SetWidth(max(w-3, 1))
@@ -494,10 +497,17 @@ type teaProgram interface {
 // pump is the only path from the room to a terminal session: the sender's
 // goroutine only ever queues. It passes the queued events to the program in
 // batches, acknowledging each, and also window changes and the end of the
-// connection, so one goroutine does all three. It closes pumpDone once the
+// connection, so one goroutine does all three. Window changes come from win,
+// which keeps only the latest size: while the program is busy (drawing on a
+// peer that does not read, say) they pile up as one, and nothing on the
+// connection's side ever waits for the pump. It closes pumpDone once the
 // session is over and its queue written.
-func pump(cs *room.Session, program teaProgram, winCh <-chan ssh.Window, ctxDone <-chan struct{}, pumpDone chan<- struct{}) {
+func pump(cs *room.Session, program teaProgram, win *windowFeed, ctxDone <-chan struct{}, pumpDone chan<- struct{}) {
 	events, done := cs.Events(), cs.Done()
+	var resized <-chan struct{}
+	if win != nil {
+		resized = win.Changed()
+	}
 	for {
 		select {
 		case ev := <-events:
@@ -514,55 +524,63 @@ func pump(cs *room.Session, program teaProgram, winCh <-chan ssh.Window, ctxDone
 			}
 			program.Send(closedMsg{cs.CloseReason()})
 			close(pumpDone)
-			if ctxDone == nil {
-				return
-			}
-			// Keep reading window changes until the connection ends: the
-			// SSH library blocks its request loop on a full channel.
-			events, done = nil, nil
-		case w, ok := <-winCh:
-			if !ok {
-				// Closed with the session's requests: the connection is
-				// going.
-				winCh = nil
-				continue
-			}
+			return
+		case <-resized:
+			w := win.get()
 			program.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
 		case <-ctxDone:
 			cs.Close(room.ReasonClosed)
 			program.Quit()
-			if done == nil {
-				return
-			}
 			// done is closed now: the next turn writes what is queued.
-			ctxDone, winCh = nil, nil
+			ctxDone, resized = nil, nil
 		}
 	}
 }
 
 // runTUI serves a session with a PTY.
 func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
-	pty, winCh, _ := sess.Pty()
-	model := newTUIModel(s.hub, cs, pty.Window.Width, pty.Window.Height)
+	pty, _, _ := sess.Pty()
+	// The size comes from the channel's filter, which clamped it and keeps
+	// the latest window change (charm's own channel of them is not read:
+	// the filter passes none on).
+	var win *windowFeed
+	if st := connStateOf(sess.Context()); st != nil {
+		win = st.shellWindow()
+	}
+	if win == nil {
+		win = newWindowFeed()
+		win.set(pty.Window)
+	}
+	select {
+	case <-win.Changed(): // the size read next
+	default:
+	}
+	size := win.get()
+	model := newTUIModel(s.hub, cs, size.Width, size.Height)
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
-	model.scr = newScreen(sess, profile, pty.Window.Width, pty.Window.Height)
+	model.scr = newScreen(sess, profile, model.width, model.height)
 	// Bubble Tea runs the model (Update, View, commands such as the
 	// cursor's blinking); screen draws and readKeys reads in place of its
 	// renderer and input reader (see why there).
 	opts := append(bubbletea.MakeOptions(sess), tea.WithInput(nil),
-		tea.WithoutSignalHandler(), tea.WithoutRenderer(), tea.WithFPS(teaFPS))
+		tea.WithoutSignalHandler(), tea.WithoutRenderer(), tea.WithFPS(teaFPS),
+		// The size the model starts at (pty.Window predates any window
+		// change sent before the shell).
+		tea.WithWindowSize(model.width, model.height))
 	program := tea.NewProgram(model, opts...)
 	go readKeys(sess, func(ev uv.Event) { program.Send(ev) })
 
 	pumpDone := make(chan struct{})
-	go pump(cs, program, winCh, sess.Context().Done(), pumpDone)
+	go pump(cs, program, win, sess.Context().Done(), pumpDone)
 	if _, err := program.Run(); err != nil {
 		s.log.Error("tui", "nick", cs.Nick(), "err", err)
 	}
 	program.Kill()
+	// Closed before the last write, so that a peer that does not read it
+	// is cut after the grace (see handle).
+	cs.Close(room.ReasonClosed)
 	// The event loop is over: the screen is this goroutine's now.
 	model.scr.stop()
-	cs.Close(room.ReasonClosed)
 	s.awaitWriter(cs, pumpDone)
 }

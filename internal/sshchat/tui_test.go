@@ -10,7 +10,6 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	"charm.land/ssh"
 	"github.com/charmbracelet/colorprofile"
 	uv "github.com/charmbracelet/ultraviolet"
 	"github.com/charmbracelet/x/ansi"
@@ -374,8 +373,7 @@ func TestPumpBatchesInOrder(t *testing.T) {
 	acknowledged := obs.await(queued)
 	p := &fakeProgram{}
 	done := make(chan struct{})
-	winCh := make(chan ssh.Window)
-	go pump(bob, p, winCh, nil, done)
+	go pump(bob, p, newWindowFeed(), nil, done)
 	select {
 	case <-acknowledged:
 	case <-time.After(5 * time.Second):
