@@ -171,13 +171,7 @@ func builtinCommands() []*Command {
 			if c.Args == "" {
 				return userErr("usage", "usage: /reply text")
 			}
-			c.Session.mu.Lock()
-			to := c.Session.replyTo
-			c.Session.mu.Unlock()
-			if to == "" {
-				return userErr("no_reply", "nobody has sent you a private message yet")
-			}
-			return c.Hub.private(c.Session, to, c.Args)
+			return c.Hub.reply(c.Session, c.Args)
 		}},
 		{Name: "away", Usage: "[REASON]", Help: "mark yourself as away", Run: func(c *Call) error {
 			reason := c.Args

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,8 @@ type Session struct {
 	via         Via
 	fingerprint string
 	remote      string
-	webLogin    string // hash of the browser's sign-in token, or ""
+	source      netip.Prefix // the unit remote is banned and muted as (connlimit.Source); invalid if remote is not an address
+	webLogin    string       // hash of the browser's sign-in token, or ""
 	since       time.Time
 
 	out  chan *Event
@@ -52,9 +54,13 @@ type Session struct {
 	fold    string // foldNick(nick), computed once: key in h.nicks and room order
 	reason  string
 	away    string
-	replyTo string  // who last sent this session a private message
-	rooms   []*Room // joined rooms, in join order
-	current *Room
+	replyTo replyTarget // who last sent this session a private message
+	// A mute on the session itself follows it across /nick; zero
+	// mutedUntil: until lifted.
+	muted      bool
+	mutedUntil time.Time
+	rooms      []*Room // joined rooms, in join order
+	current    *Room
 }
 
 // Events is the session's outbound queue. It is never closed: read it until
