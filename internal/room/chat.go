@@ -216,7 +216,11 @@ func (h *Hub) reply(s *Session, text string) error {
 	default:
 	}
 	if to == nil {
-		return userErr("reply_gone", last.nick+" is no longer here; /msg reaches whoever has that nick now")
+		who := last.nick
+		if now := last.session.Nick(); now != last.nick {
+			who += " (later " + now + ")"
+		}
+		return userErr("reply_gone", who+" is no longer here; /msg reaches whoever has a nick now")
 	}
 	return h.privateTo(s, to, text)
 }
