@@ -354,7 +354,7 @@ func TestReplyBoundToSession(t *testing.T) {
 		t.Fatalf("carol got %+v", ev)
 	}
 	carol.Leave()
-	if ev := run(t, h, bob, "/reply still there?"); ev.Code != "reply_gone" || !strings.Contains(ev.Text, "carol is no longer here") {
+	if ev := run(t, h, bob, "/reply still there?"); ev.Code != "reply_gone" || !strings.Contains(ev.Text, "carol (later carol_away) is no longer here") {
 		t.Fatalf("reply to a gone session: %s %q", ev.Code, ev.Text)
 	}
 	// mallory received nothing private: her next private event is this
