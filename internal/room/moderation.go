@@ -424,10 +424,11 @@ func (h *Hub) mute(by *Session, args string, on bool) error {
 		if err := h.setMutes(by, []muteTarget{at}, expires, on); err != nil {
 			return err
 		}
-		h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", map[bool]string{true: "mute", false: "unmute"}[on], "target", at.String())
 		if on {
+			h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", "mute", "target", at.String(), "until", describeUntil(expires))
 			h.notice(by, fmt.Sprintf("Muted %s %s", describeMuteTargets([]muteTarget{at}), describeUntil(expires)))
 		} else {
+			h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", "unmute", "target", at.String())
 			h.notice(by, "Unmuted "+describeMuteTargets([]muteTarget{at}))
 		}
 		return nil
