@@ -414,12 +414,8 @@ func (h *Hub) mute(by *Session, args string, on bool) error {
 	}
 	dur, _ := splitDurationReason(rest)
 	expires := until(h.now(), dur)
-	t := h.sessionByNick(target)
-	if t == nil {
-		a, err := netip.ParseAddr(target)
-		if err != nil {
-			return userErr("no_such_nick", target+" is not connected, nor an address")
-		}
+	// An address first, as for /ban (a nick may look like one).
+	if a, err := netip.ParseAddr(target); err == nil {
 		at, _ := addrMuteTarget(connlimit.Source(a))
 		if err := h.setMutes(by, []muteTarget{at}, expires, on); err != nil {
 			return err
@@ -432,6 +428,10 @@ func (h *Hub) mute(by *Session, args string, on bool) error {
 			h.notice(by, "Unmuted "+describeMuteTargets([]muteTarget{at}))
 		}
 		return nil
+	}
+	t := h.sessionByNick(target)
+	if t == nil {
+		return userErr("no_such_nick", target+" is not connected, nor an address")
 	}
 	targets := muteTargetsOf(t)
 	if err := h.setMutes(by, targets, expires, on); err != nil {
