@@ -63,16 +63,16 @@ type Hub struct {
 	store      store.Store
 	history    int
 	maxRooms   int
-	// maxNicksPerKey caps registrations per key (0: no cap).
-	maxNicksPerKey int
-	storePM        bool
-	acc            *access
-	rateBurst      int
-	ratePerSec     float64
-	floodLimit     int
-	publicURL      string
+	storePM    bool
+	acc        *access
+	rateBurst  int
+	ratePerSec float64
+	floodLimit int
+	publicURL  string
 	// initialMOTD is --motd; /motd changes the stored one.
 	initialMOTD string
+	// maxNicksPerKey caps registrations per key (0: no cap).
+	maxNicksPerKey int
 
 	nextID    atomic.Uint64 // message ids when there is no store
 	nextPM    atomic.Uint64 // private message ids when they are not stored
@@ -131,22 +131,23 @@ func WithStorePrivate(on bool) Option { return func(h *Hub) { h.storePM = on } }
 // before connecting sessions.
 func NewHub(opts ...Option) *Hub {
 	h := &Hub{
-		lobby:          DefaultLobby,
-		queueSize:      DefaultQueueSize,
-		maxMessage:     DefaultMaxMessage,
-		history:        DefaultHistory,
-		maxRooms:       DefaultMaxRooms,
+		lobby:      DefaultLobby,
+		queueSize:  DefaultQueueSize,
+		maxMessage: DefaultMaxMessage,
+		history:    DefaultHistory,
+		maxRooms:   DefaultMaxRooms,
+		rateBurst:  DefaultRateBurst,
+		ratePerSec: DefaultRatePerSecond,
+		floodLimit: DefaultFloodLimit,
+		log:        slog.Default(),
+		now:        time.Now,
+		nicks:      make(map[string]*Session),
+		rooms:      make(map[string]*Room),
+		left:       make(chan struct{}, 1),
+		obs:        nopObserver{},
+		acc:        newAccess(),
+
 		maxNicksPerKey: DefaultMaxNicksPerKey,
-		rateBurst:      DefaultRateBurst,
-		ratePerSec:     DefaultRatePerSecond,
-		floodLimit:     DefaultFloodLimit,
-		log:            slog.Default(),
-		now:            time.Now,
-		nicks:          make(map[string]*Session),
-		rooms:          make(map[string]*Room),
-		left:           make(chan struct{}, 1),
-		obs:            nopObserver{},
-		acc:            newAccess(),
 	}
 	for _, o := range opts {
 		o(h)

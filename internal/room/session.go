@@ -27,9 +27,11 @@ type Session struct {
 	via         Via
 	fingerprint string
 	remote      string
-	source      netip.Prefix // the unit remote is banned and muted as (connlimit.Source); invalid if remote is not an address
-	webLogin    string       // hash of the browser's sign-in token, or ""
+	webLogin    string // hash of the browser's sign-in token, or ""
 	since       time.Time
+	// source is the unit remote is banned and muted as (connlimit.Source);
+	// invalid if remote is not an address.
+	source netip.Prefix
 
 	out  chan *Event
 	done chan struct{}
@@ -55,12 +57,13 @@ type Session struct {
 	reason  string
 	away    string
 	replyTo replyTarget // who last sent this session a private message
-	// A mute on the session itself follows it across /nick; zero
-	// mutedUntil: until lifted.
+	rooms   []*Room     // joined rooms, in join order
+	current *Room
+
+	// A mute on the session itself follows it across /nick (guarded by
+	// mu); zero mutedUntil: until lifted.
 	muted      bool
 	mutedUntil time.Time
-	rooms      []*Room // joined rooms, in join order
-	current    *Room
 }
 
 // Events is the session's outbound queue. It is never closed: read it until
