@@ -177,6 +177,16 @@ func (h *Hub) ban(by *Session, args string) error {
 		return err
 	}
 	now := h.now()
+	// A ban that shuts out the operator making it is a mistake, likelier
+	// now that an IPv6 address is banned with its /64: say so instead.
+	probe := access{bans: bans}
+	if b := probe.banFor(by.fingerprint, by.remote, now); b != nil {
+		hint := "ban the key, or one address as a prefix"
+		if host, ok := h.hostBanOf(target); ok {
+			hint += " (" + host + ")"
+		}
+		return userErr("ban_self", fmt.Sprintf("that ban (%s %s) would cover you too; %s", b.Kind, b.Value, hint))
+	}
 	for i := range bans {
 		b := &bans[i]
 		b.Reason, b.By, b.CreatedAt, b.Expires = reason, by.Nick(), now, until(now, dur)

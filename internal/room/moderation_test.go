@@ -135,6 +135,15 @@ func TestIPv6BanCoversSlash64(t *testing.T) {
 		t.Fatal("IPv4 or explicit prefix bans reach too far or not far enough")
 	}
 
+	// A ban covering the operator's own /64 is refused, with the way out.
+	connectAs(t, h, "near", "", "2001:db8:9::2")
+	if ev := run(t, h, op, "/ban near"); ev.Code != "ban_self" || !strings.Contains(ev.Text, "2001:db8:9::/64") || !strings.Contains(ev.Text, "2001:db8:9::2/128") {
+		t.Fatalf("ban of the operator's own /64: %s %q", ev.Code, ev.Text)
+	}
+	if ev := run(t, h, op, "/ban 2001:db8:9::2/128"); ev.Kind != KindNotice || h.IsBannedAddr("2001:db8:9::1") || !h.IsBannedAddr("2001:db8:9::2") {
+		t.Fatalf("ban of one address next to the operator: %q", ev.Text)
+	}
+
 	// /unban of an address lifts its /64.
 	if ev := run(t, h, op, "/unban 2001:db8:1::11"); !strings.Contains(ev.Text, "Lifted 1 ban") {
 		t.Fatalf("unban: %q", ev.Text)
