@@ -443,6 +443,7 @@ func (h *Hub) mute(by *Session, args string, on bool) error {
 	if t == nil {
 		return userErr("no_such_nick", target+" is not connected, nor an address")
 	}
+	nick := t.Nick() // one name in every notice, should it change meanwhile
 	targets := muteTargetsOf(t)
 	if err := h.setMutes(by, targets, expires, on); err != nil {
 		return err
@@ -457,12 +458,12 @@ func (h *Hub) mute(by *Session, args string, on bool) error {
 	}
 	if on {
 		h.notice(t, fmt.Sprintf("You have been muted by %s %s: others do not see your messages.", by.Nick(), describeUntil(expires)))
-		h.announce(by, "mute", t, fmt.Sprintf("%s was muted by %s %s", t.Nick(), by.Nick(), describeUntil(expires)))
-		h.notice(by, fmt.Sprintf("Muted %s %s: %s", t.Nick(), describeUntil(expires), covered))
+		h.announce(by, "mute", t, fmt.Sprintf("%s was muted by %s %s", nick, by.Nick(), describeUntil(expires)))
+		h.notice(by, fmt.Sprintf("Muted %s %s: %s", nick, describeUntil(expires), covered))
 	} else {
 		h.notice(t, "You are no longer muted.")
-		h.announce(by, "unmute", t, fmt.Sprintf("%s was unmuted by %s", t.Nick(), by.Nick()))
-		h.notice(by, fmt.Sprintf("Unmuted %s: %s", t.Nick(), covered))
+		h.announce(by, "unmute", t, fmt.Sprintf("%s was unmuted by %s", nick, by.Nick()))
+		h.notice(by, fmt.Sprintf("Unmuted %s: %s", nick, covered))
 	}
 	return nil
 }
