@@ -59,6 +59,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", "", "address serving net/http/pprof for profiling, e.g. 127.0.0.1:6060 (empty: off; never expose it)")
 	fs.IntVar(&cfg.History, "history", room.DefaultHistory, "recent messages a session receives when it joins a room")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", room.DefaultMaxRooms, "most rooms that may exist")
+	fs.IntVar(&cfg.MaxNicksPerKey, "max-nicks-per-key", room.DefaultMaxNicksPerKey, "most nicks one key may /register; -1: no cap")
 	fs.BoolVar(&cfg.StorePrivate, "store-private", false, "also store private messages in the database (off: they are never written to disk)")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", room.DefaultRateBurst, "lines a session may send at once before the rate limit applies")
 	fs.Float64Var(&cfg.RatePerSecond, "rate", room.DefaultRatePerSecond, "lines a session may send per second, after the burst")

@@ -53,6 +53,9 @@ type Config struct {
 	History int
 	// MaxRooms bounds the number of rooms.
 	MaxRooms int
+	// MaxNicksPerKey caps the nicks one key may register; 0: the default
+	// (room.DefaultMaxNicksPerKey), -1: no cap.
+	MaxNicksPerKey int
 	// StorePrivate stores private messages too (off by default).
 	StorePrivate bool
 	// AdminsFile (authorized_keys format) lists the operators' keys.
@@ -214,6 +217,9 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	}
 	if cfg.MaxRooms > 0 {
 		hubOpts = append(hubOpts, room.WithMaxRooms(cfg.MaxRooms))
+	}
+	if cfg.MaxNicksPerKey != 0 {
+		hubOpts = append(hubOpts, room.WithMaxNicksPerKey(cfg.MaxNicksPerKey))
 	}
 	if cfg.QueueSize > 0 {
 		hubOpts = append(hubOpts, room.WithQueueSize(cfg.QueueSize))

@@ -140,18 +140,35 @@ func (l *Limiter) Open() int {
 	return l.nTotal
 }
 
-// sourceOf is the unit the per-address limits count: the address itself,
-// except that an IPv6 address counts as its /64, since one subscriber is
-// commonly given a whole /64 and could otherwise pick a fresh address for
-// every connection.
+// sourceOf is the key of addr in the per-address tables: its Source, or
+// the text itself when it is not an address.
 func sourceOf(addr string) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil || !a.Is6() || a.Is4In6() {
-		return addr
-	}
-	p, err := a.WithZone("").Prefix(64)
-	if err != nil {
+	p, ok := SourceOf(addr)
+	if !ok {
 		return addr
 	}
 	return p.String()
+}
+
+// Source is the unit a client address is counted, banned and muted as: an
+// IPv4 address itself, an IPv6 address's /64, since one subscriber is
+// commonly given a whole /64 and could otherwise pick a fresh address for
+// every connection. IPv4-mapped IPv6 addresses count as their IPv4 address.
+func Source(a netip.Addr) netip.Prefix {
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64) // cannot fail for an IPv6 address
+	return p
+}
+
+// SourceOf is Source of an address written as text; ok is false when it
+// is not an address.
+func SourceOf(addr string) (p netip.Prefix, ok bool) {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return Source(a), true
 }

@@ -101,3 +101,28 @@ func TestIPv6CountsPerSlash64(t *testing.T) {
 		}
 	}
 }
+
+func TestSource(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":               "192.0.2.7/32",
+		"::ffff:192.0.2.7":        "192.0.2.7/32",
+		"2001:db8:1::10":          "2001:db8:1::/64",
+		"2001:db8:1::11":          "2001:db8:1::/64",
+		"2001:db8:1:0:ffff::1":    "2001:db8:1::/64",
+		"fe80::1%eth0":            "fe80::/64",
+		"2001:db8:2::1":           "2001:db8:2::/64",
+		"::1":                     "::/64",
+		"2001:db8:1:ffff:1:2:3:4": "2001:db8:1:ffff::/64",
+	} {
+		p, ok := SourceOf(in)
+		if !ok || p.String() != want {
+			t.Errorf("SourceOf(%q) = %v %v, want %s", in, p, ok, want)
+		}
+	}
+	if _, ok := SourceOf("not an address"); ok {
+		t.Error("SourceOf accepted a non-address")
+	}
+	if sourceOf("2001:db8:1::10") != sourceOf("2001:db8:1::11") || sourceOf("2001:db8:1::10") == sourceOf("2001:db8:2::10") {
+		t.Error("the per-address tables do not count an IPv6 /64 as one source")
+	}
+}

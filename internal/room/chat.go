@@ -161,6 +161,9 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 
 // sessionByNick finds a connected session.
 func (h *Hub) sessionByNick(nick string) *Session {
+	if ValidateNick(nick) != nil {
+		return nil // no nick; and folding it could be long
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.nicks[foldNick(nick)]
@@ -175,6 +178,54 @@ func (h *Hub) private(s *Session, nick, text string) error {
 	if to == nil {
 		return userErr("no_such_nick", nick+" is not connected")
 	}
+	return h.privateTo(s, to, text)
+}
+
+// replyTarget is who last sent a session a private message: that session
+// (with its key), not whoever holds its nick later.
+type replyTarget struct {
+	session     *Session
+	nick        string // as it was then
+	fingerprint string
+}
+
+// reply answers the last private message s received. It goes to the
+// session that sent it, under whatever nick it has now; if that session is
+// gone, to a session of the same key under the same nick (the same person,
+// reconnected), else nowhere: a guest's nick may have been taken by
+// someone else since.
+func (h *Hub) reply(s *Session, text string) error {
+	if h.muted(s) {
+		return userErr("muted", "you are muted: your message was not sent")
+	}
+	s.mu.Lock()
+	last := s.replyTo
+	s.mu.Unlock()
+	if last.session == nil {
+		return userErr("no_reply", "nobody has sent you a private message yet")
+	}
+	to := last.session
+	select {
+	case <-to.done:
+		to = nil
+		if last.fingerprint != "" {
+			if same := h.sessionByNick(last.nick); same != nil && same.fingerprint == last.fingerprint {
+				to = same
+			}
+		}
+	default:
+	}
+	if to == nil {
+		who := last.nick
+		if now := last.session.Nick(); now != last.nick {
+			who += " (later " + now + ")"
+		}
+		return userErr("reply_gone", who+" is no longer here; /msg reaches whoever has a nick now")
+	}
+	return h.privateTo(s, to, text)
+}
+
+func (h *Hub) privateTo(s, to *Session, text string) error {
 	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond)}
 	if h.storePM && h.store != nil {
 		p := store.Private{From: ev.From, To: ev.To, Text: text, Time: ev.Time}
@@ -190,7 +241,9 @@ func (h *Hub) private(s *Session, nick, text string) error {
 		ev.ID = h.nextPM.Add(1)
 	}
 	to.mu.Lock()
-	to.replyTo = ev.From
+	if !to.closed { // a closed session keeps no other one alive (see Leave)
+		to.replyTo = replyTarget{session: s, nick: ev.From, fingerprint: s.fingerprint}
+	}
 	away := to.away
 	to.mu.Unlock()
 	to.deliver(ev)

@@ -171,13 +171,7 @@ func builtinCommands() []*Command {
 			if c.Args == "" {
 				return userErr("usage", "usage: /reply text")
 			}
-			c.Session.mu.Lock()
-			to := c.Session.replyTo
-			c.Session.mu.Unlock()
-			if to == "" {
-				return userErr("no_reply", "nobody has sent you a private message yet")
-			}
-			return c.Hub.private(c.Session, to, c.Args)
+			return c.Hub.reply(c.Session, c.Args)
 		}},
 		{Name: "away", Usage: "[REASON]", Help: "mark yourself as away", Run: func(c *Call) error {
 			reason := c.Args
@@ -252,7 +246,7 @@ func builtinCommands() []*Command {
 		{Name: "kick", Usage: "NICK [REASON]", Help: "disconnect someone", OpOnly: true, Run: func(c *Call) error {
 			return c.Hub.kick(c.Session, c.Args)
 		}},
-		{Name: "ban", Usage: "NICK|KEY|IP[/CIDR] [DURATION] [REASON]", Help: "ban a nick (its key and address), a key or addresses", OpOnly: true, Run: func(c *Call) error {
+		{Name: "ban", Usage: "NICK|KEY|IP[/CIDR] [DURATION] [REASON]", Help: "ban a nick (its key and address), a key or addresses (IPv6: the /64)", OpOnly: true, Run: func(c *Call) error {
 			return c.Hub.ban(c.Session, c.Args)
 		}},
 		{Name: "unban", Usage: "NICK|KEY|IP[/CIDR]", Help: "lift bans", OpOnly: true, Run: func(c *Call) error {
@@ -265,10 +259,10 @@ func builtinCommands() []*Command {
 			c.Hub.listBans(c.Session)
 			return nil
 		}},
-		{Name: "mute", Usage: "NICK [DURATION]", Help: "hide someone's messages from others", OpOnly: true, Run: func(c *Call) error {
+		{Name: "mute", Usage: "NICK|IP [DURATION]", Help: "hide someone's messages from others (session, key, address)", OpOnly: true, Run: func(c *Call) error {
 			return c.Hub.mute(c.Session, c.Args, true)
 		}},
-		{Name: "unmute", Usage: "NICK", Help: "let someone speak again", OpOnly: true, Run: func(c *Call) error {
+		{Name: "unmute", Usage: "NICK|IP", Help: "let someone speak again", OpOnly: true, Run: func(c *Call) error {
 			return c.Hub.mute(c.Session, c.Args, false)
 		}},
 		{Name: "mode", Usage: "#ROOM +t|-t", Help: "+t: only operators set the room's topic", OpOnly: true, Run: func(c *Call) error {

@@ -202,3 +202,70 @@ func FuzzValidateNick(f *testing.F) {
 		}
 	})
 }
+
+// disguises are ways to write an ASCII letter that must fold like it:
+// fullwidth, mathematical bold, small capital, and Cyrillic where it has
+// a twin.
+var disguises = map[byte][]string{
+	'a': {"ａ", "𝐚", "ᴀ", "а", "á", "å"}, 'b': {"ｂ", "𝐛", "ʙ"}, 'c': {"ｃ", "𝐜", "ᴄ", "с", "ç"},
+	'd': {"ｄ", "𝐝", "ᴅ", "đ"}, 'e': {"ｅ", "𝐞", "ᴇ", "е", "é", "ë"}, 'f': {"ｆ", "𝐟", "ꜰ"},
+	'g': {"ｇ", "𝐠", "ɢ"}, 'h': {"ｈ", "𝐡", "ʜ", "ħ"}, 'i': {"ｉ", "𝐢", "ɪ", "í", "ı"},
+	'j': {"ｊ", "𝐣", "ᴊ"}, 'k': {"ｋ", "𝐤", "ᴋ"}, 'l': {"ｌ", "𝐥", "ʟ", "ł", "ƚ", "I", "1"},
+	'm': {"ｍ", "𝐦", "ᴍ"}, 'n': {"ｎ", "𝐧", "ɴ", "ñ"}, 'o': {"ｏ", "𝐨", "ᴏ", "о", "ö", "0"},
+	'p': {"ｐ", "𝐩", "ᴘ", "р"}, 'q': {"ｑ", "𝐪"}, 'r': {"ｒ", "𝐫", "ʀ"}, 's': {"ｓ", "𝐬", "ꜱ", "ś"},
+	't': {"ｔ", "𝐭", "ᴛ", "ŧ"}, 'u': {"ｕ", "𝐮", "ᴜ", "ü"}, 'v': {"ｖ", "𝐯", "ᴠ"}, 'w': {"ｗ", "𝐰", "ᴡ"},
+	'x': {"ｘ", "𝐱", "х"}, 'y': {"ｙ", "𝐲", "ʏ", "ý"}, 'z': {"ｚ", "𝐳", "ᴢ", "ž"},
+	'0': {"０", "𝟎"}, '1': {"１", "𝟏"}, '2': {"２", "𝟐", "٢"}, '3': {"３", "𝟑", "٣"}, '4': {"４", "𝟒"},
+	'5': {"５", "𝟓"}, '6': {"６", "𝟔"}, '7': {"７", "𝟕"}, '8': {"８", "𝟖"}, '9': {"９", "𝟗"},
+}
+
+// Issue 11, finding 10: folding never fails, is its own fixed point, and
+// every disguise of an ASCII nick folds like the nick.
+func FuzzFoldNick(f *testing.F) {
+	addSamples(f)
+	for _, s := range []string{"alice", "ᴀʟɪᴄᴇ", "ałice", "aƚice", "alice٠", "alíce", "ålice", "alicé", "José", "мария", "東京", "がっこう", "...", "Roberta_42", "rn.m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		folded := foldNick(in)
+		if folded == "" || !utf8.ValidString(folded) {
+			t.Fatalf("foldNick(%q) = %q", in, folded)
+		}
+		if again := foldNick(folded); again != folded {
+			t.Fatalf("foldNick is not idempotent: %q -> %q -> %q", in, folded, again)
+		}
+		if ValidateNick(in) == nil && foldNick(strings.ToLower(in)) != folded {
+			t.Fatalf("foldNick(%q) depends on case", in)
+		}
+		// The input's bytes, as an ASCII nick and as choices of disguise.
+		var plain, disguised strings.Builder
+		for i := 0; i < len(in) && plain.Len() < MaxNickLen; i++ {
+			c := in[i] | 0x20 // lower case for letters
+			if in[i] >= '0' && in[i] <= '9' {
+				c = in[i]
+			}
+			alts, ok := disguises[c]
+			if !ok {
+				continue
+			}
+			plain.WriteByte(c)
+			if pick := int(in[i]) % (len(alts) + 1); pick < len(alts) {
+				disguised.WriteString(alts[pick])
+			} else {
+				disguised.WriteByte(c)
+			}
+		}
+		if plain.Len() == 0 {
+			return
+		}
+		want := foldNick(plain.String())
+		for _, r := range want {
+			if r >= utf8.RuneSelf {
+				t.Fatalf("ASCII nick %q folds to non-ASCII %q", plain.String(), want)
+			}
+		}
+		if got := foldNick(disguised.String()); got != want {
+			t.Fatalf("%q disguised as %q folds to %q, not %q", plain.String(), disguised.String(), got, want)
+		}
+	})
+}

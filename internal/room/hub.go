@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/store"
 )
 
@@ -27,6 +28,8 @@ const (
 	DefaultMaxMessage = 2000
 	DefaultHistory    = 50
 	DefaultMaxRooms   = 1000
+	// DefaultMaxNicksPerKey is how many nicks one key may register.
+	DefaultMaxNicksPerKey = 5
 	// A session may send DefaultRateBurst lines at once, then
 	// DefaultRatePerSecond a second; DefaultFloodLimit refused lines in a
 	// row disconnect it.
@@ -68,6 +71,8 @@ type Hub struct {
 	publicURL  string
 	// initialMOTD is --motd; /motd changes the stored one.
 	initialMOTD string
+	// maxNicksPerKey caps registrations per key (0: no cap).
+	maxNicksPerKey int
 
 	nextID    atomic.Uint64 // message ids when there is no store
 	nextPM    atomic.Uint64 // private message ids when they are not stored
@@ -105,6 +110,10 @@ func WithHistory(n int) Option { return func(h *Hub) { h.history = n } }
 // WithMaxRooms bounds the number of rooms.
 func WithMaxRooms(n int) Option { return func(h *Hub) { h.maxRooms = n } }
 
+// WithMaxNicksPerKey caps how many nicks one key may register; n <= 0
+// means no cap.
+func WithMaxNicksPerKey(n int) Option { return func(h *Hub) { h.maxNicksPerKey = max(n, 0) } }
+
 // WithRate sets each session's input budget: burst lines at once, then
 // perSecond a second.
 func WithRate(burst int, perSecond float64) Option {
@@ -137,6 +146,8 @@ func NewHub(opts ...Option) *Hub {
 		left:       make(chan struct{}, 1),
 		obs:        nopObserver{},
 		acc:        newAccess(),
+
+		maxNicksPerKey: DefaultMaxNicksPerKey,
 	}
 	for _, o := range opts {
 		o(h)
@@ -183,6 +194,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		done:        make(chan struct{}),
 		limiter:     rate.NewLimiter(rate.Limit(h.ratePerSec), h.rateBurst),
 	}
+	s.source, _ = connlimit.SourceOf(id.Remote)
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
@@ -302,6 +314,7 @@ func (s *Session) Leave() {
 		}
 		s.mu.Lock()
 		s.rooms, s.current = nil, nil
+		s.replyTo = replyTarget{} // a session gone keeps no other one alive
 		s.mu.Unlock()
 		h.sessCount.Add(-1)
 		h.obs.SessionClosed(s.via, reason)

@@ -41,20 +41,26 @@ type access struct {
 	ops       map[string]bool               // granted with /op, by key
 	admins    map[string]bool               // from --admins, by key
 	bans      []store.Ban
-	mutes     map[string]store.Mute // by target
-	allow     map[string]bool       // nil: no allowlist
+	mutes     map[muteTarget]store.Mute
+	allow     map[string]bool // nil: no allowlist
 	loadAllow func() (map[string]bool, error)
 	motd      string
 
 	codeLimits  map[string]*rate.Limiter // /weblogin per key
 	redeemLimit map[string]*rate.Limiter // code attempts per address
+	regLimits   map[string]*rate.Limiter // /register per key and per address
+
+	// regMu makes a key's count check and its new registration one step,
+	// so that concurrent /register of one key cannot pass the cap.
+	regMu sync.Mutex
 }
 
 func newAccess() *access {
 	return &access{
 		regs: map[string]store.Registration{}, ops: map[string]bool{}, admins: map[string]bool{},
-		mutes:      map[string]store.Mute{},
+		mutes:      map[muteTarget]store.Mute{},
 		codeLimits: map[string]*rate.Limiter{}, redeemLimit: map[string]*rate.Limiter{},
+		regLimits: map[string]*rate.Limiter{},
 	}
 }
 
@@ -118,17 +124,41 @@ func (h *Hub) loadAccess(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Mutes bound to a nick (older versions) would silence whoever takes
+	// the nick next: they are dropped.
+	var kept []store.Mute
+	for _, m := range mutes {
+		if _, ok := parseMuteTarget(m.Target); ok {
+			kept = append(kept, m)
+			continue
+		}
+		if err := h.store.RemoveMute(ctx, m.Target); err != nil {
+			return err
+		}
+		h.log.Info("mute bound to a nick dropped", "target", m.Target)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, r := range regs {
-		a.regs[r.Fold] = r
+	// Registrations are keyed by the fold of their nick as foldNick is
+	// now: a registration made when the fold was narrower still holds
+	// every lookalike the fold now knows. r.Fold stays the stored key (see
+	// unregister). Should two older registrations now fold together, the
+	// older one holds the nick; the other stays stored, unused.
+	for _, r := range regs { // oldest first
+		fold := foldNick(r.Nick)
+		if held, taken := a.regs[fold]; taken {
+			h.log.Warn("registration shadowed by an older lookalike", "nick", r.Nick, "key", r.Fingerprint, "held_by", held.Nick, "held_by_key", held.Fingerprint)
+			continue
+		}
+		a.regs[fold] = r
 	}
 	for _, fp := range ops {
 		a.ops[fp] = true
 	}
 	a.bans = bans
-	for _, m := range mutes {
-		a.mutes[m.Target] = m
+	for _, m := range kept {
+		t, _ := parseMuteTarget(m.Target)
+		a.mutes[t] = m
 	}
 	a.motd = motd
 	return nil
@@ -136,6 +166,9 @@ func (h *Hub) loadAccess(ctx context.Context) error {
 
 // registeredTo is the key that registered nick, or "".
 func (h *Hub) registeredTo(nick string) string {
+	if ValidateNick(nick) != nil {
+		return "" // nobody registers an invalid nick; and folding it could be long
+	}
 	h.acc.mu.RLock()
 	defer h.acc.mu.RUnlock()
 	return h.acc.regs[foldNick(nick)].Fingerprint
@@ -232,6 +265,7 @@ func (h *Hub) admit(id Identity) error {
 // banFor finds a ban in force on the key or the address. a.mu must be held.
 func (a *access) banFor(fingerprint, remote string, now time.Time) *store.Ban {
 	addr, addrErr := netip.ParseAddr(remote)
+	addr = addr.Unmap().WithZone("") // Contains never matches a zoned address
 	for i := range a.bans {
 		b := &a.bans[i]
 		if !b.Expires.IsZero() && !now.Before(b.Expires) {
@@ -243,7 +277,7 @@ func (a *access) banFor(fingerprint, remote string, now time.Time) *store.Ban {
 				return b
 			}
 		case "ip":
-			if p, err := netip.ParsePrefix(b.Value); err == nil && addrErr == nil && p.Contains(addr.Unmap()) {
+			if p, err := netip.ParsePrefix(b.Value); err == nil && addrErr == nil && p.Contains(addr) {
 				return b
 			}
 		}
@@ -263,6 +297,16 @@ func (h *Hub) storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), storeTimeout)
 }
 
+// Registration pace: a key registers a few nicks at once, then one every
+// registerEvery; an address (whatever keys it uses: they cost nothing to
+// make) registerAddrBurst, then one every registerAddrEvery.
+const (
+	registerBurst     = 3
+	registerEvery     = 20 * time.Second
+	registerAddrBurst = 10
+	registerAddrEvery = time.Minute
+)
+
 func (h *Hub) register(s *Session, nick string) error {
 	if s.fingerprint == "" {
 		return userErr("needs_key", "/register needs an SSH session authenticated with a key")
@@ -270,6 +314,8 @@ func (h *Hub) register(s *Session, nick string) error {
 	if h.store == nil {
 		return userErr("no_store", "registration is not available on this server")
 	}
+	h.acc.regMu.Lock()
+	defer h.acc.regMu.Unlock()
 	owner := h.registeredTo(nick)
 	if owner == s.fingerprint {
 		h.notice(s, nick+" is already registered to your key")
@@ -278,7 +324,20 @@ func (h *Hub) register(s *Session, nick string) error {
 	if owner != "" {
 		return userErr("nick_registered", "the nick "+nick+" is registered to another key")
 	}
-	r := store.Registration{Nick: nick, Fold: foldNick(nick), Fingerprint: s.fingerprint, CreatedAt: h.now()}
+	if owned := h.NicksOf(s.fingerprint); h.maxNicksPerKey > 0 && len(owned) >= h.maxNicksPerKey {
+		return userErr("too_many_nicks", fmt.Sprintf("your key already has %d registered nicks (%s), the most a key may have; /unregister one first", len(owned), strings.Join(owned, ", ")))
+	}
+	now := h.now()
+	h.acc.mu.Lock()
+	ok := limiter(h.acc.regLimits, "key "+s.fingerprint, registerEvery, registerBurst).AllowN(now, 1)
+	if ok && s.source.IsValid() {
+		ok = limiter(h.acc.regLimits, "addr "+s.source.String(), registerAddrEvery, registerAddrBurst).AllowN(now, 1)
+	}
+	h.acc.mu.Unlock()
+	if !ok {
+		return userErr("rate_limited", "too many registrations; wait a minute")
+	}
+	r := store.Registration{Nick: nick, Fold: foldNick(nick), Fingerprint: s.fingerprint, CreatedAt: now}
 	ctx, cancel := h.storeCtx()
 	err := h.store.Register(ctx, r)
 	cancel()
@@ -299,18 +358,23 @@ func (h *Hub) register(s *Session, nick string) error {
 }
 
 func (h *Hub) unregister(s *Session, nick string) error {
-	if s.fingerprint == "" || h.registeredTo(nick) != s.fingerprint {
+	fold := foldNick(nick)
+	h.acc.mu.RLock()
+	reg, found := h.acc.regs[fold]
+	h.acc.mu.RUnlock()
+	if s.fingerprint == "" || !found || reg.Fingerprint != s.fingerprint {
 		return userErr("not_registered", nick+" is not registered to your key")
 	}
 	ctx, cancel := h.storeCtx()
-	err := h.store.Unregister(ctx, foldNick(nick), s.fingerprint)
+	// reg.Fold is the key it was stored under, which may be an older fold.
+	err := h.store.Unregister(ctx, reg.Fold, s.fingerprint)
 	cancel()
 	if err != nil {
 		h.log.Error("store unregister", "err", err)
 		return userErr("store_failed", "could not unregister, please try again")
 	}
 	h.acc.mu.Lock()
-	delete(h.acc.regs, foldNick(nick))
+	delete(h.acc.regs, fold)
 	h.acc.mu.Unlock()
 	h.registrationChanged(nick)
 	h.log.Info("unregister", "nick", nick, "key", s.fingerprint)

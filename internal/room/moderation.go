@@ -3,10 +3,12 @@ package room
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/store"
 )
 
@@ -116,8 +118,10 @@ func (h *Hub) kick(by *Session, args string) error {
 	return nil
 }
 
-// banTargets turns "nick|fingerprint|ip[/cidr]" into bans, and lists the
-// connected sessions they hit.
+// banTargets turns "nick|fingerprint|ip[/cidr]" into bans. An address, or
+// the address of a connected nick, is banned as its connlimit.Source: an
+// IPv6 address as its whole /64, like the connection caps, since its owner
+// can pick any other address in it. A prefix is banned as written.
 func (h *Hub) banTargets(target string) ([]store.Ban, error) {
 	if strings.HasPrefix(target, "SHA256:") {
 		return []store.Ban{{Kind: "key", Value: target}}, nil
@@ -126,15 +130,15 @@ func (h *Hub) banTargets(target string) ([]store.Ban, error) {
 		return []store.Ban{{Kind: "ip", Value: p.Masked().String()}}, nil
 	}
 	if a, err := netip.ParseAddr(target); err == nil {
-		return []store.Ban{{Kind: "ip", Value: netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String()}}, nil
+		return []store.Ban{{Kind: "ip", Value: connlimit.Source(a).String()}}, nil
 	}
 	var bans []store.Ban
 	if t := h.sessionByNick(target); t != nil {
 		if t.fingerprint != "" {
 			bans = append(bans, store.Ban{Kind: "key", Value: t.fingerprint})
 		}
-		if a, err := netip.ParseAddr(t.remote); err == nil {
-			bans = append(bans, store.Ban{Kind: "ip", Value: netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String()})
+		if t.source.IsValid() {
+			bans = append(bans, store.Ban{Kind: "ip", Value: t.source.String()})
 		}
 	} else if fp := h.registeredTo(target); fp != "" {
 		bans = append(bans, store.Ban{Kind: "key", Value: fp})
@@ -143,6 +147,23 @@ func (h *Hub) banTargets(target string) ([]store.Ban, error) {
 		return nil, userErr("no_such_nick", target+" is not connected, registered, a key fingerprint or an address")
 	}
 	return bans, nil
+}
+
+// hostBanOf is the single-address ban older versions made of an address or
+// a connected nick's address, which /unban lifts too.
+func (h *Hub) hostBanOf(target string) (string, bool) {
+	a, err := netip.ParseAddr(target)
+	if err != nil {
+		t := h.sessionByNick(target)
+		if t == nil {
+			return "", false
+		}
+		if a, err = netip.ParseAddr(t.remote); err != nil {
+			return "", false
+		}
+	}
+	a = a.Unmap().WithZone("")
+	return netip.PrefixFrom(a, a.BitLen()).String(), true
 }
 
 func (h *Hub) ban(by *Session, args string) error {
@@ -156,6 +177,16 @@ func (h *Hub) ban(by *Session, args string) error {
 		return err
 	}
 	now := h.now()
+	// A ban that shuts out the operator making it is a mistake, likelier
+	// now that an IPv6 address is banned with its /64: say so instead.
+	probe := access{bans: bans}
+	if b := probe.banFor(by.fingerprint, by.remote, now); b != nil {
+		hint := "ban the key, or one address as a prefix"
+		if host, ok := h.hostBanOf(target); ok {
+			hint += " (" + host + ")"
+		}
+		return userErr("ban_self", fmt.Sprintf("that ban (%s %s) would cover you too; %s", b.Kind, b.Value, hint))
+	}
 	for i := range bans {
 		b := &bans[i]
 		b.Reason, b.By, b.CreatedAt, b.Expires = reason, by.Nick(), now, until(now, dur)
@@ -187,11 +218,15 @@ func (h *Hub) ban(by *Session, args string) error {
 		}
 	}
 	values := make([]string, len(bans))
+	wholeNet := ""
 	for i, b := range bans {
 		values[i] = b.Kind + " " + b.Value
+		if p, err := netip.ParsePrefix(b.Value); b.Kind == "ip" && err == nil && p.Addr().Is6() && p.Bits() == 64 && !strings.Contains(target, "/") {
+			wholeNet = fmt.Sprintf("; banned %s: an IPv6 address is banned with its whole /64, as its owner can use any address in it", b.Value)
+		}
 	}
 	h.log.Info("moderation", "by", by.Nick(), "action", "ban", "target", target, "bans", values, "until", describeUntil(until(now, dur)), "disconnected", hit)
-	h.notice(by, fmt.Sprintf("Banned %s %s (%s); disconnected: %s", target, describeUntil(until(now, dur)), strings.Join(values, ", "), strings.Join(hit, ", ")))
+	h.notice(by, fmt.Sprintf("Banned %s %s (%s); disconnected: %s%s", target, describeUntil(until(now, dur)), strings.Join(values, ", "), strings.Join(hit, ", "), wholeNet))
 	return nil
 }
 
@@ -201,6 +236,9 @@ func (h *Hub) unban(by *Session, target string) error {
 		values = values[:0]
 		for _, b := range bans {
 			values = append(values, b.Value)
+		}
+		if host, ok := h.hostBanOf(target); ok && !slices.Contains(values, host) {
+			values = append(values, host)
 		}
 	}
 	var n int64
@@ -248,20 +286,84 @@ func (h *Hub) listBans(s *Session) {
 	h.notice(s, fmt.Sprintf("%d ban(s) in force:%s", count, b.String()))
 }
 
-func muteTargets(t *Session) []string {
-	targets := []string{"nick:" + foldNick(t.Nick())}
+// muteKind is what a stored mute is bound to.
+type muteKind string
+
+const (
+	// muteKey silences a key, wherever and under whatever nick it
+	// connects.
+	muteKey muteKind = "key"
+	// muteAddr silences the keyless sessions from an address (an IPv6
+	// address's /64, see connlimit.Source), so that a muted guest cannot
+	// come back under another nick. Sessions with a key are judged by
+	// their key.
+	muteAddr muteKind = "addr"
+)
+
+// muteTarget is one thing a mute silences. It is stored as "kind:value".
+// Mutes are never bound to a nick: a nick passes to whoever takes it next.
+// A mute also silences the muted session itself for its duration, across
+// /nick (Session.mutedUntil), in memory only.
+type muteTarget struct {
+	kind  muteKind
+	value string // a key fingerprint, or a prefix (see connlimit.Source)
+}
+
+func (t muteTarget) String() string { return string(t.kind) + ":" + t.value }
+
+// parseMuteTarget reads a stored target; ok is false for targets of older
+// versions ("nick:...") that must no longer apply.
+func parseMuteTarget(stored string) (t muteTarget, ok bool) {
+	kind, value, found := strings.Cut(stored, ":")
+	switch k := muteKind(kind); k {
+	case muteKey, muteAddr:
+		return muteTarget{kind: k, value: value}, found && value != ""
+	}
+	return muteTarget{}, false
+}
+
+// addrMuteTarget is the address mute covering a session, if it has an
+// address.
+func addrMuteTarget(source netip.Prefix) (muteTarget, bool) {
+	if !source.IsValid() {
+		return muteTarget{}, false
+	}
+	return muteTarget{kind: muteAddr, value: source.String()}, true
+}
+
+// muteTargetsOf lists what muting t binds: its key, and its address (which
+// silences keyless sessions from there: a muted key cannot come back as a
+// guest either).
+func muteTargetsOf(t *Session) []muteTarget {
+	var targets []muteTarget
 	if t.fingerprint != "" {
-		targets = append(targets, "key:"+t.fingerprint)
+		targets = append(targets, muteTarget{kind: muteKey, value: t.fingerprint})
+	}
+	if at, ok := addrMuteTarget(t.source); ok {
+		targets = append(targets, at)
 	}
 	return targets
 }
 
-// muted tells whether s may not speak now.
+// muted tells whether s may not speak now: the session itself was muted,
+// or its key, or (for a session without a key) its address.
 func (h *Hub) muted(s *Session) bool {
 	now := h.now()
+	s.mu.Lock()
+	on, expires := s.muted, s.mutedUntil
+	s.mu.Unlock()
+	if on && (expires.IsZero() || now.Before(expires)) {
+		return true
+	}
+	var targets []muteTarget
+	if s.fingerprint != "" {
+		targets = append(targets, muteTarget{kind: muteKey, value: s.fingerprint})
+	} else if at, ok := addrMuteTarget(s.source); ok {
+		targets = append(targets, at)
+	}
 	h.acc.mu.RLock()
 	defer h.acc.mu.RUnlock()
-	for _, target := range muteTargets(s) {
+	for _, target := range targets {
 		if m, ok := h.acc.mutes[target]; ok && (m.Expires.IsZero() || now.Before(m.Expires)) {
 			return true
 		}
@@ -269,25 +371,22 @@ func (h *Hub) muted(s *Session) bool {
 	return false
 }
 
-func (h *Hub) mute(by *Session, args string, on bool) error {
-	nick, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
-	t, err := h.connected(nick)
-	if err != nil {
-		return err
-	}
-	dur, _ := splitDurationReason(rest)
-	expires := until(h.now(), dur)
-	for _, target := range muteTargets(t) {
-		m := store.Mute{Target: target, By: by.Nick(), Expires: expires}
-		ctx, cancel := h.storeCtx()
-		if on {
-			err = h.store.SetMute(ctx, m)
-		} else {
-			err = h.store.RemoveMute(ctx, target)
-		}
-		cancel()
-		if err != nil {
-			return userErr("store_failed", "could not change the mute")
+// setMutes stores (on) or lifts the mutes on targets.
+func (h *Hub) setMutes(by *Session, targets []muteTarget, expires time.Time, on bool) error {
+	for _, target := range targets {
+		m := store.Mute{Target: target.String(), By: by.Nick(), Expires: expires}
+		if h.store != nil {
+			ctx, cancel := h.storeCtx()
+			var err error
+			if on {
+				err = h.store.SetMute(ctx, m)
+			} else {
+				err = h.store.RemoveMute(ctx, m.Target)
+			}
+			cancel()
+			if err != nil {
+				return userErr("store_failed", "could not change the mute")
+			}
 		}
 		h.acc.mu.Lock()
 		if on {
@@ -297,12 +396,74 @@ func (h *Hub) mute(by *Session, args string, on bool) error {
 		}
 		h.acc.mu.Unlock()
 	}
+	return nil
+}
+
+func describeMuteTargets(targets []muteTarget) string {
+	parts := make([]string, 0, len(targets))
+	for _, t := range targets {
+		switch t.kind {
+		case muteKey:
+			parts = append(parts, "key "+t.value)
+		case muteAddr:
+			parts = append(parts, "sessions without a key from "+t.value)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// mute silences (on) or lets speak again a connected nick, or the keyless
+// sessions from an address.
+func (h *Hub) mute(by *Session, args string, on bool) error {
+	target, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
+	if target == "" {
+		if on {
+			return userErr("usage", "usage: /mute nick|ip [duration]")
+		}
+		return userErr("usage", "usage: /unmute nick|ip")
+	}
+	dur, _ := splitDurationReason(rest)
+	expires := until(h.now(), dur)
+	// An address first, as for /ban (a nick may look like one).
+	if a, err := netip.ParseAddr(target); err == nil {
+		at, _ := addrMuteTarget(connlimit.Source(a))
+		if err := h.setMutes(by, []muteTarget{at}, expires, on); err != nil {
+			return err
+		}
+		if on {
+			h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", "mute", "target", at.String(), "until", describeUntil(expires))
+			h.notice(by, fmt.Sprintf("Muted %s %s", describeMuteTargets([]muteTarget{at}), describeUntil(expires)))
+		} else {
+			h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", "unmute", "target", at.String())
+			h.notice(by, "Unmuted "+describeMuteTargets([]muteTarget{at}))
+		}
+		return nil
+	}
+	t := h.sessionByNick(target)
+	if t == nil {
+		return userErr("no_such_nick", target+" is not connected, nor an address")
+	}
+	nick := t.Nick() // one name in every notice, should it change meanwhile
+	targets := muteTargetsOf(t)
+	if err := h.setMutes(by, targets, expires, on); err != nil {
+		return err
+	}
+	// The session itself, whatever nick it takes.
+	t.mu.Lock()
+	t.muted, t.mutedUntil = on, expires
+	t.mu.Unlock()
+	covered := "this session under any nick"
+	if d := describeMuteTargets(targets); d != "" {
+		covered += ", " + d
+	}
 	if on {
 		h.notice(t, fmt.Sprintf("You have been muted by %s %s: others do not see your messages.", by.Nick(), describeUntil(expires)))
-		h.announce(by, "mute", t, fmt.Sprintf("%s was muted by %s %s", t.Nick(), by.Nick(), describeUntil(expires)))
+		h.announce(by, "mute", t, fmt.Sprintf("%s was muted by %s %s", nick, by.Nick(), describeUntil(expires)))
+		h.notice(by, fmt.Sprintf("Muted %s %s: %s", nick, describeUntil(expires), covered))
 	} else {
 		h.notice(t, "You are no longer muted.")
-		h.announce(by, "unmute", t, fmt.Sprintf("%s was unmuted by %s", t.Nick(), by.Nick()))
+		h.announce(by, "unmute", t, fmt.Sprintf("%s was unmuted by %s", nick, by.Nick()))
+		h.notice(by, fmt.Sprintf("Unmuted %s: %s", nick, covered))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,9 @@ type Session struct {
 	remote      string
 	webLogin    string // hash of the browser's sign-in token, or ""
 	since       time.Time
+	// source is the unit remote is banned and muted as (connlimit.Source);
+	// invalid if remote is not an address.
+	source netip.Prefix
 
 	out  chan *Event
 	done chan struct{}
@@ -52,9 +56,14 @@ type Session struct {
 	fold    string // foldNick(nick), computed once: key in h.nicks and room order
 	reason  string
 	away    string
-	replyTo string  // who last sent this session a private message
-	rooms   []*Room // joined rooms, in join order
+	replyTo replyTarget // who last sent this session a private message
+	rooms   []*Room     // joined rooms, in join order
 	current *Room
+
+	// A mute on the session itself follows it across /nick (guarded by
+	// mu); zero mutedUntil: until lifted.
+	muted      bool
+	mutedUntil time.Time
 }
 
 // Events is the session's outbound queue. It is never closed: read it until
