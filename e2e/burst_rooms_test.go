@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -196,4 +197,78 @@ func TestBurstWithinLimitsKeepsFastReaders(t *testing.T) {
 	if s := rxpty.waitScreen("web after the burst"); strings.Contains(s, "too slow") {
 		t.Fatalf("the terminal shows a drop:\n%s", s)
 	}
+}
+
+// Review finding 7 over SSH: room creation is paced per address, the cap
+// holds, operators remove rooms with /rmroom (others may not), and after a
+// restart the rooms that held nothing are gone, so rooms can be created
+// again.
+func TestRoomExhaustionOverSSH(t *testing.T) {
+	dir := t.TempDir()
+	admins := filepath.Join(dir, "admins")
+	bossKey := newSigner(t)
+	writeAuthorizedKeys(t, admins, bossKey)
+	cfg := func(c *app.Config) {
+		c.AdminsFile = admins
+		c.MaxRooms = 8
+		c.RoomCreateBurst, c.RoomCreateInterval = 3, time.Hour
+	}
+	srv := startServerIn(t, dir, cfg)
+
+	mallory := newLineClientFrom(t, "127.0.0.40", srv.SSHAddr, "mallory")
+	mallory.expect("welcome mallory")
+	for i := range 3 {
+		mallory.send(fmt.Sprintf("/join #m%d", i))
+		mallory.expect(fmt.Sprintf("#m%d --> mallory joined", i))
+	}
+	mallory.send("/join #m3")
+	mallory.expect("-!- error: no new room now: at most 3 new rooms at once")
+	mallory.send("/join #m0") // existing rooms are not limited
+	mallory.send("kept in m0")
+	mallory.expect("#m0 <mallory> kept in m0")
+	// Another connection from the same address shares the budget.
+	mallory2 := newLineClientFrom(t, "127.0.0.40", srv.SSHAddr, "mallory2")
+	mallory2.expect("welcome mallory2")
+	mallory2.send("/join #m3")
+	mallory2.expect("-!- error: no new room now")
+
+	// Other addresses fill the cap (the lobby and 7 rooms), no further.
+	other := newLineClientFrom(t, "127.0.0.41", srv.SSHAddr, "other")
+	other.expect("welcome other")
+	for _, name := range []string{"o1", "o2", "o3"} {
+		other.send("/join #" + name)
+		other.expect("#" + name + " --> other joined")
+	}
+	third := newLineClientFrom(t, "127.0.0.42", srv.SSHAddr, "third")
+	third.expect("welcome third")
+	third.send("/join #t1")
+	third.expect("#t1 --> third joined")
+	third.send("/join #t2")
+	third.expect("-!- error: no new rooms can be created now")
+
+	// /rmroom: refused to others, parts the members with the reason.
+	third.send("/rmroom #m1")
+	third.expect("-!- error: /rmroom is for operators only")
+	boss := newLineClientFrom(t, "127.0.0.43", srv.SSHAddr, "boss", keyAuth(bossKey))
+	boss.expect("welcome boss")
+	boss.send("/rmroom #lobby")
+	boss.expect("-!- error: #lobby is the lobby: it cannot be removed")
+	boss.send("/rmroom #m1 junk")
+	mallory.expect("#m1 <-- mallory left (room removed by boss: junk)")
+	boss.expect("-!- #m1 removed with its history (1 members parted)")
+	third.send("/join #t2")
+	third.expect("#t2 --> third joined")
+
+	// After a restart only the lobby and #m0 (it has a message) are left.
+	srv.Stop()
+	srv = startServerIn(t, dir, cfg)
+	fresh := newLineClientFrom(t, "127.0.0.44", srv.SSHAddr, "fresh")
+	fresh.expect("welcome fresh")
+	fresh.send("/rooms")
+	fresh.expect("-!- rooms (2):")
+	fresh.expect("-!-   #lobby (1) ")
+	fresh.send("/join #brandnew")
+	fresh.expect("#brandnew --> fresh joined")
+	fresh.send("/join #m0")
+	fresh.expect("<mallory> kept in m0")
 }
