@@ -236,7 +236,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		return fmt.Errorf("load rooms: %w", err)
 	}
 	ops.metrics.RoomsChanged(hub.Rooms())
-	go reclaimRooms(ctx, hub, cfg.RoomReclaimAfter)
+	reclaimCtx, stopReclaim := context.WithCancel(ctx)
+	reclaimDone := make(chan struct{})
+	go func() { defer close(reclaimDone); reclaimRooms(reclaimCtx, hub, cfg.RoomReclaimAfter) }()
+	// Stopped before the store closes (deferred earlier, so run later),
+	// on every return.
+	defer func() { stopReclaim(); <-reclaimDone }()
 
 	conns := connlimit.New(cfg.MaxConnsPerAddr, cfg.MaxConns, connlimit.WithRate(cfg.ConnRate, cfg.ConnBurst))
 	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(ops.metrics.SSHHandshakeFailed), sshchat.WithConnLimiter(conns)}
