@@ -247,8 +247,10 @@ func (s *Session) skip(ev *Event) (skipped, tooSlow bool) {
 	if !presence && s.hub.slowTimeout <= 0 {
 		return false, false // --slow-timeout 0: drop rather than skip messages
 	}
-	nick := s.Nick()
-	if presence && s.own(ev) || !presence && ev.From == nick {
+	// The session's own join, part or nick change (which the front-ends
+	// need to follow their rooms), message or private message. Room events
+	// are published under the room lock only, so reading the nick is safe.
+	if nick := s.Nick(); ev.From == nick || presence && ev.To == nick {
 		return false, false
 	}
 	queued, size := len(s.out), cap(s.out)
@@ -284,14 +286,6 @@ func (s *Session) skip(ev *Event) (skipped, tooSlow bool) {
 		s.lagProgress = now
 	}
 	return true, s.hub.slowTimeout > 0 && now.Sub(s.lagProgress) >= s.hub.slowTimeout
-}
-
-// own tells whether ev is about this session itself (its own join, part or
-// nick change), which the front-ends need to follow their rooms.
-// Presence events come from Room.publishLocked, under the room lock only.
-func (s *Session) own(ev *Event) bool {
-	nick := s.Nick()
-	return ev.From == nick || ev.To == nick
 }
 
 // progressed notes that an event was written while lagging, then makes good
