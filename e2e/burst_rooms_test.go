@@ -64,11 +64,13 @@ var missedLine = regexp.MustCompile(`^-!- missed (\d+) messages in #lobby$`)
 
 // Review finding 5: a burst that every sender was allowed to make (200
 // sessions from 20 addresses, each address at --max-conns-per-addr, each
-// session sending its whole --rate-burst at once: 2000 messages, eight
-// times --outbound-queue) does not drop members who read as fast as they
-// can. (Before the fix, with --slow-timeout 0 now, the readers were
-// dropped in every run without -race; with -race, publishing is slowed
-// more than reading and the queues rarely fill.)
+// session sending its whole --rate-burst at once: 2000 messages) does not
+// drop members who read as fast as they can. The queue is 64 rather than
+// the default 256 so that the burst overflows the readers' queues in every
+// run, also on a busy machine (the review saw drops with 256 in most
+// runs). Before the fix (--slow-timeout 0 now) the readers were dropped in
+// every run without -race; with -race, publishing is slowed more than
+// reading and the queues fill less often.
 // A line-mode, a web and a terminal reader stay connected, can chat
 // afterwards, and the first two get every message or a missed marker
 // that accounts for the gap.
@@ -79,6 +81,7 @@ func TestBurstWithinLimitsKeepsFastReaders(t *testing.T) {
 		// unlimited ones.
 		c.RateBurst, c.RatePerSecond = 10, 2
 		c.MaxConnsPerAddr = perAddr
+		c.QueueSize = 64 // see above
 		c.ConnRate = -1 // connections are paced by --conn-rate; not under test here
 	})
 
