@@ -82,7 +82,7 @@ func TestBurstWithinLimitsKeepsFastReaders(t *testing.T) {
 		c.RateBurst, c.RatePerSecond = 10, 2
 		c.MaxConnsPerAddr = perAddr
 		c.QueueSize = 64 // see above
-		c.ConnRate = -1 // connections are paced by --conn-rate; not under test here
+		c.ConnRate = -1  // connections are paced by --conn-rate; not under test here
 	})
 
 	rxline := newLineClientFrom(t, "127.0.0.160", srv.SSHAddr, "rxline")
