@@ -150,7 +150,7 @@ func WithRoomCreation(burst int, every time.Duration) Option {
 }
 
 // WithRoomReclaim removes rooms with nothing stored in them once they have
-// been empty for d (0 or less: never, except at startup).
+// been empty for d, and at startup (0 or less: never).
 func WithRoomReclaim(d time.Duration) Option { return func(h *Hub) { h.reclaimAfter = d } }
 
 // WithStorePrivate stores private messages too (off by default).
@@ -160,26 +160,27 @@ func WithStorePrivate(on bool) Option { return func(h *Hub) { h.storePM = on } }
 // before connecting sessions.
 func NewHub(opts ...Option) *Hub {
 	h := &Hub{
-		lobby:        DefaultLobby,
-		queueSize:    DefaultQueueSize,
-		maxMessage:   DefaultMaxMessage,
-		history:      DefaultHistory,
-		maxRooms:     DefaultMaxRooms,
-		rateBurst:    DefaultRateBurst,
-		ratePerSec:   DefaultRatePerSecond,
-		floodLimit:   DefaultFloodLimit,
+		lobby:      DefaultLobby,
+		queueSize:  DefaultQueueSize,
+		maxMessage: DefaultMaxMessage,
+		history:    DefaultHistory,
+		maxRooms:   DefaultMaxRooms,
+		rateBurst:  DefaultRateBurst,
+		ratePerSec: DefaultRatePerSecond,
+		floodLimit: DefaultFloodLimit,
+		log:        slog.Default(),
+		now:        time.Now,
+		nicks:      make(map[string]*Session),
+		rooms:      make(map[string]*Room),
+		left:       make(chan struct{}, 1),
+		obs:        nopObserver{},
+		acc:        newAccess(),
+
 		slowTimeout:  DefaultSlowTimeout,
 		roomBurst:    DefaultRoomCreateBurst,
 		roomEvery:    DefaultRoomCreateInterval,
 		reclaimAfter: DefaultRoomReclaimAfter,
 		busyRooms:    make(map[string]chan struct{}),
-		log:          slog.Default(),
-		now:          time.Now,
-		nicks:        make(map[string]*Session),
-		rooms:        make(map[string]*Room),
-		left:         make(chan struct{}, 1),
-		obs:          nopObserver{},
-		acc:          newAccess(),
 	}
 	for _, o := range opts {
 		o(h)
