@@ -181,3 +181,34 @@ func TestMissedPrivateMessagesAreCounted(t *testing.T) {
 		t.Fatalf("got %d private messages and missed %d, want %d", got, missed, n)
 	}
 }
+
+// A lag the writer could not see (it emptied the queue just before the lag
+// was recorded) is made good by the next event of that room rather than
+// skipping every later one: the missed count first, then the event.
+func TestLagSeenAfterTheQueueEmptied(t *testing.T) {
+	h := newTestHub(t, WithQueueSize(16))
+	reader := connect(t, h, "reader", ViaWeb)
+	nextKind(t, reader, KindHistory)
+	talker := connect(t, h, "talker", ViaWeb)
+	nextKind(t, talker, KindHistory)
+	for ev := next(t, reader); ev.Kind != KindJoin || ev.From != "talker"; ev = next(t, reader) {
+	}
+	// As left by a skip recorded after the writer's last write.
+	reader.lagMu.Lock()
+	reader.lagRooms = map[string]*roomLag{"lobby": {missed: 3}}
+	reader.lagging.Store(true)
+	reader.lagMu.Unlock()
+
+	say(t, h, talker, "next")
+	if ev := next(t, reader); ev.Kind != KindMissed || ev.Count != 3 || ev.Room != "lobby" {
+		t.Fatalf("first event %+v, want the missed count", ev)
+	}
+	ev := next(t, reader)
+	if ev.Kind != KindMessage || ev.Text != "next" {
+		t.Fatalf("then %+v, want the message", ev)
+	}
+	reader.Written(ev) // the queue is empty: the lag is over
+	if reader.lagging.Load() {
+		t.Fatal("still lagging")
+	}
+}

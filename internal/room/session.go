@@ -264,6 +264,19 @@ func (s *Session) skip(ev *Event) (skipped, tooSlow bool) {
 	default:
 		return false, false
 	}
+	if len(s.out) == 0 {
+		// The writer emptied the queue, maybe before this lag began or
+		// before its last write could see it: no write may come to make
+		// it good. ev is not skipped, after the missed count so far.
+		if lag != nil && lag.missed > 0 {
+			select {
+			case s.out <- &Event{Kind: KindMissed, Room: key, Count: lag.missed, Time: now}:
+				lag.missed = 0
+			default:
+			}
+		}
+		return false, false
+	}
 	if lag == nil {
 		if s.lagRooms == nil {
 			s.lagRooms = map[string]*roomLag{}
