@@ -60,7 +60,7 @@ func startServerIn(t testing.TB, dir string, mutate ...func(*app.Config)) *serve
 		// Tests send as fast as they can; the limits have tests of their own.
 		RateBurst: 1 << 20, RatePerSecond: 1 << 20,
 		// All test clients share 127.0.0.1.
-		MaxConnsPerAddr: -1, ConnRate: -1,
+		MaxConnsPerAddr: -1, ConnRate: -1, RoomCreateBurst: -1,
 	}
 	for _, m := range mutate {
 		m(&cfg)

@@ -60,6 +60,10 @@ func run(args []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.History, "history", room.DefaultHistory, "recent messages a session receives when it joins a room")
 	fs.IntVar(&cfg.MaxRooms, "max-rooms", room.DefaultMaxRooms, "most rooms that may exist")
 	fs.IntVar(&cfg.MaxNicksPerKey, "max-nicks-per-key", room.DefaultMaxNicksPerKey, "most nicks one key may /register; -1: no cap")
+	fs.IntVar(&cfg.RoomCreateBurst, "room-create-burst", room.DefaultRoomCreateBurst, "new rooms a session, and all the sessions of one address together, may create at once before --room-create-interval applies (operators are not limited); 0 or -1: no limit")
+	fs.DurationVar(&cfg.RoomCreateInterval, "room-create-interval", room.DefaultRoomCreateInterval, "after --room-create-burst, one new room per this interval, per session and per address")
+	fs.DurationVar(&cfg.RoomReclaimAfter, "room-reclaim-after", room.DefaultRoomReclaimAfter, "a room with no stored message or topic and no +t is removed once it has been empty this long, and at startup (never the lobby); 0: never")
+	fs.DurationVar(&cfg.SlowTimeout, "slow-timeout", room.DefaultSlowTimeout, "a session whose outbound queue filled up is skipped other people's messages (and told how many); if it then writes nothing for this long it is dropped as too slow (0: dropped as soon as its queue is full)")
 	fs.BoolVar(&cfg.StorePrivate, "store-private", false, "also store private messages in the database (off: they are never written to disk)")
 	fs.IntVar(&cfg.RateBurst, "rate-burst", room.DefaultRateBurst, "lines a session may send at once before the rate limit applies")
 	fs.Float64Var(&cfg.RatePerSecond, "rate", room.DefaultRatePerSecond, "lines a session may send per second, after the burst")
@@ -98,6 +102,15 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if _, err := store.ParseSync(cfg.SQLiteSync); err != nil {
 		return fmt.Errorf("--sqlite-sync: %w", err)
+	}
+	if cfg.SlowTimeout == 0 {
+		cfg.SlowTimeout = -1 // the flag's 0 means at once; the Config's 0 means default
+	}
+	if cfg.RoomCreateBurst == 0 {
+		cfg.RoomCreateBurst = -1 // a burst of 0 would forbid new rooms: read it as no limit, like -1
+	}
+	if cfg.RoomReclaimAfter == 0 {
+		cfg.RoomReclaimAfter = -1 // the flag's 0 means never; the Config's 0 means default
 	}
 	proxies, err := webchat.ParseTrustedProxies(trustedProxies)
 	if err != nil {

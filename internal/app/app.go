@@ -56,6 +56,18 @@ type Config struct {
 	// MaxNicksPerKey caps the nicks one key may register; 0: the default
 	// (room.DefaultMaxNicksPerKey), -1: no cap.
 	MaxNicksPerKey int
+	// RoomCreateBurst rooms at once, then one every RoomCreateInterval, may
+	// be created per session and per address (0: the defaults; a negative
+	// burst: no limit).
+	RoomCreateBurst    int
+	RoomCreateInterval time.Duration
+	// RoomReclaimAfter: rooms holding nothing are removed once empty this
+	// long (0: the default; negative: never).
+	RoomReclaimAfter time.Duration
+	// SlowTimeout: a session lagging behind its full queue that writes
+	// nothing this long is dropped (0: the default; negative: dropped as
+	// soon as its queue is full, no message skipped).
+	SlowTimeout time.Duration
 	// StorePrivate stores private messages too (off by default).
 	StorePrivate bool
 	// AdminsFile (authorized_keys format) lists the operators' keys.
@@ -224,6 +236,16 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 	if cfg.QueueSize > 0 {
 		hubOpts = append(hubOpts, room.WithQueueSize(cfg.QueueSize))
 	}
+	if cfg.SlowTimeout != 0 {
+		hubOpts = append(hubOpts, room.WithSlowTimeout(max(cfg.SlowTimeout, 0)))
+	}
+	if cfg.RoomCreateBurst != 0 || cfg.RoomCreateInterval != 0 {
+		hubOpts = append(hubOpts, room.WithRoomCreation(max(orDefault(cfg.RoomCreateBurst, room.DefaultRoomCreateBurst), 0),
+			orDefault(cfg.RoomCreateInterval, room.DefaultRoomCreateInterval)))
+	}
+	if cfg.RoomReclaimAfter != 0 {
+		hubOpts = append(hubOpts, room.WithRoomReclaim(max(cfg.RoomReclaimAfter, 0)))
+	}
 	if cfg.MaxMessage > 0 {
 		hubOpts = append(hubOpts, room.WithMaxMessage(cfg.MaxMessage))
 	}
@@ -232,6 +254,12 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		return fmt.Errorf("load rooms: %w", err)
 	}
 	ops.metrics.RoomsChanged(hub.Rooms())
+	reclaimCtx, stopReclaim := context.WithCancel(ctx)
+	reclaimDone := make(chan struct{})
+	go func() { defer close(reclaimDone); reclaimRooms(reclaimCtx, hub, cfg.RoomReclaimAfter) }()
+	// Stopped before the store closes (deferred earlier, so run later),
+	// on every return.
+	defer func() { stopReclaim(); <-reclaimDone }()
 
 	conns := connlimit.New(cfg.MaxConnsPerAddr, cfg.MaxConns, connlimit.WithRate(cfg.ConnRate, cfg.ConnBurst))
 	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(ops.metrics.SSHHandshakeFailed), sshchat.WithConnLimiter(conns)}
@@ -392,6 +420,25 @@ func publicHosts(cfg Config) []string {
 		}
 	}
 	return hosts
+}
+
+// reclaimRooms removes unused rooms now and then until ctx ends (rooms are
+// also reclaimed whenever the room cap is reached).
+func reclaimRooms(ctx context.Context, hub *room.Hub, after time.Duration) {
+	if after < 0 {
+		return
+	}
+	every := min(orDefault(after, room.DefaultRoomReclaimAfter), time.Minute)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			hub.ReclaimRooms()
+		}
+	}
 }
 
 // orDefault returns def for an unset (zero) setting.

@@ -49,6 +49,7 @@ type Metrics struct {
 	latency        *prometheus.HistogramVec
 	sshHandshake   prometheus.Counter
 	presenceSkip   *prometheus.CounterVec
+	messageSkip    *prometheus.CounterVec
 
 	// The series of each known front-end, resolved once: a label lookup
 	// (hashing the values, a map under a lock) per written event was
@@ -118,15 +119,21 @@ func New() *Metrics {
 			Namespace: Namespace, Name: "presence_skipped_total",
 			Help: "Joins, parts and nick changes not queued to a session whose queue was nearly full (its member list is sent again), by front-end.",
 		}, []string{"via"}),
+		messageSkip: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "messages_skipped_total",
+			Help: "Messages, private messages and topic changes not queued to a session whose queue was nearly full (it is told how many it missed), by front-end.",
+		}, []string{"via"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.sessions, m.sessionsOpened, m.sessionsClosed, m.slowDrops, m.rooms,
 		m.received, m.refused, m.deliveries, m.latency, m.sshHandshake, m.presenceSkip,
+		m.messageSkip,
 	)
 	for _, via := range []room.Via{room.ViaSSH, room.ViaWeb} {
 		m.presenceSkip.WithLabelValues(string(via))
+		m.messageSkip.WithLabelValues(string(via))
 	}
 	m.ssh = m.resolve(room.ViaSSH)
 	m.web = m.resolve(room.ViaWeb)
@@ -234,6 +241,11 @@ func (m *Metrics) Written(via room.Via, lat time.Duration) {
 
 // RoomsChanged implements room.Observer.
 func (m *Metrics) RoomsChanged(n int) { m.rooms.Set(float64(n)) }
+
+// MessageSkipped implements room.Observer.
+func (m *Metrics) MessageSkipped(via room.Via) {
+	m.messageSkip.WithLabelValues(string(via)).Inc()
+}
 
 // PresenceSkipped implements room.Observer.
 func (m *Metrics) PresenceSkipped(via room.Via) {

@@ -29,10 +29,23 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	now := h.now()
+	reclaimed := 0
 	for _, sr := range stored {
-		r := newRoom(sr.Name)
+		if h.reclaimAfter > 0 && sr.Name != h.lobby && !sr.HasEntries && sr.Topic == "" && !sr.TopicLocked {
+			// Nothing of it was kept and nobody is in it after a restart:
+			// a room name is all it holds, and it would count against
+			// --max-rooms for good.
+			if err := h.store.DeleteRoom(ctx, sr.Name); err != nil {
+				return err
+			}
+			reclaimed++
+			continue
+		}
+		r := newRoom(sr.Name, now)
 		r.topic = sr.Topic
 		r.topicLocked = sr.TopicLocked
+		r.kept = sr.HasEntries
 		msgs, err := h.store.History(ctx, sr.Name, 0, h.history)
 		if err != nil {
 			return err
@@ -44,6 +57,9 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 		h.rooms[sr.Name] = r
 		h.mu.Unlock()
 	}
+	if reclaimed > 0 {
+		h.log.Info("rooms reclaimed at startup", "rooms", reclaimed)
+	}
 	h.obs.RoomsChanged(h.Rooms())
 	return nil
 }
@@ -52,61 +68,92 @@ func eventFromStored(m *store.Message) *Event {
 	return &Event{Kind: KindMessage, ID: uint64(m.ID), Room: m.Room, From: m.From, Text: m.Text, Action: m.Kind == store.KindAction, Time: m.Time}
 }
 
-// roomByName returns the room, creating (and storing) it when create is set.
+// roomByName returns the room, creating (and storing) it when create is
+// set. The cap counts rooms whose creation is under way, so concurrent
+// creators never overshoot it; once it is reached, unused rooms are
+// reclaimed first.
 func (h *Hub) roomByName(name string, create bool) (*Room, error) {
-	h.mu.Lock()
-	r := h.rooms[name]
-	count := len(h.rooms)
-	h.mu.Unlock()
-	if r != nil {
-		return r, nil
-	}
-	if !create {
-		return nil, userErr("no_such_room", "there is no room #"+name)
-	}
-	if count >= h.maxRooms {
-		return nil, userErr("too_many_rooms", "no new rooms can be created now")
-	}
-	if h.store != nil {
-		// Stored first, outside the hub lock; a concurrent creator does the
-		// same harmlessly.
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := h.store.EnsureRoom(ctx, store.Room{Name: name, CreatedAt: h.now()})
-		cancel()
+	for {
+		h.mu.Lock()
+		if r := h.rooms[name]; r != nil {
+			h.mu.Unlock()
+			return r, nil
+		}
+		busy := h.busyRooms[name]
+		if !create {
+			h.mu.Unlock()
+			return nil, userErr("no_such_room", "there is no room #"+name)
+		}
+		if busy != nil {
+			// Another creation or a removal of this name is storing:
+			// wait for it (bounded by storeTimeout), then look again.
+			h.mu.Unlock()
+			<-busy
+			continue
+		}
+		if len(h.rooms)+len(h.busyRooms) >= h.maxRooms {
+			h.mu.Unlock()
+			if h.ReclaimRooms() > 0 {
+				continue
+			}
+			return nil, userErr("too_many_rooms", "no new rooms can be created now")
+		}
+		done := make(chan struct{})
+		h.busyRooms[name] = done
+		h.mu.Unlock()
+
+		var err error
+		if h.store != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			err = h.store.EnsureRoom(ctx, store.Room{Name: name, CreatedAt: h.now()})
+			cancel()
+		}
+		h.mu.Lock()
+		delete(h.busyRooms, name)
+		close(done)
 		if err != nil {
+			h.mu.Unlock()
 			h.log.Error("store room", "room", name, "err", err)
 			return nil, userErr("store_failed", "the room could not be created, please try again")
 		}
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if r = h.rooms[name]; r == nil {
-		r = newRoom(name)
+		r := newRoom(name, h.now())
 		h.rooms[name] = r
 		// Under the lock, so concurrent creations report in order.
 		h.obs.RoomsChanged(len(h.rooms))
+		h.mu.Unlock()
+		return r, nil
 	}
-	return r, nil
 }
 
-// Join puts s in the room (creating it if new) and makes it current.
+// Join puts s in the room (creating it if new, within s's room creation
+// budget) and makes it current.
 func (h *Hub) Join(s *Session, name string) error {
 	name = roomName(name)
 	if err := ValidateRoomName(name); err != nil {
 		return err
 	}
-	r, err := h.roomByName(name, true)
-	if err != nil {
-		return err
+	// A room removed between the look-up and the join is looked up again.
+	for range 3 {
+		r, err := h.roomByName(name, false)
+		if err != nil {
+			if err := h.allowRoomCreation(s); err != nil {
+				return err
+			}
+			if r, err = h.roomByName(name, true); err != nil {
+				return err
+			}
+		}
+		if h.joinRoom(s, r) {
+			return nil
+		}
 	}
-	h.joinRoom(s, r)
-	return nil
+	return userErr("no_such_room", "#"+name+" was just removed, please try again")
 }
 
 // part takes s out of r; the others and s itself see the part.
 func (h *Hub) part(s *Session, r *Room, reason string) error {
 	r.mu.Lock()
-	if !r.removeLocked(s) {
+	if !r.leaveLocked(h, s) {
 		r.mu.Unlock()
 		return userErr("not_in_room", "you are not in #"+r.name)
 	}
@@ -115,20 +162,7 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 	s.deliver(ev)
 	r.mu.Unlock()
 
-	s.mu.Lock()
-	for i, joined := range s.rooms {
-		if joined == r {
-			s.rooms = append(s.rooms[:i:i], s.rooms[i+1:]...)
-			break
-		}
-	}
-	if s.current == r {
-		s.current = nil
-		if n := len(s.rooms); n > 0 {
-			s.current = s.rooms[n-1]
-		}
-	}
-	s.mu.Unlock()
+	s.dropRoom(r)
 	return nil
 }
 
@@ -139,6 +173,9 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 	}
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
+	if r.removed.Load() {
+		return userErr("no_such_room", "#"+r.name+" has been removed")
+	}
 	// The topic's entry and event come after the messages already queued.
 	r.drainLocked()
 	ev := &Event{Kind: KindTopic, Room: r.name, From: s.Nick(), Text: topic, Time: h.now().Truncate(time.Millisecond)}
@@ -154,6 +191,7 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 	}
 	r.mu.Lock()
 	r.topic = topic
+	r.kept = true
 	r.publishLocked(h, ev)
 	r.mu.Unlock()
 	return nil

@@ -268,6 +268,9 @@ func builtinCommands() []*Command {
 		{Name: "mode", Usage: "#ROOM +t|-t", Help: "+t: only operators set the room's topic", OpOnly: true, Run: func(c *Call) error {
 			return c.Hub.setMode(c.Session, c.Args)
 		}},
+		{Name: "rmroom", Usage: "#ROOM [REASON]", Help: "remove a room and its history; its members are parted", OpOnly: true, Run: func(c *Call) error {
+			return c.Hub.removeRoom(c.Session, c.Args)
+		}},
 		{Name: "allowlist", Usage: "reload", Help: "re-read the --allowlist file", OpOnly: true, Run: func(c *Call) error {
 			if c.Args != "reload" {
 				return userErr("usage", "usage: /allowlist reload")

@@ -33,6 +33,9 @@ const (
 	KindTopic
 	KindHistory
 	KindRooms
+	// KindMissed tells a session that fell behind how many messages of a
+	// room (Room, Count) it was not sent; private messages when Room is "".
+	KindMissed
 )
 
 // presence: the event tells who is in a room, which a later member list

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sort"
 	"testing"
+	"time"
 )
 
 // BenchmarkMembersEvent is the member list of a room of N, as a joiner or
@@ -19,7 +20,7 @@ func BenchmarkMembersEvent(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
 			h := newTestHub(b)
-			r := newRoom("bench")
+			r := newRoom("bench", time.Now())
 			for i := range n {
 				s := &Session{hub: h, id: uint64(i + 1), via: ViaWeb, nick: fmt.Sprintf("Member%d", (i*7919)%n)}
 				s.fold = foldNick(s.nick)

@@ -36,6 +36,17 @@ const (
 	DefaultRateBurst     = 10
 	DefaultRatePerSecond = 2.0
 	DefaultFloodLimit    = 20
+	// A session lagging behind its queue that writes nothing for
+	// DefaultSlowTimeout is dropped as too slow.
+	DefaultSlowTimeout = 30 * time.Second
+	// A session, and all the sessions of one address together, may create
+	// DefaultRoomCreateBurst rooms at once, then one every
+	// DefaultRoomCreateInterval.
+	DefaultRoomCreateBurst    = 5
+	DefaultRoomCreateInterval = time.Minute
+	// An empty room with nothing stored in it is removed once it has been
+	// empty for DefaultRoomReclaimAfter.
+	DefaultRoomReclaimAfter = 10 * time.Minute
 	// storeTimeout bounds one store operation made for a user.
 	storeTimeout = 5 * time.Second
 )
@@ -69,6 +80,14 @@ type Hub struct {
 	ratePerSec float64
 	floodLimit int
 	publicURL  string
+	// slowTimeout: see deliver; 0 or less drops a session as soon as its
+	// queue is full, skipping no messages.
+	slowTimeout time.Duration
+	// Room creation budget (per session and per address) and reclaiming.
+	roomBurst    int
+	roomEvery    time.Duration
+	reclaimAfter time.Duration // 0 or less: never
+	roomCreators *creatorTable
 	// initialMOTD is --motd; /motd changes the stored one.
 	initialMOTD string
 	// maxNicksPerKey caps registrations per key (0: no cap).
@@ -83,7 +102,11 @@ type Hub struct {
 	stopping bool
 	nicks    map[string]*Session // by folded nick
 	rooms    map[string]*Room
-	left     chan struct{} // signalled when a session leaves during shutdown
+	// busyRooms are names being created or removed (their store work is
+	// under way): they count against maxRooms, and others wanting the
+	// name wait for the channel to close.
+	busyRooms map[string]chan struct{}
+	left      chan struct{} // signalled when a session leaves during shutdown
 }
 
 // Option configures a Hub.
@@ -124,6 +147,21 @@ func WithRate(burst int, perSecond float64) Option {
 // row.
 func WithFloodLimit(n int) Option { return func(h *Hub) { h.floodLimit = n } }
 
+// WithSlowTimeout sets how long a session whose queue filled up may go
+// without writing anything before it is dropped as too slow; 0 or less
+// drops it as soon as its queue is full (no message is ever skipped).
+func WithSlowTimeout(d time.Duration) Option { return func(h *Hub) { h.slowTimeout = d } }
+
+// WithRoomCreation lets each session, and all the sessions of one address
+// together, create burst rooms at once, then one every interval.
+func WithRoomCreation(burst int, every time.Duration) Option {
+	return func(h *Hub) { h.roomBurst, h.roomEvery = burst, every }
+}
+
+// WithRoomReclaim removes rooms with nothing stored in them once they have
+// been empty for d, and at startup (0 or less: never).
+func WithRoomReclaim(d time.Duration) Option { return func(h *Hub) { h.reclaimAfter = d } }
+
 // WithStorePrivate stores private messages too (off by default).
 func WithStorePrivate(on bool) Option { return func(h *Hub) { h.storePM = on } }
 
@@ -148,12 +186,18 @@ func NewHub(opts ...Option) *Hub {
 		acc:        newAccess(),
 
 		maxNicksPerKey: DefaultMaxNicksPerKey,
+		slowTimeout:    DefaultSlowTimeout,
+		roomBurst:      DefaultRoomCreateBurst,
+		roomEvery:      DefaultRoomCreateInterval,
+		reclaimAfter:   DefaultRoomReclaimAfter,
+		busyRooms:      make(map[string]chan struct{}),
 	}
 	for _, o := range opts {
 		o(h)
 	}
 	h.commands = newCommandTable()
-	h.rooms[h.lobby] = newRoom(h.lobby)
+	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
+	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
 	return h
 }
 
@@ -261,21 +305,26 @@ func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error)
 	}
 }
 
-// joinRoom adds s to r (if not already in) and makes r its current room.
-// The joiner receives, in order: its join, the member list, the room's
-// recent history, then live events: nothing missing or repeated between
-// history and live, since all of it is queued under the room lock.
-func (h *Hub) joinRoom(s *Session, r *Room) {
+// joinRoom adds s to r (if not already in) and makes r its current room;
+// false if r has been removed meanwhile. The joiner receives, in order: its
+// join, the member list, the room's recent history, then live events:
+// nothing missing or repeated between history and live, since all of it is
+// queued under the room lock.
+func (h *Hub) joinRoom(s *Session, r *Room) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.removed.Load() {
+		return false
+	}
 	s.mu.Lock()
 	s.current = r
 	if _, in := r.members[s]; in {
 		s.mu.Unlock()
-		return
+		return true
 	}
 	s.rooms = append(s.rooms, r)
 	s.mu.Unlock()
+	s.forgetLagLocked(r)
 	// Read after r joined s.rooms: a concurrent nick, away or registration
 	// change either refreshes r after this or is already read here.
 	key, m := h.memberInfo(s)
@@ -287,6 +336,7 @@ func (h *Hub) joinRoom(s *Session, r *Room) {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), Time: now})
+	return true
 }
 
 // Leave removes the session from its rooms and frees its nick; the other
@@ -307,7 +357,7 @@ func (s *Session) Leave() {
 		reason := s.CloseReason()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
-			if r.removeLocked(s) {
+			if r.leaveLocked(h, s) {
 				r.publishLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)})
 			}
 			r.mu.Unlock()
@@ -402,6 +452,11 @@ func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 		return userErr("muted", "you are muted: your message was not shown to anyone")
 	}
 	r.pubMu.Lock()
+	if r.removed.Load() {
+		// Removed by an operator after s looked it up.
+		r.pubMu.Unlock()
+		return userErr("no_such_room", "#"+r.name+" has been removed")
+	}
 	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
 	if h.store == nil {
 		defer r.pubMu.Unlock()

@@ -19,6 +19,10 @@ type Observer interface {
 	// PresenceSkipped counts a join, part or nick change not queued to a
 	// session whose queue was nearly full (its member list is sent again).
 	PresenceSkipped(via Via)
+	// MessageSkipped counts a message, private message or topic change not
+	// queued to a session whose queue was nearly full (it is told how many
+	// it missed).
+	MessageSkipped(via Via)
 }
 
 type nopObserver struct{}
@@ -31,17 +35,19 @@ func (nopObserver) Delivered(int)              {}
 func (nopObserver) Written(Via, time.Duration) {}
 func (nopObserver) RoomsChanged(int)           {}
 func (nopObserver) PresenceSkipped(Via)        {}
+func (nopObserver) MessageSkipped(Via)         {}
 
 // WithObserver sets who receives the hub's measurements.
 func WithObserver(o Observer) Option { return func(h *Hub) { h.obs = o } }
 
 // Written tells the hub that ev reached this session's client; front-ends
-// call it after each write, for the delivery latency measurement.
+// call it after each write, for the delivery latency measurement and so
+// that a lagging session is known to make progress (see deliver).
 func (s *Session) Written(ev *Event) {
 	if !ev.Time.IsZero() {
 		s.hub.obs.Written(s.via, s.hub.now().Sub(ev.Time))
 	}
 	if s.lagging.Load() {
-		s.resyncPresence()
+		s.progressed()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -43,10 +44,18 @@ type Room struct {
 	// topicLocked is mode +t: only operators set the topic.
 	topicLocked bool
 	recent      []*Event // the last messages, oldest first, for joiners
+	// kept: something of the room is stored (a message, an action, a topic),
+	// so it is never reclaimed; only /rmroom removes it.
+	kept bool
+	// emptySince is when the last member left (or the room was made).
+	emptySince time.Time
+	// removed is set, under mu, once the room is reclaimed or removed: it
+	// is no longer the hub's, and nobody may join it or speak in it.
+	removed atomic.Bool
 }
 
-func newRoom(name string) *Room {
-	return &Room{name: name, members: make(map[*Session]string)}
+func newRoom(name string, now time.Time) *Room {
+	return &Room{name: name, members: make(map[*Session]string), emptySince: now}
 }
 
 type roomMember struct {
@@ -110,6 +119,26 @@ func (r *Room) removeLocked(s *Session) bool {
 	return true
 }
 
+// leaveLocked is removeLocked for a member leaving, noting when the room
+// became empty. r.mu must be held.
+func (r *Room) leaveLocked(h *Hub, s *Session) bool {
+	if !r.removeLocked(s) {
+		return false
+	}
+	if len(r.order) == 0 {
+		r.emptySince = h.now()
+	}
+	return true
+}
+
+// reclaimableLocked tells whether the room may be removed as unused at now:
+// not the lobby, nothing stored, no +t, and empty for long enough. r.mu
+// must be held.
+func (r *Room) reclaimableLocked(h *Hub, now time.Time) bool {
+	return r.name != h.lobby && !r.kept && !r.topicLocked && r.topic == "" &&
+		len(r.members) == 0 && now.Sub(r.emptySince) >= h.reclaimAfter
+}
+
 // refreshLocked refiles and relists s from its current state, after its
 // nick, away message or registration changed; false if s is not a member.
 // Reading the state under r.mu makes the last refresh win with the newest
@@ -162,6 +191,7 @@ func (r *Room) publish(h *Hub, ev *Event) {
 // publishMessage publishes a stored message and keeps it for joiners.
 func (r *Room) publishMessage(h *Hub, ev *Event) {
 	r.mu.Lock()
+	r.kept = true
 	r.rememberLocked(ev, h.history)
 	r.publishLocked(h, ev)
 	r.mu.Unlock()

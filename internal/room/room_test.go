@@ -154,12 +154,16 @@ func TestMessageTooLongIsRefused(t *testing.T) {
 // A session that reads nothing is dropped when its queue is full; the sender
 // never waits for it.
 func TestSlowSessionDroppedWithoutBlocking(t *testing.T) {
-	h := newTestHub(t, WithQueueSize(8))
+	// A second passes per message: slow, which reads nothing, lags without
+	// progress for longer than the slow timeout and is dropped.
+	clock := newTestClock()
+	h := newTestHub(t, WithQueueSize(8), WithClock(clock.now))
 	slow := connect(t, h, "slow", ViaWeb)
 	fast := connect(t, h, "fast", ViaWeb)
 	nextKind(t, fast, KindHistory)
 	// Input returns at once although slow reads nothing: it never waits.
 	for i := 0; i < 100; i++ {
+		clock.advance(time.Second)
 		h.Input(fast, "", fmt.Sprint(i))
 		ev := next(t, fast)
 		for ev.Kind != KindMessage {

@@ -36,11 +36,17 @@ type Session struct {
 	out  chan *Event
 	done chan struct{}
 
-	// Rooms whose presence events were skipped while the queue was nearly
-	// full; their member lists are sent again once it drains.
+	// What was skipped while the queue was nearly full, by room ("" for
+	// private messages); made good once it drains (see deliver, Written).
+	// lagging is set while lagRooms is not empty, so the common path reads
+	// one atomic.
 	lagging  atomic.Bool
 	lagMu    sync.Mutex // a leaf lock: taken under room locks
-	lagRooms map[string]struct{}
+	lagRooms map[string]*roomLag
+	// lagProgress is when the lag began or, after that, when an event was
+	// last written: a session lagging with no progress for the hub's
+	// slowTimeout is dropped. Guarded by lagMu.
+	lagProgress time.Time
 
 	closeOnce sync.Once
 	leaveOnce sync.Once
@@ -49,6 +55,7 @@ type Session struct {
 
 	lastActive    atomic.Int64 // unix nanoseconds of the last input
 	limiter       *rate.Limiter
+	roomLimiter   *rate.Limiter // room creations; guarded by mu, made on first use
 	refusedInARow atomic.Int32
 
 	mu      sync.Mutex
@@ -172,31 +179,49 @@ func (s *Session) OnClose(f func(reason string)) {
 	f(reason)
 }
 
-// deliver queues ev without ever blocking: a session whose queue is full is
-// closed rather than allowed to hold up the room.
+// roomLag is what a lagging session was not sent of one room.
+type roomLag struct {
+	presence bool // joins, parts or nick changes: send the member list
+	topic    bool // a topic change: send the topic
+	missed   int  // messages (or private messages) skipped
+}
+
+// deliver queues ev without ever blocking, and without letting a session
+// that reads slowly hold up the room or be dropped by a burst that every
+// sender was allowed to make.
 //
-// Other people's joins, parts and nick changes yield first: once the queue
-// is three quarters full they are skipped for this session (connection
-// storms would otherwise drop members who only read too slowly to follow
-// other people's comings and goings), and the room's member list is sent
-// again once the queue has drained (see Written). Messages are never
-// skipped.
+// As the queue fills up, other people's events yield, so the queue keeps
+// room for what must never be skipped:
+//   - once it is three quarters full, other people's joins, parts and nick
+//     changes are skipped (the member list is sent again later);
+//   - once it is seven eighths full, other people's messages, private
+//     messages and topic changes are skipped and counted; later ones for
+//     the same room are skipped too until the queue drains, so the gap is
+//     in one place.
+//
+// Once the queue has drained (see Written), the session gets, in each
+// room's order, one missed event per room with the count (its history has
+// the messages), the member list and the topic where needed.
+//
+// Never skipped: anything about the session itself (its welcome, its own
+// joins, parts and nick changes, its own messages and private messages),
+// answers to its own commands (member lists, history, notices, errors,
+// room lists), moderation notices and missed events. If the whole queue
+// is full even so, or the session lags without writing anything for the
+// hub's slowTimeout, it is closed as too slow.
 func (s *Session) deliver(ev *Event) {
 	select {
 	case <-s.done:
 		return
 	default:
 	}
-	if ev.Kind.presence() && len(s.out) >= cap(s.out)-cap(s.out)/4 && !s.own(ev) {
-		s.lagMu.Lock()
-		if s.lagRooms == nil {
-			s.lagRooms = map[string]struct{}{}
+	if s.lagging.Load() || len(s.out) >= presenceMark(cap(s.out)) {
+		if skipped, tooSlow := s.skip(ev); skipped {
+			if tooSlow {
+				s.Close(ReasonSlowClient)
+			}
+			return
 		}
-		s.lagRooms[ev.Room] = struct{}{}
-		s.lagMu.Unlock()
-		s.lagging.Store(true)
-		s.hub.obs.PresenceSkipped(s.via)
-		return
 	}
 	select {
 	case s.out <- ev:
@@ -205,33 +230,177 @@ func (s *Session) deliver(ev *Event) {
 	}
 }
 
-// own tells whether ev is about this session itself (its own join, part or
-// nick change), which the front-ends need to follow their rooms.
-// Presence events come from Room.publishLocked, under the room lock only.
-func (s *Session) own(ev *Event) bool {
-	nick := s.Nick()
-	return ev.From == nick || ev.To == nick
+// presenceMark and missMark are the queue lengths from which other people's
+// presence events, and then their messages, are skipped; drainedMark is the
+// length at which what was skipped is made good.
+func presenceMark(size int) int { return size - size/4 }
+func missMark(size int) int     { return size - max(size/8, 1) }
+func drainedMark(size int) int  { return size / 4 }
+
+// skip tells whether ev is skipped for this lagging or nearly full session,
+// recording what must be made good; tooSlow: the session made no progress
+// for too long and must be closed.
+func (s *Session) skip(ev *Event) (skipped, tooSlow bool) {
+	var key string // the lag entry ev goes to
+	presence := ev.Kind.presence()
+	switch {
+	case presence:
+		key = ev.Room
+	case ev.Kind == KindMessage, ev.Kind == KindTopic && ev.From != "":
+		key = ev.Room
+	case ev.Kind == KindPrivate:
+		key = ""
+	default:
+		return false, false
+	}
+	if !presence && s.hub.slowTimeout <= 0 {
+		return false, false // --slow-timeout 0: drop rather than skip messages
+	}
+	// The session's own join, part or nick change (which the front-ends
+	// need to follow their rooms), message or private message. Room events
+	// are published under the room lock only, so reading the nick is safe.
+	if nick := s.Nick(); ev.From == nick || presence && ev.To == nick {
+		return false, false
+	}
+	queued, size := len(s.out), cap(s.out)
+	now := s.hub.now()
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	lag := s.lagRooms[key]
+	switch {
+	case presence && queued >= presenceMark(size):
+	case !presence && (queued >= missMark(size) || lag != nil && lag.missed > 0):
+	default:
+		return false, false
+	}
+	if len(s.out) == 0 {
+		// The writer emptied the queue, maybe before this lag began or
+		// before its last write could see it: no write may come to make
+		// it good. ev is not skipped, after the missed count so far.
+		if lag != nil && lag.missed > 0 {
+			select {
+			case s.out <- &Event{Kind: KindMissed, Room: key, Count: lag.missed, Time: now}:
+				lag.missed = 0
+			default:
+			}
+		}
+		return false, false
+	}
+	if lag == nil {
+		if s.lagRooms == nil {
+			s.lagRooms = map[string]*roomLag{}
+		}
+		lag = &roomLag{}
+		s.lagRooms[key] = lag
+	}
+	switch {
+	case presence:
+		lag.presence = true
+		s.hub.obs.PresenceSkipped(s.via)
+	case ev.Kind == KindTopic:
+		lag.topic = true
+	default:
+		lag.missed++
+		s.hub.obs.MessageSkipped(s.via)
+	}
+	if !s.lagging.Load() {
+		s.lagging.Store(true)
+		s.lagProgress = now
+	}
+	return true, s.hub.slowTimeout > 0 && now.Sub(s.lagProgress) >= s.hub.slowTimeout
 }
 
-// resyncPresence sends the member list of every room whose presence events
-// were skipped, once the queue has room again: the list is queued under the
-// room lock, so it takes its place in the room's order.
-func (s *Session) resyncPresence() {
-	if len(s.out) > cap(s.out)/4 || !s.lagging.CompareAndSwap(true, false) {
+// progressed notes that an event was written while lagging, then makes good
+// what was skipped once the queue has drained: for each room, under its
+// lock so that it takes its place in the room's order, the number of
+// missed messages, the member list and the topic. A room's entry is only
+// removed then, so its messages are skipped until its missed event is
+// queued.
+func (s *Session) progressed() {
+	s.lagMu.Lock()
+	s.lagProgress = s.hub.now()
+	if len(s.out) > drainedMark(cap(s.out)) {
+		s.lagMu.Unlock()
 		return
 	}
-	s.lagMu.Lock()
-	rooms := s.lagRooms
-	s.lagRooms = nil
+	names := make([]string, 0, len(s.lagRooms))
+	for name := range s.lagRooms {
+		names = append(names, name)
+	}
 	s.lagMu.Unlock()
-	now := s.hub.now()
-	for name := range rooms {
-		if r := s.roomNamed(name); r != nil {
-			r.mu.Lock()
-			if _, in := r.members[s]; in {
-				s.deliver(r.membersEventLocked(now))
+	for _, name := range names {
+		if name == "" {
+			if lag := s.takeLag(name); lag != nil && lag.missed > 0 {
+				s.deliver(&Event{Kind: KindMissed, Count: lag.missed, Time: s.hub.now()})
 			}
-			r.mu.Unlock()
+			continue
+		}
+		r := s.roomNamed(name)
+		if r == nil {
+			s.takeLag(name) // parted since: nothing to make good
+			continue
+		}
+		r.mu.Lock()
+		if lag := s.takeLag(name); lag != nil {
+			if _, in := r.members[s]; in {
+				s.makeGoodLocked(r, lag)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// makeGoodLocked queues what s missed of r. r.mu must be held.
+func (s *Session) makeGoodLocked(r *Room, lag *roomLag) {
+	now := s.hub.now()
+	if lag.missed > 0 {
+		s.deliver(&Event{Kind: KindMissed, Room: r.name, Count: lag.missed, Time: now})
+	}
+	if lag.presence {
+		s.deliver(r.membersEventLocked(now))
+	}
+	if lag.topic && r.topic != "" {
+		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
+	}
+}
+
+// takeLag removes and returns the lag entry of a room; the session stops
+// lagging with its last entry.
+func (s *Session) takeLag(name string) *roomLag {
+	s.lagMu.Lock()
+	defer s.lagMu.Unlock()
+	lag := s.lagRooms[name]
+	delete(s.lagRooms, name)
+	if len(s.lagRooms) == 0 {
+		s.lagRooms = nil
+		s.lagging.Store(false)
+	}
+	return lag
+}
+
+// forgetLagLocked drops what s missed of r, which it is joining again (its
+// member list and history follow). r.mu must be held.
+func (s *Session) forgetLagLocked(r *Room) {
+	if s.lagging.Load() {
+		s.takeLag(r.name)
+	}
+}
+
+// dropRoom takes r out of the session's rooms after it left r; its current
+// room becomes the last one joined.
+func (s *Session) dropRoom(r *Room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, joined := range s.rooms {
+		if joined == r {
+			s.rooms = append(s.rooms[:i:i], s.rooms[i+1:]...)
+			break
+		}
+	}
+	if s.current == r {
+		s.current = nil
+		if n := len(s.rooms); n > 0 {
+			s.current = s.rooms[n-1]
 		}
 	}
 }

@@ -50,6 +50,8 @@ func renderLine(ev *room.Event) []byte {
 		for _, r := range ev.RoomList {
 			fmt.Fprintf(&b, "-!-   #%s (%d) %s\n", r.Name, r.Count, r.Topic)
 		}
+	case room.KindMissed:
+		fmt.Fprintf(&b, "-!- %s\n", missedText(ev))
 	case room.KindHistory:
 		// History lines carry their time, so that they cannot be taken for
 		// live messages.
@@ -67,6 +69,14 @@ func renderLine(ev *room.Event) []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// missedText tells a session that fell behind what it was not sent.
+func missedText(ev *room.Event) string {
+	if ev.Room == "" {
+		return fmt.Sprintf("missed %d private messages", ev.Count)
+	}
+	return fmt.Sprintf("missed %d messages in #%s", ev.Count, ev.Room)
 }
 
 func memberList(members []room.Member) string {

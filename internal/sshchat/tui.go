@@ -65,6 +65,8 @@ func renderTUI(ev *room.Event) string {
 		} else {
 			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- topic of #%s: %s", ev.Room, ev.Text))
 		}
+	case room.KindMissed:
+		line = ts + " " + noticeStyle.Render(missedText(ev)+" (you fell behind)")
 	case room.KindRooms:
 		parts := []string{noticeStyle.Render(fmt.Sprintf("rooms (%d):", len(ev.RoomList)))}
 		for _, r := range ev.RoomList {

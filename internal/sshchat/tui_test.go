@@ -340,6 +340,7 @@ func (*countWritten) InputRefused(room.Via, string)  {}
 func (*countWritten) Delivered(int)                  {}
 func (*countWritten) RoomsChanged(int)               {}
 func (*countWritten) PresenceSkipped(room.Via)       {}
+func (*countWritten) MessageSkipped(room.Via)        {}
 func (c *countWritten) Written(room.Via, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -295,7 +295,8 @@ func (s *SQLite) setTopic(ctx context.Context, m *Message) error {
 
 // Rooms implements Store.
 func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, topic, topic_by, topic_at, created_at, topic_locked FROM rooms ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, topic, topic_by, topic_at, created_at, topic_locked,
+		EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name) FROM rooms ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +305,7 @@ func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
 	for rows.Next() {
 		var r Room
 		var topicAt, created int64
-		if err := rows.Scan(&r.Name, &r.Topic, &r.TopicBy, &topicAt, &created, &r.TopicLocked); err != nil {
+		if err := rows.Scan(&r.Name, &r.Topic, &r.TopicBy, &topicAt, &created, &r.TopicLocked, &r.HasEntries); err != nil {
 			return nil, err
 		}
 		if topicAt > 0 {
@@ -314,6 +315,22 @@ func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// DeleteRoom implements Store.
+func (s *SQLite) DeleteRoom(ctx context.Context, name string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE room = ?`, name); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rooms WHERE name = ?`, name); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // AppendPrivate implements Store.

@@ -44,6 +44,9 @@ type Room struct {
 	CreatedAt time.Time
 	// TopicLocked is mode +t.
 	TopicLocked bool
+	// HasEntries: the room has stored entries (messages, actions, topic
+	// changes). Set by Rooms.
+	HasEntries bool
 }
 
 // ErrNotFound is returned for a missing room.
@@ -61,6 +64,9 @@ type Store interface {
 	// SetTopic changes a room's topic and records the change as an entry.
 	SetTopic(ctx context.Context, m *Message) error
 	Rooms(ctx context.Context) ([]Room, error)
+	// DeleteRoom deletes a room with all its entries (nothing if there is
+	// no such room).
+	DeleteRoom(ctx context.Context, name string) error
 	AppendPrivate(ctx context.Context, p *Private) error
 	Ping(ctx context.Context) error
 	Close() error

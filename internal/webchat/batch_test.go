@@ -303,10 +303,14 @@ func TestWritesAreBatched(t *testing.T) {
 	}
 }
 
-// A websocket whose writer is stuck on a peer that does not read is cut as
-// soon as its queue overflows, not after the write timeout.
+// A websocket whose writer is stuck on a peer that does not read is cut
+// once its queue has overflowed and it wrote nothing for the slow timeout
+// (the hub's clock moves 10 s per message here), not after the write
+// timeout.
 func TestStalledWebsocketIsDropped(t *testing.T) {
-	hub, ws, gc, bob, bobEvents := gatedSetup(t, room.WithQueueSize(8))
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	hub, ws, gc, bob, bobEvents := gatedSetup(t, room.WithQueueSize(8), room.WithClock(now))
 
 	release := gc.hold()
 	defer release()
@@ -315,6 +319,7 @@ func TestStalledWebsocketIsDropped(t *testing.T) {
 	dropped := false
 	for i := 0; i < 20 && !dropped; i++ {
 		text := fmt.Sprintf("m%d", i)
+		offset.Add(int64(10 * time.Second))
 		hub.Input(bob, "", text)
 		if i == 0 {
 			waitSignal(t, gc.blocked, "the writer to wait on the peer")

@@ -89,6 +89,15 @@ type noticeFrame struct {
 	Text string `json:"text"`
 }
 
+// missedFrame tells a client that fell behind how many messages of room
+// (or, with private, private messages) it was not sent.
+type missedFrame struct {
+	Type    string `json:"type"`
+	Room    string `json:"room,omitempty"`
+	Private bool   `json:"private,omitempty"`
+	Count   int    `json:"count"`
+}
+
 type errorFrame struct {
 	Type string `json:"type"`
 	Code string `json:"code"`
@@ -132,6 +141,8 @@ func encodeEvent(ev *room.Event) []byte {
 		return encodeHistory(ev)
 	case room.KindError:
 		v = errorFrame{"error", ev.Code, ev.Text}
+	case room.KindMissed:
+		v = missedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
 	default:
 		v = noticeFrame{"notice", ev.Text}
 	}

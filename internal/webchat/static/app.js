@@ -677,6 +677,7 @@
       case "notice": systemLine("notice", { text: String(f.text || "") }); break;
       case "error": onError(f); break;
       case "welcome": onWelcome(f); break;
+      case "missed": onMissed(f); break;
       default:
         // The protocol may grow: unknown frames are ignored.
         console.debug("tertulia: ignoring frame of unknown type", f.type);
@@ -901,6 +902,19 @@
       };
     });
     systemLine("rooms", { rooms: list });
+  }
+
+  // onMissed marks where this page fell behind and was not sent some
+  // messages (the room's history has them; private ones are lost).
+  function onMissed(f) {
+    var n = typeof f.count === "number" ? f.count : 0;
+    if (f.private) {
+      systemLine("notice", { text: "missed " + n + " private messages" });
+      return;
+    }
+    var r = roomNamed(f.room);
+    if (!r) return;
+    addLine(r, { kind: "notice", time: new Date(), text: "missed " + n + " messages in " + roomLabel(r.name) });
   }
 
   function onError(f) {

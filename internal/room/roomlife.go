@@ -1,0 +1,209 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Rooms come and go: creation is paced per session and per address, rooms
+// that hold nothing are reclaimed once unused, and operators remove rooms
+// with /rmroom. Lock order: a room's pubMu, then h.mu, then the room's mu.
+
+// maxCreatorAddrs bounds the table of addresses' room creation budgets.
+const maxCreatorAddrs = 10000
+
+// creatorTable holds the room creation budget of each client address (an
+// IPv6 address counts as its /64), shared by all its sessions.
+type creatorTable struct {
+	burst int
+	every time.Duration
+
+	mu     sync.Mutex
+	byAddr map[string]*rate.Limiter
+}
+
+func newCreatorTable(burst int, every time.Duration) *creatorTable {
+	return &creatorTable{burst: burst, every: every, byAddr: make(map[string]*rate.Limiter)}
+}
+
+// allow spends one room creation of addr's budget. When the table is full
+// of addresses that all spent part of their budget, new addresses are
+// refused until some budget is whole again (they are then forgotten).
+func (t *creatorTable) allow(addr string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.byAddr[addr]
+	if l == nil {
+		if len(t.byAddr) >= maxCreatorAddrs {
+			for a, other := range t.byAddr {
+				if other.TokensAt(now) >= float64(t.burst) {
+					delete(t.byAddr, a)
+				}
+			}
+			if len(t.byAddr) >= maxCreatorAddrs {
+				return false
+			}
+		}
+		l = rate.NewLimiter(rate.Every(t.every), t.burst)
+		t.byAddr[addr] = l
+	}
+	return l.AllowN(now, 1)
+}
+
+// creatorKey is the address a session's room creations are counted under.
+func creatorKey(remote string) string {
+	a, err := netip.ParseAddr(remote)
+	if err != nil {
+		return remote
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// allowRoomCreation spends one room creation of s's budget and of its
+// address's. Operators are not limited.
+func (h *Hub) allowRoomCreation(s *Session) error {
+	if h.roomBurst <= 0 || s.IsOperator() {
+		return nil
+	}
+	now := h.now()
+	s.mu.Lock()
+	if s.roomLimiter == nil {
+		s.roomLimiter = rate.NewLimiter(rate.Every(h.roomEvery), h.roomBurst)
+	}
+	ok := s.roomLimiter.AllowN(now, 1)
+	s.mu.Unlock()
+	if ok && s.remote != "" {
+		ok = h.roomCreators.allow(creatorKey(s.remote), now)
+	}
+	if !ok {
+		return userErr("rate_limited", fmt.Sprintf("no new room now: at most %d new rooms at once, then one every %s, per connection and per address; existing rooms can still be joined", h.roomBurst, h.roomEvery))
+	}
+	return nil
+}
+
+// ReclaimRooms removes, from the hub and the store, the rooms that hold
+// nothing (no stored message or topic, no +t) and have been empty for the
+// reclaim delay; never the lobby. It returns how many. The server calls it
+// periodically, and it runs whenever the room cap is reached.
+func (h *Hub) ReclaimRooms() int {
+	if h.reclaimAfter <= 0 {
+		return 0
+	}
+	now := h.now()
+	var names []string
+	h.mu.Lock()
+	for name, r := range h.rooms {
+		r.mu.Lock()
+		if r.reclaimableLocked(h, now) {
+			r.removed.Store(true)
+			names = append(names, name)
+		}
+		r.mu.Unlock()
+	}
+	for _, name := range names {
+		delete(h.rooms, name)
+		h.busyRooms[name] = make(chan struct{})
+	}
+	if len(names) > 0 {
+		h.obs.RoomsChanged(len(h.rooms))
+	}
+	h.mu.Unlock()
+	for _, name := range names {
+		h.forgetStoredRoom(name)
+	}
+	if len(names) > 0 {
+		h.log.Info("rooms reclaimed", "rooms", len(names))
+	}
+	return len(names)
+}
+
+// forgetStoredRoom deletes a room taken out of h.rooms (and marked busy)
+// from the store, then lets its name be created again.
+func (h *Hub) forgetStoredRoom(name string) error {
+	var err error
+	if h.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err = h.store.DeleteRoom(ctx, name)
+		cancel()
+		if err != nil {
+			h.log.Error("store delete room", "room", name, "err", err)
+		}
+	}
+	h.mu.Lock()
+	close(h.busyRooms[name])
+	delete(h.busyRooms, name)
+	h.mu.Unlock()
+	return err
+}
+
+// removeRoom is /rmroom: an operator removes a room and its stored history.
+// Each member gets its own part, with the reason, and is no longer in it.
+func (h *Hub) removeRoom(by *Session, args string) error {
+	arg, reason, _ := strings.Cut(strings.TrimSpace(args), " ")
+	name := roomName(arg)
+	if name == "" {
+		return userErr("usage", "usage: /rmroom #room [reason]")
+	}
+	if name == h.lobby {
+		return userErr("is_lobby", "#"+name+" is the lobby: it cannot be removed")
+	}
+	h.mu.Lock()
+	r := h.rooms[name]
+	h.mu.Unlock()
+	if r == nil {
+		return userErr("no_such_room", "there is no room #"+name)
+	}
+	text := "room removed by " + by.Nick()
+	if reason = strings.TrimSpace(reason); reason != "" {
+		text += ": " + reason
+	}
+
+	// Under pubMu, once the messages queued so far are stored and
+	// published: later ones see the room removed and are refused.
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	r.drainLocked()
+	h.mu.Lock()
+	if h.rooms[name] != r {
+		h.mu.Unlock()
+		return userErr("no_such_room", "there is no room #"+name)
+	}
+	now := h.now()
+	r.mu.Lock()
+	r.removed.Store(true)
+	members := make([]*Session, len(r.order))
+	for i, m := range r.order {
+		members[i] = m.s
+	}
+	for _, s := range members {
+		r.removeLocked(s)
+		s.deliver(&Event{Kind: KindPart, Room: name, From: s.Nick(), Text: text, Time: now})
+	}
+	r.mu.Unlock()
+	delete(h.rooms, name)
+	h.busyRooms[name] = make(chan struct{})
+	h.obs.RoomsChanged(len(h.rooms))
+	h.mu.Unlock()
+
+	for _, s := range members {
+		s.dropRoom(r)
+	}
+	err := h.forgetStoredRoom(name)
+	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", len(members), "reason", reason)
+	if err != nil {
+		return userErr("store_failed", "#"+name+" was removed, but its stored history could not be deleted: it may come back after a restart")
+	}
+	h.notice(by, fmt.Sprintf("#%s removed with its history (%d members parted)", name, len(members)))
+	return nil
+}
