@@ -90,7 +90,10 @@ func startProcessUnder(t testing.TB, prefix []string, dir string, extra ...strin
 				rec = map[string]any{"msg": "unparsed", "line": sc.Text()}
 			}
 			t.Log(sc.Text())
-			p.logs <- rec
+			select {
+			case p.logs <- rec:
+			default: // nobody reads this many: never stall the server's stderr
+			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 		p.exitErr = cmd.Wait()
