@@ -177,6 +177,9 @@ func builtinCommands() []*Command {
 			reason := c.Args
 			if reason == "" {
 				reason = "away"
+			} else if c.Hub.muted(c.Session) {
+				// Others read the reason in /whois and member lists.
+				return userErr("muted", "you are muted: you can be away, but without a reason")
 			}
 			c.Session.mu.Lock()
 			c.Session.away = reason

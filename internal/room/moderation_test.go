@@ -72,7 +72,8 @@ func sayRefused(t *testing.T, h *Hub, s *Session, line string) bool {
 			}
 			return true
 		case ev.Kind == KindMessage && ev.From == s.Nick(), ev.Kind == KindTopic && ev.From == s.Nick(),
-			ev.Kind == KindPrivate && ev.From == s.Nick():
+			ev.Kind == KindPrivate && ev.From == s.Nick(),
+			ev.Kind == KindNotice && strings.HasPrefix(ev.Text, "You are marked as away"):
 			return false
 		}
 	}
@@ -172,7 +173,7 @@ func TestMuteFollowsSessionAndAddress(t *testing.T) {
 		t.Fatalf("mute: %q", ev.Text)
 	}
 	rename(t, h, noisy, "noisy2")
-	for _, line := range []string{"after /nick", "/me acts", "/topic mine", "/msg observer psst", "/reply psst"} {
+	for _, line := range []string{"after /nick", "/me acts", "/topic mine", "/msg observer psst", "/reply psst", "/away read my away text"} {
 		if line == "/reply psst" {
 			h.Input(observer, "", "/msg noisy2 hello")
 			nextKind(t, noisy, KindPrivate)
