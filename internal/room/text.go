@@ -173,8 +173,12 @@ func foldNick(nick string) string {
 const maxFoldPasses = 4
 
 func foldPass(s string) string {
+	// Lower case and the skeleton first: compatibility decomposition can
+	// turn a lookalike into another letter (U+03F9 Ϲ, which looks like C,
+	// decomposes to Σ, whose skeleton is o), and it must fold as its lower
+	// case does.
+	s = strings.ToLower(confusables.Skeleton(strings.ToLower(s)))
 	s = strings.ToLower(norm.NFKD.String(s))
-	s = strings.ToLower(confusables.Skeleton(s))
 	s = strings.Map(foldRune, s)
 	return strings.ReplaceAll(s, "i", "l")
 }
