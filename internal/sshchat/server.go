@@ -313,6 +313,9 @@ func (s *Server) handle(sess ssh.Session) {
 	} else {
 		s.runLines(sess, cs)
 	}
+	// Out of its rooms and its nick free before the client sees the end:
+	// whoever takes the nick next must not find it still held.
+	cs.Leave()
 	_ = sess.Exit(0)
 }
 
