@@ -433,7 +433,9 @@ func TestEnvFloodIsBounded(t *testing.T) {
 // open, and one that asks for no shell is closed after the session timeout.
 func TestOneChatSessionPerConnection(t *testing.T) {
 	const maxChannels = 4
-	srv := startProcess(t, t.TempDir(), "--ssh-session-timeout", "2s", "--ssh-max-channels", strconv.Itoa(maxChannels))
+	// The default --ssh-max-channels: the binary of 55d4c02, which has no
+	// such flag, runs this test too and fails it for what it does.
+	srv := startProcess(t, t.TempDir(), "--ssh-session-timeout", "2s")
 	observer := newLineClient(t, srv.SSHAddr, "observer")
 	observer.expect("welcome observer")
 
