@@ -124,6 +124,10 @@ func WithQueueSize(n int) Option { return func(h *Hub) { h.queueSize = n } }
 // WithMaxMessage limits a message's length, in characters.
 func WithMaxMessage(n int) Option { return func(h *Hub) { h.maxMessage = n } }
 
+// MaxMessage is the longest message accepted, in characters
+// (--max-message), for front-ends that bound their input to it.
+func (h *Hub) MaxMessage() int { return h.maxMessage }
+
 // WithStore makes rooms, topics and messages persistent.
 func WithStore(st store.Store) Option { return func(h *Hub) { h.store = st } }
 

@@ -165,7 +165,7 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
-	in.CharLimit = room.DefaultMaxMessage
+	in.CharLimit = hub.MaxMessage()
 	in.Focus()
 	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}}
 	m.msgs.follow = true

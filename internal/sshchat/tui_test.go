@@ -462,3 +462,23 @@ func visibleDiff(a, b *vt.Emulator) string {
 	}
 	return ""
 }
+
+// The input line takes as many characters as --max-message allows, not the
+// default's: a server with a longer limit must not cut what its terminal
+// users type.
+func TestInputLimitFollowsMaxMessage(t *testing.T) {
+	for _, limit := range []int{50, room.DefaultMaxMessage + 1000} {
+		hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithMaxMessage(limit))
+		cs, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := newTUIModel(hub, cs, 80, 24)
+		typed := strings.Repeat("x", limit+10)
+		m.Update(tea.PasteMsg{Content: typed})
+		if got := len(m.input.Value()); got != limit {
+			t.Errorf("--max-message %d: the input holds %d characters of %d typed", limit, got, len(typed))
+		}
+		cs.Leave()
+	}
+}
