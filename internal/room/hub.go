@@ -1,7 +1,3 @@
-// Package room is the domain core of Tertulia: sessions, rooms, commands and
-// the events they produce. It knows nothing of SSH or HTTP; front-ends attach
-// sessions with Hub.Connect, feed user input to Hub.Input and write out what
-// arrives on Session.Events.
 package room
 
 import (

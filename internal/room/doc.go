@@ -1,0 +1,28 @@
+// Package room is the domain core of Tertulia: sessions, rooms, commands and
+// the events they produce. It knows nothing of SSH or HTTP; front-ends attach
+// sessions with Hub.Connect, feed user input to Hub.Input and write out what
+// arrives on Session.Events.
+//
+// # Lock order
+//
+// Locks are taken in this order, outer first; a lock may be taken while
+// holding only locks above it, never one above while holding one below.
+//
+//  1. Room.pubMu: orders one room's stored entries (store order is delivery
+//     order). The only lock held across store I/O. Never two rooms' at once.
+//     access.regMu is of the same tier (a key's registration count and
+//     insert as one step); the two are never held together.
+//  2. Hub.mu: nicks, rooms, rooms being created or removed.
+//  3. Room.mu: a room's members and their order; delivery to members
+//     (Session.deliver) runs under it, so it never blocks.
+//  4. Session.mu: a session's nick, rooms, away text and reply target.
+//
+// Leaves, taken under any of the above and holding nothing else: access.mu
+// (identities, operators, bans, mutes, rate limiters), creatorTable.mu (room
+// creation budgets), Session.lagMu (rooms and counts a lagging reader
+// missed).
+//
+// Session.Close may run under room locks (a full queue closes its session
+// from deliver): it only closes channels and runs the front-end's OnClose
+// hook, and leaves its rooms from a goroutine of its own.
+package room
