@@ -281,6 +281,11 @@ func builtinCommands() []*Command {
 			return c.Hub.reloadAllowlist(c.Session)
 		}},
 		{Name: "quit", Usage: "[REASON]", Help: "leave the chat", Run: func(c *Call) error {
+			// The others see the reason in the part notice; a muted user's
+			// is dropped, as everything else it would say to them.
+			if reason := CleanLine(c.Args); reason != "" && !c.Hub.muted(c.Session) {
+				c.Session.setQuitMessage(truncateRunes(reason, c.Hub.maxMessage))
+			}
 			c.Hub.notice(c.Session, "Goodbye.")
 			c.Session.Close(ReasonQuit)
 			return nil

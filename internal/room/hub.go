@@ -354,11 +354,11 @@ func (s *Session) Leave() {
 			delete(h.nicks, fold)
 		}
 		h.mu.Unlock()
-		reason := s.CloseReason()
+		reason, partText := s.CloseReason(), s.partText()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
 			if r.leaveLocked(h, s) {
-				r.publishLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)})
+				r.publishLocked(h, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)})
 			}
 			r.mu.Unlock()
 		}

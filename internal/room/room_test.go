@@ -308,3 +308,40 @@ func TestPresenceYieldsToAFullQueue(t *testing.T) {
 		}
 	}
 }
+
+// /quit REASON is shown to the others in the part notice (cleaned, and not
+// for a muted user); the quitter's own close reason stays "quit".
+func TestQuitReasonShownToOthers(t *testing.T) {
+	h := newTestHub(t, WithAdmins("SHA256:op"))
+	watcher := connect(t, h, "watcher", ViaWeb)
+	op, err := h.Connect(Identity{Nick: "boss", Via: ViaSSH, Fingerprint: "SHA256:op"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(op.Leave)
+	for _, tc := range []struct{ nick, line, want string }{
+		{"carol", "/quit see you \x1b[31mtomorrow", "quit: see you tomorrow"},
+		{"dave", "/quit", "quit"},
+		{"noisy", "/quit buy cheap pills", "quit"}, // muted below
+	} {
+		s := connect(t, h, tc.nick, ViaSSH)
+		if tc.nick == "noisy" {
+			h.Input(op, "", "/mute noisy")
+			nextKind(t, op, KindNotice)
+		}
+		h.Input(s, "", tc.line)
+		<-s.Done()
+		if got := s.CloseReason(); got != ReasonQuit {
+			t.Errorf("%s: own close reason %q, want %q", tc.nick, got, ReasonQuit)
+		}
+		for {
+			ev := nextKind(t, watcher, KindPart)
+			if ev.From == tc.nick {
+				if ev.Text != tc.want {
+					t.Errorf("%s: others saw part reason %q, want %q", tc.nick, ev.Text, tc.want)
+				}
+				break
+			}
+		}
+	}
+}

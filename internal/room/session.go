@@ -58,14 +58,16 @@ type Session struct {
 	roomLimiter   *rate.Limiter // room creations; guarded by mu, made on first use
 	refusedInARow atomic.Int32
 
-	mu      sync.Mutex
-	nick    string
-	fold    string // foldNick(nick), computed once: key in h.nicks and room order
-	reason  string
-	away    string
-	replyTo replyTarget // who last sent this session a private message
-	rooms   []*Room     // joined rooms, in join order
-	current *Room
+	mu     sync.Mutex
+	nick   string
+	fold   string // foldNick(nick), computed once: key in h.nicks and room order
+	reason string
+	// quitMessage is what the user said with /quit, shown to the others.
+	quitMessage string
+	away        string
+	replyTo     replyTarget // who last sent this session a private message
+	rooms       []*Room     // joined rooms, in join order
+	current     *Room
 
 	// A mute on the session itself follows it across /nick (guarded by
 	// mu); zero mutedUntil: until lifted.
@@ -132,6 +134,36 @@ func (s *Session) SetCurrentRoom(name string) error {
 	s.current = r
 	s.mu.Unlock()
 	return nil
+}
+
+// setQuitMessage keeps what the user said with /quit, for the others.
+func (s *Session) setQuitMessage(text string) {
+	s.mu.Lock()
+	s.quitMessage = text
+	s.mu.Unlock()
+}
+
+// partText is what the others are told when the session leaves: its close
+// reason, with what the user said with /quit. The session's own close
+// reason (a websocket's close frame) stays the bare reason.
+func (s *Session) partText() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reason == ReasonQuit && s.quitMessage != "" {
+		return ReasonQuit + ": " + s.quitMessage
+	}
+	return s.reason
+}
+
+// truncateRunes is s cut to at most n characters.
+func truncateRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 // CloseReason says why Done was closed.
