@@ -500,8 +500,20 @@ func TestOneChatSessionPerConnection(t *testing.T) {
 				t.Fatalf("idle channel %d was not closed after the session timeout", i)
 			}
 		}
-		// Their places are free again, and still no second shell.
-		ch, _ := mustRawChannel(t, c)
+		// Their places are free again (the server counts a channel out
+		// once its handler has returned, just after the client sees it
+		// closed), and still no second shell.
+		var ch gossh.Channel
+		for deadline := time.Now().Add(waitTimeout); ch == nil; {
+			var err error
+			if ch, _, err = rawChannel(t, c); err != nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("no channel could be opened once the idle ones were closed: %v", err)
+				}
+				ch = nil
+				runtime.Gosched()
+			}
+		}
 		if ok, _ := ch.SendRequest("shell", true, nil); ok {
 			t.Error("a second shell was granted")
 		}
