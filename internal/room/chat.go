@@ -19,9 +19,6 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	if err := h.loadAccess(ctx); err != nil {
 		return err
 	}
-	if h.store == nil {
-		return nil
-	}
 	if err := h.store.EnsureRoom(ctx, store.Room{Name: h.lobby, CreatedAt: h.now()}); err != nil {
 		return err
 	}
@@ -102,19 +99,15 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 		h.busyRooms[name] = done
 		h.mu.Unlock()
 
-		var err error
-		if h.store != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-			err = h.store.EnsureRoom(ctx, store.Room{Name: name, CreatedAt: h.now()})
-			cancel()
-		}
+		err := h.persist("room", "the room could not be created, please try again", func(ctx context.Context) error {
+			return h.store.EnsureRoom(ctx, store.Room{Name: name, CreatedAt: h.now()})
+		}, "room", name)
 		h.mu.Lock()
 		delete(h.busyRooms, name)
 		close(done)
 		if err != nil {
 			h.mu.Unlock()
-			h.log.Error("store room", "room", name, "err", err)
-			return nil, userErr("store_failed", "the room could not be created, please try again")
+			return nil, err
 		}
 		r := newRoom(name, h.now())
 		h.rooms[name] = r
@@ -179,15 +172,11 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 	// The topic's entry and event come after the messages already queued.
 	r.drainLocked()
 	ev := &Event{Kind: KindTopic, Room: r.name, From: s.Nick(), Text: topic, Time: h.now().Truncate(time.Millisecond)}
-	if h.store != nil {
-		m := store.Message{Room: r.name, Kind: store.KindTopic, From: ev.From, Text: topic, Time: ev.Time}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := h.store.SetTopic(ctx, &m)
-		cancel()
-		if err != nil {
-			h.log.Error("store topic", "room", r.name, "err", err)
-			return userErr("store_failed", "the topic could not be stored, please try again")
-		}
+	m := store.Message{Room: r.name, Kind: store.KindTopic, From: ev.From, Text: topic, Time: ev.Time}
+	if err := h.persist("topic", "the topic could not be stored, please try again", func(ctx context.Context) error {
+		return h.store.SetTopic(ctx, &m)
+	}, "room", r.name); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.topic = topic
@@ -265,14 +254,12 @@ func (h *Hub) reply(s *Session, text string) error {
 
 func (h *Hub) privateTo(s, to *Session, text string) error {
 	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond)}
-	if h.storePM && h.store != nil {
+	if h.storePM {
 		p := store.Private{From: ev.From, To: ev.To, Text: text, Time: ev.Time}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := h.store.AppendPrivate(ctx, &p)
-		cancel()
-		if err != nil {
-			h.log.Error("store private message", "err", err)
-			return userErr("store_failed", "message not sent: it could not be stored, please try again")
+		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
+			return h.store.AppendPrivate(ctx, &p)
+		}); err != nil {
+			return err
 		}
 		ev.ID = uint64(p.ID)
 	} else {
@@ -304,29 +291,17 @@ func (h *Hub) History(s *Session, room string, before uint64, limit int) error {
 	if limit <= 0 || limit > MaxHistoryPage {
 		limit = MaxHistoryPage
 	}
+	var msgs []store.Message
+	if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
+		var err error
+		msgs, err = h.store.History(ctx, r.name, int64(before), limit)
+		return err
+	}, "room", r.name); err != nil {
+		return err
+	}
 	var page []*Event
-	if h.store != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		msgs, err := h.store.History(ctx, r.name, int64(before), limit)
-		cancel()
-		if err != nil {
-			h.log.Error("store history", "room", r.name, "err", err)
-			return userErr("store_failed", "history is not available right now")
-		}
-		for i := range msgs {
-			page = append(page, eventFromStored(&msgs[i]))
-		}
-	} else {
-		r.mu.Lock()
-		for _, ev := range r.recent {
-			if before == 0 || ev.ID < before {
-				page = append(page, ev)
-			}
-		}
-		r.mu.Unlock()
-		if len(page) > limit {
-			page = page[len(page)-limit:]
-		}
+	for i := range msgs {
+		page = append(page, eventFromStored(&msgs[i]))
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: page, Before: max(before, 1), Time: h.now()})
 	return nil

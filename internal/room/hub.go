@@ -67,7 +67,12 @@ type Hub struct {
 	now        func() time.Time
 	commands   *commandTable
 	obs        Observer
-	store      store.Store
+	// store is never nil: a hub given none keeps everything in memory.
+	store store.Store
+	// storeCtx is the parent of every store operation's context (see
+	// persist); stopStore cancels it when Shutdown returns.
+	storeCtx   context.Context
+	stopStore  context.CancelFunc
 	history    int
 	maxRooms   int
 	storePM    bool
@@ -89,7 +94,6 @@ type Hub struct {
 	// maxNicksPerKey caps registrations per key (0: no cap).
 	maxNicksPerKey int
 
-	nextID    atomic.Uint64 // message ids when there is no store
 	nextPM    atomic.Uint64 // private message ids when they are not stored
 	nextSess  atomic.Uint64
 	sessCount atomic.Int64
@@ -124,7 +128,9 @@ func WithMaxMessage(n int) Option { return func(h *Hub) { h.maxMessage = n } }
 // (--max-message), for front-ends that bound their input to it.
 func (h *Hub) MaxMessage() int { return h.maxMessage }
 
-// WithStore makes rooms, topics and messages persistent.
+// WithStore makes rooms, topics, messages, identities and moderation
+// persistent (default: a store.Memory, which keeps them until the process
+// ends).
 func WithStore(st store.Store) Option { return func(h *Hub) { h.store = st } }
 
 // WithHistory sets how many recent messages a joiner receives.
@@ -165,8 +171,8 @@ func WithRoomReclaim(d time.Duration) Option { return func(h *Hub) { h.reclaimAf
 // WithStorePrivate stores private messages too (off by default).
 func WithStorePrivate(on bool) Option { return func(h *Hub) { h.storePM = on } }
 
-// NewHub returns a hub with the lobby room. With a store, call LoadRooms
-// before connecting sessions.
+// NewHub returns a hub with the lobby room. With a store given, call
+// LoadRooms before connecting sessions.
 func NewHub(opts ...Option) *Hub {
 	h := &Hub{
 		lobby:      DefaultLobby,
@@ -195,6 +201,14 @@ func NewHub(opts ...Option) *Hub {
 	for _, o := range opts {
 		o(h)
 	}
+	if h.store == nil {
+		// A new memory store holds what LoadRooms would make of it: the
+		// lobby. Memory cannot fail this.
+		mem := store.NewMemory()
+		_ = mem.EnsureRoom(context.Background(), store.Room{Name: h.lobby, CreatedAt: h.now()})
+		h.store = mem
+	}
+	h.storeCtx, h.stopStore = context.WithCancel(context.Background())
 	h.commands = newCommandTable()
 	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
 	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
@@ -458,24 +472,17 @@ func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 		return userErr("no_such_room", "#"+r.name+" has been removed")
 	}
 	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
-	if h.store == nil {
-		defer r.pubMu.Unlock()
-		ev.ID = h.nextID.Add(1)
-		r.publishMessage(h, ev)
-		return nil
-	}
 	m := &store.Message{Room: r.name, Kind: store.KindMessage, From: ev.From, Text: text, Time: ev.Time}
 	if action {
 		m.Kind = store.KindAction
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
 	q, queued := h.store.(store.QueuedAppender)
 	if !queued {
 		// Stored and published as one step under pubMu.
 		defer r.pubMu.Unlock()
-		if err := h.store.AppendMessage(ctx, m); err != nil {
-			return h.storeFailed(r, ev, err)
+		err := h.persistMessage(r, ev, func(ctx context.Context) error { return h.store.AppendMessage(ctx, m) })
+		if err != nil {
+			return err
 		}
 		ev.ID = uint64(m.ID)
 		r.publishMessage(h, ev)
@@ -490,21 +497,21 @@ func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 	r.tail = done
 	r.pubMu.Unlock()
 	defer close(done)
-	err := wait(ctx)
+	err := h.persistMessage(r, ev, wait)
 	if prev != nil {
 		<-prev
 	}
 	if err != nil {
-		return h.storeFailed(r, ev, err)
+		return err
 	}
 	ev.ID = uint64(m.ID)
 	r.publishMessage(h, ev)
 	return nil
 }
 
-func (h *Hub) storeFailed(r *Room, ev *Event, err error) error {
-	h.log.Error("store message", "room", r.name, "nick", ev.From, "err", err)
-	return userErr("store_failed", "message not sent: it could not be stored, please try again")
+// persistMessage stores ev, a message of r, with f.
+func (h *Hub) persistMessage(r *Room, ev *Event, f func(context.Context) error) error {
+	return h.persist("message", "message not sent: it could not be stored, please try again", f, "room", r.name, "nick", ev.From)
 }
 
 func (h *Hub) targetRoom(s *Session, room string) (*Room, *UserError) {
@@ -597,6 +604,9 @@ func (h *Hub) Sessions() int { return int(h.sessCount.Load()) }
 // Shutdown tells every session the server is stopping, closes them and waits
 // (until ctx ends) for the front-ends to let them go.
 func (h *Hub) Shutdown(ctx context.Context) error {
+	// Store work still waiting once the sessions are gone (or the time is
+	// up) is cut short: the server closes the store next.
+	defer h.stopStore()
 	h.mu.Lock()
 	h.stopping = true
 	all := make([]*Session, 0, len(h.nicks))

@@ -95,10 +95,6 @@ func (h *Hub) loadAccess(ctx context.Context) error {
 		}
 		a.allow = allow
 	}
-	if h.store == nil {
-		a.motd = h.initialMOTD
-		return nil
-	}
 	regs, err := h.store.Registrations(ctx)
 	if err != nil {
 		return err
@@ -293,10 +289,6 @@ func (h *Hub) IsBannedAddr(remote string) bool {
 	return h.acc.banFor("", remote, h.now()) != nil
 }
 
-func (h *Hub) storeCtx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), storeTimeout)
-}
-
 // Registration pace: a key registers a few nicks at once, then one every
 // registerEvery; an address (whatever keys it uses: they cost nothing to
 // make) registerAddrBurst, then one every registerAddrEvery.
@@ -310,9 +302,6 @@ const (
 func (h *Hub) register(s *Session, nick string) error {
 	if s.fingerprint == "" {
 		return userErr("needs_key", "/register needs an SSH session authenticated with a key")
-	}
-	if h.store == nil {
-		return userErr("no_store", "registration is not available on this server")
 	}
 	h.acc.regMu.Lock()
 	defer h.acc.regMu.Unlock()
@@ -338,15 +327,19 @@ func (h *Hub) register(s *Session, nick string) error {
 		return userErr("rate_limited", "too many registrations; wait a minute")
 	}
 	r := store.Registration{Nick: nick, Fold: foldNick(nick), Fingerprint: s.fingerprint, CreatedAt: now}
-	ctx, cancel := h.storeCtx()
-	err := h.store.Register(ctx, r)
-	cancel()
-	if errors.Is(err, store.ErrExists) {
-		return userErr("nick_registered", "the nick "+nick+" is registered to another key")
+	taken := false
+	if err := h.persist("registration", "registration failed, please try again", func(ctx context.Context) error {
+		err := h.store.Register(ctx, r)
+		taken = errors.Is(err, store.ErrExists)
+		if taken {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return err
 	}
-	if err != nil {
-		h.log.Error("store registration", "err", err)
-		return userErr("store_failed", "registration failed, please try again")
+	if taken {
+		return userErr("nick_registered", "the nick "+nick+" is registered to another key")
 	}
 	h.acc.mu.Lock()
 	h.acc.regs[r.Fold] = r
@@ -365,13 +358,12 @@ func (h *Hub) unregister(s *Session, nick string) error {
 	if s.fingerprint == "" || !found || reg.Fingerprint != s.fingerprint {
 		return userErr("not_registered", nick+" is not registered to your key")
 	}
-	ctx, cancel := h.storeCtx()
-	// reg.Fold is the key it was stored under, which may be an older fold.
-	err := h.store.Unregister(ctx, reg.Fold, s.fingerprint)
-	cancel()
-	if err != nil {
-		h.log.Error("store unregister", "err", err)
-		return userErr("store_failed", "could not unregister, please try again")
+	if err := h.persist("unregister", "could not unregister, please try again", func(ctx context.Context) error {
+		// reg.Fold is the key it was stored under, which may be an older
+		// fold.
+		return h.store.Unregister(ctx, reg.Fold, s.fingerprint)
+	}); err != nil {
+		return err
 	}
 	h.acc.mu.Lock()
 	delete(h.acc.regs, fold)
@@ -428,12 +420,10 @@ func (h *Hub) webLogin(s *Session) error {
 	raw := make([]byte, 10)
 	rand.Read(raw)
 	code := base32.StdEncoding.EncodeToString(raw)[:12]
-	ctx, cancel := h.storeCtx()
-	err := h.store.AddLoginCode(ctx, hashSecret(code), s.fingerprint, h.now().Add(LoginCodeTTL))
-	cancel()
-	if err != nil {
-		h.log.Error("store login code", "err", err)
-		return userErr("store_failed", "could not make a code, please try again")
+	if err := h.persist("login code", "could not make a code, please try again", func(ctx context.Context) error {
+		return h.store.AddLoginCode(ctx, hashSecret(code), s.fingerprint, h.now().Add(LoginCodeTTL))
+	}); err != nil {
+		return err
 	}
 	pretty := code[:4] + "-" + code[4:8] + "-" + code[8:]
 	text := fmt.Sprintf("Web sign-in code: %s (valid for 5 minutes, once). Enter it in the web page's sign-in form", pretty)
@@ -452,47 +442,64 @@ var (
 )
 
 // RedeemLoginCode turns a one-time code into a web session token for the
-// code's key. Attempts are rate-limited per client address.
+// code's key. Attempts are rate-limited per client address. Errors other
+// than ErrBadCode and ErrRateLimited are store failures, already logged.
 func (h *Hub) RedeemLoginCode(code, remote string) (token, fingerprint string, err error) {
-	if h.store == nil {
-		return "", "", ErrBadCode
-	}
 	h.acc.mu.Lock()
 	ok := limiter(h.acc.redeemLimit, remote, 12*time.Second, 5).AllowN(h.now(), 1)
 	h.acc.mu.Unlock()
 	if !ok {
 		return "", "", ErrRateLimited
 	}
-	ctx, cancel := h.storeCtx()
-	defer cancel()
-	fp, err := h.store.UseLoginCode(ctx, hashSecret(normaliseCode(code)), h.now())
-	if errors.Is(err, store.ErrNotFound) {
+	const refusal = "sign-in failed, please try again"
+	var fp string
+	bad := false
+	if err := h.persist("login code use", refusal, func(ctx context.Context) error {
+		var err error
+		fp, err = h.store.UseLoginCode(ctx, hashSecret(normaliseCode(code)), h.now())
+		bad = errors.Is(err, store.ErrNotFound)
+		if bad {
+			return nil
+		}
+		return err
+	}); err != nil {
+		return "", "", err
+	}
+	if bad {
 		h.log.Info("weblogin refused", "remote", remote)
 		return "", "", ErrBadCode
-	}
-	if err != nil {
-		return "", "", err
 	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	token = base64.RawURLEncoding.EncodeToString(raw)
 	now := h.now()
-	if err := h.store.AddWebSession(ctx, store.WebSession{TokenHash: hashSecret(token), Fingerprint: fp, CreatedAt: now, ExpiresAt: now.Add(WebSessionTTL)}); err != nil {
+	if err := h.persist("web session", refusal, func(ctx context.Context) error {
+		return h.store.AddWebSession(ctx, store.WebSession{TokenHash: hashSecret(token), Fingerprint: fp, CreatedAt: now, ExpiresAt: now.Add(WebSessionTTL)})
+	}); err != nil {
 		return "", "", err
 	}
 	h.log.Info("weblogin", "key", fp, "remote", remote)
 	return token, fp, nil
 }
 
-// WebSessionKey returns the key a web session token signs in as.
+// WebSessionKey returns the key a web session token signs in as. A token
+// the store cannot check now signs in as nobody.
 func (h *Hub) WebSessionKey(token string) (string, bool) {
-	if h.store == nil || token == "" {
+	if token == "" {
 		return "", false
 	}
-	ctx, cancel := h.storeCtx()
-	defer cancel()
-	w, err := h.store.WebSessionByToken(ctx, hashSecret(token), h.now())
-	if err != nil {
+	var w store.WebSession
+	found := false
+	err := h.persist("web session lookup", "the sign-in could not be checked", func(ctx context.Context) error {
+		var err error
+		w, err = h.store.WebSessionByToken(ctx, hashSecret(token), h.now())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	if err != nil || !found {
 		return "", false
 	}
 	return w.Fingerprint, true
@@ -500,19 +507,24 @@ func (h *Hub) WebSessionKey(token string) (string, bool) {
 
 // Logout ends one web session, and closes the connections that browser
 // opened with it: signing out of a shared computer must not leave a chat
-// open under the owner's nick.
-func (h *Hub) Logout(token string) {
-	if h.store == nil || token == "" {
-		return
+// open under the owner's nick. If the store could not end it (the error,
+// store_failed, is logged), the token still signs in: nothing is closed,
+// and the browser is to keep its cookie and try again.
+func (h *Hub) Logout(token string) error {
+	if token == "" {
+		return nil
 	}
 	hash := hashSecret(token)
-	ctx, cancel := h.storeCtx()
-	_ = h.store.DeleteWebSession(ctx, hash)
-	cancel()
+	if err := h.persist("web sign-out", "sign-out failed, please try again", func(ctx context.Context) error {
+		return h.store.DeleteWebSession(ctx, hash)
+	}); err != nil {
+		return err
+	}
 	for _, s := range h.sessionsWhere(func(o *Session) bool { return o.webLogin == hash }) {
 		h.notice(s, "This browser was signed out.")
 		s.Close(ReasonSignedOut)
 	}
+	return nil
 }
 
 // webLoginOf is what identifies a signed-in browser's connections.
@@ -527,11 +539,13 @@ func (h *Hub) listWebSessions(s *Session) error {
 	if s.fingerprint == "" {
 		return userErr("needs_key", "only a key has web sessions")
 	}
-	ctx, cancel := h.storeCtx()
-	list, err := h.store.WebSessions(ctx, s.fingerprint, h.now())
-	cancel()
-	if err != nil {
-		return userErr("store_failed", "could not list sessions")
+	var list []store.WebSession
+	if err := h.persist("web sessions", "could not list sessions", func(ctx context.Context) error {
+		var err error
+		list, err = h.store.WebSessions(ctx, s.fingerprint, h.now())
+		return err
+	}); err != nil {
+		return err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d web session(s) for your key:", len(list))
@@ -546,11 +560,13 @@ func (h *Hub) logoutAll(s *Session) error {
 	if s.fingerprint == "" {
 		return userErr("needs_key", "only a key has web sessions")
 	}
-	ctx, cancel := h.storeCtx()
-	n, err := h.store.DeleteWebSessions(ctx, s.fingerprint)
-	cancel()
-	if err != nil {
-		return userErr("store_failed", "could not end the sessions")
+	var n int64
+	if err := h.persist("logout-all", "could not end the sessions", func(ctx context.Context) error {
+		var err error
+		n, err = h.store.DeleteWebSessions(ctx, s.fingerprint)
+		return err
+	}); err != nil {
+		return err
 	}
 	// The answer is queued before the browsers are closed, so that it comes
 	// before their part notices.

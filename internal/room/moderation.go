@@ -1,6 +1,7 @@
 package room
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -81,11 +82,10 @@ func (h *Hub) setOperator(by *Session, nick string, on bool) error {
 	if !on && admin {
 		return userErr("is_admin", t.Nick()+" is an operator from the admins file; remove the key there")
 	}
-	ctx, cancel := h.storeCtx()
-	err = h.store.SetOperator(ctx, t.fingerprint, by.Nick(), on, h.now())
-	cancel()
-	if err != nil {
-		return userErr("store_failed", "could not change operator status")
+	if err := h.persist("operator", "could not change operator status", func(ctx context.Context) error {
+		return h.store.SetOperator(ctx, t.fingerprint, by.Nick(), on, h.now())
+	}, "key", t.fingerprint); err != nil {
+		return err
 	}
 	h.acc.mu.Lock()
 	if on {
@@ -190,13 +190,10 @@ func (h *Hub) ban(by *Session, args string) error {
 	for i := range bans {
 		b := &bans[i]
 		b.Reason, b.By, b.CreatedAt, b.Expires = reason, by.Nick(), now, until(now, dur)
-		if h.store != nil {
-			ctx, cancel := h.storeCtx()
-			err := h.store.AddBan(ctx, b)
-			cancel()
-			if err != nil {
-				return userErr("store_failed", "could not store the ban")
-			}
+		if err := h.persist("ban", "could not store the ban", func(ctx context.Context) error {
+			return h.store.AddBan(ctx, b)
+		}, "value", b.Value); err != nil {
+			return err
 		}
 	}
 	h.acc.mu.Lock()
@@ -243,14 +240,12 @@ func (h *Hub) unban(by *Session, target string) error {
 	}
 	var n int64
 	for _, v := range values {
-		if h.store != nil {
-			ctx, cancel := h.storeCtx()
+		if err := h.persist("unban", "could not lift the ban", func(ctx context.Context) error {
 			c, err := h.store.RemoveBans(ctx, v)
-			cancel()
-			if err != nil {
-				return userErr("store_failed", "could not lift the ban")
-			}
 			n += c
+			return err
+		}, "value", v); err != nil {
+			return err
 		}
 		h.acc.mu.Lock()
 		kept := h.acc.bans[:0]
@@ -375,18 +370,13 @@ func (h *Hub) muted(s *Session) bool {
 func (h *Hub) setMutes(by *Session, targets []muteTarget, expires time.Time, on bool) error {
 	for _, target := range targets {
 		m := store.Mute{Target: target.String(), By: by.Nick(), Expires: expires}
-		if h.store != nil {
-			ctx, cancel := h.storeCtx()
-			var err error
+		if err := h.persist("mute", "could not change the mute", func(ctx context.Context) error {
 			if on {
-				err = h.store.SetMute(ctx, m)
-			} else {
-				err = h.store.RemoveMute(ctx, m.Target)
+				return h.store.SetMute(ctx, m)
 			}
-			cancel()
-			if err != nil {
-				return userErr("store_failed", "could not change the mute")
-			}
+			return h.store.RemoveMute(ctx, m.Target)
+		}, "target", m.Target); err != nil {
+			return err
 		}
 		h.acc.mu.Lock()
 		if on {
@@ -469,13 +459,10 @@ func (h *Hub) mute(by *Session, args string, on bool) error {
 }
 
 func (h *Hub) setMOTD(by *Session, text string) error {
-	if h.store != nil {
-		ctx, cancel := h.storeCtx()
-		err := h.store.SetSetting(ctx, "motd", text)
-		cancel()
-		if err != nil {
-			return userErr("store_failed", "could not store the message of the day")
-		}
+	if err := h.persist("motd", "could not store the message of the day", func(ctx context.Context) error {
+		return h.store.SetSetting(ctx, "motd", text)
+	}); err != nil {
+		return err
 	}
 	h.acc.mu.Lock()
 	h.acc.motd = text
@@ -499,13 +486,10 @@ func (h *Hub) setMode(by *Session, args string) error {
 	default:
 		return userErr("usage", "usage: /mode #room +t|-t")
 	}
-	if h.store != nil {
-		ctx, cancel := h.storeCtx()
-		err := h.store.SetTopicLocked(ctx, r.name, locked)
-		cancel()
-		if err != nil {
-			return userErr("store_failed", "could not store the mode")
-		}
+	if err := h.persist("mode", "could not store the mode", func(ctx context.Context) error {
+		return h.store.SetTopicLocked(ctx, r.name, locked)
+	}, "room", r.name); err != nil {
+		return err
 	}
 	r.mu.Lock()
 	r.topicLocked = locked

@@ -131,15 +131,9 @@ func (h *Hub) ReclaimRooms() int {
 // forgetStoredRoom deletes a room taken out of h.rooms (and marked busy)
 // from the store, then lets its name be created again.
 func (h *Hub) forgetStoredRoom(name string) error {
-	var err error
-	if h.store != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err = h.store.DeleteRoom(ctx, name)
-		cancel()
-		if err != nil {
-			h.log.Error("store delete room", "room", name, "err", err)
-		}
-	}
+	err := h.persist("delete room", "#"+name+" was removed, but its stored history could not be deleted: it may come back after a restart", func(ctx context.Context) error {
+		return h.store.DeleteRoom(ctx, name)
+	}, "room", name)
 	h.mu.Lock()
 	close(h.busyRooms[name])
 	delete(h.busyRooms, name)
@@ -202,7 +196,7 @@ func (h *Hub) removeRoom(by *Session, args string) error {
 	err := h.forgetStoredRoom(name)
 	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", len(members), "reason", reason)
 	if err != nil {
-		return userErr("store_failed", "#"+name+" was removed, but its stored history could not be deleted: it may come back after a restart")
+		return err
 	}
 	h.notice(by, fmt.Sprintf("#%s removed with its history (%d members parted)", name, len(members)))
 	return nil

@@ -1,6 +1,8 @@
 // Package store keeps what must outlive the process: rooms, their topics and
-// messages. Store is small on purpose so that a PostgreSQL implementation
-// can sit beside the embedded SQLite one.
+// messages, identities and moderation. Store is small on purpose so that a
+// PostgreSQL implementation can sit beside the embedded SQLite one and
+// Memory (the in-process one a hub uses when given none); storetest is the
+// conformance suite each of them passes.
 package store
 
 import (

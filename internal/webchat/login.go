@@ -58,8 +58,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, room.ErrBadCode):
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": err.Error()})
 		return
-	case err != nil:
-		s.log.Error("weblogin", "err", err)
+	case err != nil: // the store failed; the hub logged why
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "sign-in failed, please try again"})
 		return
 	}
@@ -71,14 +70,19 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "nicks": s.hub.NicksOf(fp)})
 }
 
-// serveLogout ends this browser's session.
+// serveLogout ends this browser's session. If the server could not end
+// it, the browser keeps its cookie: clearing it would make the browser
+// believe it signed out while the token still signs in, for 30 days.
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 	if !s.sameOrigin(r) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
 		return
 	}
 	if c, err := r.Cookie(SessionCookie); err == nil {
-		s.hub.Logout(c.Value)
+		if err := s.hub.Logout(c.Value); err != nil { // the hub logged why
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "sign-out failed, please try again"})
+			return
+		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
