@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 var (
@@ -36,7 +37,7 @@ func BenchmarkRenderLine(b *testing.B) {
 	ev := benchMessage(1)
 	b.ReportAllocs()
 	for b.Loop() {
-		renderSink = renderLine(ev)
+		renderSink = wire.FormatLine(ev)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 var frameSink []byte
@@ -39,7 +40,7 @@ func BenchmarkEncodeMessage(b *testing.B) {
 	ev := benchMessageEvent(42)
 	b.ReportAllocs()
 	for b.Loop() {
-		frameSink = encodeEvent(ev)
+		frameSink = wire.EncodeEvent(ev)
 	}
 }
 
@@ -54,7 +55,7 @@ func BenchmarkEncodeMembers(b *testing.B) {
 			ev := &room.Event{Kind: room.KindMembers, Room: "lobby", Members: list, Count: n, Time: time.Now()}
 			b.ReportAllocs()
 			for b.Loop() {
-				frameSink = encodeEvent(ev)
+				frameSink = wire.EncodeEvent(ev)
 			}
 		})
 	}
@@ -64,10 +65,10 @@ func BenchmarkEncodeMembers(b *testing.B) {
 // frame: the cached rendering.
 func BenchmarkRenderCached(b *testing.B) {
 	ev := benchMessageEvent(42)
-	ev.Render(room.FormatJSON, encodeEvent)
+	ev.Render(room.FormatJSON, wire.EncodeEvent)
 	b.ReportAllocs()
 	for b.Loop() {
-		frameSink = ev.Render(room.FormatJSON, encodeEvent)
+		frameSink = ev.Render(room.FormatJSON, wire.EncodeEvent)
 	}
 }
 

@@ -1,5 +1,4 @@
-// Captures the golden files of internal/wire from the code before the move.
-package webchat
+package wire_test
 
 import (
 	"bytes"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata from the current output")
@@ -78,13 +78,14 @@ func goldenCases() []goldenCase {
 // -update to accept a deliberate addition.
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases() {
-		checkGolden(t, c.name+".json", encodeEvent(c.ev))
+		checkGolden(t, c.name+".json", wire.EncodeEvent(c.ev))
+		checkGolden(t, c.name+".txt", wire.FormatLine(c.ev))
 	}
 }
 
 func checkGolden(t *testing.T, file string, got []byte) {
 	t.Helper()
-	path := filepath.Join("..", "wire", "testdata", file)
+	path := filepath.Join("testdata", file)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -125,7 +126,7 @@ func TestNoStaleGoldenFiles(t *testing.T) {
 	for _, c := range goldenCases() {
 		cases[c.name] = true
 	}
-	entries, err := os.ReadDir(filepath.Join("..", "wire", "testdata"))
+	entries, err := os.ReadDir("testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
