@@ -54,7 +54,6 @@ func goldenCases() []goldenCase {
 		{"private", &room.Event{Kind: room.KindPrivate, ID: 7, From: "bob", To: "alice", Text: "psst", Time: at}},
 		{"topic", &room.Event{Kind: room.KindTopic, Room: "lobby", From: "alice", Text: "Friday: release", Time: at}},
 		{"topic_stored", &room.Event{Kind: room.KindTopic, Room: "lobby", Text: "Friday: release", Time: at}},
-		{"topic_cleared", &room.Event{Kind: room.KindTopic, Room: "lobby", From: "alice", Time: at}},
 		{"rooms", &room.Event{Kind: room.KindRooms, Time: at, RoomList: []room.RoomInfo{
 			{Name: "dev", Count: 1},
 			{Name: "lobby", Count: 3, Topic: "Friday: release"},
