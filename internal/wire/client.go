@@ -35,7 +35,7 @@ type Frame struct {
 	// RoomNames and RoomList.
 	Rooms json.RawMessage `json:"rooms"`
 	// Raw is the frame as received.
-	Raw []byte `json:"-"`
+	Raw json.RawMessage `json:"-"`
 }
 
 // DecodeFrame decodes one server frame, keeping its bytes in Raw.
