@@ -1,11 +1,10 @@
-package webchat
+package wire
 
 import (
 	"testing"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/room"
-	"github.com/tertulia/tertulia/internal/wire"
 )
 
 // The missed frame (docs/protocol.md).
@@ -18,7 +17,7 @@ func TestEncodeMissed(t *testing.T) {
 		{&room.Event{Kind: room.KindMissed, Room: "lobby", Count: 42, Time: now}, `{"type":"missed","room":"lobby","count":42}`},
 		{&room.Event{Kind: room.KindMissed, Count: 3, Time: now}, `{"type":"missed","private":true,"count":3}`},
 	} {
-		if got := string(wire.EncodeEvent(c.ev)); got != c.want {
+		if got := string(EncodeEvent(c.ev)); got != c.want {
 			t.Errorf("got %s, want %s", got, c.want)
 		}
 	}
