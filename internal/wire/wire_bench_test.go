@@ -14,14 +14,15 @@ import (
 	"github.com/tertulia/tertulia/internal/wire"
 )
 
-func benchMessageEvent(id uint64) *room.Event {
-	return &room.Event{Kind: room.KindMessage, ID: id, Room: "lobby", From: "alice",
+// ordinaryMessage is a message of ordinary length.
+func ordinaryMessage() *room.Event {
+	return &room.Event{Kind: room.KindMessage, ID: 42, Room: "lobby", From: "alice",
 		Text: "hello everybody, this is a message of ordinary length", Time: time.Now()}
 }
 
 // BenchmarkEncodeMessage renders one message frame.
 func BenchmarkEncodeMessage(b *testing.B) {
-	ev := benchMessageEvent(42)
+	ev := ordinaryMessage()
 	b.ReportAllocs()
 	for b.Loop() {
 		wire.EncodeEvent(ev)
@@ -48,7 +49,7 @@ func BenchmarkEncodeMembers(b *testing.B) {
 // BenchmarkRenderCached is what every recipient after the first pays for the
 // frame: the cached rendering.
 func BenchmarkRenderCached(b *testing.B) {
-	ev := benchMessageEvent(42)
+	ev := ordinaryMessage()
 	ev.Render(room.FormatJSON, wire.EncodeEvent)
 	b.ReportAllocs()
 	for b.Loop() {
