@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -26,6 +25,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/tertulia/tertulia/internal/app"
+	"github.com/tertulia/tertulia/internal/chatclient"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 // waitTimeout bounds every wait for an event; tests never sleep to
@@ -106,8 +107,11 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // --- SSH line mode -----------------------------------------------------
 
+// lineClient is a chatclient.Line whose output lines a goroutine collects,
+// so that tests wait for the line they expect.
 type lineClient struct {
 	t      testing.TB
+	line   *chatclient.Line
 	client *gossh.Client
 	sess   *gossh.Session
 	stdin  io.WriteCloser
@@ -115,10 +119,7 @@ type lineClient struct {
 	closed chan struct{}
 }
 
-// guestAuth answers keyboard-interactive with no answers, as a guest would.
-func guestAuth() []gossh.AuthMethod {
-	return []gossh.AuthMethod{gossh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) { return nil, nil })}
-}
+func guestAuth() []gossh.AuthMethod { return chatclient.GuestAuth() }
 
 func dialSSH(t testing.TB, addr, user string, auth []gossh.AuthMethod) *gossh.Client {
 	t.Helper()
@@ -133,11 +134,9 @@ func dialSSHFrom(t testing.TB, local, addr, user string, auth []gossh.AuthMethod
 	if local != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
 	}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	sc, chans, reqs, err := gossh.NewClientConn(conn, addr, &gossh.ClientConfig{
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, _, err := chatclient.DialSSH(ctx, &d, addr, &gossh.ClientConfig{
 		User:            user,
 		Auth:            auth,
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
@@ -146,7 +145,6 @@ func dialSSHFrom(t testing.TB, local, addr, user string, auth []gossh.AuthMethod
 	if err != nil {
 		t.Fatalf("ssh dial as %s: %v", user, err)
 	}
-	c := gossh.NewClient(sc, chans, reqs)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -160,32 +158,34 @@ func newLineClient(t testing.TB, addr, user string, auth ...gossh.AuthMethod) *l
 
 func newLineClientFrom(t testing.TB, local, addr, user string, auth ...gossh.AuthMethod) *lineClient {
 	t.Helper()
+	return newLineClientInspecting(t, local, addr, user, nil, auth...)
+}
+
+// newLineClientInspecting is newLineClientFrom with every output line also
+// given to inspect.
+func newLineClientInspecting(t testing.TB, local, addr, user string, inspect func(string), auth ...gossh.AuthMethod) *lineClient {
+	t.Helper()
 	if len(auth) == 0 {
 		auth = guestAuth()
 	}
-	c := dialSSHFrom(t, local, addr, user, auth)
-	sess, err := c.NewSession()
+	l, err := chatclient.OpenLine(dialSSHFrom(t, local, addr, user, auth))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sess.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	lc := &lineClient{t: t, client: c, sess: sess, stdin: stdin, lines: make(chan string, 100000), closed: make(chan struct{})}
+	lc := &lineClient{t: t, line: l, client: l.Client, sess: l.Session, stdin: l.Stdin, lines: make(chan string, 100000), closed: make(chan struct{})}
 	go func() {
 		defer close(lc.closed)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			lc.lines <- sc.Text()
+		for {
+			s, err := l.NextLine()
+			if err == nil || s != "" {
+				if inspect != nil {
+					inspect(s)
+				}
+				lc.lines <- s
+			}
+			if err != nil {
+				return
+			}
 		}
 	}()
 	return lc
@@ -193,7 +193,7 @@ func newLineClientFrom(t testing.TB, local, addr, user string, auth ...gossh.Aut
 
 func (lc *lineClient) send(text string) {
 	lc.t.Helper()
-	if _, err := io.WriteString(lc.stdin, text+"\n"); err != nil {
+	if err := lc.line.Send(text); err != nil {
 		lc.t.Fatalf("ssh send: %v", err)
 	}
 }
@@ -234,24 +234,11 @@ func (lc *lineClient) expectFunc(what string, ok func(string) bool) string {
 
 // --- websocket ----------------------------------------------------------
 
+// frame is a server frame as the tests read it: wire.Frame, with members
+// shown as nick and front-end only.
 type frame struct {
-	Type    string          `json:"type"`
-	ID      uint64          `json:"id"`
-	Nick    string          `json:"nick"`
-	Room    string          `json:"room"`
-	From    string          `json:"from"`
-	Text    string          `json:"text"`
-	TS      string          `json:"ts"`
-	Action  bool            `json:"action"`
-	Code    string          `json:"code"`
-	Via     string          `json:"via"`
-	Reason  string          `json:"reason"`
-	Old     string          `json:"old"`
-	To      string          `json:"to"`
-	New     string          `json:"new"`
-	Rooms   json.RawMessage `json:"rooms"`
-	Members []memberFrame   `json:"members"`
-	Raw     json.RawMessage `json:"-"`
+	wire.Frame
+	Members []memberFrame `json:"members"`
 }
 
 type memberFrame struct {
@@ -259,8 +246,11 @@ type memberFrame struct {
 	Via  string `json:"via"`
 }
 
+// wsClient is a chatclient.WS whose frames a goroutine collects, so that
+// tests wait for the frame they expect.
 type wsClient struct {
 	t      testing.TB
+	ws     *chatclient.WS
 	conn   *websocket.Conn
 	frames chan frame
 	closed chan struct{}
@@ -272,7 +262,11 @@ func dialWS(t testing.TB, httpAddr string, header http.Header, dialer *websocket
 	if dialer == nil {
 		dialer = &websocket.Dialer{HandshakeTimeout: waitTimeout}
 	}
-	return dialer.Dial("ws://"+httpAddr+"/ws", header)
+	ws, resp, err := chatclient.DialWS(context.Background(), dialer, "ws://"+httpAddr+"/ws", header)
+	if err != nil {
+		return nil, resp, err
+	}
+	return ws.Conn, resp, nil
 }
 
 // newWSClient connects and reads frames in the background.
@@ -292,18 +286,20 @@ func wrapWS(t testing.TB, conn *websocket.Conn) *wsClient {
 // wrapWSInspecting is wrapWS with every frame's bytes also given to inspect,
 // which then judges frames that are not JSON too.
 func wrapWSInspecting(t testing.TB, conn *websocket.Conn, inspect func([]byte)) *wsClient {
-	wc := &wsClient{t: t, conn: conn, frames: make(chan frame, 100000), closed: make(chan struct{})}
+	ws := chatclient.NewWS(conn)
+	wc := &wsClient{t: t, ws: ws, conn: conn, frames: make(chan frame, 100000), closed: make(chan struct{})}
 	t.Cleanup(func() { conn.Close() })
 	go func() {
 		defer close(wc.closed)
 		for {
-			_, data, err := conn.ReadMessage()
+			data, err := ws.NextRaw()
 			if err != nil {
 				wc.mu.Lock()
 				wc.err = err
 				wc.mu.Unlock()
 				return
 			}
+			data = bytes.Clone(data)
 			if inspect != nil {
 				inspect(data)
 			}
@@ -323,21 +319,29 @@ func wrapWSInspecting(t testing.TB, conn *websocket.Conn, inspect func([]byte)) 
 func joinWS(t testing.TB, httpAddr, nick string) *wsClient {
 	t.Helper()
 	wc := newWSClient(t, httpAddr)
-	wc.sendJSON(map[string]string{"type": "hello", "nick": nick})
+	if err := wc.ws.Hello(nick); err != nil {
+		t.Fatalf("websocket send: %v", err)
+	}
 	wc.expect("welcome", func(f frame) bool { return f.Type == "welcome" })
 	return wc
 }
 
 func (wc *wsClient) sendJSON(v any) {
 	wc.t.Helper()
-	if err := wc.conn.WriteJSON(v); err != nil {
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = wc.ws.SendRaw(b)
+	}
+	if err != nil {
 		wc.t.Fatalf("websocket send: %v", err)
 	}
 }
 
 func (wc *wsClient) say(text string) {
 	wc.t.Helper()
-	wc.sendJSON(map[string]string{"type": "say", "room": "lobby", "text": text})
+	if err := wc.ws.Say("lobby", text); err != nil {
+		wc.t.Fatalf("websocket send: %v", err)
+	}
 }
 
 // expect waits for a frame matching ok, skipping others.

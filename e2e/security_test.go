@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -177,32 +176,8 @@ func (c *receiverCheck) checkFrame(who string, data []byte) {
 // checked: lines are split on LF only, so a stray CR is seen too.
 func checkedLineClient(t *testing.T, local, addr, user string, chk *receiverCheck) *lineClient {
 	t.Helper()
-	c := dialSSHFrom(t, local, addr, user, guestAuth())
-	sess, err := c.NewSession()
-	must(t, err)
-	stdin, err := sess.StdinPipe()
-	must(t, err)
-	stdout, err := sess.StdoutPipe()
-	must(t, err)
-	must(t, sess.Shell())
-	lc := &lineClient{t: t, client: c, sess: sess, stdin: stdin, lines: make(chan string, 100000), closed: make(chan struct{})}
 	who := fmt.Sprintf("line client %q", user)
-	go func() {
-		defer close(lc.closed)
-		br := bufio.NewReaderSize(stdout, 64<<10)
-		for {
-			line, err := br.ReadString('\n')
-			if line != "" {
-				line = strings.TrimSuffix(line, "\n")
-				chk.checkLine(who, line)
-				lc.lines <- line
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return lc
+	return newLineClientInspecting(t, local, addr, user, func(line string) { chk.checkLine(who, line) })
 }
 
 // checkedWS wraps a websocket like wrapWS, checking every frame.

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +16,10 @@ import (
 	"github.com/charmbracelet/x/vt"
 	"github.com/gorilla/websocket"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/tertulia/tertulia/internal/chatclient"
+	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 // kind is a client's front-end.
@@ -90,10 +92,11 @@ type client struct {
 	track tracker
 	probe *probeLog // storm probe: round-trip time per message
 
-	ws     *websocket.Conn
+	ws     *chatclient.WS
+	line   *chatclient.Line
 	ssh    *gossh.Client
-	stdin  io.Writer
-	wmu    sync.Mutex
+	stdin  io.Writer  // PTY: the terminal's input
+	wmu    sync.Mutex // PTY: one writer of stdin at a time
 	width  int
 	height int
 
@@ -172,22 +175,14 @@ func (c *client) wait(ctx context.Context, room string, want ...sigKind) (sig, e
 
 // send writes one message (or command) as the client's user would.
 func (c *client) send(room, text string) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	switch c.kind {
 	case kindWS:
-		b := make([]byte, 0, 64+len(text))
-		b = append(b, `{"type":"say","room":`...)
-		b = strconv.AppendQuote(b, room)
-		b = append(b, `,"text":`...)
-		b = strconv.AppendQuote(b, text)
-		b = append(b, '}')
-		_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		return c.ws.WriteMessage(websocket.TextMessage, b)
+		return c.ws.Say(room, text)
 	case kindLine:
-		_, err := io.WriteString(c.stdin, text+"\n")
-		return err
+		return c.line.Send(text)
 	default:
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
 		_, err := io.WriteString(c.stdin, text+"\r")
 		return err
 	}
@@ -204,34 +199,21 @@ var (
 	wsTextKey       = []byte(`"text":"`)
 )
 
-type wsFrame struct {
-	Type    string            `json:"type"`
-	Members []json.RawMessage `json:"members"`
-	Nick    string            `json:"nick"`
-	Room    string            `json:"room"`
-	Code    string            `json:"code"`
-	Text    string            `json:"text"`
-	Rooms   []string          `json:"rooms"`
-}
-
 func (r *run) connectWS(ctx context.Context, c *client) error {
-	conn, resp, err := r.wsDialer.DialContext(ctx, r.wsURL, nil)
+	ws, resp, err := chatclient.DialWS(ctx, r.wsDialer, r.wsURL, nil)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("websocket upgrade: %s", resp.Status)
 		}
 		return err
 	}
-	c.ws = conn
-	go r.wsReader(c, conn)
+	// Only this goroutine writes until the client is ready.
+	ws.WriteTimeout = r.cfg.ConnectTimeout
+	c.ws = ws
+	go r.wsReader(c, ws)
 	nick, lobby := c.nick, ""
 	for attempt := 2; ; attempt++ {
-		hello, _ := json.Marshal(map[string]string{"type": "hello", "nick": nick})
-		c.wmu.Lock()
-		_ = conn.SetWriteDeadline(time.Now().Add(r.cfg.ConnectTimeout))
-		err := conn.WriteMessage(websocket.TextMessage, hello)
-		c.wmu.Unlock()
-		if err != nil {
+		if err := ws.Hello(nick); err != nil {
 			return err
 		}
 		s, err := c.wait(ctx, "", sigWelcome)
@@ -247,18 +229,14 @@ func (r *run) connectWS(ctx context.Context, c *client) error {
 	if _, err := c.wait(ctx, lobby, sigMembers); err != nil {
 		return err
 	}
+	ws.WriteTimeout = 10 * time.Second
 	return r.joinRoom(ctx, c)
 }
 
-func (r *run) wsReader(c *client, conn *websocket.Conn) {
+func (r *run) wsReader(c *client, ws *chatclient.WS) {
 	defer close(c.readerDone)
-	var buf bytes.Buffer
 	for {
-		_, rd, err := conn.NextReader()
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(rd)
-		}
+		b, err := ws.NextRaw()
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
@@ -268,13 +246,6 @@ func (r *run) wsReader(c *client, conn *websocket.Conn) {
 			return
 		}
 		at := time.Now()
-		b := buf.Bytes()
-		if buf.Cap() > 64<<10 {
-			// A big member list: do not keep its buffer for the life of the
-			// connection (10,000 clients would hold gigabytes).
-			b = bytes.Clone(b)
-			buf = bytes.Buffer{}
-		}
 		if c.ready.Load() {
 			// Once ready, only what is measured is looked at, without
 			// decoding the JSON: messages, lobby joins (for pacing), errors.
@@ -293,8 +264,8 @@ func (r *run) wsReader(c *client, conn *websocket.Conn) {
 			}
 			continue
 		}
-		var f wsFrame
-		if json.Unmarshal(b, &f) != nil {
+		f, err := wire.DecodeFrame(b)
+		if err != nil {
 			continue
 		}
 		switch f.Type {
@@ -302,8 +273,8 @@ func (r *run) wsReader(c *client, conn *websocket.Conn) {
 			// The reader owns gotNick and lobby; the connector reads them
 			// after the signal.
 			c.gotNick, c.lobby = f.Nick, ""
-			if len(f.Rooms) > 0 {
-				c.lobby = f.Rooms[0]
+			if rooms := f.RoomNames(); len(rooms) > 0 {
+				c.lobby = rooms[0]
 			}
 			c.notify(sig{kind: sigWelcome, nick: f.Nick, room: c.lobby})
 		case "error":
@@ -357,31 +328,22 @@ func (r *run) joinRoom(ctx context.Context, c *client) error {
 // --- SSH ---------------------------------------------------------------------
 
 func (r *run) dialSSH(ctx context.Context, user string) (*gossh.Client, net.Conn, error) {
-	d := net.Dialer{Timeout: r.cfg.ConnectTimeout}
-	conn, err := d.DialContext(ctx, "tcp", r.cfg.SSHAddr)
+	cl, conn, err := chatclient.DialSSH(ctx, &net.Dialer{Timeout: r.cfg.ConnectTimeout}, r.cfg.SSHAddr, &gossh.ClientConfig{
+		User:            user,
+		Auth:            chatclient.GuestAuth(),
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
+		Timeout:         r.cfg.ConnectTimeout,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
+	// The whole setup, not only the handshake, is bounded.
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(r.cfg.ConnectTimeout)
 	}
 	_ = conn.SetDeadline(deadline)
-	cfg := &gossh.ClientConfig{
-		User: user,
-		// One keyboard-interactive round with no questions: a guest.
-		Auth: []gossh.AuthMethod{gossh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) {
-			return nil, nil
-		})},
-		HostKeyCallback: gossh.InsecureIgnoreHostKey(),
-		Timeout:         r.cfg.ConnectTimeout,
-	}
-	cc, chans, reqs, err := gossh.NewClientConn(conn, r.cfg.SSHAddr, cfg)
-	if err != nil {
-		conn.Close()
-		return nil, nil, err
-	}
-	return gossh.NewClient(cc, chans, reqs), conn, nil
+	return cl, conn, nil
 }
 
 func (r *run) connectSSH(ctx context.Context, c *client) error {
@@ -390,26 +352,32 @@ func (r *run) connectSSH(ctx context.Context, c *client) error {
 		return err
 	}
 	c.ssh = cl
-	sess, err := cl.NewSession()
-	if err != nil {
-		return err
-	}
-	if c.kind == kindPTY {
+	var stdout io.Reader
+	if c.kind == kindLine {
+		l, err := chatclient.OpenLine(cl)
+		if err != nil {
+			return err
+		}
+		c.line = l
+	} else {
+		sess, err := cl.NewSession()
+		if err != nil {
+			return err
+		}
 		if err := sess.RequestPty("xterm-256color", c.height, c.width, gossh.TerminalModes{}); err != nil {
 			return err
 		}
-	}
-	stdin, err := sess.StdinPipe()
-	if err != nil {
-		return err
-	}
-	stdout, err := sess.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	c.stdin = stdin
-	if err := sess.Shell(); err != nil {
-		return err
+		stdin, err := sess.StdinPipe()
+		if err != nil {
+			return err
+		}
+		if stdout, err = sess.StdoutPipe(); err != nil {
+			return err
+		}
+		c.stdin = stdin
+		if err := sess.Shell(); err != nil {
+			return err
+		}
 	}
 	go func() {
 		// The end of the connection, whoever ends it.
@@ -418,7 +386,7 @@ func (r *run) connectSSH(ctx context.Context, c *client) error {
 	}()
 	switch {
 	case c.kind == kindLine:
-		go r.lineReader(c, stdout)
+		go r.lineReader(c, c.line)
 		if _, err := c.wait(ctx, "", sigWelcome); err != nil {
 			return err
 		}
@@ -443,25 +411,10 @@ func (r *run) connectSSH(ctx context.Context, c *client) error {
 	return nil
 }
 
-// readLine returns the next line without its '\n'; of a line longer than
-// the reader's buffer only the start is returned (the rest is skipped).
-func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		head := append([]byte(nil), line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			_, err = br.ReadSlice('\n')
-		}
-		return head, err
-	}
-	return bytes.TrimSuffix(line, []byte("\n")), err
-}
-
-func (r *run) lineReader(c *client, stdout io.Reader) {
+func (r *run) lineReader(c *client, l *chatclient.Line) {
 	defer close(c.readerDone)
-	br := bufio.NewReaderSize(stdout, 64<<10)
 	for {
-		line, err := readLine(br)
+		line, err := l.NextRaw()
 		at := time.Now()
 		if len(line) > 0 {
 			r.lineEvent(c, line, at)
@@ -475,55 +428,44 @@ func (r *run) lineReader(c *client, stdout io.Reader) {
 
 // lineEvent handles one line of line-mode output (docs/protocol.md).
 func (r *run) lineEvent(c *client, line []byte, at time.Time) {
-	if line[0] == '#' {
-		sp := bytes.IndexByte(line, ' ')
-		if sp < 0 {
-			return
-		}
-		room, rest := string(line[1:sp]), line[sp+1:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("<-- ")):
-			if room == c.lobby {
-				c.count.Add(-1)
-			}
-		case len(rest) > 0 && rest[0] == '<':
-			// #room <nick> text
-			if gt := bytes.Index(rest, []byte("> ")); gt > 0 {
-				text := rest[gt+2:]
-				if snd, seq, nanos, end, ok := parsePayload(text, 0); ok && end == len(text) {
-					r.record(c, snd, seq, nanos, at, false)
-				}
-			}
-		case bytes.HasPrefix(rest, []byte("--> ")):
-			nick, _, _ := bytes.Cut(rest[4:], []byte(" "))
-			if room == c.lobby {
-				c.count.Add(1)
-			}
-			if string(nick) == c.gotNick {
-				c.notify(sig{kind: sigJoined, room: room})
-			}
-		case bytes.HasPrefix(rest, []byte("members (")):
-			if c.lobby == "" {
-				c.lobby = room // the first member list is the lobby's
-			}
-			if room == c.lobby {
-				num, _, _ := bytes.Cut(rest[len("members ("):], []byte(")"))
-				if v, err := strconv.ParseInt(string(num), 10, 64); err == nil {
-					c.count.Store(v)
-				}
-			}
-			c.notify(sig{kind: sigMembers, room: room})
-		}
+	ev, ok := wire.ParseLine(string(line))
+	if !ok {
 		return
 	}
-	if bytes.HasPrefix(line, []byte("-!- welcome ")) {
-		c.gotNick = string(line[len("-!- welcome "):])
+	switch ev.Kind {
+	case room.KindMessage:
+		if !ev.Action {
+			if snd, seq, nanos, end, ok := parsePayload(ev.Text, 0); ok && end == len(ev.Text) {
+				r.record(c, snd, seq, nanos, at, false)
+			}
+		}
+	case room.KindPart:
+		if ev.Room == c.lobby {
+			c.count.Add(-1)
+		}
+	case room.KindJoin:
+		if ev.Room == c.lobby {
+			c.count.Add(1)
+		}
+		if ev.From == c.gotNick {
+			c.notify(sig{kind: sigJoined, room: ev.Room})
+		}
+	case room.KindMembers:
+		if c.lobby == "" {
+			c.lobby = ev.Room // the first member list is the lobby's
+		}
+		if ev.Room == c.lobby {
+			c.count.Store(int64(ev.Count))
+		}
+		c.notify(sig{kind: sigMembers, room: ev.Room})
+	case room.KindWelcome:
+		c.gotNick = ev.From
 		c.notify(sig{kind: sigWelcome, nick: c.gotNick})
-	} else if bytes.HasPrefix(line, []byte("-!- error: ")) {
+	case room.KindError:
 		if c.ready.Load() {
 			c.noteError(string(line))
 		}
-		c.notify(sig{kind: sigError, code: "error", text: string(line[len("-!- error: "):])})
+		c.notify(sig{kind: sigError, code: "error", text: ev.Text})
 	}
 }
 

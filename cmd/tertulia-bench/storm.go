@@ -11,7 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/tertulia/tertulia/internal/chatclient"
+	"github.com/tertulia/tertulia/internal/room"
 )
 
 type stormStage struct {
@@ -282,31 +283,31 @@ func (r *run) stormStage(ctx context.Context, k string, rate float64, probe *sto
 // user, and closes it.
 func (r *run) stormOnce(ctx context.Context, k, nick string) error {
 	if k == "ws" {
-		conn, resp, err := r.wsDialer.DialContext(ctx, r.wsURL, nil)
+		ws, resp, err := chatclient.DialWS(ctx, r.wsDialer, r.wsURL, nil)
 		if err != nil {
 			if resp != nil {
 				return fmt.Errorf("upgrade: %s", resp.Status)
 			}
 			return err
 		}
-		defer conn.Close()
+		defer ws.Close()
 		if d, ok := ctx.Deadline(); ok {
-			_ = conn.SetReadDeadline(d)
-			_ = conn.SetWriteDeadline(d)
+			_ = ws.Conn.SetReadDeadline(d)
+			_ = ws.Conn.SetWriteDeadline(d)
 		}
-		if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"hello","nick":"`+nick+`"}`)); err != nil {
+		if err := ws.Hello(nick); err != nil {
 			return err
 		}
 		for {
-			_, b, err := conn.ReadMessage()
+			f, err := ws.Next()
 			if err != nil {
 				return err
 			}
-			if bytes.HasPrefix(b, []byte(`{"type":"welcome"`)) {
+			switch f.Type {
+			case "welcome":
 				return nil
-			}
-			if bytes.HasPrefix(b, []byte(`{"type":"error"`)) {
-				return fmt.Errorf("hello refused: %s", b)
+			case "error":
+				return fmt.Errorf("hello refused: %s", f.Raw)
 			}
 		}
 	}
@@ -315,14 +316,27 @@ func (r *run) stormOnce(ctx context.Context, k, nick string) error {
 		return err
 	}
 	defer cl.Close()
+	if k != "pty" {
+		l, err := chatclient.OpenLine(cl)
+		if err != nil {
+			return err
+		}
+		for {
+			ev, _, err := l.Next()
+			if ev.Kind == room.KindWelcome {
+				return nil
+			}
+			if err != nil {
+				return sessionEnded(ctx, err)
+			}
+		}
+	}
 	sess, err := cl.NewSession()
 	if err != nil {
 		return err
 	}
-	if k == "pty" {
-		if err := sess.RequestPty("xterm-256color", r.cfg.Height, r.cfg.Width, nil); err != nil {
-			return err
-		}
+	if err := sess.RequestPty("xterm-256color", r.cfg.Height, r.cfg.Width, nil); err != nil {
+		return err
 	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
@@ -331,10 +345,9 @@ func (r *run) stormOnce(ctx context.Context, k, nick string) error {
 	if err := sess.Shell(); err != nil {
 		return err
 	}
-	want := []byte("-!- welcome ")
-	if k == "pty" {
-		want = []byte(" members")
-	}
+	// The terminal interface is not a contract: the status line's member
+	// count tells the session is in.
+	want := []byte(" members")
 	br := bufio.NewReaderSize(stdout, 16<<10)
 	var tail []byte
 	buf := make([]byte, 16<<10)
@@ -346,10 +359,16 @@ func (r *run) stormOnce(ctx context.Context, k, nick string) error {
 		}
 		tail = append(tail[:0], chunk[max(0, len(chunk)-len(want)):]...)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return errors.New("session ended before the welcome: " + err.Error())
+			return sessionEnded(ctx, err)
 		}
 	}
+}
+
+// sessionEnded is the error of a session whose output ended (err) before
+// the welcome.
+func sessionEnded(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.New("session ended before the welcome: " + err.Error())
 }

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -36,7 +37,53 @@ const (
 	// KindMissed tells a session that fell behind how many messages of a
 	// room (Room, Count) it was not sent; private messages when Room is "".
 	KindMissed
+	// kindEnd follows the last kind, so that Kinds lists a new kind without
+	// anyone having to remember it.
+	kindEnd
 )
+
+// Kinds returns every event kind, in order. Renderers' tests walk it so
+// that a new kind without a rendering in some format fails them.
+func Kinds() []Kind {
+	kinds := make([]Kind, 0, kindEnd-KindMessage)
+	for k := KindMessage; k < kindEnd; k++ {
+		kinds = append(kinds, k)
+	}
+	return kinds
+}
+
+// String names the kind as its websocket frame type does (docs/protocol.md).
+func (k Kind) String() string {
+	switch k {
+	case KindMessage:
+		return "message"
+	case KindJoin:
+		return "join"
+	case KindPart:
+		return "part"
+	case KindNick:
+		return "nick"
+	case KindMembers:
+		return "members"
+	case KindWelcome:
+		return "welcome"
+	case KindNotice:
+		return "notice"
+	case KindError:
+		return "error"
+	case KindPrivate:
+		return "private"
+	case KindTopic:
+		return "topic"
+	case KindHistory:
+		return "history"
+	case KindRooms:
+		return "rooms"
+	case KindMissed:
+		return "missed"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
 
 // presence: the event tells who is in a room, which a later member list
 // can stand in for.

@@ -2,7 +2,6 @@ package sshchat
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,88 +10,8 @@ import (
 	"charm.land/ssh"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
-
-// renderLine renders ev for line mode: one plain line per event (several for
-// a multi-line notice), naming the room and the sender, with no escape
-// sequences. The format is a public contract (docs/protocol.md).
-func renderLine(ev *room.Event) []byte {
-	var b bytes.Buffer
-	switch ev.Kind {
-	case room.KindMessage:
-		if ev.Action {
-			fmt.Fprintf(&b, "#%s * %s %s\n", ev.Room, ev.From, ev.Text)
-		} else {
-			fmt.Fprintf(&b, "#%s <%s> %s\n", ev.Room, ev.From, ev.Text)
-		}
-	case room.KindJoin:
-		fmt.Fprintf(&b, "#%s --> %s joined (%s)\n", ev.Room, ev.From, ev.Via)
-	case room.KindPart:
-		fmt.Fprintf(&b, "#%s <-- %s left (%s)\n", ev.Room, ev.From, ev.Text)
-	case room.KindNick:
-		fmt.Fprintf(&b, "#%s --- %s is now known as %s\n", ev.Room, ev.From, ev.To)
-	case room.KindMembers:
-		fmt.Fprintf(&b, "#%s members (%d): %s\n", ev.Room, len(ev.Members), memberList(ev.Members))
-	case room.KindWelcome:
-		fmt.Fprintf(&b, "-!- welcome %s\n", ev.From)
-	case room.KindError:
-		fmt.Fprintf(&b, "-!- error: %s\n", ev.Text)
-	case room.KindPrivate:
-		fmt.Fprintf(&b, "[pm] %s -> %s: %s\n", ev.From, ev.To, ev.Text)
-	case room.KindTopic:
-		if ev.From != "" {
-			fmt.Fprintf(&b, "#%s --- topic: %s (set by %s)\n", ev.Room, ev.Text, ev.From)
-		} else {
-			fmt.Fprintf(&b, "#%s --- topic: %s\n", ev.Room, ev.Text)
-		}
-	case room.KindRooms:
-		fmt.Fprintf(&b, "-!- rooms (%d):\n", len(ev.RoomList))
-		for _, r := range ev.RoomList {
-			fmt.Fprintf(&b, "-!-   #%s (%d) %s\n", r.Name, r.Count, r.Topic)
-		}
-	case room.KindMissed:
-		fmt.Fprintf(&b, "-!- %s\n", missedText(ev))
-	case room.KindHistory:
-		// History lines carry their time, so that they cannot be taken for
-		// live messages.
-		for _, m := range ev.History {
-			ts := m.Time.UTC().Format("2006-01-02T15:04:05.000Z")
-			if m.Action {
-				fmt.Fprintf(&b, "#%s @%s * %s %s\n", m.Room, ts, m.From, m.Text)
-			} else {
-				fmt.Fprintf(&b, "#%s @%s <%s> %s\n", m.Room, ts, m.From, m.Text)
-			}
-		}
-	default:
-		for _, l := range strings.Split(ev.Text, "\n") {
-			fmt.Fprintf(&b, "-!- %s\n", l)
-		}
-	}
-	return b.Bytes()
-}
-
-// missedText tells a session that fell behind what it was not sent.
-func missedText(ev *room.Event) string {
-	if ev.Room == "" {
-		return fmt.Sprintf("missed %d private messages", ev.Count)
-	}
-	return fmt.Sprintf("missed %d messages in #%s", ev.Count, ev.Room)
-}
-
-func memberList(members []room.Member) string {
-	parts := make([]string, len(members))
-	for i, m := range members {
-		tags := string(m.Via)
-		if m.Registered {
-			tags += ", registered"
-		}
-		if m.Away != "" {
-			tags += ", away"
-		}
-		parts[i] = m.Nick + " (" + tags + ")"
-	}
-	return strings.Join(parts, ", ")
-}
 
 // runLines serves a session without a PTY: scripts, pipes, bots.
 func (s *Server) runLines(sess ssh.Session, cs *room.Session) {
@@ -171,7 +90,7 @@ func readLimitedLine(br *bufio.Reader, max int) (string, error) {
 
 func (s *Server) lineWriter(w io.Writer, cs *room.Session) {
 	write := func(ev *room.Event) bool {
-		if _, err := w.Write(ev.Render(room.FormatLine, renderLine)); err != nil {
+		if _, err := w.Write(ev.Render(room.FormatLine, wire.FormatLine)); err != nil {
 			return false
 		}
 		cs.Written(ev)

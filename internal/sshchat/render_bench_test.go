@@ -1,7 +1,8 @@
 package sshchat
 
-// Benchmarks of the SSH front-end: rendering one event for line mode and for
-// the terminal interface (each done once per event), and the terminal
+// Benchmarks of the SSH front-end: rendering one event for the terminal
+// interface (done once per event; line mode's is measured in package wire),
+// and the terminal
 // interface's own work per session: one Update and View (which draws on the
 // terminal, here io.Discard) for an incoming message, a batch of them, or a
 // keystroke, with the history the session holds. Run with
@@ -22,22 +23,11 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-var (
-	renderSink     []byte
-	renderTextSink string
-)
+var renderTextSink string
 
 func benchMessage(id uint64) *room.Event {
 	return &room.Event{Kind: room.KindMessage, ID: id, Room: "lobby", From: "alice",
 		Text: fmt.Sprintf("hello everybody, this is message number %d, of ordinary length", id), Time: time.Now()}
-}
-
-func BenchmarkRenderLine(b *testing.B) {
-	ev := benchMessage(1)
-	b.ReportAllocs()
-	for b.Loop() {
-		renderSink = renderLine(ev)
-	}
 }
 
 func BenchmarkRenderTUI(b *testing.B) {

@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 var (
@@ -66,7 +67,7 @@ func renderTUI(ev *room.Event) string {
 			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- topic of #%s: %s", ev.Room, ev.Text))
 		}
 	case room.KindMissed:
-		line = ts + " " + noticeStyle.Render(missedText(ev)+" (you fell behind)")
+		line = ts + " " + noticeStyle.Render(wire.MissedText(ev)+" (you fell behind)")
 	case room.KindRooms:
 		parts := []string{noticeStyle.Render(fmt.Sprintf("rooms (%d):", len(ev.RoomList)))}
 		for _, r := range ev.RoomList {
@@ -91,9 +92,9 @@ const tuiMembersShown = 50
 
 func tuiMemberList(members []room.Member) string {
 	if len(members) <= tuiMembersShown {
-		return memberList(members)
+		return wire.MemberList(members)
 	}
-	return fmt.Sprintf("%s, … and %d more", memberList(members[:tuiMembersShown]), len(members)-tuiMembersShown)
+	return fmt.Sprintf("%s, … and %d more", wire.MemberList(members[:tuiMembersShown]), len(members)-tuiMembersShown)
 }
 
 // mentions reports whether text names nick as a whole word, ignoring case.

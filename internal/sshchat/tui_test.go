@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/vt"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 // testModel is a terminal session "bob" in the lobby of a hub of its own,
@@ -294,7 +295,7 @@ func TestMembersLineCappedInTUIOnly(t *testing.T) {
 	if !strings.Contains(tui, "#lobby members (120): n000 (web)") || !strings.Contains(tui, "n049 (web), … and 70 more") || strings.Contains(tui, "n050") {
 		t.Errorf("terminal member line: %s", tui)
 	}
-	line := string(renderLine(ev))
+	line := string(wire.FormatLine(ev))
 	if !strings.Contains(line, "n119 (web)\n") || strings.Contains(line, "more") {
 		t.Errorf("line mode member line: %s", line)
 	}

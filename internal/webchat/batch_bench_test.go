@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 // BenchmarkWriteEvent is the server's work for one event written to a
@@ -33,7 +34,7 @@ func BenchmarkWriteEvent(b *testing.B) {
 			}
 			s := New(hub, WithLogger(slog.New(slog.DiscardHandler)))
 			ev := benchMessageEvent(42)
-			frame := ev.Render(room.FormatJSON, encodeEvent)
+			frame := ev.Render(room.FormatJSON, wire.EncodeEvent)
 			done := make(chan struct{})
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				defer close(done)

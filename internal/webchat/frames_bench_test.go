@@ -1,8 +1,8 @@
 package webchat
 
-// Benchmarks of the web front-end: rendering one event as a JSON frame (done
-// once per event, whatever the number of recipients) and the whole fan-out of
-// a message to N websocket clients over loopback TCP. Run with
+// Benchmarks of the web front-end: the whole fan-out of a message to N
+// websocket clients over loopback TCP (encoding one frame is measured in
+// package wire). Run with
 //
 //	go test -run '^$' -bench . -benchmem ./internal/webchat
 
@@ -27,48 +27,9 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-var frameSink []byte
-
 func benchMessageEvent(id uint64) *room.Event {
 	return &room.Event{Kind: room.KindMessage, ID: id, Room: "lobby", From: "alice",
 		Text: "hello everybody, this is a message of ordinary length", Time: time.Now()}
-}
-
-// BenchmarkEncodeMessage renders one message frame.
-func BenchmarkEncodeMessage(b *testing.B) {
-	ev := benchMessageEvent(42)
-	b.ReportAllocs()
-	for b.Loop() {
-		frameSink = encodeEvent(ev)
-	}
-}
-
-// BenchmarkEncodeMembers renders the member list a joiner receives.
-func BenchmarkEncodeMembers(b *testing.B) {
-	for _, n := range []int{100, 10000} {
-		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			list := make([]room.Member, n)
-			for i := range list {
-				list[i] = room.Member{Nick: fmt.Sprintf("member%d", i), Via: room.ViaWeb}
-			}
-			ev := &room.Event{Kind: room.KindMembers, Room: "lobby", Members: list, Count: n, Time: time.Now()}
-			b.ReportAllocs()
-			for b.Loop() {
-				frameSink = encodeEvent(ev)
-			}
-		})
-	}
-}
-
-// BenchmarkRenderCached is what every recipient after the first pays for the
-// frame: the cached rendering.
-func BenchmarkRenderCached(b *testing.B) {
-	ev := benchMessageEvent(42)
-	ev.Render(room.FormatJSON, encodeEvent)
-	b.ReportAllocs()
-	for b.Loop() {
-		frameSink = ev.Render(room.FormatJSON, encodeEvent)
-	}
 }
 
 type paddedCount struct {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 //go:embed static
@@ -284,23 +285,23 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 	for attempt := 1; ; attempt++ {
 		_ = conn.SetReadDeadline(deadline)
 		f, err := readFrame(conn)
-		var fe *frameError
+		var fe *wire.FrameError
 		if err != nil && !errors.As(err, &fe) {
 			return nil
 		}
 		if attempt > maxHelloAttempts {
 			// Frames before a session are not rate-limited by the hub:
 			// bound what one connection may make us answer or look up.
-			s.writeRaw(conn, errorJSON("too_many_attempts", "too many frames without a successful hello; reconnect to try again"))
+			s.writeRaw(conn, wire.EncodeError("too_many_attempts", "too many frames without a successful hello; reconnect to try again"))
 			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "too many attempts"), time.Now().Add(time.Second))
 			return nil
 		}
 		if fe != nil {
-			s.writeRaw(conn, errorJSON(fe.code, fe.text))
+			s.writeRaw(conn, wire.EncodeError(fe.Code, fe.Text))
 			continue
 		}
 		if f.Type != "hello" {
-			s.writeRaw(conn, errorJSON("hello_first", `send {"type":"hello","nick":"..."} first`))
+			s.writeRaw(conn, wire.EncodeError("hello_first", `send {"type":"hello","nick":"..."} first`))
 			continue
 		}
 		id.Nick = strings.TrimSpace(f.Nick)
@@ -317,53 +318,35 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 		case err == nil:
 			return sess
 		case errors.Is(err, room.ErrNickTaken):
-			s.writeRaw(conn, errorJSON("nick_taken", "the nick "+nick+" is already in use; choose another"))
+			s.writeRaw(conn, wire.EncodeError("nick_taken", "the nick "+nick+" is already in use; choose another"))
 		case errors.Is(err, room.ErrNickRegistered):
-			s.writeRaw(conn, errorJSON("nick_registered", "the nick "+nick+" is registered; sign in with a code from /weblogin to use it, or choose another"))
+			s.writeRaw(conn, wire.EncodeError("nick_registered", "the nick "+nick+" is registered; sign in with a code from /weblogin to use it, or choose another"))
 		case errors.Is(err, room.ErrBanned):
-			s.writeRaw(conn, errorJSON("banned", err.Error()))
+			s.writeRaw(conn, wire.EncodeError("banned", err.Error()))
 			return nil
 		case errors.Is(err, room.ErrNotAllowed):
-			s.writeRaw(conn, errorJSON("not_allowed", "this server admits only listed keys: sign in with a code from /weblogin"))
+			s.writeRaw(conn, wire.EncodeError("not_allowed", "this server admits only listed keys: sign in with a code from /weblogin"))
 			return nil
 		case errors.As(err, &ue):
-			s.writeRaw(conn, errorJSON(ue.Code, ue.Text))
+			s.writeRaw(conn, wire.EncodeError(ue.Code, ue.Text))
 		case errors.Is(err, room.ErrStopping):
-			s.writeRaw(conn, errorJSON("stopping", "the server is stopping; try again shortly"))
+			s.writeRaw(conn, wire.EncodeError("stopping", "the server is stopping; try again shortly"))
 			return nil
 		default:
-			s.writeRaw(conn, errorJSON("internal", "could not join"))
+			s.writeRaw(conn, wire.EncodeError("internal", "could not join"))
 			return nil
 		}
 	}
 }
 
-type frameError struct{ code, text string }
-
-func (e *frameError) Error() string { return e.text }
-
 // readFrame reads one client frame. A frame the server cannot use yields a
-// *frameError (the connection stays usable); anything else ends it.
-func readFrame(conn *websocket.Conn) (clientFrame, error) {
+// *wire.FrameError (the connection stays usable); anything else ends it.
+func readFrame(conn *websocket.Conn) (wire.ClientFrame, error) {
 	typ, data, err := conn.ReadMessage()
 	if err != nil {
-		return clientFrame{}, err
+		return wire.ClientFrame{}, err
 	}
-	return decodeClientFrame(typ, data)
-}
-
-// decodeClientFrame turns one websocket message of type typ into a client
-// frame. Anything but a JSON text frame yields a *frameError; it is pure so
-// that it can be fuzzed (FuzzDecodeClientFrame).
-func decodeClientFrame(typ int, data []byte) (clientFrame, error) {
-	var f clientFrame
-	if typ != websocket.TextMessage {
-		return f, &frameError{"bad_frame", "frames must be JSON text"}
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return f, &frameError{"bad_frame", "frame is not valid JSON"}
-	}
-	return f, nil
+	return wire.DecodeClientFrame(typ, data)
 }
 
 func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
@@ -373,9 +356,9 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
 	for {
 		f, err := readFrame(conn)
 		if err != nil {
-			var fe *frameError
+			var fe *wire.FrameError
 			if errors.As(err, &fe) {
-				sess.Error(fe.code, fe.text)
+				sess.Error(fe.Code, fe.Text)
 				continue
 			}
 			if errors.Is(err, websocket.ErrReadLimit) {
@@ -444,7 +427,7 @@ func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, sess *room.Sess
 	var err error
 	bc.Hold()
 	for ev != nil {
-		frame := ev.Render(room.FormatJSON, encodeEvent)
+		frame := ev.Render(room.FormatJSON, wire.EncodeEvent)
 		if err = conn.WriteMessage(websocket.TextMessage, frame); err != nil {
 			break
 		}

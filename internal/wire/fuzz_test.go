@@ -1,4 +1,4 @@
-package webchat
+package wire
 
 import (
 	"encoding/json"
@@ -33,14 +33,14 @@ func FuzzDecodeClientFrame(f *testing.F) {
 	f.Add(websocket.BinaryMessage, []byte(`{"type":"hello","nick":"alice"}`))
 	f.Add(websocket.CloseMessage, []byte{0x03, 0xe8})
 	f.Fuzz(func(t *testing.T, typ int, data []byte) {
-		fr, err := decodeClientFrame(typ, data)
-		var fe *frameError
-		if err != nil && (!errors.As(err, &fe) || fe.code != "bad_frame") {
-			t.Fatalf("decodeClientFrame(%d, %q): error %v is not a bad_frame", typ, data, err)
+		fr, err := DecodeClientFrame(typ, data)
+		var fe *FrameError
+		if err != nil && (!errors.As(err, &fe) || fe.Code != "bad_frame") {
+			t.Fatalf("DecodeClientFrame(%d, %q): error %v is not a bad_frame", typ, data, err)
 		}
 		if typ != websocket.TextMessage {
 			if err == nil {
-				t.Fatalf("decodeClientFrame(%d, %q) accepted a non-text frame", typ, data)
+				t.Fatalf("DecodeClientFrame(%d, %q) accepted a non-text frame", typ, data)
 			}
 			return
 		}
@@ -50,7 +50,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fr2, err := decodeClientFrame(websocket.TextMessage, again)
+			fr2, err := DecodeClientFrame(websocket.TextMessage, again)
 			if err != nil || fr2 != fr {
 				t.Fatalf("round trip of %q: %+v -> %s -> %+v (%v)", data, fr, again, fr2, err)
 			}
@@ -60,12 +60,12 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		s := string(data)
 		want := string([]rune(s))
 		obj, _ := json.Marshal(map[string]any{"type": "say", "room": s, "text": s, "nick": s, "before": len(data), "limit": 7})
-		got, err := decodeClientFrame(websocket.TextMessage, obj)
+		got, err := DecodeClientFrame(websocket.TextMessage, obj)
 		if err != nil {
-			t.Fatalf("decodeClientFrame(%s): %v", obj, err)
+			t.Fatalf("DecodeClientFrame(%s): %v", obj, err)
 		}
 		if got.Type != "say" || got.Room != want || got.Text != want || got.Nick != want || got.Before != uint64(len(data)) || got.Limit != 7 {
-			t.Fatalf("decodeClientFrame(%s) = %+v", obj, got)
+			t.Fatalf("DecodeClientFrame(%s) = %+v", obj, got)
 		}
 	})
 }

@@ -1,0 +1,140 @@
+package wire
+
+import (
+	"encoding/json"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// TimeFormat is RFC 3339 with milliseconds, in UTC: the "ts" of frames and
+// the time of line-mode history lines.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// ClientFrame is any frame a browser or bot sends. Fields unused by a type
+// are ignored.
+type ClientFrame struct {
+	Type   string `json:"type"`
+	Nick   string `json:"nick,omitempty"`
+	Room   string `json:"room,omitempty"`
+	Text   string `json:"text,omitempty"`
+	Before uint64 `json:"before,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// FrameError is a client frame the server cannot use; it is answered with
+// an error frame and the connection stays open.
+type FrameError struct{ Code, Text string }
+
+func (e *FrameError) Error() string { return e.Text }
+
+// DecodeClientFrame turns one websocket message of type messageType into a
+// client frame. Anything but a JSON text frame yields a *FrameError.
+func DecodeClientFrame(messageType int, data []byte) (ClientFrame, error) {
+	var f ClientFrame
+	if messageType != websocket.TextMessage {
+		return f, &FrameError{"bad_frame", "frames must be JSON text"}
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, &FrameError{"bad_frame", "frame is not valid JSON"}
+	}
+	return f, nil
+}
+
+// The server's frames, one type per frame "type".
+
+// WelcomeFrame: the session is signed in.
+type WelcomeFrame struct {
+	Type  string   `json:"type"`
+	Nick  string   `json:"nick"`
+	Rooms []string `json:"rooms"`
+}
+
+// MessageFrame: a room message or action; also each element of a history.
+type MessageFrame struct {
+	Type   string `json:"type"`
+	ID     uint64 `json:"id"`
+	Room   string `json:"room"`
+	From   string `json:"from"`
+	Text   string `json:"text"`
+	TS     string `json:"ts"`
+	Action bool   `json:"action"`
+}
+
+// PresenceFrame: a join or a part.
+type PresenceFrame struct {
+	Type       string   `json:"type"` // join or part
+	Room       string   `json:"room"`
+	Nick       string   `json:"nick"`
+	Via        room.Via `json:"via,omitempty"`
+	Registered bool     `json:"registered"`
+	Reason     string   `json:"reason,omitempty"`
+	Count      int      `json:"count"`
+}
+
+// NickFrame: a member of Room was renamed.
+type NickFrame struct {
+	Type       string `json:"type"`
+	Room       string `json:"room"`
+	Old        string `json:"old"`
+	New        string `json:"new"`
+	Registered bool   `json:"registered"`
+}
+
+// MembersFrame: the full member list of a room.
+type MembersFrame struct {
+	Type    string        `json:"type"`
+	Room    string        `json:"room"`
+	Members []room.Member `json:"members"`
+}
+
+// PrivateFrame: a private message, to its sender and its recipient.
+type PrivateFrame struct {
+	Type string `json:"type"`
+	ID   uint64 `json:"id"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	Text string `json:"text"`
+	TS   string `json:"ts"`
+}
+
+// TopicFrame: a room's topic, with By when someone just set it.
+type TopicFrame struct {
+	Type  string `json:"type"`
+	Room  string `json:"room"`
+	Topic string `json:"topic"`
+	By    string `json:"by,omitempty"`
+	TS    string `json:"ts"`
+}
+
+// RoomsFrame: every room on the server.
+type RoomsFrame struct {
+	Type  string          `json:"type"`
+	Rooms []room.RoomInfo `json:"rooms"`
+}
+
+// NoticeFrame: information for the session (or a room's members).
+type NoticeFrame struct {
+	Type string `json:"type"`
+	Text string `json:"text"`
+}
+
+// MissedFrame tells a client that fell behind how many messages of room
+// (or, with private, private messages) it was not sent.
+type MissedFrame struct {
+	Type    string `json:"type"`
+	Room    string `json:"room,omitempty"`
+	Private bool   `json:"private,omitempty"`
+	Count   int    `json:"count"`
+}
+
+// ErrorFrame: Code is for programs, Text for people.
+type ErrorFrame struct {
+	Type string `json:"type"`
+	Code string `json:"code"`
+	Text string `json:"text"`
+}
+
+// A history frame has no struct: encodeHistory splices the messages' own
+// cached frames into it.

@@ -1,0 +1,94 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// EncodeEvent renders ev as one JSON text frame. It is called once per
+// event, whatever the number of web recipients (see room.Event.Render).
+func EncodeEvent(ev *room.Event) []byte {
+	b, _ := encodeEvent(ev)
+	return b
+}
+
+// encodeEvent is EncodeEvent that also tells whether ev's kind has a frame
+// of its own; an unknown kind is sent as a notice of its text.
+func encodeEvent(ev *room.Event) (frame []byte, known bool) {
+	var v any
+	known = true
+	switch ev.Kind {
+	case room.KindMessage:
+		v = MessageFrame{"message", ev.ID, ev.Room, ev.From, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Action}
+	case room.KindJoin:
+		v = PresenceFrame{Type: "join", Room: ev.Room, Nick: ev.From, Via: ev.Via, Registered: ev.Registered, Count: ev.Count}
+	case room.KindPart:
+		v = PresenceFrame{Type: "part", Room: ev.Room, Nick: ev.From, Reason: ev.Text, Count: ev.Count}
+	case room.KindNick:
+		v = NickFrame{"nick", ev.Room, ev.From, ev.To, ev.Registered}
+	case room.KindMembers:
+		members := ev.Members
+		if members == nil {
+			members = []room.Member{}
+		}
+		v = MembersFrame{"members", ev.Room, members}
+	case room.KindWelcome:
+		v = WelcomeFrame{"welcome", ev.From, ev.Rooms}
+	case room.KindNotice:
+		v = NoticeFrame{"notice", ev.Text}
+	case room.KindPrivate:
+		v = PrivateFrame{"private", ev.ID, ev.From, ev.To, ev.Text, ev.Time.UTC().Format(TimeFormat)}
+	case room.KindTopic:
+		v = TopicFrame{"topic", ev.Room, ev.Text, ev.From, ev.Time.UTC().Format(TimeFormat)}
+	case room.KindRooms:
+		rooms := ev.RoomList
+		if rooms == nil {
+			rooms = []room.RoomInfo{}
+		}
+		v = RoomsFrame{"rooms", rooms}
+	case room.KindHistory:
+		return encodeHistory(ev), true
+	case room.KindError:
+		v = ErrorFrame{"error", ev.Code, ev.Text}
+	case room.KindMissed:
+		v = MissedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
+	default:
+		v, known = NoticeFrame{"notice", ev.Text}, false
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen for these types
+		return []byte(`{"type":"error","code":"internal","text":"encoding failed"}`), known
+	}
+	return b, known
+}
+
+// encodeHistory splices the messages' own cached frames into one history
+// frame: the message objects are exactly the live ones.
+func encodeHistory(ev *room.Event) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"type":"history","room":`)
+	name, _ := json.Marshal(ev.Room)
+	b.Write(name)
+	if ev.Before != 0 {
+		fmt.Fprintf(&b, `,"before":%d`, ev.Before)
+	}
+	b.WriteString(`,"messages":[`)
+	for i, m := range ev.History {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(m.Render(room.FormatJSON, EncodeEvent))
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+// EncodeError is the error frame for code and text, for answers that are
+// not events of a session (a refused hello).
+func EncodeError(code, text string) []byte {
+	b, _ := json.Marshal(ErrorFrame{"error", code, text})
+	return b
+}

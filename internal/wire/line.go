@@ -1,0 +1,109 @@
+package wire
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// lineTimeFormat is TimeFormat as written for a UTC time.
+const lineTimeFormat = "2006-01-02T15:04:05.000Z"
+
+// FormatLine renders ev for line mode: one plain line per event (several
+// for a multi-line notice, the room list or a history), naming the room and
+// the sender, with no escape sequences.
+func FormatLine(ev *room.Event) []byte {
+	var b bytes.Buffer
+	appendLine(&b, ev)
+	return b.Bytes()
+}
+
+// appendLine writes ev's lines to b and tells whether its kind has lines of
+// its own; an unknown kind is written as a notice of its text.
+func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
+	switch ev.Kind {
+	case room.KindMessage:
+		if ev.Action {
+			fmt.Fprintf(b, "#%s * %s %s\n", ev.Room, ev.From, ev.Text)
+		} else {
+			fmt.Fprintf(b, "#%s <%s> %s\n", ev.Room, ev.From, ev.Text)
+		}
+	case room.KindJoin:
+		fmt.Fprintf(b, "#%s --> %s joined (%s)\n", ev.Room, ev.From, ev.Via)
+	case room.KindPart:
+		fmt.Fprintf(b, "#%s <-- %s left (%s)\n", ev.Room, ev.From, ev.Text)
+	case room.KindNick:
+		fmt.Fprintf(b, "#%s --- %s is now known as %s\n", ev.Room, ev.From, ev.To)
+	case room.KindMembers:
+		fmt.Fprintf(b, "#%s members (%d): %s\n", ev.Room, len(ev.Members), MemberList(ev.Members))
+	case room.KindWelcome:
+		fmt.Fprintf(b, "-!- welcome %s\n", ev.From)
+	case room.KindError:
+		fmt.Fprintf(b, "-!- error: %s\n", ev.Text)
+	case room.KindPrivate:
+		fmt.Fprintf(b, "[pm] %s -> %s: %s\n", ev.From, ev.To, ev.Text)
+	case room.KindTopic:
+		if ev.From != "" {
+			fmt.Fprintf(b, "#%s --- topic: %s (set by %s)\n", ev.Room, ev.Text, ev.From)
+		} else {
+			fmt.Fprintf(b, "#%s --- topic: %s\n", ev.Room, ev.Text)
+		}
+	case room.KindRooms:
+		fmt.Fprintf(b, "-!- rooms (%d):\n", len(ev.RoomList))
+		for _, r := range ev.RoomList {
+			fmt.Fprintf(b, "-!-   #%s (%d) %s\n", r.Name, r.Count, r.Topic)
+		}
+	case room.KindMissed:
+		fmt.Fprintf(b, "-!- %s\n", MissedText(ev))
+	case room.KindHistory:
+		// History lines carry their time, so that they cannot be taken for
+		// live messages.
+		for _, m := range ev.History {
+			ts := m.Time.UTC().Format(lineTimeFormat)
+			if m.Action {
+				fmt.Fprintf(b, "#%s @%s * %s %s\n", m.Room, ts, m.From, m.Text)
+			} else {
+				fmt.Fprintf(b, "#%s @%s <%s> %s\n", m.Room, ts, m.From, m.Text)
+			}
+		}
+	case room.KindNotice:
+		noticeLines(b, ev.Text)
+	default:
+		noticeLines(b, ev.Text)
+		return false
+	}
+	return true
+}
+
+func noticeLines(b *bytes.Buffer, text string) {
+	for _, l := range strings.Split(text, "\n") {
+		fmt.Fprintf(b, "-!- %s\n", l)
+	}
+}
+
+// MissedText tells a session that fell behind what it was not sent.
+func MissedText(ev *room.Event) string {
+	if ev.Room == "" {
+		return fmt.Sprintf("missed %d private messages", ev.Count)
+	}
+	return fmt.Sprintf("missed %d messages in #%s", ev.Count, ev.Room)
+}
+
+// MemberList lists members as line mode shows them: "alice (ssh,
+// registered, away), bob (web)".
+func MemberList(members []room.Member) string {
+	parts := make([]string, len(members))
+	for i, m := range members {
+		tags := string(m.Via)
+		if m.Registered {
+			tags += ", registered"
+		}
+		if m.Away != "" {
+			tags += ", away"
+		}
+		parts[i] = m.Nick + " (" + tags + ")"
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,138 @@
+package wire_test
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
+)
+
+// wantLines is what a client should read back from ev's line-mode lines.
+func wantLines(ev *room.Event) []wire.LineEvent {
+	switch ev.Kind {
+	case room.KindMessage:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action}}
+	case room.KindHistory:
+		var lines []wire.LineEvent
+		for _, m := range ev.History {
+			lines = append(lines, wire.LineEvent{Kind: room.KindHistory, Room: m.Room, From: m.From, Text: m.Text, Action: m.Action, Time: m.Time.UTC()})
+		}
+		return lines
+	case room.KindJoin:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Via: string(ev.Via)}}
+	case room.KindPart:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text}}
+	case room.KindNick:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, To: ev.To}}
+	case room.KindMembers:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: len(ev.Members), Text: wire.MemberList(ev.Members)}}
+	case room.KindWelcome:
+		return []wire.LineEvent{{Kind: ev.Kind, From: ev.From}}
+	case room.KindError:
+		return []wire.LineEvent{{Kind: ev.Kind, Text: ev.Text}}
+	case room.KindPrivate:
+		return []wire.LineEvent{{Kind: ev.Kind, From: ev.From, To: ev.To, Text: ev.Text}}
+	case room.KindTopic:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text}}
+	case room.KindRooms:
+		lines := []wire.LineEvent{{Kind: ev.Kind, Count: len(ev.RoomList)}}
+		for _, r := range ev.RoomList {
+			lines = append(lines, wire.LineEvent{Kind: ev.Kind, Room: r.Name, Count: r.Count, Text: r.Topic})
+		}
+		return lines
+	case room.KindMissed:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: ev.Count}}
+	}
+	var lines []wire.LineEvent
+	for _, l := range strings.Split(ev.Text, "\n") {
+		lines = append(lines, wire.LineEvent{Kind: room.KindNotice, Text: l})
+	}
+	return lines
+}
+
+// ParseLine reads back every line FormatLine writes.
+func TestParseLineReadsEveryGoldenLine(t *testing.T) {
+	for _, c := range goldenCases() {
+		out := strings.TrimSuffix(string(wire.FormatLine(c.ev)), "\n")
+		var got []wire.LineEvent
+		if out != "" {
+			for _, l := range strings.Split(out, "\n") {
+				ev, ok := wire.ParseLine(l)
+				if !ok {
+					t.Errorf("%s: ParseLine(%q) not recognised", c.name, l)
+				}
+				got = append(got, ev)
+			}
+		}
+		if want := wantLines(c.ev); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", c.name, got, want)
+		}
+		if c.ev.Kind == room.KindMembers {
+			want := []room.Member(nil)
+			for _, m := range c.ev.Members {
+				if m.Away != "" {
+					m.Away = "away"
+				}
+				want = append(want, m)
+			}
+			if got := wire.ParseMemberList(got[0].Text); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: ParseMemberList = %+v, want %+v", c.name, got, want)
+			}
+		}
+	}
+}
+
+func TestParseLineSkipsUnknownLines(t *testing.T) {
+	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "#lobby @notatime <a> b"} {
+		if ev, ok := wire.ParseLine(l); ok {
+			t.Errorf("ParseLine(%q) = %+v, want not recognised", l, ev)
+		}
+	}
+}
+
+// DecodeFrame reads back every frame EncodeEvent writes.
+func TestDecodeFrameReadsEveryGoldenFrame(t *testing.T) {
+	for _, c := range goldenCases() {
+		ev := c.ev
+		f, err := wire.DecodeFrame(wire.EncodeEvent(ev))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if f.Type != ev.Kind.String() {
+			t.Errorf("%s: type %q", c.name, f.Type)
+		}
+		var ok bool
+		switch ev.Kind {
+		case room.KindMessage, room.KindPrivate:
+			ok = f.ID == ev.ID && f.Room == ev.Room && f.From == ev.From && f.To == ev.To && f.Text == ev.Text && f.Action == ev.Action && f.TS == ev.Time.UTC().Format(wire.TimeFormat)
+		case room.KindJoin, room.KindPart:
+			ok = f.Room == ev.Room && f.Nick == ev.From && f.Via == string(ev.Via) && f.Registered == ev.Registered && f.Reason == ev.Text && f.Count == ev.Count
+		case room.KindNick:
+			ok = f.Room == ev.Room && f.Old == ev.From && f.New == ev.To && f.Registered == ev.Registered
+		case room.KindMembers:
+			ok = f.Room == ev.Room && len(f.Members) == len(ev.Members) && (len(ev.Members) == 0 || reflect.DeepEqual(f.Members, ev.Members))
+		case room.KindWelcome:
+			ok = f.Nick == ev.From && reflect.DeepEqual(f.RoomNames(), ev.Rooms)
+		case room.KindNotice:
+			ok = f.Text == ev.Text
+		case room.KindError:
+			ok = f.Code == ev.Code && f.Text == ev.Text
+		case room.KindTopic:
+			ok = f.Room == ev.Room && f.Topic == ev.Text && f.By == ev.From
+		case room.KindRooms:
+			ok = len(f.RoomList()) == len(ev.RoomList) && (len(ev.RoomList) == 0 || reflect.DeepEqual(f.RoomList(), ev.RoomList))
+		case room.KindHistory:
+			ok = f.Room == ev.Room && f.Before == ev.Before && len(f.Messages) == len(ev.History)
+			for i, m := range f.Messages {
+				ok = ok && m.Type == "message" && m.ID == ev.History[i].ID
+			}
+		case room.KindMissed:
+			ok = f.Room == ev.Room && f.Private == (ev.Room == "") && f.Count == ev.Count
+		}
+		if !ok {
+			t.Errorf("%s: decoded %+v from %s", c.name, f, f.Raw)
+		}
+	}
+}
