@@ -148,10 +148,10 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 	a.probes.addReadyCheck(health.Check{Name: "store", Func: a.store.Ready})
 	httpSrv := &http.Server{
 		Handler:           a.probes.handler(web.Handler()),
-		ReadHeaderTimeout: cfg.HTTP.ReadHeader,
+		ReadHeaderTimeout: noneIfZero(cfg.HTTP.ReadHeader),
 		ReadTimeout:       cfg.HTTP.Read,
 		WriteTimeout:      cfg.HTTP.Write,
-		IdleTimeout:       cfg.HTTP.Idle,
+		IdleTimeout:       noneIfZero(cfg.HTTP.Idle),
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	a.http.serve, a.http.shutdown = serveHTTP(httpSrv), shutdownHTTP(httpSrv)
@@ -261,6 +261,15 @@ func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
 		ready(addrs)
 	}
 	return a.Serve(ctx)
+}
+
+// noneIfZero makes a zero http.Server header or idle timeout mean none, as
+// HTTPTimeouts documents; net/http would read it as "ReadTimeout's".
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // newMetricsServer serves GET /metrics, on a listener of its own.

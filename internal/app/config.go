@@ -71,9 +71,10 @@ type Files struct {
 	MOTD string
 }
 
-// HTTPTimeouts are the chat HTTP server's timeouts; 0: none (as in
-// net/http). They bound plain HTTP requests; an upgraded websocket sets its
-// own deadlines (ping/pong).
+// HTTPTimeouts are the chat HTTP server's timeouts; 0: none (each one,
+// even ReadHeader and Idle, which net/http would otherwise take from Read).
+// They bound plain HTTP requests; an upgraded websocket sets its own
+// deadlines (ping/pong).
 type HTTPTimeouts struct {
 	ReadHeader time.Duration
 	Read       time.Duration
