@@ -141,7 +141,7 @@ func TestBrowserHistoryOnJoin(t *testing.T) {
 }
 
 func TestBrowserLoadOlder(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.History = 5 })
+	srv := startServer(t, func(c *app.Config) { c.Room.History = 5 })
 	bob := newLineClient(t, srv.SSHAddr, "bob")
 	bob.expect("welcome bob")
 	all := numbered("m", 1, 12)
@@ -165,7 +165,7 @@ func TestBrowserLoadOlder(t *testing.T) {
 }
 
 func TestBrowserScrollToTopLoadsOlder(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.History = 40 })
+	srv := startServer(t, func(c *app.Config) { c.Room.History = 40 })
 	bob := newLineClient(t, srv.SSHAddr, "bob")
 	bob.expect("welcome bob")
 	all := numbered("s", 1, 80)

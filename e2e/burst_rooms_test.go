@@ -79,10 +79,10 @@ func TestBurstWithinLimitsKeepsFastReaders(t *testing.T) {
 	srv := startServer(t, func(c *app.Config) {
 		// The documented defaults for the senders, not the test helper's
 		// unlimited ones.
-		c.RateBurst, c.RatePerSecond = 10, 2
-		c.MaxConnsPerAddr = perAddr
-		c.QueueSize = 64 // see above
-		c.ConnRate = -1  // connections are paced by --conn-rate; not under test here
+		c.Room.RateBurst, c.Room.RatePerSecond = 10, 2
+		c.Conns.PerAddr = perAddr
+		c.Room.QueueSize = 64 // see above
+		c.Conns.Rate = -1     // connections are paced by --conn-rate; not under test here
 	})
 
 	rxline := newLineClientFrom(t, "127.0.0.160", srv.SSHAddr, "rxline")
@@ -212,9 +212,9 @@ func TestRoomExhaustionOverSSH(t *testing.T) {
 	bossKey := newSigner(t)
 	writeAuthorizedKeys(t, admins, bossKey)
 	cfg := func(c *app.Config) {
-		c.AdminsFile = admins
-		c.MaxRooms = 8
-		c.RoomCreateBurst, c.RoomCreateInterval = 3, time.Hour
+		c.Files.Admins = admins
+		c.Room.MaxRooms = 8
+		c.Room.RoomCreateBurst, c.Room.RoomCreateInterval = 3, time.Hour
 	}
 	srv := startServerIn(t, dir, cfg)
 

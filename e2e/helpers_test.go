@@ -52,17 +52,14 @@ func startServer(t testing.TB, mutate ...func(*app.Config)) *server {
 // through the server's Stop field.
 func startServerIn(t testing.TB, dir string, mutate ...func(*app.Config)) *server {
 	t.Helper()
-	cfg := app.Config{
-		SSHAddr:    "127.0.0.1:0",
-		HTTPAddr:   "127.0.0.1:0",
-		HostKeyDir: dir + "/hostkeys",
-		DataDir:    dir + "/data",
-		Logger:     slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		// Tests send as fast as they can; the limits have tests of their own.
-		RateBurst: 1 << 20, RatePerSecond: 1 << 20,
-		// All test clients share 127.0.0.1.
-		MaxConnsPerAddr: -1, ConnRate: -1, RoomCreateBurst: -1,
-	}
+	cfg := app.DefaultConfig()
+	cfg.Listen.SSH, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Files.HostKeyDir, cfg.Files.DataDir = dir+"/hostkeys", dir+"/data"
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// Tests send as fast as they can; the limits have tests of their own.
+	cfg.Room.RateBurst, cfg.Room.RatePerSecond = 1<<20, 1<<20
+	// All test clients share 127.0.0.1.
+	cfg.Conns.PerAddr, cfg.Conns.Rate, cfg.Room.RoomCreateBurst = -1, -1, -1
 	for _, m := range mutate {
 		m(&cfg)
 	}

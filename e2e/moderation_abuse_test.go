@@ -24,7 +24,7 @@ func operatorServer(t *testing.T, mutate ...func(*app.Config)) (*server, gossh.S
 	admins := filepath.Join(dir, "admins")
 	bossKey := newSigner(t)
 	writeAuthorizedKeys(t, admins, bossKey)
-	return startServerIn(t, dir, append([]func(*app.Config){func(c *app.Config) { c.AdminsFile = admins }}, mutate...)...), bossKey
+	return startServerIn(t, dir, append([]func(*app.Config){func(c *app.Config) { c.Files.Admins = admins }}, mutate...)...), bossKey
 }
 
 // Finding 6: the operator mutes noisy, a guest without a key. Neither
@@ -122,7 +122,7 @@ func ipv6BanInNamespace(t *testing.T) {
 		}
 	}
 	srv, bossKey := operatorServer(t, func(c *app.Config) {
-		c.SSHAddr, c.HTTPAddr = "[2001:db8:1::1]:0", "[2001:db8:1::1]:0"
+		c.Listen.SSH, c.Listen.HTTP = "[2001:db8:1::1]:0", "[2001:db8:1::1]:0"
 	})
 	boss := newLineClientFrom(t, "2001:db8:2::2", srv.SSHAddr, "boss", keyAuth(bossKey))
 	boss.expect("welcome boss")
@@ -157,7 +157,7 @@ func ipv6BanInNamespace(t *testing.T) {
 // paced; at --max-nicks-per-key it is refused until it gives one up.
 func TestRegistrationsPerKeyAreBounded(t *testing.T) {
 	clock := &fakeClock{}
-	srv := startServer(t, func(c *app.Config) { c.Now = clock.now; c.MaxNicksPerKey = 4 })
+	srv := startServer(t, func(c *app.Config) { c.Now = clock.now; c.Room.MaxNicksPerKey = 4 })
 	squatter := newLineClient(t, srv.SSHAddr, "squat1", keyAuth(newSigner(t)))
 	squatter.expect("welcome squat1")
 	register := func(nick string) {

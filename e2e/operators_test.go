@@ -30,7 +30,7 @@ func TestModerationByOperators(t *testing.T) {
 	bossKey, joeKey, eveKey, fredKey := newSigner(t), newSigner(t), newSigner(t), newSigner(t)
 	writeAuthorizedKeys(t, admins, bossKey)
 	clock := &fakeClock{}
-	cfg := func(c *app.Config) { c.AdminsFile = admins; c.Now = clock.now }
+	cfg := func(c *app.Config) { c.Files.Admins = admins; c.Now = clock.now }
 	srv := startServerIn(t, dir, cfg)
 
 	boss := newLineClientFrom(t, "127.0.0.2", srv.SSHAddr, "boss", keyAuth(bossKey))
@@ -156,7 +156,7 @@ func TestMuteSurvivesRestart(t *testing.T) {
 	admins := filepath.Join(dir, "admins")
 	bossKey, daveKey := newSigner(t), newSigner(t)
 	writeAuthorizedKeys(t, admins, bossKey)
-	cfg := func(c *app.Config) { c.AdminsFile = admins }
+	cfg := func(c *app.Config) { c.Files.Admins = admins }
 	srv := startServerIn(t, dir, cfg)
 	boss := newLineClient(t, srv.SSHAddr, "boss", keyAuth(bossKey))
 	boss.expect("welcome boss")
@@ -180,7 +180,7 @@ func TestAllowlist(t *testing.T) {
 	listed, unlisted := newSigner(t), newSigner(t)
 	writeAuthorizedKeys(t, allow, listed)
 	writeAuthorizedKeys(t, admins, listed)
-	srv := startServerIn(t, dir, func(c *app.Config) { c.AllowlistFile = allow; c.AdminsFile = admins })
+	srv := startServerIn(t, dir, func(c *app.Config) { c.Files.Allowlist = allow; c.Files.Admins = admins })
 
 	if out := sshRefused(t, "", srv.SSHAddr, "stranger", keyAuth(unlisted)); !strings.Contains(out, "admits only listed keys") {
 		t.Fatalf("unlisted key: %q", out)

@@ -126,7 +126,7 @@ func TestPrivateMessagesAcrossFrontEnds(t *testing.T) {
 // Issue 3, acceptance 3: history on join across front-ends, paging, and no
 // duplicate or missing message around the join while messages flow.
 func TestHistoryOnJoinAndPaging(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.History = 5 })
+	srv := startServer(t, func(c *app.Config) { c.Room.History = 5 })
 	poster := newLineClient(t, srv.SSHAddr, "poster")
 	poster.expect("welcome poster")
 	for i := 1; i <= 12; i++ {

@@ -727,7 +727,7 @@ func equalStrings(a, b []string) bool {
 // floodConfig is the default rate limit, set explicitly: startServer's
 // own default lets tests send as fast as they like.
 func floodConfig(c *app.Config) {
-	c.RateBurst, c.RatePerSecond, c.FloodLimit = 10, 2, 20
+	c.Room.RateBurst, c.Room.RatePerSecond, c.Room.FloodLimit = 10, 2, 20
 }
 
 // A client that floods is refused with rate_limited and then disconnected
@@ -914,7 +914,7 @@ func TestFloodDisconnectLoggedOnce(t *testing.T) {
 // The 11th connection from one address is refused on both front-ends,
 // other addresses still connect, and closing one frees a slot.
 func TestConnectionCapPerAddress(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.MaxConnsPerAddr = 10 })
+	srv := startServer(t, func(c *app.Config) { c.Conns.PerAddr = 10 })
 	const crowded, other = "127.0.0.20", "127.0.0.21"
 	var sshClients []*lineClient
 	var webClients []*wsClient
@@ -978,7 +978,7 @@ func TestConnectionCapPerAddress(t *testing.T) {
 // member receive a join and a part each time: new connections per address
 // are paced, on both front-ends together, while other addresses connect.
 func TestConnectionChurnIsPaced(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.ConnRate, c.ConnBurst = 0.01, 4 })
+	srv := startServer(t, func(c *app.Config) { c.Conns.Rate, c.Conns.Burst = 0.01, 4 })
 	const churner, other = "127.0.0.24", "127.0.0.25"
 	watcher := joinWS(t, srv.HTTPAddr, "watcher") // from 127.0.0.1
 	for i := range 2 {
@@ -1010,9 +1010,9 @@ func TestConnectionChurnIsPaced(t *testing.T) {
 func TestGarbageConnectionsDoNotBlockUsers(t *testing.T) {
 	const timeout = 2 * time.Second
 	srv := startServer(t, func(c *app.Config) {
-		c.HandshakeTimeout = timeout
-		c.SessionTimeout = timeout
-		c.MaxConnsPerAddr = 10
+		c.SSH.HandshakeTimeout = timeout
+		c.SSH.SessionTimeout = timeout
+		c.Conns.PerAddr = 10
 	})
 	type kind struct {
 		name    string
@@ -1120,7 +1120,7 @@ func TestSecurityPrivateMessagesNotOnDisk(t *testing.T) {
 	srv.Stop()
 
 	var sawPublic bool
-	err := filepath.WalkDir(srv.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(srv.cfg.Files.DataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -1207,8 +1207,8 @@ func (p *freezingProxy) freeze() { p.once.Do(func() { close(p.frozen) }) }
 func TestSecurityDeadPeersDropped(t *testing.T) {
 	const interval = 300 * time.Millisecond
 	srv := startServer(t, func(c *app.Config) {
-		c.Keepalive = interval
-		c.WSPingInterval = interval
+		c.SSH.Keepalive = interval
+		c.Web.PingInterval = interval
 	})
 	watcher := joinWS(t, srv.HTTPAddr, "watcher")
 
@@ -1259,7 +1259,7 @@ func wsDialHeader(t *testing.T, local, httpAddr string, header http.Header) (*we
 // origin and --allowed-origins can, and so can clients sending no Origin.
 // (The page's CSP and text rendering: e2e/browser_test.go.)
 func TestWebsocketOriginCheck(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.AllowedOrigins = []string{"https://chat.example.com"} })
+	srv := startServer(t, func(c *app.Config) { c.Web.AllowedOrigins = []string{"https://chat.example.com"} })
 	for _, tc := range []struct {
 		origin string
 		want   int
@@ -1310,8 +1310,8 @@ func TestWebsocketOriginCheck(t *testing.T) {
 // e2e/nginx_test.go TestThroughNginx.)
 func TestForwardedForOnlyFromTrustedProxy(t *testing.T) {
 	srv := startServer(t, func(c *app.Config) {
-		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
-		c.MaxConnsPerAddr = 2
+		c.Web.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+		c.Conns.PerAddr = 2
 	})
 	whoami := func(local, xff, nick string) string {
 		t.Helper()
@@ -1379,7 +1379,7 @@ func TestPreHelloAttemptsBounded(t *testing.T) {
 // A websocket that never says hello is closed after --ws-hello-timeout, so
 // an idle upgrade cannot hold a connection slot.
 func TestSilentWebsocketClosedAfterHelloTimeout(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.WSHelloTimeout = 300 * time.Millisecond })
+	srv := startServer(t, func(c *app.Config) { c.Web.HelloTimeout = 300 * time.Millisecond })
 	wc := newWSClient(t, srv.HTTPAddr)
 	start := time.Now()
 	select {

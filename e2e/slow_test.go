@@ -16,7 +16,7 @@ import (
 func TestStalledClientIsDropped(t *testing.T) {
 	// Once its queue is full, the stalled client is skipped messages; it
 	// is dropped when it has written nothing for --slow-timeout.
-	srv := startServer(t, func(c *app.Config) { c.QueueSize = 32; c.SlowTimeout = 300 * time.Millisecond })
+	srv := startServer(t, func(c *app.Config) { c.Room.QueueSize = 32; c.Room.SlowTimeout = 300 * time.Millisecond })
 
 	// An SSH client that never reads its output: once the SSH channel
 	// window (2 MiB) is used up, the server's writes to it block.

@@ -618,7 +618,7 @@ func TestKickFreesStuckSession(t *testing.T) {
 	writeAuthorizedKeys(t, admins, bossKey)
 	// A queue long enough that the stuck session is not dropped as too slow
 	// before the kick.
-	srv := startServerIn(t, dir, func(c *app.Config) { c.AdminsFile = admins; c.QueueSize = 1 << 14 })
+	srv := startServerIn(t, dir, func(c *app.Config) { c.Files.Admins = admins; c.Room.QueueSize = 1 << 14 })
 	boss := newLineClient(t, srv.SSHAddr, "boss", keyAuth(bossKey))
 	boss.expect("welcome boss")
 	base := runtime.NumGoroutine()

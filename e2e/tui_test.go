@@ -11,7 +11,7 @@ import (
 // The terminal interface: history on join, scrolling back into older
 // history, several rooms with unread marks, and mentions that ring.
 func TestTerminalRoomsHistoryAndMentions(t *testing.T) {
-	srv := startServer(t, func(c *app.Config) { c.History = 5 })
+	srv := startServer(t, func(c *app.Config) { c.Room.History = 5 })
 	poster := newLineClient(t, srv.SSHAddr, "poster")
 	poster.expect("welcome poster")
 	for i := 0; i < 30; i++ {

@@ -1,400 +1,293 @@
-// Package app assembles one Tertulia process: the room hub and both
-// front-ends on their listeners. cmd/tertulia turns flags into a Config;
-// tests run the same assembly.
+// Package app assembles one Tertulia process: the store, the room hub and
+// both front-ends, and the listeners they serve on. cmd/tertulia turns
+// flags into a Config; tests run the same assembly.
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/health"
 	"github.com/tertulia/tertulia/internal/logx"
+	"github.com/tertulia/tertulia/internal/metrics"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/sshchat"
 	"github.com/tertulia/tertulia/internal/store"
 	"github.com/tertulia/tertulia/internal/webchat"
 )
 
-// Config is everything a process needs; zero values take the defaults.
-type Config struct {
-	SSHAddr    string
-	HTTPAddr   string
-	HostKeyDir string
-	DataDir    string
-	// SQLiteSync is the store's synchronous mode (store.SyncFull, the
-	// default, or store.SyncNormal).
-	SQLiteSync       string
-	AllowedOrigins   []string
-	QueueSize        int
-	MaxMessage       int
-	WSReadLimit      int64
-	WSPingInterval   time.Duration
-	WSHelloTimeout   time.Duration // 0: the default
-	SSHMaxLine       int           // bytes of one line-mode input line; 0: the default
-	WSWriteTimeout   time.Duration // 0: the default
-	HandshakeTimeout time.Duration
-	ShutdownTimeout  time.Duration
-	Logger           *slog.Logger
-	// History is how many recent messages a joiner receives.
-	History int
-	// MaxRooms bounds the number of rooms.
-	MaxRooms int
-	// MaxNicksPerKey caps the nicks one key may register; 0: the default
-	// (room.DefaultMaxNicksPerKey), -1: no cap.
-	MaxNicksPerKey int
-	// RoomCreateBurst rooms at once, then one every RoomCreateInterval, may
-	// be created per session and per address (0: the defaults; a negative
-	// burst: no limit).
-	RoomCreateBurst    int
-	RoomCreateInterval time.Duration
-	// RoomReclaimAfter: rooms holding nothing are removed once empty this
-	// long (0: the default; negative: never).
-	RoomReclaimAfter time.Duration
-	// SlowTimeout: a session lagging behind its full queue that writes
-	// nothing this long is dropped (0: the default; negative: dropped as
-	// soon as its queue is full, no message skipped).
-	SlowTimeout time.Duration
-	// StorePrivate stores private messages too (off by default).
-	StorePrivate bool
-	// AdminsFile (authorized_keys format) lists the operators' keys.
-	AdminsFile string
-	// AllowlistFile (authorized_keys format), if set, admits only its keys.
-	AllowlistFile string
-	// MOTDFile holds the message of the day shown at join.
-	MOTDFile string
-	// PublicURL is the web page's public address, for /weblogin links.
-	PublicURL string
-	// RateBurst lines at once, then RatePerSecond a second, per session;
-	// FloodLimit refused lines in a row disconnect it.
-	RateBurst     int
-	RatePerSecond float64
-	FloodLimit    int
-	// MaxConnsPerAddr and MaxConns cap open connections (SSH and web
-	// together) per client address and in total; 0 takes the default, a
-	// negative value means no cap.
-	MaxConnsPerAddr int
-	MaxConns        int
-	// ConnRate and ConnBurst pace new connections (SSH and web together)
-	// per client address; 0 takes the defaults, a negative ConnRate turns
-	// pacing off.
-	ConnRate  float64
-	ConnBurst int
-	// SessionTimeout bounds the time from SSH handshake to shell/exec,
-	// and from opening a session channel to its shell/exec.
-	SessionTimeout time.Duration
-	// SSHMaxChannels caps the session channels one SSH connection may have
-	// open at once (0: the default).
-	SSHMaxChannels int
-	// Keepalive is the SSH keepalive interval (0: default, negative: off).
-	Keepalive time.Duration
-	// Now replaces time.Now in the hub (tests of expiry).
-	Now func() time.Time
-	// PprofAddr, if set, serves net/http/pprof on its own listener and mux
-	// (never http.DefaultServeMux), for profiling. Empty means off.
-	PprofAddr string
-	// MetricsAddr, if set, serves GET /metrics (Prometheus text format) on
-	// its own listener. Empty means off.
-	MetricsAddr string
-	// TrustedProxies are the reverse proxies (nginx) whose X-Forwarded-For
-	// and X-Real-IP are believed. nil means loopback only; an empty,
-	// non-nil list trusts none.
-	TrustedProxies []netip.Prefix
-	// HTTP server timeouts (0: the defaults below). They bound plain HTTP
-	// requests; an upgraded websocket sets its own deadlines (ping/pong).
-	HTTPReadHeaderTimeout time.Duration
-	HTTPReadTimeout       time.Duration
-	HTTPWriteTimeout      time.Duration
-	HTTPIdleTimeout       time.Duration
-	// ReadyChecks are added to GET /readyz, after the built-in ones
-	// (listeners serving, not stopping).
-	ReadyChecks []health.Check
+// App is one assembled process. New builds it without binding anything;
+// Listen binds the listeners, Serve serves until its context ends and then
+// shuts down, Close releases the store.
+type App struct {
+	cfg          Config
+	log          *slog.Logger
+	store        *store.SQLite
+	hub          *room.Hub
+	probes       *probes
+	fingerprints []string // the host keys', for the start line
+
+	// services are the listeners in the order they are bound and served;
+	// they stop in the reverse order.
+	services []*service
+	ssh      *service
+	http     *service
+	metrics  *service // nil when off
 }
-
-// Defaults.
-const (
-	DefaultSSHAddr         = ":2222"
-	DefaultHTTPAddr        = "127.0.0.1:8080"
-	DefaultHostKeyDir      = "hostkeys"
-	DefaultDataDir         = "data"
-	DefaultShutdownTimeout = 10 * time.Second
-
-	DefaultHTTPReadHeaderTimeout = 10 * time.Second
-	DefaultHTTPReadTimeout       = 30 * time.Second
-	DefaultHTTPWriteTimeout      = 30 * time.Second
-	DefaultHTTPIdleTimeout       = 120 * time.Second
-)
 
 // Addrs are the addresses the listeners are bound to.
 type Addrs struct {
 	SSH     net.Addr
 	HTTP    net.Addr
-	Metrics net.Addr // nil when MetricsAddr is empty
+	Metrics net.Addr // nil when Listen.Metrics is empty
 }
 
-// Run serves until ctx is cancelled, then shuts down: sessions are told the
-// server is stopping, both servers stop, and Run returns within
-// ShutdownTimeout. ready, if not nil, is called once both listeners are bound.
-func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
+// New checks cfg and assembles the process: data folder, host keys, store,
+// hub with its rooms loaded, both front-ends and their servers. Nothing
+// listens yet. On success the caller must Close the App.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	// One failing dependency (a full disk) must not flood the log with the
 	// same error for every message.
-	log = slog.New(logx.NewDedup(log.Handler(), logx.DefaultRepeatWindow, nil))
-	if cfg.DataDir == "" {
-		cfg.DataDir = DefaultDataDir
+	log := slog.New(logx.NewDedup(cfg.Logger.Handler(), logx.DefaultRepeatWindow, nil))
+	if err := os.MkdirAll(cfg.Files.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if cfg.MaxConnsPerAddr == 0 {
-		cfg.MaxConnsPerAddr = connlimit.DefaultPerAddr
-	}
-	if cfg.MaxConns == 0 {
-		cfg.MaxConns = connlimit.DefaultTotal
-	}
-	cfg.ConnRate = orDefault(cfg.ConnRate, connlimit.DefaultRate)
-	cfg.ConnBurst = orDefault(cfg.ConnBurst, connlimit.DefaultBurst)
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data folder: %w", err)
-	}
-	keys, err := sshchat.LoadHostKeys(orDefault(cfg.HostKeyDir, DefaultHostKeyDir))
+	keys, err := sshchat.LoadHostKeys(cfg.Files.HostKeyDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-
-	st, err := store.OpenSQLite(ctx, cfg.DataDir, store.WithSync(orDefault(cfg.SQLiteSync, store.DefaultSync)))
+	hubOpts, err := fileOptions(cfg.Files)
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return nil, err
 	}
-	// Closed last, after every session is gone: nothing writes after it.
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Error("store close", "err", err)
-		}
-	}()
+	st, err := store.OpenSQLite(ctx, cfg.Files.DataDir, store.WithSync(cfg.SQLiteSync))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a := &App{cfg: cfg, log: log, store: st}
+	if err := a.assemble(ctx, keys, hubOpts); err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	return a, nil
+}
 
-	ops := newOps(cfg, log)
-	ops.addReadyCheck(health.Check{Name: "store", Func: st.Ready})
-	hubOpts := []room.Option{room.WithLogger(log), room.WithObserver(ops.metrics), room.WithStore(st), room.WithStorePrivate(cfg.StorePrivate)}
-	if cfg.History > 0 {
-		hubOpts = append(hubOpts, room.WithHistory(cfg.History))
-	}
-	if cfg.AdminsFile != "" {
-		admins, err := sshchat.ReadAuthorizedKeys(cfg.AdminsFile)
+// fileOptions reads the files the hub is configured with.
+func fileOptions(f Files) ([]room.Option, error) {
+	var opts []room.Option
+	if f.Admins != "" {
+		admins, err := sshchat.ReadAuthorizedKeys(f.Admins)
 		if err != nil {
-			return fmt.Errorf("--admins: %w", err)
+			return nil, fmt.Errorf("--admins: %w", err)
 		}
 		for fp := range admins {
-			hubOpts = append(hubOpts, room.WithAdmins(fp))
+			opts = append(opts, room.WithAdmins(fp))
 		}
 	}
-	if cfg.AllowlistFile != "" {
-		path := cfg.AllowlistFile
-		hubOpts = append(hubOpts, room.WithAllowlist(func() (map[string]bool, error) { return sshchat.ReadAuthorizedKeys(path) }))
+	if f.Allowlist != "" {
+		path := f.Allowlist
+		opts = append(opts, room.WithAllowlist(func() (map[string]bool, error) { return sshchat.ReadAuthorizedKeys(path) }))
 	}
-	if cfg.MOTDFile != "" {
-		motd, err := os.ReadFile(cfg.MOTDFile)
+	if f.MOTD != "" {
+		motd, err := os.ReadFile(f.MOTD)
 		if err != nil {
-			return fmt.Errorf("--motd: %w", err)
+			return nil, fmt.Errorf("--motd: %w", err)
 		}
-		hubOpts = append(hubOpts, room.WithMOTD(strings.TrimSpace(string(motd))))
+		opts = append(opts, room.WithMOTD(strings.TrimSpace(string(motd))))
 	}
+	return opts, nil
+}
+
+// assemble builds the hub, the front-ends and the services over a.store.
+func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.Option) error {
+	cfg := a.cfg
+	met := metrics.New()
+	hubOpts = append(hubOpts, cfg.Room.Options()...)
+	hubOpts = append(hubOpts, room.WithLogger(a.log), room.WithObserver(met), room.WithStore(a.store))
 	if cfg.PublicURL != "" {
 		hubOpts = append(hubOpts, room.WithPublicURL(cfg.PublicURL))
 	}
 	if cfg.Now != nil {
 		hubOpts = append(hubOpts, room.WithClock(cfg.Now))
 	}
-	if cfg.RateBurst > 0 && cfg.RatePerSecond > 0 {
-		hubOpts = append(hubOpts, room.WithRate(cfg.RateBurst, cfg.RatePerSecond))
-	}
-	if cfg.FloodLimit > 0 {
-		hubOpts = append(hubOpts, room.WithFloodLimit(cfg.FloodLimit))
-	}
-	if cfg.MaxRooms > 0 {
-		hubOpts = append(hubOpts, room.WithMaxRooms(cfg.MaxRooms))
-	}
-	if cfg.MaxNicksPerKey != 0 {
-		hubOpts = append(hubOpts, room.WithMaxNicksPerKey(cfg.MaxNicksPerKey))
-	}
-	if cfg.QueueSize > 0 {
-		hubOpts = append(hubOpts, room.WithQueueSize(cfg.QueueSize))
-	}
-	if cfg.SlowTimeout != 0 {
-		hubOpts = append(hubOpts, room.WithSlowTimeout(max(cfg.SlowTimeout, 0)))
-	}
-	if cfg.RoomCreateBurst != 0 || cfg.RoomCreateInterval != 0 {
-		hubOpts = append(hubOpts, room.WithRoomCreation(max(orDefault(cfg.RoomCreateBurst, room.DefaultRoomCreateBurst), 0),
-			orDefault(cfg.RoomCreateInterval, room.DefaultRoomCreateInterval)))
-	}
-	if cfg.RoomReclaimAfter != 0 {
-		hubOpts = append(hubOpts, room.WithRoomReclaim(max(cfg.RoomReclaimAfter, 0)))
-	}
-	if cfg.MaxMessage > 0 {
-		hubOpts = append(hubOpts, room.WithMaxMessage(cfg.MaxMessage))
-	}
-	hub := room.NewHub(hubOpts...)
-	if err := hub.LoadRooms(ctx); err != nil {
+	a.hub = room.NewHub(hubOpts...)
+	if err := a.hub.LoadRooms(ctx); err != nil {
 		return fmt.Errorf("load rooms: %w", err)
 	}
-	ops.metrics.RoomsChanged(hub.Rooms())
+	met.RoomsChanged(a.hub.Rooms())
+
+	conns := cfg.Conns.NewLimiter()
+	sshOpts := append(cfg.SSH.Options(), sshchat.WithLogger(a.log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(met.SSHHandshakeFailed), sshchat.WithConnLimiter(conns))
+	sshSrv, err := sshchat.New(a.hub, sshOpts...)
+	if err != nil {
+		return err
+	}
+	webOpts := append(cfg.Web.Options(), webchat.WithLogger(a.log), webchat.WithAllowedHosts(publicHosts(cfg)...), webchat.WithConnLimiter(conns))
+	web := webchat.New(a.hub, webOpts...)
+
+	a.ssh = &service{name: "ssh", title: "SSH", addr: cfg.Listen.SSH, serve: sshSrv.Serve,
+		shutdown: func(ctx context.Context) { _ = sshSrv.Shutdown(ctx) }, drainsSessions: true}
+	a.http = &service{name: "http", title: "HTTP", addr: cfg.Listen.HTTP, drainsSessions: true}
+	a.probes = newProbes(a.ssh, a.http)
+	for _, c := range cfg.ReadyChecks {
+		a.probes.addReadyCheck(c)
+	}
+	a.probes.addReadyCheck(health.Check{Name: "store", Func: a.store.Ready})
+	httpSrv := &http.Server{
+		Handler:           a.probes.handler(web.Handler()),
+		ReadHeaderTimeout: noneIfZero(cfg.HTTP.ReadHeader),
+		ReadTimeout:       cfg.HTTP.Read,
+		WriteTimeout:      cfg.HTTP.Write,
+		IdleTimeout:       noneIfZero(cfg.HTTP.Idle),
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.http.serve, a.http.shutdown = serveHTTP(httpSrv), shutdownHTTP(httpSrv)
+	a.services = []*service{a.ssh, a.http}
+	if cfg.Listen.Metrics != "" {
+		srv := newMetricsServer(met, a.log)
+		a.metrics = &service{name: "metrics", addr: cfg.Listen.Metrics, serve: serveHTTP(srv), shutdown: shutdownHTTP(srv)}
+		a.services = append(a.services, a.metrics)
+	}
+	if cfg.Listen.Pprof != "" {
+		srv := newPprofServer(a.log)
+		// Closed, not drained: a CPU profile streams for as long as it
+		// was asked to run.
+		a.services = append(a.services, &service{name: "pprof", addr: cfg.Listen.Pprof, serve: serveHTTP(srv),
+			shutdown: func(context.Context) { _ = srv.Close() }})
+	}
+	for _, k := range keys {
+		a.fingerprints = append(a.fingerprints, k.PublicKey().Type()+" "+gossh.FingerprintSHA256(k.PublicKey()))
+	}
+	return nil
+}
+
+// Listen binds every listener, in order (SSH, HTTP, metrics, pprof), and
+// returns their addresses. Serve calls it if the caller has not.
+func (a *App) Listen() (Addrs, error) {
+	if a.ssh.ln == nil {
+		if err := listenAll(a.services); err != nil {
+			return Addrs{}, err
+		}
+	}
+	addrs := Addrs{SSH: a.ssh.ln.Addr(), HTTP: a.http.ln.Addr()}
+	if a.metrics != nil {
+		addrs.Metrics = a.metrics.ln.Addr()
+	}
+	return addrs, nil
+}
+
+// Serve serves until ctx ends or a server fails, then shuts down: sessions
+// are told the server is stopping, the servers stop, and Serve returns
+// within Config.ShutdownTimeout. It returns the failure, if any.
+func (a *App) Serve(ctx context.Context) error {
+	addrs, err := a.Listen()
+	if err != nil {
+		return err
+	}
+	metricsAddr := ""
+	if addrs.Metrics != nil {
+		metricsAddr = addrs.Metrics.String()
+	}
+	a.log.Info("start", "ssh", addrs.SSH.String(), "http", addrs.HTTP.String(), "metrics", metricsAddr, "data", a.cfg.Files.DataDir, "hostkeys", a.fingerprints)
+	for _, s := range a.services {
+		if s.name == "pprof" {
+			a.log.Warn("pprof enabled: do not expose this address", "pprof", s.ln.Addr().String())
+		}
+	}
 	reclaimCtx, stopReclaim := context.WithCancel(ctx)
 	reclaimDone := make(chan struct{})
-	go func() { defer close(reclaimDone); reclaimRooms(reclaimCtx, hub, cfg.RoomReclaimAfter) }()
-	// Stopped before the store closes (deferred earlier, so run later),
-	// on every return.
+	go func() { defer close(reclaimDone); reclaimRooms(reclaimCtx, a.hub, a.cfg.Room.RoomReclaimAfter) }()
 	defer func() { stopReclaim(); <-reclaimDone }()
 
-	conns := connlimit.New(cfg.MaxConnsPerAddr, cfg.MaxConns, connlimit.WithRate(cfg.ConnRate, cfg.ConnBurst))
-	sshOpts := []sshchat.Option{sshchat.WithLogger(log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(ops.metrics.SSHHandshakeFailed), sshchat.WithConnLimiter(conns)}
-	if cfg.SessionTimeout > 0 {
-		sshOpts = append(sshOpts, sshchat.WithSessionTimeout(cfg.SessionTimeout))
-	}
-	if cfg.Keepalive != 0 {
-		sshOpts = append(sshOpts, sshchat.WithKeepalive(max(cfg.Keepalive, 0)))
-	}
-	if cfg.HandshakeTimeout > 0 {
-		sshOpts = append(sshOpts, sshchat.WithHandshakeTimeout(cfg.HandshakeTimeout))
-	}
-	if cfg.SSHMaxLine > 0 {
-		sshOpts = append(sshOpts, sshchat.WithMaxLine(cfg.SSHMaxLine))
-	}
-	if cfg.SSHMaxChannels > 0 {
-		sshOpts = append(sshOpts, sshchat.WithMaxChannels(cfg.SSHMaxChannels))
-	}
-	sshSrv, err := sshchat.New(hub, sshOpts...)
-	if err != nil {
-		return err
-	}
-	webOpts := []webchat.Option{webchat.WithLogger(log), webchat.WithAllowedOrigins(cfg.AllowedOrigins...), webchat.WithAllowedHosts(publicHosts(cfg)...), webchat.WithTrustedProxies(cfg.TrustedProxies), webchat.WithConnLimiter(conns)}
-	if cfg.WSReadLimit > 0 {
-		webOpts = append(webOpts, webchat.WithReadLimit(cfg.WSReadLimit))
-	}
-	if cfg.WSPingInterval > 0 {
-		webOpts = append(webOpts, webchat.WithPingInterval(cfg.WSPingInterval))
-	}
-	if cfg.WSHelloTimeout > 0 {
-		webOpts = append(webOpts, webchat.WithHelloTimeout(cfg.WSHelloTimeout))
-	}
-	if cfg.WSWriteTimeout > 0 {
-		webOpts = append(webOpts, webchat.WithWriteTimeout(cfg.WSWriteTimeout))
-	}
-	web := webchat.New(hub, webOpts...)
-	httpSrv := &http.Server{
-		Handler:           ops.handler(web.Handler()),
-		ReadHeaderTimeout: orDefault(cfg.HTTPReadHeaderTimeout, DefaultHTTPReadHeaderTimeout),
-		ReadTimeout:       orDefault(cfg.HTTPReadTimeout, DefaultHTTPReadTimeout),
-		WriteTimeout:      orDefault(cfg.HTTPWriteTimeout, DefaultHTTPWriteTimeout),
-		IdleTimeout:       orDefault(cfg.HTTPIdleTimeout, DefaultHTTPIdleTimeout),
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-
-	sshLn, err := net.Listen("tcp", orDefault(cfg.SSHAddr, DefaultSSHAddr))
-	if err != nil {
-		return fmt.Errorf("ssh listener: %w", err)
-	}
-	httpLn, err := net.Listen("tcp", orDefault(cfg.HTTPAddr, DefaultHTTPAddr))
-	if err != nil {
-		sshLn.Close()
-		return fmt.Errorf("http listener: %w", err)
-	}
-	if err := ops.listenMetrics(cfg.MetricsAddr); err != nil {
-		sshLn.Close()
-		httpLn.Close()
-		return err
-	}
-	fingerprints := make([]string, len(keys))
-	for i, k := range keys {
-		fingerprints[i] = k.PublicKey().Type() + " " + gossh.FingerprintSHA256(k.PublicKey())
-	}
-	log.Info("start", "ssh", sshLn.Addr().String(), "http", httpLn.Addr().String(), "metrics", ops.metricsAddrString(), "data", cfg.DataDir, "hostkeys", fingerprints)
-	var pprofSrv *http.Server
-	if cfg.PprofAddr != "" {
-		pprofLn, err := net.Listen("tcp", cfg.PprofAddr)
-		if err != nil {
-			sshLn.Close()
-			httpLn.Close()
-			ops.closeMetrics()
-			return fmt.Errorf("pprof listener: %w", err)
-		}
-		pprofSrv = newPprofServer(log)
-		log.Warn("pprof enabled: do not expose this address", "pprof", pprofLn.Addr().String())
-		go func() { _ = pprofSrv.Serve(pprofLn) }()
-	}
-
-	errc := make(chan error, 3)
-	ops.sshServing.Store(true)
-	ops.httpServing.Store(true)
-	go func() { defer ops.sshServing.Store(false); errc <- sshSrv.Serve(sshLn) }()
-	go func() {
-		defer ops.httpServing.Store(false)
-		if err := httpSrv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-			return
-		}
-		errc <- nil
-	}()
-	ops.serveMetrics(errc)
-	if ready != nil {
-		ready(Addrs{SSH: sshLn.Addr(), HTTP: httpLn.Addr(), Metrics: ops.metricsAddr()})
-	}
-
+	errc := make(chan error, len(a.services))
+	serveAll(a.services, errc)
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
-		log.Error("server failed", "err", runErr)
+		a.log.Error("server failed", "err", runErr)
 	}
 
-	ops.stopping.Store(true)
-	log.Info("stopping", "sessions", hub.Sessions())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	a.probes.stopping.Store(true)
+	a.log.Info("stopping", "sessions", a.hub.Sessions())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
-	// Connections without a session (SSH handshakes in progress, clients
-	// that keep their connection once the session ended, half-sent HTTP
-	// requests) are cut a short grace after the last session left, not at
-	// the deadline: port 22 always has a scanner or two mid-handshake.
-	connCtx, connCancel := context.WithCancel(sctx)
-	defer connCancel()
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = sshSrv.Shutdown(connCtx) })
-	wg.Go(func() {
-		if httpSrv.Shutdown(connCtx) != nil {
-			_ = httpSrv.Close() // connections still mid-request
-		}
-	})
-	wg.Go(func() { ops.shutdownMetrics(sctx) })
-	if err := hub.Shutdown(sctx); err != nil {
-		log.Warn("sessions still open at shutdown timeout", "sessions", hub.Sessions())
-	} else {
-		defer time.AfterFunc(connGrace, connCancel).Stop()
+	if err := shutdownAll(sctx, a.services, a.hub.Shutdown); err != nil {
+		a.log.Warn("sessions still open at shutdown timeout", "sessions", a.hub.Sessions())
 	}
-	wg.Wait()
-	if pprofSrv != nil {
-		_ = pprofSrv.Close()
-	}
-	log.Info("stopped")
+	a.log.Info("stopped")
 	return runErr
 }
 
+// Close releases what New opened: listeners never served, and the store,
+// which goes last, after every session is gone, so nothing writes after it.
+func (a *App) Close() {
+	closeListeners(a.services)
+	a.closeStore()
+}
+
+func (a *App) closeStore() {
+	if err := a.store.Close(); err != nil {
+		a.log.Error("store close", "err", err)
+	}
+}
+
+// Run assembles a process with New, serves it until ctx is cancelled and
+// closes it. ready, if not nil, is called once every listener is bound.
+func Run(ctx context.Context, cfg Config, ready func(Addrs)) error {
+	a, err := New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	addrs, err := a.Listen()
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(addrs)
+	}
+	return a.Serve(ctx)
+}
+
+// noneIfZero makes a zero http.Server header or idle timeout mean none, as
+// HTTPTimeouts documents; net/http would read it as "ReadTimeout's".
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// newMetricsServer serves GET /metrics, on a listener of its own.
+func newMetricsServer(m *metrics.Metrics, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 // newPprofServer serves the net/http/pprof handlers on a mux of its own, so
-// profiling is reachable only on Config.PprofAddr. No write timeout: a CPU
+// profiling is reachable only on Listen.Pprof. No write timeout: a CPU
 // profile or trace streams for as long as it was asked to run.
 func newPprofServer(log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
@@ -414,7 +307,7 @@ func newPprofServer(log *slog.Logger) *http.Server {
 // names the web front-end answers to (none set: any).
 func publicHosts(cfg Config) []string {
 	var hosts []string
-	for _, u := range append([]string{cfg.PublicURL}, cfg.AllowedOrigins...) {
+	for _, u := range append([]string{cfg.PublicURL}, cfg.Web.AllowedOrigins...) {
 		if p, err := url.Parse(strings.TrimSpace(u)); err == nil && p.Hostname() != "" {
 			hosts = append(hosts, p.Hostname())
 		}
@@ -423,13 +316,12 @@ func publicHosts(cfg Config) []string {
 }
 
 // reclaimRooms removes unused rooms now and then until ctx ends (rooms are
-// also reclaimed whenever the room cap is reached).
+// also reclaimed whenever the room cap is reached); after 0: never.
 func reclaimRooms(ctx context.Context, hub *room.Hub, after time.Duration) {
-	if after < 0 {
+	if after <= 0 {
 		return
 	}
-	every := min(orDefault(after, room.DefaultRoomReclaimAfter), time.Minute)
-	t := time.NewTicker(every)
+	t := time.NewTicker(min(after, time.Minute))
 	defer t.Stop()
 	for {
 		select {
@@ -439,13 +331,4 @@ func reclaimRooms(ctx context.Context, hub *room.Hub, after time.Duration) {
 			hub.ReclaimRooms()
 		}
 	}
-}
-
-// orDefault returns def for an unset (zero) setting.
-func orDefault[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }

@@ -17,11 +17,10 @@ import (
 func startServer(t *testing.T) app.Addrs {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := app.Config{
-		SSHAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		HostKeyDir: dir + "/hostkeys", DataDir: dir + "/data",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	cfg := app.DefaultConfig()
+	cfg.Listen.SSH, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Files.HostKeyDir, cfg.Files.DataDir = dir+"/hostkeys", dir+"/data"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan app.Addrs, 1)
 	done := make(chan error, 1)

@@ -16,7 +16,11 @@ const DefaultTrustedProxiesList = "127.0.0.1/32,::1/128"
 // DefaultTrustedProxies are the peers whose X-Forwarded-For and X-Real-IP
 // headers are believed when no other list is given (DefaultTrustedProxiesList).
 func DefaultTrustedProxies() []netip.Prefix {
-	return []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+	p, err := ParseTrustedProxies(DefaultTrustedProxiesList)
+	if err != nil {
+		panic("webchat: DefaultTrustedProxiesList: " + err.Error()) // a constant: caught by any test
+	}
+	return p
 }
 
 // ParseTrustedProxies reads a comma-separated list of CIDRs or single

@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/connlimit"
+)
+
+func testConfig(t *testing.T) Config {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Listen = ListenAddrs{SSH: "127.0.0.1:0", HTTP: "127.0.0.1:0", Metrics: "127.0.0.1:0"}
+	cfg.Files.HostKeyDir, cfg.Files.DataDir = dir+"/hostkeys", dir+"/data"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return cfg
+}
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A zero Config is not a default one: Validate names what is missing
+// instead of filling it in.
+func TestZeroConfigIsRefused(t *testing.T) {
+	err := Config{}.Validate()
+	if err == nil {
+		t.Fatal("zero Config accepted")
+	}
+	for _, want := range []string{"ssh address", "data folder", "sqlite sync", "shutdown timeout", "logger", "outbound queue", "ssh max line", "ws ping interval"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+// The zeros that mean "off" are valid.
+func TestZeroMeansOff(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Room.History, cfg.Room.FloodLimit, cfg.Room.MaxRooms, cfg.Room.RatePerSecond, cfg.Room.RateBurst = 0, 0, 0, 0, 0
+	cfg.Room.SlowTimeout, cfg.Room.RoomReclaimAfter, cfg.Room.RoomCreateBurst, cfg.Room.MaxNicksPerKey = 0, 0, 0, 0
+	cfg.SSH.Keepalive = 0
+	cfg.Conns = connlimit.Config{} // 0: no cap, not paced
+	cfg.HTTP = HTTPTimeouts{}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// New binds nothing; Serve binds, serves (readiness passes) and, once its
+// context ends, stops every listener and returns.
+func TestServeAndShutdown(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	addrs, err := a.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs.Metrics == nil {
+		t.Fatal("no metrics address")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+
+	// The listeners are bound, so this request waits for the HTTP server,
+	// which serves only once every service is marked serving.
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + addrs.HTTP.String() + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz: %d", resp.StatusCode)
+	}
+	resp, err = client.Get("http://" + addrs.Metrics.String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	for _, addr := range []net.Addr{addrs.SSH, addrs.HTTP, addrs.Metrics} {
+		if c, err := net.Dial("tcp", addr.String()); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts after Serve returned", addr)
+		}
+	}
+}
+
+// A listener that cannot bind releases the ones bound before it.
+func TestListenFailureReleasesEarlierListeners(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := testConfig(t)
+	cfg.Listen.Metrics = taken.Addr().String()
+	a, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Listen(); err == nil || !strings.Contains(err.Error(), "metrics listener") {
+		t.Fatalf("Listen: %v, want a metrics listener error", err)
+	}
+	for _, s := range a.services {
+		if s.ln != nil {
+			t.Errorf("%s listener left open", s.name)
+		}
+	}
+}
