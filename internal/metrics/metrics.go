@@ -24,16 +24,6 @@ const Namespace = "tertulia"
 // client about to be dropped as too slow).
 var LatencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
-// Close reasons as label values: short, stable, without spaces.
-var closeReasons = map[string]string{
-	room.ReasonQuit:       "quit",
-	room.ReasonClosed:     "closed",
-	room.ReasonSlowClient: "slow_client",
-	room.ReasonStopping:   "stopping",
-	room.ReasonFlooding:   "flooding",
-	room.ReasonSignedOut:  "signed_out",
-}
-
 // Metrics holds Tertulia's series and the registry that serves them.
 type Metrics struct {
 	reg *prometheus.Registry
@@ -84,7 +74,7 @@ func New() *Metrics {
 		}, []string{"via"}),
 		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sessions_closed_total",
-			Help: "Chat sessions closed, by front-end and reason (quit, closed, slow_client, stopping, flooding, signed_out, other).",
+			Help: "Chat sessions closed, by front-end and reason (quit, closed, slow_client, stopping, flooding, signed_out, kicked, banned).",
 		}, []string{"via", "reason"}),
 		slowDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "slow_client_drops_total",
@@ -190,21 +180,18 @@ func (m *Metrics) SessionOpened(via room.Via) {
 	m.sessionsOpened.WithLabelValues(string(via)).Inc()
 }
 
-// SessionClosed implements room.Observer; a session closed as too slow is
-// also counted as a slow-client drop.
-func (m *Metrics) SessionClosed(via room.Via, reason string) {
+// SessionClosed implements room.Observer; the reason label is the reason's
+// code (room.CodeQuit and the rest: a fixed set), and a session closed as
+// too slow is also counted as a slow-client drop.
+func (m *Metrics) SessionClosed(via room.Via, reason room.CloseReason) {
 	vs := m.known(via)
 	if vs != nil {
 		vs.sessions.Dec()
 	} else {
 		m.sessions.WithLabelValues(string(via)).Dec()
 	}
-	label, ok := closeReasons[reason]
-	if !ok {
-		label = "other"
-	}
-	m.sessionsClosed.WithLabelValues(string(via), label).Inc()
-	if reason == room.ReasonSlowClient {
+	m.sessionsClosed.WithLabelValues(string(via), reason.Code).Inc()
+	if reason.Code == room.CodeSlowClient {
 		if vs != nil {
 			vs.slowDrops.Inc()
 		} else {

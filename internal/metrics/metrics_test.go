@@ -56,7 +56,7 @@ func TestObserverSeries(t *testing.T) {
 	m.SessionOpened(room.ViaWeb)
 	m.SessionClosed(room.ViaSSH, room.ReasonSlowClient)
 	m.SessionClosed(room.ViaWeb, room.ReasonQuit)
-	m.SessionClosed(room.ViaWeb, "something new")
+	m.SessionClosed(room.ViaWeb, room.CloseReason{Code: room.CodeKicked, Text: "kicked by alice: spam"})
 	m.SessionOpened(room.ViaWeb)
 	m.InputReceived(room.ViaWeb)
 	m.InputReceived(room.ViaWeb)
@@ -80,7 +80,7 @@ func TestObserverSeries(t *testing.T) {
 		`tertulia_sessions_opened_total{via="web"}`:                      2,
 		`tertulia_sessions_closed_total{reason="slow_client",via="ssh"}`: 1,
 		`tertulia_sessions_closed_total{reason="quit",via="web"}`:        1,
-		`tertulia_sessions_closed_total{reason="other",via="web"}`:       1,
+		`tertulia_sessions_closed_total{reason="kicked",via="web"}`:      1,
 		`tertulia_slow_client_drops_total{via="ssh"}`:                    1,
 		`tertulia_slow_client_drops_total{via="web"}`:                    0,
 		`tertulia_rooms`: 4,

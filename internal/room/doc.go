@@ -1,7 +1,12 @@
 // Package room is the domain core of Tertulia: sessions, rooms, commands and
 // the events they produce. It knows nothing of SSH or HTTP; front-ends attach
 // sessions with Hub.Connect, feed user input to Hub.Input and write out what
-// arrives on Session.Events.
+// arrives on Session.Events: in batches taken with Session.NextBatch, each
+// acknowledged with Session.Ack once written, and what is left with
+// Session.Drain once Session.Done is closed (outbox.go). Which events are
+// queued, skipped or make a session be dropped as too slow is decided here
+// (Session.deliver), not by the front-ends; Session.CloseReason says why a
+// session ended.
 //
 // # Lock order
 //

@@ -382,10 +382,10 @@ func (s *Session) Leave() {
 		s.mu.Unlock()
 		h.sessCount.Add(-1)
 		h.obs.SessionClosed(s.via, reason)
-		if reason == ReasonSlowClient {
-			h.log.Warn("disconnect", "nick", nick, "via", s.via, "remote", s.remote, "reason", reason)
+		if reason.Code == CodeSlowClient {
+			h.log.Warn("disconnect", "nick", nick, "via", s.via, "remote", s.remote, "reason", reason.Text)
 		} else {
-			h.log.Info("disconnect", "nick", nick, "via", s.via, "remote", s.remote, "reason", reason)
+			h.log.Info("disconnect", "nick", nick, "via", s.via, "remote", s.remote, "reason", reason.Text)
 		}
 		select {
 		case h.left <- struct{}{}:

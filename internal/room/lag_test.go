@@ -34,7 +34,7 @@ func say(t *testing.T, h *Hub, s *Session, text string) {
 	h.Input(s, "", text)
 	for {
 		ev := next(t, s)
-		s.Written(ev)
+		s.Ack([]*Event{ev})
 		if ev.Kind == KindMessage && ev.From == s.Nick() && ev.Text == text {
 			return
 		}
@@ -75,7 +75,7 @@ func TestBurstIsSkippedAndCountedNotDropped(t *testing.T) {
 	var mine, members bool
 	for missed == 0 {
 		ev := next(t, reader)
-		reader.Written(ev)
+		reader.Ack([]*Event{ev})
 		switch {
 		case ev.Kind == KindMessage && ev.From == "talker":
 			if ev.Text != fmt.Sprint(got) {
@@ -129,7 +129,7 @@ func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	// Lagging, but writing one event every 20 s: kept.
 	for i := range 5 {
 		clock.advance(20 * time.Second)
-		reader.Written(next(t, reader))
+		reader.Ack([]*Event{next(t, reader)})
 		say(t, h, talker, fmt.Sprint("slow", i))
 	}
 	select {
@@ -166,7 +166,7 @@ func TestMissedPrivateMessagesAreCounted(t *testing.T) {
 	got, missed := 0, 0
 	for missed == 0 {
 		ev := next(t, reader)
-		reader.Written(ev)
+		reader.Ack([]*Event{ev})
 		switch ev.Kind {
 		case KindPrivate:
 			got++
@@ -207,7 +207,7 @@ func TestLagSeenAfterTheQueueEmptied(t *testing.T) {
 	if ev.Kind != KindMessage || ev.Text != "next" {
 		t.Fatalf("then %+v, want the message", ev)
 	}
-	reader.Written(ev) // the queue is empty: the lag is over
+	reader.Ack([]*Event{ev}) // the queue is empty: the lag is over
 	if reader.lagging.Load() {
 		t.Fatal("still lagging")
 	}

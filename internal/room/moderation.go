@@ -108,13 +108,11 @@ func (h *Hub) kick(by *Session, args string) error {
 	if err != nil {
 		return err
 	}
-	text := "kicked by " + by.Nick()
-	if reason = strings.TrimSpace(reason); reason != "" {
-		text += ": " + reason
-	}
+	reason = strings.TrimSpace(reason)
+	kicked := kickedBy(by.Nick(), reason)
 	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", t.Nick(), "reason", reason)
-	h.notice(t, "You were "+text)
-	t.Close(text) // the part notice carries the reason to every room
+	h.notice(t, "You were "+kicked.Text)
+	t.Close(kicked) // the part notice carries the reason to every room
 	return nil
 }
 
@@ -199,10 +197,7 @@ func (h *Hub) ban(by *Session, args string) error {
 	h.acc.mu.Lock()
 	h.acc.bans = append(h.acc.bans, bans...)
 	h.acc.mu.Unlock()
-	text := "banned by " + by.Nick()
-	if reason != "" {
-		text += ": " + reason
-	}
+	banned := bannedBy(by.Nick(), reason)
 	var hit []string
 	for _, s := range h.sessionsWhere(func(*Session) bool { return true }) {
 		h.acc.mu.RLock()
@@ -210,8 +205,8 @@ func (h *Hub) ban(by *Session, args string) error {
 		h.acc.mu.RUnlock()
 		if b != nil {
 			hit = append(hit, s.Nick())
-			h.notice(s, "You were "+text)
-			s.Close(text)
+			h.notice(s, "You were "+banned.Text)
+			s.Close(banned)
 		}
 	}
 	values := make([]string, len(bans))

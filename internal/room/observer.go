@@ -7,7 +7,7 @@ import "time"
 // deliver.
 type Observer interface {
 	SessionOpened(via Via)
-	SessionClosed(via Via, reason string)
+	SessionClosed(via Via, reason CloseReason)
 	InputReceived(via Via)
 	InputRefused(via Via, code string)
 	// Delivered counts events queued to n room members.
@@ -27,27 +27,15 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) SessionOpened(Via)          {}
-func (nopObserver) SessionClosed(Via, string)  {}
-func (nopObserver) InputReceived(Via)          {}
-func (nopObserver) InputRefused(Via, string)   {}
-func (nopObserver) Delivered(int)              {}
-func (nopObserver) Written(Via, time.Duration) {}
-func (nopObserver) RoomsChanged(int)           {}
-func (nopObserver) PresenceSkipped(Via)        {}
-func (nopObserver) MessageSkipped(Via)         {}
+func (nopObserver) SessionOpened(Via)              {}
+func (nopObserver) SessionClosed(Via, CloseReason) {}
+func (nopObserver) InputReceived(Via)              {}
+func (nopObserver) InputRefused(Via, string)       {}
+func (nopObserver) Delivered(int)                  {}
+func (nopObserver) Written(Via, time.Duration)     {}
+func (nopObserver) RoomsChanged(int)               {}
+func (nopObserver) PresenceSkipped(Via)            {}
+func (nopObserver) MessageSkipped(Via)             {}
 
 // WithObserver sets who receives the hub's measurements.
 func WithObserver(o Observer) Option { return func(h *Hub) { h.obs = o } }
-
-// Written tells the hub that ev reached this session's client; front-ends
-// call it after each write, for the delivery latency measurement and so
-// that a lagging session is known to make progress (see deliver).
-func (s *Session) Written(ev *Event) {
-	if !ev.Time.IsZero() {
-		s.hub.obs.Written(s.via, s.hub.now().Sub(ev.Time))
-	}
-	if s.lagging.Load() {
-		s.progressed()
-	}
-}

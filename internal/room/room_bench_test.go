@@ -137,7 +137,7 @@ func fanout(b *testing.B, n int, burst bool) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/delivery")
 	for _, s := range members {
-		if s.CloseReason() != "" {
+		if s.CloseReason() != (room.CloseReason{}) {
 			b.Fatalf("%s closed: %s", s.Nick(), s.CloseReason())
 		}
 	}

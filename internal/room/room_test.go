@@ -89,7 +89,7 @@ func TestLeaveFreesNick(t *testing.T) {
 	b := connect(t, h, "bob", ViaWeb)
 	a.Close(ReasonQuit)
 	ev := nextKind(t, b, KindPart)
-	if ev.From != "alice" || ev.Text != ReasonQuit || ev.Count != 1 {
+	if ev.From != "alice" || ev.Text != ReasonQuit.Text || ev.Count != 1 {
 		t.Fatalf("part = %+v", ev)
 	}
 	connect(t, h, "alice", ViaWeb)
@@ -167,7 +167,7 @@ func TestSlowSessionDroppedWithoutBlocking(t *testing.T) {
 		h.Input(fast, "", fmt.Sprint(i))
 		ev := next(t, fast)
 		for ev.Kind != KindMessage {
-			if ev.Kind == KindPart && ev.From == "slow" && ev.Text != ReasonSlowClient {
+			if ev.Kind == KindPart && ev.From == "slow" && ev.Text != ReasonSlowClient.Text {
 				t.Fatalf("slow left for %q", ev.Text)
 			}
 			ev = next(t, fast)
@@ -284,7 +284,7 @@ func TestPresenceYieldsToAFullQueue(t *testing.T) {
 	var presence, messages int
 	for {
 		ev := next(t, reader)
-		reader.Written(ev)
+		reader.Ack([]*Event{ev})
 		switch ev.Kind {
 		case KindJoin, KindPart:
 			presence++

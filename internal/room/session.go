@@ -9,16 +9,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Reasons a session ends, shown to the other members in its part notice.
-const (
-	ReasonQuit       = "quit"
-	ReasonClosed     = "connection closed"
-	ReasonSlowClient = "too slow: outbound queue full"
-	ReasonStopping   = "server is stopping"
-	ReasonFlooding   = "flooding"
-	ReasonSignedOut  = "signed out"
-)
-
 // Session is one connected user, whichever front-end. The front-end reads
 // Events() from its own writer goroutine; the core never blocks on it.
 type Session struct {
@@ -37,7 +27,7 @@ type Session struct {
 	done chan struct{}
 
 	// What was skipped while the queue was nearly full, by room ("" for
-	// private messages); made good once it drains (see deliver, Written).
+	// private messages); made good once it drains (see deliver, Ack).
 	// lagging is set while lagRooms is not empty, so the common path reads
 	// one atomic.
 	lagging  atomic.Bool
@@ -50,8 +40,8 @@ type Session struct {
 
 	closeOnce sync.Once
 	leaveOnce sync.Once
-	closed    bool                // guarded by mu: Close has run
-	onClose   func(reason string) // guarded by mu; see OnClose
+	closed    bool                     // guarded by mu: Close has run
+	onClose   func(reason CloseReason) // guarded by mu; see OnClose
 
 	lastActive    atomic.Int64 // unix nanoseconds of the last input
 	limiter       *rate.Limiter
@@ -61,7 +51,7 @@ type Session struct {
 	mu     sync.Mutex
 	nick   string
 	fold   string // foldNick(nick), computed once: key in h.nicks and room order
-	reason string
+	reason CloseReason
 	// quitMessage is what the user said with /quit, shown to the others.
 	quitMessage string
 	away        string
@@ -76,7 +66,7 @@ type Session struct {
 }
 
 // Events is the session's outbound queue. It is never closed: read it until
-// Done is closed, then drain what is left.
+// Done is closed, then Drain what is left.
 func (s *Session) Events() <-chan *Event { return s.out }
 
 // Done is closed when the session must end (quit, dropped, server stopping).
@@ -149,10 +139,10 @@ func (s *Session) setQuitMessage(text string) {
 func (s *Session) partText() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.reason == ReasonQuit && s.quitMessage != "" {
-		return ReasonQuit + ": " + s.quitMessage
+	if s.reason.Code == CodeQuit && s.quitMessage != "" {
+		return withWhy(s.reason.Text, s.quitMessage)
 	}
-	return s.reason
+	return s.reason.Text
 }
 
 // truncateRunes is s cut to at most n characters.
@@ -166,8 +156,9 @@ func truncateRunes(s string, n int) string {
 	return s
 }
 
-// CloseReason says why Done was closed.
-func (s *Session) CloseReason() string {
+// CloseReason says why Done was closed; the zero CloseReason while it is
+// not.
+func (s *Session) CloseReason() CloseReason {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.reason
@@ -176,7 +167,7 @@ func (s *Session) CloseReason() string {
 // Close ends the session: Done is closed so the front-end disconnects, and
 // the session leaves its rooms at once, whatever its connection is doing.
 // It never blocks, so it is safe to call while delivering to a room.
-func (s *Session) Close(reason string) {
+func (s *Session) Close(reason CloseReason) {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.reason = reason
@@ -199,7 +190,7 @@ func (s *Session) Close(reason string) {
 // read without a goroutine per session waiting on Done. f runs in the
 // goroutine calling Close, possibly under room locks: it must not block or
 // call into the hub.
-func (s *Session) OnClose(f func(reason string)) {
+func (s *Session) OnClose(f func(reason CloseReason)) {
 	s.mu.Lock()
 	if !s.closed {
 		s.onClose = f
@@ -231,7 +222,7 @@ type roomLag struct {
 //     the same room are skipped too until the queue drains, so the gap is
 //     in one place.
 //
-// Once the queue has drained (see Written), the session gets, in each
+// Once the queue has drained (see Ack), the session gets, in each
 // room's order, one missed event per room with the count (its history has
 // the messages), the member list and the topic where needed.
 //

@@ -88,42 +88,72 @@ func readLimitedLine(br *bufio.Reader, max int) (string, error) {
 	}
 }
 
+// A line-mode batch is what one wake-up of the writer takes from the queue;
+// its lines go out in one Write of up to maxLineBatchBytes (one SSH packet
+// and system call rather than one per line), and a longer rendering, such
+// as a big member list or a page of history, in a Write of its own.
+const (
+	maxLineBatch      = 32
+	maxLineBatchBytes = 32 << 10
+)
+
+// lineWriter is the session's only writer in line mode.
 func (s *Server) lineWriter(w io.Writer, cs *room.Session) {
-	write := func(ev *room.Event) bool {
-		if _, err := w.Write(ev.Render(room.FormatLine, wire.FormatLine)); err != nil {
-			return false
-		}
-		cs.Written(ev)
-		return true
-	}
+	var buf [maxLineBatch]*room.Event
 	for {
 		select {
 		case ev := <-cs.Events():
-			if !write(ev) {
+			batch := cs.NextBatch(buf[:0], ev, len(buf))
+			if s.writeLines(w, batch) != nil {
 				cs.Close(room.ReasonClosed)
 				return
 			}
+			cs.Ack(batch)
 		case <-cs.Done():
-			drain(cs, write)
+			cs.Drain(maxLineBatch, func(batch []*room.Event) error { return s.writeLines(w, batch) })
 			return
 		}
 	}
 }
 
-// drain writes what is left in the session's queue, unless it was dropped
-// for being too slow to read it.
-func drain(cs *room.Session, write func(*room.Event) bool) {
-	if cs.CloseReason() == room.ReasonSlowClient {
-		return
+// writeLines writes the lines of batch, the same bytes as one Write per
+// event, in as few Writes as maxLineBatchBytes allows. The bytes are
+// gathered in a buffer from the server's pool, held only while writing: an
+// idle session holds none.
+func (s *Server) writeLines(w io.Writer, batch []*room.Event) error {
+	if len(batch) == 1 {
+		_, err := w.Write(batch[0].Render(room.FormatLine, wire.FormatLine))
+		return err
 	}
-	for {
-		select {
-		case ev := <-cs.Events():
-			if !write(ev) {
-				return
+	buf, _ := s.lineBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	// It never holds more than maxLineBatchBytes, so what goes back to
+	// the pool is bounded.
+	defer func() {
+		*buf = (*buf)[:0]
+		s.lineBufs.Put(buf)
+	}()
+	for _, ev := range batch {
+		line := ev.Render(room.FormatLine, wire.FormatLine)
+		if len(*buf) > 0 && len(*buf)+len(line) > maxLineBatchBytes {
+			if _, err := w.Write(*buf); err != nil {
+				return err
 			}
-		default:
-			return
+			*buf = (*buf)[:0]
 		}
+		if len(line) >= maxLineBatchBytes {
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+			continue
+		}
+		*buf = append(*buf, line...)
 	}
+	if len(*buf) == 0 {
+		return nil
+	}
+	_, err := w.Write(*buf)
+	return err
 }

@@ -49,6 +49,7 @@ type Server struct {
 	maxChannels      int
 	limiter          *connlimit.Limiter
 	srv              *ssh.Server
+	lineBufs         sync.Pool // *[]byte, held only while a line-mode batch is written (writeLines)
 }
 
 // Option configures a Server.
@@ -299,7 +300,7 @@ func (s *Server) handle(sess ssh.Session) {
 	// the writer has had its grace, which unblocks every write on it.
 	var finished atomic.Bool
 	defer finished.Store(true)
-	cs.OnClose(func(string) {
+	cs.OnClose(func(room.CloseReason) {
 		time.AfterFunc(2*writerGrace, func() {
 			if !finished.Load() && conn != nil {
 				s.log.Info("ssh connection cut", "nick", cs.Nick(), "remote", remote, "reason", "writer stuck after the session ended")
@@ -324,7 +325,7 @@ func (s *Server) handle(sess ssh.Session) {
 // period, at once for a session dropped as too slow (returning closes the
 // channel, which unblocks it).
 func (s *Server) awaitWriter(cs *room.Session, done <-chan struct{}) {
-	if cs.CloseReason() == room.ReasonSlowClient {
+	if cs.CloseReason().DropsQueue() {
 		return
 	}
 	t := time.NewTimer(writerGrace)

@@ -3,6 +3,7 @@ package sshchat
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
@@ -122,7 +123,7 @@ func isWordByte(b byte) bool {
 // frame for them, however many there are.
 type eventsMsg []*room.Event
 
-type closedMsg struct{ reason string }
+type closedMsg struct{ reason room.CloseReason }
 
 // roomView is what the terminal keeps of one joined room.
 type roomView struct {
@@ -206,7 +207,7 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.bells += bells
 		return m, nil
 	case closedMsg:
-		m.closing = msg.reason
+		m.closing = msg.reason.Text
 		return m, tea.Quit
 	case tea.KeyPressMsg:
 		switch msg.String() {
@@ -477,20 +478,6 @@ const teaFPS = 1
 // whose queue never empties still acknowledges what it has shown.
 const maxBatch = 256
 
-// nextBatch is ev and the events queued behind it, in order.
-func nextBatch(cs *room.Session, ev *room.Event) eventsMsg {
-	batch := eventsMsg{ev}
-	for len(batch) < maxBatch {
-		select {
-		case ev := <-cs.Events():
-			batch = append(batch, ev)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
 // teaProgram is what the pump needs of the program.
 type teaProgram interface {
 	Send(tea.Msg)
@@ -514,17 +501,15 @@ func pump(cs *room.Session, program teaProgram, win *windowFeed, ctxDone <-chan 
 	for {
 		select {
 		case ev := <-events:
-			batch := nextBatch(cs, ev)
-			program.Send(batch)
-			for _, ev := range batch {
-				cs.Written(ev)
-			}
+			// The program keeps the batch: a fresh one each time.
+			batch := cs.NextBatch(nil, ev, maxBatch)
+			program.Send(eventsMsg(batch))
+			cs.Ack(batch)
 		case <-done:
-			var rest eventsMsg
-			drain(cs, func(ev *room.Event) bool { rest = append(rest, ev); return true })
-			if len(rest) > 0 {
-				program.Send(rest)
-			}
+			cs.Drain(maxBatch, func(batch []*room.Event) error {
+				program.Send(eventsMsg(slices.Clone(batch)))
+				return nil
+			})
 			program.Send(closedMsg{cs.CloseReason()})
 			close(pumpDone)
 			return

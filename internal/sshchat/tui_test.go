@@ -334,14 +334,14 @@ func (c *countWritten) await(want int) <-chan struct{} {
 	return c.reached
 }
 
-func (*countWritten) SessionOpened(room.Via)         {}
-func (*countWritten) SessionClosed(room.Via, string) {}
-func (*countWritten) InputReceived(room.Via)         {}
-func (*countWritten) InputRefused(room.Via, string)  {}
-func (*countWritten) Delivered(int)                  {}
-func (*countWritten) RoomsChanged(int)               {}
-func (*countWritten) PresenceSkipped(room.Via)       {}
-func (*countWritten) MessageSkipped(room.Via)        {}
+func (*countWritten) SessionOpened(room.Via)                   {}
+func (*countWritten) SessionClosed(room.Via, room.CloseReason) {}
+func (*countWritten) InputReceived(room.Via)                   {}
+func (*countWritten) InputRefused(room.Via, string)            {}
+func (*countWritten) Delivered(int)                            {}
+func (*countWritten) RoomsChanged(int)                         {}
+func (*countWritten) PresenceSkipped(room.Via)                 {}
+func (*countWritten) MessageSkipped(room.Via)                  {}
 func (c *countWritten) Written(room.Via, time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -10,8 +10,8 @@ import (
 )
 
 // A batch is what one wake-up of a session's writer sends: the event that
-// woke it and whatever else is already queued, up to these limits, in one
-// system call (docs/performance.md, finding 6).
+// woke it and whatever else is already queued, up to maxBatchEvents, in one
+// system call per maxBatchBytes (docs/performance.md, finding 6).
 const (
 	maxBatchEvents = 32
 	maxBatchBytes  = 64 << 10

@@ -35,6 +35,7 @@ func BenchmarkWriteEvent(b *testing.B) {
 			s := New(hub, WithLogger(slog.New(slog.DiscardHandler)))
 			ev := benchMessageEvent(42)
 			frame := ev.Render(room.FormatJSON, wire.EncodeEvent)
+			one := []*room.Event{ev}
 			done := make(chan struct{})
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				defer close(done)
@@ -49,7 +50,7 @@ func BenchmarkWriteEvent(b *testing.B) {
 						if conn.WriteMessage(websocket.TextMessage, frame) != nil {
 							return false
 						}
-						sess.Written(ev)
+						sess.Ack(one)
 						return true
 					}
 				} else {

@@ -331,7 +331,7 @@ func TestStalledWebsocketIsDropped(t *testing.T) {
 			case ev := <-bobEvents:
 				switch {
 				case ev.Kind == room.KindPart && ev.From == "alice":
-					if ev.Text != room.ReasonSlowClient {
+					if ev.Text != room.ReasonSlowClient.Text {
 						t.Fatalf("alice left with %+v", ev)
 					}
 					dropped = true
@@ -350,7 +350,7 @@ func TestStalledWebsocketIsDropped(t *testing.T) {
 		select {
 		case ev := <-bobEvents:
 			if ev.Kind == room.KindPart && ev.From == "alice" {
-				if ev.Text != room.ReasonSlowClient {
+				if ev.Text != room.ReasonSlowClient.Text {
 					t.Fatalf("alice left with %+v", ev)
 				}
 				dropped = true
@@ -390,8 +390,8 @@ func TestOnCloseRunsOnce(t *testing.T) {
 	a, err := hub.Connect(room.Identity{Nick: "early", Via: room.ViaWeb})
 	must(t, err)
 	a.Close(room.ReasonSlowClient)
-	var got []string
-	a.OnClose(func(reason string) { got = append(got, reason) })
+	var got []room.CloseReason
+	a.OnClose(func(reason room.CloseReason) { got = append(got, reason) })
 	if len(got) != 1 || got[0] != room.ReasonSlowClient {
 		t.Fatalf("OnClose on a closed session ran with %q", got)
 	}
@@ -399,7 +399,7 @@ func TestOnCloseRunsOnce(t *testing.T) {
 	b, err := hub.Connect(room.Identity{Nick: "late", Via: room.ViaWeb})
 	must(t, err)
 	got = nil
-	b.OnClose(func(reason string) {
+	b.OnClose(func(reason room.CloseReason) {
 		select {
 		case <-b.Done():
 		default:

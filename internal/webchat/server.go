@@ -255,11 +255,11 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity
 	if sess == nil {
 		return
 	}
-	sess.OnClose(func(reason string) {
+	sess.OnClose(func(reason room.CloseReason) {
 		// A writer blocked on a peer that does not read would hold a
 		// dropped session's connection until the write timeout. Close
 		// does not wait for the batchConn's lock.
-		if reason == room.ReasonSlowClient {
+		if reason.DropsQueue() {
 			_ = bc.Close()
 		}
 	})
@@ -417,29 +417,28 @@ func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, sess *room.Sessi
 }
 
 // writeBatch writes ev and whatever else is already queued, up to
-// maxBatchEvents or maxBatchBytes, with one system call: under load a
-// wake-up of the writer then carries several events instead of one.
-// Each event is reported written once the batch is out. On a write error it
-// closes the connection and returns false.
+// maxBatchEvents, as one batch of frames (one system call for up to
+// maxBatchBytes of them): under load a wake-up of the writer then carries
+// several events instead of one. The batch is acknowledged once it is out.
+// On a write error it closes the connection and returns false.
 func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, sess *room.Session, ev *room.Event) bool {
-	var batch [maxBatchEvents]*room.Event
-	n, size := 0, 0
+	var buf [maxBatchEvents]*room.Event
+	batch := sess.NextBatch(buf[:0], ev, len(buf))
+	if s.writeFrames(conn, bc, batch) != nil {
+		return false
+	}
+	sess.Ack(batch)
+	return true
+}
+
+// writeFrames writes one frame per event of batch, held by bc and flushed
+// together. On a write error it closes the connection.
+func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.Event) error {
 	var err error
 	bc.Hold()
-	for ev != nil {
-		frame := ev.Render(room.FormatJSON, wire.EncodeEvent)
-		if err = conn.WriteMessage(websocket.TextMessage, frame); err != nil {
+	for _, ev := range batch {
+		if err = conn.WriteMessage(websocket.TextMessage, ev.Render(room.FormatJSON, wire.EncodeEvent)); err != nil {
 			break
-		}
-		batch[n] = ev
-		n++
-		size += len(frame)
-		ev = nil
-		if n < maxBatchEvents && size < maxBatchBytes {
-			select {
-			case ev = <-sess.Events():
-			default:
-			}
 		}
 	}
 	if ferr := bc.Flush(); err == nil {
@@ -447,37 +446,25 @@ func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, sess *room.Sess
 	}
 	if err != nil {
 		_ = conn.Close()
-		return false
 	}
-	for _, e := range batch[:n] {
-		sess.Written(e)
-	}
-	return true
+	return err
 }
 
-// finish writes what is still queued (e.g. the stopping notice), then closes
-// the connection with a reason, which also ends the read loop.
+// finish writes what is still queued (e.g. the stopping notice), unless the
+// session was dropped as too slow, then closes the connection with the
+// close code of the reason (docs/protocol.md) and its text, which also ends
+// the read loop.
 func (s *Server) finish(conn *websocket.Conn, bc *batchConn, sess *room.Session) {
+	sess.Drain(maxBatchEvents, func(batch []*room.Event) error { return s.writeFrames(conn, bc, batch) })
 	reason := sess.CloseReason()
-drain:
-	for reason != room.ReasonSlowClient {
-		select {
-		case ev := <-sess.Events():
-			if !s.writeBatch(conn, bc, sess, ev) {
-				break drain
-			}
-		default:
-			break drain
-		}
-	}
 	code := websocket.CloseNormalClosure
-	switch reason {
-	case room.ReasonStopping:
+	switch reason.Code {
+	case room.CodeStopping:
 		code = websocket.CloseGoingAway
-	case room.ReasonSlowClient, room.ReasonFlooding:
+	case room.CodeSlowClient, room.CodeFlooding:
 		code = websocket.ClosePolicyViolation
 	}
-	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason.Text), time.Now().Add(time.Second))
 	_ = conn.Close()
 }
 
