@@ -127,10 +127,12 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
 	srv.ConnCallback = s.admitConn
 	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
-		s.log.Info("ssh handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+		// Counted before it is logged: whoever reads the log line finds
+		// the failure in the metrics too.
 		if s.handshakeFailed != nil {
 			s.handshakeFailed()
 		}
+		s.log.Info("ssh handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 	}
 	s.srv = srv
 	return s, nil
@@ -178,10 +180,10 @@ func (s *Server) admitConn(ctx ssh.Context, conn net.Conn) net.Conn {
 	if s.limiter != nil {
 		r, err := s.limiter.Acquire(host)
 		if err != nil {
-			s.log.Info("ssh connection refused", "remote", host, "reason", err)
 			if s.handshakeFailed != nil {
 				s.handshakeFailed()
 			}
+			s.log.Info("ssh connection refused", "remote", host, "reason", err)
 			return nil
 		}
 		release = r
