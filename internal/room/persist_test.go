@@ -8,11 +8,10 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tertulia/tertulia/internal/store"
+	"github.com/tertulia/tertulia/internal/store/storetest"
 )
 
 // logRecorder keeps what a hub logs, one JSON record a line.
@@ -105,28 +104,13 @@ func TestStorelessHubPagesHistoryFromMemory(t *testing.T) {
 	}
 }
 
-// signOutStore is a memory store whose web sign-outs fail while failing is
-// set.
-type signOutStore struct {
-	*store.Memory
-	failing atomic.Bool
-}
-
-func (s *signOutStore) DeleteWebSession(ctx context.Context, tokenHash string) error {
-	if s.failing.Load() {
-		return errors.New("disk I/O error")
-	}
-	return s.Memory.DeleteWebSession(ctx, tokenHash)
-}
-
 // A sign-out the store could not record is reported (review 3.10: it was
 // ignored, leaving the token valid for 30 days while the browser believed
 // it signed out), logged, and closes nothing; once the store works, it
 // signs the browser out.
 func TestLogoutReportsAStoreFailure(t *testing.T) {
 	var logs logRecorder
-	st := &signOutStore{Memory: store.NewMemory()}
-	st.failing.Store(true)
+	st := storetest.NewSignOutFailing()
 	h := newStoredHub(t, WithStore(st), logs.option())
 	const token = "browser-token"
 	s, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: "SHA256:alice", WebToken: token})
@@ -149,7 +133,7 @@ func TestLogoutReportsAStoreFailure(t *testing.T) {
 	default:
 	}
 
-	st.failing.Store(false)
+	st.Failing.Store(false)
 	if err := h.Logout(token); err != nil {
 		t.Fatal(err)
 	}

@@ -2,37 +2,21 @@ package webchat
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/tertulia/tertulia/internal/room"
-	"github.com/tertulia/tertulia/internal/store"
+	"github.com/tertulia/tertulia/internal/store/storetest"
 )
-
-// signOutStore is a memory store whose web sign-outs fail while failing is
-// set.
-type signOutStore struct {
-	*store.Memory
-	failing atomic.Bool
-}
-
-func (s *signOutStore) DeleteWebSession(ctx context.Context, tokenHash string) error {
-	if s.failing.Load() {
-		return errors.New("disk I/O error")
-	}
-	return s.Memory.DeleteWebSession(ctx, tokenHash)
-}
 
 // A sign-out the server could not record is answered 500 and the cookie
 // is kept, so that the page says so and the browser can try again; it
 // used to be 200 with the cookie cleared while the token stayed valid.
 func TestLogoutFailureKeepsTheCookie(t *testing.T) {
-	st := &signOutStore{Memory: store.NewMemory()}
+	st := storetest.NewSignOutFailing()
 	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithStore(st))
 	if err := hub.LoadRooms(context.Background()); err != nil {
 		t.Fatal(err)
@@ -46,7 +30,7 @@ func TestLogoutFailureKeepsTheCookie(t *testing.T) {
 		return w
 	}
 
-	st.failing.Store(true)
+	st.Failing.Store(true)
 	w := logout()
 	if w.Code != http.StatusInternalServerError || !strings.Contains(w.Body.String(), "sign-out failed, please try again") {
 		t.Fatalf("failed sign-out answered %d %s", w.Code, w.Body)
@@ -55,7 +39,7 @@ func TestLogoutFailureKeepsTheCookie(t *testing.T) {
 		t.Fatalf("failed sign-out set the cookie: %s", c)
 	}
 
-	st.failing.Store(false)
+	st.Failing.Store(false)
 	w = logout()
 	if w.Code != http.StatusOK || !strings.Contains(w.Header().Get("Set-Cookie"), SessionCookie+"=;") {
 		t.Fatalf("sign-out answered %d, Set-Cookie %q", w.Code, w.Header().Get("Set-Cookie"))
