@@ -162,12 +162,19 @@ func (h *Hub) loadAccess(ctx context.Context) error {
 
 // registeredTo is the key that registered nick, or "".
 func (h *Hub) registeredTo(nick string) string {
+	reg, _ := h.registrationOf(nick)
+	return reg.Fingerprint
+}
+
+// registrationOf is nick's registration, if any.
+func (h *Hub) registrationOf(nick string) (store.Registration, bool) {
 	if ValidateNick(nick) != nil {
-		return "" // nobody registers an invalid nick; and folding it could be long
+		return store.Registration{}, false // nobody registers an invalid nick; and folding it could be long
 	}
 	h.acc.mu.RLock()
 	defer h.acc.mu.RUnlock()
-	return h.acc.regs[foldNick(nick)].Fingerprint
+	reg, found := h.acc.regs[foldNick(nick)]
+	return reg, found
 }
 
 // NicksOf lists the nicks a key registered, oldest first.
@@ -318,9 +325,14 @@ func (h *Hub) register(s *Session, nick string) error {
 	}
 	now := h.now()
 	h.acc.mu.Lock()
-	ok := limiter(h.acc.regLimits, "key "+s.fingerprint, registerEvery, registerBurst).AllowN(now, 1)
-	if ok && s.source.IsValid() {
+	// The address first: keys cost nothing to make, so a fresh key must
+	// not add an entry to the table unless its address may still register.
+	ok := true
+	if s.source.IsValid() {
 		ok = limiter(h.acc.regLimits, "addr "+s.source.String(), registerAddrEvery, registerAddrBurst).AllowN(now, 1)
+	}
+	if ok {
+		ok = limiter(h.acc.regLimits, "key "+s.fingerprint, registerEvery, registerBurst).AllowN(now, 1)
 	}
 	h.acc.mu.Unlock()
 	if !ok {
@@ -351,10 +363,7 @@ func (h *Hub) register(s *Session, nick string) error {
 }
 
 func (h *Hub) unregister(s *Session, nick string) error {
-	fold := foldNick(nick)
-	h.acc.mu.RLock()
-	reg, found := h.acc.regs[fold]
-	h.acc.mu.RUnlock()
+	reg, found := h.registrationOf(nick)
 	if s.fingerprint == "" || !found || reg.Fingerprint != s.fingerprint {
 		return userErr("not_registered", nick+" is not registered to your key")
 	}
@@ -366,7 +375,7 @@ func (h *Hub) unregister(s *Session, nick string) error {
 		return err
 	}
 	h.acc.mu.Lock()
-	delete(h.acc.regs, fold)
+	delete(h.acc.regs, foldNick(nick))
 	h.acc.mu.Unlock()
 	h.registrationChanged(nick)
 	h.log.Info("unregister", "nick", nick, "key", s.fingerprint)

@@ -3,7 +3,6 @@ package room
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -56,20 +55,6 @@ func (t *creatorTable) allow(addr string, now time.Time) bool {
 	return l.AllowN(now, 1)
 }
 
-// creatorKey is the address a session's room creations are counted under.
-func creatorKey(remote string) string {
-	a, err := netip.ParseAddr(remote)
-	if err != nil {
-		return remote
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
-
 // allowRoomCreation spends one room creation of s's budget and of its
 // address's. Operators are not limited.
 func (h *Hub) allowRoomCreation(s *Session) error {
@@ -83,8 +68,10 @@ func (h *Hub) allowRoomCreation(s *Session) error {
 	}
 	ok := s.roomLimiter.AllowN(now, 1)
 	s.mu.Unlock()
-	if ok && s.remote != "" {
-		ok = h.roomCreators.allow(creatorKey(s.remote), now)
+	if ok && s.source.IsValid() {
+		// The source (an IPv6 address counts as its /64) is the unit
+		// caps, bans and mutes count too.
+		ok = h.roomCreators.allow(s.source.String(), now)
 	}
 	if !ok {
 		return userErr("rate_limited", fmt.Sprintf("no new room now: at most %d new rooms at once, then one every %s, per connection and per address; existing rooms can still be joined", h.roomBurst, h.roomEvery))
