@@ -139,8 +139,8 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("the unit sets no %s=", d)
 		}
 	}
-	if n, err := strconv.Atoi(strings.Join(vals["LimitNOFILE"], "")); err != nil || n <= 10000 {
-		t.Errorf("LimitNOFILE=%v must exceed the default --max-conns (10000)", vals["LimitNOFILE"])
+	if n, err := strconv.Atoi(strings.Join(vals["LimitNOFILE"], "")); err != nil || n <= app.DefaultConfig().Conns.Total {
+		t.Errorf("LimitNOFILE=%v must exceed the default --max-conns (%d)", vals["LimitNOFILE"], app.DefaultConfig().Conns.Total)
 	}
 
 	// systemd must wait longer than the server's own shutdown bound.

@@ -1395,7 +1395,7 @@ func TestSilentWebsocketClosedAfterHelloTimeout(t *testing.T) {
 // than 127.0.0.1 (any local user or process) rotating X-Forwarded-For and
 // X-Real-IP on every request must still be limited as itself.
 func TestSignInGuessLimitIgnoresForgedHeadersOnDefaults(t *testing.T) {
-	srv := startServer(t) // TrustedProxies nil: the default list
+	srv := startServer(t) // the default trusted list, 127.0.0.1/32 and ::1/128
 	local := &net.TCPAddr{IP: net.ParseIP("127.0.0.65")}
 	client := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: local}).DialContext}}
 	defer client.CloseIdleConnections()

@@ -49,9 +49,6 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(cfg.Logger)
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

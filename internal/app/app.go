@@ -210,7 +210,7 @@ func (a *App) Serve(ctx context.Context) error {
 	reclaimCtx, stopReclaim := context.WithCancel(ctx)
 	reclaimDone := make(chan struct{})
 	go func() { defer close(reclaimDone); reclaimRooms(reclaimCtx, a.hub, a.cfg.Room.RoomReclaimAfter) }()
-	defer func() { stopReclaim(); <-reclaimDone }()
+	defer stopReclaim()
 
 	errc := make(chan error, len(a.services))
 	serveAll(a.services, errc)
@@ -222,6 +222,10 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 
 	a.probes.stopping.Store(true)
+	// No room is reclaimed while sessions drain (ctx may still be live
+	// when a server failed).
+	stopReclaim()
+	<-reclaimDone
 	a.log.Info("stopping", "sessions", a.hub.Sessions())
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()

@@ -16,17 +16,25 @@ import (
 // a read-only folder): a ping reads and would say ready.
 type writeHealth struct {
 	mu  sync.Mutex
-	err error // the last write's failure; nil after a success
+	err error // the last write failure; nil once a probe write succeeds
 }
 
-// note records a write's outcome. Errors caused by the write itself (a
-// constraint) or by its caller giving up say nothing about the store.
+// note records a write's failure. Errors caused by the write itself (a
+// constraint) or by its caller giving up say nothing about the store. A
+// success does not clear it: a short write may fit where a message does
+// not; only a message-sized probe (probeWrite) does.
 func (w *writeHealth) note(err error) {
-	if err != nil && !storeFault(err) {
+	if err == nil || !storeFault(err) {
 		return
 	}
 	w.mu.Lock()
 	w.err = err
+	w.mu.Unlock()
+}
+
+func (w *writeHealth) clear() {
+	w.mu.Lock()
+	w.err = nil
 	w.mu.Unlock()
 }
 
@@ -76,12 +84,16 @@ func (s *SQLite) Ready(ctx context.Context) error {
 func (s *SQLite) probeWrite(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO settings(key, value) VALUES ('write_probe', ?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, strings.Repeat("p", probeSize))
-	s.health.note(err)
-	return err
+	if err != nil {
+		s.health.note(err)
+		return err
+	}
+	s.health.clear()
+	return nil
 }
 
-// noteWrite records the outcome of a write made with ExecContext and
-// passes it on.
+// noteWrite records the failure of a write made with ExecContext, if it
+// failed, and passes its outcome on.
 func (s *SQLite) noteWrite(res sql.Result, err error) (sql.Result, error) {
 	s.health.note(err)
 	return res, err

@@ -10,8 +10,8 @@ import (
 )
 
 // Memory is a Store that keeps everything in the process, under one mutex:
-// what a hub uses when it is given no store (unit tests, a server that
-// needs to keep nothing). It answers as SQLite does: the same IDs, order,
+// what a hub uses when it is given no store (unit tests and benchmarks). It
+// keeps every message and is not bounded: the binary always uses SQLite. It answers as SQLite does: the same IDs, order,
 // paging, expiry and ErrExists/ErrNotFound results; storetest holds both
 // to that. Times are kept to the millisecond, as SQLite stores them.
 type Memory struct {
