@@ -30,8 +30,16 @@ func DialSSH(ctx context.Context, dialer *net.Dialer, addr string, cfg *gossh.Cl
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(deadline)
+	} else if cfg.Timeout > 0 {
+		_ = conn.SetDeadline(time.Now().Add(cfg.Timeout))
 	}
+	// Cancelling ctx (with or without a deadline) ends the handshake too.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	cc, chans, reqs, err := gossh.NewClientConn(conn, addr, cfg)
+	if !stop() && err == nil {
+		err = ctx.Err()
+		cc.Close()
+	}
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
@@ -65,13 +73,16 @@ func OpenLine(client *gossh.Client) (*Line, error) {
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
+		sess.Close()
 		return nil, err
 	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
+		sess.Close()
 		return nil, err
 	}
 	if err := sess.Shell(); err != nil {
+		sess.Close()
 		return nil, err
 	}
 	return &Line{Client: client, Session: sess, Stdin: stdin, out: bufio.NewReaderSize(stdout, 64<<10)}, nil

@@ -6,6 +6,7 @@ package connlimit
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -171,4 +172,13 @@ func SourceOf(addr string) (p netip.Prefix, ok bool) {
 		return netip.Prefix{}, false
 	}
 	return Source(a), true
+}
+
+// HostOf is addr ("host:port", "[v6]:port" or a bare host) without its
+// port: the address both front-ends count, ban and log a peer by.
+func HostOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }

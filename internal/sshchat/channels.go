@@ -7,6 +7,8 @@ import (
 
 	"charm.land/ssh"
 	gossh "golang.org/x/crypto/ssh"
+
+	"github.com/tertulia/tertulia/internal/connlimit"
 )
 
 // Bounds on what a client may ask of a session channel. charm.land/ssh
@@ -148,7 +150,7 @@ func (s *Server) sessionChannel(srv *ssh.Server, conn *gossh.ServerConn, newChan
 	}
 	defer st.closeChannel()
 	g := &guardedChannel{NewChannel: newChan, server: s, conn: st, win: newWindowFeed(),
-		remote: hostOf(conn.RemoteAddr().String()), innerDone: make(chan struct{})}
+		remote: connlimit.HostOf(conn.RemoteAddr().String()), innerDone: make(chan struct{})}
 	// Deferred, so that the filter stops handing requests over even if
 	// charm's loop panics.
 	defer g.stop()
@@ -204,7 +206,8 @@ func (g *guardedChannel) stop() {
 // to charm's loop, which never waits on the session for them: it only
 // writes their replies, so the filter can wait on it only as long as a
 // write to the connection takes (a peer that reads nothing at all is cut by
-// the keepalive).
+// the keepalive, or, with --ssh-keepalive 0, held blocked: its memory stays
+// bounded, since nothing more is read from it).
 func (g *guardedChannel) filter(reqs <-chan *gossh.Request, out chan<- *gossh.Request) {
 	defer close(out)
 	var pty, shell bool

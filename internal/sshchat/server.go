@@ -171,7 +171,7 @@ func Fingerprint(sess ssh.Session) string {
 // cap before any SSH work, and closes connections that have not asked for
 // a shell or command in time. Returning nil closes the connection.
 func (s *Server) admitConn(ctx ssh.Context, conn net.Conn) net.Conn {
-	host := hostOf(conn.RemoteAddr().String())
+	host := connlimit.HostOf(conn.RemoteAddr().String())
 	if s.hub.IsBannedAddr(host) {
 		s.log.Info("ssh connection refused", "remote", host, "reason", "banned")
 		return nil
@@ -209,13 +209,6 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
-}
-
-func hostOf(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 // keepAlive asks the peer to answer every interval and closes a connection
@@ -279,7 +272,7 @@ func (s *Server) handle(sess ssh.Session) {
 		// grace that lets the client close it first.
 		defer func() { time.AfterFunc(writerGrace, func() { _ = conn.Close() }) }()
 	}
-	remote := hostOf(sess.RemoteAddr().String())
+	remote := connlimit.HostOf(sess.RemoteAddr().String())
 	cs, err := s.hub.Connect(room.Identity{
 		Nick:        room.SuggestNick(sess.User()),
 		Via:         room.ViaSSH,

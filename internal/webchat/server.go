@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -79,7 +78,7 @@ func WithAllowedHosts(hosts ...string) Option {
 	return func(s *Server) {
 		for _, h := range hosts {
 			if h = strings.TrimSpace(h); h != "" {
-				s.allowedHosts[strings.ToLower(hostOnly(h))] = true
+				s.allowedHosts[strings.ToLower(connlimit.HostOf(h))] = true
 			}
 		}
 	}
@@ -164,23 +163,14 @@ func (s *Server) checkHost(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := strings.ToLower(hostOnly(r.Host))
-		_, notAddr := netip.ParseAddr(strings.Trim(host, "[]"))
-		if notAddr == nil || host == "localhost" || s.allowedHosts[host] {
+		host := strings.ToLower(connlimit.HostOf(r.Host))
+		if _, literal := parseHost(r.Host); literal || host == "localhost" || s.allowedHosts[host] {
 			next.ServeHTTP(w, r)
 			return
 		}
 		s.log.Info("request refused", "reason", "unknown host", "host", r.Host, "remote", s.clientAddr(r))
 		http.Error(w, "unknown host", http.StatusMisdirectedRequest)
 	})
-}
-
-// hostOnly is host without its port, if any.
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return h
-	}
-	return hostport
 }
 
 // securityHeaders forbids inline script, framing and MIME sniffing: every

@@ -8,9 +8,6 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-// lineTimeFormat is TimeFormat as written for a UTC time.
-const lineTimeFormat = "2006-01-02T15:04:05.000Z"
-
 // FormatLine renders ev for line mode: one plain line per event (several
 // for a multi-line notice, the room list or a history), naming the room and
 // the sender, with no escape sequences.
@@ -61,7 +58,7 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 		// History lines carry their time, so that they cannot be taken for
 		// live messages.
 		for _, m := range ev.History {
-			ts := m.Time.UTC().Format(lineTimeFormat)
+			ts := m.Time.UTC().Format(TimeFormat)
 			if m.Action {
 				fmt.Fprintf(b, "#%s @%s * %s %s\n", m.Room, ts, m.From, m.Text)
 			} else {
