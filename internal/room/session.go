@@ -240,6 +240,13 @@ func (s *Session) deliver(ev *Event) {
 	}
 	if s.lagging.Load() || len(s.out) >= presenceMark(cap(s.out)) {
 		if skipped, tooSlow := s.skip(ev); skipped {
+			// Counted here, not in skip: lagMu is a leaf lock.
+			switch {
+			case ev.Kind.presence():
+				s.hub.obs.PresenceSkipped(s.via)
+			case ev.Kind != KindTopic:
+				s.hub.obs.MessageSkipped(s.via)
+			}
 			if tooSlow {
 				s.Close(ReasonSlowClient)
 			}
@@ -319,12 +326,10 @@ func (s *Session) skip(ev *Event) (skipped, tooSlow bool) {
 	switch {
 	case presence:
 		lag.presence = true
-		s.hub.obs.PresenceSkipped(s.via)
 	case ev.Kind == KindTopic:
 		lag.topic = true
 	default:
 		lag.missed++
-		s.hub.obs.MessageSkipped(s.via)
 	}
 	if !s.lagging.Load() {
 		s.lagging.Store(true)
