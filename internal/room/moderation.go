@@ -481,9 +481,24 @@ func (h *Hub) setMode(by *Session, args string) error {
 	default:
 		return userErr("usage", "usage: /mode #room +t|-t")
 	}
+	// pubMu orders this against /rmroom; +t is set before it is stored so
+	// that reclaiming, which spares +t rooms, cannot take the room meanwhile.
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	r.mu.Lock()
+	if r.removed.Load() {
+		r.mu.Unlock()
+		return userErr("no_such_room", "#"+r.name+" has been removed")
+	}
+	was := r.topicLocked
+	r.topicLocked = r.topicLocked || locked
+	r.mu.Unlock()
 	if err := h.persist("mode", "could not store the mode", func(ctx context.Context) error {
 		return h.store.SetTopicLocked(ctx, r.name, locked)
 	}, "room", r.name); err != nil {
+		r.mu.Lock()
+		r.topicLocked = was
+		r.mu.Unlock()
 		return err
 	}
 	r.mu.Lock()
