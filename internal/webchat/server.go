@@ -50,6 +50,7 @@ type Server struct {
 	limiter        *connlimit.Limiter
 	writeBufs      sync.Pool // gorilla's frame buffers, held only while a frame is written
 	batchBufs      sync.Pool // *[]byte, held only while a batch is written (batchConn)
+	static         http.Handler
 }
 
 // Option configures a Server.
@@ -118,6 +119,12 @@ func New(hub *room.Hub, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	page, _ := fs.Sub(staticFiles, "static")
+	static, err := staticHandler(page)
+	if err != nil { // the files are compiled in: this is a build defect
+		panic("webchat: embedded page: " + err.Error())
+	}
+	s.static = static
 	s.batchBufs.New = func() any {
 		b := make([]byte, 0, 4096)
 		return &b
@@ -143,9 +150,7 @@ func New(hub *room.Hub, opts ...Option) *Server {
 // Handler serves GET / (the page), its assets and GET /ws.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(staticFiles, "static")
-	files := http.FileServerFS(static)
-	mux.Handle("GET /", securityHeaders(files))
+	mux.Handle("GET /", securityHeaders(s.static))
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("POST /login", s.serveLogin)
 	mux.HandleFunc("POST /logout", s.serveLogout)
