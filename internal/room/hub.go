@@ -73,11 +73,11 @@ type Hub struct {
 	// calls runs every store operation made for a user, the hub's and
 	// access's (see persist); stopStore cancels its context when Shutdown
 	// returns.
-	calls      *store.Calls
-	stopStore  context.CancelFunc
-	history    int
-	maxRooms   int
-	storePM    bool
+	calls     *store.Calls
+	stopStore context.CancelFunc
+	history   int
+	maxRooms  int
+	storePM   bool
 	// access is who may do what: registrations, operators, bans, mutes,
 	// the allowlist, web sign-in and the message of the day.
 	access     *access.Book
