@@ -9,7 +9,9 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// Fold is the key under which nicks are compared. Nicks that look the
+// Fold is the key under which nicks are compared, the one comparison both
+// the chat core (nicks in use, member order) and registrations use: a nick
+// must not be free in one and taken in the other. Nicks that look the
 // same are the same nick:
 //
 //   - compatibility forms are folded (NFKD: fullwidth and mathematical
