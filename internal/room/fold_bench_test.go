@@ -1,6 +1,6 @@
 package room
 
-// The member list a joiner receives is sorted by folded nick (foldNick: the
+// The member list a joiner receives is sorted by folded nick (access.Fold: the
 // TR39 skeleton, lower case). BenchmarkSortMembers compares sorting with the
 // key computed in the comparator, as Room.membersLocked once did, with
 // computing each key once; rooms now keep their members sorted (folded once,

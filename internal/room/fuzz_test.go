@@ -234,7 +234,7 @@ func FuzzFoldNick(f *testing.F) {
 			t.Fatalf("access.Fold(%q) = %q", in, folded)
 		}
 		if again := access.Fold(folded); again != folded {
-			t.Fatalf("foldNick is not idempotent: %q -> %q -> %q", in, folded, again)
+			t.Fatalf("Fold is not idempotent: %q -> %q -> %q", in, folded, again)
 		}
 		if ValidateNick(in) == nil && access.Fold(strings.ToLower(in)) != folded {
 			t.Fatalf("access.Fold(%q) depends on case", in)
