@@ -17,6 +17,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/health"
 	"github.com/tertulia/tertulia/internal/logx"
 	"github.com/tertulia/tertulia/internal/metrics"
@@ -89,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 func fileOptions(f Files) ([]room.Option, error) {
 	var opts []room.Option
 	if f.Admins != "" {
-		admins, err := sshchat.ReadAuthorizedKeys(f.Admins)
+		admins, err := access.ReadAuthorizedKeys(f.Admins)
 		if err != nil {
 			return nil, fmt.Errorf("--admins: %w", err)
 		}
@@ -99,7 +100,7 @@ func fileOptions(f Files) ([]room.Option, error) {
 	}
 	if f.Allowlist != "" {
 		path := f.Allowlist
-		opts = append(opts, room.WithAllowlist(func() (map[string]bool, error) { return sshchat.ReadAuthorizedKeys(path) }))
+		opts = append(opts, room.WithAllowlist(func() (map[string]bool, error) { return access.ReadAuthorizedKeys(path) }))
 	}
 	if f.MOTD != "" {
 		motd, err := os.ReadFile(f.MOTD)

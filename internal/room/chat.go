@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/store"
 )
 
@@ -16,7 +17,7 @@ const MaxHistoryPage = 200
 // LoadRooms reads the stored rooms, their topics and recent messages, and
 // makes sure the lobby is stored. Call it once, before any session connects.
 func (h *Hub) LoadRooms(ctx context.Context) error {
-	if err := h.loadAccess(ctx); err != nil {
+	if err := h.access.Load(ctx); err != nil {
 		return err
 	}
 	if err := h.store.EnsureRoom(ctx, store.Room{Name: h.lobby, CreatedAt: h.now()}); err != nil {
@@ -193,7 +194,7 @@ func (h *Hub) sessionByNick(nick string) *Session {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.nicks[foldNick(nick)]
+	return h.nicks[access.Fold(nick)]
 }
 
 // private sends a private message to nick; both ends see it.

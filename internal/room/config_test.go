@@ -19,10 +19,10 @@ func TestConfigZeroMeansOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := NewHub(append(cfg.Options(), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))...)
-	if h.history != 0 || h.maxRooms != math.MaxInt || h.floodLimit != 0 || h.maxNicksPerKey != 0 ||
+	if h.history != 0 || h.maxRooms != math.MaxInt || h.floodLimit != 0 || h.accessCfg.MaxNicksPerKey != 0 ||
 		h.roomBurst != 0 || h.reclaimAfter != 0 || h.slowTimeout != 0 {
 		t.Errorf("history %d, max rooms %d, flood limit %d, nicks per key %d, room burst %d, reclaim %s, slow timeout %s: want all off",
-			h.history, h.maxRooms, h.floodLimit, h.maxNicksPerKey, h.roomBurst, h.reclaimAfter, h.slowTimeout)
+			h.history, h.maxRooms, h.floodLimit, h.accessCfg.MaxNicksPerKey, h.roomBurst, h.reclaimAfter, h.slowTimeout)
 	}
 	// --rate 0: far more lines than any burst all pass.
 	a := connect(t, h, "alice", ViaWeb)
@@ -39,7 +39,7 @@ func TestDefaultConfigIsTheHubDefault(t *testing.T) {
 	h, d := NewHub(DefaultConfig().Options()...), NewHub()
 	if h.history != d.history || h.maxRooms != d.maxRooms || h.queueSize != d.queueSize || h.maxMessage != d.maxMessage ||
 		h.rateBurst != d.rateBurst || h.ratePerSec != d.ratePerSec || h.floodLimit != d.floodLimit ||
-		h.maxNicksPerKey != d.maxNicksPerKey || h.slowTimeout != d.slowTimeout || h.roomBurst != d.roomBurst ||
+		h.accessCfg.MaxNicksPerKey != d.accessCfg.MaxNicksPerKey || h.slowTimeout != d.slowTimeout || h.roomBurst != d.roomBurst ||
 		h.roomEvery != d.roomEvery || h.reclaimAfter != d.reclaimAfter || h.storePM != d.storePM {
 		t.Errorf("DefaultConfig's hub differs from NewHub()'s")
 	}

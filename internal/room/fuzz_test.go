@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 // hostileSamples are the inputs of issue #5's threat list; they seed every
@@ -197,8 +199,8 @@ func FuzzValidateNick(f *testing.F) {
 		if n := utf8.RuneCountInString(in); n < 1 || n > MaxNickLen {
 			t.Fatalf("ValidateNick accepted %q of %d runes", in, n)
 		}
-		if foldNick(in) != foldNick(strings.ToLower(in)) {
-			t.Fatalf("foldNick(%q) depends on case", in)
+		if access.Fold(in) != access.Fold(strings.ToLower(in)) {
+			t.Fatalf("access.Fold(%q) depends on case", in)
 		}
 	})
 }
@@ -227,15 +229,15 @@ func FuzzFoldNick(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		folded := foldNick(in)
+		folded := access.Fold(in)
 		if folded == "" || !utf8.ValidString(folded) {
-			t.Fatalf("foldNick(%q) = %q", in, folded)
+			t.Fatalf("access.Fold(%q) = %q", in, folded)
 		}
-		if again := foldNick(folded); again != folded {
-			t.Fatalf("foldNick is not idempotent: %q -> %q -> %q", in, folded, again)
+		if again := access.Fold(folded); again != folded {
+			t.Fatalf("Fold is not idempotent: %q -> %q -> %q", in, folded, again)
 		}
-		if ValidateNick(in) == nil && foldNick(strings.ToLower(in)) != folded {
-			t.Fatalf("foldNick(%q) depends on case", in)
+		if ValidateNick(in) == nil && access.Fold(strings.ToLower(in)) != folded {
+			t.Fatalf("access.Fold(%q) depends on case", in)
 		}
 		// The input's bytes, as an ASCII nick and as choices of disguise.
 		var plain, disguised strings.Builder
@@ -258,13 +260,13 @@ func FuzzFoldNick(f *testing.F) {
 		if plain.Len() == 0 {
 			return
 		}
-		want := foldNick(plain.String())
+		want := access.Fold(plain.String())
 		for _, r := range want {
 			if r >= utf8.RuneSelf {
 				t.Fatalf("ASCII nick %q folds to non-ASCII %q", plain.String(), want)
 			}
 		}
-		if got := foldNick(disguised.String()); got != want {
+		if got := access.Fold(disguised.String()); got != want {
 			t.Fatalf("%q disguised as %q folds to %q, not %q", plain.String(), disguised.String(), got, want)
 		}
 	})

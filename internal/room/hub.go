@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/store"
 )
@@ -44,7 +45,7 @@ const (
 	// empty for DefaultRoomReclaimAfter.
 	DefaultRoomReclaimAfter = 10 * time.Minute
 	// storeTimeout bounds one store operation made for a user.
-	storeTimeout = 5 * time.Second
+	storeTimeout = store.DefaultCallTimeout
 )
 
 // ErrNickTaken is returned by Connect when the nick is in use and no
@@ -69,14 +70,18 @@ type Hub struct {
 	obs        Observer
 	// store is never nil: a hub given none keeps everything in memory.
 	store store.Store
-	// storeCtx is the parent of every store operation's context (see
-	// persist); stopStore cancels it when Shutdown returns.
-	storeCtx   context.Context
-	stopStore  context.CancelFunc
-	history    int
-	maxRooms   int
-	storePM    bool
-	acc        *access
+	// calls runs every store operation made for a user, the hub's and
+	// access's (see persist); stopStore cancels its context when Shutdown
+	// returns.
+	calls     *store.Calls
+	stopStore context.CancelFunc
+	history   int
+	maxRooms  int
+	storePM   bool
+	// access is who may do what: registrations, operators, bans, mutes,
+	// the allowlist, web sign-in and the message of the day.
+	access     *access.Book
+	accessCfg  access.Config
 	rateBurst  int
 	ratePerSec float64
 	floodLimit int
@@ -89,10 +94,6 @@ type Hub struct {
 	roomEvery    time.Duration
 	reclaimAfter time.Duration // 0 or less: never
 	roomCreators *creatorTable
-	// initialMOTD is --motd; /motd changes the stored one.
-	initialMOTD string
-	// maxNicksPerKey caps registrations per key (0: no cap).
-	maxNicksPerKey int
 
 	nextPM    atomic.Uint64 // private message ids when they are not stored
 	nextSess  atomic.Uint64
@@ -141,7 +142,9 @@ func WithMaxRooms(n int) Option { return func(h *Hub) { h.maxRooms = n } }
 
 // WithMaxNicksPerKey caps how many nicks one key may register; n <= 0
 // means no cap.
-func WithMaxNicksPerKey(n int) Option { return func(h *Hub) { h.maxNicksPerKey = max(n, 0) } }
+func WithMaxNicksPerKey(n int) Option {
+	return func(h *Hub) { h.accessCfg.MaxNicksPerKey = max(n, 0) }
+}
 
 // WithRate sets each session's input budget: burst lines at once, then
 // perSecond a second.
@@ -189,14 +192,13 @@ func NewHub(opts ...Option) *Hub {
 		rooms:      make(map[string]*Room),
 		left:       make(chan struct{}, 1),
 		obs:        nopObserver{},
-		acc:        newAccess(),
+		accessCfg:  access.Config{MaxNicksPerKey: DefaultMaxNicksPerKey},
 
-		maxNicksPerKey: DefaultMaxNicksPerKey,
-		slowTimeout:    DefaultSlowTimeout,
-		roomBurst:      DefaultRoomCreateBurst,
-		roomEvery:      DefaultRoomCreateInterval,
-		reclaimAfter:   DefaultRoomReclaimAfter,
-		busyRooms:      make(map[string]chan struct{}),
+		slowTimeout:  DefaultSlowTimeout,
+		roomBurst:    DefaultRoomCreateBurst,
+		roomEvery:    DefaultRoomCreateInterval,
+		reclaimAfter: DefaultRoomReclaimAfter,
+		busyRooms:    make(map[string]chan struct{}),
 	}
 	for _, o := range opts {
 		o(h)
@@ -208,7 +210,9 @@ func NewHub(opts ...Option) *Hub {
 		_ = mem.EnsureRoom(context.Background(), store.Room{Name: h.lobby, CreatedAt: h.now()})
 		h.store = mem
 	}
-	h.storeCtx, h.stopStore = context.WithCancel(context.Background())
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	h.calls, h.stopStore = store.NewCalls(storeCtx, storeTimeout, h.log), stopStore
+	h.access = access.New(access.Deps{Store: h.store, Calls: h.calls, Now: h.now, Log: h.log}, h.accessCfg)
 	h.commands = newCommandTable()
 	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
 	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
@@ -258,13 +262,13 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		h.mu.Unlock()
 		return nil, ErrStopping
 	}
-	wanted := h.ownedNick(id.Nick, id.Fingerprint)
+	wanted := h.access.OwnedNick(id.Nick, id.Fingerprint)
 	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
 	if err != nil {
 		h.mu.Unlock()
 		return nil, err
 	}
-	s.nick, s.fold = nick, foldNick(nick)
+	s.nick, s.fold = nick, access.Fold(nick)
 	h.nicks[s.fold] = s
 	lobby := h.rooms[h.lobby]
 	h.mu.Unlock()
@@ -291,7 +295,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 // unused, unregistered "nick_N". h.mu must be held.
 func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error) {
 	usable := func(n string) bool {
-		if _, taken := h.nicks[foldNick(n)]; taken {
+		if _, taken := h.nicks[access.Fold(n)]; taken {
 			return false
 		}
 		owner := h.registeredTo(n)
@@ -556,7 +560,7 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	if old == nick {
 		return nil
 	}
-	fold := foldNick(nick)
+	fold := access.Fold(nick)
 	h.mu.Lock()
 	select {
 	case <-s.done:

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/tertulia/tertulia/internal/store"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 // checkOrder verifies a room's sorted member slice against its map and the
@@ -29,7 +31,7 @@ func checkOrder(t *testing.T, r *Room) {
 		if key, in := r.members[m.s]; !in || key != m.key {
 			t.Fatalf("#%s: %s filed under %q, map has %q (%v)", r.name, m.s.Nick(), m.key, key, in)
 		}
-		if m.key != foldNick(m.s.Nick()) {
+		if m.key != access.Fold(m.s.Nick()) {
 			t.Fatalf("#%s: %s filed under %q", r.name, m.s.Nick(), m.key)
 		}
 	}
@@ -51,7 +53,7 @@ func whoNicks(t *testing.T, h *Hub, s *Session) []string {
 
 func sortedByFold(nicks []string) []string {
 	out := slices.Clone(nicks)
-	slices.SortFunc(out, func(a, b string) int { return cmp.Compare(foldNick(a), foldNick(b)) })
+	slices.SortFunc(out, func(a, b string) int { return cmp.Compare(access.Fold(a), access.Fold(b)) })
 	return out
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/tertulia/tertulia/internal/store"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 const opKey = "SHA256:operator"
@@ -259,7 +261,7 @@ func TestRegistrationsPerKeyBounded(t *testing.T) {
 		}
 		return run(t, h, s, "/register")
 	}
-	for i := range registerBurst {
+	for i := range access.RegisterBurst {
 		if ev := register("squat" + string(rune('a'+i))); ev.Kind != KindNotice || !strings.Contains(ev.Text, "now registered") {
 			t.Fatalf("registration %d: %s %q", i+1, ev.Code, ev.Text)
 		}
@@ -267,7 +269,7 @@ func TestRegistrationsPerKeyBounded(t *testing.T) {
 	if ev := register("squatx"); ev.Code != "rate_limited" {
 		t.Fatalf("registration beyond the burst: %s %q", ev.Code, ev.Text)
 	}
-	clock.advance(registerEvery)
+	clock.advance(access.RegisterEvery)
 	if ev := register("squatx"); !strings.Contains(ev.Text, "now registered") {
 		t.Fatalf("registration after the pause: %s %q", ev.Code, ev.Text)
 	}

@@ -76,11 +76,7 @@ func (h *Hub) memberInfo(s *Session) (key string, m Member) {
 	key, m = s.fold, Member{Nick: s.nick, Via: s.via, Away: s.away}
 	s.mu.Unlock()
 	// Not under s.mu: the access lock is a leaf.
-	if s.fingerprint != "" {
-		h.acc.mu.RLock()
-		m.Registered = h.acc.regs[key].Fingerprint == s.fingerprint
-		h.acc.mu.RUnlock()
-	}
+	m.Registered = h.access.OwnsFold(key, s.fingerprint)
 	return key, m
 }
 

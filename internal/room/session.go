@@ -50,7 +50,7 @@ type Session struct {
 
 	mu     sync.Mutex
 	nick   string
-	fold   string // foldNick(nick), computed once: key in h.nicks and room order
+	fold   string // access.Fold(nick), computed once: key in h.nicks and room order
 	reason CloseReason
 	// quitMessage is what the user said with /quit, shown to the others.
 	quitMessage string

@@ -424,6 +424,22 @@ func (s *Memory) AddBan(ctx context.Context, b *Ban) error {
 	return nil
 }
 
+// AddBans implements ModerationStore.
+func (s *Memory) AddBans(ctx context.Context, bans []*Ban) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	for _, b := range bans {
+		s.lastBanID++
+		b.ID = s.lastBanID
+		kept := *b
+		kept.CreatedAt, kept.Expires = fromMS(ms(b.CreatedAt)), fromMS(ms(b.Expires))
+		s.bans = append(s.bans, kept)
+	}
+	return nil
+}
+
 // RemoveBans implements ModerationStore: expired bans on value count too.
 func (s *Memory) RemoveBans(ctx context.Context, value string) (int64, error) {
 	if err := s.lock(ctx); err != nil {

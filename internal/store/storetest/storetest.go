@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"Registrations", testRegistrations},
 		{"Operators", testOperators},
 		{"Bans", testBans},
+		{"AddBans", testAddBans},
 		{"Mutes", testMutes},
 		{"Settings", testSettings},
 		{"LoginCodes", testLoginCodes},
@@ -450,6 +451,29 @@ func testBans(t *testing.T, s store.Store) {
 	}
 	if got := values(t0); got != "1 192.0.2.0/24,3 2001:db8::/64" {
 		t.Fatalf("after lifting = %s", got)
+	}
+}
+
+func testAddBans(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	first := &store.Ban{Kind: "key", Value: "SHA256:y", By: "op", CreatedAt: t0}
+	must(t, s.AddBan(ctx, first))
+	bans := []*store.Ban{
+		{Kind: "key", Value: "SHA256:z", Reason: "spam", By: "op", CreatedAt: t0},
+		{Kind: "ip", Value: "2001:db8:1::/64", Reason: "spam", By: "op", CreatedAt: t0, Expires: at(time.Hour)},
+	}
+	must(t, s.AddBans(ctx, bans))
+	if bans[0].ID <= first.ID || bans[1].ID <= bans[0].ID {
+		t.Fatalf("IDs %d, %d after %d: want increasing in the order given", bans[0].ID, bans[1].ID, first.ID)
+	}
+	got, err := s.Bans(ctx, t0)
+	must(t, err)
+	if len(got) != 3 || got[1].Value != "SHA256:z" || got[2].Value != "2001:db8:1::/64" || got[2].Reason != "spam" || !got[2].Expires.Equal(at(time.Hour)) {
+		t.Fatalf("stored %+v", got)
+	}
+	must(t, s.AddBans(ctx, nil))
+	if got, err := s.Bans(ctx, t0); err != nil || len(got) != 3 {
+		t.Fatalf("after adding none: %d bans, %v", len(got), err)
 	}
 }
 
