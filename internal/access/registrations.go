@@ -86,7 +86,15 @@ func (b *Book) NicksOf(key string) []string {
 		}
 	}
 	b.mu.RUnlock()
-	sort.Slice(regs, func(i, j int) bool { return regs[i].Created.Before(regs[j].Created) })
+	// Oldest first; registrations made in the same instant (one clock
+	// tick) in nick order, so that "the key's first nick" is always the
+	// same one.
+	sort.Slice(regs, func(i, j int) bool {
+		if !regs[i].Created.Equal(regs[j].Created) {
+			return regs[i].Created.Before(regs[j].Created)
+		}
+		return regs[i].Nick < regs[j].Nick
+	})
 	nicks := make([]string, len(regs))
 	for i, r := range regs {
 		nicks[i] = r.Nick
