@@ -80,6 +80,7 @@ var scenarios = map[string]func(*config){
 	"custom": func(*config) {},
 }
 
+// parseFlags reads the command line over the chosen preset and checks it.
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	// First pass: which preset. Second pass: defaults, then the preset, then
 	// the flags given, so that what is on the command line wins.
@@ -102,32 +103,54 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	c.fillUnset()
+	return c, nil
+}
+
+// validate refuses a configuration the run cannot honour or that would load
+// a server the user did not name as theirs.
+func (c *config) validate() error {
+	clients := c.WS + c.Line + c.PTY
 	switch {
 	case c.WS < 0 || c.Line < 0 || c.PTY < 0 || c.Senders < 0 || c.Rooms < 1:
-		return c, errors.New("client, sender and room counts cannot be negative")
-	case c.WS+c.Line+c.PTY > c.MaxConns:
-		return c, fmt.Errorf("%d clients is more than --max-conns %d", c.WS+c.Line+c.PTY, c.MaxConns)
-	case c.Senders > c.WS+c.Line+c.PTY:
-		return c, errors.New("more senders than clients")
+		return errors.New("client, sender and room counts cannot be negative")
+	case clients > c.MaxConns:
+		return fmt.Errorf("%d clients is more than --max-conns %d", clients, c.MaxConns)
+	case c.Senders > clients:
+		return errors.New("more senders than clients")
 	case c.SenderKind != "any" && c.SenderKind != "ws" && c.SenderKind != "line" && c.SenderKind != "pty":
-		return c, fmt.Errorf("--sender-kind %q: any, ws, line or pty", c.SenderKind)
+		return fmt.Errorf("--sender-kind %q: any, ws, line or pty", c.SenderKind)
 	case c.SenderKind == "ws" && c.Senders > c.WS, c.SenderKind == "line" && c.Senders > c.Line, c.SenderKind == "pty" && c.Senders > c.PTY:
-		return c, errors.New("more senders than clients of --sender-kind")
+		return errors.New("more senders than clients of --sender-kind")
 	case c.Senders > 0 && (c.Rate <= 0 || c.Rate > 100000):
-		return c, errors.New("--rate must be in (0, 100000]")
+		return errors.New("--rate must be in (0, 100000]")
 	case c.Duration <= 0 || c.Duration > 24*time.Hour:
-		return c, errors.New("--duration must be positive (and under a day)")
-	case c.Rooms > 1 && c.Rooms > c.WS+c.Line+c.PTY:
-		return c, errors.New("more rooms than clients")
+		return errors.New("--duration must be positive (and under a day)")
+	case c.Rooms > 1 && c.Rooms > clients:
+		return errors.New("more rooms than clients")
 	case c.StormInflight < 1 || c.StormInflight > c.MaxConns:
-		return c, errors.New("--storm-inflight must be between 1 and --max-conns")
+		return errors.New("--storm-inflight must be between 1 and --max-conns")
 	case c.StormFactor <= 1:
-		return c, errors.New("--storm-factor must be above 1")
+		return errors.New("--storm-factor must be above 1")
 	case c.ProbeEvery < 10*time.Millisecond:
-		return c, errors.New("--probe-every must be at least 10ms")
+		return errors.New("--probe-every must be at least 10ms")
 	case c.Width < 40 || c.Height < 5:
-		return c, errors.New("PTY size too small (at least 40x5)")
+		return errors.New("PTY size too small (at least 40x5)")
 	}
+	for _, a := range []string{c.HTTPAddr, c.SSHAddr} {
+		if err := checkAddr(a, c.AllowRemote); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillUnset gives the values that depend on others, and the lower bounds
+// of the pacing knobs, to a validated configuration.
+func (c *config) fillUnset() {
 	if c.MaxTime <= 0 {
 		c.MaxTime = 15*time.Minute + c.Duration
 	}
@@ -137,12 +160,6 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.EmulateEvery < 1 {
 		c.EmulateEvery = 1
 	}
-	for _, a := range []string{c.HTTPAddr, c.SSHAddr} {
-		if err := checkAddr(a, c.AllowRemote); err != nil {
-			return c, err
-		}
-	}
-	return c, nil
 }
 
 // newFlagSet defines the flags over c, whose preset values are the defaults.

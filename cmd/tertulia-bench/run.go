@@ -327,7 +327,7 @@ func (r *run) execute(ctx context.Context) *report {
 	rep.ServerConnected = r.probe.sample(ctx)
 	if ctx.Err() == nil {
 		if r.sending() {
-			rep.Delivery = r.send(ctx, rep)
+			rep.Delivery = r.send(ctx)
 		} else {
 			r.logf("holding %d idle sessions for %s", r.readyCount.Load(), r.cfg.Duration)
 			s0, t0 := r.probe.sample(ctx), time.Now()

@@ -41,7 +41,7 @@ type deliveryReport struct {
 
 // send runs the senders for --duration, waits for the deliveries (at most
 // --grace after the last send), and counts.
-func (r *run) send(ctx context.Context, rep *report) *deliveryReport {
+func (r *run) send(ctx context.Context) *deliveryReport {
 	cfg := r.cfg
 	dr := &deliveryReport{Senders: cfg.Senders}
 	var senders []*client
@@ -57,12 +57,59 @@ func (r *run) send(ctx context.Context, rep *report) *deliveryReport {
 		}
 	}
 	start := time.Now().Add(50 * time.Millisecond)
-	end := start.Add(cfg.Duration)
 	r.series.reset(start, cfg.Duration)
 	r.recording.Store(true)
 	s0, t0, m0 := r.probe.sample(ctx), selfSample(), readMachineCPU()
-	interval := time.Duration(float64(cfg.Senders) / cfg.Rate * float64(time.Second))
 	r.logf("sending %.0f messages/s from %d senders for %s to %d receivers", cfg.Rate, len(senders), cfg.Duration, dr.Receivers)
+	r.runSenders(ctx, senders, start)
+	sendEnd := time.Now()
+	for s := range r.reg.count {
+		dr.Expected += r.reg.count[s].Load() * members[r.reg.room[s]]
+	}
+	graceEnd := time.Now().Add(cfg.Grace)
+	for r.stats.unique.Load() < dr.Expected && time.Now().Before(graceEnd) && ctx.Err() == nil {
+		sleepCtx(ctx, 10*time.Millisecond)
+	}
+	drainEnd := time.Now()
+	r.recording.Store(false)
+	s1, t1, m1 := r.probe.sample(context.Background()), selfSample(), readMachineCPU()
+	dr.ToolCPU = t1.CPU - t0.CPU
+	if m0.OK && m1.OK && m1.Total > m0.Total {
+		dr.MachineBusyPct = 100 * (m1.Busy - m0.Busy) / (m1.Total - m0.Total)
+		if s0.OK && s1.OK {
+			dr.OtherCPU = max(0, (m1.Busy-m0.Busy)-(s1.CPU-s0.CPU)-dr.ToolCPU)
+		}
+	}
+	dr.PerSecond1 = r.series.rows()
+	dr.SendSeconds = sendEnd.Sub(start).Seconds()
+	dr.DrainSeconds = drainEnd.Sub(sendEnd).Seconds()
+
+	r.countDeliveries(dr)
+	if w := drainEnd.Sub(start).Seconds(); w > 0 {
+		dr.PerSecond = float64(dr.Delivered) / w
+	}
+	if s0.OK && s1.OK {
+		dr.ServerCPU = s1.CPU - s0.CPU
+		dr.ServerCPUPct = 100 * dr.ServerCPU / drainEnd.Sub(s0.At).Seconds()
+		if dr.Delivered > 0 {
+			dr.CPUPerDelivery = dr.ServerCPU / float64(dr.Delivered) * 1e6
+		}
+		if dr.Sent > 0 {
+			dr.CPUPerMessage = dr.ServerCPU / float64(dr.Sent) * 1e6
+		}
+	}
+	r.logf("sent %d, delivered %d of %d, lost %d, duplicated %d", dr.Sent, dr.Delivered, dr.Expected, dr.Lost, dr.Duplicated)
+	return dr
+}
+
+// runSenders has each sender send its share of --rate from start for
+// --duration, the senders staggered evenly within one interval, and
+// returns when all have stopped. Each message carries its sender, sequence
+// number and send time, which are also registered for the receivers.
+func (r *run) runSenders(ctx context.Context, senders []*client, start time.Time) {
+	cfg := r.cfg
+	end := start.Add(cfg.Duration)
+	interval := time.Duration(float64(cfg.Senders) / cfg.Rate * float64(time.Second))
 	var wg sync.WaitGroup
 	for _, c := range senders {
 		wg.Go(func() {
@@ -89,34 +136,11 @@ func (r *run) send(ctx context.Context, rep *report) *deliveryReport {
 		})
 	}
 	wg.Wait()
-	sendEnd := time.Now()
-	expected := func() int64 {
-		var e int64
-		for s := range r.reg.count {
-			e += r.reg.count[s].Load() * members[r.reg.room[s]]
-		}
-		return e
-	}
-	dr.Expected = expected()
-	graceEnd := time.Now().Add(cfg.Grace)
-	for r.stats.unique.Load() < dr.Expected && time.Now().Before(graceEnd) && ctx.Err() == nil {
-		sleepCtx(ctx, 10*time.Millisecond)
-	}
-	drainEnd := time.Now()
-	r.recording.Store(false)
-	s1, t1, m1 := r.probe.sample(context.Background()), selfSample(), readMachineCPU()
-	dr.ToolCPU = t1.CPU - t0.CPU
-	if m0.OK && m1.OK && m1.Total > m0.Total {
-		dr.MachineBusyPct = 100 * (m1.Busy - m0.Busy) / (m1.Total - m0.Total)
-		if s0.OK && s1.OK {
-			dr.OtherCPU = max(0, (m1.Busy-m0.Busy)-(s1.CPU-s0.CPU)-dr.ToolCPU)
-		}
-	}
-	dr.PerSecond1 = r.series.rows()
-	dr.SendSeconds = sendEnd.Sub(start).Seconds()
-	dr.DrainSeconds = drainEnd.Sub(sendEnd).Seconds()
+}
 
-	// Count, per receiver and message.
+// countDeliveries fills dr's counts and latencies, per receiver and
+// message: what was sent, delivered, lost, duplicated or misrouted.
+func (r *run) countDeliveries(dr *deliveryReport) {
 	all := new(hist)
 	byKind := make([]*hist, numKinds)
 	for k := range byKind {
@@ -146,19 +170,13 @@ func (r *run) send(ctx context.Context, rep *report) *deliveryReport {
 			}
 			n := int(r.reg.count[s].Load())
 			for seq := 0; seq < n; seq++ {
-				if !t.has(s, seq) {
-					dr.Lost++
-					partial[[2]int{s, seq}] = true
-					if len(dr.LostExamples) < 5 {
-						why := "connected"
-						if c.dead.Load() {
-							why = "disconnected"
-							if p := c.deadWhy.Load(); p != nil {
-								why += ": " + *p
-							}
-						}
-						dr.LostExamples = append(dr.LostExamples, fmt.Sprintf("%s (%s, %s) never saw message %d of sender %d", c.gotNickOr(), c.kind, why, seq, s))
-					}
+				if t.has(s, seq) {
+					continue
+				}
+				dr.Lost++
+				partial[[2]int{s, seq}] = true
+				if len(dr.LostExamples) < 5 {
+					dr.LostExamples = append(dr.LostExamples, lostExample(c, s, seq))
 				}
 			}
 		}
@@ -171,21 +189,19 @@ func (r *run) send(ctx context.Context, rep *report) *deliveryReport {
 			dr.ByKind[kind(k).String()] = h.summary()
 		}
 	}
-	if w := drainEnd.Sub(start).Seconds(); w > 0 {
-		dr.PerSecond = float64(dr.Delivered) / w
-	}
-	if s0.OK && s1.OK {
-		dr.ServerCPU = s1.CPU - s0.CPU
-		dr.ServerCPUPct = 100 * dr.ServerCPU / drainEnd.Sub(s0.At).Seconds()
-		if dr.Delivered > 0 {
-			dr.CPUPerDelivery = dr.ServerCPU / float64(dr.Delivered) * 1e6
+}
+
+// lostExample says which receiver missed which message, and whether it was
+// still connected.
+func lostExample(c *client, sender, seq int) string {
+	why := "connected"
+	if c.dead.Load() {
+		why = "disconnected"
+		if p := c.deadWhy.Load(); p != nil {
+			why += ": " + *p
 		}
-		if dr.Sent > 0 {
-			dr.CPUPerMessage = dr.ServerCPU / float64(dr.Sent) * 1e6
-		}
 	}
-	r.logf("sent %d, delivered %d of %d, lost %d, duplicated %d", dr.Sent, dr.Delivered, dr.Expected, dr.Lost, dr.Duplicated)
-	return dr
+	return fmt.Sprintf("%s (%s, %s) never saw message %d of sender %d", c.gotNickOr(), c.kind, why, seq, sender)
 }
 
 func (c *client) gotNickOr() string {
