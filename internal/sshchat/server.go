@@ -157,10 +157,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Fingerprint is the SHA256 fingerprint of the key the client proved it
+// keyFingerprint is the SHA256 fingerprint of the key the client proved it
 // holds, or "" when it authenticated without one. It reads the session, never
 // what an auth callback was offered: a client may offer any public key.
-func Fingerprint(sess ssh.Session) string {
+func keyFingerprint(sess ssh.Session) string {
 	if pk := sess.PublicKey(); pk != nil {
 		return gossh.FingerprintSHA256(pk)
 	}
@@ -276,7 +276,7 @@ func (s *Server) handle(sess ssh.Session) {
 	cs, err := s.hub.Connect(room.Identity{
 		Nick:        room.SuggestNick(sess.User()),
 		Via:         room.ViaSSH,
-		Fingerprint: Fingerprint(sess),
+		Fingerprint: keyFingerprint(sess),
 		Remote:      remote,
 		AltNick:     true,
 	})
