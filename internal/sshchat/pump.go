@@ -110,7 +110,7 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	}
 	program.Kill()
 	// Closed before the last write, so that a peer that does not read it
-	// is cut after the grace (see handle).
+	// is cut after the grace (see cutStuckWriter).
 	cs.Close(room.ReasonClosed)
 	// The event loop is over: the screen is this goroutine's now.
 	model.scr.stop()
