@@ -266,63 +266,16 @@ func (r *run) execute(ctx context.Context) *report {
 	}
 	r.buildClients()
 
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
 	bgctx, bgstop := context.WithCancel(ctx)
 	defer bgstop()
-	go func() {
-		for {
-			select {
-			case <-tick.C:
-				r.updateLag()
-			case <-bgctx.Done():
-				return
-			}
-		}
-	}()
-	if r.probe.enabled() {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					if s := r.probe.sample(bgctx); s.OK {
-						r.peakMu.Lock()
-						r.peakRSS = max(r.peakRSS, s.RSS)
-						r.peakMu.Unlock()
-					}
-				case <-bgctx.Done():
-					return
-				}
-			}
-		}()
-	}
+	r.watch(bgctx)
 
 	rep.ServerBefore = r.probe.sample(ctx)
 	toolBefore := selfSample()
 	for k := kind(0); k < numKinds; k++ {
-		var list []*client
-		for _, c := range r.clients {
-			if c.kind == k {
-				list = append(list, c)
-			}
+		if ph, ok := r.connectKind(ctx, k); ok {
+			rep.Connect = append(rep.Connect, ph)
 		}
-		if len(list) == 0 || ctx.Err() != nil {
-			continue
-		}
-		ph := r.connectAll(ctx, list)
-		r.settle(ctx)
-		if s := r.probe.sample(ctx); s.OK {
-			ph.RSSAfter = s.RSS
-		}
-		if r.cfg.PprofURL != "" && r.forceGC(ctx) == nil {
-			sleepCtx(ctx, 5*time.Second) // the scavenger returns the freed pages
-			if s := r.probe.sample(ctx); s.OK {
-				ph.RSSAfterGC = s.RSS
-			}
-		}
-		rep.Connect = append(rep.Connect, ph)
 	}
 	rep.ServerConnected = r.probe.sample(ctx)
 	if ctx.Err() == nil {
@@ -342,6 +295,83 @@ func (r *run) execute(ctx context.Context) *report {
 	toolAfter := selfSample()
 	rep.ToolCPUSeconds = toolAfter.CPU - toolBefore.CPU
 	rep.ToolRSS = toolAfter.RSS
+	r.tallyErrors(rep)
+	r.peakMu.Lock()
+	rep.ServerPeakRSS = r.peakRSS
+	r.peakMu.Unlock()
+	r.logf("closing %d clients", len(r.clients))
+	r.closeAll()
+	rep.finish(r)
+	return rep
+}
+
+// watch runs, until ctx ends, the estimate of the clients' backlog and,
+// with a server probe, the sampling of the server's peak memory.
+func (r *run) watch(ctx context.Context) {
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				r.updateLag()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if !r.probe.enabled() {
+		return
+	}
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if s := r.probe.sample(ctx); s.OK {
+					r.peakMu.Lock()
+					r.peakRSS = max(r.peakRSS, s.RSS)
+					r.peakMu.Unlock()
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// connectKind connects the clients of kind k, lets them settle and
+// measures the server's memory after them; ok is false when there are none
+// or the run is over.
+func (r *run) connectKind(ctx context.Context, k kind) (ph phaseReport, ok bool) {
+	var list []*client
+	for _, c := range r.clients {
+		if c.kind == k {
+			list = append(list, c)
+		}
+	}
+	if len(list) == 0 || ctx.Err() != nil {
+		return ph, false
+	}
+	ph = r.connectAll(ctx, list)
+	r.settle(ctx)
+	if s := r.probe.sample(ctx); s.OK {
+		ph.RSSAfter = s.RSS
+	}
+	if r.cfg.PprofURL != "" && r.forceGC(ctx) == nil {
+		sleepCtx(ctx, 5*time.Second) // the scavenger returns the freed pages
+		if s := r.probe.sample(ctx); s.OK {
+			ph.RSSAfterGC = s.RSS
+		}
+	}
+	return ph, true
+}
+
+// tallyErrors adds to rep what went wrong on the clients' side: drops,
+// server errors (and the first of them), and why a dropped client was
+// dropped.
+func (r *run) tallyErrors(rep *report) {
 	rep.Dropped = r.dropped.Load()
 	for _, c := range r.clients {
 		rep.ServerErrors += c.errorsSeen.Load()
@@ -356,13 +386,6 @@ func (r *run) execute(ctx context.Context) *report {
 			}
 		}
 	}
-	r.peakMu.Lock()
-	rep.ServerPeakRSS = r.peakRSS
-	r.peakMu.Unlock()
-	r.logf("closing %d clients", len(r.clients))
-	r.closeAll()
-	rep.finish(r)
-	return rep
 }
 
 // buildClients lays out the clients: websocket first, then line mode, then
