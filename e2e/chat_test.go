@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// Acceptance 1: SSH line mode and websocket chat both ways; a PTY client
-// sees both messages rendered.
+// SSH line mode and websocket chat both ways; a PTY client sees both
+// messages rendered.
 func TestChatAcrossFrontEnds(t *testing.T) {
 	srv := startServer(t)
 	pty := newPTYClient(t, srv.SSHAddr, "carol", 100, 30)
@@ -58,7 +58,8 @@ func TestLineModeCRLFAndPlainOutput(t *testing.T) {
 	}
 }
 
-// Acceptance 3: nick clash across front-ends.
+// A nick in use, in any case, is refused to the web and replaced by an
+// alternative over SSH; /nick onto it is refused from either side.
 func TestNickClashAcrossFrontEnds(t *testing.T) {
 	srv := startServer(t)
 	alice := newLineClient(t, srv.SSHAddr, "alice")
@@ -98,7 +99,7 @@ func TestNickClashAcrossFrontEnds(t *testing.T) {
 	}
 }
 
-// Acceptance 3: unknown command, /nick, /me, /who from both sides.
+// An unknown command, /nick, /me and /who behave alike from both sides.
 func TestCommandsFromBothSides(t *testing.T) {
 	srv := startServer(t)
 	ssh := newLineClient(t, srv.SSHAddr, "sam")
@@ -165,7 +166,7 @@ func TestCommandsFromBothSides(t *testing.T) {
 	web.expect("olga left", func(f frame) bool { return f.Type == "part" && f.Nick == "olga" && f.Reason == "quit" })
 }
 
-// Acceptance 4: every member observes the same sequence of room events.
+// Every member observes the same sequence of room events.
 func TestOrderingIsTheSameForEveryone(t *testing.T) {
 	srv := startServer(t)
 	const perSender = 40

@@ -68,8 +68,8 @@ func (tm *tmux) waitForFunc(what string, ok func(screen string) bool) string {
 	}
 }
 
-// Acceptance 2: the real OpenSSH client in tmux joins as alice, sees a web
-// message, and what is typed there reaches the web client.
+// The real OpenSSH client in tmux joins as alice, sees a web message, and
+// what is typed there reaches the web client.
 func TestOpenSSHClientInTmux(t *testing.T) {
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Fatal("the OpenSSH client is not installed: run scripts/test, which installs it")

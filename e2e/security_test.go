@@ -32,9 +32,9 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-// The tests of issue #5: hostile input on both front-ends, floods,
-// connection caps, garbage and stalled connections, cross-site websockets
-// and forged X-Forwarded-For. docs/security.md maps each threat to them.
+// Hostile input on both front-ends, floods, connection caps, garbage and
+// stalled connections, cross-site websockets and forged X-Forwarded-For.
+// docs/security.md maps each threat to these tests.
 
 // --- what no receiver may ever get -------------------------------------
 
@@ -413,8 +413,7 @@ var hostileCases = []hostileCase{
 	{name: "OSC colours and cwd", text: "\x1b]11;rgb:ffff/0000/0000\x07\x1b]10;#ff0000\x07\x1b]7;file://evil.example/tmp\x07after-osc", want: []string{"after-osc"}},
 	{name: "DCS, APC, PM, SOS", text: "\x1bP1$rdcs-payload\x1b\\\x1b_apc-payload\x1b\\\x1b^pm-payload\x1b\\\x1bXsos-payload\x1b\\after-strings", want: []string{"after-strings"}},
 	{name: "C1 controls as UTF-8", text: "c1\u009b2J\u009d0;c1-title\u009c\u0090dcs\u009c\u0085end", want: []string{"c1end"}},
-	// Review finding 14: the control alone was dropped and its payload
-	// arrived as text.
+	// A C1 OSC is dropped with its payload, which never arrives as text.
 	{name: "C1 OSC payload", text: "before\u009d0;c1-title\u009cafter", want: []string{"beforeafter"}},
 	{name: "bracketed paste markers", text: "\x1b[200~pasted\x1b[201~", want: []string{"pasted"}},
 	{name: "backspace forging", text: "hi\b\b\b\b\b\b\balice: forged", want: []string{"hialice: forged"}},
@@ -1391,9 +1390,9 @@ func TestSilentWebsocketClosedAfterHelloTimeout(t *testing.T) {
 	joinWS(t, srv.HTTPAddr, "talker")
 }
 
-// Review finding 13: on the default --trusted-proxies, a local peer other
-// than 127.0.0.1 (any local user or process) rotating X-Forwarded-For and
-// X-Real-IP on every request must still be limited as itself.
+// On the default --trusted-proxies, a local peer other than 127.0.0.1 (any
+// local user or process) rotating X-Forwarded-For and X-Real-IP on every
+// request must still be limited as itself.
 func TestSignInGuessLimitIgnoresForgedHeadersOnDefaults(t *testing.T) {
 	srv := startServer(t) // the default trusted list, 127.0.0.1/32 and ::1/128
 	local := &net.TCPAddr{IP: net.ParseIP("127.0.0.65")}
@@ -1418,11 +1417,11 @@ func TestSignInGuessLimitIgnoresForgedHeadersOnDefaults(t *testing.T) {
 	}
 }
 
-// Review note on DNS rebinding: once the server knows its public name
-// (--public-url or --allowed-origins), a request naming another host, as a
-// page on evil.example re-resolved to this server would send, is refused:
-// the page, the websocket and sign-in alike. Address literals still work
-// for local tools, and the probes answer whatever the host.
+// DNS rebinding: once the server knows its public name (--public-url or
+// --allowed-origins), a request naming another host, as a page on
+// evil.example re-resolved to this server would send, is refused: the page,
+// the websocket and sign-in alike. Address literals still work for local
+// tools, and the probes answer whatever the host.
 func TestRequestsForAnotherHostRefused(t *testing.T) {
 	srv := startServer(t, func(c *app.Config) { c.PublicURL = "https://chat.example.com" })
 	status := func(method, path, host string, header http.Header) int {

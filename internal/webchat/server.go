@@ -246,11 +246,11 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity
 	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
 
-	sess := s.greet(conn, id)
-	if sess == nil {
+	cs := s.greet(conn, id)
+	if cs == nil {
 		return
 	}
-	sess.OnClose(func(reason room.CloseReason) {
+	cs.OnClose(func(reason room.CloseReason) {
 		// A writer blocked on a peer that does not read would hold a
 		// dropped session's connection until the write timeout. Close
 		// does not wait for the batchConn's lock.
@@ -261,10 +261,10 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(conn, bc, sess)
+		s.writeLoop(conn, bc, cs)
 	}()
-	s.readLoop(conn, sess)
-	sess.Leave()
+	s.readLoop(conn, cs)
+	cs.Leave()
 	<-writerDone
 }
 
@@ -307,11 +307,11 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 			}
 		}
 		nick := id.Nick
-		sess, err := s.hub.Connect(id)
+		cs, err := s.hub.Connect(id)
 		var ue *room.UserError
 		switch {
 		case err == nil:
-			return sess
+			return cs
 		case errors.Is(err, room.ErrNickTaken):
 			s.writeRaw(conn, wire.EncodeError("nick_taken", "the nick "+nick+" is already in use; choose another"))
 		case errors.Is(err, room.ErrNickRegistered):
@@ -344,7 +344,7 @@ func readFrame(conn *websocket.Conn) (wire.ClientFrame, error) {
 	return wire.DecodeClientFrame(typ, data)
 }
 
-func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
+func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session) {
 	wait := 2 * s.pingInterval
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
@@ -353,16 +353,16 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
 		if err != nil {
 			var fe *wire.FrameError
 			if errors.As(err, &fe) {
-				sess.Error(fe.Code, fe.Text)
+				cs.Error(fe.Code, fe.Text)
 				continue
 			}
 			if errors.Is(err, websocket.ErrReadLimit) {
-				s.log.Warn("websocket frame too large", "nick", sess.Nick(), "limit", s.readLimit)
+				s.log.Warn("websocket frame too large", "nick", cs.Nick(), "limit", s.readLimit)
 			}
 			return
 		}
 		select {
-		case <-sess.Done():
+		case <-cs.Done():
 			// Closed by the hub (flooding, kick, ban): what the client
 			// already sent is dropped, not handled.
 			return
@@ -371,41 +371,41 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session) {
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
 		switch f.Type {
 		case "say":
-			s.hub.Input(sess, f.Room, f.Text)
+			s.hub.Input(cs, f.Room, f.Text)
 		case "history":
-			s.hub.HistoryRequest(sess, f.Room, f.Before, f.Limit)
+			s.hub.HistoryRequest(cs, f.Room, f.Before, f.Limit)
 		case "switch":
-			if err := sess.SetCurrentRoom(f.Room); err != nil {
-				sess.Error("not_in_room", err.Error())
+			if err := cs.SetCurrentRoom(f.Room); err != nil {
+				cs.Error("not_in_room", err.Error())
 			}
 		case "hello":
-			sess.Error("already_welcome", "you are already signed in")
+			cs.Error("already_welcome", "you are already signed in")
 		default:
-			sess.Error("unknown_type", "unknown frame type "+strconvQuote(f.Type))
+			cs.Error("unknown_type", "unknown frame type "+jsonQuote(f.Type))
 		}
 	}
 }
 
 // writeLoop is the connection's only writer once the session exists.
-func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, sess *room.Session) {
+func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session) {
 	ping := time.NewTicker(s.pingInterval)
 	defer ping.Stop()
 	for {
 		select {
-		case ev := <-sess.Events():
-			if !s.writeBatch(conn, bc, sess, ev) {
-				sess.Close(room.ReasonClosed)
+		case ev := <-cs.Events():
+			if !s.writeBatch(conn, bc, cs, ev) {
+				cs.Close(room.ReasonClosed)
 				return
 			}
 		case <-ping.C:
 			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				sess.Close(room.ReasonClosed)
+				cs.Close(room.ReasonClosed)
 				_ = conn.Close()
 				return
 			}
-		case <-sess.Done():
-			s.finish(conn, bc, sess)
+		case <-cs.Done():
+			s.finish(conn, bc, cs)
 			return
 		}
 	}
@@ -416,13 +416,13 @@ func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, sess *room.Sessi
 // maxBatchBytes of them): under load a wake-up of the writer then carries
 // several events instead of one. The batch is acknowledged once it is out.
 // On a write error it closes the connection and returns false.
-func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, sess *room.Session, ev *room.Event) bool {
+func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, cs *room.Session, ev *room.Event) bool {
 	var buf [maxBatchEvents]*room.Event
-	batch := sess.NextBatch(buf[:0], ev, len(buf))
+	batch := cs.NextBatch(buf[:0], ev, len(buf))
 	if s.writeFrames(conn, bc, batch) != nil {
 		return false
 	}
-	sess.Ack(batch)
+	cs.Ack(batch)
 	return true
 }
 
@@ -449,9 +449,9 @@ func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.
 // session was dropped as too slow, then closes the connection with the
 // close code of the reason (docs/protocol.md) and its text, which also ends
 // the read loop.
-func (s *Server) finish(conn *websocket.Conn, bc *batchConn, sess *room.Session) {
-	sess.Drain(maxBatchEvents, func(batch []*room.Event) error { return s.writeFrames(conn, bc, batch) })
-	reason := sess.CloseReason()
+func (s *Server) finish(conn *websocket.Conn, bc *batchConn, cs *room.Session) {
+	cs.Drain(maxBatchEvents, func(batch []*room.Event) error { return s.writeFrames(conn, bc, batch) })
+	reason := cs.CloseReason()
 	code := websocket.CloseNormalClosure
 	switch reason.Code {
 	case room.CodeStopping:
@@ -472,7 +472,9 @@ func (s *Server) writeRaw(conn *websocket.Conn, b []byte) bool {
 	return true
 }
 
-func strconvQuote(s string) string {
+// jsonQuote quotes s as a JSON string, so that the error frame names the
+// unknown type exactly as sent, whatever it contains.
+func jsonQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
