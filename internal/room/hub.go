@@ -419,7 +419,7 @@ func (h *Hub) inputLine(s *Session, room, line string) {
 	}
 	target, err := h.targetRoom(s, room)
 	if name, args, ok := ParseCommand(line); ok {
-		h.runCommand(&Call{Hub: h, Session: s, Room: target, Name: name, Args: args})
+		h.runCommand(s, target, name, args)
 		return
 	}
 	if err != nil {
@@ -598,8 +598,8 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	return nil
 }
 
-// Sessions is the number of connected sessions.
-func (h *Hub) Sessions() int { return int(h.sessCount.Load()) }
+// SessionCount is the number of connected sessions.
+func (h *Hub) SessionCount() int { return int(h.sessCount.Load()) }
 
 // Shutdown tells every session the server is stopping, closes them and waits
 // (until ctx ends) for the front-ends to let them go.
@@ -618,7 +618,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.notice(s, "The server is stopping; please reconnect in a moment.")
 		s.Close(ReasonStopping)
 	}
-	for h.Sessions() > 0 {
+	for h.SessionCount() > 0 {
 		select {
 		case <-h.left:
 		case <-ctx.Done():
@@ -628,8 +628,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Rooms is the number of rooms.
-func (h *Hub) Rooms() int {
+// RoomCount is the number of rooms.
+func (h *Hub) RoomCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.rooms)
