@@ -32,7 +32,7 @@ func wantError(t *testing.T, err error, code string) {
 	}
 }
 
-// Review finding 7: concurrent /join of new rooms never takes the room
+// Concurrent /join of new rooms never takes the room
 // count past --max-rooms, in memory or in the store.
 func TestRoomCapIsNeverOvershot(t *testing.T) {
 	const maxRooms, sessions, joinsEach = 30, 20, 10
@@ -72,7 +72,7 @@ func TestRoomCapIsNeverOvershot(t *testing.T) {
 	}
 }
 
-// Review finding 7: room creation is paced per session and per address;
+// Room creation is paced per session and per address;
 // joining existing rooms is not.
 func TestRoomCreationIsPaced(t *testing.T) {
 	clock := newTestClock()
@@ -118,7 +118,7 @@ func TestRoomCreationIsPaced(t *testing.T) {
 	wantError(t, h.join(b, "b0"), "rate_limited")
 }
 
-// Review finding 7: rooms that hold nothing are reclaimed once empty for
+// Rooms that hold nothing are reclaimed once empty for
 // the reclaim delay, from memory and the store; rooms with messages, a
 // topic or +t, occupied rooms and the lobby are kept. At the cap, unused
 // rooms make way for new ones.
@@ -174,7 +174,7 @@ func TestUnusedRoomsAreReclaimed(t *testing.T) {
 	}
 }
 
-// Review finding 7: after a restart, rooms that hold nothing are gone, so a
+// After a restart, rooms that hold nothing are gone, so a
 // server whose room cap was used up can create rooms again.
 func TestRestartAfterExhaustionCreatesRooms(t *testing.T) {
 	dir := t.TempDir()
@@ -212,7 +212,7 @@ func TestRestartAfterExhaustionCreatesRooms(t *testing.T) {
 	}
 }
 
-// Review finding 7: /rmroom removes a room and its history; its members are
+// /rmroom removes a room and its history; its members are
 // parted with the reason. Only operators may, and never the lobby.
 func TestRemoveRoomByOperator(t *testing.T) {
 	st := openTestStore(t)
