@@ -47,6 +47,10 @@ const (
 	storeTimeout = 5 * time.Second
 )
 
+// Connect's refusals are *UserError values with a code (bad_nick,
+// nick_taken, nick_registered, banned, not_allowed, stopping); those below
+// are found in them with errors.Is.
+
 // ErrNickTaken is returned by Connect when the nick is in use and no
 // alternative was allowed.
 var ErrNickTaken = errors.New("nick is already in use")
@@ -231,14 +235,14 @@ type Identity struct {
 
 // Connect registers a session under a unique nick and puts it in the lobby.
 // The session's first events are its welcome, its own join and the lobby's
-// member list.
+// member list. A refusal is a *UserError.
 func (h *Hub) Connect(id Identity) (*Session, error) {
 	if err := ValidateNick(id.Nick); err != nil {
 		return nil, err
 	}
 	if err := h.admit(id); err != nil {
 		h.log.Info("connect refused", "nick", id.Nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint, "err", err)
-		return nil, err
+		return nil, admitRefusal(err)
 	}
 	s := &Session{
 		hub:         h,
@@ -256,7 +260,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
-		return nil, ErrStopping
+		return nil, refusal(CodeStopping, ErrStopping)
 	}
 	wanted := h.ownedNick(id.Nick, id.Fingerprint)
 	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
@@ -287,6 +291,17 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	return s, nil
 }
 
+// admitRefusal is admit's error as Connect reports it.
+func admitRefusal(err error) error {
+	switch {
+	case errors.Is(err, ErrBanned):
+		return refusal("banned", err)
+	case errors.Is(err, ErrNotAllowed):
+		return refusal("not_allowed", err)
+	}
+	return err
+}
+
 // freeNickLocked returns nick if this key may use it now, or with alt an
 // unused, unregistered "nick_N". h.mu must be held.
 func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error) {
@@ -302,9 +317,9 @@ func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error)
 	}
 	if !alt {
 		if owner := h.registeredTo(nick); owner != "" && owner != fingerprint {
-			return "", ErrNickRegistered
+			return "", refusal("nick_registered", ErrNickRegistered)
 		}
-		return "", ErrNickTaken
+		return "", refusal("nick_taken", ErrNickTaken)
 	}
 	for i := 2; ; i++ {
 		suffix := fmt.Sprintf("_%d", i)

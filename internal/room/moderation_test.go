@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestIPv6BanCoversSlash64(t *testing.T) {
 			t.Errorf("IsBannedAddr(%s) = %v, want %v", addr, !banned, banned)
 		}
 	}
-	if _, err := h.Connect(Identity{Nick: "troll7", Via: ViaWeb, Remote: "2001:db8:1::11"}); err != ErrBanned {
+	if _, err := h.Connect(Identity{Nick: "troll7", Via: ViaWeb, Remote: "2001:db8:1::11"}); !errors.Is(err, ErrBanned) || errorCode(err) != "banned" {
 		t.Fatalf("connect from the same /64: %v", err)
 	}
 
