@@ -10,19 +10,19 @@ func chatCommands() []*command {
 		}},
 		// The nick is checked whole, so that one with a space gets
 		// bad_nick as it would at connection.
-		{name: "nick", params: []param{text("NEW")}, help: "change your nick", run: func(c *call) error {
+		{name: "nick", params: []param{restOfLine("NEW")}, help: "change your nick", run: func(c *call) error {
 			return c.hub.changeNick(c.session, c.arg(0))
 		}},
-		{name: "me", params: []param{text("ACTION")}, room: needsRoom, help: "say what you are doing", run: func(c *call) error {
+		{name: "me", params: []param{restOfLine("ACTION")}, room: needsRoom, help: "say what you are doing", run: func(c *call) error {
 			return c.hub.say(c.session, c.room, c.arg(0), true)
 		}},
-		{name: "msg", params: []param{word("NICK"), text("TEXT")}, help: "send a private message", run: func(c *call) error {
+		{name: "msg", params: []param{oneWord("NICK"), restOfLine("TEXT")}, help: "send a private message", run: func(c *call) error {
 			return c.hub.private(c.session, c.arg(0), c.arg(1))
 		}},
-		{name: "reply", params: []param{text("TEXT")}, help: "answer the last private message", run: func(c *call) error {
+		{name: "reply", params: []param{restOfLine("TEXT")}, help: "answer the last private message", run: func(c *call) error {
 			return c.hub.reply(c.session, c.arg(0))
 		}},
-		{name: "away", params: []param{optional(text("REASON"))}, help: "mark yourself as away", run: func(c *call) error {
+		{name: "away", params: []param{optional(restOfLine("REASON"))}, help: "mark yourself as away", run: func(c *call) error {
 			reason := c.arg(0)
 			if reason == "" {
 				reason = "away"
@@ -41,7 +41,7 @@ func chatCommands() []*command {
 			c.hub.notice(c.session, "Welcome back.")
 			return nil
 		}},
-		{name: "whois", params: []param{word("NICK")}, help: "show who someone is", run: func(c *call) error {
+		{name: "whois", params: []param{oneWord("NICK")}, help: "show who someone is", run: func(c *call) error {
 			text, err := c.hub.whois(c.session, c.arg(0))
 			if err != nil {
 				return err
@@ -49,7 +49,7 @@ func chatCommands() []*command {
 			c.hub.notice(c.session, text)
 			return nil
 		}},
-		{name: "quit", params: []param{optional(text("REASON"))}, help: "leave the chat", run: func(c *call) error {
+		{name: "quit", params: []param{optional(restOfLine("REASON"))}, help: "leave the chat", run: func(c *call) error {
 			// The others see the reason in the part notice; a muted user's
 			// is dropped, as everything else it would say to them.
 			if reason := CleanLine(c.arg(0)); reason != "" && !c.hub.muted(c.session) {

@@ -7,7 +7,7 @@ func identityCommands() []*command {
 		{name: "register", help: "bind your nick to your SSH key", run: func(c *call) error {
 			return c.hub.register(c.session, c.session.Nick())
 		}},
-		{name: "unregister", params: []param{optional(word("NICK"))}, help: "give up a nick registered to your key", run: func(c *call) error {
+		{name: "unregister", params: []param{optional(oneWord("NICK"))}, help: "give up a nick registered to your key", run: func(c *call) error {
 			nick := c.arg(0)
 			if nick == "" {
 				nick = c.session.Nick()

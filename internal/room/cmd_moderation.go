@@ -4,34 +4,34 @@ package room
 // may read.
 func moderationCommands() []*command {
 	return []*command{
-		{name: "op", params: []param{word("NICK")}, opOnly: true, help: "make someone's key an operator", run: func(c *call) error {
+		{name: "op", params: []param{oneWord("NICK")}, opOnly: true, help: "make someone's key an operator", run: func(c *call) error {
 			return c.hub.setOperator(c.session, c.arg(0), true)
 		}},
-		{name: "deop", params: []param{word("NICK")}, opOnly: true, help: "take operator status away", run: func(c *call) error {
+		{name: "deop", params: []param{oneWord("NICK")}, opOnly: true, help: "take operator status away", run: func(c *call) error {
 			return c.hub.setOperator(c.session, c.arg(0), false)
 		}},
-		{name: "kick", params: []param{word("NICK"), optional(text("REASON"))}, opOnly: true, help: "disconnect someone", run: func(c *call) error {
+		{name: "kick", params: []param{oneWord("NICK"), optional(restOfLine("REASON"))}, opOnly: true, help: "disconnect someone", run: func(c *call) error {
 			return c.hub.kick(c.session, c.args)
 		}},
 		// The duration and reason are told apart by ban itself.
-		{name: "ban", params: []param{word("NICK|KEY|IP[/CIDR]"), optional(word("DURATION")), optional(text("REASON"))}, opOnly: true,
+		{name: "ban", params: []param{oneWord("NICK|KEY|IP[/CIDR]"), optional(oneWord("DURATION")), optional(restOfLine("REASON"))}, opOnly: true,
 			help: "ban a nick (its key and address), a key or addresses (IPv6: the /64)", run: func(c *call) error {
 				return c.hub.ban(c.session, c.args)
 			}},
-		{name: "unban", params: []param{word("NICK|KEY|IP[/CIDR]")}, opOnly: true, help: "lift bans", run: func(c *call) error {
+		{name: "unban", params: []param{oneWord("NICK|KEY|IP[/CIDR]")}, opOnly: true, help: "lift bans", run: func(c *call) error {
 			return c.hub.unban(c.session, c.arg(0))
 		}},
 		{name: "bans", opOnly: true, help: "list the bans in force", run: func(c *call) error {
 			c.hub.listBans(c.session)
 			return nil
 		}},
-		{name: "mute", params: []param{word("NICK|IP"), optional(word("DURATION"))}, opOnly: true, help: "hide someone's messages from others (session, key, address)", run: func(c *call) error {
+		{name: "mute", params: []param{oneWord("NICK|IP"), optional(oneWord("DURATION"))}, opOnly: true, help: "hide someone's messages from others (session, key, address)", run: func(c *call) error {
 			return c.hub.mute(c.session, c.args, true)
 		}},
-		{name: "unmute", params: []param{word("NICK|IP")}, opOnly: true, help: "let someone speak again", run: func(c *call) error {
+		{name: "unmute", params: []param{oneWord("NICK|IP")}, opOnly: true, help: "let someone speak again", run: func(c *call) error {
 			return c.hub.mute(c.session, c.args, false)
 		}},
-		{name: "motd", params: []param{optional(text("TEXT"))}, help: "show the message of the day (operators: set it)",
+		{name: "motd", params: []param{optional(restOfLine("TEXT"))}, help: "show the message of the day (operators: set it)",
 			opWhen: func(c *call) string {
 				if c.arg(0) != "" {
 					return "only operators can set the message of the day"

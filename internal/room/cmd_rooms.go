@@ -4,10 +4,10 @@ package room
 // and modes.
 func roomCommands() []*command {
 	return []*command{
-		{name: "join", params: []param{word("#ROOM")}, help: "join a room (created if new) or switch to it", run: func(c *call) error {
+		{name: "join", params: []param{oneWord("#ROOM")}, help: "join a room (created if new) or switch to it", run: func(c *call) error {
 			return c.hub.join(c.session, c.arg(0))
 		}},
-		{name: "part", params: []param{optional(word("#ROOM"))}, room: needsRoomUnlessNamed, help: "leave this room or the one named", run: func(c *call) error {
+		{name: "part", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, help: "leave this room or the one named", run: func(c *call) error {
 			r := c.room
 			if named := c.arg(0); named != "" {
 				if r = c.session.roomNamed(roomName(named)); r == nil {
@@ -20,7 +20,7 @@ func roomCommands() []*command {
 			c.session.deliver(&Event{Kind: KindRooms, RoomList: c.hub.roomList(), Time: c.hub.now()})
 			return nil
 		}},
-		{name: "topic", params: []param{optional(text("TEXT"))}, room: needsRoom, help: "show or set the room's topic",
+		{name: "topic", params: []param{optional(restOfLine("TEXT"))}, room: needsRoom, help: "show or set the room's topic",
 			opWhen: func(c *call) string {
 				if c.arg(0) != "" && c.room.isTopicLocked() {
 					return "#" + c.room.name + " is +t: only operators set its topic"
@@ -39,7 +39,7 @@ func roomCommands() []*command {
 				}
 				return nil
 			}},
-		{name: "names", params: []param{optional(word("#ROOM"))}, room: needsRoomUnlessNamed, help: "list the members of this room or the one named", run: func(c *call) error {
+		{name: "names", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, help: "list the members of this room or the one named", run: func(c *call) error {
 			r := c.room
 			if named := c.arg(0); named != "" {
 				var err error
@@ -54,10 +54,10 @@ func roomCommands() []*command {
 			c.session.deliver(c.room.membersEvent(c.hub))
 			return nil
 		}},
-		{name: "mode", params: []param{word("#ROOM"), literal("+t", "-t")}, opOnly: true, help: "+t: only operators set the room's topic", run: func(c *call) error {
+		{name: "mode", params: []param{oneWord("#ROOM"), literal("+t", "-t")}, opOnly: true, help: "+t: only operators set the room's topic", run: func(c *call) error {
 			return c.hub.setMode(c.session, c.args)
 		}},
-		{name: "rmroom", params: []param{word("#ROOM"), optional(text("REASON"))}, opOnly: true, help: "remove a room and its history; its members are parted", run: func(c *call) error {
+		{name: "rmroom", params: []param{oneWord("#ROOM"), optional(restOfLine("REASON"))}, opOnly: true, help: "remove a room and its history; its members are parted", run: func(c *call) error {
 			return c.hub.removeRoom(c.session, c.args)
 		}},
 	}

@@ -20,7 +20,7 @@ type command struct {
 	// opWhen, if set, makes this use of the command operators-only when it
 	// returns a text: the refusal others get (/motd TEXT, /topic under +t).
 	// It is asked once the room and the arguments have been checked.
-	opWhen func(c *call) (refusal string)
+	opWhen func(c *call) (refused string)
 	run    func(c *call) error
 }
 
@@ -32,11 +32,11 @@ type param struct {
 	oneOf    []string // the only values accepted, if set
 }
 
-// word is an argument of one word.
-func word(name string) param { return param{name: name} }
+// oneWord is an argument of one word.
+func oneWord(name string) param { return param{name: name} }
 
-// text is an argument that takes the rest of the line.
-func text(name string) param { return param{name: name, rest: true} }
+// restOfLine is an argument that takes the rest of the line.
+func restOfLine(name string) param { return param{name: name, rest: true} }
 
 // literal is a one-word argument that must be one of values.
 func literal(values ...string) param {
@@ -56,6 +56,21 @@ const (
 	needsRoomUnlessNamed
 )
 
+// checkDeclaration reports what is wrong with the params, "" if nothing:
+// optional ones come after the required ones, and only the last one may
+// take the rest of the line.
+func (cmd *command) checkDeclaration() string {
+	for i, p := range cmd.params {
+		if p.rest && i != len(cmd.params)-1 {
+			return p.name + " takes the rest of the line but is not last"
+		}
+		if i > 0 && cmd.params[i-1].optional && !p.optional {
+			return p.name + " is required after an optional argument"
+		}
+	}
+	return ""
+}
+
 // usage is the command's arguments as /help and usage errors show them,
 // e.g. "NICK [REASON]".
 func (cmd *command) usage() string {
@@ -70,11 +85,11 @@ func (cmd *command) usage() string {
 }
 
 func (cmd *command) usageError() *UserError {
-	text := "usage: /" + cmd.name
+	usage := "usage: /" + cmd.name
 	if u := cmd.usage(); u != "" {
-		text += " " + u
+		usage += " " + u
 	}
-	return userErr("usage", text)
+	return userErr("usage", usage)
 }
 
 // parseArgs splits args (trimmed) as the params declare: one word each,
@@ -110,8 +125,10 @@ type call struct {
 	hub     *Hub
 	session *Session
 	room    *Room // the room the command was typed in; nil if none
-	args    string
-	words   []string // args split as the command's params declare
+	// args is the arguments as typed, for the Hub methods that still read
+	// them whole (kick, ban, mute, mode, rmroom).
+	args  string
+	words []string // args split as the command's params declare
 }
 
 // arg is the i-th argument, "" if it was left out.
@@ -131,6 +148,9 @@ func newCommandTable() *commandTable {
 	t := &commandTable{byName: make(map[string]*command)}
 	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), moderationCommands()} {
 		for _, c := range family {
+			if err := c.checkDeclaration(); err != "" {
+				panic("room: command /" + c.name + ": " + err)
+			}
 			if t.byName[c.name] != nil {
 				panic("room: command /" + c.name + " declared twice")
 			}

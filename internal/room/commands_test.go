@@ -140,9 +140,9 @@ func connectTestOp(t *testing.T, h *Hub, nick string) *Session {
 // Arguments are words separated by spaces, however many; the last argument
 // of a command that takes the rest of the line keeps its inner spaces.
 func TestCommandArgumentsSplit(t *testing.T) {
-	msg := &command{name: "msg", params: []param{word("NICK"), text("TEXT")}}
-	part := &command{name: "part", params: []param{optional(word("#ROOM"))}}
-	mode := &command{name: "mode", params: []param{word("#ROOM"), literal("+t", "-t")}}
+	msg := &command{name: "msg", params: []param{oneWord("NICK"), restOfLine("TEXT")}}
+	part := &command{name: "part", params: []param{optional(oneWord("#ROOM"))}}
+	mode := &command{name: "mode", params: []param{oneWord("#ROOM"), literal("+t", "-t")}}
 	for _, tc := range []struct {
 		cmd   *command
 		args  string
@@ -227,4 +227,23 @@ func TestRoomNamedInsteadOfCurrent(t *testing.T) {
 	}
 	wantAnswer(t, answerTo(t, h, s, "/part #lobby"), "not_in_room", "you are not in #lobby")
 	wantAnswer(t, answerTo(t, h, s, "/names #nosuch"), "no_such_room", "")
+}
+
+// A declaration whose arguments could not be told apart is refused when the
+// table is built: a required argument after an optional one, or the rest of
+// the line before another argument.
+func TestAmbiguousDeclarationsRefused(t *testing.T) {
+	for _, params := range [][]param{
+		{optional(oneWord("A")), oneWord("B")},
+		{restOfLine("A"), oneWord("B")},
+	} {
+		if (&command{name: "x", params: params}).checkDeclaration() == "" {
+			t.Errorf("%q accepted", (&command{params: params}).usage())
+		}
+	}
+	for _, cmd := range newCommandTable().list {
+		if err := cmd.checkDeclaration(); err != "" {
+			t.Errorf("/%s: %s", cmd.name, err)
+		}
+	}
 }
