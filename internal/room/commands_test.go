@@ -241,9 +241,4 @@ func TestAmbiguousDeclarationsRefused(t *testing.T) {
 			t.Errorf("%q accepted", (&command{params: params}).usage())
 		}
 	}
-	for _, cmd := range newCommandTable().list {
-		if err := cmd.checkDeclaration(); err != "" {
-			t.Errorf("/%s: %s", cmd.name, err)
-		}
-	}
 }
