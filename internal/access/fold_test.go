@@ -25,10 +25,10 @@ func TestLookalikeNicksFoldTogether(t *testing.T) {
 	}
 }
 
-// Issue 11, finding 10: the lookalikes the review found accepted next to a
-// registered alice fold to alice; genuinely different nicks, in any script,
-// stay their own.
-func TestLookalikeNicksFromTheReview(t *testing.T) {
+// Lookalikes once accepted next to a registered alice (small capitals,
+// stroked and barred letters, accents, other scripts' digits) fold to
+// alice; genuinely different nicks, in any script, stay their own.
+func TestLookalikesOfANickFoldToIt(t *testing.T) {
 	alice := Fold("alice")
 	for _, n := range []string{
 		"ᴀʟɪᴄᴇ",                   // Latin small capitals

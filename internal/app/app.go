@@ -128,7 +128,7 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 	if err := a.hub.LoadRooms(ctx); err != nil {
 		return fmt.Errorf("load rooms: %w", err)
 	}
-	met.RoomsChanged(a.hub.Rooms())
+	met.RoomsChanged(a.hub.RoomCount())
 
 	conns := cfg.Conns.NewLimiter()
 	sshOpts := append(cfg.SSH.Options(), sshchat.WithLogger(a.log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(met.SSHHandshakeFailed), sshchat.WithConnLimiter(conns))
@@ -227,11 +227,11 @@ func (a *App) Serve(ctx context.Context) error {
 	// when a server failed).
 	stopReclaim()
 	<-reclaimDone
-	a.log.Info("stopping", "sessions", a.hub.Sessions())
+	a.log.Info("stopping", "sessions", a.hub.SessionCount())
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := shutdownAll(sctx, a.services, a.hub.Shutdown); err != nil {
-		a.log.Warn("sessions still open at shutdown timeout", "sessions", a.hub.Sessions())
+		a.log.Warn("sessions still open at shutdown timeout", "sessions", a.hub.SessionCount())
 	}
 	a.log.Info("stopped")
 	return runErr

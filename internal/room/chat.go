@@ -11,8 +11,8 @@ import (
 	"github.com/tertulia/tertulia/internal/store"
 )
 
-// MaxHistoryPage bounds one request for older messages.
-const MaxHistoryPage = 200
+// maxHistoryPage bounds one request for older messages.
+const maxHistoryPage = 200
 
 // LoadRooms reads the stored rooms, their topics and recent messages, and
 // makes sure the lobby is stored. Call it once, before any session connects.
@@ -58,7 +58,7 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	if reclaimed > 0 {
 		h.log.Info("rooms reclaimed at startup", "rooms", reclaimed)
 	}
-	h.obs.RoomsChanged(h.Rooms())
+	h.obs.RoomsChanged(h.RoomCount())
 	return nil
 }
 
@@ -119,9 +119,9 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 	}
 }
 
-// Join puts s in the room (creating it if new, within s's room creation
+// join puts s in the room (creating it if new, within s's room creation
 // budget) and makes it current.
-func (h *Hub) Join(s *Session, name string) error {
+func (h *Hub) join(s *Session, name string) error {
 	name = roomName(name)
 	if err := ValidateRoomName(name); err != nil {
 		return err
@@ -282,15 +282,15 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 	return nil
 }
 
-// History sends s up to limit messages of a room it is in, older than
-// before (0: the newest).
-func (h *Hub) History(s *Session, room string, before uint64, limit int) error {
+// olderMessages sends s up to limit messages of a room it is in, older
+// than before (0: the newest).
+func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) error {
 	r := s.roomNamed(roomName(room))
 	if r == nil {
 		return userErr("not_in_room", "you are not in #"+roomName(room))
 	}
-	if limit <= 0 || limit > MaxHistoryPage {
-		limit = MaxHistoryPage
+	if limit <= 0 || limit > maxHistoryPage {
+		limit = maxHistoryPage
 	}
 	var msgs []store.Message
 	if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
@@ -308,12 +308,12 @@ func (h *Hub) History(s *Session, room string, before uint64, limit int) error {
 	return nil
 }
 
-// HistoryRequest is History for a front-end, reporting errors to the user.
+// HistoryRequest is olderMessages for a front-end, reporting errors to the user.
 func (h *Hub) HistoryRequest(s *Session, room string, before uint64, limit int) {
 	if !h.allowInput(s) {
 		return
 	}
-	if err := h.History(s, room, before, limit); err != nil {
+	if err := h.olderMessages(s, room, before, limit); err != nil {
 		h.fail(s, err)
 	}
 }
@@ -351,7 +351,7 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	if rooms := t.Rooms(); len(rooms) > 0 {
 		fmt.Fprintf(&b, "\n  in #%s", strings.Join(rooms, " #"))
 	}
-	if away := t.Away(); away != "" {
+	if away := t.awayReason(); away != "" {
 		fmt.Fprintf(&b, "\n  away: %s", away)
 	}
 	switch {

@@ -172,8 +172,19 @@ func (e *Event) RenderText(f Format, fn func(*Event) string) string {
 type UserError struct {
 	Code string
 	Text string
+	// cause is the sentinel error this one reports (ErrBanned...), if any.
+	cause error
 }
 
 func (e *UserError) Error() string { return e.Text }
+
+// Unwrap lets errors.Is find the sentinel behind one of Connect's refusals.
+func (e *UserError) Unwrap() error { return e.cause }
+
+// refusal reports sentinel, one of Connect's errors, as a *UserError with
+// the code front-ends send; errors.Is still finds sentinel.
+func refusal(code string, sentinel error) *UserError {
+	return &UserError{Code: code, Text: sentinel.Error(), cause: sentinel}
+}
 
 func userErr(code, text string) *UserError { return &UserError{Code: code, Text: text} }

@@ -9,7 +9,8 @@ import (
 	"github.com/tertulia/tertulia/internal/access"
 )
 
-// hostileSamples are the inputs of issue #5's threat list; they seed every
+// hostileSamples are hostile inputs (escape sequences, control and bidi
+// characters, invalid UTF-8, lookalikes, oversized lines); they seed every
 // fuzz target here (the committed corpora under testdata/fuzz hold them
 // too, with the fuzzer's own finds).
 var hostileSamples = []string{
@@ -221,7 +222,7 @@ var disguises = map[byte][]string{
 	'5': {"５", "𝟓"}, '6': {"６", "𝟔"}, '7': {"７", "𝟕"}, '8': {"８", "𝟖"}, '9': {"９", "𝟗"},
 }
 
-// Issue 11, finding 10: folding never fails, is its own fixed point, and
+// Folding never fails, is its own fixed point, and
 // every disguise of an ASCII nick folds like the nick.
 func FuzzFoldNick(f *testing.F) {
 	addSamples(f)

@@ -48,6 +48,10 @@ const (
 	storeTimeout = store.DefaultCallTimeout
 )
 
+// Connect's refusals are *UserError values with a code (bad_nick,
+// nick_taken, nick_registered, banned, not_allowed, stopping); those below
+// are found in them with errors.Is.
+
 // ErrNickTaken is returned by Connect when the nick is in use and no
 // alternative was allowed.
 var ErrNickTaken = errors.New("nick is already in use")
@@ -235,14 +239,14 @@ type Identity struct {
 
 // Connect registers a session under a unique nick and puts it in the lobby.
 // The session's first events are its welcome, its own join and the lobby's
-// member list.
+// member list. A refusal is a *UserError.
 func (h *Hub) Connect(id Identity) (*Session, error) {
 	if err := ValidateNick(id.Nick); err != nil {
 		return nil, err
 	}
 	if err := h.admit(id); err != nil {
 		h.log.Info("connect refused", "nick", id.Nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint, "err", err)
-		return nil, err
+		return nil, admitRefusal(err)
 	}
 	s := &Session{
 		hub:         h,
@@ -260,7 +264,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
-		return nil, ErrStopping
+		return nil, refusal(CodeStopping, ErrStopping)
 	}
 	wanted := h.access.OwnedNick(id.Nick, id.Fingerprint)
 	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
@@ -291,6 +295,17 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	return s, nil
 }
 
+// admitRefusal is admit's error as Connect reports it.
+func admitRefusal(err error) error {
+	switch {
+	case errors.Is(err, ErrBanned):
+		return refusal("banned", err)
+	case errors.Is(err, ErrNotAllowed):
+		return refusal("not_allowed", err)
+	}
+	return err
+}
+
 // freeNickLocked returns nick if this key may use it now, or with alt an
 // unused, unregistered "nick_N". h.mu must be held.
 func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error) {
@@ -306,9 +321,9 @@ func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error)
 	}
 	if !alt {
 		if owner := h.registeredTo(nick); owner != "" && owner != fingerprint {
-			return "", ErrNickRegistered
+			return "", refusal("nick_registered", ErrNickRegistered)
 		}
-		return "", ErrNickTaken
+		return "", refusal("nick_taken", ErrNickTaken)
 	}
 	for i := 2; ; i++ {
 		suffix := fmt.Sprintf("_%d", i)
@@ -423,7 +438,7 @@ func (h *Hub) inputLine(s *Session, room, line string) {
 	}
 	target, err := h.targetRoom(s, room)
 	if name, args, ok := ParseCommand(line); ok {
-		h.runCommand(&Call{Hub: h, Session: s, Room: target, Name: name, Args: args})
+		h.runCommand(s, target, name, args)
 		return
 	}
 	if err != nil {
@@ -602,8 +617,8 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	return nil
 }
 
-// Sessions is the number of connected sessions.
-func (h *Hub) Sessions() int { return int(h.sessCount.Load()) }
+// SessionCount is the number of connected sessions.
+func (h *Hub) SessionCount() int { return int(h.sessCount.Load()) }
 
 // Shutdown tells every session the server is stopping, closes them and waits
 // (until ctx ends) for the front-ends to let them go.
@@ -622,7 +637,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.notice(s, "The server is stopping; please reconnect in a moment.")
 		s.Close(ReasonStopping)
 	}
-	for h.Sessions() > 0 {
+	for h.SessionCount() > 0 {
 		select {
 		case <-h.left:
 		case <-ctx.Done():
@@ -632,8 +647,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Rooms is the number of rooms.
-func (h *Hub) Rooms() int {
+// RoomCount is the number of rooms.
+func (h *Hub) RoomCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.rooms)

@@ -44,7 +44,7 @@ func say(t *testing.T, h *Hub, s *Session, text string) {
 	}
 }
 
-// Review finding 5: a burst larger than a reader's queue is skipped and
+// A burst larger than a reader's queue is skipped and
 // counted for it, not a reason to drop it. The reader gets every message up
 // to the gap, one missed event that accounts for the rest, then live
 // messages; its own message and the answer to its command are never
@@ -114,7 +114,7 @@ func TestBurstIsSkippedAndCountedNotDropped(t *testing.T) {
 	}
 }
 
-// Review finding 5: a lagging session that keeps writing is kept however
+// A lagging session that keeps writing is kept however
 // long it lags; one that writes nothing for the slow timeout is dropped.
 func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	clock := newTestClock()

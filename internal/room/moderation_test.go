@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func sayRefused(t *testing.T, h *Hub, s *Session, line string) bool {
 	}
 }
 
-// Issue 11, finding 8: banning an IPv6 nick or address bans its /64 (the
+// Banning an IPv6 nick or address bans its /64 (the
 // unit of the connection caps); IPv4 stays one address.
 func TestIPv6BanCoversSlash64(t *testing.T) {
 	h := newStoredHub(t, WithStore(openTestStore(t)), WithAdmins(opKey))
@@ -100,7 +101,7 @@ func TestIPv6BanCoversSlash64(t *testing.T) {
 			t.Errorf("IsBannedAddr(%s) = %v, want %v", addr, !banned, banned)
 		}
 	}
-	if _, err := h.Connect(Identity{Nick: "troll7", Via: ViaWeb, Remote: "2001:db8:1::11"}); err != ErrBanned {
+	if _, err := h.Connect(Identity{Nick: "troll7", Via: ViaWeb, Remote: "2001:db8:1::11"}); !errors.Is(err, ErrBanned) || errorCode(err) != "banned" {
 		t.Fatalf("connect from the same /64: %v", err)
 	}
 
@@ -161,7 +162,7 @@ func TestOlderHostBanLiftedByAddress(t *testing.T) {
 	}
 }
 
-// Issue 11, finding 6: a mute on a keyless guest follows the session
+// A mute on a keyless guest follows the session
 // across /nick and covers its address; it never passes to the nick's next
 // holder. A key stays muted by key, and cannot come back keyless.
 func TestMuteFollowsSessionAndAddress(t *testing.T) {
@@ -248,7 +249,7 @@ func TestStoredNickMutesDropped(t *testing.T) {
 	}
 }
 
-// Issue 11, finding 9: a key registers at most --max-nicks-per-key nicks,
+// A key registers at most --max-nicks-per-key nicks,
 // a few at a time.
 func TestRegistrationsPerKeyBounded(t *testing.T) {
 	clock := &testClock{t: time.Now()}
@@ -297,7 +298,8 @@ func TestRegistrationsRefoldedAtLoad(t *testing.T) {
 	st := openTestStore(t)
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour)
-	// Folds as the version before issue 11 computed them.
+	// Folds as the older fold computed them: accents and small capitals
+	// were kept (alĺce, ᴄarol).
 	for _, r := range []store.Registration{
 		{Nick: "alice", Fold: "allce", Fingerprint: "SHA256:alice", CreatedAt: t0},
 		{Nick: "alíce", Fold: "alĺce", Fingerprint: "SHA256:mallory", CreatedAt: t0.Add(time.Minute)},
@@ -329,7 +331,7 @@ func TestRegistrationsRefoldedAtLoad(t *testing.T) {
 	}
 }
 
-// Issue 11, finding 11: /reply goes to the session that wrote, under its
+// /reply goes to the session that wrote, under its
 // new nick, never to the nick's next holder.
 func TestReplyBoundToSession(t *testing.T) {
 	h := newTestHub(t)

@@ -234,6 +234,14 @@ func (r *Room) info() RoomInfo {
 	return RoomInfo{Name: r.name, Count: len(r.members), Topic: r.topic}
 }
 
+// isTopicLocked reports whether the room is +t: only operators set its
+// topic.
+func (r *Room) isTopicLocked() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.topicLocked
+}
+
 func (r *Room) hasMember(s *Session) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()

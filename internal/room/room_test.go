@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,15 @@ func newTestHub(t testing.TB, opts ...Option) *Hub {
 	// Tests send as fast as they can; rate limits are tested on their own.
 	base := []Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithRate(1e6, 1e6)}
 	return NewHub(append(base, opts...)...)
+}
+
+// errorCode is the code of a *UserError, "" for any other error.
+func errorCode(err error) string {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return ue.Code
+	}
+	return ""
 }
 
 func connect(t testing.TB, h *Hub, nick string, via Via) *Session {
@@ -69,7 +79,7 @@ func TestConnectOrderWelcomeJoinMembers(t *testing.T) {
 func TestNickUniqueAcrossFrontEnds(t *testing.T) {
 	h := newTestHub(t)
 	connect(t, h, "Alice", ViaSSH)
-	if _, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb}); err != ErrNickTaken {
+	if _, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb}); !errors.Is(err, ErrNickTaken) || errorCode(err) != "nick_taken" {
 		t.Fatalf("web clash: err = %v", err)
 	}
 	s := connect(t, h, "ALICE", ViaSSH)
@@ -243,7 +253,7 @@ func TestShutdownTellsEveryone(t *testing.T) {
 	if a.CloseReason() != ReasonStopping {
 		t.Fatalf("reason %q", a.CloseReason())
 	}
-	if _, err := h.Connect(Identity{Nick: "late", Via: ViaWeb}); err != ErrStopping {
+	if _, err := h.Connect(Identity{Nick: "late", Via: ViaWeb}); !errors.Is(err, ErrStopping) || errorCode(err) != "stopping" {
 		t.Fatalf("connect after shutdown: %v", err)
 	}
 }

@@ -134,7 +134,7 @@ func (h *Hub) removeRoom(by *Session, args string) error {
 	arg, reason, _ := strings.Cut(strings.TrimSpace(args), " ")
 	name := roomName(arg)
 	if name == "" {
-		return userErr("usage", "usage: /rmroom #room [reason]")
+		return userErr("usage", "usage: /rmroom #ROOM [REASON]")
 	}
 	if name == h.lobby {
 		return userErr("is_lobby", "#"+name+" is the lobby: it cannot be removed")

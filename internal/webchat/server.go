@@ -308,30 +308,36 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 		}
 		nick := id.Nick
 		cs, err := s.hub.Connect(id)
-		var ue *room.UserError
-		switch {
-		case err == nil:
+		if err == nil {
 			return cs
-		case errors.Is(err, room.ErrNickTaken):
-			s.writeRaw(conn, wire.EncodeError("nick_taken", "the nick "+nick+" is already in use; choose another"))
-		case errors.Is(err, room.ErrNickRegistered):
-			s.writeRaw(conn, wire.EncodeError("nick_registered", "the nick "+nick+" is registered; sign in with a code from /weblogin to use it, or choose another"))
-		case errors.Is(err, room.ErrBanned):
-			s.writeRaw(conn, wire.EncodeError("banned", err.Error()))
-			return nil
-		case errors.Is(err, room.ErrNotAllowed):
-			s.writeRaw(conn, wire.EncodeError("not_allowed", "this server admits only listed keys: sign in with a code from /weblogin"))
-			return nil
-		case errors.As(err, &ue):
-			s.writeRaw(conn, wire.EncodeError(ue.Code, ue.Text))
-		case errors.Is(err, room.ErrStopping):
-			s.writeRaw(conn, wire.EncodeError("stopping", "the server is stopping; try again shortly"))
-			return nil
-		default:
+		}
+		var ue *room.UserError
+		if !errors.As(err, &ue) {
 			s.writeRaw(conn, wire.EncodeError("internal", "could not join"))
 			return nil
 		}
+		s.writeRaw(conn, wire.EncodeError(ue.Code, helloRefusalText(ue, nick)))
+		switch ue.Code {
+		case "banned", "not_allowed", "stopping":
+			return nil // another hello would not fare better
+		}
 	}
+}
+
+// helloRefusalText is what a browser is told of a refused hello: the
+// core's text, or one that says what a browser user can do instead.
+func helloRefusalText(ue *room.UserError, nick string) string {
+	switch ue.Code {
+	case "nick_taken":
+		return "the nick " + nick + " is already in use; choose another"
+	case "nick_registered":
+		return "the nick " + nick + " is registered; sign in with a code from /weblogin to use it, or choose another"
+	case "not_allowed":
+		return "this server admits only listed keys: sign in with a code from /weblogin"
+	case "stopping":
+		return "the server is stopping; try again shortly"
+	}
+	return ue.Text
 }
 
 // readFrame reads one client frame. A frame the server cannot use yields a
