@@ -1,5 +1,7 @@
 package room
 
+import "strings"
+
 // moderationCommands are the operators' commands, and /motd, which anyone
 // may read.
 func moderationCommands() []*command {
@@ -11,12 +13,13 @@ func moderationCommands() []*command {
 			return c.hub.setOperator(c.session, c.arg(0), false)
 		}},
 		{name: "kick", params: []param{oneWord("NICK"), optional(restOfLine("REASON"))}, opOnly: true, help: "disconnect someone", run: func(c *call) error {
-			return c.hub.kick(c.session, c.args)
+			return c.hub.kick(c.session, c.arg(0), c.arg(1))
 		}},
-		// The duration and reason are told apart by ban itself.
+		// The second word is a duration only if it reads as one: ban
+		// tells the duration and the reason apart.
 		{name: "ban", params: []param{oneWord("NICK|KEY|IP[/CIDR]"), optional(oneWord("DURATION")), optional(restOfLine("REASON"))}, opOnly: true,
 			help: "ban a nick (its key and address), a key or addresses (IPv6: the /64)", run: func(c *call) error {
-				return c.hub.ban(c.session, c.args)
+				return c.hub.ban(c.session, c.arg(0), strings.TrimSpace(c.arg(1)+" "+c.arg(2)))
 			}},
 		{name: "unban", params: []param{oneWord("NICK|KEY|IP[/CIDR]")}, opOnly: true, help: "lift bans", run: func(c *call) error {
 			return c.hub.unban(c.session, c.arg(0))
@@ -26,10 +29,10 @@ func moderationCommands() []*command {
 			return nil
 		}},
 		{name: "mute", params: []param{oneWord("NICK|IP"), optional(oneWord("DURATION"))}, opOnly: true, help: "hide someone's messages from others (session, key, address)", run: func(c *call) error {
-			return c.hub.mute(c.session, c.args, true)
+			return c.hub.mute(c.session, c.arg(0), c.arg(1), true)
 		}},
 		{name: "unmute", params: []param{oneWord("NICK|IP")}, opOnly: true, help: "let someone speak again", run: func(c *call) error {
-			return c.hub.mute(c.session, c.args, false)
+			return c.hub.mute(c.session, c.arg(0), "", false)
 		}},
 		{name: "motd", params: []param{optional(restOfLine("TEXT"))}, help: "show the message of the day (operators: set it)",
 			opWhen: func(c *call) string {

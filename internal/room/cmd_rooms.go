@@ -55,10 +55,10 @@ func roomCommands() []*command {
 			return nil
 		}},
 		{name: "mode", params: []param{oneWord("#ROOM"), literal("+t", "-t")}, opOnly: true, help: "+t: only operators set the room's topic", run: func(c *call) error {
-			return c.hub.setMode(c.session, c.args)
+			return c.hub.setMode(c.session, c.arg(0), c.arg(1))
 		}},
 		{name: "rmroom", params: []param{oneWord("#ROOM"), optional(restOfLine("REASON"))}, opOnly: true, help: "remove a room and its history; its members are parted", run: func(c *call) error {
-			return c.hub.removeRoom(c.session, c.args)
+			return c.hub.removeRoom(c.session, c.arg(0), c.arg(1))
 		}},
 	}
 }

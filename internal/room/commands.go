@@ -124,11 +124,8 @@ func (cmd *command) parseArgs(args string) (words []string, ok bool) {
 type call struct {
 	hub     *Hub
 	session *Session
-	room    *Room // the room the command was typed in; nil if none
-	// args is the arguments as typed, for the Hub methods that still read
-	// them whole (kick, ban, mute, mode, rmroom).
-	args  string
-	words []string // args split as the command's params declare
+	room    *Room    // the room the command was typed in; nil if none
+	words   []string // the arguments, split as the command's params declare
 }
 
 // arg is the i-th argument, "" if it was left out.
@@ -184,7 +181,7 @@ func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 		h.fail(s, cmd.usageError())
 		return
 	}
-	c := &call{hub: h, session: s, room: target, args: args, words: words}
+	c := &call{hub: h, session: s, room: target, words: words}
 	if cmd.opWhen != nil && !s.IsOperator() {
 		if refusal := cmd.opWhen(c); refusal != "" {
 			h.fail(s, userErr("not_operator", refusal))

@@ -66,8 +66,7 @@ func (h *Hub) setOperator(by *Session, nick string, on bool) error {
 	return nil
 }
 
-func (h *Hub) kick(by *Session, args string) error {
-	nick, reason, _ := strings.Cut(args, " ")
+func (h *Hub) kick(by *Session, nick, reason string) error {
 	t, err := h.connected(nick)
 	if err != nil {
 		return err
@@ -129,11 +128,8 @@ func (h *Hub) hostBanOf(target string) (access.Target, bool) {
 	return access.PrefixTarget(netip.PrefixFrom(a, a.BitLen())), true
 }
 
-func (h *Hub) ban(by *Session, args string) error {
-	target, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
-	if target == "" {
-		return userErr("usage", "usage: /ban nick|fingerprint|ip[/cidr] [duration] [reason]")
-	}
+// ban bans target for what rest says: an optional duration, then a reason.
+func (h *Hub) ban(by *Session, target, rest string) error {
 	dur, reason := access.SplitDurationReason(rest)
 	targets, err := h.banTargets(target)
 	if err != nil {
@@ -263,15 +259,8 @@ func describeMuteTargets(targets []access.Target) string {
 
 // mute silences (on) or lets speak again a connected nick, or the keyless
 // sessions from an address.
-func (h *Hub) mute(by *Session, args string, on bool) error {
-	target, rest, _ := strings.Cut(strings.TrimSpace(args), " ")
-	if target == "" {
-		if on {
-			return userErr("usage", "usage: /mute nick|ip [duration]")
-		}
-		return userErr("usage", "usage: /unmute nick|ip")
-	}
-	dur, _ := access.SplitDurationReason(rest)
+func (h *Hub) mute(by *Session, target, duration string, on bool) error {
+	dur, _ := access.SplitDurationReason(duration)
 	expires := access.Until(h.now(), dur)
 	// An address first, as for /ban (a nick may look like one).
 	if a, err := netip.ParseAddr(target); err == nil {
@@ -326,20 +315,14 @@ func (h *Hub) setMOTD(by *Session, text string) error {
 	return nil
 }
 
-func (h *Hub) setMode(by *Session, args string) error {
-	name, mode, _ := strings.Cut(strings.TrimSpace(args), " ")
+// setMode sets (+t) or clears (-t) a room's topic lock; the command table
+// admits no other mode.
+func (h *Hub) setMode(by *Session, name, mode string) error {
 	r, err := h.roomByName(roomName(name), false)
 	if err != nil {
 		return err
 	}
-	var locked bool
-	switch strings.TrimSpace(mode) {
-	case "+t":
-		locked = true
-	case "-t":
-	default:
-		return userErr("usage", "usage: /mode #room +t|-t")
-	}
+	locked := mode == "+t"
 	// pubMu orders this against /rmroom; +t is set before it is stored so
 	// that reclaiming, which spares +t rooms, cannot take the room meanwhile.
 	r.pubMu.Lock()

@@ -130,9 +130,8 @@ func (h *Hub) forgetStoredRoom(name string) error {
 
 // removeRoom is /rmroom: an operator removes a room and its stored history.
 // Each member gets its own part, with the reason, and is no longer in it.
-func (h *Hub) removeRoom(by *Session, args string) error {
-	arg, reason, _ := strings.Cut(strings.TrimSpace(args), " ")
-	name := roomName(arg)
+func (h *Hub) removeRoom(by *Session, room, reason string) error {
+	name := roomName(room)
 	if name == "" {
 		return userErr("usage", "usage: /rmroom #ROOM [REASON]")
 	}
