@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -15,29 +16,11 @@ import (
 	"github.com/tertulia/tertulia/internal/store"
 )
 
-// fakeClock is a clock the tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fixture is a Book over a memory store, with a fake clock and a log to
 // read.
 type fixture struct {
 	st    store.Store
-	clock *fakeClock
+	clock *clocktest.Clock
 	logs  *bytes.Buffer
 	cfg   Config
 	book  *Book
@@ -45,7 +28,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{st: store.NewMemory(), clock: &fakeClock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}, logs: &bytes.Buffer{}, cfg: cfg}
+	f := &fixture{st: store.NewMemory(), clock: clocktest.New(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)), logs: &bytes.Buffer{}, cfg: cfg}
 	f.book = f.reload(t)
 	return f
 }
@@ -57,10 +40,10 @@ func (f *fixture) reload(t *testing.T) *Book {
 	return loadBook(t, f.st, f.clock, f.logs, f.cfg)
 }
 
-func loadBook(t *testing.T, st store.Store, clock *fakeClock, logs io.Writer, cfg Config) *Book {
+func loadBook(t *testing.T, st store.Store, clock *clocktest.Clock, logs io.Writer, cfg Config) *Book {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	b := New(Deps{Store: st, Now: clock.now, Log: log}, cfg)
+	b := New(Deps{Store: st, Now: clock.Now, Log: log}, cfg)
 	if err := b.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +85,7 @@ func TestRegisterAndUnregister(t *testing.T) {
 	if !b.OwnsFold(Fold("alice"), "SHA256:alice") || b.OwnsFold(Fold("alice"), "SHA256:mallory") {
 		t.Fatal("OwnsFold disagrees with the registration")
 	}
-	f.clock.advance(time.Second)
+	f.clock.Advance(time.Second)
 	if _, err := b.Register("SHA256:alice", src, "alice2"); err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +138,11 @@ func TestRegisterCapAndPace(t *testing.T) {
 	}
 	_, err := b.Register("SHA256:k", src, "nickx")
 	mustErr(t, err, ErrRateLimited)
-	f.clock.advance(RegisterEvery)
+	f.clock.Advance(RegisterEvery)
 	if _, err := b.Register("SHA256:k", src, "nickx"); err != nil {
 		t.Fatalf("after the pause: %v", err)
 	}
-	f.clock.advance(time.Hour)
+	f.clock.Advance(time.Hour)
 	_, err = b.Register("SHA256:k", src, "nicky")
 	var tooMany *TooManyNicksError
 	if !errors.As(err, &tooMany) || len(tooMany.Owned) != 4 || tooMany.Owned[0] != "nicka" {
@@ -191,7 +174,7 @@ func TestRegisterWithoutCap(t *testing.T) {
 	f := newFixture(t, Config{})
 	for i := range 12 {
 		if i%RegisterBurst == 0 {
-			f.clock.advance(time.Hour)
+			f.clock.Advance(time.Hour)
 		}
 		if _, err := f.book.Register("SHA256:k", netip.Prefix{}, "n"+string(rune('a'+i))); err != nil {
 			t.Fatalf("registration %d without a cap: %v", i+1, err)
@@ -231,7 +214,7 @@ func TestLoadRefoldsRegistrations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clock := &fakeClock{t: t0.Add(time.Hour)}
+	clock := clocktest.New(t0.Add(time.Hour))
 	var logs bytes.Buffer
 	b := loadBook(t, st, clock, &logs, Config{})
 	if got := b.NickOwner("A1ICE"); got != "SHA256:alice" {
@@ -283,7 +266,7 @@ func TestOperators(t *testing.T) {
 func TestBans(t *testing.T) {
 	f := newFixture(t, Config{})
 	b := f.book
-	now := f.clock.now()
+	now := f.clock.Now()
 	err := b.Ban(
 		Ban{Target: KeyTarget("SHA256:troll"), By: "op", Reason: "spam", Created: now},
 		Ban{Target: PrefixTarget(prefix("192.0.2.7/32")), By: "op", Created: now},
@@ -349,18 +332,18 @@ func TestBans(t *testing.T) {
 func TestBanExpiry(t *testing.T) {
 	f := newFixture(t, Config{})
 	b := f.book
-	now := f.clock.now()
+	now := f.clock.Now()
 	if err := b.Ban(Ban{Target: KeyTarget("SHA256:troll"), Created: now, Until: Until(now, time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Ban(Ban{Target: KeyTarget("SHA256:forever"), Created: now, Until: Until(now, 0)}); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.advance(time.Hour - time.Millisecond)
+	f.clock.Advance(time.Hour - time.Millisecond)
 	if _, banned := b.BanFor("SHA256:troll", netip.Addr{}); !banned {
 		t.Fatal("a ban lifted itself early")
 	}
-	f.clock.advance(time.Millisecond)
+	f.clock.Advance(time.Millisecond)
 	if _, banned := b.BanFor("SHA256:troll", netip.Addr{}); banned {
 		t.Fatal("a ban outlived its expiry")
 	}
@@ -373,7 +356,7 @@ func TestBanExpiry(t *testing.T) {
 	if _, banned := f.reload(t).BanFor("SHA256:troll", netip.Addr{}); banned {
 		t.Fatal("an expired ban came back after reload")
 	}
-	f.clock.advance(365 * 24 * time.Hour)
+	f.clock.Advance(365 * 24 * time.Hour)
 	if _, banned := b.BanFor("SHA256:forever", netip.Addr{}); !banned {
 		t.Fatal("a ban without expiry lifted itself")
 	}
@@ -395,7 +378,7 @@ func TestBanIn(t *testing.T) {
 // A ban's rows are stored all or none: a store failure puts none in force.
 func TestBanStoreFailure(t *testing.T) {
 	st := &failingBans{Memory: store.NewMemory()}
-	clock := &fakeClock{t: time.Now()}
+	clock := clocktest.New(time.Now())
 	var logs bytes.Buffer
 	b := loadBook(t, st, clock, &logs, Config{})
 	err := b.Ban(Ban{Target: KeyTarget("SHA256:a")}, Ban{Target: PrefixTarget(prefix("192.0.2.1/32"))})
@@ -456,14 +439,14 @@ func TestMutes(t *testing.T) {
 func TestMuteExpiry(t *testing.T) {
 	f := newFixture(t, Config{})
 	b := f.book
-	if err := b.Mute([]Target{KeyTarget("SHA256:noisy")}, "op", f.clock.now().Add(10*time.Minute)); err != nil {
+	if err := b.Mute([]Target{KeyTarget("SHA256:noisy")}, "op", f.clock.Now().Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.advance(10*time.Minute - time.Millisecond)
+	f.clock.Advance(10*time.Minute - time.Millisecond)
 	if !b.Muted("SHA256:noisy", netip.Prefix{}) {
 		t.Fatal("a mute ended early")
 	}
-	f.clock.advance(time.Millisecond)
+	f.clock.Advance(time.Millisecond)
 	if b.Muted("SHA256:noisy", netip.Prefix{}) {
 		t.Fatal("a mute outlived its expiry")
 	}
@@ -480,7 +463,7 @@ func TestLoadDropsNickMutes(t *testing.T) {
 		}
 	}
 	var logs bytes.Buffer
-	b := loadBook(t, st, &fakeClock{t: time.Now()}, &logs, Config{})
+	b := loadBook(t, st, clocktest.New(time.Now()), &logs, Config{})
 	if !b.Muted("SHA256:noisy", netip.Prefix{}) {
 		t.Fatal("a key mute was not loaded")
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +60,7 @@ func TestSignInWithCode(t *testing.T) {
 	mustErr(t, err, ErrBadCode)
 
 	list, err := b.List("SHA256:alice")
-	if err != nil || len(list) != 1 || list[0].ID != SignInID(token)[:8] || !list[0].Expires.Equal(f.clock.now().Add(WebSessionTTL)) {
+	if err != nil || len(list) != 1 || list[0].ID != SignInID(token)[:8] || !list[0].Expires.Equal(f.clock.Now().Add(WebSessionTTL)) {
 		t.Fatalf("List = %+v, %v", list, err)
 	}
 
@@ -77,7 +78,7 @@ func TestSignInCodeExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.clock.advance(LoginCodeTTL)
+	f.clock.Advance(LoginCodeTTL)
 	_, _, err = f.book.Redeem(code, "192.0.2.50")
 	mustErr(t, err, ErrBadCode)
 }
@@ -89,11 +90,11 @@ func TestWebSessionExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.clock.advance(WebSessionTTL - time.Second)
+	f.clock.Advance(WebSessionTTL - time.Second)
 	if _, ok := f.book.SessionKey(token); !ok {
 		t.Fatal("a web session ended early")
 	}
-	f.clock.advance(time.Second)
+	f.clock.Advance(time.Second)
 	if _, ok := f.book.SessionKey(token); ok {
 		t.Fatal("a web session outlived its TTL")
 	}
@@ -116,7 +117,7 @@ func TestIssueCodeRateLimit(t *testing.T) {
 	}
 	_, err := f.book.IssueCode("SHA256:alice")
 	mustErr(t, err, ErrRateLimited)
-	f.clock.advance(codeEvery)
+	f.clock.Advance(codeEvery)
 	if _, err := f.book.IssueCode("SHA256:alice"); err != nil {
 		t.Fatalf("after the pause: %v", err)
 	}
@@ -141,7 +142,7 @@ func TestRedeemRateLimit(t *testing.T) {
 	if _, _, err := b.Redeem(code, "203.0.113.10"); err != nil {
 		t.Fatalf("from another address: %v", err)
 	}
-	f.clock.advance(redeemEvery)
+	f.clock.Advance(redeemEvery)
 	_, _, err = b.Redeem("AAAA-AAAA-AAAA", "203.0.113.9")
 	mustErr(t, err, ErrBadCode)
 }
@@ -175,7 +176,7 @@ func TestEndAll(t *testing.T) {
 // signs in: the browser is to try again.
 func TestEndSessionStoreFailure(t *testing.T) {
 	st := storetest.NewSignOutFailing()
-	clock := &fakeClock{t: time.Now()}
+	clock := clocktest.New(time.Now())
 	var logs strings.Builder
 	b := loadBook(t, st, clock, &logs, Config{})
 	if _, err := b.Register("SHA256:alice", prefix("192.0.2.1/32"), "alice"); err != nil {

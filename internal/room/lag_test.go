@@ -2,29 +2,13 @@ package room
 
 import (
 	"fmt"
-	"sync"
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"testing"
 	"time"
 )
 
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newTestClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // say sends text as s and reads s's events up to its own echo, so that only
@@ -118,7 +102,7 @@ func TestBurstIsSkippedAndCountedNotDropped(t *testing.T) {
 // long it lags; one that writes nothing for the slow timeout is dropped.
 func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	clock := newTestClock()
-	h := newTestHub(t, WithQueueSize(16), WithClock(clock.now), WithSlowTimeout(30*time.Second))
+	h := newTestHub(t, WithQueueSize(16), WithClock(clock.Now), WithSlowTimeout(30*time.Second))
 	reader := connect(t, h, "reader", ViaWeb)
 	nextKind(t, reader, KindHistory)
 	talker := connect(t, h, "talker", ViaWeb)
@@ -128,7 +112,7 @@ func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	}
 	// Lagging, but writing one event every 20 s: kept.
 	for i := range 5 {
-		clock.advance(20 * time.Second)
+		clock.Advance(20 * time.Second)
 		reader.Ack([]*Event{next(t, reader)})
 		say(t, h, talker, fmt.Sprint("slow", i))
 	}
@@ -138,7 +122,7 @@ func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	default:
 	}
 	// Nothing written for 31 s: dropped at the next message.
-	clock.advance(31 * time.Second)
+	clock.Advance(31 * time.Second)
 	say(t, h, talker, "last")
 	select {
 	case <-reader.Done():

@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"errors"
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"strings"
 	"testing"
 	"time"
@@ -166,8 +167,8 @@ func TestOlderHostBanLiftedByAddress(t *testing.T) {
 // across /nick and covers its address; it never passes to the nick's next
 // holder. A key stays muted by key, and cannot come back keyless.
 func TestMuteFollowsSessionAndAddress(t *testing.T) {
-	clock := &testClock{t: time.Now()}
-	h := newStoredHub(t, WithStore(openTestStore(t)), WithAdmins(opKey), WithClock(clock.now))
+	clock := clocktest.New(time.Now())
+	h := newStoredHub(t, WithStore(openTestStore(t)), WithAdmins(opKey), WithClock(clock.Now))
 	op := connectAs(t, h, "boss", opKey, "192.0.2.1")
 	noisy := connectAs(t, h, "noisy", "", "2001:db8:1::10")
 	observer := connectAs(t, h, "observer", "", "192.0.2.3")
@@ -197,7 +198,7 @@ func TestMuteFollowsSessionAndAddress(t *testing.T) {
 		t.Error("the mute passed to the nick's next holder")
 	}
 	// The mute ends with its duration.
-	clock.advance(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	if sayRefused(t, h, back, "an hour later") {
 		t.Error("the address mute outlived its duration")
 	}
@@ -252,8 +253,8 @@ func TestStoredNickMutesDropped(t *testing.T) {
 // A key registers at most --max-nicks-per-key nicks,
 // a few at a time.
 func TestRegistrationsPerKeyBounded(t *testing.T) {
-	clock := &testClock{t: time.Now()}
-	h := newStoredHub(t, WithStore(openTestStore(t)), WithClock(clock.now), WithMaxNicksPerKey(4))
+	clock := clocktest.New(time.Now())
+	h := newStoredHub(t, WithStore(openTestStore(t)), WithClock(clock.Now), WithMaxNicksPerKey(4))
 	s := connectAs(t, h, "squat0", "SHA256:squatter", "192.0.2.1")
 	register := func(nick string) *Event {
 		t.Helper()
@@ -270,11 +271,11 @@ func TestRegistrationsPerKeyBounded(t *testing.T) {
 	if ev := register("squatx"); ev.Code != "rate_limited" {
 		t.Fatalf("registration beyond the burst: %s %q", ev.Code, ev.Text)
 	}
-	clock.advance(access.RegisterEvery)
+	clock.Advance(access.RegisterEvery)
 	if ev := register("squatx"); !strings.Contains(ev.Text, "now registered") {
 		t.Fatalf("registration after the pause: %s %q", ev.Code, ev.Text)
 	}
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	ev := register("squaty")
 	if ev.Code != "too_many_nicks" || !strings.Contains(ev.Text, "4 registered nicks") {
 		t.Fatalf("registration beyond the cap: %s %q", ev.Code, ev.Text)

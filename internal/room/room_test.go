@@ -167,13 +167,13 @@ func TestSlowSessionDroppedWithoutBlocking(t *testing.T) {
 	// A second passes per message: slow, which reads nothing, lags without
 	// progress for longer than the slow timeout and is dropped.
 	clock := newTestClock()
-	h := newTestHub(t, WithQueueSize(8), WithClock(clock.now))
+	h := newTestHub(t, WithQueueSize(8), WithClock(clock.Now))
 	slow := connect(t, h, "slow", ViaWeb)
 	fast := connect(t, h, "fast", ViaWeb)
 	nextKind(t, fast, KindHistory)
 	// Input returns at once although slow reads nothing: it never waits.
 	for i := 0; i < 100; i++ {
-		clock.advance(time.Second)
+		clock.Advance(time.Second)
 		h.Input(fast, "", fmt.Sprint(i))
 		ev := next(t, fast)
 		for ev.Kind != KindMessage {

@@ -76,7 +76,7 @@ func TestRoomCapIsNeverOvershot(t *testing.T) {
 // joining existing rooms is not.
 func TestRoomCreationIsPaced(t *testing.T) {
 	clock := newTestClock()
-	h := newTestHub(t, WithClock(clock.now), WithRoomCreation(3, time.Minute))
+	h := newTestHub(t, WithClock(clock.Now), WithRoomCreation(3, time.Minute))
 	con := func(nick, addr string) *Session {
 		s, err := h.Connect(Identity{Nick: nick, Via: ViaWeb, Remote: addr})
 		if err != nil {
@@ -111,7 +111,7 @@ func TestRoomCreationIsPaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One more a minute later.
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	if err := h.join(a, "a3"); err != nil {
 		t.Fatalf("after a minute: %v", err)
 	}
@@ -125,7 +125,7 @@ func TestRoomCreationIsPaced(t *testing.T) {
 func TestUnusedRoomsAreReclaimed(t *testing.T) {
 	clock := newTestClock()
 	st := openTestStore(t)
-	h := newStoredHub(t, WithStore(st), WithClock(clock.now), WithRoomReclaim(10*time.Minute), WithMaxRooms(6))
+	h := newStoredHub(t, WithStore(st), WithClock(clock.Now), WithRoomReclaim(10*time.Minute), WithMaxRooms(6))
 	a := connect(t, h, "a", ViaWeb)
 	for _, name := range []string{"idle", "talk", "topic", "occupied"} {
 		if err := h.join(a, name); err != nil {
@@ -143,11 +143,11 @@ func TestUnusedRoomsAreReclaimed(t *testing.T) {
 	}
 	h.Input(a, "occupied", "/part")
 
-	clock.advance(9 * time.Minute)
+	clock.Advance(9 * time.Minute)
 	if n := h.ReclaimRooms(); n != 0 {
 		t.Fatalf("%d rooms reclaimed after 9 minutes", n)
 	}
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if n := h.ReclaimRooms(); n != 1 {
 		t.Fatalf("%d rooms reclaimed, want 1 (#idle)", n)
 	}
@@ -165,7 +165,7 @@ func TestUnusedRoomsAreReclaimed(t *testing.T) {
 		h.Input(a, name, "/part")
 	}
 	wantError(t, h.join(a, "n3"), "too_many_rooms")
-	clock.advance(11 * time.Minute)
+	clock.Advance(11 * time.Minute)
 	if err := h.join(a, "n3"); err != nil {
 		t.Fatalf("at the cap with unused rooms: %v", err)
 	}

@@ -412,16 +412,7 @@ func (s *Memory) Bans(ctx context.Context, now time.Time) ([]Ban, error) {
 
 // AddBan implements ModerationStore.
 func (s *Memory) AddBan(ctx context.Context, b *Ban) error {
-	if err := s.lock(ctx); err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	s.lastBanID++
-	b.ID = s.lastBanID
-	kept := *b
-	kept.CreatedAt, kept.Expires = fromMS(ms(b.CreatedAt)), fromMS(ms(b.Expires))
-	s.bans = append(s.bans, kept)
-	return nil
+	return s.AddBans(ctx, []*Ban{b})
 }
 
 // AddBans implements ModerationStore.
