@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/tertulia/tertulia/internal/clocktest"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"github.com/tertulia/tertulia/internal/store"
 )
 

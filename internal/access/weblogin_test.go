@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"github.com/tertulia/tertulia/internal/clocktest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"github.com/tertulia/tertulia/internal/store"
 	"github.com/tertulia/tertulia/internal/store/storetest"
 )

@@ -2,9 +2,10 @@ package room
 
 import (
 	"fmt"
-	"github.com/tertulia/tertulia/internal/clocktest"
 	"testing"
 	"time"
+
+	"github.com/tertulia/tertulia/internal/clocktest"
 )
 
 func newTestClock() *clocktest.Clock {

@@ -3,14 +3,13 @@ package room
 import (
 	"context"
 	"errors"
-	"github.com/tertulia/tertulia/internal/clocktest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tertulia/tertulia/internal/store"
-
 	"github.com/tertulia/tertulia/internal/access"
+	"github.com/tertulia/tertulia/internal/clocktest"
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 const opKey = "SHA256:operator"
