@@ -67,6 +67,8 @@ type Hub struct {
 	now        func() time.Time
 	commands   *commandTable
 	obs        Observer
+	// cids remembers the client ids of stored messages (see InputWithCID).
+	cids *cidTable
 	// store is never nil: a hub given none keeps everything in memory.
 	store store.Store
 	// storeCtx is the parent of every store operation's context (see
@@ -190,6 +192,7 @@ func NewHub(opts ...Option) *Hub {
 		left:       make(chan struct{}, 1),
 		obs:        nopObserver{},
 		acc:        newAccess(),
+		cids:       newCIDTable(),
 
 		maxNicksPerKey: DefaultMaxNicksPerKey,
 		slowTimeout:    DefaultSlowTimeout,
@@ -398,9 +401,27 @@ func (s *Session) Leave() {
 // session's current one when room is "") or, if it starts with '/', a
 // command. Problems are reported to the sender as error events.
 func (h *Hub) Input(s *Session, room, text string) {
-	for _, line := range SplitLines(text) {
+	h.InputWithCID(s, room, text, "")
+}
+
+// InputWithCID is Input for a say the client tagged with its own id (cid,
+// at most MaxCIDLen characters; "" for none). The sender's copy of each
+// message it makes, and any error refusing it, carry the cid. A say sent
+// again with a cid whose message its identity (key, else session) stored
+// in the last 10 minutes is not stored again: the sender gets that
+// message's copy again.
+func (h *Hub) InputWithCID(s *Session, room, text, cid string) {
+	if err := validCID(cid); err != nil {
+		h.fail(s, err)
+		return
+	}
+	for i, line := range SplitLines(text) {
+		if cid != "" {
+			s.saying.Store(&sayTag{cid: cid, line: i})
+		}
 		h.inputLine(s, room, line)
 	}
+	s.saying.Store(nil)
 }
 
 func (h *Hub) inputLine(s *Session, room, line string) {
@@ -460,21 +481,58 @@ func (h *Hub) allowInput(s *Session) bool {
 
 // say stores a message, then publishes it: a message nobody could find in
 // history is never shown. A room's messages are published in the order of
-// their IDs.
+// their IDs. A say tagged with a cid (see InputWithCID) is stored once.
 func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
+	tag := s.saying.Load()
+	if tag == nil {
+		_, err := h.sayOnce(s, r, text, action, "")
+		return err
+	}
+	owner := cidOwner(s)
+	for {
+		e, first := h.cids.claim(owner, *tag, h.now())
+		if first {
+			echo, err := h.sayOnce(s, r, text, action, tag.cid)
+			h.cids.settle(e, echo)
+			return err
+		}
+		// Stored, or being stored by another session of the same key.
+		select {
+		case <-e.done:
+		case <-s.done:
+			return nil
+		}
+		if echo := h.cids.echoOf(e); echo != nil {
+			s.deliver(echo)
+			return nil
+		}
+		// That attempt was refused: this one may store it.
+	}
+}
+
+// sayOnce stores and publishes one message. With a cid, the sender gets
+// its own copy carrying it (echo, also returned), the others the plain one.
+func (h *Hub) sayOnce(s *Session, r *Room, text string, action bool, cid string) (echo *Event, err error) {
 	if h.muted(s) {
-		return userErr("muted", "you are muted: your message was not shown to anyone")
+		return nil, userErr("muted", "you are muted: your message was not shown to anyone")
 	}
 	r.pubMu.Lock()
 	if r.removed.Load() {
 		// Removed by an operator after s looked it up.
 		r.pubMu.Unlock()
-		return userErr("no_such_room", "#"+r.name+" has been removed")
+		return nil, userErr("no_such_room", "#"+r.name+" has been removed")
 	}
 	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
 	m := &store.Message{Room: r.name, Kind: store.KindMessage, From: ev.From, Text: text, Time: ev.Time}
 	if action {
 		m.Kind = store.KindAction
+	}
+	publish := func() {
+		ev.ID = uint64(m.ID)
+		if cid != "" {
+			echo = &Event{Kind: KindMessage, ID: ev.ID, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action, Time: ev.Time, CID: cid}
+		}
+		r.publishMessage(h, ev, s, echo)
 	}
 	q, queued := h.store.(store.QueuedAppender)
 	if !queued {
@@ -482,11 +540,10 @@ func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 		defer r.pubMu.Unlock()
 		err := h.persistMessage(r, ev, func(ctx context.Context) error { return h.store.AppendMessage(ctx, m) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		ev.ID = uint64(m.ID)
-		r.publishMessage(h, ev)
-		return nil
+		publish()
+		return echo, nil
 	}
 	// Queued under pubMu, so the store numbers the room's messages in this
 	// order; the commit is waited for outside it, so the room's next
@@ -497,16 +554,15 @@ func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 	r.tail = done
 	r.pubMu.Unlock()
 	defer close(done)
-	err := h.persistMessage(r, ev, wait)
+	err = h.persistMessage(r, ev, wait)
 	if prev != nil {
 		<-prev
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ev.ID = uint64(m.ID)
-	r.publishMessage(h, ev)
-	return nil
+	publish()
+	return echo, nil
 }
 
 // persistMessage stores ev, a message of r, with f.
@@ -544,7 +600,11 @@ func (h *Hub) fail(s *Session, err error) {
 		h.log.Error("command failed", "nick", s.Nick(), "err", err)
 	}
 	h.obs.InputRefused(s.via, code)
-	s.deliver(&Event{Kind: KindError, Code: code, Text: err.Error(), Time: h.now()})
+	ev := &Event{Kind: KindError, Code: code, Text: err.Error(), Time: h.now()}
+	if tag := s.saying.Load(); tag != nil {
+		ev.CID = tag.cid
+	}
+	s.deliver(ev)
 }
 
 // changeNick renames s, telling every room it is in.
