@@ -56,12 +56,15 @@ func newCIDTable() *cidTable {
 }
 
 // cidOwner is the identity a cid belongs to: the key when the session has
-// proven one (the same person across reconnects), else the session.
+// proven one, else the nick. Either outlives a connection: a guest whose
+// line was stored just as its connection died resends it, reconnected
+// under the same nick, and it is not stored twice. (A cid is the client's
+// random string: another guest later under that nick cannot guess it.)
 func cidOwner(s *Session) string {
 	if s.fingerprint != "" {
 		return "key " + s.fingerprint
 	}
-	return "session " + strconv.FormatUint(s.id, 10)
+	return "nick " + foldNick(s.Nick())
 }
 
 // validCID reports a cid the hub refuses.

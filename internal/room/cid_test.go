@@ -122,9 +122,9 @@ func TestCIDIsForgottenAfterTenMinutes(t *testing.T) {
 	}
 }
 
-// A key is the same person across connections: a line resent after a
-// reconnect is not stored twice. Guests are told apart by session.
-func TestCIDBelongsToTheKeyElseTheSession(t *testing.T) {
+// A key, or else a nick, is the same person across connections: a line
+// resent after a reconnect is not stored twice.
+func TestCIDBelongsToTheKeyElseTheNick(t *testing.T) {
 	h := newTestHub(t)
 	const key = "SHA256:alicekey"
 	first, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: key})
@@ -134,7 +134,6 @@ func TestCIDBelongsToTheKeyElseTheSession(t *testing.T) {
 	h.InputWithCID(first, "", "sent before the drop", "c1")
 	stored := nextMessage(t, first)
 	first.Leave()
-	second := connect(t, h, "alice", ViaWeb)
 	again, err := h.Connect(Identity{Nick: "alice2", Via: ViaWeb, Fingerprint: key})
 	if err != nil {
 		t.Fatal(err)
@@ -144,12 +143,22 @@ func TestCIDBelongsToTheKeyElseTheSession(t *testing.T) {
 	if ev := nextMessage(t, again); ev.ID != stored.ID || ev.CID != "c1" {
 		t.Fatalf("the same key resending c1 got %+v, want message %d again", ev, stored.ID)
 	}
-	// second is a guest: c1 is new for it.
-	h.InputWithCID(second, "", "a guest's line", "c1")
-	if ev := nextMessage(t, second); ev.ID == stored.ID || ev.Text != "a guest's line" {
-		t.Fatalf("a guest's c1 gave %+v", ev)
+
+	guest := connect(t, h, "Frank", ViaWeb)
+	h.InputWithCID(guest, "", "a guest's line", "g1")
+	guestLine := nextMessage(t, guest)
+	guest.Leave()
+	back := connect(t, h, "frank", ViaWeb)
+	h.InputWithCID(back, "", "a guest's line", "g1")
+	if ev := nextMessage(t, back); ev.ID != guestLine.ID {
+		t.Fatalf("a guest back under the same nick resending g1 got %+v, want message %d again", ev, guestLine.ID)
 	}
-	if got := storedTexts(t, h, "lobby"); strings.Join(got, "|") != "sent before the drop|a guest's line" {
+	other := connect(t, h, "someone", ViaWeb)
+	h.InputWithCID(other, "", "another guest's line", "g1")
+	if ev := nextMessage(t, other); ev.ID == guestLine.ID || ev.Text != "another guest's line" {
+		t.Fatalf("another nick's g1 gave %+v", ev)
+	}
+	if got := storedTexts(t, h, "lobby"); strings.Join(got, "|") != "sent before the drop|a guest's line|another guest's line" {
 		t.Fatalf("stored %q", got)
 	}
 }

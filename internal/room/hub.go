@@ -407,7 +407,7 @@ func (h *Hub) Input(s *Session, room, text string) {
 // InputWithCID is Input for a say the client tagged with its own id (cid,
 // at most MaxCIDLen characters; "" for none). The sender's copy of each
 // message it makes, and any error refusing it, carry the cid. A say sent
-// again with a cid whose message its identity (key, else session) stored
+// again with a cid whose message its identity (key, else nick) stored
 // in the last 10 minutes is not stored again: the sender gets that
 // message's copy again.
 func (h *Hub) InputWithCID(s *Session, room, text, cid string) {
