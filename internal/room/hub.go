@@ -471,7 +471,9 @@ func (h *Hub) allowInput(s *Session) bool {
 		s.Close(ReasonFlooding)
 		return false
 	}
-	if n == 1 || n%5 == 0 {
+	// A line tagged with a cid is always answered: its client shows it
+	// pending until then.
+	if n == 1 || n%5 == 0 || s.saying.Load() != nil {
 		h.fail(s, userErr("rate_limited", fmt.Sprintf("slow down: at most %d lines at once, then %g a second; not sent", h.rateBurst, h.ratePerSec)))
 	} else {
 		h.obs.InputRefused(s.via, "rate_limited")

@@ -297,7 +297,7 @@ function onHistory(f) {
     insertLines(r, idx < 0 ? r.lines.length : idx, lines);
     return;
   }
-  const caughtUp = has(f, "after") || r.rejoining && r.catchFrom > 0;
+  const caughtUp = has(f, "after") || r.rejoining;
   lines.forEach(function (l) {
     placeMessage(r, l);
     if (caughtUp && l.id > r.catchFrom) countUnread(r, l);
@@ -309,8 +309,11 @@ function onHistory(f) {
     } else {
       r.catching = false;
     }
-  } else {
+  } else if (r.rejoining) {
     r.rejoining = false;
+    // We held no message of this room, so every message it has came
+    // after we joined it: the join's history may not hold them all.
+    if (r.catchFrom === 0 && msgs.length > 0) catchUp(r, 0);
   }
   if (r === view()) updateOlder();
 }

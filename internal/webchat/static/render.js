@@ -119,7 +119,7 @@ export function renderLine(line) {
       li.setAttribute("data-cid", line.cid);
       li.appendChild(text(" "));
       if (line.failed) {
-        li.appendChild(span("send-state", "not sent: " + line.reason));
+        li.appendChild(span("send-state", /not sent/i.test(line.reason) ? line.reason : "not sent: " + line.reason));
         li.appendChild(text(" "));
         li.appendChild(button("Retry", "retry", line.cid));
         li.appendChild(button("Edit", "edit", line.cid));
@@ -259,17 +259,20 @@ export function addLine(r, line) { insertAt(r, r.lines.length, line); }
 
 // placeMessage adds a message line in id order: a message caught up after
 // a reconnect may be older than some already shown. It goes before any
-// later message at the end of the log and before our own unconfirmed
-// lines, which stay last; other lines (joins, notices) keep their places.
+// later message and before our own unconfirmed lines at the very end of
+// the log, which stay last; other lines (joins, notices) keep their places.
 export function placeMessage(r, line) {
   let pos = r.lines.length;
+  let trailing = true; // only unconfirmed lines seen so far
   for (let i = r.lines.length - 1; i >= 0; i--) {
     const l = r.lines[i];
     if (l.kind === "pending") {
-      pos = i;
+      if (trailing) pos = i;
     } else if (l.kind === "msg" && l.id > 0) {
       if (l.id < line.id) break;
       pos = i;
+    } else {
+      trailing = false;
     }
   }
   insertAt(r, pos, line);
