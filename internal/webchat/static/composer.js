@@ -192,6 +192,9 @@ function onInputKey(ev) {
 
 export function initComposer() {
   el.sendForm.addEventListener("submit", onSubmit);
+  // A refused line's text put back and then cleared: the refused line
+  // stays, not replaced by whatever is typed next.
+  el.input.addEventListener("input", function () { if (!el.input.value) editing = ""; });
   el.input.addEventListener("keydown", onInputKey);
   el.messages.addEventListener("click", onLogClick);
 }
