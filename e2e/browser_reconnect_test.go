@@ -298,3 +298,29 @@ func (p *browserTab) assertNoConsoleErrorsBut(expected string) {
 		p.t.Errorf("the page logged %d unexpected console error(s); console:\n%s", len(unexpected), p.consoleText(-1))
 	}
 }
+
+// When the browser says it is back online (or the tab is shown again), the
+// page checks its connection at once rather than at its next heartbeat
+// (every 14 s by default, as here): a dead one is noticed in seconds.
+func TestBrowserChecksItsConnectionWhenBackOnline(t *testing.T) {
+	srv := startServer(t, func(c *app.Config) { c.Web.PingInterval = 500 * time.Millisecond })
+	proxy := newNetProxy(t, srv.HTTPAddr)
+	bob := newLineClient(t, srv.SSHAddr, "bob")
+	bob.expect("welcome bob")
+	p := newPage(t)
+	p.loginAt("http://"+proxy.Addr()+"/", "alice")
+	bob.expect("#lobby --> alice joined (web)")
+
+	proxy.Stall()
+	p.do("say the browser is back online", chromedp.Evaluate[chromedp.Void](`window.dispatchEvent(new Event("online"))`))
+	asked := time.Now()
+	p.waitNotOnline()
+	if d := time.Since(asked); d > 10*time.Second {
+		t.Errorf("the dead connection was noticed %s after the browser came back online, want a few seconds", d.Round(time.Millisecond))
+	}
+	bob.expect("#lobby <-- alice left")
+	proxy.Resume()
+	p.waitOnline()
+	bob.expect("#lobby --> alice joined (web)")
+	p.assertNoConsoleErrorsBut("WebSocket")
+}

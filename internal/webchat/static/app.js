@@ -509,7 +509,10 @@ function onVisibility() {
     state.unread = 0;
     setTitle();
   }
-  conn.retryNow(); // a tab shown again reconnects at once if it was waiting
+  // A tab shown again reconnects at once if it was waiting, and checks a
+  // connection that says it is online (the computer may have slept).
+  conn.retryNow();
+  conn.probe();
 }
 
 function init() {
@@ -528,7 +531,10 @@ function init() {
   el.loadOlder.addEventListener("click", requestOlder);
   el.scroller.addEventListener("scroll", onScroll, { passive: true });
   document.addEventListener("visibilitychange", onVisibility);
-  window.addEventListener("online", function () { conn.retryNow(); });
+  window.addEventListener("online", function () {
+    conn.retryNow();
+    conn.probe();
+  });
   setTitle();
   initSignin();
 }
