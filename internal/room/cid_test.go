@@ -180,6 +180,11 @@ func TestRefusedSayCarriesItsCIDAndMayBeSentAgain(t *testing.T) {
 	if ev := nextKind(t, alice, KindError); ev.CID != "" {
 		t.Fatalf("an untagged say's error carries cid %q", ev.CID)
 	}
+	// Nothing left once cleaned: still answered.
+	h.InputWithCID(alice, "", "\u200e\x1b[2J", "blank")
+	if ev := nextKind(t, alice, KindError); ev.Code != "empty" || ev.CID != "blank" {
+		t.Fatalf("a say with nothing left once cleaned: %+v, want empty with its cid", ev)
+	}
 	h.InputWithCID(alice, "", strings.Repeat("y", 65), strings.Repeat("c", MaxCIDLen+1))
 	if ev := nextKind(t, alice, KindError); ev.Code != "bad_cid" {
 		t.Fatalf("a cid of %d characters: %+v, want bad_cid", MaxCIDLen+1, ev)

@@ -415,13 +415,33 @@ func (h *Hub) InputWithCID(s *Session, room, text, cid string) {
 		h.fail(s, err)
 		return
 	}
-	for i, line := range SplitLines(text) {
+	lines := SplitLines(text)
+	if cid != "" && blank(lines) {
+		// Its client waits for an answer: say why nothing came of it.
+		s.saying.Store(&sayTag{cid: cid})
+		if h.allowInput(s) {
+			h.fail(s, userErr("empty", "message not sent: nothing is left of it once cleaned"))
+		}
+		s.saying.Store(nil)
+		return
+	}
+	for i, line := range lines {
 		if cid != "" {
 			s.saying.Store(&sayTag{cid: cid, line: i})
 		}
 		h.inputLine(s, room, line)
 	}
 	s.saying.Store(nil)
+}
+
+// blank: no line is left once cleaned.
+func blank(lines []string) bool {
+	for _, l := range lines {
+		if CleanLine(l) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Hub) inputLine(s *Session, room, line string) {
