@@ -282,9 +282,28 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 	return nil
 }
 
-// olderMessages sends s up to limit messages of a room it is in, older
-// than before (0: the newest).
+// olderMessages sends s up to limit messages of a room it is in, older than
+// before (0: the newest), telling whether older ones remain.
 func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) error {
+	return h.historyPage(s, room, limit, func(ctx context.Context, name string, n int) ([]store.Message, error) {
+		return h.store.History(ctx, name, int64(before), n)
+	}, &Event{Before: max(before, 1)})
+}
+
+// newerMessages sends s up to limit messages of a room it is in, newer than
+// after, oldest first, telling whether newer ones remain: a client that
+// was away asks for what followed the last message it holds.
+func (h *Hub) newerMessages(s *Session, room string, after uint64, limit int) error {
+	return h.historyPage(s, room, limit, func(ctx context.Context, name string, n int) ([]store.Message, error) {
+		return h.store.HistoryAfter(ctx, name, int64(after), n)
+	}, &Event{After: after, Forward: true})
+}
+
+// historyPage sends s one page of a room's stored messages as reply (whose
+// Before, or After and Forward, the caller set). read is asked for one
+// message more than the page holds, oldest first: if it is there, more
+// remain beyond the page.
+func (h *Hub) historyPage(s *Session, room string, limit int, read func(context.Context, string, int) ([]store.Message, error), reply *Event) error {
 	r := s.roomNamed(roomName(room))
 	if r == nil {
 		return userErr("not_in_room", "you are not in #"+roomName(room))
@@ -295,16 +314,25 @@ func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) e
 	var msgs []store.Message
 	if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
 		var err error
-		msgs, err = h.store.History(ctx, r.name, int64(before), limit)
+		msgs, err = read(ctx, r.name, limit+1)
 		return err
 	}, "room", r.name); err != nil {
 		return err
+	}
+	if len(msgs) > limit {
+		reply.More = true
+		if reply.Forward {
+			msgs = msgs[:limit] // the extra one is the newest
+		} else {
+			msgs = msgs[len(msgs)-limit:] // the extra one is the oldest
+		}
 	}
 	var page []*Event
 	for i := range msgs {
 		page = append(page, eventFromStored(&msgs[i]))
 	}
-	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: page, Before: max(before, 1), Time: h.now()})
+	reply.Kind, reply.Room, reply.History, reply.Time = KindHistory, r.name, page, h.now()
+	s.deliver(reply)
 	return nil
 }
 
@@ -314,6 +342,17 @@ func (h *Hub) HistoryRequest(s *Session, room string, before uint64, limit int) 
 		return
 	}
 	if err := h.olderMessages(s, room, before, limit); err != nil {
+		h.fail(s, err)
+	}
+}
+
+// HistoryAfterRequest is HistoryAfter for a front-end, reporting errors to
+// the user.
+func (h *Hub) HistoryAfterRequest(s *Session, room string, after uint64, limit int) {
+	if !h.allowInput(s) {
+		return
+	}
+	if err := h.newerMessages(s, room, after, limit); err != nil {
 		h.fail(s, err)
 	}
 }

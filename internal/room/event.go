@@ -136,11 +136,20 @@ type Event struct {
 	Members    []Member
 	Rooms      []string // rooms of a welcomed session (KindWelcome)
 	// History holds message events, oldest first (KindHistory). Before is
-	// set when they answer a request for older messages.
+	// set when they answer a request for older messages; Forward when they
+	// answer one for messages newer than After (which may be 0). More, in
+	// either answer: the store holds further messages that way.
 	History  []*Event
 	Before   uint64
+	After    uint64
+	Forward  bool
+	More     bool
 	RoomList []RoomInfo // KindRooms
 	Time     time.Time
+	// CID is the client's id of the say this event answers: set only on
+	// the sender's own copy of its message and on an error refusing that
+	// say, never on what others receive.
+	CID string
 
 	cache [numFormats]renderSlot
 }

@@ -72,6 +72,8 @@ type Hub struct {
 	now        func() time.Time
 	commands   *commandTable
 	obs        Observer
+	// cids remembers the client ids of stored messages (see InputWithCID).
+	cids *cidTable
 	// store is never nil: a hub given none keeps everything in memory.
 	store store.Store
 	// calls runs every store operation made for a user, the hub's and
@@ -197,6 +199,7 @@ func NewHub(opts ...Option) *Hub {
 		left:       make(chan struct{}, 1),
 		obs:        nopObserver{},
 		accessCfg:  access.Config{MaxNicksPerKey: DefaultMaxNicksPerKey},
+		cids:       newCIDTable(),
 
 		slowTimeout:  DefaultSlowTimeout,
 		roomBurst:    DefaultRoomCreateBurst,
@@ -417,9 +420,47 @@ func (s *Session) Leave() {
 // session's current one when room is "") or, if it starts with '/', a
 // command. Problems are reported to the sender as error events.
 func (h *Hub) Input(s *Session, room, text string) {
-	for _, line := range SplitLines(text) {
+	h.InputWithCID(s, room, text, "")
+}
+
+// InputWithCID is Input for a say the client tagged with its own id (cid,
+// at most MaxCIDLen characters; "" for none). The sender's copy of each
+// message it makes, and any error refusing it, carry the cid. A say sent
+// again with a cid whose message its identity (key, else nick) stored
+// in the last 10 minutes is not stored again: the sender gets that
+// message's copy again.
+func (h *Hub) InputWithCID(s *Session, room, text, cid string) {
+	if err := validCID(cid); err != nil {
+		h.fail(s, err)
+		return
+	}
+	lines := SplitLines(text)
+	if cid != "" && blank(lines) {
+		// Its client waits for an answer: say why nothing came of it.
+		s.saying.Store(&sayTag{cid: cid})
+		if h.allowInput(s) {
+			h.fail(s, userErr("empty", "message not sent: nothing is left of it once cleaned"))
+		}
+		s.saying.Store(nil)
+		return
+	}
+	for i, line := range lines {
+		if cid != "" {
+			s.saying.Store(&sayTag{cid: cid, line: i})
+		}
 		h.inputLine(s, room, line)
 	}
+	s.saying.Store(nil)
+}
+
+// blank: no line is left once cleaned.
+func blank(lines []string) bool {
+	for _, l := range lines {
+		if CleanLine(l) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (h *Hub) inputLine(s *Session, room, line string) {
@@ -469,7 +510,9 @@ func (h *Hub) allowInput(s *Session) bool {
 		s.Close(ReasonFlooding)
 		return false
 	}
-	if n == 1 || n%5 == 0 {
+	// A line tagged with a cid is always answered: its client shows it
+	// pending until then.
+	if n == 1 || n%5 == 0 || s.saying.Load() != nil {
 		h.fail(s, userErr("rate_limited", fmt.Sprintf("slow down: at most %d lines at once, then %g a second; not sent", h.rateBurst, h.ratePerSec)))
 	} else {
 		h.obs.InputRefused(s.via, "rate_limited")
@@ -479,21 +522,58 @@ func (h *Hub) allowInput(s *Session) bool {
 
 // say stores a message, then publishes it: a message nobody could find in
 // history is never shown. A room's messages are published in the order of
-// their IDs.
+// their IDs. A say tagged with a cid (see InputWithCID) is stored once.
 func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
+	tag := s.saying.Load()
+	if tag == nil {
+		_, err := h.sayOnce(s, r, text, action, "")
+		return err
+	}
+	owner := cidOwner(s)
+	for {
+		e, first := h.cids.claim(owner, *tag, h.now())
+		if first {
+			echo, err := h.sayOnce(s, r, text, action, tag.cid)
+			h.cids.settle(e, echo)
+			return err
+		}
+		// Stored, or being stored by another session of the same key.
+		select {
+		case <-e.done:
+		case <-s.done:
+			return nil
+		}
+		if echo := h.cids.echoOf(e); echo != nil {
+			s.deliver(echo)
+			return nil
+		}
+		// That attempt was refused: this one may store it.
+	}
+}
+
+// sayOnce stores and publishes one message. With a cid, the sender gets
+// its own copy carrying it (echo, also returned), the others the plain one.
+func (h *Hub) sayOnce(s *Session, r *Room, text string, action bool, cid string) (echo *Event, err error) {
 	if h.muted(s) {
-		return userErr("muted", "you are muted: your message was not shown to anyone")
+		return nil, userErr("muted", "you are muted: your message was not shown to anyone")
 	}
 	r.pubMu.Lock()
 	if r.removed.Load() {
 		// Removed by an operator after s looked it up.
 		r.pubMu.Unlock()
-		return userErr("no_such_room", "#"+r.name+" has been removed")
+		return nil, userErr("no_such_room", "#"+r.name+" has been removed")
 	}
 	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
 	m := &store.Message{Room: r.name, Kind: store.KindMessage, From: ev.From, Text: text, Time: ev.Time}
 	if action {
 		m.Kind = store.KindAction
+	}
+	publish := func() {
+		ev.ID = uint64(m.ID)
+		if cid != "" {
+			echo = &Event{Kind: KindMessage, ID: ev.ID, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action, Time: ev.Time, CID: cid}
+		}
+		r.publishMessage(h, ev, s, echo)
 	}
 	q, queued := h.store.(store.QueuedAppender)
 	if !queued {
@@ -501,11 +581,10 @@ func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 		defer r.pubMu.Unlock()
 		err := h.persistMessage(r, ev, func(ctx context.Context) error { return h.store.AppendMessage(ctx, m) })
 		if err != nil {
-			return err
+			return nil, err
 		}
-		ev.ID = uint64(m.ID)
-		r.publishMessage(h, ev)
-		return nil
+		publish()
+		return echo, nil
 	}
 	// Queued under pubMu, so the store numbers the room's messages in this
 	// order; the commit is waited for outside it, so the room's next
@@ -516,16 +595,15 @@ func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
 	r.tail = done
 	r.pubMu.Unlock()
 	defer close(done)
-	err := h.persistMessage(r, ev, wait)
+	err = h.persistMessage(r, ev, wait)
 	if prev != nil {
 		<-prev
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	ev.ID = uint64(m.ID)
-	r.publishMessage(h, ev)
-	return nil
+	publish()
+	return echo, nil
 }
 
 // persistMessage stores ev, a message of r, with f.
@@ -563,7 +641,11 @@ func (h *Hub) fail(s *Session, err error) {
 		h.log.Error("command failed", "nick", s.Nick(), "err", err)
 	}
 	h.obs.InputRefused(s.via, code)
-	s.deliver(&Event{Kind: KindError, Code: code, Text: err.Error(), Time: h.now()})
+	ev := &Event{Kind: KindError, Code: code, Text: err.Error(), Time: h.now()}
+	if tag := s.saying.Load(); tag != nil {
+		ev.CID = tag.cid
+	}
+	s.deliver(ev)
 }
 
 // changeNick renames s, telling every room it is in.

@@ -184,12 +184,31 @@ func (r *Room) publish(h *Hub, ev *Event) {
 	r.publishLocked(h, ev)
 }
 
-// publishMessage publishes a stored message and keeps it for joiners.
-func (r *Room) publishMessage(h *Hub, ev *Event) {
+// publishMessage publishes a stored message and keeps it for joiners. With
+// echo (the sender's copy, carrying its cid), the sender gets echo in ev's
+// place, even if it left the room meanwhile: it answers its say.
+func (r *Room) publishMessage(h *Hub, ev *Event, sender *Session, echo *Event) {
 	r.mu.Lock()
 	r.kept = true
 	r.rememberLocked(ev, h.history)
-	r.publishLocked(h, ev)
+	if echo == nil {
+		r.publishLocked(h, ev)
+		r.mu.Unlock()
+		return
+	}
+	echoed := false
+	for _, m := range r.order {
+		if m.s == sender {
+			m.s.deliver(echo)
+			echoed = true
+		} else {
+			m.s.deliver(ev)
+		}
+	}
+	if !echoed {
+		sender.deliver(echo)
+	}
+	h.obs.Delivered(len(r.order))
 	r.mu.Unlock()
 }
 

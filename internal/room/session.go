@@ -43,6 +43,10 @@ type Session struct {
 	closed    bool                     // guarded by mu: Close has run
 	onClose   func(reason CloseReason) // guarded by mu; see OnClose
 
+	// saying is the cid of the say being handled (see InputWithCID), nil
+	// when it has none.
+	saying atomic.Pointer[sayTag]
+
 	lastActive    atomic.Int64 // unix nanoseconds of the last input
 	limiter       *rate.Limiter
 	roomLimiter   *rate.Limiter // room creations; guarded by mu, made on first use

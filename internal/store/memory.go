@@ -124,6 +124,27 @@ func (s *Memory) History(ctx context.Context, room string, before int64, limit i
 	return out, nil
 }
 
+// HistoryAfter implements Store.
+func (s *Memory) HistoryAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error) {
+	if err := s.lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	r := s.rooms[room]
+	if r == nil {
+		return nil, nil
+	}
+	// Entries are in ID order.
+	i, _ := slices.BinarySearchFunc(r.entries, after+1, func(m Message, id int64) int { return cmp.Compare(m.ID, id) })
+	var out []Message
+	for ; i < len(r.entries) && (limit < 0 || len(out) < limit); i++ {
+		if m := r.entries[i]; m.Kind == KindMessage || m.Kind == KindAction {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
 // EnsureRoom implements Store.
 func (s *Memory) EnsureRoom(ctx context.Context, r Room) error {
 	if err := s.lock(ctx); err != nil {

@@ -257,6 +257,27 @@ func (s *SQLite) History(ctx context.Context, room string, before int64, limit i
 	return out, nil
 }
 
+// HistoryAfter implements Store.
+func (s *SQLite) HistoryAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, room, kind, sender, text, ts FROM messages
+		WHERE room = ? AND id > ? AND kind IN ('message', 'action') ORDER BY id LIMIT ?`, room, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var ts int64
+		if err := rows.Scan(&m.ID, &m.Room, &m.Kind, &m.From, &m.Text, &ts); err != nil {
+			return nil, err
+		}
+		m.Time = time.UnixMilli(ts)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // EnsureRoom implements Store.
 func (s *SQLite) EnsureRoom(ctx context.Context, r Room) error {
 	_, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO rooms(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`,

@@ -61,6 +61,9 @@ type Store interface {
 	// History returns up to limit room messages and actions (not topic
 	// changes) with ID < before (0: the newest), oldest first.
 	History(ctx context.Context, room string, before int64, limit int) ([]Message, error)
+	// HistoryAfter returns up to limit room messages and actions with
+	// ID > after, oldest first: what followed a message a client holds.
+	HistoryAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)
 	// EnsureRoom creates the room if it does not exist.
 	EnsureRoom(ctx context.Context, r Room) error
 	// SetTopic changes a room's topic and records the change as an entry.

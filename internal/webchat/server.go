@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -258,12 +259,16 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity
 			_ = bc.Close()
 		}
 	})
+	// Pong ids from the reader to the writer, the connection's only
+	// writer. A client has no reason to ping faster than they are
+	// answered: pings beyond these get no pong.
+	pongs := make(chan json.RawMessage, 4)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(conn, bc, cs)
+		s.writeLoop(conn, bc, cs, pongs)
 	}()
-	s.readLoop(conn, cs)
+	s.readLoop(conn, cs, pongs)
 	cs.Leave()
 	<-writerDone
 }
@@ -350,7 +355,7 @@ func readFrame(conn *websocket.Conn) (wire.ClientFrame, error) {
 	return wire.DecodeClientFrame(typ, data)
 }
 
-func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session) {
+func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- json.RawMessage) {
 	wait := 2 * s.pingInterval
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
@@ -377,9 +382,27 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session) {
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
 		switch f.Type {
 		case "say":
-			s.hub.Input(cs, f.Room, f.Text)
+			s.hub.InputWithCID(cs, f.Room, f.Text, f.CID)
 		case "history":
-			s.hub.HistoryRequest(cs, f.Room, f.Before, f.Limit)
+			switch {
+			case f.After == nil:
+				s.hub.HistoryRequest(cs, f.Room, f.Before, f.Limit)
+			case f.Before != 0:
+				cs.Error("bad_frame", "history takes before or after, not both")
+			default:
+				s.hub.HistoryAfterRequest(cs, f.Room, *f.After, f.Limit)
+			}
+		case "ping":
+			// Answered here, not by the hub: a ping says nothing to
+			// anyone, and costs no rate budget.
+			if !wire.ValidPingID(f.ID) {
+				cs.Error("bad_frame", fmt.Sprintf("a ping's id must be a string or a number of at most %d bytes", wire.MaxPingIDLen))
+				continue
+			}
+			select {
+			case pongs <- f.ID:
+			default:
+			}
 		case "switch":
 			if err := cs.SetCurrentRoom(f.Room); err != nil {
 				cs.Error("not_in_room", err.Error())
@@ -393,7 +416,7 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session) {
 }
 
 // writeLoop is the connection's only writer once the session exists.
-func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session) {
+func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, pongs <-chan json.RawMessage) {
 	ping := time.NewTicker(s.pingInterval)
 	defer ping.Stop()
 	for {
@@ -406,6 +429,13 @@ func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session
 		case <-ping.C:
 			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+				cs.Close(room.ReasonClosed)
+				_ = conn.Close()
+				return
+			}
+		case id := <-pongs:
+			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+			if err := conn.WriteMessage(websocket.TextMessage, wire.EncodePong(id)); err != nil {
 				cs.Close(room.ReasonClosed)
 				_ = conn.Close()
 				return

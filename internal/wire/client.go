@@ -29,11 +29,16 @@ type Frame struct {
 	By         string        `json:"by"`
 	Private    bool          `json:"private"`
 	Before     uint64        `json:"before"`
+	After      uint64        `json:"after"`
+	More       bool          `json:"more"`
+	CID        string        `json:"cid"`
 	Members    []room.Member `json:"members"`
 	Messages   []Frame       `json:"messages"`
 	// Rooms is a welcome's room names or a rooms frame's room list: see
 	// RoomNames and RoomList.
 	Rooms json.RawMessage `json:"rooms"`
+	// PongID is a pong's id as text (a ping's id may be a string).
+	PongID string `json:"-"`
 	// Raw is the frame as received.
 	Raw json.RawMessage `json:"-"`
 }
@@ -42,6 +47,20 @@ type Frame struct {
 func DecodeFrame(data []byte) (Frame, error) {
 	var f Frame
 	err := json.Unmarshal(data, &f)
+	if f.Type == "pong" {
+		// A pong's id is the ping's as sent: a string, or a number (then
+		// also in ID).
+		var pong struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(data, &pong) == nil && len(pong.ID) > 0 {
+			f.PongID = string(pong.ID)
+			var s string
+			if json.Unmarshal(pong.ID, &s) == nil {
+				f.PongID, f.ID, err = s, 0, nil
+			}
+		}
+	}
 	f.Raw = data
 	return f, err
 }

@@ -20,7 +20,29 @@ type ClientFrame struct {
 	Room   string `json:"room,omitempty"`
 	Text   string `json:"text,omitempty"`
 	Before uint64 `json:"before,omitempty"`
-	Limit  int    `json:"limit,omitempty"`
+	// After asks history for newer messages; it may be 0, hence a pointer.
+	After *uint64 `json:"after,omitempty"`
+	Limit int     `json:"limit,omitempty"`
+	// CID is a say's client id (see room.Hub.InputWithCID).
+	CID string `json:"cid,omitempty"`
+	// ID is a ping's id (a JSON string or number), echoed by its pong.
+	ID json.RawMessage `json:"id,omitempty"`
+}
+
+// MaxPingIDLen bounds a ping's id, in bytes of JSON as sent.
+const MaxPingIDLen = 64
+
+// ValidPingID reports whether id (as sent, possibly empty) may be echoed:
+// a string or a number of at most MaxPingIDLen bytes.
+func ValidPingID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return true
+	}
+	if len(id) > MaxPingIDLen {
+		return false
+	}
+	c := id[0]
+	return c == '"' || c == '-' || c >= '0' && c <= '9'
 }
 
 // FrameError is a client frame the server cannot use; it is answered with
@@ -60,6 +82,8 @@ type MessageFrame struct {
 	Text   string `json:"text"`
 	TS     string `json:"ts"`
 	Action bool   `json:"action"`
+	// CID: only on the sender's own copy of a say that had one.
+	CID string `json:"cid,omitempty"`
 }
 
 // PresenceFrame: a join or a part.
@@ -134,6 +158,14 @@ type ErrorFrame struct {
 	Type string `json:"type"`
 	Code string `json:"code"`
 	Text string `json:"text"`
+	// CID: the cid of the say this error refuses, if it had one.
+	CID string `json:"cid,omitempty"`
+}
+
+// PongFrame answers a client's ping, with its id as sent if it had one.
+type PongFrame struct {
+	Type string          `json:"type"`
+	ID   json.RawMessage `json:"id,omitempty"`
 }
 
 // A history frame has no struct: encodeHistory splices the messages' own

@@ -34,6 +34,7 @@ func goldenCases() []goldenCase {
 		{"message", msg(42, "alice", "hello", false, at)},
 		{"message_action", msg(43, "bob", "waves", true, at)},
 		{"message_escaped", msg(44, "alice", `say "hi" <b>&amp;</b> \ café ✓ 東京`, false, at)},
+		{"message_echo", &room.Event{Kind: room.KindMessage, ID: 45, Room: "lobby", From: "alice", Text: "hello", Time: at, CID: "c-1f3a"}},
 		{"join", &room.Event{Kind: room.KindJoin, Room: "lobby", From: "bob", Via: room.ViaWeb, Count: 2, Time: at}},
 		{"join_registered", &room.Event{Kind: room.KindJoin, Room: "dev", From: "alice", Via: room.ViaSSH, Registered: true, Count: 3, Time: at}},
 		{"part", &room.Event{Kind: room.KindPart, Room: "lobby", From: "bob", Text: "quit", Count: 1, Time: at}},
@@ -51,6 +52,7 @@ func goldenCases() []goldenCase {
 		{"notice", &room.Event{Kind: room.KindNotice, Text: "Goodbye.", Time: at}},
 		{"notice_lines", &room.Event{Kind: room.KindNotice, Text: "Commands:\n  /help  this list\n  /quit [REASON]", Time: at}},
 		{"error", &room.Event{Kind: room.KindError, Code: "nick_taken", Text: "the nick bob is already in use; choose another", Time: at}},
+		{"error_refused_say", &room.Event{Kind: room.KindError, Code: "too_long", Text: "message not sent: longer than 2000 characters", Time: at, CID: "c-1f3b"}},
 		{"private", &room.Event{Kind: room.KindPrivate, ID: 7, From: "bob", To: "alice", Text: "psst", Time: at}},
 		{"topic", &room.Event{Kind: room.KindTopic, Room: "lobby", From: "alice", Text: "Friday: release", Time: at}},
 		{"topic_stored", &room.Event{Kind: room.KindTopic, Room: "lobby", Text: "Friday: release", Time: at}},
@@ -63,12 +65,31 @@ func goldenCases() []goldenCase {
 			msg(41, "alice", "hello", false, earlier),
 			msg(42, "bob", "waves", true, earlier.Add(2*time.Second)),
 		}}},
-		{"history_before", &room.Event{Kind: room.KindHistory, Room: "lobby", Before: 41, Time: at, History: []*room.Event{
+		{"history_before", &room.Event{Kind: room.KindHistory, Room: "lobby", Before: 41, More: true, Time: at, History: []*room.Event{
 			msg(40, "carol", "first", false, earlier.Add(-time.Minute)),
 		}}},
+		{"history_after", &room.Event{Kind: room.KindHistory, Room: "lobby", After: 40, Forward: true, Time: at, History: []*room.Event{
+			msg(41, "alice", "hello", false, earlier),
+		}}},
+		{"history_after_none", &room.Event{Kind: room.KindHistory, Room: "dev", Forward: true, Time: at}},
 		{"history_empty", &room.Event{Kind: room.KindHistory, Room: "dev", Time: at}},
 		{"missed", &room.Event{Kind: room.KindMissed, Room: "lobby", Count: 42, Time: at}},
 		{"missed_private", &room.Event{Kind: room.KindMissed, Count: 3, Time: at}},
+	}
+}
+
+// frameCase is a websocket frame that is no event of the core (answered by
+// the web front-end itself): testdata/NAME.json only.
+type frameCase struct {
+	name  string
+	frame []byte
+}
+
+func frameCases() []frameCase {
+	return []frameCase{
+		{"pong", wire.EncodePong([]byte(`"p17"`))},
+		{"pong_number", wire.EncodePong([]byte(`17`))},
+		{"pong_no_id", wire.EncodePong(nil)},
 	}
 }
 
@@ -79,6 +100,9 @@ func TestGolden(t *testing.T) {
 	for _, c := range goldenCases() {
 		checkGolden(t, c.name+".json", wire.EncodeEvent(c.ev))
 		checkGolden(t, c.name+".txt", wire.FormatLine(c.ev))
+	}
+	for _, c := range frameCases() {
+		checkGolden(t, c.name+".json", c.frame)
 	}
 }
 
@@ -123,6 +147,9 @@ func TestGoldenCoversEveryKind(t *testing.T) {
 func TestNoStaleGoldenFiles(t *testing.T) {
 	cases := map[string]bool{}
 	for _, c := range goldenCases() {
+		cases[c.name] = true
+	}
+	for _, c := range frameCases() {
 		cases[c.name] = true
 	}
 	entries, err := os.ReadDir("testdata")

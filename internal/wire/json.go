@@ -22,7 +22,7 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 	known = true
 	switch ev.Kind {
 	case room.KindMessage:
-		v = MessageFrame{"message", ev.ID, ev.Room, ev.From, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Action}
+		v = MessageFrame{"message", ev.ID, ev.Room, ev.From, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Action, ev.CID}
 	case room.KindJoin:
 		v = PresenceFrame{Type: "join", Room: ev.Room, Nick: ev.From, Via: ev.Via, Registered: ev.Registered, Count: ev.Count}
 	case room.KindPart:
@@ -52,7 +52,7 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 	case room.KindHistory:
 		return encodeHistory(ev), true
 	case room.KindError:
-		v = ErrorFrame{"error", ev.Code, ev.Text}
+		v = ErrorFrame{"error", ev.Code, ev.Text, ev.CID}
 	case room.KindMissed:
 		v = MissedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
 	default:
@@ -72,8 +72,11 @@ func encodeHistory(ev *room.Event) []byte {
 	b.WriteString(`{"type":"history","room":`)
 	name, _ := json.Marshal(ev.Room)
 	b.Write(name)
-	if ev.Before != 0 {
-		fmt.Fprintf(&b, `,"before":%d`, ev.Before)
+	switch {
+	case ev.Forward:
+		fmt.Fprintf(&b, `,"after":%d,"more":%t`, ev.After, ev.More)
+	case ev.Before != 0:
+		fmt.Fprintf(&b, `,"before":%d,"more":%t`, ev.Before, ev.More)
 	}
 	b.WriteString(`,"messages":[`)
 	for i, m := range ev.History {
@@ -89,6 +92,12 @@ func encodeHistory(ev *room.Event) []byte {
 // EncodeError is the error frame for code and text, for answers that are
 // not events of a session (a refused hello).
 func EncodeError(code, text string) []byte {
-	b, _ := json.Marshal(ErrorFrame{"error", code, text})
+	b, _ := json.Marshal(ErrorFrame{Type: "error", Code: code, Text: text})
+	return b
+}
+
+// EncodePong is the answer to a ping with id (as sent; empty for none).
+func EncodePong(id json.RawMessage) []byte {
+	b, _ := json.Marshal(PongFrame{"pong", id})
 	return b
 }

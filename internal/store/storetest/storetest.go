@@ -29,6 +29,7 @@ func Run(t *testing.T, open Open) {
 		run  func(*testing.T, store.Store)
 	}{
 		{"MessagesOrderAndPaging", testMessagesOrderAndPaging},
+		{"HistoryAfter", testHistoryAfter},
 		{"TopicIsAnEntryNotHistory", testTopicIsAnEntryNotHistory},
 		{"UnknownRoomRefused", testUnknownRoomRefused},
 		{"QueuedMessagesKeepQueueOrder", testQueuedMessagesKeepQueueOrder},
@@ -137,6 +138,47 @@ func testMessagesOrderAndPaging(t *testing.T, s store.Store) {
 	must(t, s.AppendMessage(ctx, sub))
 	if h := history(t, s, "lobby", 0, 1); !h[0].Time.Equal(t0.Add(time.Millisecond)) {
 		t.Fatalf("time %v stored as %v", sub.Time, h[0].Time)
+	}
+}
+
+// A client that was away asks for what followed the last message it holds:
+// newer messages and actions of that room only, oldest first, in pages.
+func testHistoryAfter(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ensureRoom(t, s, "lobby")
+	ensureRoom(t, s, "dev")
+	var ids []int64
+	for i := range 6 {
+		ids = append(ids, appendText(t, s, "lobby", fmt.Sprint(i)).ID)
+		appendText(t, s, "dev", fmt.Sprint("dev", i))
+		if i == 2 {
+			topic := &store.Message{Room: "lobby", Kind: store.KindTopic, From: "alice", Text: "a topic", Time: t0}
+			must(t, s.SetTopic(ctx, topic))
+		}
+	}
+	after := func(id int64, limit int) string {
+		t.Helper()
+		h, err := s.HistoryAfter(ctx, "lobby", id, limit)
+		must(t, err)
+		return texts(h)
+	}
+	if got := after(0, 10); got != "0,1,2,3,4,5" {
+		t.Fatalf("after 0 = %s, want every message oldest first", got)
+	}
+	if got := after(ids[1], 2); got != "2,3" {
+		t.Fatalf("after the second, 2 of them = %s, want 2,3", got)
+	}
+	if got := after(ids[3], 10); got != "4,5" {
+		t.Fatalf("after the fourth = %s, want 4,5 (no topic change)", got)
+	}
+	if got := after(ids[5], 10); got != "" {
+		t.Fatalf("after the newest = %s, want nothing", got)
+	}
+	if got := after(0, 0); got != "" {
+		t.Fatalf("limit 0 gave %s", got)
+	}
+	if h, err := s.HistoryAfter(ctx, "nowhere", 0, 5); err != nil || len(h) != 0 {
+		t.Fatalf("history of an unknown room: %+v, %v", h, err)
 	}
 }
 
