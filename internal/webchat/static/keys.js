@@ -10,6 +10,7 @@ import { el, scrollToBottom } from "./render.js";
 const PINNED_SLACK = 40;
 
 let pinned = true; // the log was at its newest line when last scrolled
+let logHeight = 0;  // the log's height when pinned was last judged
 
 function tabs() { return Array.from(el.rooms.querySelectorAll(".room-tab")); }
 
@@ -49,14 +50,21 @@ function onComposerKey(ev) {
   ev.preventDefault();
 }
 
+// onScroll judges whether the user keeps the log at its newest line. A
+// scroll that comes with a new height (the log shrank, so its end moved
+// away) is left to onResize, which runs after it.
 function onScroll() {
   const s = el.scroller;
+  if (s.clientHeight !== logHeight) return;
   pinned = s.scrollHeight - s.scrollTop - s.clientHeight < PINNED_SLACK;
 }
 
 // A shorter log (keyboard opened, offline bar shown) keeps showing its
 // newest line if it did before.
-function onResize() { if (pinned) scrollToBottom(); }
+function onResize() {
+  logHeight = el.scroller.clientHeight;
+  if (pinned) scrollToBottom();
+}
 
 // keepTabInView scrolls the tab bar so that the current tab shows.
 function keepTabInView() {
