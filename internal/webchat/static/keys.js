@@ -100,7 +100,11 @@ export function initKeys() {
   if (window.visualViewport) window.visualViewport.addEventListener("resize", onResize);
   new MutationObserver(keepTabInView).observe(el.rooms, { childList: true });
   new ResizeObserver(keepTabInView).observe(el.rooms);
-  el.membersToggle.addEventListener("click", function () { setDrawer(!el.members.classList.contains("open")); });
+  el.membersToggle.addEventListener("click", function () {
+    const open = !el.members.classList.contains("open");
+    setDrawer(open);
+    if (open) document.getElementById("members-close").focus();
+  });
   document.getElementById("members-close").addEventListener("click", function () {
     setDrawer(false);
     el.membersToggle.focus();
