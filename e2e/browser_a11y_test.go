@@ -193,11 +193,11 @@ func (p *browserTab) rectOf(sel string) rect {
 }
 
 // smallTargets lists the visible controls in the chat view smaller than
-// 44x44 CSS pixels.
+// 44x44 CSS pixels (links within text are exempt, as in WCAG 2.5.8).
 func (p *browserTab) smallTargets() []string {
 	p.t.Helper()
 	return eval[[]string](p, `Array.from(document.querySelectorAll(
-		"#chat-view button, #chat-view select, #chat-view textarea, #chat-view input, #chat-view a[href]"))
+		"#chat-view button, #chat-view select, #chat-view textarea, #chat-view input"))
 		.filter(e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden")
 		.map(e => [e, e.getBoundingClientRect()])
 		.filter(([e, r]) => r.width < 44 || r.height < 44)

@@ -6,12 +6,15 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -76,11 +79,48 @@ func (wc *wsClient) expectSaid(nick, want string) {
 	})
 }
 
+// watchSays reports the text of every say frame the page sends on its
+// websocket, as the browser's network layer sees it leave.
+func (p *browserTab) watchSays() <-chan string {
+	says := make(chan string, 100)
+	go func() {
+		for ev, err := range chromedp.Events(p.ctx, network.WebSocketFrameSent) {
+			if err != nil {
+				return // the test is over
+			}
+			var f struct{ Type, Text string }
+			if ev.Response == nil || json.Unmarshal(ev.Response.PayloadData, &f) != nil || f.Type != "say" {
+				continue
+			}
+			select {
+			case says <- f.Text:
+			case <-p.ctx.Done():
+				return
+			}
+		}
+	}()
+	return says
+}
+
+// expectSay waits for the page to send a say frame and checks its text.
+func (p *browserTab) expectSay(says <-chan string, want string) {
+	p.t.Helper()
+	select {
+	case got := <-says:
+		if got != want {
+			p.t.Fatalf("the page sent a say with text %q, want %q", got, want)
+		}
+	case <-time.After(waitTimeout):
+		p.t.Fatalf("the page sent no say frame for %q", want)
+	}
+}
+
 func TestBrowserComposerLines(t *testing.T) {
 	srv := startServer(t)
 	bot := joinWS(t, srv.HTTPAddr, "wsbot")
 
 	p := newPage(t)
+	says := p.watchSays()
 	p.login(srv.HTTPAddr, "alice")
 	bot.expect("alice joins", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
 
@@ -103,6 +143,7 @@ func TestBrowserComposerLines(t *testing.T) {
 		t.Errorf("the composer did not grow for a second line: %.0fpx, was %.0fpx", twoLines, oneLine)
 	}
 	p.do("press Enter", chromedp.KeyEvent(kb.Enter))
+	p.expectSay(says, "first line\nsecond line")
 	bot.expectSaid("alice", "first line\nsecond line")
 	if v := p.composerValue(); v != "" {
 		t.Errorf("the composer holds %q after sending", v)
@@ -123,6 +164,7 @@ func TestBrowserComposerLines(t *testing.T) {
 	p.clearComposer()
 	p.do("paste three lines again", insertText(pasted))
 	p.do("press Enter", chromedp.KeyEvent(kb.Enter))
+	p.expectSay(says, pasted)
 	bot.expectSaid("alice", pasted)
 
 	// Up in the empty composer brings back the last line sent, whole.
