@@ -172,6 +172,20 @@ func TestBrowserComposerLines(t *testing.T) {
 	if v := p.composerValue(); v != pasted {
 		t.Errorf("Up in the empty composer gave %q, want the last line sent %q", v, pasted)
 	}
+	// Within those lines Up moves the caret; from the first line it
+	// brings back the text sent before, and Down goes forward again.
+	p.do("press Up twice", chromedp.KeyEvent(kb.ArrowUp+kb.ArrowUp))
+	if v := p.composerValue(); v != pasted {
+		t.Errorf("Up within a recalled text of three lines replaced it with %q", v)
+	}
+	p.do("press Up on the first line", chromedp.KeyEvent(kb.ArrowUp))
+	if v := p.composerValue(); v != "first line\nsecond line" {
+		t.Errorf("Up on the first line gave %q, want the text sent before", v)
+	}
+	p.do("press Down", chromedp.KeyEvent(kb.ArrowDown))
+	if v := p.composerValue(); v != pasted {
+		t.Errorf("Down gave %q, want the last text sent again", v)
+	}
 	p.assertNoConsoleErrors()
 }
 

@@ -249,6 +249,11 @@ function onLogClick(ev) {
 // recalled: the composer holds what Up/Down put there, unchanged.
 function recalled() { return historyPos < history.length && el.input.value === history[historyPos]; }
 
+// Within several lines, Up and Down move the caret until it is on the
+// first (last) line; only then do they recall.
+function caretOnFirstLine() { return el.input.value.slice(0, el.input.selectionStart).indexOf("\n") < 0; }
+function caretOnLastLine() { return el.input.value.indexOf("\n", el.input.selectionEnd) < 0; }
+
 function onInputKey(ev) {
   const plain = !ev.altKey && !ev.ctrlKey && !ev.metaKey;
   if (ev.key !== "Tab") completion = null;
@@ -259,11 +264,11 @@ function onInputKey(ev) {
     el.sendForm.requestSubmit();
   } else if (ev.key === "Tab" && plain && !ev.shiftKey) {
     onTab(ev);
-  } else if (ev.key === "ArrowUp" && plain && !ev.shiftKey && historyPos > 0 && (el.input.value === "" || recalled())) {
+  } else if (ev.key === "ArrowUp" && plain && !ev.shiftKey && historyPos > 0 && (el.input.value === "" || recalled() && caretOnFirstLine())) {
     historyPos--;
     setValue(history[historyPos]);
     ev.preventDefault();
-  } else if (ev.key === "ArrowDown" && plain && !ev.shiftKey && historyPos < history.length && recalled()) {
+  } else if (ev.key === "ArrowDown" && plain && !ev.shiftKey && historyPos < history.length && recalled() && caretOnLastLine()) {
     historyPos++;
     setValue(historyPos < history.length ? history[historyPos] : "");
     ev.preventDefault();
