@@ -17,7 +17,8 @@ import {
 } from "./render.js";
 import * as conn from "./connection.js";
 import {
-  initComposer, setComposerHooks, confirm, refuse, connectionLost, resendPending, forgetOutbox
+  initComposer, setComposerHooks, confirm, refuse, connectionLost, resendPending, forgetOutbox,
+  setMessageLimit
 } from "./composer.js";
 import {
   initSignin, setSigninHooks, showLogin, loginErrorEl, focusLogin, renderLogin, setAuth,
@@ -236,6 +237,7 @@ function onWelcome(f) {
   state.me = String(f.nick || state.wantedNick);
   state.wantedNick = state.me;
   buildMentionRe();
+  setMessageLimit(f.max_message);
   const list = Array.isArray(f.rooms) ? f.rooms.map(normRoom) : [];
   // After a reconnect: rejoin the rooms we were in besides the server's,
   // send again what was not confirmed, then ask each room for what came

@@ -19,7 +19,7 @@ export function bindElements() {
     loginError: "login-error", chatView: "chat-view", roomName: "room-name",
     roomTopic: "room-topic", rooms: "rooms", scroller: "scroller", loadOlder: "load-older",
     memberCount: "member-count", connState: "conn-state", meNick: "me-nick",
-    messages: "messages", members: "members", memberList: "member-list",
+    messages: "messages", log: "log", members: "members", memberList: "member-list",
     offlineBar: "offline-bar", offlineText: "offline-text", reconnect: "reconnect",
     sendForm: "send-form", input: "input", send: "send"
   };
@@ -108,7 +108,10 @@ export function renderLine(line) {
   switch (line.kind) {
     case "msg":
       messageBody(li, line);
-      if (line.mention) li.className += " mention";
+      if (line.mention) {
+        li.className += " mention";
+        li.appendChild(span("mention-tag", "mentions you"));
+      }
       if (line.self) li.className += " self";
       if (line.history) li.className += " history";
       if (line.id) li.setAttribute("data-id", String(line.id));
@@ -322,10 +325,18 @@ export function systemLine(kind, fields) {
 
 export function renderRoom() {
   const r = view();
+  // The room comes in a new live region: screen readers announce what
+  // changes in a region, not what a region holds when it appears, so a
+  // tab switch does not read the whole room out again. The list itself
+  // (and its listeners) is kept, filled while out of the document.
+  const fresh = el.log.cloneNode(false);
+  fresh.appendChild(el.messages);
   el.messages.textContent = "";
   const frag = document.createDocumentFragment();
   r.lines.forEach(function (line) { frag.appendChild(renderLine(line)); });
   el.messages.appendChild(frag);
+  el.log.replaceWith(fresh);
+  el.log = fresh;
   updateOlder();
   scrollToBottom();
   renderStatus();
@@ -382,8 +393,12 @@ export function renderTabs() {
     b.appendChild(span("room-tab-name", roomLabel(name)));
     const badge = span("badge", r.unread > 99 ? "99+" : String(r.unread));
     badge.hidden = !r.unread;
-    badge.title = r.unread + " unread" + (r.mention ? ", mentioning you" : "");
+    badge.setAttribute("aria-hidden", "true"); // read from the label below
+    const mentions = r.mention ? Math.max(1, r.mentions || 0) : 0;
+    const label = r.unread + " unread" + (mentions ? ", " + mentions + (mentions === 1 ? " mention" : " mentions") : "");
+    badge.title = label;
     b.appendChild(badge);
+    if (r.unread) b.appendChild(span("visually-hidden", label));
     frag.appendChild(b);
   });
   el.rooms.appendChild(frag);
@@ -415,7 +430,10 @@ export function notifyMention() {
 export function countUnread(r, line) {
   if (r !== view() && !line.self) {
     r.unread++;
-    if (line.mention) r.mention = true;
+    if (line.mention) {
+      r.mentions = r.mention ? (r.mentions || 0) + 1 : 1; // counted since the tab was last shown
+      r.mention = true;
+    }
     renderTabs();
   }
   if (line.mention) notifyMention();
