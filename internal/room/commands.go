@@ -17,6 +17,10 @@ type command struct {
 	room   roomNeed
 	// opOnly: every use is for operators (and /help shows it only to them).
 	opOnly bool
+	// needsKey: the command acts on the caller's key (an SSH key, or the
+	// key a browser signed in as), so a guest without one gets needs_key
+	// and /help does not show it to them.
+	needsKey bool
 	// opWhen, if set, makes this use of the command operators-only when it
 	// returns a text: the refusal others get (/motd TEXT, /topic under +t).
 	// It is asked once the room and the arguments have been checked.
@@ -160,8 +164,9 @@ func newCommandTable() *commandTable {
 }
 
 // runCommand checks the command's declared shape, in this order: that it
-// exists, that an operators-only command comes from an operator, that the
-// room it needs is there, the arguments, then opWhen; only then it runs.
+// exists, that an operators-only command comes from an operator, that a
+// command of keys comes from a key, that the room it needs is there, the
+// arguments, then opWhen; only then it runs.
 func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 	cmd, ok := h.commands.byName[name]
 	if !ok {
@@ -170,6 +175,10 @@ func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 	}
 	if cmd.opOnly && !s.IsOperator() {
 		h.fail(s, userErr("not_operator", "/"+cmd.name+" is for operators only"))
+		return
+	}
+	if cmd.needsKey && s.fingerprint == "" {
+		h.fail(s, userErr("needs_key", "/"+cmd.name+" needs a key: connect over SSH with your key (or sign this browser in with a code from /weblogin)"))
 		return
 	}
 	if target == nil && (cmd.room == needsRoom || cmd.room == needsRoomUnlessNamed && args == "") {
@@ -197,9 +206,9 @@ func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 func (h *Hub) help(s *Session) {
 	var b strings.Builder
 	b.WriteString("Commands:")
-	op := s.IsOperator()
+	op, keyed := s.IsOperator(), s.fingerprint != ""
 	for _, cmd := range h.commands.list {
-		if cmd.opOnly && !op {
+		if cmd.opOnly && !op || cmd.needsKey && !keyed {
 			continue
 		}
 		usage := "/" + cmd.name

@@ -89,7 +89,9 @@ func isBidiControl(r rune) bool {
 }
 
 // ValidateNick reports why nick cannot be used, or nil. Nicks are 1 to
-// MaxNickLen letters, digits, '_', '-' or '.'.
+// MaxNickLen letters, digits, '_', '-' or '.', at least one of them a
+// letter or a digit: a nick of punctuation ("-", "...") reads as no name,
+// and every " - " in a message would mention it.
 func ValidateNick(nick string) *UserError {
 	n := utf8.RuneCountInString(nick)
 	if n == 0 {
@@ -103,7 +105,14 @@ func ValidateNick(nick string) *UserError {
 			return userErr("bad_nick", "a nick may only use letters, digits, '_', '-' and '.'")
 		}
 	}
+	if !hasLetterOrDigit(nick) {
+		return userErr("bad_nick", "a nick needs at least one letter or digit")
+	}
 	return nil
+}
+
+func hasLetterOrDigit(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
 func isNickRune(r rune) bool {
@@ -111,7 +120,7 @@ func isNickRune(r rune) bool {
 }
 
 // SuggestNick turns an arbitrary login name into a valid nick, dropping what
-// a nick may not contain; an empty result becomes "guest".
+// a nick may not contain; a result with no letter or digit becomes "guest".
 func SuggestNick(name string) string {
 	var b strings.Builder
 	n := 0
@@ -124,7 +133,7 @@ func SuggestNick(name string) string {
 			n++
 		}
 	}
-	if b.Len() == 0 {
+	if !hasLetterOrDigit(b.String()) {
 		return "guest"
 	}
 	return b.String()

@@ -1,7 +1,10 @@
 package room
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 func TestCleanLine(t *testing.T) {
@@ -71,7 +74,7 @@ func TestNicks(t *testing.T) {
 			t.Errorf("ValidateNick(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "a b", "<b>", "abcdefghijklmnopqrstuvwxy", "a\u202Eb", "a\x1bb", "al:ice"} {
+	for _, bad := range []string{"", "a b", "<b>", "abcdefghijklmnopqrstuvwxy", "a\u202Eb", "a\x1bb", "al:ice", "-", "...", "_", "-_.-"} {
 		if err := ValidateNick(bad); err == nil {
 			t.Errorf("ValidateNick(%q) accepted", bad)
 		}
@@ -79,7 +82,39 @@ func TestNicks(t *testing.T) {
 	if got := SuggestNick("root@host!"); got != "roothost" {
 		t.Errorf("SuggestNick = %q", got)
 	}
-	if got := SuggestNick("!!!"); got != "guest" {
-		t.Errorf("SuggestNick = %q", got)
+	for _, name := range []string{"!!!", "-", "...", "_-."} {
+		if got := SuggestNick(name); got != "guest" {
+			t.Errorf("SuggestNick(%q) = %q, want guest", name, got)
+		}
+	}
+}
+
+// A full-width or Cyrillic look-alike of a connected nick is refused to the
+// web and replaced by an alternative over SSH; a nick of punctuation only
+// is refused to the web, and over SSH the login name gives way to a guest
+// nick.
+func TestLookalikeAndPunctuationNicksAtConnect(t *testing.T) {
+	h := newTestHub(t)
+	connect(t, h, "bob", ViaWeb)
+	for _, twin := range []string{"ｂｏｂ", "bоb" /* Cyrillic о */, "ＢＯＢ"} {
+		if _, err := h.Connect(Identity{Nick: twin, Via: ViaWeb}); errorCode(err) != "nick_taken" {
+			t.Errorf("web %q while bob is connected: %v, want nick_taken", twin, err)
+		}
+		s := connect(t, h, SuggestNick(twin), ViaSSH)
+		if s.Nick() == twin || access.Fold(s.Nick()) == access.Fold("bob") {
+			t.Errorf("ssh %q while bob is connected: got the nick %q", twin, s.Nick())
+		}
+	}
+	for _, punct := range []string{"-", "...", "_"} {
+		if _, err := h.Connect(Identity{Nick: punct, Via: ViaWeb}); errorCode(err) != "bad_nick" {
+			t.Errorf("web %q: %v, want bad_nick", punct, err)
+		}
+		if s := connect(t, h, SuggestNick(punct), ViaSSH); !strings.HasPrefix(s.Nick(), "guest") {
+			t.Errorf("ssh %q: got the nick %q, want a guest nick", punct, s.Nick())
+		}
+	}
+	a := connect(t, h, "alice", ViaSSH)
+	if ev := answerTo(t, h, a, "/nick ..."); ev.Kind != KindError || ev.Code != "bad_nick" {
+		t.Errorf("/nick ...: %+v", ev)
 	}
 }
