@@ -372,6 +372,9 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), Time: now})
+	// The join does not say the joiner is away; after the joiner's own
+	// join sequence, which its member list completes.
+	r.publishAwayLocked(h, Member{}, m)
 	return true
 }
 
@@ -687,8 +690,9 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	registered := s.isRegistered()
 	for _, r := range rooms {
 		r.mu.Lock()
-		if r.refreshLocked(h, s) {
+		if was, now, ok := r.refreshLocked(h, s); ok {
 			r.publishLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered})
+			r.publishAwayLocked(h, was, now)
 		}
 		r.mu.Unlock()
 	}

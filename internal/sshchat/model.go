@@ -169,6 +169,10 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	case room.KindTopic:
 		m.view(ev.Room).topic = ev.Text
+	case room.KindAway:
+		if ev.From == m.cs.Nick() {
+			return false // the notice answering /away or /back said it once
+		}
 	case room.KindHistory:
 		m.addHistory(ev)
 		return false

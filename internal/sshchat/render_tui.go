@@ -61,6 +61,12 @@ func renderTUI(ev *room.Event) string {
 		}
 	case room.KindMissed:
 		line = ts + " " + noticeStyle.Render(wire.MissedText(ev)+" (you fell behind)")
+	case room.KindAway:
+		if ev.Text != "" {
+			line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is away: %s", ev.From, ev.Text))
+		} else {
+			line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is back", ev.From))
+		}
 	case room.KindRooms:
 		parts := []string{noticeStyle.Render(fmt.Sprintf("rooms (%d):", len(ev.RoomList)))}
 		for _, r := range ev.RoomList {

@@ -483,3 +483,28 @@ func TestInputLimitFollowsMaxMessage(t *testing.T) {
 		cs.Leave()
 	}
 }
+
+// Someone else going away or coming back shows in each room's log; the
+// user's own away is told once, by the notice answering /away.
+func TestTUIShowsOthersAway(t *testing.T) {
+	m, hub, cs := testModel(t, 80, 24)
+	alice, err := hub.Connect(room.Identity{Nick: "alice", Via: room.ViaWeb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(alice.Leave)
+	hub.Input(alice, "", "/away making coffee")
+	hub.Input(cs, "", "/away lunch")
+	readQueued(m, cs)
+	hub.Input(alice, "", "/back")
+	readQueued(m, cs)
+	area := ansi.Strip(strings.Join(m.rows()[:m.msgs.height], "\n"))
+	for _, want := range []string{"--- alice is away: making coffee", "--- alice is back", "You are marked as away: lunch"} {
+		if !strings.Contains(area, want) {
+			t.Errorf("the log lacks %q:\n%s", want, area)
+		}
+	}
+	if strings.Contains(area, "bob is away") {
+		t.Errorf("the user's own away is shown twice:\n%s", area)
+	}
+}

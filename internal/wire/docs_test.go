@@ -156,6 +156,10 @@ func lineShape(l string) string {
 		return room + " --- NICK is now known as NICK"
 	case strings.HasPrefix(rest, "members (N): "):
 		return room + " members (N): LIST"
+	case strings.HasPrefix(rest, "away ") && strings.Contains(rest, ": "):
+		return room + " away NICK: REASON"
+	case strings.HasPrefix(rest, "back "):
+		return room + " back NICK"
 	}
 	return l
 }

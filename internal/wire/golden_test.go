@@ -75,6 +75,8 @@ func goldenCases() []goldenCase {
 		{"history_empty", &room.Event{Kind: room.KindHistory, Room: "dev", Time: at}},
 		{"missed", &room.Event{Kind: room.KindMissed, Room: "lobby", Count: 42, Time: at}},
 		{"missed_private", &room.Event{Kind: room.KindMissed, Count: 3, Time: at}},
+		{"away", &room.Event{Kind: room.KindAway, Room: "lobby", From: "bob", Text: "making coffee", Time: at}},
+		{"away_back", &room.Event{Kind: room.KindAway, Room: "lobby", From: "bob", Time: at}},
 	}
 }
 

@@ -54,6 +54,14 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 		}
 	case room.KindMissed:
 		fmt.Fprintf(b, "-!- %s\n", MissedText(ev))
+	case room.KindAway:
+		// Words, not "---": an older parser reads "--- X is now known as
+		// Y" in any "---" line, and a reason may say that.
+		if ev.Text != "" {
+			fmt.Fprintf(b, "#%s away %s: %s\n", ev.Room, ev.From, ev.Text)
+		} else {
+			fmt.Fprintf(b, "#%s back %s\n", ev.Room, ev.From)
+		}
 	case room.KindHistory:
 		// History lines carry their time, so that they cannot be taken for
 		// live messages.

@@ -16,9 +16,9 @@ type LineEvent struct {
 	// one of its rooms (Room, Count members, Text topic).
 	Kind   room.Kind
 	Room   string // without '#'; for missed, "" means private messages
-	From   string // sender, joiner or parter, old nick, topic setter, welcomed nick
+	From   string // sender, joiner or parter, old nick, topic setter, welcomed nick, member gone away or back
 	To     string // new nick, recipient of a private message
-	Text   string // message, part reason, topic, notice or error text; a members line's list (see ParseMemberList)
+	Text   string // message, part reason, topic, notice or error text, away reason ("" when back); a members line's list (see ParseMemberList)
 	Action bool
 	Via    string    // the joiner's front-end
 	Time   time.Time // when a history message was sent
@@ -78,6 +78,13 @@ func parseRoomLine(line string) (LineEvent, bool) {
 		old, nick, ok := strings.Cut(rest[len("--- "):], " is now known as ")
 		ev.Kind, ev.From, ev.To = room.KindNick, old, nick
 		return ev, ok
+	case strings.HasPrefix(rest, "away "):
+		nick, reason, ok := strings.Cut(rest[len("away "):], ": ")
+		ev.Kind, ev.From, ev.Text = room.KindAway, nick, reason
+		return ev, ok && nick != ""
+	case strings.HasPrefix(rest, "back "):
+		ev.Kind, ev.From = room.KindAway, rest[len("back "):]
+		return ev, ev.From != ""
 	case strings.HasPrefix(rest, "members ("):
 		count, list, ok := strings.Cut(rest[len("members ("):], "): ")
 		n, err := strconv.Atoi(count)

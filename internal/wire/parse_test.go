@@ -44,6 +44,8 @@ func wantLines(ev *room.Event) []wire.LineEvent {
 		return lines
 	case room.KindMissed:
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: ev.Count}}
+	case room.KindAway:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text}}
 	}
 	var lines []wire.LineEvent
 	for _, l := range strings.Split(ev.Text, "\n") {
@@ -85,7 +87,7 @@ func TestParseLineReadsEveryGoldenLine(t *testing.T) {
 }
 
 func TestParseLineSkipsUnknownLines(t *testing.T) {
-	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "#lobby @notatime <a> b"} {
+	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "#lobby @notatime <a> b", "#lobby away ", "#lobby away bob", "#lobby back "} {
 		if ev, ok := wire.ParseLine(l); ok {
 			t.Errorf("ParseLine(%q) = %+v, want not recognised", l, ev)
 		}
@@ -130,6 +132,8 @@ func TestDecodeFrameReadsEveryGoldenFrame(t *testing.T) {
 			}
 		case room.KindMissed:
 			ok = f.Room == ev.Room && f.Private == (ev.Room == "") && f.Count == ev.Count
+		case room.KindAway:
+			ok = f.Room == ev.Room && f.Nick == ev.From && f.Away == ev.Text
 		}
 		if !ok {
 			t.Errorf("%s: decoded %+v from %s", c.name, f, f.Raw)
