@@ -120,6 +120,11 @@ func TestCommandTableShapesAreEnforced(t *testing.T) {
 			if len(cmd.params) == 0 || !cmd.params[len(cmd.params)-1].rest {
 				wantAnswer(t, answerTo(t, h, op, commandLine(cmd, append(slices.Clone(args), "extra"))), "usage", usage)
 			}
+			if !cmd.takesLines() {
+				if ev := answerTo(t, h, op, commandLine(cmd, args)+"\nmore"); ev.Kind != KindError || ev.Code != "usage" {
+					t.Errorf("/%s with a second line: %v %q %q, want a usage error", cmd.name, ev.Kind, ev.Code, ev.Text)
+				}
+			}
 			for i, p := range cmd.params {
 				if p.oneOf != nil {
 					bad := slices.Clone(args)
@@ -177,11 +182,13 @@ func TestHelpHidesKeyCommandsFromGuests(t *testing.T) {
 }
 
 // Arguments are words separated by spaces, however many; the last argument
-// of a command that takes the rest of the line keeps its inner spaces.
+// of a command that takes the rest of the line keeps its inner spaces, and
+// one that takes lines keeps its line breaks (the one before it separates).
 func TestCommandArgumentsSplit(t *testing.T) {
 	msg := &command{name: "msg", params: []param{oneWord("NICK"), restOfLine("TEXT")}}
 	part := &command{name: "part", params: []param{optional(oneWord("#ROOM"))}}
 	mode := &command{name: "mode", params: []param{oneWord("#ROOM"), literal("+t", "-t")}}
+	say := &command{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}}
 	for _, tc := range []struct {
 		cmd   *command
 		args  string
@@ -200,6 +207,9 @@ func TestCommandArgumentsSplit(t *testing.T) {
 		{mode, "#dev +x", nil, false},
 		{mode, "#dev +t now", nil, false},
 		{mode, "#dev", nil, false},
+		{say, "bob\nhello\n  there", []string{"bob", "hello\n  there"}, true},
+		{say, "bob hello\nthere", []string{"bob", "hello\nthere"}, true},
+		{say, "bob\n\nhello", []string{"bob", "hello"}, true},
 	} {
 		words, ok := tc.cmd.parseArgs(tc.args)
 		if ok != tc.ok || (ok && !slices.Equal(words, tc.words)) {

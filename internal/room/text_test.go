@@ -118,3 +118,33 @@ func TestLookalikeAndPunctuationNicksAtConnect(t *testing.T) {
 		t.Errorf("/nick ...: %+v", ev)
 	}
 }
+
+// A multi-line text is one message: line breaks of any kind become '\n',
+// each line is cleaned (no escape can ride on a continuation line), lines
+// after the first keep their indentation, and blank lines at either end
+// are dropped.
+func TestMessageText(t *testing.T) {
+	cases := []struct {
+		name, in, want string
+		lines          int
+	}{
+		{"one line", "  hello  ", "hello", 1},
+		{"lf", "one\ntwo", "one\ntwo", 2},
+		{"crlf and lone cr", "one\r\ntwo\rthree", "one\ntwo\nthree", 3},
+		{"indentation kept after the first", "  if x {\n    y()\n  }  ", "if x {\n    y()\n  }", 3},
+		{"blank lines at the ends dropped", "\n\n  \none\n\ntwo\n \n", "one\n\ntwo", 3},
+		{"escapes cleaned on every line", "a\x1b[2J\n\x1b]0;title\x07b\n\x1b[1Ac", "a\nb\nc", 3},
+		{"escape split across lines", "a\x1b]0;x\ny\x07z", "a\nyz", 2},
+		{"c1 and bidi on a continuation", "a\n\u009b2Jb\u202e", "a\nb", 2},
+		{"only blanks", "\n \r\n\t", "", 0},
+		{"separators are not breaks", "a\u2028b", "a b", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, lines := MessageText(c.in)
+			if got != c.want || lines != c.lines {
+				t.Fatalf("MessageText(%q) = %q, %d lines; want %q, %d", c.in, got, lines, c.want, c.lines)
+			}
+		})
+	}
+}

@@ -122,6 +122,7 @@ func lineShape(l string) string {
 		{"-!-   #ROOM (N)", "-!-   #ROOM (N) TOPIC"},
 		{"-!- missed N messages in #ROOM", "-!- missed N messages in #ROOM"},
 		{"-!- missed N private messages", "-!- missed N private messages"},
+		{"[pm] |", "[pm] | TEXT"},
 		{"[pm] ", "[pm] NICK -> NICK: TEXT"},
 	} {
 		if strings.HasPrefix(l, fixed.prefix) {
@@ -140,6 +141,8 @@ func lineShape(l string) string {
 		at, rest = "@TIME ", rest[len("@TIME "):]
 	}
 	switch {
+	case rest == "|" || strings.HasPrefix(rest, "| "):
+		return room + " " + at + "| TEXT"
 	case strings.HasPrefix(rest, "<") && strings.Contains(rest, "> "):
 		return room + " " + at + "<NICK> TEXT"
 	case strings.HasPrefix(rest, "* "):
