@@ -251,3 +251,30 @@ func TestOrderingIsTheSameForEveryone(t *testing.T) {
 		seen[who]++
 	}
 }
+
+// A nick needs a letter or a digit, and a full-width look-alike of a
+// connected nick is taken, on both front-ends: the web gets bad_nick or
+// nick_taken, SSH gets a nick of its own (a guest nick, an alternative).
+func TestPunctuationAndFullWidthNicks(t *testing.T) {
+	srv := startServer(t)
+	bob := newLineClient(t, srv.SSHAddr, "bob")
+	bob.expect("-!- welcome bob")
+
+	web := newWSClient(t, srv.HTTPAddr)
+	for nick, code := range map[string]string{"-": "bad_nick", "...": "bad_nick", "ｂｏｂ": "nick_taken", "ＢＯＢ": "nick_taken", "bоb": "nick_taken"} {
+		web.sendJSON(map[string]string{"type": "hello", "nick": nick})
+		if f := web.expect("an error for "+nick, func(f frame) bool { return f.Type == "error" }); f.Code != code {
+			t.Errorf("hello %q: %+v, want %s", nick, f, code)
+		}
+	}
+
+	dash := newLineClient(t, srv.SSHAddr, "-")
+	if l := dash.expect("-!- welcome "); l != "-!- welcome guest" {
+		t.Errorf("ssh as -: %q, want a guest nick", l)
+	}
+	twin := newLineClient(t, srv.SSHAddr, "ｂｏｂ")
+	if l := twin.expect("-!- welcome "); l != "-!- welcome ｂｏｂ_2" {
+		t.Errorf("ssh as ｂｏｂ while bob is here: %q, want the alternative ｂｏｂ_2", l)
+	}
+	twin.expect("The nick ｂｏｂ is taken")
+}

@@ -133,8 +133,11 @@ func (c *receiverCheck) checkFrame(who string, data []byte) {
 	walk = func(path string, x any) {
 		switch x := x.(type) {
 		case string:
-			// Only notices (help, whois) are multi-line.
-			c.checkText(who, typ+path, x, typ == "notice" && path == ".text")
+			// Only notices (help, whois) and the text of messages and
+			// private messages have several lines, each of them clean.
+			multiLine := path == ".text" && (typ == "notice" || typ == "message" || typ == "private") ||
+				typ == "history" && path == ".messages[].text"
+			c.checkText(who, typ+path, x, multiLine)
 		case map[string]any:
 			for k, e := range x {
 				walk(path+"."+k, e)
@@ -289,12 +292,21 @@ func framesUntil(wc *wsClient, what string, last func(frame) bool) []frame {
 }
 
 // messagesFromLines lists the texts of the room messages nick sent.
+// messagesFromLines is the messages nick sent in #lobby, each with the
+// continuation lines that follow it.
 func messagesFromLines(lines []string, nick string) []string {
 	var out []string
 	prefix := "#lobby <" + nick + "> "
+	continued := false // the line before is one of nick's messages
 	for _, l := range lines {
-		if strings.HasPrefix(l, prefix) {
+		switch {
+		case strings.HasPrefix(l, prefix):
 			out = append(out, strings.TrimPrefix(l, prefix))
+			continued = true
+		case continued && (l == "#lobby |" || strings.HasPrefix(l, "#lobby | ")):
+			out[len(out)-1] += "\n" + strings.TrimPrefix(strings.TrimPrefix(l, "#lobby |"), " ")
+		default:
+			continued = false
 		}
 	}
 	return out
@@ -398,6 +410,10 @@ type hostileCase struct {
 	// want are the messages the receivers get from the sender, in
 	// order; none when the line is refused.
 	want []string
+	// wantFromWeb, if set, is want when the text comes in a websocket
+	// say, which keeps line breaks as one message of several lines
+	// (line mode sends one message per line).
+	wantFromWeb []string
 	// code is the error the sender gets instead.
 	code string
 }
@@ -417,7 +433,7 @@ var hostileCases = []hostileCase{
 	{name: "C1 OSC payload", text: "before\u009d0;c1-title\u009cafter", want: []string{"beforeafter"}},
 	{name: "bracketed paste markers", text: "\x1b[200~pasted\x1b[201~", want: []string{"pasted"}},
 	{name: "backspace forging", text: "hi\b\b\b\b\b\b\balice: forged", want: []string{"hialice: forged"}},
-	{name: "carriage return overwrite", text: "innocent\ralice: evil", want: []string{"innocent", "alice: evil"}},
+	{name: "carriage return overwrite", text: "innocent\ralice: evil", want: []string{"innocent", "alice: evil"}, wantFromWeb: []string{"innocent\nalice: evil"}},
 	{name: "vertical tab and form feed", text: "vt\vff\fend", want: []string{"vtffend"}},
 	// Unicode line and paragraph separators end a line for some readers
 	// (Python's str.splitlines, for one): a line-mode bot must not see
@@ -503,7 +519,11 @@ func TestHostileInputBothFrontEnds(t *testing.T) {
 			case tc.code == "too_long" && s.via == "ssh" && !strings.Contains(errs[0], "not sent: longer than"):
 				t.Errorf("%s from %s: error %q does not say why", tc.name, s.via, errs[0])
 			}
-			want := append(append([]string(nil), tc.want...), marker)
+			sent := tc.want
+			if s.via == "web" && tc.wantFromWeb != nil {
+				sent = tc.wantFromWeb
+			}
+			want := append(append([]string(nil), sent...), marker)
 			got := messagesFromLines(linesUntil(bob, "<"+s.nick+"> "+marker), s.nick)
 			if !equalStrings(got, want) {
 				t.Errorf("%s from %s: line client got %q, want %q", tc.name, s.via, got, want)
@@ -513,20 +533,23 @@ func TestHostileInputBothFrontEnds(t *testing.T) {
 				t.Errorf("%s from %s: web client got %q, want %q", tc.name, s.via, got, want)
 			}
 			screen := carol.waitScreen("<" + s.nick + "> " + marker)
-			for _, w := range tc.want {
-				if !strings.Contains(screen, "<"+s.nick+"> "+w) {
-					t.Errorf("%s from %s: the terminal does not show %q from %s:\n%s", tc.name, s.via, w, s.nick, screen)
+			for _, w := range sent {
+				first, _, _ := strings.Cut(w, "\n")
+				if !strings.Contains(screen, "<"+s.nick+"> "+first) {
+					t.Errorf("%s from %s: the terminal does not show %q from %s:\n%s", tc.name, s.via, first, s.nick, screen)
 				}
 			}
 			checkTerminalAttribution(t, tc.name+" from "+s.via, screen)
 			// Nothing on the terminal is a link or coloured by a user.
-			for _, w := range tc.want {
-				links, coloured := ptyLinksAndColours(carol, w)
-				if len(links) > 0 {
-					t.Errorf("%s from %s: the terminal shows hyperlinks %q", tc.name, s.via, links)
-				}
-				if coloured {
-					t.Errorf("%s from %s: %q is coloured on the terminal", tc.name, s.via, w)
+			for _, w := range sent {
+				for _, line := range strings.Split(w, "\n") {
+					links, coloured := ptyLinksAndColours(carol, line)
+					if len(links) > 0 {
+						t.Errorf("%s from %s: the terminal shows hyperlinks %q", tc.name, s.via, links)
+					}
+					if coloured {
+						t.Errorf("%s from %s: %q is coloured on the terminal", tc.name, s.via, line)
+					}
 				}
 			}
 		}
@@ -685,13 +708,27 @@ func TestHostileInputBothFrontEnds(t *testing.T) {
 // the real sender's name before it.
 func checkTerminalAttribution(t *testing.T, what, screen string) {
 	t.Helper()
+	head := "" // the row of the message a row indented under it continues
 	for _, row := range strings.Split(screen, "\n") {
 		if strings.Contains(row, "<alice>") {
 			t.Errorf("%s: the terminal shows a line as from alice: %q", what, row)
 		}
+		indented := strings.HasPrefix(row, " ")
+		if !indented {
+			head = row
+		}
 		for _, forged := range []string{"alice: forged", "alice: evil"} {
 			if i := strings.Index(row, forged); i >= 0 {
 				before := row[:i]
+				if indented && strings.TrimSpace(before) == "" {
+					// A continuation line: it belongs to the message
+					// it is indented under, unless that one has
+					// scrolled off the top.
+					if head == "" {
+						continue
+					}
+					before = head
+				}
 				if !strings.Contains(before, "<mallory>") && !strings.Contains(before, "<mallet>") {
 					t.Errorf("%s: the terminal shows %q without its sender: %q", what, forged, row)
 				}

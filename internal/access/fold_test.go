@@ -12,6 +12,7 @@ func TestLookalikeNicksFoldTogether(t *testing.T) {
 		{"alice", "ALICE", "Alice", "\u0430lice" /* Cyrillic а */, "aIice" /* capital i */, "a1ice"},
 		{"bob0", "bobO", "BOBO"},
 		{"tom", "torn"},
+		{"bob", "ｂｏｂ", "ＢＯＢ", "b\u043eb" /* Cyrillic о */, "𝐛𝐨𝐛"}, // full-width and mathematical: NFKD
 	}
 	for _, group := range same {
 		for _, n := range group[1:] {

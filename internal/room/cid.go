@@ -2,7 +2,6 @@ package room
 
 import (
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -24,11 +23,9 @@ const (
 	cidsTotal    = 8192
 )
 
-// sayTag is the cid of the say being handled for a session, and which of
-// its lines (a say may hold several).
+// sayTag is the cid of the say being handled for a session.
 type sayTag struct {
-	cid  string
-	line int
+	cid string
 }
 
 // cidEntry is one remembered cid. done is closed once the say it tags has
@@ -77,11 +74,11 @@ func validCID(cid string) *UserError {
 	return nil
 }
 
-// claim returns the entry of owner's cid and line, and first: no such say
+// claim returns the entry of owner's cid, and first: no such say
 // was stored or is being stored, so the caller stores it and must settle
 // the entry. Otherwise the caller waits for the entry's done.
 func (t *cidTable) claim(owner string, tag sayTag, now time.Time) (e *cidEntry, first bool) {
-	key := owner + "\x00" + strconv.Itoa(tag.line) + "\x00" + tag.cid
+	key := owner + "\x00" + tag.cid
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expireLocked(now)

@@ -392,3 +392,27 @@ func TestCIDSentTwiceAtOnceIsStoredOnce(t *testing.T) {
 		})
 	}
 }
+
+// A say of several lines with a cid is one message, echoed with the cid
+// and stored once when sent again; one of too many lines is refused with
+// the cid, so its client keeps the text.
+func TestMultiLineSayWithCID(t *testing.T) {
+	h := newTestHub(t, WithMaxLines(3))
+	alice := connect(t, h, "alice", ViaWeb)
+	h.InputWithCID(alice, "", "one\ntwo", "m1")
+	first := nextMessage(t, alice)
+	if first.CID != "m1" || first.Text != "one\ntwo" {
+		t.Fatalf("echo %+v", first)
+	}
+	h.InputWithCID(alice, "", "one\ntwo", "m1")
+	if again := nextMessage(t, alice); again.ID != first.ID || again.CID != "m1" {
+		t.Fatalf("resent: %+v, want the first copy again", again)
+	}
+	if got := storedTexts(t, h, "lobby"); strings.Join(got, "|") != "one\ntwo" {
+		t.Fatalf("stored %q", got)
+	}
+	h.InputWithCID(alice, "", "1\n2\n3\n4", "m2")
+	if ev := nextKind(t, alice, KindError); ev.Code != "too_many_lines" || ev.CID != "m2" {
+		t.Fatalf("four lines: %+v", ev)
+	}
+}

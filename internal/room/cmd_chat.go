@@ -13,13 +13,13 @@ func chatCommands() []*command {
 		{name: "nick", params: []param{restOfLine("NEW")}, help: "change your nick", run: func(c *call) error {
 			return c.hub.changeNick(c.session, c.arg(0))
 		}},
-		{name: "me", params: []param{restOfLine("ACTION")}, room: needsRoom, help: "say what you are doing", run: func(c *call) error {
+		{name: "me", params: []param{restOfText("ACTION")}, room: needsRoom, help: "say what you are doing", run: func(c *call) error {
 			return c.hub.say(c.session, c.room, c.arg(0), true)
 		}},
-		{name: "msg", params: []param{oneWord("NICK"), restOfLine("TEXT")}, help: "send a private message", run: func(c *call) error {
+		{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}, help: "send a private message", run: func(c *call) error {
 			return c.hub.private(c.session, c.arg(0), c.arg(1))
 		}},
-		{name: "reply", params: []param{restOfLine("TEXT")}, help: "answer the last private message", run: func(c *call) error {
+		{name: "reply", params: []param{restOfText("TEXT")}, help: "answer the last private message", run: func(c *call) error {
 			return c.hub.reply(c.session, c.arg(0))
 		}},
 		{name: "away", params: []param{optional(restOfLine("REASON"))}, help: "mark yourself as away", run: func(c *call) error {

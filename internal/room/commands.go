@@ -17,6 +17,10 @@ type command struct {
 	room   roomNeed
 	// opOnly: every use is for operators (and /help shows it only to them).
 	opOnly bool
+	// needsKey: the command acts on the caller's key (an SSH key, or the
+	// key a browser signed in as), so a guest without one gets needs_key
+	// and /help does not show it to them.
+	needsKey bool
 	// opWhen, if set, makes this use of the command operators-only when it
 	// returns a text: the refusal others get (/motd TEXT, /topic under +t).
 	// It is asked once the room and the arguments have been checked.
@@ -29,6 +33,7 @@ type param struct {
 	name     string   // as /help and usage errors show it: "NICK", "#ROOM"
 	optional bool     // may be left out; only after the required ones
 	rest     bool     // takes the rest of the line, spaces included; last only
+	lines    bool     // rest, and the lines after it too (a message's text)
 	oneOf    []string // the only values accepted, if set
 }
 
@@ -37,6 +42,10 @@ func oneWord(name string) param { return param{name: name} }
 
 // restOfLine is an argument that takes the rest of the line.
 func restOfLine(name string) param { return param{name: name, rest: true} }
+
+// restOfText is an argument that takes the rest of the line and the lines
+// after it: the text of a multi-line message.
+func restOfText(name string) param { return param{name: name, rest: true, lines: true} }
 
 // literal is a one-word argument that must be one of values.
 func literal(values ...string) param {
@@ -61,6 +70,9 @@ const (
 // take the rest of the line.
 func (cmd *command) checkDeclaration() string {
 	for i, p := range cmd.params {
+		if p.lines && !p.rest {
+			return p.name + " takes lines but not the rest of the line"
+		}
 		if p.rest && i != len(cmd.params)-1 {
 			return p.name + " takes the rest of the line but is not last"
 		}
@@ -92,14 +104,21 @@ func (cmd *command) usageError() *UserError {
 	return userErr("usage", usage)
 }
 
+// takesLines tells whether the command's last argument may hold line
+// breaks; others take one line.
+func (cmd *command) takesLines() bool {
+	return len(cmd.params) > 0 && cmd.params[len(cmd.params)-1].lines
+}
+
 // parseArgs splits args (trimmed) as the params declare: one word each,
-// separated by spaces, the last one possibly the rest of the line. ok is
-// false if a required argument is missing, a value is not one accepted, or
-// words are left over.
+// separated by spaces (or line breaks, before an argument that takes
+// lines), the last one possibly the rest of the line. ok is false if a
+// required argument is missing, a value is not one accepted, or words are
+// left over.
 func (cmd *command) parseArgs(args string) (words []string, ok bool) {
 	left := args
 	for _, p := range cmd.params {
-		left = strings.TrimLeft(left, " ")
+		left = strings.TrimLeft(left, " \n")
 		if left == "" {
 			if !p.optional {
 				return nil, false
@@ -109,8 +128,10 @@ func (cmd *command) parseArgs(args string) (words []string, ok bool) {
 		var w string
 		if p.rest {
 			w, left = strings.TrimRight(left, " "), ""
+		} else if i := strings.IndexAny(left, " \n"); i >= 0 {
+			w, left = left[:i], left[i:]
 		} else {
-			w, left, _ = strings.Cut(left, " ")
+			w, left = left, ""
 		}
 		if p.oneOf != nil && !slices.Contains(p.oneOf, w) {
 			return nil, false
@@ -160,8 +181,9 @@ func newCommandTable() *commandTable {
 }
 
 // runCommand checks the command's declared shape, in this order: that it
-// exists, that an operators-only command comes from an operator, that the
-// room it needs is there, the arguments, then opWhen; only then it runs.
+// exists, that an operators-only command comes from an operator, that a
+// command of keys comes from a key, that the room it needs is there, the
+// arguments, then opWhen; only then it runs.
 func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 	cmd, ok := h.commands.byName[name]
 	if !ok {
@@ -172,8 +194,16 @@ func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 		h.fail(s, userErr("not_operator", "/"+cmd.name+" is for operators only"))
 		return
 	}
+	if cmd.needsKey && s.fingerprint == "" {
+		h.fail(s, userErr("needs_key", "/"+cmd.name+" needs a key: connect over SSH with your key (or sign this browser in with a code from /weblogin)"))
+		return
+	}
 	if target == nil && (cmd.room == needsRoom || cmd.room == needsRoomUnlessNamed && args == "") {
 		h.fail(s, userErr("no_room", "you are not in a room"))
+		return
+	}
+	if strings.Contains(args, "\n") && !cmd.takesLines() {
+		h.fail(s, userErr("usage", "/"+cmd.name+" takes a single line"))
 		return
 	}
 	words, ok := cmd.parseArgs(args)
@@ -197,9 +227,9 @@ func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 func (h *Hub) help(s *Session) {
 	var b strings.Builder
 	b.WriteString("Commands:")
-	op := s.IsOperator()
+	op, keyed := s.IsOperator(), s.fingerprint != ""
 	for _, cmd := range h.commands.list {
-		if cmd.opOnly && !op {
+		if cmd.opOnly && !op || cmd.needsKey && !keyed {
 			continue
 		}
 		usage := "/" + cmd.name

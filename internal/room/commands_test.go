@@ -79,18 +79,32 @@ func TestCommandTableShapesAreEnforced(t *testing.T) {
 		t.Fatalf("/part: %+v", ev)
 	}
 	guest := connect(t, h, "guest", ViaWeb)
+	keyed, err := h.Connect(Identity{Nick: "keyed", Via: ViaSSH, Fingerprint: "SHA256:not-an-operator"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(keyed.Leave)
 
 	for _, cmd := range h.commands.list {
 		t.Run(cmd.name, func(t *testing.T) {
 			usage := "usage: " + commandLine(cmd, []string{cmd.usage()})
 			args := sampleArgs(cmd)
 
-			if cmd.opOnly {
+			switch {
+			case cmd.opOnly:
 				wantAnswer(t, answerTo(t, h, guest, commandLine(cmd, args)), "not_operator", "/"+cmd.name+" is for operators only")
 				if helpLists(t, h, guest, cmd) {
 					t.Errorf("/help lists /%s to a non-operator", cmd.name)
 				}
-			} else if !helpLists(t, h, guest, cmd) {
+			case cmd.needsKey:
+				wantAnswer(t, answerTo(t, h, guest, commandLine(cmd, args)), "needs_key", "")
+				if helpLists(t, h, guest, cmd) {
+					t.Errorf("/help lists /%s to a guest without a key", cmd.name)
+				}
+				if !helpLists(t, h, keyed, cmd) {
+					t.Errorf("/help does not list /%s %s to a key's session", cmd.name, cmd.usage())
+				}
+			case !helpLists(t, h, guest, cmd):
 				t.Errorf("/help does not list /%s %s to everyone", cmd.name, cmd.usage())
 			}
 			if !helpLists(t, h, op, cmd) {
@@ -105,6 +119,11 @@ func TestCommandTableShapesAreEnforced(t *testing.T) {
 			}
 			if len(cmd.params) == 0 || !cmd.params[len(cmd.params)-1].rest {
 				wantAnswer(t, answerTo(t, h, op, commandLine(cmd, append(slices.Clone(args), "extra"))), "usage", usage)
+			}
+			if !cmd.takesLines() {
+				if ev := answerTo(t, h, op, commandLine(cmd, args)+"\nmore"); ev.Kind != KindError || ev.Code != "usage" {
+					t.Errorf("/%s with a second line: %v %q %q, want a usage error", cmd.name, ev.Kind, ev.Code, ev.Text)
+				}
 			}
 			for i, p := range cmd.params {
 				if p.oneOf != nil {
@@ -137,12 +156,39 @@ func connectTestOp(t *testing.T, h *Hub, nick string) *Session {
 	return s
 }
 
+// A guest without a key is not shown the commands of keys, which would
+// only answer needs_key.
+func TestHelpHidesKeyCommandsFromGuests(t *testing.T) {
+	h := newTestHub(t)
+	guest := connect(t, h, "guest", ViaWeb)
+	keyed, err := h.Connect(Identity{Nick: "keyed", Via: ViaSSH, Fingerprint: "SHA256:someone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(keyed.Leave)
+	forGuest, forKey := answerTo(t, h, guest, "/help").Text, answerTo(t, h, keyed, "/help").Text
+	for _, name := range []string{"/register", "/weblogin", "/sessions", "/logout-all"} {
+		if strings.Contains(forGuest, "\n  "+name+" ") {
+			t.Errorf("a guest's /help lists %s:\n%s", name, forGuest)
+		}
+		if !strings.Contains(forKey, "\n  "+name+" ") {
+			t.Errorf("a key's /help does not list %s:\n%s", name, forKey)
+		}
+		wantAnswer(t, answerTo(t, h, guest, name), "needs_key", "")
+	}
+	if !strings.Contains(forGuest, "\n  /nick NEW ") {
+		t.Errorf("a guest's /help lacks /nick:\n%s", forGuest)
+	}
+}
+
 // Arguments are words separated by spaces, however many; the last argument
-// of a command that takes the rest of the line keeps its inner spaces.
+// of a command that takes the rest of the line keeps its inner spaces, and
+// one that takes lines keeps its line breaks (the one before it separates).
 func TestCommandArgumentsSplit(t *testing.T) {
 	msg := &command{name: "msg", params: []param{oneWord("NICK"), restOfLine("TEXT")}}
 	part := &command{name: "part", params: []param{optional(oneWord("#ROOM"))}}
 	mode := &command{name: "mode", params: []param{oneWord("#ROOM"), literal("+t", "-t")}}
+	say := &command{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}}
 	for _, tc := range []struct {
 		cmd   *command
 		args  string
@@ -161,6 +207,9 @@ func TestCommandArgumentsSplit(t *testing.T) {
 		{mode, "#dev +x", nil, false},
 		{mode, "#dev +t now", nil, false},
 		{mode, "#dev", nil, false},
+		{say, "bob\nhello\n  there", []string{"bob", "hello\n  there"}, true},
+		{say, "bob hello\nthere", []string{"bob", "hello\nthere"}, true},
+		{say, "bob\n\nhello", []string{"bob", "hello"}, true},
 	} {
 		words, ok := tc.cmd.parseArgs(tc.args)
 		if ok != tc.ok || (ok && !slices.Equal(words, tc.words)) {

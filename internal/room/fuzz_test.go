@@ -131,6 +131,44 @@ func FuzzSplitLines(f *testing.F) {
 	})
 }
 
+// A message's text holds only '\n' as a line break and, on every line, no
+// rune CleanLine would remove; it has the lines it says, none blank at
+// either end, and cleaning it again changes nothing.
+func FuzzMessageText(f *testing.F) {
+	addSamples(f)
+	f.Add("one\r\n  two\rthree\n\n")
+	f.Add("a\x1b]0;x\ny\x07z\n\u009b2Jb")
+	f.Fuzz(func(t *testing.T, in string) {
+		text, lines := MessageText(in)
+		if text == "" {
+			if lines != 0 {
+				t.Fatalf("MessageText(%q) = \"\" with %d lines", in, lines)
+			}
+			return
+		}
+		parts := strings.Split(text, "\n")
+		if len(parts) != lines {
+			t.Fatalf("MessageText(%q) = %q: %d lines, says %d", in, text, len(parts), lines)
+		}
+		for i, l := range parts {
+			for _, r := range l {
+				if unsafeRune(r) {
+					t.Fatalf("MessageText(%q) line %d %q: unsafe rune %U", in, i, l, r)
+				}
+			}
+			if CleanLine(l) != strings.TrimSpace(l) {
+				t.Fatalf("MessageText(%q) line %d %q is not clean", in, i, l)
+			}
+		}
+		if parts[0] != strings.TrimSpace(parts[0]) || parts[0] == "" || strings.TrimSpace(parts[len(parts)-1]) == "" {
+			t.Fatalf("MessageText(%q) = %q: untrimmed ends", in, text)
+		}
+		if again, n := MessageText(text); again != text || n != lines {
+			t.Fatalf("MessageText is not idempotent: %q -> %q -> %q", in, text, again)
+		}
+	})
+}
+
 func FuzzParseCommand(f *testing.F) {
 	addSamples(f)
 	f.Fuzz(func(t *testing.T, in string) {

@@ -25,6 +25,8 @@ const (
 	DefaultMaxMessage = 2000
 	DefaultHistory    = 50
 	DefaultMaxRooms   = 1000
+	// DefaultMaxLines is how many lines one message may have.
+	DefaultMaxLines = 20
 	// DefaultMaxNicksPerKey is how many nicks one key may register.
 	DefaultMaxNicksPerKey = 5
 	// A session may send DefaultRateBurst lines at once, then
@@ -68,6 +70,7 @@ type Hub struct {
 	lobby      string
 	queueSize  int
 	maxMessage int
+	maxLines   int // 0: no cap but maxMessage
 	log        *slog.Logger
 	now        func() time.Time
 	commands   *commandTable
@@ -131,6 +134,10 @@ func WithQueueSize(n int) Option { return func(h *Hub) { h.queueSize = n } }
 // WithMaxMessage limits a message's length, in characters.
 func WithMaxMessage(n int) Option { return func(h *Hub) { h.maxMessage = n } }
 
+// WithMaxLines limits how many lines one message may have; 0: no limit
+// other than its length.
+func WithMaxLines(n int) Option { return func(h *Hub) { h.maxLines = n } }
+
 // MaxMessage is the longest message accepted, in characters
 // (--max-message), for front-ends that bound their input to it.
 func (h *Hub) MaxMessage() int { return h.maxMessage }
@@ -187,6 +194,7 @@ func NewHub(opts ...Option) *Hub {
 		lobby:      DefaultLobby,
 		queueSize:  DefaultQueueSize,
 		maxMessage: DefaultMaxMessage,
+		maxLines:   DefaultMaxLines,
 		history:    DefaultHistory,
 		maxRooms:   DefaultMaxRooms,
 		rateBurst:  DefaultRateBurst,
@@ -372,6 +380,9 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), Time: now})
+	// The join does not say the joiner is away; after the joiner's own
+	// join sequence, which its member list completes.
+	r.publishAwayLocked(h, Member{}, m)
 	return true
 }
 
@@ -416,15 +427,16 @@ func (s *Session) Leave() {
 	})
 }
 
-// Input handles what a user typed: each line is a message to the room (the
-// session's current one when room is "") or, if it starts with '/', a
-// command. Problems are reported to the sender as error events.
+// Input handles what a user sent: one message to the room (the session's
+// current one when room is ""), line breaks included (see MessageText), or,
+// if it starts with '/', a command. Problems are reported to the sender as
+// error events.
 func (h *Hub) Input(s *Session, room, text string) {
 	h.InputWithCID(s, room, text, "")
 }
 
 // InputWithCID is Input for a say the client tagged with its own id (cid,
-// at most MaxCIDLen characters; "" for none). The sender's copy of each
+// at most MaxCIDLen characters; "" for none). The sender's copy of the
 // message it makes, and any error refusing it, carry the cid. A say sent
 // again with a cid whose message its identity (key, else nick) stored
 // in the last 10 minutes is not stored again: the sender gets that
@@ -434,51 +446,43 @@ func (h *Hub) InputWithCID(s *Session, room, text, cid string) {
 		h.fail(s, err)
 		return
 	}
-	lines := SplitLines(text)
-	if cid != "" && blank(lines) {
+	if cid == "" {
+		h.inputText(s, room, text)
+		return
+	}
+	s.saying.Store(&sayTag{cid: cid})
+	defer s.saying.Store(nil)
+	if kept, _ := MessageText(text); kept == "" {
 		// Its client waits for an answer: say why nothing came of it.
-		s.saying.Store(&sayTag{cid: cid})
 		if h.allowInput(s) {
 			h.fail(s, userErr("empty", "message not sent: nothing is left of it once cleaned"))
 		}
-		s.saying.Store(nil)
 		return
 	}
-	for i, line := range lines {
-		if cid != "" {
-			s.saying.Store(&sayTag{cid: cid, line: i})
-		}
-		h.inputLine(s, room, line)
-	}
-	s.saying.Store(nil)
+	h.inputText(s, room, text)
 }
 
-// blank: no line is left once cleaned.
-func blank(lines []string) bool {
-	for _, l := range lines {
-		if CleanLine(l) != "" {
-			return false
-		}
-	}
-	return true
-}
-
-func (h *Hub) inputLine(s *Session, room, line string) {
+func (h *Hub) inputText(s *Session, room, text string) {
 	h.obs.InputReceived(s.via)
 	if !h.allowInput(s) {
 		return
 	}
 	s.lastActive.Store(h.now().UnixNano())
-	if utf8.RuneCountInString(line) > h.maxMessage {
+	text = normaliseBreaks(text)
+	if utf8.RuneCountInString(text) > h.maxMessage {
 		h.fail(s, userErr("too_long", fmt.Sprintf("message not sent: longer than %d characters", h.maxMessage)))
 		return
 	}
-	line = CleanLine(line)
-	if line == "" {
+	text, lines := MessageText(text)
+	if text == "" {
+		return
+	}
+	if h.maxLines > 0 && lines > h.maxLines {
+		h.fail(s, userErr("too_many_lines", fmt.Sprintf("message not sent: more than %d lines", h.maxLines)))
 		return
 	}
 	target, err := h.targetRoom(s, room)
-	if name, args, ok := ParseCommand(line); ok {
+	if name, args, ok := ParseCommand(text); ok {
 		h.runCommand(s, target, name, args)
 		return
 	}
@@ -486,7 +490,7 @@ func (h *Hub) inputLine(s *Session, room, line string) {
 		h.fail(s, err)
 		return
 	}
-	if err := h.say(s, target, strings.TrimPrefix(line, "/"), false); err != nil {
+	if err := h.say(s, target, strings.TrimPrefix(text, "/"), false); err != nil {
 		h.fail(s, err)
 	}
 }
@@ -687,8 +691,9 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	registered := s.isRegistered()
 	for _, r := range rooms {
 		r.mu.Lock()
-		if r.refreshLocked(h, s) {
+		if was, now, ok := r.refreshLocked(h, s); ok {
 			r.publishLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered})
+			r.publishAwayLocked(h, was, now)
 		}
 		r.mu.Unlock()
 	}

@@ -107,10 +107,8 @@ func (h *Hub) IsBannedAddr(remote string) bool {
 	return banned
 }
 
+// register binds nick to s's key (the command table made sure s has one).
 func (h *Hub) register(s *Session, nick string) error {
-	if s.fingerprint == "" {
-		return userErr("needs_key", "/register needs an SSH session authenticated with a key")
-	}
 	added, err := h.access.Register(s.fingerprint, s.source, nick)
 	var tooMany *access.TooManyNicksError
 	switch {
@@ -147,11 +145,9 @@ func (h *Hub) unregister(s *Session, nick string) error {
 	return nil
 }
 
-// webLogin makes a one-time code that signs a browser in as s's key.
+// webLogin makes a one-time code that signs a browser in as s's key (the
+// command table made sure s has one).
 func (h *Hub) webLogin(s *Session) error {
-	if s.fingerprint == "" {
-		return userErr("needs_key", "/weblogin needs an SSH session authenticated with a key")
-	}
 	code, err := h.access.IssueCode(s.fingerprint)
 	switch {
 	case errors.Is(err, access.ErrNotRegistered):
@@ -211,9 +207,6 @@ func webLoginOf(id Identity) string {
 }
 
 func (h *Hub) listWebSessions(s *Session) error {
-	if s.fingerprint == "" {
-		return userErr("needs_key", "only a key has web sessions")
-	}
 	list, err := h.access.List(s.fingerprint)
 	if err != nil {
 		return storeErr(err)
@@ -228,9 +221,6 @@ func (h *Hub) listWebSessions(s *Session) error {
 }
 
 func (h *Hub) logoutAll(s *Session) error {
-	if s.fingerprint == "" {
-		return userErr("needs_key", "only a key has web sessions")
-	}
 	n, err := h.access.EndAll(s.fingerprint)
 	if err != nil {
 		return storeErr(err)

@@ -16,7 +16,10 @@ const MaxNickLen = 24
 // and remaining control and bidi-override characters are dropped, so nothing a
 // user sends can move another user's cursor or reorder their screen. Tabs
 // and Unicode line/paragraph separators become spaces. The result is trimmed.
-func CleanLine(s string) string {
+func CleanLine(s string) string { return strings.TrimSpace(cleanText(s)) }
+
+// cleanText is CleanLine without the trimming.
+func cleanText(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
@@ -38,7 +41,7 @@ func CleanLine(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return strings.TrimSpace(b.String())
+	return b.String()
 }
 
 // hasC1 reports whether s holds a C1 control character (U+0080–U+009F).
@@ -70,12 +73,51 @@ func c1AsEscapes(s string) string {
 	return b.String()
 }
 
-// SplitLines splits pasted text into lines (LF, CRLF or lone CR), each of
-// which becomes its own message: a line can never impersonate another one.
+// SplitLines splits text into lines at LF, CRLF or a lone CR.
 func SplitLines(s string) []string {
+	return strings.Split(normaliseBreaks(s), "\n")
+}
+
+// normaliseBreaks turns every CRLF and lone CR into LF.
+func normaliseBreaks(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
 	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	return strings.Split(s, "\n")
+	return strings.ReplaceAll(s, "\r", "\n")
+}
+
+// MessageText turns what a user sent into the text of one message, and
+// tells how many lines it has. Line breaks (LF, CRLF or a lone CR) become
+// '\n'. Every line is cleaned on its own as by CleanLine, so none can
+// carry an escape or control sequence and no break can hide in one; lines
+// after the first keep their indentation (a pasted snippet keeps its
+// shape). Blank lines at either end are dropped; "" means nothing to send.
+func MessageText(s string) (text string, lines int) {
+	s = normaliseBreaks(s)
+	if !strings.Contains(s, "\n") {
+		text = CleanLine(s)
+		if text == "" {
+			return "", 0
+		}
+		return text, 1
+	}
+	parts := strings.Split(s, "\n")
+	kept := parts[:0]
+	for _, p := range parts {
+		p = strings.TrimRightFunc(cleanText(p), unicode.IsSpace)
+		if len(kept) == 0 {
+			p = strings.TrimLeftFunc(p, unicode.IsSpace)
+			if p == "" {
+				continue // a blank line before the first
+			}
+		}
+		kept = append(kept, p)
+	}
+	for len(kept) > 0 && kept[len(kept)-1] == "" {
+		kept = kept[:len(kept)-1]
+	}
+	return strings.Join(kept, "\n"), len(kept)
 }
 
 func isBidiControl(r rune) bool {
@@ -89,7 +131,9 @@ func isBidiControl(r rune) bool {
 }
 
 // ValidateNick reports why nick cannot be used, or nil. Nicks are 1 to
-// MaxNickLen letters, digits, '_', '-' or '.'.
+// MaxNickLen letters, digits, '_', '-' or '.', at least one of them a
+// letter or a digit: a nick of punctuation ("-", "...") reads as no name,
+// and every " - " in a message would mention it.
 func ValidateNick(nick string) *UserError {
 	n := utf8.RuneCountInString(nick)
 	if n == 0 {
@@ -103,7 +147,14 @@ func ValidateNick(nick string) *UserError {
 			return userErr("bad_nick", "a nick may only use letters, digits, '_', '-' and '.'")
 		}
 	}
+	if !hasLetterOrDigit(nick) {
+		return userErr("bad_nick", "a nick needs at least one letter or digit")
+	}
 	return nil
+}
+
+func hasLetterOrDigit(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
 func isNickRune(r rune) bool {
@@ -111,7 +162,7 @@ func isNickRune(r rune) bool {
 }
 
 // SuggestNick turns an arbitrary login name into a valid nick, dropping what
-// a nick may not contain; an empty result becomes "guest".
+// a nick may not contain; a result with no letter or digit becomes "guest".
 func SuggestNick(name string) string {
 	var b strings.Builder
 	n := 0
@@ -124,20 +175,24 @@ func SuggestNick(name string) string {
 			n++
 		}
 	}
-	if b.Len() == 0 {
+	if !hasLetterOrDigit(b.String()) {
 		return "guest"
 	}
 	return b.String()
 }
 
-// ParseCommand splits "/name args" into its parts. Text that does not start
-// with a single '/' is not a command ("//x" is the message "/x").
+// ParseCommand splits "/name args" into its parts; the name ends at a space
+// or a line break. Text that does not start with a single '/' is not a
+// command ("//x" is the message "/x").
 func ParseCommand(text string) (name, args string, ok bool) {
 	if !strings.HasPrefix(text, "/") || strings.HasPrefix(text, "//") {
 		return "", "", false
 	}
 	body := text[1:]
-	name, args, _ = strings.Cut(body, " ")
+	name, args = body, ""
+	if i := strings.IndexAny(body, " \n"); i >= 0 {
+		name, args = body[:i], body[i+1:]
+	}
 	return strings.ToLower(name), strings.TrimSpace(args), true
 }
 

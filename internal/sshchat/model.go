@@ -103,13 +103,21 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case closedMsg:
 		m.closing = msg.reason.Text
 		return m, tea.Quit
+	case tea.PasteMsg:
+		// The one-line input would flatten the paste's line breaks into
+		// spaces: they are kept as marks, and Enter sends one message.
+		msg.Content = markLineBreaks(msg.Content)
+		var cmd tea.Cmd
+		m.input, cmd = m.input.Update(msg)
+		m.inputStale = true
+		return m, cmd
 	case tea.KeyPressMsg:
 		switch msg.String() {
 		case "ctrl+c", "ctrl+d":
 			m.cs.Close(room.ReasonQuit)
 			return m, nil
 		case "enter":
-			text := m.input.Value()
+			text := strings.ReplaceAll(m.input.Value(), lineBreakMark, "\n")
 			m.input.Reset()
 			m.inputStale = true
 			if strings.TrimSpace(text) != "" {
@@ -144,6 +152,22 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
+// lineBreakMark stands for a line break in the input line, which holds
+// one line: a multi-line paste shows its breaks as this mark, and the
+// message sent has a line break for each.
+const lineBreakMark = "↵"
+
+// markLineBreaks turns a paste's line breaks (LF, CRLF or CR) into marks,
+// dropping those at its end: pasting a line with its newline does not make
+// a blank second line.
+func markLineBreaks(paste string) string {
+	lines := room.SplitLines(paste)
+	for len(lines) > 1 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return strings.Join(lines, lineBreakMark)
+}
+
 func (m *tuiModel) view(name string) *roomView {
 	v := m.views[name]
 	if v == nil {
@@ -169,6 +193,10 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	case room.KindTopic:
 		m.view(ev.Room).topic = ev.Text
+	case room.KindAway:
+		if ev.From == m.cs.Nick() {
+			return false // the notice answering /away or /back said it once
+		}
 	case room.KindHistory:
 		m.addHistory(ev)
 		return false

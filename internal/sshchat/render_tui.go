@@ -35,9 +35,9 @@ func renderTUI(ev *room.Event) string {
 	switch ev.Kind {
 	case room.KindMessage:
 		if ev.Action {
-			line = ts + " " + nickStyle(ev.From).Render("* "+ev.From) + " " + ev.Text
+			line = indentedText(ts+" "+nickStyle(ev.From).Render("* "+ev.From)+" ", ev.Text)
 		} else {
-			line = ts + " " + nickStyle(ev.From).Render("<"+ev.From+">") + " " + ev.Text
+			line = indentedText(ts+" "+nickStyle(ev.From).Render("<"+ev.From+">")+" ", ev.Text)
 		}
 	case room.KindJoin:
 		line = ts + " " + dimStyle.Render(fmt.Sprintf("--> %s joined #%s (%s)", ev.From, ev.Room, ev.Via))
@@ -52,7 +52,7 @@ func renderTUI(ev *room.Event) string {
 	case room.KindError:
 		line = ts + " " + errorStyle.Render("error: "+ev.Text)
 	case room.KindPrivate:
-		line = ts + " " + privateStyle.Render(fmt.Sprintf("[pm] %s → %s:", ev.From, ev.To)) + " " + ev.Text
+		line = indentedText(ts+" "+privateStyle.Render(fmt.Sprintf("[pm] %s → %s:", ev.From, ev.To))+" ", ev.Text)
 	case room.KindTopic:
 		if ev.From != "" {
 			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- %s set the topic of #%s: %s", ev.From, ev.Room, ev.Text))
@@ -61,6 +61,12 @@ func renderTUI(ev *room.Event) string {
 		}
 	case room.KindMissed:
 		line = ts + " " + noticeStyle.Render(wire.MissedText(ev)+" (you fell behind)")
+	case room.KindAway:
+		if ev.Text != "" {
+			line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is away: %s", ev.From, ev.Text))
+		} else {
+			line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is back", ev.From))
+		}
 	case room.KindRooms:
 		parts := []string{noticeStyle.Render(fmt.Sprintf("rooms (%d):", len(ev.RoomList)))}
 		for _, r := range ev.RoomList {
@@ -75,6 +81,24 @@ func renderTUI(ev *room.Event) string {
 		line = ts + " " + strings.Join(parts, "\n      ")
 	}
 	return line
+}
+
+// indentedText is head followed by a message's text, whose lines after the
+// first start under its first: a continuation line is never mistaken for
+// a message of its own, nor can it pose as one by starting with a time
+// and a nick.
+func indentedText(head, text string) string {
+	if !strings.Contains(text, "\n") {
+		return head + text
+	}
+	indent := strings.Repeat(" ", lipgloss.Width(head))
+	lines := strings.Split(text, "\n")
+	for i := 1; i < len(lines); i++ {
+		if lines[i] != "" {
+			lines[i] = indent + lines[i]
+		}
+	}
+	return head + strings.Join(lines, "\n")
 }
 
 // tuiMembersShown is how many names the terminal's member line shows. The

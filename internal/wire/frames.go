@@ -153,6 +153,15 @@ type MissedFrame struct {
 	Count   int    `json:"count"`
 }
 
+// AwayFrame: a member of Room went away (Away is the reason) or came back
+// (Away left out).
+type AwayFrame struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	Nick string `json:"nick"`
+	Away string `json:"away,omitempty"`
+}
+
 // ErrorFrame: Code is for programs, Text for people.
 type ErrorFrame struct {
 	Type string `json:"type"`

@@ -53,6 +53,8 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		return encodeHistory(ev), true
 	case room.KindError:
 		v = ErrorFrame{"error", ev.Code, ev.Text, ev.CID}
+	case room.KindAway:
+		v = AwayFrame{"away", ev.Room, ev.From, ev.Text}
 	case room.KindMissed:
 		v = MissedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
 	default:

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Open) {
 	}{
 		{"MessagesOrderAndPaging", testMessagesOrderAndPaging},
 		{"HistoryAfter", testHistoryAfter},
+		{"MultiLineTextKept", testMultiLineTextKept},
 		{"TopicIsAnEntryNotHistory", testTopicIsAnEntryNotHistory},
 		{"UnknownRoomRefused", testUnknownRoomRefused},
 		{"QueuedMessagesKeepQueueOrder", testQueuedMessagesKeepQueueOrder},
@@ -90,6 +91,23 @@ func history(t *testing.T, s store.Store, room string, before int64, limit int) 
 	h, err := s.History(context.Background(), room, before, limit)
 	must(t, err)
 	return h
+}
+
+// A message's line breaks and indentation come back from history as
+// stored, and so do a private message's.
+func testMultiLineTextKept(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ensureRoom(t, s, "lobby")
+	const text = "first\n  indented\n\nlast"
+	appendText(t, s, "lobby", text)
+	if h := history(t, s, "lobby", 0, 10); len(h) != 1 || h[0].Text != text {
+		t.Errorf("history holds %+v, want the text %q", h, text)
+	}
+	p := &store.Private{From: "alice", To: "bob", Text: text, Time: t0}
+	must(t, s.AppendPrivate(ctx, p))
+	if p.ID == 0 {
+		t.Error("the private message got no id")
+	}
 }
 
 func testMessagesOrderAndPaging(t *testing.T, s store.Store) {
