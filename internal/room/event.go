@@ -142,6 +142,8 @@ type Event struct {
 	Count      int    // room member count after this event (join, part, members)
 	Members    []Member
 	Rooms      []string // rooms of a welcomed session (KindWelcome)
+	// The limits on what the welcomed session may say (KindWelcome).
+	MaxMessage, MaxLines int
 	// History holds message events, oldest first (KindHistory). Before is
 	// set when they answer a request for older messages; Forward when they
 	// answer one for messages newer than After (which may be 0). More, in

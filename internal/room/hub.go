@@ -291,7 +291,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.obs.SessionOpened(id.Via)
 
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
-	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now()})
+	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
 	if motd := h.motd(); motd != "" {
 		h.notice(s, motd)
 	}

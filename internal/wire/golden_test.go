@@ -51,6 +51,7 @@ func goldenCases() []goldenCase {
 		{"members_empty", &room.Event{Kind: room.KindMembers, Room: "dev", Time: at}},
 		{"welcome", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"lobby"}, Time: at}},
 		{"welcome_rooms", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"dev", "lobby"}, Time: at}},
+		{"welcome_limits", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"lobby"}, Time: at, MaxMessage: 2000, MaxLines: 20}},
 		{"notice", &room.Event{Kind: room.KindNotice, Text: "Goodbye.", Time: at}},
 		{"notice_lines", &room.Event{Kind: room.KindNotice, Text: "Commands:\n  /help  this list\n  /quit [REASON]", Time: at}},
 		{"error", &room.Event{Kind: room.KindError, Code: "nick_taken", Text: "the nick bob is already in use; choose another", Time: at}},

@@ -36,7 +36,7 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		}
 		v = MembersFrame{"members", ev.Room, members}
 	case room.KindWelcome:
-		v = WelcomeFrame{"welcome", ev.From, ev.Rooms}
+		v = WelcomeFrame{"welcome", ev.From, ev.Rooms, ev.MaxMessage, ev.MaxLines}
 	case room.KindNotice:
 		v = NoticeFrame{"notice", ev.Text}
 	case room.KindPrivate:
