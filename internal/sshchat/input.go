@@ -171,11 +171,12 @@ func (k *keyReader) addPaste(text string) {
 	}
 }
 
-// pass sends ev if the interface uses it: keys and pastes. The rest (mouse,
-// focus, replies to queries) is never asked for, and only cost an Update.
+// pass sends ev if the interface uses it: keys, pastes and the mouse wheel
+// (reported after /mouse on). The rest (clicks, focus, replies to queries)
+// is never asked for, and only cost an Update.
 func (k *keyReader) pass(ev uv.Event) {
 	switch ev.(type) {
-	case uv.KeyPressEvent, uv.PasteEvent:
+	case uv.KeyPressEvent, uv.PasteEvent, uv.MouseWheelEvent:
 		k.send(ev)
 	}
 }

@@ -3,10 +3,10 @@ package sshchat
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tertulia/tertulia/internal/room"
@@ -21,13 +21,14 @@ type closedMsg struct{ reason room.CloseReason }
 
 // roomView is what the terminal keeps of one joined room.
 type roomView struct {
-	lines    []line
-	oldest   uint64 // smallest message id shown, 0 if none
-	newest   uint64 // largest message id shown
-	members  int
-	topic    string
-	unread   bool
-	fetching bool // an older page was asked for
+	lines     []line
+	oldest    uint64 // smallest message id shown, 0 if none
+	newest    uint64 // largest message id shown
+	members   int
+	topic     string
+	unread    bool
+	mentioned bool // unread, and one of them names the user
+	fetching  bool // an older page was asked for
 }
 
 type tuiModel struct {
@@ -39,10 +40,13 @@ type tuiModel struct {
 	loose  []line // lines before any room was joined
 	msgs   scroller
 	input  textinput.Model
-	// inputView is input.View(), kept until the input changes: events do
-	// not change it and it is not cheap.
-	inputView  string
+	// inputView is the input as drawn (see layoutInput), kept until the
+	// input changes: events do not change it.
+	inputView  inputLayout
 	inputStale bool
+	// newBelow counts the messages that came to the shown room while the
+	// user reads further up.
+	newBelow int
 	// statusKey is the status line as last built and statusView the same
 	// truncated, padded and styled.
 	statusKey   string
@@ -53,8 +57,9 @@ type tuiModel struct {
 	frame       []string
 	// scr is the client's terminal (nil in tests); bells are rung with the
 	// next frame.
-	scr   *screen
-	bells int
+	scr     *screen
+	bells   int
+	mouseOn bool // /mouse on: the wheel scrolls
 }
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
@@ -62,6 +67,9 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
 	in.CharLimit = hub.MaxMessage()
+	// The terminal's own cursor marks the caret (see layoutInput): no
+	// drawn cursor, so no blinking, so no output while idle.
+	in.SetVirtualCursor(false)
 	in.Focus()
 	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}}
 	m.msgs.follow = true
@@ -74,9 +82,9 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 func (m *tuiModel) resize(w, h int) {
 	w, h = clampTermSize(int64(w), int64(h))
 	m.width, m.height = w, h
-	m.msgs.setSize(w, max(h-2, 1))
 	m.input.SetWidth(max(w-3, 1))
 	m.inputStale = true
+	m.layout()
 	if m.scr != nil {
 		m.scr.resize(w, h)
 	}
@@ -120,31 +128,48 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			text := strings.ReplaceAll(m.input.Value(), lineBreakMark, "\n")
 			m.input.Reset()
 			m.inputStale = true
+			// Whatever is sent, and its answer, is seen: back to the bottom.
+			m.msgs.follow = true
+			if m.mouseCommand(text) {
+				m.sync()
+				return m, nil
+			}
 			if strings.TrimSpace(text) != "" {
 				m.hub.Input(m.cs, "", text)
 			}
 			m.sync()
 			return m, nil
+		case "ctrl+l":
+			if m.scr != nil {
+				m.scr.repaint()
+			}
+			return m, nil
 		case "ctrl+n", "ctrl+p":
 			m.cycleRoom(msg.String() == "ctrl+n")
 			return m, nil
 		case "pgup", "shift+up":
-			n := m.msgs.height
+			n := m.msgs.page()
 			if msg.String() == "shift+up" {
 				n = 1
 			}
-			if m.msgs.scrollUp(n) {
-				m.fetchOlder()
-			}
+			m.scrollUp(n)
 			return m, nil
 		case "pgdown", "shift+down":
-			n := m.msgs.height
+			n := m.msgs.page()
 			if msg.String() == "shift+down" {
 				n = 1
 			}
 			m.msgs.scrollDown(n)
 			return m, nil
 		}
+	case tea.MouseWheelMsg:
+		switch msg.Button {
+		case tea.MouseWheelUp:
+			m.scrollUp(wheelRows)
+		case tea.MouseWheelDown:
+			m.msgs.scrollDown(wheelRows)
+		}
+		return m, nil
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
@@ -232,6 +257,10 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		v.lines = appendLines(v.lines, text)
 		if target != m.cs.CurrentRoom() && ev.Kind == room.KindMessage {
 			v.unread = true
+			v.mentioned = v.mentioned || bell
+		}
+		if target == m.shown && !m.msgs.follow && (ev.Kind == room.KindMessage || ev.Kind == room.KindPrivate) {
+			m.newBelow++
 		}
 	}
 	return bell
@@ -260,8 +289,7 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 			v.lines = v.lines[:scrollback]
 		}
 		if ev.Room == m.shown {
-			m.msgs.setLines(v.lines, false)
-			m.msgs.scrollTo(0)
+			m.msgs.prepended(v.lines, len(lines))
 		}
 		return
 	}
@@ -273,6 +301,53 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 				v.oldest = h.ID
 			}
 		}
+	}
+}
+
+// wheelRows is how far one notch of the mouse wheel scrolls.
+const wheelRows = 3
+
+// scrollUp scrolls the message area n rows up, asking for an older page of
+// history as the top comes near.
+func (m *tuiModel) scrollUp(n int) {
+	if m.msgs.scrollUp(n) {
+		m.fetchOlder()
+	}
+}
+
+// mouseCommand runs /mouse [on|off], the terminal's own command (the wheel
+// is a terminal matter), and reports whether text was one. Reporting the
+// wheel makes most terminals keep text selection for Shift-drag only,
+// hence off by default.
+func (m *tuiModel) mouseCommand(text string) bool {
+	fields := strings.Fields(text)
+	if len(fields) == 0 || fields[0] != "/mouse" || len(fields) > 2 {
+		return false
+	}
+	on := len(fields) == 1 || fields[1] == "on"
+	if len(fields) == 2 && fields[1] != "on" && fields[1] != "off" {
+		return false
+	}
+	if m.scr != nil {
+		m.scr.setMouse(on)
+	}
+	m.mouseOn = on
+	note := "The mouse wheel scrolls the messages now; hold Shift to select text. /mouse off gives the mouse back to the terminal."
+	if !on {
+		note = "The mouse is the terminal's again (text selection as usual). PgUp/PgDn and Shift-Up/Shift-Down scroll; /mouse on scrolls with the wheel."
+	}
+	m.addLocal(noticeStyle.Render(note))
+	return true
+}
+
+// addLocal files a line of the interface's own in the shown room.
+func (m *tuiModel) addLocal(text string) {
+	ts := dimStyle.Render(time.Now().Local().Format("15:04"))
+	if cur := m.cs.CurrentRoom(); cur != "" {
+		v := m.view(cur)
+		v.lines = appendLines(v.lines, ts+" "+text)
+	} else {
+		m.loose = appendLines(m.loose, ts+" "+text)
 	}
 }
 
@@ -324,35 +399,50 @@ func (m *tuiModel) sync() {
 		}
 		m.loose = nil
 	}
-	v.unread = false
+	v.unread, v.mentioned = false, false
 	m.msgs.setLines(v.lines, m.shown != cur || m.msgs.follow)
 	m.shown = cur
 }
 
-// statusLine is the reverse-video line under the messages; the styling is
-// redone only when its text or the width changes.
+// statusLine is the reverse-video line under the messages: the nick, the
+// room, its member count, the other rooms with their marks (* unread, !
+// a mention), then the topic, so that what matters most is never cut off.
+// When it does not fit, the topic goes first, then the member count, then
+// the unmarked rooms. It is not padded to the width (see width.go); the
+// styling is redone only when its text or the width changes.
 func (m *tuiModel) statusLine() string {
 	cur := m.cs.CurrentRoom()
-	var b strings.Builder
-	fmt.Fprintf(&b, " %s", m.cs.Nick())
+	var nick, roomPart, members, rooms, marked, topic string
+	nick = " " + m.cs.Nick()
 	if cur != "" {
 		v := m.view(cur)
-		fmt.Fprintf(&b, " │ #%s │ %d members", cur, v.members)
+		roomPart = " │ #" + cur
+		members = fmt.Sprintf(" │ %d members", v.members)
 		if v.topic != "" {
-			fmt.Fprintf(&b, " │ %s", v.topic)
+			topic = " │ " + v.topic
 		}
 	}
-	if rooms := m.cs.Rooms(); len(rooms) > 1 {
-		b.WriteString(" │")
-		for _, r := range rooms {
-			b.WriteString(" #" + r)
-			if v := m.views[r]; v != nil && v.unread {
-				b.WriteString("*")
+	if names := m.cs.Rooms(); len(names) > 1 {
+		var all, some strings.Builder
+		for _, r := range names {
+			mark := ""
+			if v := m.views[r]; v != nil && r != cur && v.unread {
+				mark = "*"
+				if v.mentioned {
+					mark = "!"
+				}
+			}
+			all.WriteString(" #" + r + mark)
+			if mark != "" {
+				some.WriteString(" #" + r + mark)
 			}
 		}
+		rooms = " │" + all.String()
+		if some.Len() > 0 {
+			marked = " │" + some.String()
+		}
 	}
-	b.WriteString(" ")
-	status := b.String()
+	status := nick + roomPart + members + rooms + topic + " "
 	if m.closing != "" {
 		status = " disconnected: " + m.closing + " "
 	}
@@ -360,20 +450,80 @@ func (m *tuiModel) statusLine() string {
 		return m.statusView
 	}
 	m.statusKey, m.statusWidth = status, m.width
-	status = ansi.Truncate(status, m.width, "…")
-	m.statusView = statusStyle.Render(status + strings.Repeat(" ", max(m.width-lipgloss.Width(status), 0)))
+	if m.closing == "" {
+		for _, try := range []string{
+			status,
+			nick + roomPart + members + rooms + " ",
+			nick + roomPart + rooms + " ",
+			nick + roomPart + marked + " ",
+		} {
+			status = try
+			if fitsWidth(try, m.width) {
+				break
+			}
+		}
+	}
+	if !fitsWidth(status, m.width) {
+		status = ansi.Truncate(status, max(m.width-widthRisk(status)-1, 0), "…")
+	}
+	m.statusView = statusStyle.Render(status)
 	return m.statusView
 }
 
-// rows is the frame: the message area, the status line, the input line.
-func (m *tuiModel) rows() []string {
-	if m.inputStale {
-		m.inputView = m.input.View()
-		m.inputStale = false
+// fitsWidth reports whether plain fits width columns however a terminal
+// measures it.
+func fitsWidth(plain string, width int) bool {
+	return ansi.StringWidth(plain)+widthRisk(plain) <= width
+}
+
+// layout sizes the message area to what the status line and the input
+// leave of the screen.
+func (m *tuiModel) layout() {
+	m.inputLines()
+	m.msgs.setSize(m.width, max(m.height-1-len(m.inputView.rows), 1))
+}
+
+// inputLines lays the input out again if it changed.
+func (m *tuiModel) inputLines() {
+	if !m.inputStale {
+		return
 	}
+	m.inputStale = false
+	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.inputView.rows)
+	if h := max(m.height-1-len(m.inputView.rows), 1); h != m.msgs.height {
+		m.msgs.setSize(m.width, h)
+	}
+}
+
+// newBelowLine is the message area's last row while the user reads further
+// up: how many messages came since, and how to get to them.
+func (m *tuiModel) newBelowLine() string {
+	text := " ↓ more below: PgDn "
+	if m.newBelow == 1 {
+		text = " 1 new message ↓ PgDn "
+	} else if m.newBelow > 1 {
+		text = fmt.Sprintf(" %d new messages ↓ PgDn ", m.newBelow)
+	}
+	return statusStyle.Render(ansi.Truncate(text, max(m.width-2, 0), ""))
+}
+
+// rows is the frame: the message area, the status line, the input's rows.
+func (m *tuiModel) rows() []string {
+	m.inputLines()
 	m.frame = m.msgs.appendRows(m.frame[:0])
-	m.frame = append(m.frame, m.statusLine(), m.inputView)
+	if m.msgs.follow {
+		m.newBelow = 0
+	} else if n := len(m.frame); n > 0 && m.msgs.height > 1 {
+		m.frame[n-1] = m.newBelowLine()
+	}
+	m.frame = append(m.frame, m.statusLine())
+	m.frame = append(m.frame, m.inputView.rows...)
 	return m.frame
+}
+
+// caret is where the terminal's cursor goes: at the input's caret.
+func (m *tuiModel) caret() caret {
+	return caret{x: m.inputView.caretX, y: m.height - len(m.inputView.rows) + m.inputView.caretRow}
 }
 
 // View draws the frame on the terminal, if there is one, and returns it as
@@ -385,7 +535,7 @@ func (m *tuiModel) View() tea.View {
 		v.AltScreen = true
 		return v
 	}
-	m.scr.draw(rows, len(rows)-2, m.bells)
+	m.scr.draw(rows, m.msgs.height, m.caret(), m.bells)
 	m.bells = 0
 	return tea.View{}
 }

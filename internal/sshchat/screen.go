@@ -29,13 +29,26 @@ type screen struct {
 	buf     []byte
 	started bool
 	failed  bool // a write failed: the connection is going
+	// The terminal's cursor, at the input's caret: where input methods and
+	// screen readers look. cursorX < 0: not placed yet.
+	cursorX, cursorY int
+	mouse            bool // wheel reporting asked for
+	mouseShown       bool // and told to the terminal
 }
 
-// Sequences written around the interface. The cursor is hidden because the
-// input line draws its own.
+// caret is where the terminal's cursor goes, in cells from the top left.
+type caret struct{ x, y int }
+
+// Sequences written around the interface. Automatic wrapping is off while
+// it runs, so that a row a terminal draws wider than measured loses its end
+// rather than scrolling the screen (see width.go).
 const (
-	screenEnter = ansi.SetModeAltScreenSaveCursor + ansi.HideCursor + ansi.SetModeBracketedPaste
-	screenLeave = ansi.ResetStyle + ansi.ResetModeBracketedPaste + ansi.ShowCursor + ansi.ResetModeAltScreenSaveCursor
+	screenEnter = ansi.SetModeAltScreenSaveCursor + ansi.ResetModeAutoWrap + ansi.SetModeBracketedPaste
+	screenLeave = ansi.ResetStyle + ansi.ResetModeBracketedPaste + ansi.SetModeAutoWrap + ansi.ShowCursor + ansi.ResetModeAltScreenSaveCursor
+	// Wheel (and button) reports in the SGR encoding; terminals keep text
+	// selection on Shift-drag meanwhile.
+	mouseOn  = ansi.SetModeMouseNormal + ansi.SetModeMouseExtSgr
+	mouseOff = ansi.ResetModeMouseNormal + ansi.ResetModeMouseExtSgr
 )
 
 func newScreen(out io.Writer, profile colorprofile.Profile, width, height int) *screen {
@@ -43,7 +56,18 @@ func newScreen(out io.Writer, profile colorprofile.Profile, width, height int) *
 	// would strip the cursor movements too: keep those, drop the styles.
 	profile = max(profile, colorprofile.ASCII)
 	width, height = clampTermSize(int64(width), int64(height))
-	return &screen{out: out, profile: profile, width: width, height: height}
+	return &screen{out: out, profile: profile, width: width, height: height, cursorX: -1}
+}
+
+// repaint redraws everything at the next frame (Ctrl-L): whatever a
+// terminal did with what it was sent, the next frame puts it right.
+func (s *screen) repaint() {
+	s.shown = nil
+}
+
+// setMouse asks for the wheel's reports, or stops them, at the next frame.
+func (s *screen) setMouse(on bool) {
+	s.mouse = on
 }
 
 // resize redraws everything at the next frame, as terminals reflow or clear
@@ -55,9 +79,10 @@ func (s *screen) resize(width, height int) {
 
 // draw brings the terminal to rows (the first height of them, as Bubble
 // Tea's renderer drew a frame taller than the screen), ringing the bell
-// bells times first. The first scroll rows are the message area, which may
-// be scrolled.
-func (s *screen) draw(rows []string, scroll, bells int) {
+// bells times first, and leaves the cursor at cur. The first scroll rows
+// are the message area, which may be scrolled. Nothing is written when
+// nothing changed: an idle session costs no traffic.
+func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 	if s.failed || s.height <= 0 {
 		return
 	}
@@ -72,9 +97,20 @@ func (s *screen) draw(rows []string, scroll, bells int) {
 	if len(rows) > s.height {
 		rows = rows[:s.height]
 	}
+	if s.mouse != s.mouseShown {
+		s.mouseShown = s.mouse
+		if s.mouse {
+			b = append(b, mouseOn...)
+		} else {
+			b = append(b, mouseOff...)
+		}
+	}
 	if s.shown == nil {
 		s.shown = make([]string, s.height)
-		b = append(b, ansi.ResetStyle+ansi.CursorHomePosition+ansi.EraseEntireScreen...)
+		s.cursorX = -1
+		// The modes again too: a repaint is also for a terminal that was
+		// reset under the interface.
+		b = append(b, ansi.ResetModeAutoWrap+ansi.ResetStyle+ansi.CursorHomePosition+ansi.EraseEntireScreen...)
 	}
 	scroll = max(0, min(scroll, len(rows)))
 	if k := scrolledBy(s.shown[:scroll], rows[:scroll]); k > 0 {
@@ -97,17 +133,39 @@ func (s *screen) draw(rows []string, scroll, bells int) {
 		if row == s.shown[i] {
 			continue
 		}
+		if !drew {
+			// The cursor jumping about while rows are written is not
+			// worth showing.
+			b = append(b, ansi.HideCursor...)
+		}
 		// To the row's start, plain style, erase it, write it. Erasing
 		// first rather than after leaves a row as wide as the screen intact.
 		b = append(b, "\x1b["...)
 		b = strconv.AppendInt(b, int64(i+1), 10)
 		b = append(b, ";1H"+ansi.ResetStyle+ansi.EraseEntireLine...)
-		b = append(b, row...)
 		s.shown[i] = row
+		if i == s.height-1 {
+			// Never the bottom row's last cell: a terminal that wraps
+			// anyway would scroll the screen.
+			row = ansi.Truncate(row, s.width-1, "")
+		}
+		b = append(b, row...)
 		drew = true
 	}
 	if drew {
 		b = append(b, ansi.ResetStyle...)
+	}
+	cur.x, cur.y = max(0, min(cur.x, s.width-1)), max(0, min(cur.y, s.height-1))
+	if drew || cur.x != s.cursorX || cur.y != s.cursorY {
+		b = append(b, "\x1b["...)
+		b = strconv.AppendInt(b, int64(cur.y+1), 10)
+		b = append(b, ';')
+		b = strconv.AppendInt(b, int64(cur.x+1), 10)
+		b = append(b, 'H')
+		if drew || s.cursorX < 0 {
+			b = append(b, ansi.ShowCursor...)
+		}
+		s.cursorX, s.cursorY = cur.x, cur.y
 	}
 	s.buf = b
 	s.write(b)
@@ -119,7 +177,11 @@ func (s *screen) draw(rows []string, scroll, bells int) {
 // stop leaves the interface's screen and restores the terminal's modes.
 func (s *screen) stop() {
 	if s.started && !s.failed {
-		s.write([]byte(screenLeave))
+		leave := screenLeave
+		if s.mouseShown {
+			leave = mouseOff + leave
+		}
+		s.write([]byte(leave))
 	}
 }
 

@@ -14,10 +14,29 @@ const scrollback = 1000
 // line is one row of text in the scrollback (an event, or one line of a
 // multi-line one) with its display width, measured once when it is filed:
 // lines never change, and measuring is what the view would otherwise redo
-// for every line on every frame.
+// for every line on every frame. risk is how many columns more a terminal
+// may take to draw it than measured (see widthRisk), and wrap the line's
+// rows at the width it was last wrapped at, made when first needed.
 type line struct {
-	s string
-	w int
+	s    string
+	w    int
+	risk int
+	wrap *wrapped
+}
+
+type wrapped struct {
+	width int
+	rows  []string
+}
+
+// newLine measures s, cheaply when it is plain ASCII, as most lines are.
+func newLine(s string) line {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return line{s: s, w: ansi.StringWidth(s), risk: widthRisk(ansi.Strip(s))}
+		}
+	}
+	return line{s: s, w: ansi.StringWidth(s)}
 }
 
 // tuiText is ev rendered for the terminal. The string is cached on the
@@ -34,10 +53,10 @@ func appendLines(dst []line, s string) []line {
 	for {
 		i := strings.IndexByte(s, '\n')
 		if i < 0 {
-			dst = append(dst, line{s, ansi.StringWidth(s)})
+			dst = append(dst, newLine(s))
 			break
 		}
-		dst = append(dst, line{s[:i], ansi.StringWidth(s[:i])})
+		dst = append(dst, newLine(s[:i]))
 		s = s[i+1:]
 	}
 	if len(dst) > scrollback {
@@ -72,17 +91,30 @@ func (s *scroller) setLines(lines []line, bottom bool) {
 	}
 }
 
-func (s *scroller) rows(l line) int {
-	if l.w <= s.width || s.width <= 0 {
+// fits reports whether l is one row at the scroller's width.
+func (s *scroller) fits(l *line) bool {
+	return l.w+l.risk <= s.width || s.width <= 0
+}
+
+// wrapped is l's rows at the scroller's width (l wider than it).
+func (s *scroller) wrapped(l *line) []string {
+	if l.wrap == nil || l.wrap.width != s.width {
+		l.wrap = &wrapped{width: s.width, rows: wrapRows(l.s, ansi.Strip(l.s), s.width)}
+	}
+	return l.wrap.rows
+}
+
+func (s *scroller) rows(l *line) int {
+	if s.fits(l) {
 		return 1
 	}
-	return (l.w + s.width - 1) / s.width
+	return len(s.wrapped(l))
 }
 
 func (s *scroller) totalRows() int {
 	n := 0
-	for _, l := range s.lines {
-		n += s.rows(l)
+	for i := range s.lines {
+		n += s.rows(&s.lines[i])
 	}
 	return n
 }
@@ -105,14 +137,32 @@ func (s *scroller) scrollTo(y int) {
 	s.follow = s.top >= maxTop
 }
 
-// scrollUp moves n rows up and reports whether the top is shown.
-func (s *scroller) scrollUp(n int) (atTop bool) {
+// scrollUp moves n rows up and reports whether the top is near, less than
+// a screenful above: time to load an older page, before the user gets there.
+func (s *scroller) scrollUp(n int) (nearTop bool) {
 	y := s.offset()
 	if y > 0 && len(s.lines) > 0 {
 		s.scrollTo(y - n)
 		y = s.top
 	}
-	return y <= 0
+	return y < s.height
+}
+
+// prepended shows lines, whose first added are new on top of the ones
+// shown, keeping the reading position: the same rows stay on screen, now
+// further down the scrollback.
+func (s *scroller) prepended(lines []line, added int) {
+	if s.follow {
+		s.lines = lines
+		return
+	}
+	rows := 0
+	for i := range min(added, len(lines)) {
+		rows += s.rows(&lines[i])
+	}
+	y := s.offset()
+	s.lines = lines
+	s.top = y + rows
 }
 
 func (s *scroller) scrollDown(n int) {
@@ -137,14 +187,14 @@ func (s *scroller) appendRows(dst []string) []string {
 		first = len(s.lines)
 		for first > 0 && rows < s.height {
 			first--
-			rows += s.rows(s.lines[first])
+			rows += s.rows(&s.lines[first])
 		}
 		skip = max(0, rows-s.height)
 	} else {
 		y, acc := s.offset(), 0
 		first = len(s.lines)
-		for i, l := range s.lines {
-			r := s.rows(l)
+		for i := range s.lines {
+			r := s.rows(&s.lines[i])
 			if acc+r > y {
 				first, skip = i, y-acc
 				break
@@ -154,13 +204,16 @@ func (s *scroller) appendRows(dst []string) []string {
 	}
 	n := len(dst) + s.height
 	for i := first; i < len(s.lines) && len(dst) < n; i++ {
-		l := s.lines[i]
-		if l.w <= s.width {
+		l := &s.lines[i]
+		if s.fits(l) {
 			dst = append(dst, l.s)
 			continue
 		}
-		for x := skip * s.width; x < l.w && len(dst) < n; x += s.width {
-			dst = append(dst, ansi.Cut(l.s, x, x+s.width))
+		for _, row := range s.wrapped(l)[skip:] {
+			if len(dst) == n {
+				break
+			}
+			dst = append(dst, row)
 		}
 		skip = 0
 	}
@@ -169,3 +222,8 @@ func (s *scroller) appendRows(dst []string) []string {
 	}
 	return dst
 }
+
+// page is how far PgUp and PgDn go: a screenful less one row, which stays
+// in sight to read on from (and is the one the "new messages" line covers
+// while scrolled back).
+func (s *scroller) page() int { return max(s.height-1, 1) }

@@ -130,7 +130,7 @@ func TestScreenMatchesBubbleTeaRenderer(t *testing.T) {
 				t.Helper()
 				step++
 				rows := m.rows()
-				scr.draw(rows, m.msgs.height, 0)
+				scr.draw(rows, m.msgs.height, m.caret(), 0)
 				old.draw(strings.Join(rows, "\n"))
 				if diff := visibleDiff(out.emu, old.emu); diff != "" {
 					got, want := out.emu.Render(), old.emu.Render()
@@ -224,8 +224,9 @@ func TestScreenScrollsTheMessageArea(t *testing.T) {
 	}
 }
 
-// Following, scrolling back (where new messages do not move the view), and
-// following again once back at the bottom.
+// Following, scrolling back (where new messages do not move the view but
+// are counted on the area's last row), and following again once back at the
+// bottom.
 func TestTUIScrollBackAndFollow(t *testing.T) {
 	m, _, _ := testModel(t, 80, 12) // 10 rows of messages
 	for i := range 50 {
@@ -243,17 +244,28 @@ func TestTUIScrollBackAndFollow(t *testing.T) {
 	if !strings.Contains(a, "m39") || strings.Contains(a, "m49") {
 		t.Fatalf("PgUp did not go up a screen:\n%s", a)
 	}
+	above := func(a string) string { return a[:strings.LastIndex(a, "\n")] }
+	if !strings.Contains(a, "more below") {
+		t.Fatalf("no sign of more below while scrolled back:\n%s", a)
+	}
 	m.Update(eventsMsg{testMessage(51, "alice", "m50")})
-	if area() != a {
+	if above(area()) != above(a) {
 		t.Fatalf("a new message moved the view while scrolled back:\n%s", area())
 	}
+	if !strings.Contains(area(), "1 new message ↓") {
+		t.Fatalf("the new message is not counted:\n%s", area())
+	}
+	m.Update(eventsMsg{testMessage(52, "alice", "m51"), testMessage(53, "alice", "m52")})
+	if !strings.Contains(area(), "3 new messages ↓") {
+		t.Fatalf("the new messages are not counted:\n%s", area())
+	}
 	m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
 	m.Update(tea.KeyPressMsg{Code: tea.KeyPgDown})
-	if !m.msgs.follow || !strings.Contains(area(), "m50") {
+	if !m.msgs.follow || !strings.Contains(area(), "m52") || strings.Contains(area(), "new message") {
 		t.Fatalf("not following after PgDn to the bottom:\n%s", area())
 	}
-	m.Update(eventsMsg{testMessage(52, "alice", "m51")})
-	if !strings.Contains(area(), "m51") {
+	m.Update(eventsMsg{testMessage(54, "alice", "m53")})
+	if !strings.Contains(area(), "m53") {
 		t.Fatalf("new message not shown while following:\n%s", area())
 	}
 }

@@ -1,0 +1,88 @@
+package sshchat
+
+import (
+	"strings"
+
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// The input line is edited by bubbles' textinput, which holds one line and
+// scrolls it sideways; the interface draws it itself: wrapped onto up to
+// maxInputRows rows (then scrolled a row at a time, keeping the caret in
+// sight), the rows after the first under the text, and the caret left to
+// the terminal's own cursor rather than a drawn, blinking cell.
+
+const (
+	inputPrompt  = "> "
+	maxInputRows = 3
+)
+
+var placeholderStyle = lipgloss.NewStyle().Faint(true)
+
+// inputLayout is the input as drawn: its rows and where the caret is in
+// them.
+type inputLayout struct {
+	rows             []string
+	caretX, caretRow int
+}
+
+// layoutInput lays out value (whose caret is before rune pos) for a screen
+// width wide. No row reaches the last column: that cell is kept for the
+// caret at the end of a full row, and the bottom row's last cell is never
+// written (see screen.draw).
+func layoutInput(value string, pos, width int, placeholder string, dst []string) inputLayout {
+	indent := ansi.StringWidth(inputPrompt)
+	limit := max(width-indent-1, 1)
+	if value == "" {
+		row := inputPrompt
+		if placeholder != "" {
+			row += placeholderStyle.Render(ansi.Truncate(placeholder, limit, ""))
+		}
+		return inputLayout{rows: append(dst[:0], row), caretX: indent}
+	}
+	// Rows are cut from value at grapheme boundaries; caret counts runes.
+	type span struct{ from, to int } // byte offsets
+	var spans []span
+	caretRow, caretX := -1, 0
+	from, used, runes := 0, 0, 0
+	rest := value
+	for off := 0; off < len(value); {
+		cluster, w := ansi.FirstGraphemeCluster(rest, ansi.GraphemeWidth)
+		if cluster == "" {
+			break
+		}
+		need := w + clusterRisk(cluster, w)
+		if used+need > limit && off > from {
+			spans = append(spans, span{from, off})
+			from, used = off, 0
+		}
+		n := strings.Count(cluster, "") - 1 // runes in the cluster
+		if caretRow < 0 && pos < runes+n {
+			caretRow, caretX = len(spans), used
+		}
+		runes += n
+		used += need
+		off += len(cluster)
+		rest = rest[len(cluster):]
+	}
+	spans = append(spans, span{from, len(value)})
+	if caretRow < 0 {
+		caretRow, caretX = len(spans)-1, used
+	}
+	top := 0
+	if len(spans) > maxInputRows {
+		top = min(max(0, caretRow-maxInputRows+1), len(spans)-maxInputRows)
+	}
+	shown := spans[top:min(len(spans), top+maxInputRows)]
+	rows := dst[:0]
+	pad := strings.Repeat(" ", indent)
+	for i, sp := range shown {
+		head := pad
+		if top+i == 0 {
+			head = inputPrompt
+		}
+		rows = append(rows, head+ansi.Strip(value[sp.from:sp.to]))
+	}
+	return inputLayout{rows: rows, caretX: indent + caretX, caretRow: caretRow - top}
+}
