@@ -450,16 +450,24 @@ func (m *tuiModel) statusLine() string {
 		return m.statusView
 	}
 	m.statusKey, m.statusWidth = status, m.width
-	if m.closing == "" {
-		for _, try := range []string{
-			status,
-			nick + roomPart + members + rooms + " ",
-			nick + roomPart + rooms + " ",
-			nick + roomPart + marked + " ",
-		} {
-			status = try
-			if fitsWidth(try, m.width) {
-				break
+	if m.closing == "" && !fitsWidth(status, m.width) {
+		// What comes before the topic first; the topic in what is left,
+		// if enough is; then less and less before it.
+		const enough = 12
+		lead := nick + roomPart + members + rooms
+		if room := m.width - ansi.StringWidth(lead) - widthRisk(lead); room >= enough+len(" │ ") {
+			status = lead + ansi.Truncate(topic, room-widthRisk(topic)-1, "…") + " "
+		} else {
+			for _, try := range []string{
+				lead + " ",
+				nick + roomPart + rooms + " ",
+				nick + roomPart + marked + " ",
+				nick + marked + roomPart + " ",
+			} {
+				status = try
+				if fitsWidth(try, m.width) {
+					break
+				}
 			}
 		}
 	}

@@ -89,8 +89,9 @@ func graphemesOf(plain string, dst []grapheme) []grapheme {
 }
 
 // hangingIndent is where the rows after the first of a wrapped line start:
-// under the text of a message ("12:34 <nick> " or "12:34 * nick "), under
-// the first line of a continuation line's own indent, else after the time.
+// under the text of a message ("12:34 <nick> ", "12:34 * nick ", "12:34
+// [pm] a → b: "), at a continuation line's own indent, else after the first
+// word (the time).
 func hangingIndent(plain string) int {
 	if n := len(plain) - len(strings.TrimLeft(plain, " ")); n > 0 {
 		return n
@@ -105,8 +106,10 @@ func hangingIndent(plain string) int {
 			return ansi.StringWidth(plain[:i+3+j+1])
 		}
 	}
-	if i := strings.Index(head, ": "); i >= 0 {
-		return ansi.StringWidth(plain[:i+2])
+	if strings.Contains(head, "[pm] ") {
+		if i := strings.Index(head, ": "); i >= 0 {
+			return ansi.StringWidth(plain[:i+2])
+		}
 	}
 	if i := strings.IndexByte(head, ' '); i >= 0 && i < 20 {
 		return ansi.StringWidth(plain[:i+1])
@@ -165,11 +168,12 @@ func wrapRows(s, plain string, width int) []string {
 		case gs[end].space:
 			emit(start, end, first)
 			start = end
-		case brk > start:
+		case brk > start && !longerThan(gs[brk:], width-indent):
 			emit(start, brk, first)
 			start = brk
 		default:
-			// A word longer than the row, or one grapheme wider than it.
+			// A word longer than a row (cut where it stands rather than
+			// moved to a row of its own), or a grapheme wider than one.
 			end = max(end, start+1)
 			emit(start, end, first)
 			start = end
@@ -180,4 +184,21 @@ func wrapRows(s, plain string, width int) []string {
 		rows = append(rows, "")
 	}
 	return rows
+}
+
+// longerThan reports whether the word at the start of gs (after any spaces)
+// is wider than limit, risk included.
+func longerThan(gs []grapheme, limit int) bool {
+	i := 0
+	for i < len(gs) && gs[i].space {
+		i++
+	}
+	n := 0
+	for ; i < len(gs) && !gs[i].space; i++ {
+		n += gs[i].w + gs[i].risk
+		if n > limit {
+			return true
+		}
+	}
+	return false
 }
