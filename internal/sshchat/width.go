@@ -121,15 +121,17 @@ func hangingIndent(plain string) int {
 // sequences) to rows of at most width columns, risk included: rows break
 // at spaces, and inside a word only when it is longer than a row; rows after
 // the first start with a hanging indent (two columns when the text's would
-// leave less than half the width). Styles carry over, as each row is cut
+// take more than half the width). Styles carry over, as each row is cut
 // from s with the sequences before it.
 func wrapRows(s, plain string, width int) []string {
 	if width <= 0 {
 		return []string{s}
 	}
 	gs := graphemesOf(plain, nil)
+	// Never less than two: a row at the left edge could pass for a line
+	// of its own ("12:34 <someone> ..."), made up by the text's sender.
 	indent := hangingIndent(plain)
-	if indent > width/2 {
+	if indent > width/2 || indent < 2 {
 		indent = min(2, width/2)
 	}
 	pad := strings.Repeat(" ", indent)

@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/app"
+)
+
+// openSSHCommand is the command line of the real OpenSSH client, with a key
+// of its own, connecting as user.
+func openSSHCommand(t testing.TB, sshAddr, user string) string {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Fatal("the OpenSSH client is not installed: run scripts/test, which installs it")
+	}
+	host, port := splitAddr(t, sshAddr)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	return fmt.Sprintf("ssh -tt -p %s -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=%s/known_hosts -o LogLevel=error %s@%s",
+		port, key, dir, user, host)
+}
+
+// A session nobody types in and nothing happens to gets no output at all:
+// the caret is the terminal's own cursor, not a drawn cell that blinks.
+// Everything the server sends to the real OpenSSH client passes through tee
+// into a file (written before the pane, so whatever the pane shows is in
+// the file), which must not grow for 10 s after the echo of a key.
+func TestTerminalIdleSessionGetsNoOutput(t *testing.T) {
+	srv := startServer(t)
+	out := filepath.Join(t.TempDir(), "output")
+	tm := newTmux(t, 80, 24, openSSHCommand(t, srv.SSHAddr, "idler")+" | tee "+out+" /dev/fd/3 3>&1 >/dev/null")
+	tm.waitFor("idler │ #lobby │ 1 members")
+	tm.run("send-keys", "-t", tm.target, "-l", "x")
+	tm.waitFor("> x")
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := len(data)
+	end := time.Now().Add(10 * time.Second)
+	for {
+		time.Sleep(500 * time.Millisecond) // poll interval, not synchronisation
+		checkedAt := time.Now()
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) != size {
+			t.Fatalf("an idle session got %d bytes: %q", len(data)-size, data[size:])
+		}
+		if checkedAt.After(end) {
+			return
+		}
+	}
+}
+
+var backlogRow = regexp.MustCompile(`<poster> backlog (\d+)`)
+
+// backlogNumbers lists the backlog messages a screen shows, top to bottom.
+func backlogNumbers(screen string) []int {
+	var ns []int
+	for _, g := range backlogRow.FindAllStringSubmatch(screen, -1) {
+		n, _ := strconv.Atoi(g[1])
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+// Paging up in the real OpenSSH client through stored history, loaded a
+// page at a time, shows every message on the way, none skipped where a page
+// was loaded; while scrolled back, new messages are counted at the bottom,
+// and sending a line goes back to the bottom.
+func TestTerminalPagingUpThroughHistory(t *testing.T) {
+	srv := startServer(t, func(c *app.Config) { c.Room.History = 5 })
+	poster := newLineClient(t, srv.SSHAddr, "poster")
+	poster.expect("welcome poster")
+	const total = 130
+	for i := 1; i <= total; i++ {
+		poster.send(fmt.Sprintf("backlog %03d", i))
+	}
+	poster.expect(fmt.Sprintf("<poster> backlog %03d", total))
+
+	tm := newTmux(t, 80, 24, openSSHCommand(t, srv.SSHAddr, "reader"))
+	screen := tm.waitFor("reader │ #lobby │ 2 members", fmt.Sprintf("<poster> backlog %03d", total))
+	seen := map[int]bool{}
+	for _, n := range backlogNumbers(screen) {
+		seen[n] = true
+	}
+	top := backlogNumbers(screen)[0]
+	for presses := 0; top > 1; presses++ {
+		if presses > 60 {
+			t.Fatalf("still at backlog %d after %d PgUp", top, presses)
+		}
+		tm.run("send-keys", "-t", tm.target, "PPage")
+		// The screen moves up unless the top of what is loaded was
+		// shown and the next page is on its way: then it stays, and the
+		// next PgUp goes on.
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			screen = tm.capture()
+			ns := backlogNumbers(screen)
+			if len(ns) > 0 && ns[0] < top {
+				for _, n := range ns {
+					seen[n] = true
+				}
+				top = ns[0]
+				break
+			}
+			if time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // poll interval, not synchronisation
+		}
+	}
+	for i := 1; i <= total; i++ {
+		if !seen[i] {
+			t.Fatalf("paging up skipped backlog %03d; screen:\n%s", i, screen)
+		}
+	}
+
+	poster.send("while you were reading")
+	poster.send("and another")
+	tm.waitFor("2 new messages ↓")
+	tm.run("send-keys", "-t", tm.target, "-l", "back from reading")
+	tm.run("send-keys", "-t", tm.target, "Enter")
+	screen = tm.waitFor("<reader> back from reading", "<poster> and another")
+	if strings.Contains(screen, "new message") {
+		t.Fatalf("the new-messages line stayed at the bottom:\n%s", screen)
+	}
+}
+
+// Ctrl-L repaints the screen: whatever else was written over it goes.
+func TestTerminalCtrlLRepaints(t *testing.T) {
+	srv := startServer(t)
+	tm := newTmux(t, 80, 24, openSSHCommand(t, srv.SSHAddr, "painter"))
+	tm.waitFor("painter │ #lobby │ 1 members")
+	tty := strings.TrimSpace(tm.run("display-message", "-p", "-t", tm.target, "#{pane_tty}"))
+	f, err := os.OpenFile(tty, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("\x1b[5;10HGARBAGE FROM ELSEWHERE\x1b[23;1HMORE GARBAGE\r\n\r\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.waitFor("GARBAGE FROM ELSEWHERE")
+	tm.run("send-keys", "-t", tm.target, "C-l")
+	tm.waitForFunc("a clean screen", func(screen string) bool {
+		rows := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+		return !strings.Contains(screen, "GARBAGE") && len(rows) >= 23 && strings.HasPrefix(rows[22], " painter │ #lobby")
+	})
+}
