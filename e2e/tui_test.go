@@ -25,8 +25,10 @@ func TestTerminalRoomsHistoryAndMentions(t *testing.T) {
 		t.Fatalf("more than the last 5 messages on join:\n%s", screen)
 	}
 
-	// PgUp at the top asks for older messages, which appear above.
+	// PgUp at the top asks for older messages, which appear above
+	// without moving the reading position; the next PgUp shows them.
 	tina.key("\x1b[5~")
+	tina.waitScreen("<poster> line 24")
 	tina.key("\x1b[5~")
 	tina.waitScreen("<poster> line 00")
 
