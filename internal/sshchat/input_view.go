@@ -2,6 +2,7 @@ package sshchat
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -44,8 +45,11 @@ func layoutInput(value string, pos, width int, placeholder string, dst []string)
 	// Rows are cut from value at grapheme boundaries; caret counts runes.
 	type span struct{ from, to int } // byte offsets
 	var spans []span
+	// used counts a row's columns with their width risk, for the room left;
+	// x without it, for the caret, where a terminal agreeing with the
+	// measure puts it.
 	caretRow, caretX := -1, 0
-	from, used, runes := 0, 0, 0
+	from, used, x, runes := 0, 0, 0, 0
 	rest := value
 	for off := 0; off < len(value); {
 		cluster, w := ansi.FirstGraphemeCluster(rest, ansi.GraphemeWidth)
@@ -55,20 +59,21 @@ func layoutInput(value string, pos, width int, placeholder string, dst []string)
 		need := w + clusterRisk(cluster, w)
 		if used+need > limit && off > from {
 			spans = append(spans, span{from, off})
-			from, used = off, 0
+			from, used, x = off, 0, 0
 		}
-		n := strings.Count(cluster, "") - 1 // runes in the cluster
+		n := utf8.RuneCountInString(cluster)
 		if caretRow < 0 && pos < runes+n {
-			caretRow, caretX = len(spans), used
+			caretRow, caretX = len(spans), x
 		}
 		runes += n
 		used += need
+		x += w
 		off += len(cluster)
 		rest = rest[len(cluster):]
 	}
 	spans = append(spans, span{from, len(value)})
 	if caretRow < 0 {
-		caretRow, caretX = len(spans)-1, used
+		caretRow, caretX = len(spans)-1, x
 	}
 	top := 0
 	if len(spans) > maxInputRows {

@@ -45,8 +45,12 @@ type tuiModel struct {
 	inputView  inputLayout
 	inputStale bool
 	// newBelow counts the messages that came to the shown room while the
-	// user reads further up.
-	newBelow int
+	// user reads further up; newBelowView is its line as last drawn, for
+	// newBelowShown at newBelowWidth.
+	newBelow      int
+	newBelowView  string
+	newBelowShown int
+	newBelowWidth int
 	// statusKey is the status line as last built and statusView the same
 	// truncated, padded and styled.
 	statusKey   string
@@ -506,13 +510,18 @@ func (m *tuiModel) inputLines() {
 // newBelowLine is the message area's last row while the user reads further
 // up: how many messages came since, and how to get to them.
 func (m *tuiModel) newBelowLine() string {
+	if m.newBelowView != "" && m.newBelowShown == m.newBelow && m.newBelowWidth == m.width {
+		return m.newBelowView
+	}
+	m.newBelowShown, m.newBelowWidth = m.newBelow, m.width
 	text := " ↓ more below: PgDn "
 	if m.newBelow == 1 {
 		text = " 1 new message ↓ PgDn "
 	} else if m.newBelow > 1 {
 		text = fmt.Sprintf(" %d new messages ↓ PgDn ", m.newBelow)
 	}
-	return statusStyle.Render(ansi.Truncate(text, max(m.width-2, 0), ""))
+	m.newBelowView = statusStyle.Render(ansi.Truncate(text, max(m.width-2, 0), ""))
+	return m.newBelowView
 }
 
 // rows is the frame: the message area, the status line, the input's rows.
