@@ -162,3 +162,29 @@ func TestTerminalCtrlLRepaints(t *testing.T) {
 		return !strings.Contains(screen, "GARBAGE") && len(rows) >= 23 && strings.HasPrefix(rows[22], " painter │ #lobby")
 	})
 }
+
+// In tmux, which draws 👍🏽 as a thumb and a separate skin-tone swatch and
+// 👨‍👩‍👧 as three faces, such emoji in messages (one ending exactly at
+// the right edge as measured) and in the input leave the status line and
+// the input on the last two rows, with nothing piled up above them.
+func TestTerminalEmojiKeepTheScreenInTmux(t *testing.T) {
+	srv := startServer(t)
+	poster := newLineClient(t, srv.SSHAddr, "poster")
+	poster.expect("welcome poster")
+	tm := newTmux(t, 60, 10, openSSHCommand(t, srv.SSHAddr, "eve"))
+	tm.waitFor("eve │ #lobby │ 2 members")
+	// "12:34 <poster> " is 15 columns: 43 x and 👍🏽 end at column 60.
+	poster.send(strings.Repeat("x", 43) + "👍🏽")
+	poster.send("Ça va? … 😀👍🏽👨‍👩‍👧 مرحبا … 日本語 🇪🇸 e\u0301")
+	poster.send("last line")
+	tm.waitFor("<poster> last line")
+	tm.run("send-keys", "-t", tm.target, "-l", "thanks 👍🏽 👨‍👩‍👧 🇪🇸")
+	screen := tm.waitFor("> thanks")
+	rows := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+	if len(rows) != 10 || !strings.HasPrefix(rows[8], " eve │ #lobby") || !strings.HasPrefix(rows[9], "> thanks") || !strings.Contains(rows[7], "<poster> last line") {
+		t.Fatalf("the screen moved:\n%s", screen)
+	}
+	if strings.Count(screen, "> thanks") != 1 || strings.Count(screen, "eve │") != 1 {
+		t.Fatalf("rows piled up:\n%s", screen)
+	}
+}
