@@ -206,3 +206,21 @@ func TestKeyReaderBounds(t *testing.T) {
 	}
 	k.mu.Unlock()
 }
+
+// The mouse wheel's reports (SGR encoding, as /mouse on asks for) are
+// passed on; clicks are not.
+func TestKeyReaderPassesTheWheel(t *testing.T) {
+	events := keysOf("\x1b[<64;10;5M", "\x1b[<0;10;5M\x1b[<0;10;5m", "\x1b[<65;10;5M")
+	var wheel []uv.MouseButton
+	for _, ev := range events {
+		switch ev := ev.(type) {
+		case uv.MouseWheelEvent:
+			wheel = append(wheel, ev.Button)
+		default:
+			t.Errorf("passed on %T %v", ev, ev)
+		}
+	}
+	if len(wheel) != 2 || wheel[0] != uv.MouseWheelUp || wheel[1] != uv.MouseWheelDown {
+		t.Errorf("wheel events %v, want up then down", wheel)
+	}
+}
