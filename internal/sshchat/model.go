@@ -52,7 +52,7 @@ type tuiModel struct {
 	newBelowShown int
 	newBelowWidth int
 	// statusKey is the status line as last built and statusView the same
-	// truncated, padded and styled.
+	// fitted to the width and styled.
 	statusKey   string
 	statusWidth int
 	statusView  string
@@ -63,7 +63,7 @@ type tuiModel struct {
 	// next frame.
 	scr     *screen
 	bells   int
-	mouseOn bool // /mouse on: the wheel scrolls
+	mouseOn bool // /mouse on: the wheel's reports are asked for
 }
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
@@ -319,18 +319,22 @@ func (m *tuiModel) scrollUp(n int) {
 	}
 }
 
-// mouseCommand runs /mouse [on|off], the terminal's own command (the wheel
-// is a terminal matter), and reports whether text was one. Reporting the
-// wheel makes most terminals keep text selection for Shift-drag only,
-// hence off by default.
+// mouseCommand runs /mouse [on|off] (alone: the other of the two), the
+// terminal's own command (the wheel is a terminal matter), and reports
+// whether text was one. Asking for the wheel's reports makes most
+// terminals keep text selection for Shift-drag only, hence off by default.
 func (m *tuiModel) mouseCommand(text string) bool {
 	fields := strings.Fields(text)
-	if len(fields) == 0 || fields[0] != "/mouse" || len(fields) > 2 {
+	if len(fields) == 0 || fields[0] != "/mouse" {
 		return false
 	}
-	on := len(fields) == 1 || fields[1] == "on"
-	if len(fields) == 2 && fields[1] != "on" && fields[1] != "off" {
-		return false
+	on := !m.mouseOn
+	if len(fields) > 1 {
+		if len(fields) > 2 || fields[1] != "on" && fields[1] != "off" {
+			m.addLocal(errorStyle.Render("error: usage: /mouse [on|off]"))
+			return true
+		}
+		on = fields[1] == "on"
 	}
 	if m.scr != nil {
 		m.scr.setMouse(on)
@@ -459,8 +463,8 @@ func (m *tuiModel) statusLine() string {
 		// if enough is; then less and less before it.
 		const enough = 12
 		lead := nick + roomPart + members + rooms
-		if room := m.width - ansi.StringWidth(lead) - widthRisk(lead); room >= enough+len(" │ ") {
-			status = lead + ansi.Truncate(topic, room-widthRisk(topic)-1, "…") + " "
+		if left := m.width - ansi.StringWidth(lead) - widthRisk(lead); left >= enough+len(" │ ") {
+			status = lead + ansi.Truncate(topic, left-widthRisk(topic)-1, "…") + " "
 		} else {
 			for _, try := range []string{
 				lead + " ",
