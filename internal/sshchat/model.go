@@ -524,7 +524,13 @@ func (m *tuiModel) newBelowLine() string {
 	} else if m.newBelow > 1 {
 		text = fmt.Sprintf(" %d new messages ↓ PgDn ", m.newBelow)
 	}
-	m.newBelowView = statusStyle.Render(ansi.Truncate(text, max(m.width-2, 0), ""))
+	if len(text) > m.width-2 {
+		text = ansi.Truncate(text, max(m.width-2, 0), "")
+	}
+	// Reverse video by hand: it changes with every message while the user
+	// reads further up, and a lipgloss style costs more than the rest of
+	// the frame.
+	m.newBelowView = "\x1b[7m" + text + ansi.ResetStyle
 	return m.newBelowView
 }
 
