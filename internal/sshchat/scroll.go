@@ -18,10 +18,9 @@ const scrollback = 1000
 // may take to draw it than measured (see widthRisk), and wrap the line's
 // rows at the width it was last wrapped at, made when first needed.
 type line struct {
-	s    string
-	w    int
-	risk int
-	wrap *wrapped
+	s       string
+	w, risk int32 // int32: a session keeps thousands of lines
+	wrap    *wrapped
 }
 
 type wrapped struct {
@@ -33,10 +32,10 @@ type wrapped struct {
 func newLine(s string) line {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
-			return line{s: s, w: ansi.StringWidth(s), risk: widthRisk(ansi.Strip(s))}
+			return line{s: s, w: int32(ansi.StringWidth(s)), risk: int32(widthRisk(ansi.Strip(s)))}
 		}
 	}
-	return line{s: s, w: ansi.StringWidth(s)}
+	return line{s: s, w: int32(ansi.StringWidth(s))}
 }
 
 // tuiText is ev rendered for the terminal. The string is cached on the
@@ -93,7 +92,7 @@ func (s *scroller) setLines(lines []line, bottom bool) {
 
 // fits reports whether l is one row at the scroller's width.
 func (s *scroller) fits(l *line) bool {
-	return l.w+l.risk <= s.width || s.width <= 0
+	return int(l.w+l.risk) <= s.width || s.width <= 0
 }
 
 // wrapped is l's rows at the scroller's width (l wider than it).
