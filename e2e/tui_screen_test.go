@@ -188,3 +188,43 @@ func TestTerminalEmojiKeepTheScreenInTmux(t *testing.T) {
 		t.Fatalf("rows piled up:\n%s", screen)
 	}
 }
+
+// The mouse is the terminal's until /mouse on; then the wheel scrolls the
+// messages, and /mouse off gives the mouse back.
+func TestTerminalMouseWheelAfterMouseOn(t *testing.T) {
+	srv := startServer(t)
+	poster := newLineClient(t, srv.SSHAddr, "poster")
+	poster.expect("welcome poster")
+	for i := 1; i <= 40; i++ {
+		poster.send(fmt.Sprintf("line %02d", i))
+	}
+	poster.expect("<poster> line 40")
+	out := filepath.Join(t.TempDir(), "output")
+	tm := newTmux(t, 80, 24, openSSHCommand(t, srv.SSHAddr, "wheeler")+" | tee "+out+" /dev/fd/3 3>&1 >/dev/null")
+	tm.waitFor("wheeler │ #lobby │ 2 members")
+	if data, err := os.ReadFile(out); err != nil || strings.Contains(string(data), "\x1b[?1000h") {
+		t.Fatalf("mouse reports asked for before /mouse on (%v)", err)
+	}
+	tm.run("send-keys", "-t", tm.target, "-l", "/mouse on")
+	tm.run("send-keys", "-t", tm.target, "Enter")
+	tm.waitFor("The mouse wheel scrolls the messages now")
+	wheel := func(button int) {
+		for range 3 {
+			tm.run("send-keys", "-t", tm.target, "-l", fmt.Sprintf("\x1b[<%d;10;5M", button))
+		}
+	}
+	wheel(64) // up
+	tm.waitFor("more below")
+	wheel(65) // down
+	tm.waitForFunc("back at the bottom", func(screen string) bool { return !strings.Contains(screen, "more below") })
+	tm.run("send-keys", "-t", tm.target, "-l", "/mouse off")
+	tm.run("send-keys", "-t", tm.target, "Enter")
+	tm.waitFor("The mouse is the terminal's again")
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if on, off := strings.Index(string(data), "\x1b[?1000h"), strings.LastIndex(string(data), "\x1b[?1000l"); on < 0 || off < on {
+		t.Fatal("the terminal was not asked for mouse reports, then to stop")
+	}
+}
