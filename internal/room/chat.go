@@ -43,9 +43,14 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 		r.topic = sr.Topic
 		r.topicLocked = sr.TopicLocked
 		r.kept = sr.HasEntries
-		msgs, err := h.store.History(ctx, sr.Name, 0, h.history)
+		// One more than is kept: if it is there, older messages remain.
+		msgs, err := h.store.History(ctx, sr.Name, 0, h.history+1)
 		if err != nil {
 			return err
+		}
+		if len(msgs) > h.history {
+			r.older = true
+			msgs = msgs[len(msgs)-h.history:]
 		}
 		for i := range msgs {
 			r.recent = append(r.recent, eventFromStored(&msgs[i]))

@@ -138,7 +138,8 @@ type Event struct {
 	// History holds message events, oldest first (KindHistory). Before is
 	// set when they answer a request for older messages; Forward when they
 	// answer one for messages newer than After (which may be 0). More, in
-	// either answer: the store holds further messages that way.
+	// either answer: the store holds further messages that way; in the
+	// history sent on joining (neither set): older messages are stored.
 	History  []*Event
 	Before   uint64
 	After    uint64

@@ -352,7 +352,7 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 	if r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
-	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), Time: now})
+	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
 	return true
 }
 

@@ -73,6 +73,9 @@ func goldenCases() []goldenCase {
 		}}},
 		{"history_after_none", &room.Event{Kind: room.KindHistory, Room: "dev", Forward: true, Time: at}},
 		{"history_empty", &room.Event{Kind: room.KindHistory, Room: "dev", Time: at}},
+		{"history_join_more", &room.Event{Kind: room.KindHistory, Room: "lobby", More: true, Time: at, History: []*room.Event{
+			msg(41, "alice", "hello", false, earlier),
+		}}},
 		{"missed", &room.Event{Kind: room.KindMissed, Room: "lobby", Count: 42, Time: at}},
 		{"missed_private", &room.Event{Kind: room.KindMissed, Count: 3, Time: at}},
 	}
