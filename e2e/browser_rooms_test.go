@@ -66,7 +66,7 @@ func (p *browserTab) messageTexts() []string {
 // currentRoom is the data-room of the tab marked current ("" if none).
 func (p *browserTab) currentRoom() string {
 	p.t.Helper()
-	return eval[string](p, `(() => { const t = document.querySelector("#rooms .room-tab.current"); return t ? t.dataset.room : ""; })()`)
+	return eval[string](p, `(() => { const t = document.querySelector("#rooms .room-tab.current"); return t ? (t.dataset.room || t.dataset.pm || "") : ""; })()`)
 }
 
 // waitCurrentRoom waits until the tab of room is the current one and the
@@ -257,29 +257,5 @@ func TestBrowserRooms(t *testing.T) {
 	p.waitPage("no #dev tab", `() => !document.querySelector('#rooms .room-tab[data-room="dev"]')`)
 	p.enter("back in the lobby")
 	bob.expect("#lobby <alice> back in the lobby")
-	p.assertNoConsoleErrors()
-}
-
-func TestBrowserPrivate(t *testing.T) {
-	srv := startServer(t)
-	bob := newLineClient(t, srv.SSHAddr, "bob")
-	bob.expect("welcome bob")
-
-	p := newPage(t)
-	p.login(srv.HTTPAddr, "alice")
-	bob.expect("#lobby --> alice joined (web)")
-
-	bob.send("/msg alice psst")
-	bob.expect("[pm] bob -> alice: psst")
-	p.waitPage("the private message",
-		`() => Array.from(document.querySelectorAll("#messages .line.private.incoming")).some(e => e.textContent.includes("bob \u2192 alice: psst"))`)
-	if n := len(p.messageTexts()); n != 0 {
-		t.Errorf("the private message also shows as %d room message(s)", n)
-	}
-
-	p.enter("/reply got it")
-	bob.expect("[pm] alice -> bob: got it")
-	p.waitPage("the private answer",
-		`() => Array.from(document.querySelectorAll("#messages .line.private.outgoing")).some(e => e.textContent.includes("alice \u2192 bob: got it"))`)
 	p.assertNoConsoleErrors()
 }

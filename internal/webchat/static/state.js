@@ -19,6 +19,12 @@ export const state = {
   rooms: {},         // joined rooms: name -> room (see newRoom)
   order: [],         // joined room names, in join order (the tab order)
   noRoom: newRoom(""), // what is shown while in no room at all
+  // Private conversations, a tab each: folded nick -> conversation (see
+  // newConversation), in the order opened; pm is the one shown ("" while a
+  // room is shown: current stays the server's current room either way).
+  privates: {},
+  pmOrder: [],
+  pm: "",
   seenPrivate: {},   // ids of private messages already shown
   unread: 0,         // mentions received while the page was hidden
   mentionRe: null,
@@ -47,8 +53,53 @@ export function newRoom(name) {
     // still being asked for.
     rejoining: false,
     catchFrom: 0,
-    catching: false
+    catching: false,
+    kind: "room",
+    joinLine: null,      // our own latest join line: the join's history goes above it
+    firstUnread: null,   // the first line counted unread since the tab was last shown
+    marker: null,        // the line under the "new messages" divider
+    anchor: null,        // where the reader was: { id, off } (see render.js saveAnchor)
+    newBelow: 0          // messages arrived below while scrolled up
   };
+}
+
+// newConversation is a private conversation with nick: a room-like log
+// that is never paged back nor caught up (the server keeps no private
+// history for clients).
+export function newConversation(nick) {
+  const c = newRoom(nick);
+  c.kind = "private";
+  c.noOlder = true;
+  return c;
+}
+
+export function isConversation(r) { return !!r && r.kind === "private"; }
+
+export function conversationNamed(nick) {
+  const key = fold(nick);
+  return has(state.privates, key) ? state.privates[key] : null;
+}
+
+export function addConversation(nick) {
+  const key = fold(String(nick || ""));
+  if (!has(state.privates, key)) {
+    state.privates[key] = newConversation(String(nick));
+    state.pmOrder.push(key);
+  }
+  return state.privates[key];
+}
+
+export function removeConversation(key) {
+  delete state.privates[key];
+  state.pmOrder = state.pmOrder.filter(function (k) { return k !== key; });
+  if (state.pm === key) state.pm = "";
+}
+
+// tabKey names a tab in local storage: "#room" or "@nick" ("" for none).
+export function tabKey(r) {
+  if (!r) r = view();
+  if (isConversation(r)) return "@" + fold(r.name);
+  return r.name ? "#" + r.name : "";
 }
 
 export function fold(s) { return String(s).toLowerCase(); }
@@ -69,7 +120,10 @@ export function roomNamed(name) {
 
 // view is the room whose lines are on screen; lines for no particular
 // room (notices, errors, private messages) go there too.
-export function view() { return has(state.rooms, state.current) ? state.rooms[state.current] : state.noRoom; }
+export function view() {
+  if (state.pm && has(state.privates, state.pm)) return state.privates[state.pm];
+  return has(state.rooms, state.current) ? state.rooms[state.current] : state.noRoom;
+}
 
 export function addRoom(name) {
   name = normRoom(name);
@@ -177,4 +231,7 @@ export function resetChatState() {
   state.noRoom = newRoom("");
   state.seenPrivate = {};
   state.unread = 0;
+  state.privates = {};
+  state.pmOrder = [];
+  state.pm = "";
 }
