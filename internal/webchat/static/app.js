@@ -804,7 +804,7 @@ function init() {
   setComposerHooks({ switchTo: switchTo, privateTo: privateTo });
   setSigninHooks({ join: join, resetChat: resetChat, resume: resume });
   initComposer();
-  initNotify(el.connState, function (r) {
+  initNotify(el.members, function (r) {
     if (r === view() || (isConversation(r) ? conversationNamed(r.name) === r : roomNamed(r.name) === r)) showTab(r);
   });
   if (typeof persist.get("nick") === "string") el.nick.value = persist.get("nick");

@@ -143,18 +143,21 @@ function headerButton(id, onClick) {
   const b = document.createElement("button");
   b.type = "button";
   b.id = id;
-  b.className = "header-button secondary";
+  b.className = "secondary";
   b.addEventListener("click", onClick);
   return b;
 }
 
-// initNotify adds the two switches to the chat header, before place;
-// open(tab) shows a tab when a notification is clicked.
-export function initNotify(place, open) {
+// initNotify adds the two switches at the end of panel (the members'
+// side panel); open(tab) shows a tab when a notification is clicked.
+export function initNotify(panel, open) {
   onOpen = open;
   buttons = { notify: headerButton("notify-toggle", onNotifyClick), sound: headerButton("sound-toggle", onSoundClick) };
-  place.parentNode.insertBefore(buttons.notify, place);
-  place.parentNode.insertBefore(buttons.sound, place);
+  const box = document.createElement("div");
+  box.className = "alert-settings";
+  box.appendChild(buttons.notify);
+  box.appendChild(buttons.sound);
+  panel.appendChild(box);
   // Audio may start only after the user interacted with the page.
   const wake = function () {
     document.removeEventListener("pointerdown", wake, true);

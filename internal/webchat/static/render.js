@@ -149,14 +149,24 @@ function isoDay(d) {
   return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate());
 }
 
-function dividers(li, line) {
+// withDividers puts the line's separators at the top of li; the line's own
+// content then goes in a block of its own, which keeps its hanging indent.
+function withDividers(li, line) {
+  const marks = [];
   if (line.dayStart) {
     const label = dayLabel(line.time, new Date());
     const full = fullDate(line.time);
-    li.appendChild(divider("day", label, label === full ? "" : full, isoDay(line.time)));
+    marks.push(divider("day", label, label === full ? "" : full, isoDay(line.time)));
   }
-  if (line.earlierAbove) li.appendChild(divider("earlier", "Earlier messages above", "", ""));
-  if (line.marker) li.appendChild(divider("unread-marker", "New messages", "", ""));
+  if (line.earlierAbove) marks.push(divider("earlier", "Earlier messages above", "", ""));
+  if (line.marker) marks.push(divider("unread-marker", "New messages", "", ""));
+  if (!marks.length) return li;
+  const body = document.createElement("div");
+  body.className = "line-body";
+  while (li.firstChild) body.appendChild(li.firstChild);
+  marks.forEach(function (m) { li.appendChild(m); });
+  li.appendChild(body);
+  return li;
 }
 
 // A line is { kind, time, ... } kept per room; renderLine turns it into an
@@ -166,7 +176,6 @@ function dividers(li, line) {
 export function renderLine(line) {
   const li = document.createElement("li");
   li.className = "line " + line.kind;
-  dividers(li, line);
   const t = document.createElement("time");
   t.className = "ts";
   t.dateTime = line.time.toISOString();
@@ -261,7 +270,7 @@ export function renderLine(line) {
     default:
       li.appendChild(span("text", line.text || ""));
   }
-  return li;
+  return withDividers(li, line);
 }
 
 // regBadge marks a member whose nick belongs to their key (not a guest).
