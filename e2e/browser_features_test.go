@@ -179,6 +179,14 @@ func TestBrowserReloadRestores(t *testing.T) {
 		const li = Array.from(document.querySelectorAll("#messages .line.msg")).find(e => e.querySelector(".text").textContent === "d10");
 		return li.getBoundingClientRect().top - s.getBoundingClientRect().top; })()`)
 
+	const d10AtTop = `(want) => { const s = document.getElementById("scroller");
+		const li = Array.from(document.querySelectorAll("#messages .line.msg")).find(e => e.querySelector(".text").textContent === "d10");
+		return !!li && Math.abs(li.getBoundingClientRect().top - s.getBoundingClientRect().top - want) <= 2; }`
+	// Another tab and back: still there.
+	p.clickTab("lobby")
+	p.clickTab("dev")
+	p.waitPage("d10 at the top of #dev after a tab switch", d10AtTop, topBefore)
+
 	p.reload()
 	p.waitChat("alice")
 	bob.expect("#lobby --> alice joined (web)")
@@ -191,9 +199,7 @@ func TestBrowserReloadRestores(t *testing.T) {
 	if v := eval[string](p, `document.getElementById("input").value`); v != "meant for dev" {
 		t.Errorf("#dev's draft after the reload is %q", v)
 	}
-	p.waitPage("d10 at the top of #dev again", `(want) => { const s = document.getElementById("scroller");
-		const li = Array.from(document.querySelectorAll("#messages .line.msg")).find(e => e.querySelector(".text").textContent === "d10");
-		return !!li && Math.abs(li.getBoundingClientRect().top - s.getBoundingClientRect().top - want) <= 2; }`, topBefore)
+	p.waitPage("d10 at the top of #dev after the reload", d10AtTop, topBefore)
 	p.clickTab("lobby")
 	if v := eval[string](p, `document.getElementById("input").value`); v != "meant for lobby" {
 		t.Errorf("#lobby's draft after the reload is %q", v)

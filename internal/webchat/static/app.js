@@ -787,6 +787,20 @@ function onVisibility() {
   conn.retryNow(); // a tab shown again reconnects at once if it was waiting
 }
 
+// At midnight "Today" becomes "Yesterday": the log is drawn again, the
+// reader kept in place.
+function redrawAtMidnight() {
+  const now = new Date();
+  const next = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 5);
+  setTimeout(function () {
+    if (state.inChat && !el.chatView.hidden) {
+      saveAnchor(view());
+      renderRoom();
+    }
+    redrawAtMidnight();
+  }, next.getTime() - now.getTime());
+}
+
 function onJumpClick() {
   scrollToBottom();
   updateJump();
@@ -814,6 +828,7 @@ function init() {
   el.memberList.addEventListener("click", onNickClick);
   el.jump.addEventListener("click", onJumpClick);
   window.addEventListener("pagehide", keepPlace);
+  redrawAtMidnight();
   el.reconnect.addEventListener("click", onReconnectClick);
   el.rooms.addEventListener("click", onTabClick);
   el.loadOlder.addEventListener("click", requestOlder);

@@ -115,7 +115,7 @@ function onNotifyClick() {
     render();
     return;
   }
-  const asked = window.Notification.requestPermission(function () { /* old callback form */ });
+  const asked = window.Notification.requestPermission();
   const done = function () {
     persist.set({ notify: window.Notification.permission === "granted" });
     render();

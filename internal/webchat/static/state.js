@@ -22,7 +22,7 @@ export const state = {
   // Private conversations, a tab each: folded nick -> conversation (see
   // newConversation), in the order opened; pm is the one shown ("" while a
   // room is shown: current stays the server's current room either way).
-  privates: {},
+  privates: Object.create(null), // no prototype: a nick may be "__proto__"
   pmOrder: [],
   pm: "",
   seenPrivate: {},   // ids of private messages already shown
@@ -231,7 +231,7 @@ export function resetChatState() {
   state.noRoom = newRoom("");
   state.seenPrivate = {};
   state.unread = 0;
-  state.privates = {};
+  state.privates = Object.create(null);
   state.pmOrder = [];
   state.pm = "";
 }
