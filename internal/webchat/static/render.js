@@ -596,50 +596,76 @@ function badgeFor(r, b) {
   b.appendChild(badge);
 }
 
+function roomTab(r, current) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "room-tab";
+  b.setAttribute("data-room", r.name);
+  if (current) {
+    b.className += " current";
+    b.setAttribute("aria-current", "true");
+  }
+  b.appendChild(span("room-tab-name", roomLabel(r.name)));
+  badgeFor(r, b);
+  return b;
+}
+
+function privateTab(key, c, current) {
+  const wrap = span("pm-tab-wrap");
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "room-tab pm-tab";
+  b.setAttribute("data-pm", key);
+  b.title = "Private conversation with " + c.name;
+  if (current) {
+    b.className += " current";
+    b.setAttribute("aria-current", "true");
+  }
+  b.appendChild(span("pm-tab-name", c.name));
+  badgeFor(c, b);
+  const x = document.createElement("button");
+  x.type = "button";
+  x.className = "pm-close";
+  x.setAttribute("data-close", key);
+  x.setAttribute("aria-label", "Close the conversation with " + c.name);
+  x.title = "Close";
+  x.textContent = "\u00d7";
+  wrap.appendChild(b);
+  wrap.appendChild(x);
+  return wrap;
+}
+
+// renderTabs draws the room tabs, then the private ones. A tab whose look
+// did not change keeps its element (a click on it is never lost to a
+// redraw, and assistive technology is not told of needless changes).
 export function renderTabs() {
-  el.rooms.textContent = "";
-  const frag = document.createDocumentFragment();
   const shown = view();
+  const tabs = [];
   state.order.forEach(function (name) {
     const r = state.rooms[name];
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "room-tab";
-    b.setAttribute("data-room", name);
-    if (r === shown) {
-      b.className += " current";
-      b.setAttribute("aria-current", "true");
-    }
-    b.appendChild(span("room-tab-name", roomLabel(name)));
-    badgeFor(r, b);
-    frag.appendChild(b);
+    tabs.push({ r: r, make: function () { return roomTab(r, r === shown); } });
   });
   state.pmOrder.forEach(function (key) {
     const c = state.privates[key];
-    const wrap = span("pm-tab-wrap");
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = "room-tab pm-tab";
-    b.setAttribute("data-pm", key);
-    b.title = "Private conversation with " + c.name;
-    if (c === shown) {
-      b.className += " current";
-      b.setAttribute("aria-current", "true");
-    }
-    b.appendChild(span("pm-tab-name", c.name));
-    badgeFor(c, b);
-    const x = document.createElement("button");
-    x.type = "button";
-    x.className = "pm-close";
-    x.setAttribute("data-close", key);
-    x.setAttribute("aria-label", "Close the conversation with " + c.name);
-    x.title = "Close";
-    x.textContent = "\u00d7";
-    wrap.appendChild(b);
-    wrap.appendChild(x);
-    frag.appendChild(wrap);
+    tabs.push({ r: c, make: function () { return privateTab(key, c, c === shown); } });
   });
-  el.rooms.appendChild(frag);
+  const old = new Map();
+  Array.prototype.forEach.call(el.rooms.children, function (e) { old.set(e.getAttribute("data-tab"), e); });
+  tabs.forEach(function (t, i) {
+    const key = (isConversation(t.r) ? "@" : "#") + fold(t.r.name);
+    const look = [t.r === shown, t.r.unread, t.r.mention, t.r.name].join("\u0000");
+    let e = old.get(key);
+    old.delete(key);
+    if (!e || e.getAttribute("data-look") !== look) {
+      const fresh = t.make();
+      fresh.setAttribute("data-tab", key);
+      fresh.setAttribute("data-look", look);
+      if (e) e.replaceWith(fresh);
+      e = fresh;
+    }
+    if (el.rooms.children[i] !== e) el.rooms.insertBefore(e, el.rooms.children[i] || null);
+  });
+  old.forEach(function (e) { e.remove(); });
 }
 
 // updateOlder shows "Load older messages" while the room shown holds
