@@ -256,6 +256,7 @@ function resume() {
   if (usesSessionJoin()) {
     const mine = state.auth.nicks.filter(function (n) { return fold(n) === fold(nick); });
     el.sessionJoin.disabled = true;
+    autoJoinUntil = Date.now() + RELOAD_NICK_MS;
     join(mine.length ? mine[0] : "");
     return true;
   }
@@ -772,10 +773,12 @@ function onNickClick(ev) {
   el.input.focus();
 }
 
-// keepPlace saves the draft and place of the tab shown, for a reload.
+// keepPlace saves the draft and place of the tab shown, for a reload (in
+// storage only: the page stays where the reader is).
 function keepPlace() {
   if (!state.inChat) return;
   leaveTab();
+  view().anchor = null;
 }
 
 function onVisibility() {
