@@ -366,7 +366,11 @@ func TestBrowserNotifications(t *testing.T) {
 		window.__notes = [];
 		const Real = window.Notification;
 		window.Notification = class extends Real {
-			constructor(title, opts) { window.__notes.push({title: title, body: opts && opts.body}); super(title, opts); }
+			constructor(title, opts) {
+				window.__notes.push({title: title, body: opts && opts.body});
+				super(title, opts);
+				(window.__shown = window.__shown || []).push(this);
+			}
 		};
 	})()`))
 	p.waitText("notify-toggle", "Notifications off")
@@ -404,6 +408,30 @@ func TestBrowserNotifications(t *testing.T) {
 	p.waitPage("the title without a count", `() => document.title === "Tertulia"`)
 	if icon := eval[string](p, `document.querySelector('link[rel="icon"]').getAttribute("href")`); icon != "data:," {
 		t.Errorf("favicon %.40q once seen, want none", icon)
+	}
+	// Clicking the notification of the private message shows its tab.
+	p.do("click the private message's notification", chromedp.Evaluate[chromedp.Void](`window.__shown[1].onclick()`))
+	p.waitPrivateTab("bob")
+	p.assertNoConsoleErrors()
+}
+
+// A reload while someone else holds the nick offers the nickname form with
+// the nick filled in and says why, rather than joining under another name.
+func TestBrowserReloadNickTaken(t *testing.T) {
+	srv := startServer(t)
+	p := newPage(t)
+	p.login(srv.HTTPAddr, "alice")
+	p.do("leave the page", chromedp.Navigate("about:blank"))
+
+	other := newLineClient(t, srv.SSHAddr, "alice")
+	other.expect("welcome alice")
+	p.open(srv.HTTPAddr, "/")
+	p.waitText("login-error", "already in use")
+	if v := eval[string](p, `document.getElementById("nick").value`); v != "alice" {
+		t.Errorf("the nickname field holds %q, want alice", v)
+	}
+	if hidden := eval[bool](p, `document.getElementById("chat-view").hidden`); !hidden {
+		t.Error("the chat view is shown although the nick is taken")
 	}
 	p.assertNoConsoleErrors()
 }
