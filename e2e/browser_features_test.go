@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tertulia/tertulia/internal/app"
@@ -37,6 +39,51 @@ func (p *browserTab) waitPrivateTab(nick string) {
 	p.waitPage("the private tab of "+nick+" as the current tab",
 		`(nick) => { const t = document.querySelector("#rooms .room-tab.current");
 			return !!t && t.dataset.pm === nick.toLowerCase() && document.getElementById("room-name").textContent === nick; }`, nick)
+}
+
+// watchReceived reports the type of every frame the page receives on its
+// websocket, as the browser's network layer sees it arrive.
+func (p *browserTab) watchReceived() <-chan string {
+	types := make(chan string, 100)
+	go func() {
+		for ev, err := range chromedp.Events(p.ctx, network.WebSocketFrameReceived) {
+			if err != nil {
+				return // the test is over
+			}
+			var f struct{ Type string }
+			if ev.Response == nil || json.Unmarshal([]byte(ev.Response.PayloadData), &f) != nil {
+				continue
+			}
+			select {
+			case types <- f.Type:
+			case <-p.ctx.Done():
+				return
+			}
+		}
+	}()
+	return types
+}
+
+// expectReceived waits for the page to receive a frame of type want,
+// failing on any frame of a type in refused before it.
+func (p *browserTab) expectReceived(types <-chan string, want string, refused ...string) {
+	p.t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		select {
+		case got := <-types:
+			if got == want {
+				return
+			}
+			for _, r := range refused {
+				if got == r {
+					p.t.Fatalf("the page received a %s frame while waiting for %s", got, want)
+				}
+			}
+		case <-deadline:
+			p.t.Fatalf("the page received no %s frame", want)
+		}
+	}
 }
 
 // reload loads the page again, as a user pressing F5 would.
@@ -98,6 +145,38 @@ func TestBrowserPrivate(t *testing.T) {
 	p.waitPage("no tab for carol", `() => !document.querySelector('#rooms .pm-tab[data-pm="carol"]')`)
 	p.do("click bob's nick in the log", chromedp.Click(chromedp.CSS(`#messages .line.msg .nick[data-nick="bob"]`)))
 	p.waitPrivateTab("bob")
+	p.assertNoConsoleErrors()
+}
+
+// Another member going away and coming back shows in the member list at
+// once, from the away frames alone: no new member list is sent for it.
+func TestBrowserAwayInMemberList(t *testing.T) {
+	srv := startServer(t)
+	bob := newLineClient(t, srv.SSHAddr, "bob")
+	bob.expect("welcome bob")
+
+	p := newPage(t)
+	p.login(srv.HTTPAddr, "alice")
+	bob.expect("#lobby --> alice joined (web)")
+	const bobAway = `() => { const b = document.querySelector('#member-list .member-open[data-nick="bob"]');
+		if (!b) return null; const li = b.closest("li"), a = li.querySelector(".away");
+		return { away: li.classList.contains("is-away"), title: a ? a.title : "" }; }`
+	p.waitPage("bob in the member list, not away", `() => { const s = (`+bobAway+`)(); return !!s && !s.away && s.title === ""; }`)
+	frames := p.watchReceived()
+
+	bob.send("/away making coffee")
+	p.expectReceived(frames, "away", "members")
+	p.waitPage("bob away in the member list, with the reason", `() => { const s = (`+bobAway+`)();
+		return !!s && s.away && s.title === "away: making coffee"; }`)
+
+	bob.send("/back")
+	p.expectReceived(frames, "away", "members")
+	p.waitPage("bob back in the member list", `() => { const s = (`+bobAway+`)(); return !!s && !s.away && s.title === ""; }`)
+	for len(frames) > 0 {
+		if got := <-frames; got == "members" {
+			t.Error("the page received a member list after bob came back")
+		}
+	}
 	p.assertNoConsoleErrors()
 }
 
@@ -216,6 +295,14 @@ func TestBrowserReloadRestores(t *testing.T) {
 	if v := eval[string](p, `document.getElementById("input").value`); v != "" {
 		t.Errorf("the composer holds %q after a reload, want it empty", v)
 	}
+	// The history of a room joined again after the reload is no news: only
+	// what is said afterwards counts as unread.
+	bob.expect("#dev --> alice joined (web)")
+	bob.send("/join #dev")
+	bob.send("after the reload")
+	bob.expect("#dev <bob> after the reload")
+	p.waitPage("one unread in #dev", `() => { const b = document.querySelector('#rooms .room-tab[data-room="dev"] .badge');
+		return !!b && !b.hidden && b.textContent === "1"; }`)
 	p.assertNoConsoleErrors()
 }
 

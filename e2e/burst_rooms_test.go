@@ -62,18 +62,17 @@ func newBurstSender(t *testing.T, local, addr, nick string) *burstSender {
 
 var missedLine = regexp.MustCompile(`^-!- missed (\d+) messages in #lobby$`)
 
-// Review finding 5: a burst that every sender was allowed to make (200
-// sessions from 20 addresses, each address at --max-conns-per-addr, each
-// session sending its whole --rate-burst at once: 2000 messages) does not
-// drop members who read as fast as they can. The queue is 64 rather than
-// the default 256 so that the burst overflows the readers' queues in every
-// run, also on a busy machine (the review saw drops with 256 in most
-// runs). Before the fix (--slow-timeout 0 now) the readers were dropped in
-// every run without -race; with -race, publishing is slowed more than
-// reading and the queues fill less often.
-// A line-mode, a web and a terminal reader stay connected, can chat
-// afterwards, and the first two get every message or a missed marker
-// that accounts for the gap.
+// A burst that every sender was allowed to make (200 sessions from 20
+// addresses, each address at --max-conns-per-addr, each session sending its
+// whole --rate-burst at once: 2000 messages) does not drop members who read
+// as fast as they can. The queue is 64 rather than the default 256 so that
+// the burst overflows the readers' queues in every run, also on a busy
+// machine (with 256, drops were seen in most runs). Before the fix
+// (--slow-timeout 0 now) the readers were dropped in every run without
+// -race; with -race, publishing is slowed more than reading and the queues
+// fill less often. A line-mode, a web and a terminal reader stay connected,
+// can chat afterwards, and the first two get every message or a missed
+// marker that accounts for the gap.
 func TestBurstWithinLimitsKeepsFastReaders(t *testing.T) {
 	const addrs, perAddr, burst = 20, 10, 10
 	srv := startServer(t, func(c *app.Config) {
@@ -202,10 +201,9 @@ func TestBurstWithinLimitsKeepsFastReaders(t *testing.T) {
 	}
 }
 
-// Review finding 7 over SSH: room creation is paced per address, the cap
-// holds, operators remove rooms with /rmroom (others may not), and after a
-// restart the rooms that held nothing are gone, so rooms can be created
-// again.
+// Over SSH, room creation is paced per address: the cap holds, operators
+// remove rooms with /rmroom (others may not), and after a restart the rooms
+// that held nothing are gone, so rooms can be created again.
 func TestRoomExhaustionOverSSH(t *testing.T) {
 	dir := t.TempDir()
 	admins := filepath.Join(dir, "admins")

@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// Acceptance 1: SSH line mode and websocket chat both ways; a PTY client
-// sees both messages rendered.
+// SSH line mode and websocket chat both ways; a PTY client sees both
+// messages rendered.
 func TestChatAcrossFrontEnds(t *testing.T) {
 	srv := startServer(t)
 	pty := newPTYClient(t, srv.SSHAddr, "carol", 100, 30)
@@ -58,7 +58,8 @@ func TestLineModeCRLFAndPlainOutput(t *testing.T) {
 	}
 }
 
-// Acceptance 3: nick clash across front-ends.
+// A nick in use, in any case, is refused to the web and replaced by an
+// alternative over SSH; /nick onto it is refused from either side.
 func TestNickClashAcrossFrontEnds(t *testing.T) {
 	srv := startServer(t)
 	alice := newLineClient(t, srv.SSHAddr, "alice")
@@ -98,7 +99,7 @@ func TestNickClashAcrossFrontEnds(t *testing.T) {
 	}
 }
 
-// Acceptance 3: unknown command, /nick, /me, /who from both sides.
+// An unknown command, /nick, /me and /who behave alike from both sides.
 func TestCommandsFromBothSides(t *testing.T) {
 	srv := startServer(t)
 	ssh := newLineClient(t, srv.SSHAddr, "sam")
@@ -165,7 +166,7 @@ func TestCommandsFromBothSides(t *testing.T) {
 	web.expect("olga left", func(f frame) bool { return f.Type == "part" && f.Nick == "olga" && f.Reason == "quit" })
 }
 
-// Acceptance 4: every member observes the same sequence of room events.
+// Every member observes the same sequence of room events.
 func TestOrderingIsTheSameForEveryone(t *testing.T) {
 	srv := startServer(t)
 	const perSender = 40
@@ -249,4 +250,31 @@ func TestOrderingIsTheSameForEveryone(t *testing.T) {
 		}
 		seen[who]++
 	}
+}
+
+// A nick needs a letter or a digit, and a full-width look-alike of a
+// connected nick is taken, on both front-ends: the web gets bad_nick or
+// nick_taken, SSH gets a nick of its own (a guest nick, an alternative).
+func TestPunctuationAndFullWidthNicks(t *testing.T) {
+	srv := startServer(t)
+	bob := newLineClient(t, srv.SSHAddr, "bob")
+	bob.expect("-!- welcome bob")
+
+	web := newWSClient(t, srv.HTTPAddr)
+	for nick, code := range map[string]string{"-": "bad_nick", "...": "bad_nick", "ｂｏｂ": "nick_taken", "ＢＯＢ": "nick_taken", "bоb": "nick_taken"} {
+		web.sendJSON(map[string]string{"type": "hello", "nick": nick})
+		if f := web.expect("an error for "+nick, func(f frame) bool { return f.Type == "error" }); f.Code != code {
+			t.Errorf("hello %q: %+v, want %s", nick, f, code)
+		}
+	}
+
+	dash := newLineClient(t, srv.SSHAddr, "-")
+	if l := dash.expect("-!- welcome "); l != "-!- welcome guest" {
+		t.Errorf("ssh as -: %q, want a guest nick", l)
+	}
+	twin := newLineClient(t, srv.SSHAddr, "ｂｏｂ")
+	if l := twin.expect("-!- welcome "); l != "-!- welcome ｂｏｂ_2" {
+		t.Errorf("ssh as ｂｏｂ while bob is here: %q, want the alternative ｂｏｂ_2", l)
+	}
+	twin.expect("The nick ｂｏｂ is taken")
 }

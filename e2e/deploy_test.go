@@ -67,8 +67,8 @@ func unitValues(content string) map[string][]string {
 	return out
 }
 
-// Acceptance 2: systemd accepts deploy/systemd/tertulia.service, which
-// runs the chat hardened, on port 22, with its state in /var/lib/tertulia.
+// systemd accepts deploy/systemd/tertulia.service, which runs the chat
+// hardened, on port 22, with its state in /var/lib/tertulia.
 func TestSystemdUnit(t *testing.T) {
 	sa := systemdAnalyze(t)
 	path, content := unitWithBinary(t)
@@ -131,9 +131,9 @@ func TestSystemdUnit(t *testing.T) {
 		}
 	}
 
-	// Review finding 15: memory, tasks and descriptors are capped, so one
-	// process's trouble stays its own; descriptors leave room for every
-	// connection the caps admit.
+	// Memory, tasks and descriptors are capped, so one process's trouble
+	// stays its own; descriptors leave room for every connection the caps
+	// admit.
 	for _, d := range []string{"MemoryMax", "MemoryHigh", "TasksMax", "LimitNOFILE"} {
 		if len(vals[d]) == 0 {
 			t.Errorf("the unit sets no %s=", d)
@@ -214,11 +214,11 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
-// Acceptance 3: SIGTERM while clients are chatting. Every client is told
-// the server is stopping, and the process exits 0 within the shutdown
-// bound. Connections that never became sessions (an SSH handshake never
-// begun, a half-sent HTTP request) do not hold the exit until the deadline:
-// they are cut a short grace after the last session left.
+// SIGTERM while clients are chatting: every client is told the server is
+// stopping, and the process exits 0 within the shutdown bound. Connections
+// that never became sessions (an SSH handshake never begun, a half-sent
+// HTTP request) do not hold the exit until the deadline: they are cut a
+// short grace after the last session left.
 //
 // After a restart on the same data, every message a sender saw echoed is
 // in the room's history: no stored message is lost.

@@ -13,12 +13,11 @@ import (
 	"testing"
 )
 
-// Review finding 12, as the review ran it: the data folder on a 600 kB
-// tmpfs (mounted in a mount namespace of the server's own, never on the
-// host). While the disk is full every message is refused, /readyz fails
-// and the repeated store error is logged once per window, not once per
-// message; once there is room again readiness returns and messages are
-// stored.
+// The data folder on a 600 kB tmpfs (mounted in a mount namespace of the
+// server's own, never on the host). While the disk is full every message is
+// refused, /readyz fails and the repeated store error is logged once per
+// window, not once per message; once there is room again readiness returns
+// and messages are stored.
 func TestFullDiskFailsReadinessAndLogsOnce(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatalf("unshare (util-linux) is needed: %v", err)

@@ -34,8 +34,7 @@ func historyAll(t *testing.T, wc *wsClient, room string) []frame {
 	}
 }
 
-// Issue 3, acceptance 4: SIGKILL while messages flow loses nothing that any
-// client saw.
+// SIGKILL while messages flow loses nothing that any client saw.
 func TestKillDashNineKeepsEverySeenMessage(t *testing.T) {
 	dir := t.TempDir()
 	p := startProcess(t, dir)
@@ -116,7 +115,7 @@ func TestKillDashNineKeepsEverySeenMessage(t *testing.T) {
 	t.Logf("%d messages seen by the web client, %d by the SSH client, %d stored", len(seen), len(botSaw), len(stored))
 }
 
-// Issue 3, acceptance 5: the database file is the only state.
+// The database file is the only state: deleting it gives a fresh server.
 func TestDeletingTheDatabaseGivesAFreshServer(t *testing.T) {
 	dir := t.TempDir()
 	p := startProcess(t, dir)

@@ -7,12 +7,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -496,9 +494,6 @@ func must(t testing.TB, err error) {
 	}
 }
 
-var _ = fmt.Sprintf
-var _ = os.Getenv
-
 func mustJSON(t testing.TB, data []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(data, v); err != nil {
@@ -600,4 +595,126 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// --- a network that misbehaves ---------------------------------------------
+
+// netProxy is a TCP proxy in front of a server whose network a test breaks
+// on purpose: Stall stops every byte both ways (a tunnel, a sleeping NAT:
+// connections stay open, new ones are accepted, nothing arrives) until
+// Resume; Cut closes every connection through it.
+type netProxy struct {
+	t      testing.TB
+	ln     net.Listener
+	target string
+
+	mu     sync.Mutex
+	resume chan struct{} // non-nil while stalled; closed by Resume
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func newNetProxy(t testing.TB, target string) *netProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &netProxy{t: t, ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.mu.Lock()
+		p.closed = true
+		p.mu.Unlock()
+		p.Resume()
+		p.Cut()
+	})
+	return p
+}
+
+// Addr is where clients connect instead of the server.
+func (p *netProxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *netProxy) accept() {
+	for {
+		client, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		server, err := net.Dial("tcp", p.target)
+		if err != nil {
+			client.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			client.Close()
+			server.Close()
+			return
+		}
+		p.conns[client], p.conns[server] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go p.pipe(server, client)
+		go p.pipe(client, server)
+	}
+}
+
+// pipe copies src to dst, holding what it read while the proxy is stalled.
+func (p *netProxy) pipe(dst, src net.Conn) {
+	defer func() {
+		dst.Close()
+		src.Close()
+		p.mu.Lock()
+		delete(p.conns, dst)
+		delete(p.conns, src)
+		p.mu.Unlock()
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			stalled := p.resume
+			p.mu.Unlock()
+			if stalled != nil {
+				<-stalled
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Stall holds every byte, both ways, on every connection until Resume.
+func (p *netProxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resume == nil {
+		p.resume = make(chan struct{})
+	}
+}
+
+// Resume lets held and new bytes through again.
+func (p *netProxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resume != nil {
+		close(p.resume)
+		p.resume = nil
+	}
+}
+
+// Cut closes every connection through the proxy, both ends.
+func (p *netProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
 }

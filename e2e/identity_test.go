@@ -82,3 +82,36 @@ func TestFingerprintOnlyFromProvenKey(t *testing.T) {
 		t.Fatalf("attacker connected as %v with key %q; want mallory with no key", rec["nick"], rec["key"])
 	}
 }
+
+// /help lists only what the caller can use: a web guest is not shown the
+// commands of keys, an SSH session with a key is.
+func TestHelpListsKeyCommandsOnlyToKeys(t *testing.T) {
+	srv := startServer(t)
+	web := joinWS(t, srv.HTTPAddr, "guest")
+	web.say("/help")
+	help := web.expect("help", func(f frame) bool { return f.Type == "notice" && strings.HasPrefix(f.Text, "Commands:") })
+	keyed := newLineClient(t, srv.SSHAddr, "regular", gossh.PublicKeys(newSigner(t)))
+	keyed.expect("-!- welcome regular")
+	keyed.send("/help")
+	keyed.expect("-!- Commands:")
+	keyHelp := map[string]bool{}
+	for range 60 {
+		l := keyed.expectFunc("a help line", func(string) bool { return true })
+		if !strings.HasPrefix(l, "-!-   /") {
+			break
+		}
+		keyHelp[strings.Fields(l)[1]] = true
+	}
+	for _, cmd := range []string{"/register", "/weblogin", "/sessions", "/logout-all"} {
+		if strings.Contains(help.Text, "\n  "+cmd+" ") {
+			t.Errorf("a web guest's /help lists %s:\n%s", cmd, help.Text)
+		}
+		if !keyHelp[cmd] {
+			t.Errorf("an SSH key's /help does not list %s", cmd)
+		}
+		web.say(cmd)
+		if f := web.expect("needs_key", func(f frame) bool { return f.Type == "error" }); f.Code != "needs_key" {
+			t.Errorf("%s by a web guest: %+v", cmd, f)
+		}
+	}
+}

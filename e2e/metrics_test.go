@@ -37,8 +37,8 @@ func scrapeMetrics(t testing.TB, addr string) map[string]float64 {
 	return out
 }
 
-// Acceptance 4: --metrics-addr serves Prometheus metrics on a listener of
-// its own, and the counters move as people chat.
+// --metrics-addr serves Prometheus metrics on a listener of its own, and
+// the counters move as people chat.
 func TestMetrics(t *testing.T) {
 	metricsAddr := freePort(t)
 	p := startProcess(t, t.TempDir(), "--metrics-addr", metricsAddr, "--max-message", "50")

@@ -1,8 +1,8 @@
 package e2e
 
-// Regression tests for issue 11's moderation and identity findings 6, 8, 9,
-// 10 and 11 (../shared/reviews/security.md), each played as the review's
-// attacker did.
+// Abuse of moderation and identity, each played as an attacker would:
+// evading a mute, a ban's neighbours in the same /64, squatting nicks,
+// lookalike nicks, and a /reply after its writer changed nick.
 
 import (
 	"os"
@@ -27,10 +27,10 @@ func operatorServer(t *testing.T, mutate ...func(*app.Config)) (*server, gossh.S
 	return startServerIn(t, dir, append([]func(*app.Config){func(c *app.Config) { c.Files.Admins = admins }}, mutate...)...), bossKey
 }
 
-// Finding 6: the operator mutes noisy, a guest without a key. Neither
-// /nick nor reconnecting under another nick from the same address lets it
-// speak (messages, actions, topic, private messages), and the innocent who
-// takes the nick noisy afterwards is not muted.
+// The operator mutes noisy, a guest without a key. Neither /nick nor
+// reconnecting under another nick from the same address lets it speak
+// (messages, actions, topic, private messages), and the innocent who takes
+// the nick noisy afterwards is not muted.
 func TestMutedGuestStaysMutedAcrossNickAndReconnect(t *testing.T) {
 	srv, bossKey := operatorServer(t)
 	boss := newLineClientFrom(t, "127.0.0.2", srv.SSHAddr, "boss", keyAuth(bossKey))
@@ -84,11 +84,11 @@ func TestMutedGuestStaysMutedAcrossNickAndReconnect(t *testing.T) {
 // network namespace.
 const netnsEnv = "TERTULIA_E2E_IN_NETNS"
 
-// Finding 8: the operator bans troll6, a guest at 2001:db8:1::10. Its
-// neighbour 2001:db8:1::11, in the same /64, is refused over SSH and the
-// websocket; another /64 is not. The addresses live in a network namespace
-// of this test's own: the test binary runs this test again under
-// `unshare --net`, where it adds them to the loopback interface.
+// The operator bans troll6, a guest at 2001:db8:1::10. Its neighbour
+// 2001:db8:1::11, in the same /64, is refused over SSH and the websocket;
+// another /64 is not. The addresses live in a network namespace of this
+// test's own: the test binary runs this test again under `unshare --net`,
+// where it adds them to the loopback interface.
 func TestIPv6BanCoversTheSlash64(t *testing.T) {
 	if os.Getenv(netnsEnv) == "1" {
 		ipv6BanInNamespace(t)
@@ -153,8 +153,8 @@ func ipv6BanInNamespace(t *testing.T) {
 	back.expect("welcome troll6")
 }
 
-// Finding 9: one key squatting nicks. It registers a few at once, then is
-// paced; at --max-nicks-per-key it is refused until it gives one up.
+// One key squatting nicks registers a few at once, then is paced; at
+// --max-nicks-per-key it is refused until it gives one up.
 func TestRegistrationsPerKeyAreBounded(t *testing.T) {
 	clock := &fakeClock{}
 	srv := startServer(t, func(c *app.Config) { c.Now = clock.now; c.Room.MaxNicksPerKey = 4 })
@@ -186,9 +186,9 @@ func TestRegistrationsPerKeyAreBounded(t *testing.T) {
 	squatter.expect("squat5 is now registered")
 }
 
-// Finding 10: with alice registered, her lookalikes are refused on the web
-// and given an alternative over SSH, as alice herself would be; nicks that
-// only look different stay available.
+// With alice registered, her lookalikes are refused on the web and given an
+// alternative over SSH, as alice herself would be; nicks that only look
+// different stay available.
 func TestLookalikeNicksRefusedOnBothFrontEnds(t *testing.T) {
 	srv := startServer(t)
 	alice := newLineClient(t, srv.SSHAddr, "alice", keyAuth(newSigner(t)))
@@ -230,9 +230,9 @@ func TestLookalikeNicksRefusedOnBothFrontEnds(t *testing.T) {
 	}
 }
 
-// Finding 11, the review's scenario: carol writes to bobr, changes nick,
-// mallory connects as carol; bobr's /reply must reach carol (now
-// carol_away), never mallory. Once carol has left, /reply says so.
+// carol writes to bobr, changes nick, mallory connects as carol; bobr's
+// /reply must reach carol (now carol_away), never mallory. Once carol has
+// left, /reply says so.
 func TestReplyGoesToTheWriterNotTheNick(t *testing.T) {
 	srv := startServer(t)
 	bobr := newLineClient(t, srv.SSHAddr, "bobr")

@@ -26,8 +26,8 @@ type fakeClock struct{ offset atomic.Int64 }
 func (c *fakeClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *fakeClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
-// Issue 4, acceptance 1 and 5: register, reconnect under another user name
-// and keep the nick; nobody else can take it; it survives a restart.
+// Register, reconnect under another user name and keep the nick; nobody
+// else can take it; it survives a restart.
 func TestRegisteredNickBelongsToItsKey(t *testing.T) {
 	dir := t.TempDir()
 	srv := startServerIn(t, dir)
@@ -104,8 +104,8 @@ func TestRegisteredNickBelongsToItsKey(t *testing.T) {
 	guest.expect("guest is now known as ali")
 }
 
-// Issue 4, acceptance 2: offering alice's public key without its private
-// half, or logging in with another key, never yields alice's identity.
+// Offering alice's public key without its private half, or logging in with
+// another key, never yields alice's identity.
 func TestKeyOfferAttackAfterRegistration(t *testing.T) {
 	p := startProcess(t, t.TempDir())
 	aliceKey := newSigner(t)
@@ -181,8 +181,8 @@ func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
 	return nil
 }
 
-// Issue 4, acceptance 3: a /weblogin code signs a browser in once, not
-// after expiry, and /logout-all ends the session.
+// A /weblogin code signs a browser in once, not after expiry, and
+// /logout-all ends the session.
 func TestWebLogin(t *testing.T) {
 	clock := &fakeClock{}
 	srv := startServer(t, func(c *app.Config) { c.Now = clock.now })

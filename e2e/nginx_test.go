@@ -252,11 +252,11 @@ func TestNginxSiteReadTimeoutExceedsPing(t *testing.T) {
 	}
 }
 
-// Acceptance 1: Debian's nginx with deploy/nginx/tertulia.conf in front of
-// the server: HTTP redirects to HTTPS, the page is compressed, a websocket
-// through TLS chats with an SSH client, the server sees the client's
-// address (not nginx's, not a forged one), and a connection idle for longer
-// than nginx's proxy_read_timeout stays open thanks to the server's pings.
+// Debian's nginx with deploy/nginx/tertulia.conf in front of the server:
+// HTTP redirects to HTTPS, the page is compressed, a websocket through TLS
+// chats with an SSH client, the server sees the client's address (not
+// nginx's, not a forged one), and a connection idle for longer than nginx's
+// proxy_read_timeout stays open thanks to the server's pings.
 func TestThroughNginx(t *testing.T) {
 	srv := startProcess(t, t.TempDir(), "--ws-ping-interval", "500ms", "--trusted-proxies", "127.0.0.1/32")
 	const readTimeout = 2 * time.Second

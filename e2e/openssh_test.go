@@ -68,25 +68,12 @@ func (tm *tmux) waitForFunc(what string, ok func(screen string) bool) string {
 	}
 }
 
-// Acceptance 2: the real OpenSSH client in tmux joins as alice, sees a web
-// message, and what is typed there reaches the web client.
+// The real OpenSSH client in tmux joins as alice, sees a web message, and
+// what is typed there reaches the web client.
 func TestOpenSSHClientInTmux(t *testing.T) {
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Fatal("the OpenSSH client is not installed: run scripts/test, which installs it")
-	}
 	srv := startServer(t)
 	web := joinWS(t, srv.HTTPAddr, "webby")
-
-	host, port := splitAddr(t, srv.SSHAddr)
-	dir := t.TempDir()
-	// A key the client holds, as a regular's would be.
-	key := filepath.Join(dir, "id_ed25519")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
-	sshCmd := fmt.Sprintf("ssh -tt -p %s -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=%s/known_hosts -o LogLevel=error alice@%s",
-		port, key, dir, host)
-	tm := newTmux(t, 100, 24, sshCmd)
+	tm := newOpenSSHInTmux(t, srv.SSHAddr, "alice", 100, 24)
 
 	tm.waitFor("alice │ #lobby │ 2 members")
 	web.expect("alice joins", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" && f.Via == "ssh" })
@@ -110,6 +97,24 @@ func TestOpenSSHClientInTmux(t *testing.T) {
 	tm.run("send-keys", "-t", tm.target, "-l", "/quit")
 	tm.run("send-keys", "-t", tm.target, "Enter")
 	web.expect("alice leaves", func(f frame) bool { return f.Type == "part" && f.Nick == "alice" && f.Reason == "quit" })
+}
+
+// newOpenSSHInTmux runs the real OpenSSH client, with a key of its own as
+// a regular's would be, as user in a tmux pane of width × height.
+func newOpenSSHInTmux(t testing.TB, sshAddr, user string, width, height int) *tmux {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Fatal("the OpenSSH client is not installed: run scripts/test, which installs it")
+	}
+	host, port := splitAddr(t, sshAddr)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id_ed25519")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	sshCmd := fmt.Sprintf("ssh -tt -p %s -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=%s/known_hosts -o LogLevel=error %s@%s",
+		port, key, dir, user, host)
+	return newTmux(t, width, height, sshCmd)
 }
 
 func splitAddr(t testing.TB, addr string) (string, string) {

@@ -22,8 +22,8 @@ func writeAuthorizedKeys(t *testing.T, path string, keys ...gossh.Signer) {
 	must(t, os.WriteFile(path, []byte(b.String()), 0o600))
 }
 
-// Issue 4, acceptance 4 and 5: every moderation command works for an
-// operator, is refused for anyone else, and its effect survives a restart.
+// Every moderation command works for an operator, is refused for anyone
+// else, and its effect survives a restart.
 func TestModerationByOperators(t *testing.T) {
 	dir := t.TempDir()
 	admins := filepath.Join(dir, "admins")

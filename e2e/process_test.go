@@ -20,9 +20,19 @@ import (
 
 var (
 	buildOnce sync.Once
+	buildDir  string // removed by TestMain
 	buildPath string
 	buildErr  error
 )
+
+// TestMain removes the binary that binary built, if a test asked for one.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // binary builds cmd/tertulia once per test run.
 func binary(t testing.TB) string {
@@ -33,6 +43,7 @@ func binary(t testing.TB) string {
 			buildErr = err
 			return
 		}
+		buildDir = dir
 		buildPath = filepath.Join(dir, "tertulia")
 		out, err := exec.Command("go", "build", "-o", buildPath, "../cmd/tertulia").CombinedOutput()
 		if err != nil {
@@ -159,7 +170,7 @@ func hostKeyOf(t testing.TB, addr string) string {
 	return fp
 }
 
-// Acceptance 6: a restart keeps the host key, stored 0600.
+// A restart keeps the host key, stored 0600.
 func TestHostKeySurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	p1 := startProcess(t, dir)

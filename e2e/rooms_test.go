@@ -8,7 +8,7 @@ import (
 	"github.com/tertulia/tertulia/internal/app"
 )
 
-// Issue 3, acceptance 1: two rooms with members on both front-ends.
+// Two rooms with members on both front-ends.
 func TestRoomsAcrossFrontEnds(t *testing.T) {
 	srv := startServer(t)
 	sam := newLineClient(t, srv.SSHAddr, "sam")
@@ -78,7 +78,7 @@ func drainLines(lc *lineClient) []string {
 	}
 }
 
-// Issue 3, acceptance 2: /msg and /reply across front-ends.
+// /msg and /reply across front-ends.
 func TestPrivateMessagesAcrossFrontEnds(t *testing.T) {
 	srv := startServer(t)
 	bob := newLineClient(t, srv.SSHAddr, "bob")
@@ -123,8 +123,8 @@ func TestPrivateMessagesAcrossFrontEnds(t *testing.T) {
 	}
 }
 
-// Issue 3, acceptance 3: history on join across front-ends, paging, and no
-// duplicate or missing message around the join while messages flow.
+// History on join across front-ends, paging, and no duplicate or missing
+// message around the join while messages flow.
 func TestHistoryOnJoinAndPaging(t *testing.T) {
 	srv := startServer(t, func(c *app.Config) { c.Room.History = 5 })
 	poster := newLineClient(t, srv.SSHAddr, "poster")

@@ -32,9 +32,9 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-// The tests of issue #5: hostile input on both front-ends, floods,
-// connection caps, garbage and stalled connections, cross-site websockets
-// and forged X-Forwarded-For. docs/security.md maps each threat to them.
+// Hostile input on both front-ends, floods, connection caps, garbage and
+// stalled connections, cross-site websockets and forged X-Forwarded-For.
+// docs/security.md maps each threat to these tests.
 
 // --- what no receiver may ever get -------------------------------------
 
@@ -133,8 +133,11 @@ func (c *receiverCheck) checkFrame(who string, data []byte) {
 	walk = func(path string, x any) {
 		switch x := x.(type) {
 		case string:
-			// Only notices (help, whois) are multi-line.
-			c.checkText(who, typ+path, x, typ == "notice" && path == ".text")
+			// Only notices (help, whois) and the text of messages and
+			// private messages have several lines, each of them clean.
+			multiLine := path == ".text" && (typ == "notice" || typ == "message" || typ == "private") ||
+				typ == "history" && path == ".messages[].text"
+			c.checkText(who, typ+path, x, multiLine)
 		case map[string]any:
 			for k, e := range x {
 				walk(path+"."+k, e)
@@ -289,12 +292,21 @@ func framesUntil(wc *wsClient, what string, last func(frame) bool) []frame {
 }
 
 // messagesFromLines lists the texts of the room messages nick sent.
+// messagesFromLines is the messages nick sent in #lobby, each with the
+// continuation lines that follow it.
 func messagesFromLines(lines []string, nick string) []string {
 	var out []string
 	prefix := "#lobby <" + nick + "> "
+	continued := false // the line before is one of nick's messages
 	for _, l := range lines {
-		if strings.HasPrefix(l, prefix) {
+		switch {
+		case strings.HasPrefix(l, prefix):
 			out = append(out, strings.TrimPrefix(l, prefix))
+			continued = true
+		case continued && (l == "#lobby |" || strings.HasPrefix(l, "#lobby | ")):
+			out[len(out)-1] += "\n" + strings.TrimPrefix(strings.TrimPrefix(l, "#lobby |"), " ")
+		default:
+			continued = false
 		}
 	}
 	return out
@@ -398,6 +410,10 @@ type hostileCase struct {
 	// want are the messages the receivers get from the sender, in
 	// order; none when the line is refused.
 	want []string
+	// wantFromWeb, if set, is want when the text comes in a websocket
+	// say, which keeps line breaks as one message of several lines
+	// (line mode sends one message per line).
+	wantFromWeb []string
 	// code is the error the sender gets instead.
 	code string
 }
@@ -413,12 +429,11 @@ var hostileCases = []hostileCase{
 	{name: "OSC colours and cwd", text: "\x1b]11;rgb:ffff/0000/0000\x07\x1b]10;#ff0000\x07\x1b]7;file://evil.example/tmp\x07after-osc", want: []string{"after-osc"}},
 	{name: "DCS, APC, PM, SOS", text: "\x1bP1$rdcs-payload\x1b\\\x1b_apc-payload\x1b\\\x1b^pm-payload\x1b\\\x1bXsos-payload\x1b\\after-strings", want: []string{"after-strings"}},
 	{name: "C1 controls as UTF-8", text: "c1\u009b2J\u009d0;c1-title\u009c\u0090dcs\u009c\u0085end", want: []string{"c1end"}},
-	// Review finding 14: the control alone was dropped and its payload
-	// arrived as text.
+	// A C1 OSC is dropped with its payload, which never arrives as text.
 	{name: "C1 OSC payload", text: "before\u009d0;c1-title\u009cafter", want: []string{"beforeafter"}},
 	{name: "bracketed paste markers", text: "\x1b[200~pasted\x1b[201~", want: []string{"pasted"}},
 	{name: "backspace forging", text: "hi\b\b\b\b\b\b\balice: forged", want: []string{"hialice: forged"}},
-	{name: "carriage return overwrite", text: "innocent\ralice: evil", want: []string{"innocent", "alice: evil"}},
+	{name: "carriage return overwrite", text: "innocent\ralice: evil", want: []string{"innocent", "alice: evil"}, wantFromWeb: []string{"innocent\nalice: evil"}},
 	{name: "vertical tab and form feed", text: "vt\vff\fend", want: []string{"vtffend"}},
 	// Unicode line and paragraph separators end a line for some readers
 	// (Python's str.splitlines, for one): a line-mode bot must not see
@@ -504,7 +519,11 @@ func TestHostileInputBothFrontEnds(t *testing.T) {
 			case tc.code == "too_long" && s.via == "ssh" && !strings.Contains(errs[0], "not sent: longer than"):
 				t.Errorf("%s from %s: error %q does not say why", tc.name, s.via, errs[0])
 			}
-			want := append(append([]string(nil), tc.want...), marker)
+			sent := tc.want
+			if s.via == "web" && tc.wantFromWeb != nil {
+				sent = tc.wantFromWeb
+			}
+			want := append(append([]string(nil), sent...), marker)
 			got := messagesFromLines(linesUntil(bob, "<"+s.nick+"> "+marker), s.nick)
 			if !equalStrings(got, want) {
 				t.Errorf("%s from %s: line client got %q, want %q", tc.name, s.via, got, want)
@@ -514,20 +533,23 @@ func TestHostileInputBothFrontEnds(t *testing.T) {
 				t.Errorf("%s from %s: web client got %q, want %q", tc.name, s.via, got, want)
 			}
 			screen := carol.waitScreen("<" + s.nick + "> " + marker)
-			for _, w := range tc.want {
-				if !strings.Contains(screen, "<"+s.nick+"> "+w) {
-					t.Errorf("%s from %s: the terminal does not show %q from %s:\n%s", tc.name, s.via, w, s.nick, screen)
+			for _, w := range sent {
+				first, _, _ := strings.Cut(w, "\n")
+				if !strings.Contains(screen, "<"+s.nick+"> "+first) {
+					t.Errorf("%s from %s: the terminal does not show %q from %s:\n%s", tc.name, s.via, first, s.nick, screen)
 				}
 			}
 			checkTerminalAttribution(t, tc.name+" from "+s.via, screen)
 			// Nothing on the terminal is a link or coloured by a user.
-			for _, w := range tc.want {
-				links, coloured := ptyLinksAndColours(carol, w)
-				if len(links) > 0 {
-					t.Errorf("%s from %s: the terminal shows hyperlinks %q", tc.name, s.via, links)
-				}
-				if coloured {
-					t.Errorf("%s from %s: %q is coloured on the terminal", tc.name, s.via, w)
+			for _, w := range sent {
+				for _, line := range strings.Split(w, "\n") {
+					links, coloured := ptyLinksAndColours(carol, line)
+					if len(links) > 0 {
+						t.Errorf("%s from %s: the terminal shows hyperlinks %q", tc.name, s.via, links)
+					}
+					if coloured {
+						t.Errorf("%s from %s: %q is coloured on the terminal", tc.name, s.via, line)
+					}
 				}
 			}
 		}
@@ -686,13 +708,27 @@ func TestHostileInputBothFrontEnds(t *testing.T) {
 // the real sender's name before it.
 func checkTerminalAttribution(t *testing.T, what, screen string) {
 	t.Helper()
+	head := "" // the row of the message a row indented under it continues
 	for _, row := range strings.Split(screen, "\n") {
 		if strings.Contains(row, "<alice>") {
 			t.Errorf("%s: the terminal shows a line as from alice: %q", what, row)
 		}
+		indented := strings.HasPrefix(row, " ")
+		if !indented {
+			head = row
+		}
 		for _, forged := range []string{"alice: forged", "alice: evil"} {
 			if i := strings.Index(row, forged); i >= 0 {
 				before := row[:i]
+				if indented && strings.TrimSpace(before) == "" {
+					// A continuation line: it belongs to the message
+					// it is indented under, unless that one has
+					// scrolled off the top.
+					if head == "" {
+						continue
+					}
+					before = head
+				}
 				if !strings.Contains(before, "<mallory>") && !strings.Contains(before, "<mallet>") {
 					t.Errorf("%s: the terminal shows %q without its sender: %q", what, forged, row)
 				}
@@ -1391,9 +1427,9 @@ func TestSilentWebsocketClosedAfterHelloTimeout(t *testing.T) {
 	joinWS(t, srv.HTTPAddr, "talker")
 }
 
-// Review finding 13: on the default --trusted-proxies, a local peer other
-// than 127.0.0.1 (any local user or process) rotating X-Forwarded-For and
-// X-Real-IP on every request must still be limited as itself.
+// On the default --trusted-proxies, a local peer other than 127.0.0.1 (any
+// local user or process) rotating X-Forwarded-For and X-Real-IP on every
+// request must still be limited as itself.
 func TestSignInGuessLimitIgnoresForgedHeadersOnDefaults(t *testing.T) {
 	srv := startServer(t) // the default trusted list, 127.0.0.1/32 and ::1/128
 	local := &net.TCPAddr{IP: net.ParseIP("127.0.0.65")}
@@ -1418,11 +1454,11 @@ func TestSignInGuessLimitIgnoresForgedHeadersOnDefaults(t *testing.T) {
 	}
 }
 
-// Review note on DNS rebinding: once the server knows its public name
-// (--public-url or --allowed-origins), a request naming another host, as a
-// page on evil.example re-resolved to this server would send, is refused:
-// the page, the websocket and sign-in alike. Address literals still work
-// for local tools, and the probes answer whatever the host.
+// DNS rebinding: once the server knows its public name (--public-url or
+// --allowed-origins), a request naming another host, as a page on
+// evil.example re-resolved to this server would send, is refused: the page,
+// the websocket and sign-in alike. Address literals still work for local
+// tools, and the probes answer whatever the host.
 func TestRequestsForAnotherHostRefused(t *testing.T) {
 	srv := startServer(t, func(c *app.Config) { c.PublicURL = "https://chat.example.com" })
 	status := func(method, path, host string, header http.Header) int {

@@ -9,10 +9,10 @@ import (
 	"github.com/tertulia/tertulia/internal/app"
 )
 
-// Acceptance 5: a client that stops reading is dropped, and everyone else
-// keeps receiving every message meanwhile. No sleeps: the test sends until
-// the server reports the drop, within a bounded number of messages, and
-// every wait is bounded.
+// A client that stops reading is dropped, and everyone else keeps receiving
+// every message meanwhile. No sleeps: the test sends until the server
+// reports the drop, within a bounded number of messages, and every wait is
+// bounded.
 func TestStalledClientIsDropped(t *testing.T) {
 	// Once its queue is full, the stalled client is skipped messages; it
 	// is dropped when it has written nothing for --slow-timeout.

@@ -1,10 +1,10 @@
 package e2e
 
-// Issue 11, findings 1 to 4 of the security review and its note on agent
-// forwarding: SSH requests that OpenSSH never sends, sent raw with
-// golang.org/x/crypto/ssh. The memory attacks run against the server
-// binary in a process of its own, whose resident memory
-// (/proc/PID/status) is the server's alone.
+// SSH requests that OpenSSH never sends, sent raw with
+// golang.org/x/crypto/ssh: huge terminal sizes, env floods, many session
+// channels, stalled terminals and forwarding requests. The memory attacks
+// run against the server binary in a process of its own, whose resident
+// memory (/proc/PID/status) is the server's alone.
 
 import (
 	"bytes"
@@ -25,8 +25,7 @@ import (
 )
 
 const (
-	// memoryBudget is what one attack may add to the resident memory
-	// (acceptance 2 of issue 11).
+	// memoryBudget is what one attack may add to the resident memory.
 	memoryBudget = 100 << 20
 	// memoryRunaway kills the server: without the fixes these attacks take
 	// gigabytes within seconds, and the host with them.
@@ -294,10 +293,9 @@ func readUntil(t testing.TB, r io.Reader, want string, w *memoryWatch) bool {
 	}
 }
 
-// Finding 1 (critical): a pty-req claiming a terminal 2^32-1 columns or
-// rows wide took the server to 12.6 GB. The sizes are clamped: the session
-// works, memory stays within budget and comes back, and the session ends
-// with its connection.
+// A pty-req claiming a terminal 2^32-1 columns or rows wide once took the
+// server to 12.6 GB. The sizes are clamped: the session works, memory stays
+// within budget and comes back, and the session ends with its connection.
 func TestHugePTYIsClamped(t *testing.T) {
 	srv := startProcess(t, t.TempDir())
 	observer := newLineClient(t, srv.SSHAddr, "observer")
@@ -346,10 +344,10 @@ func TestHugePTYIsClamped(t *testing.T) {
 	}
 }
 
-// Finding 2 (high): every env request was kept, so 2.4 GB of them on one
-// channel took the server to 3.9 GB; after a shell on a first channel, a
-// second channel could go on for ever. A channel may now set a few small
-// variables before its shell and no more.
+// Every env request was once kept, so 2.4 GB of them on one channel took
+// the server to 3.9 GB; after a shell on a first channel, a second channel
+// could go on for ever. A channel may now set a few small variables before
+// its shell and no more.
 func TestEnvFloodIsBounded(t *testing.T) {
 	srv := startProcess(t, t.TempDir(), "--ssh-session-timeout", "3s")
 	observer := newLineClient(t, srv.SSHAddr, "observer")
@@ -427,10 +425,10 @@ func TestEnvFloodIsBounded(t *testing.T) {
 	})
 }
 
-// Finding 3 (high): each session channel became a chat session of its own,
-// 300 of them over one connection past every connection cap. A connection
-// now has one chat session, ever; it may have --ssh-max-channels channels
-// open, and one that asks for no shell is closed after the session timeout.
+// Each session channel once became a chat session of its own, 300 of them
+// over one connection past every connection cap. A connection now has one
+// chat session, ever; it may have --ssh-max-channels channels open, and one
+// that asks for no shell is closed after the session timeout.
 func TestOneChatSessionPerConnection(t *testing.T) {
 	const maxChannels = 4
 	// The default --ssh-max-channels: the binary of 55d4c02, which has no
@@ -564,10 +562,10 @@ func ghostClient(t *testing.T, addr, user string, cols, rows uint32) (*gossh.Cli
 	return c, ch
 }
 
-// Finding 4 (medium): a PTY session that stopped reading and flooded
-// window changes stalled the connection's request loop, so its closing was
-// never noticed and the nick stayed in the room with 12 goroutines. It now
-// leaves as soon as the connection ends, and everything it held goes.
+// A PTY session that stopped reading and flooded window changes stalled the
+// connection's request loop, so its closing was never noticed and the nick
+// stayed in the room with 12 goroutines. It now leaves as soon as the
+// connection ends, and everything it held goes.
 func TestGhostSessionsLeave(t *testing.T) {
 	srv := startServer(t)
 	observer := newLineClient(t, srv.SSHAddr, "observer")
@@ -608,9 +606,9 @@ func TestGhostSessionsLeave(t *testing.T) {
 	}
 }
 
-// Finding 4: /kick of a session whose writer is stuck on a peer that does
-// not read frees what it held, goroutines included, although the peer
-// keeps its connection open.
+// /kick of a session whose writer is stuck on a peer that does not read
+// frees what it held, goroutines included, although the peer keeps its
+// connection open.
 func TestKickFreesStuckSession(t *testing.T) {
 	dir := t.TempDir()
 	admins := filepath.Join(dir, "admins")
@@ -645,9 +643,9 @@ func TestKickFreesStuckSession(t *testing.T) {
 	awaitGoroutines(t, "after /kick of a stuck session", base)
 }
 
-// The review's informational note: agent forwarding was answered true.
-// It, X11 forwarding, subsystems, signals, breaks and unknown requests are
-// refused, before and after the shell.
+// Agent forwarding (once answered true), X11 forwarding, subsystems,
+// signals, breaks and unknown requests are refused, before and after the
+// shell.
 func TestUnusedSessionRequestsRefused(t *testing.T) {
 	srv := startServer(t)
 	c := dialSSH(t, srv.SSHAddr, "agentbot", guestAuth())

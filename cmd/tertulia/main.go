@@ -74,6 +74,7 @@ func bindFlags(fs *flag.FlagSet, cfg *app.Config) *textFlags {
 	fs.StringVar(&text.origins, "allowed-origins", "", "comma-separated extra origins (e.g. https://chat.example.com) allowed to open websockets; the page's own host is always allowed")
 	fs.IntVar(&cfg.Room.QueueSize, "outbound-queue", cfg.Room.QueueSize, "events queued per session before a client too slow to read them is dropped (at least 1)")
 	fs.IntVar(&cfg.Room.MaxMessage, "max-message", cfg.Room.MaxMessage, "longest message, in characters (at least 1)")
+	fs.IntVar(&cfg.Room.MaxLines, "max-lines", cfg.Room.MaxLines, "most lines one message may have, within --max-message (1: single-line messages; 0: no cap but --max-message)")
 	fs.Int64Var(&cfg.Web.ReadLimit, "ws-read-limit", cfg.Web.ReadLimit, "largest websocket frame a client may send, in bytes (at least 1)")
 	fs.DurationVar(&cfg.Web.PingInterval, "ws-ping-interval", cfg.Web.PingInterval, "how often websockets are pinged; peers silent for two intervals are dropped")
 	fs.DurationVar(&cfg.Web.HelloTimeout, "ws-hello-timeout", cfg.Web.HelloTimeout, "time a websocket has, after the upgrade, to sign in with a hello")

@@ -17,6 +17,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/health"
 	"github.com/tertulia/tertulia/internal/logx"
 	"github.com/tertulia/tertulia/internal/metrics"
@@ -89,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 func fileOptions(f Files) ([]room.Option, error) {
 	var opts []room.Option
 	if f.Admins != "" {
-		admins, err := sshchat.ReadAuthorizedKeys(f.Admins)
+		admins, err := access.ReadAuthorizedKeys(f.Admins)
 		if err != nil {
 			return nil, fmt.Errorf("--admins: %w", err)
 		}
@@ -99,7 +100,7 @@ func fileOptions(f Files) ([]room.Option, error) {
 	}
 	if f.Allowlist != "" {
 		path := f.Allowlist
-		opts = append(opts, room.WithAllowlist(func() (map[string]bool, error) { return sshchat.ReadAuthorizedKeys(path) }))
+		opts = append(opts, room.WithAllowlist(func() (map[string]bool, error) { return access.ReadAuthorizedKeys(path) }))
 	}
 	if f.MOTD != "" {
 		motd, err := os.ReadFile(f.MOTD)
@@ -127,7 +128,7 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 	if err := a.hub.LoadRooms(ctx); err != nil {
 		return fmt.Errorf("load rooms: %w", err)
 	}
-	met.RoomsChanged(a.hub.Rooms())
+	met.RoomsChanged(a.hub.RoomCount())
 
 	conns := cfg.Conns.NewLimiter()
 	sshOpts := append(cfg.SSH.Options(), sshchat.WithLogger(a.log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(met.SSHHandshakeFailed), sshchat.WithConnLimiter(conns))
@@ -226,11 +227,11 @@ func (a *App) Serve(ctx context.Context) error {
 	// when a server failed).
 	stopReclaim()
 	<-reclaimDone
-	a.log.Info("stopping", "sessions", a.hub.Sessions())
+	a.log.Info("stopping", "sessions", a.hub.SessionCount())
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := shutdownAll(sctx, a.services, a.hub.Shutdown); err != nil {
-		a.log.Warn("sessions still open at shutdown timeout", "sessions", a.hub.Sessions())
+		a.log.Warn("sessions still open at shutdown timeout", "sessions", a.hub.SessionCount())
 	}
 	a.log.Info("stopped")
 	return runErr

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// Review finding 12: a full disk refused every message and logged each
-// refusal (3300 lines in 40 s). The same error is now written once per
-// window, with the count held back.
+// A full disk refuses every message; logging each refusal once flooded the
+// log (3300 lines in 40 s). The same error is written once per window,
+// with the count held back.
 func TestRepeatedErrorsWrittenOncePerWindow(t *testing.T) {
 	var buf bytes.Buffer
 	now := time.Unix(1000, 0)

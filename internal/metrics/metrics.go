@@ -107,7 +107,7 @@ func New() *Metrics {
 		}),
 		presenceSkip: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "presence_skipped_total",
-			Help: "Joins, parts and nick changes not queued to a session whose queue was nearly full (its member list is sent again), by front-end.",
+			Help: "Joins, parts, nick changes and away changes not queued to a session whose queue was nearly full (its member list is sent again), by front-end.",
 		}, []string{"via"}),
 		messageSkip: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "messages_skipped_total",

@@ -7,16 +7,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/store"
 )
 
-// MaxHistoryPage bounds one request for older messages.
-const MaxHistoryPage = 200
+// maxHistoryPage bounds one request for older messages.
+const maxHistoryPage = 200
 
 // LoadRooms reads the stored rooms, their topics and recent messages, and
 // makes sure the lobby is stored. Call it once, before any session connects.
 func (h *Hub) LoadRooms(ctx context.Context) error {
-	if err := h.loadAccess(ctx); err != nil {
+	if err := h.access.Load(ctx); err != nil {
 		return err
 	}
 	if err := h.store.EnsureRoom(ctx, store.Room{Name: h.lobby, CreatedAt: h.now()}); err != nil {
@@ -62,7 +63,7 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	if reclaimed > 0 {
 		h.log.Info("rooms reclaimed at startup", "rooms", reclaimed)
 	}
-	h.obs.RoomsChanged(h.Rooms())
+	h.obs.RoomsChanged(h.RoomCount())
 	return nil
 }
 
@@ -123,9 +124,9 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 	}
 }
 
-// Join puts s in the room (creating it if new, within s's room creation
+// join puts s in the room (creating it if new, within s's room creation
 // budget) and makes it current.
-func (h *Hub) Join(s *Session, name string) error {
+func (h *Hub) join(s *Session, name string) error {
 	name = roomName(name)
 	if err := ValidateRoomName(name); err != nil {
 		return err
@@ -198,7 +199,7 @@ func (h *Hub) sessionByNick(nick string) *Session {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.nicks[foldNick(nick)]
+	return h.nicks[access.Fold(nick)]
 }
 
 // private sends a private message to nick; both ends see it.
@@ -286,18 +287,18 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 	return nil
 }
 
-// History sends s up to limit messages of a room it is in, older than
+// olderMessages sends s up to limit messages of a room it is in, older than
 // before (0: the newest), telling whether older ones remain.
-func (h *Hub) History(s *Session, room string, before uint64, limit int) error {
+func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) error {
 	return h.historyPage(s, room, limit, func(ctx context.Context, name string, n int) ([]store.Message, error) {
 		return h.store.History(ctx, name, int64(before), n)
 	}, &Event{Before: max(before, 1)})
 }
 
-// HistoryAfter sends s up to limit messages of a room it is in, newer than
+// newerMessages sends s up to limit messages of a room it is in, newer than
 // after, oldest first, telling whether newer ones remain: a client that
 // was away asks for what followed the last message it holds.
-func (h *Hub) HistoryAfter(s *Session, room string, after uint64, limit int) error {
+func (h *Hub) newerMessages(s *Session, room string, after uint64, limit int) error {
 	return h.historyPage(s, room, limit, func(ctx context.Context, name string, n int) ([]store.Message, error) {
 		return h.store.HistoryAfter(ctx, name, int64(after), n)
 	}, &Event{After: after, Forward: true})
@@ -312,8 +313,8 @@ func (h *Hub) historyPage(s *Session, room string, limit int, read func(context.
 	if r == nil {
 		return userErr("not_in_room", "you are not in #"+roomName(room))
 	}
-	if limit <= 0 || limit > MaxHistoryPage {
-		limit = MaxHistoryPage
+	if limit <= 0 || limit > maxHistoryPage {
+		limit = maxHistoryPage
 	}
 	var msgs []store.Message
 	if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
@@ -340,12 +341,12 @@ func (h *Hub) historyPage(s *Session, room string, limit int, read func(context.
 	return nil
 }
 
-// HistoryRequest is History for a front-end, reporting errors to the user.
+// HistoryRequest is olderMessages for a front-end, reporting errors to the user.
 func (h *Hub) HistoryRequest(s *Session, room string, before uint64, limit int) {
 	if !h.allowInput(s) {
 		return
 	}
-	if err := h.History(s, room, before, limit); err != nil {
+	if err := h.olderMessages(s, room, before, limit); err != nil {
 		h.fail(s, err)
 	}
 }
@@ -356,7 +357,7 @@ func (h *Hub) HistoryAfterRequest(s *Session, room string, after uint64, limit i
 	if !h.allowInput(s) {
 		return
 	}
-	if err := h.HistoryAfter(s, room, after, limit); err != nil {
+	if err := h.newerMessages(s, room, after, limit); err != nil {
 		h.fail(s, err)
 	}
 }
@@ -394,7 +395,7 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	if rooms := t.Rooms(); len(rooms) > 0 {
 		fmt.Fprintf(&b, "\n  in #%s", strings.Join(rooms, " #"))
 	}
-	if away := t.Away(); away != "" {
+	if away := t.awayReason(); away != "" {
 		fmt.Fprintf(&b, "\n  away: %s", away)
 	}
 	switch {

@@ -2,10 +2,11 @@ package room
 
 import (
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 // A client may tag a say with its own id (cid) so that sending it again,
@@ -22,11 +23,9 @@ const (
 	cidsTotal    = 8192
 )
 
-// sayTag is the cid of the say being handled for a session, and which of
-// its lines (a say may hold several).
+// sayTag is the cid of the say being handled for a session.
 type sayTag struct {
-	cid  string
-	line int
+	cid string
 }
 
 // cidEntry is one remembered cid. done is closed once the say it tags has
@@ -64,7 +63,7 @@ func cidOwner(s *Session) string {
 	if s.fingerprint != "" {
 		return "key " + s.fingerprint
 	}
-	return "nick " + foldNick(s.Nick())
+	return "nick " + access.Fold(s.Nick())
 }
 
 // validCID reports a cid the hub refuses.
@@ -75,11 +74,11 @@ func validCID(cid string) *UserError {
 	return nil
 }
 
-// claim returns the entry of owner's cid and line, and first: no such say
+// claim returns the entry of owner's cid, and first: no such say
 // was stored or is being stored, so the caller stores it and must settle
 // the entry. Otherwise the caller waits for the entry's done.
 func (t *cidTable) claim(owner string, tag sayTag, now time.Time) (e *cidEntry, first bool) {
-	key := owner + "\x00" + strconv.Itoa(tag.line) + "\x00" + tag.cid
+	key := owner + "\x00" + tag.cid
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expireLocked(now)

@@ -180,6 +180,11 @@ func TestRefusedSayCarriesItsCIDAndMayBeSentAgain(t *testing.T) {
 	if ev := nextKind(t, alice, KindError); ev.CID != "" {
 		t.Fatalf("an untagged say's error carries cid %q", ev.CID)
 	}
+	// Nothing left once cleaned: still answered.
+	h.InputWithCID(alice, "", "\u200e\x1b[2J", "blank")
+	if ev := nextKind(t, alice, KindError); ev.Code != "empty" || ev.CID != "blank" {
+		t.Fatalf("a say with nothing left once cleaned: %+v, want empty with its cid", ev)
+	}
 	h.InputWithCID(alice, "", strings.Repeat("y", 65), strings.Repeat("c", MaxCIDLen+1))
 	if ev := nextKind(t, alice, KindError); ev.Code != "bad_cid" {
 		t.Fatalf("a cid of %d characters: %+v, want bad_cid", MaxCIDLen+1, ev)
@@ -306,5 +311,108 @@ func TestHistoryAfterAndMore(t *testing.T) {
 	h.HistoryAfterRequest(alice, "dev", 0, 0)
 	if ev := nextKind(t, alice, KindError); ev.Code != "not_in_room" {
 		t.Fatalf("history after of a room not joined: %+v", ev)
+	}
+}
+
+// gatedStore holds each queued message until the test lets it through,
+// then stores it or, with fail, refuses it.
+type gatedStore struct {
+	*store.Memory
+	queued chan struct{}
+	gate   chan bool // true: store it; false: fail
+}
+
+func (g *gatedStore) QueueMessage(m *store.Message) func(context.Context) error {
+	g.queued <- struct{}{}
+	return func(ctx context.Context) error {
+		if ok := <-g.gate; !ok {
+			return fmt.Errorf("disk on fire")
+		}
+		return g.Memory.AppendMessage(ctx, m)
+	}
+}
+
+// Two connections of one key sending the same cid at once (the old one,
+// not yet dropped, delivering a stalled line as the new one resends it):
+// the second waits for the first, and the line is stored once; if the
+// first is refused, the second stores it.
+func TestCIDSentTwiceAtOnceIsStoredOnce(t *testing.T) {
+	for _, firstStored := range []bool{true, false} {
+		t.Run(fmt.Sprint("first stored ", firstStored), func(t *testing.T) {
+			st := &gatedStore{Memory: store.NewMemory(), queued: make(chan struct{}, 2), gate: make(chan bool, 2)}
+			h := newTestHub(t, WithStore(st))
+			if err := h.LoadRooms(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			const key = "SHA256:gina"
+			old, err := h.Connect(Identity{Nick: "gina", Via: ViaWeb, Fingerprint: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(old.Leave)
+			fresh, err := h.Connect(Identity{Nick: "gina2", Via: ViaWeb, Fingerprint: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(fresh.Leave)
+
+			go h.InputWithCID(old, "", "from the tunnel", "t1")
+			<-st.queued // the first is being stored
+			resent := make(chan struct{})
+			go func() {
+				defer close(resent)
+				h.InputWithCID(fresh, "", "from the tunnel", "t1")
+			}()
+			st.gate <- firstStored
+			if !firstStored {
+				if ev := nextKind(t, old, KindError); ev.Code != "store_failed" || ev.CID != "t1" {
+					t.Fatalf("the first try's answer: %+v", ev)
+				}
+				<-st.queued // the second try is stored
+				st.gate <- true
+			}
+			<-resent
+			// fresh, in the room too, may get the first try's message as
+			// any member does, then its own copy, with the same id.
+			echo := nextMessage(t, fresh)
+			for echo.CID == "" && firstStored {
+				echo = nextMessage(t, fresh)
+			}
+			if echo.CID != "t1" || echo.Text != "from the tunnel" {
+				t.Fatalf("the resend's answer: %+v", echo)
+			}
+			if got := storedTexts(t, h, "lobby"); len(got) != 1 {
+				t.Fatalf("stored %q, want the line once", got)
+			}
+			select {
+			case <-st.queued:
+				t.Fatal("the line was queued to the store a third time")
+			default:
+			}
+		})
+	}
+}
+
+// A say of several lines with a cid is one message, echoed with the cid
+// and stored once when sent again; one of too many lines is refused with
+// the cid, so its client keeps the text.
+func TestMultiLineSayWithCID(t *testing.T) {
+	h := newTestHub(t, WithMaxLines(3))
+	alice := connect(t, h, "alice", ViaWeb)
+	h.InputWithCID(alice, "", "one\ntwo", "m1")
+	first := nextMessage(t, alice)
+	if first.CID != "m1" || first.Text != "one\ntwo" {
+		t.Fatalf("echo %+v", first)
+	}
+	h.InputWithCID(alice, "", "one\ntwo", "m1")
+	if again := nextMessage(t, alice); again.ID != first.ID || again.CID != "m1" {
+		t.Fatalf("resent: %+v, want the first copy again", again)
+	}
+	if got := storedTexts(t, h, "lobby"); strings.Join(got, "|") != "one\ntwo" {
+		t.Fatalf("stored %q", got)
+	}
+	h.InputWithCID(alice, "", "1\n2\n3\n4", "m2")
+	if ev := nextKind(t, alice, KindError); ev.Code != "too_many_lines" || ev.CID != "m2" {
+		t.Fatalf("four lines: %+v", ev)
 	}
 }

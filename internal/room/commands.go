@@ -2,298 +2,242 @@ package room
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
 
-// Call is one invocation of a command.
-type Call struct {
-	Hub     *Hub
-	Session *Session
-	Room    *Room // the room the command was typed in; nil if none
-	Name    string
-	Args    string
+// command is one entry of the command table, shared by every front-end. It
+// declares its shape (arguments, room, who may use it), which runCommand
+// checks before run is called: run only sees calls of that shape.
+type command struct {
+	name   string
+	params []param
+	help   string
+	room   roomNeed
+	// opOnly: every use is for operators (and /help shows it only to them).
+	opOnly bool
+	// needsKey: the command acts on the caller's key (an SSH key, or the
+	// key a browser signed in as), so a guest without one gets needs_key
+	// and /help does not show it to them.
+	needsKey bool
+	// opWhen, if set, makes this use of the command operators-only when it
+	// returns a text: the refusal others get (/motd TEXT, /topic under +t).
+	// It is asked once the room and the arguments have been checked.
+	opWhen func(c *call) (refused string)
+	run    func(c *call) error
 }
 
-// Command is one entry of the command table, shared by every front-end.
-type Command struct {
-	Name   string
-	Usage  string // arguments, e.g. "NEW"
-	Help   string
-	OpOnly bool
-	Run    func(c *Call) error
+// param is one argument of a command.
+type param struct {
+	name     string   // as /help and usage errors show it: "NICK", "#ROOM"
+	optional bool     // may be left out; only after the required ones
+	rest     bool     // takes the rest of the line, spaces included; last only
+	lines    bool     // rest, and the lines after it too (a message's text)
+	oneOf    []string // the only values accepted, if set
+}
+
+// oneWord is an argument of one word.
+func oneWord(name string) param { return param{name: name} }
+
+// restOfLine is an argument that takes the rest of the line.
+func restOfLine(name string) param { return param{name: name, rest: true} }
+
+// restOfText is an argument that takes the rest of the line and the lines
+// after it: the text of a multi-line message.
+func restOfText(name string) param { return param{name: name, rest: true, lines: true} }
+
+// literal is a one-word argument that must be one of values.
+func literal(values ...string) param {
+	return param{name: strings.Join(values, "|"), oneOf: values}
+}
+
+// optional is p, which may be left out.
+func optional(p param) param { p.optional = true; return p }
+
+// roomNeed says whether a command needs the room it was typed in.
+type roomNeed uint8
+
+const (
+	noRoomNeeded roomNeed = iota
+	needsRoom
+	// needsRoomUnlessNamed: a room, unless the first argument names one.
+	needsRoomUnlessNamed
+)
+
+// checkDeclaration reports what is wrong with the params, "" if nothing:
+// optional ones come after the required ones, and only the last one may
+// take the rest of the line.
+func (cmd *command) checkDeclaration() string {
+	for i, p := range cmd.params {
+		if p.lines && !p.rest {
+			return p.name + " takes lines but not the rest of the line"
+		}
+		if p.rest && i != len(cmd.params)-1 {
+			return p.name + " takes the rest of the line but is not last"
+		}
+		if i > 0 && cmd.params[i-1].optional && !p.optional {
+			return p.name + " is required after an optional argument"
+		}
+	}
+	return ""
+}
+
+// usage is the command's arguments as /help and usage errors show them,
+// e.g. "NICK [REASON]".
+func (cmd *command) usage() string {
+	names := make([]string, len(cmd.params))
+	for i, p := range cmd.params {
+		names[i] = p.name
+		if p.optional {
+			names[i] = "[" + p.name + "]"
+		}
+	}
+	return strings.Join(names, " ")
+}
+
+func (cmd *command) usageError() *UserError {
+	usage := "usage: /" + cmd.name
+	if u := cmd.usage(); u != "" {
+		usage += " " + u
+	}
+	return userErr("usage", usage)
+}
+
+// takesLines tells whether the command's last argument may hold line
+// breaks; others take one line.
+func (cmd *command) takesLines() bool {
+	return len(cmd.params) > 0 && cmd.params[len(cmd.params)-1].lines
+}
+
+// parseArgs splits args (trimmed) as the params declare: one word each,
+// separated by spaces (or line breaks, before an argument that takes
+// lines), the last one possibly the rest of the line. ok is false if a
+// required argument is missing, a value is not one accepted, or words are
+// left over.
+func (cmd *command) parseArgs(args string) (words []string, ok bool) {
+	left := args
+	for _, p := range cmd.params {
+		left = strings.TrimLeft(left, " \n")
+		if left == "" {
+			if !p.optional {
+				return nil, false
+			}
+			break
+		}
+		var w string
+		if p.rest {
+			w, left = strings.TrimRight(left, " "), ""
+		} else if i := strings.IndexAny(left, " \n"); i >= 0 {
+			w, left = left[:i], left[i:]
+		} else {
+			w, left = left, ""
+		}
+		if p.oneOf != nil && !slices.Contains(p.oneOf, w) {
+			return nil, false
+		}
+		words = append(words, w)
+	}
+	return words, strings.TrimSpace(left) == ""
+}
+
+// call is one invocation of a command whose shape has been checked.
+type call struct {
+	hub     *Hub
+	session *Session
+	room    *Room    // the room the command was typed in; nil if none
+	words   []string // the arguments, split as the command's params declare
+}
+
+// arg is the i-th argument, "" if it was left out.
+func (c *call) arg(i int) string {
+	if i < len(c.words) {
+		return c.words[i]
+	}
+	return ""
 }
 
 type commandTable struct {
-	byName map[string]*Command
-	list   []*Command
+	byName map[string]*command
+	list   []*command
 }
 
 func newCommandTable() *commandTable {
-	t := &commandTable{byName: make(map[string]*Command)}
-	for _, c := range builtinCommands() {
-		t.byName[c.Name] = c
-		t.list = append(t.list, c)
+	t := &commandTable{byName: make(map[string]*command)}
+	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), moderationCommands()} {
+		for _, c := range family {
+			if err := c.checkDeclaration(); err != "" {
+				panic("room: command /" + c.name + ": " + err)
+			}
+			if t.byName[c.name] != nil {
+				panic("room: command /" + c.name + " declared twice")
+			}
+			t.byName[c.name] = c
+			t.list = append(t.list, c)
+		}
 	}
-	sort.Slice(t.list, func(i, j int) bool { return t.list[i].Name < t.list[j].Name })
+	sort.Slice(t.list, func(i, j int) bool { return t.list[i].name < t.list[j].name })
 	return t
 }
 
-func (h *Hub) runCommand(c *Call) {
-	cmd, ok := h.commands.byName[c.Name]
+// runCommand checks the command's declared shape, in this order: that it
+// exists, that an operators-only command comes from an operator, that a
+// command of keys comes from a key, that the room it needs is there, the
+// arguments, then opWhen; only then it runs.
+func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
+	cmd, ok := h.commands.byName[name]
 	if !ok {
-		h.fail(c.Session, userErr("unknown_command", fmt.Sprintf("unknown command /%s (try /help)", c.Name)))
+		h.fail(s, userErr("unknown_command", fmt.Sprintf("unknown command /%s (try /help)", name)))
 		return
 	}
-	if cmd.OpOnly && !c.Session.IsOperator() {
-		h.fail(c.Session, userErr("not_operator", "/"+cmd.Name+" is for operators only"))
+	if cmd.opOnly && !s.IsOperator() {
+		h.fail(s, userErr("not_operator", "/"+cmd.name+" is for operators only"))
 		return
 	}
-	if err := cmd.Run(c); err != nil {
-		h.fail(c.Session, err)
+	if cmd.needsKey && s.fingerprint == "" {
+		h.fail(s, userErr("needs_key", "/"+cmd.name+" needs a key: connect over SSH with your key (or sign this browser in with a code from /weblogin)"))
+		return
+	}
+	if target == nil && (cmd.room == needsRoom || cmd.room == needsRoomUnlessNamed && args == "") {
+		h.fail(s, userErr("no_room", "you are not in a room"))
+		return
+	}
+	if strings.Contains(args, "\n") && !cmd.takesLines() {
+		h.fail(s, userErr("usage", "/"+cmd.name+" takes a single line"))
+		return
+	}
+	words, ok := cmd.parseArgs(args)
+	if !ok {
+		h.fail(s, cmd.usageError())
+		return
+	}
+	c := &call{hub: h, session: s, room: target, words: words}
+	if cmd.opWhen != nil && !s.IsOperator() {
+		if refusal := cmd.opWhen(c); refusal != "" {
+			h.fail(s, userErr("not_operator", refusal))
+			return
+		}
+	}
+	if err := cmd.run(c); err != nil {
+		h.fail(s, err)
 	}
 }
 
-func needRoom(c *Call) error {
-	if c.Room == nil {
-		return userErr("no_room", "you are not in a room")
+// help is /help: the commands this session may use, from the table.
+func (h *Hub) help(s *Session) {
+	var b strings.Builder
+	b.WriteString("Commands:")
+	op, keyed := s.IsOperator(), s.fingerprint != ""
+	for _, cmd := range h.commands.list {
+		if cmd.opOnly && !op || cmd.needsKey && !keyed {
+			continue
+		}
+		usage := "/" + cmd.name
+		if u := cmd.usage(); u != "" {
+			usage += " " + u
+		}
+		fmt.Fprintf(&b, "\n  %-24s %s", usage, cmd.help)
 	}
-	return nil
-}
-
-func builtinCommands() []*Command {
-	return []*Command{
-		{Name: "help", Help: "list the commands", Run: func(c *Call) error {
-			var b strings.Builder
-			b.WriteString("Commands:")
-			op := c.Session.IsOperator()
-			for _, cmd := range c.Hub.commands.list {
-				if cmd.OpOnly && !op {
-					continue
-				}
-				usage := "/" + cmd.Name
-				if cmd.Usage != "" {
-					usage += " " + cmd.Usage
-				}
-				fmt.Fprintf(&b, "\n  %-24s %s", usage, cmd.Help)
-			}
-			b.WriteString("\nText starting with // is sent as a message beginning with /.")
-			c.Hub.notice(c.Session, b.String())
-			return nil
-		}},
-		{Name: "nick", Usage: "NEW", Help: "change your nick", Run: func(c *Call) error {
-			if c.Args == "" {
-				return userErr("usage", "usage: /nick NEW")
-			}
-			return c.Hub.changeNick(c.Session, c.Args)
-		}},
-		{Name: "me", Usage: "ACTION", Help: "say what you are doing", Run: func(c *Call) error {
-			if err := needRoom(c); err != nil {
-				return err
-			}
-			if c.Args == "" {
-				return userErr("usage", "usage: /me ACTION")
-			}
-			return c.Hub.say(c.Session, c.Room, c.Args, true)
-		}},
-		{Name: "who", Help: "list the members of this room", Run: func(c *Call) error {
-			if err := needRoom(c); err != nil {
-				return err
-			}
-			c.Session.deliver(c.Room.membersEvent(c.Hub))
-			return nil
-		}},
-		{Name: "join", Usage: "#ROOM", Help: "join a room (created if new) or switch to it", Run: func(c *Call) error {
-			if c.Args == "" {
-				return userErr("usage", "usage: /join #room")
-			}
-			return c.Hub.Join(c.Session, firstWord(c.Args))
-		}},
-		{Name: "part", Usage: "[#ROOM]", Help: "leave this room or the one named", Run: func(c *Call) error {
-			r := c.Room
-			if c.Args != "" {
-				if r = c.Session.roomNamed(roomName(firstWord(c.Args))); r == nil {
-					return userErr("not_in_room", "you are not in #"+roomName(firstWord(c.Args)))
-				}
-			}
-			if r == nil {
-				return userErr("no_room", "you are not in a room")
-			}
-			return c.Hub.part(c.Session, r, "left")
-		}},
-		{Name: "rooms", Help: "list the rooms with their member count and topic", Run: func(c *Call) error {
-			c.Session.deliver(&Event{Kind: KindRooms, RoomList: c.Hub.roomList(), Time: c.Hub.now()})
-			return nil
-		}},
-		{Name: "topic", Usage: "[TEXT]", Help: "show or set the room's topic", Run: func(c *Call) error {
-			if err := needRoom(c); err != nil {
-				return err
-			}
-			if c.Args == "" {
-				info := c.Room.info()
-				if info.Topic == "" {
-					c.Hub.notice(c.Session, "#"+info.Name+" has no topic")
-				} else {
-					c.Hub.notice(c.Session, "#"+info.Name+" topic: "+info.Topic)
-				}
-				return nil
-			}
-			c.Room.mu.Lock()
-			locked := c.Room.topicLocked
-			c.Room.mu.Unlock()
-			if locked && !c.Session.IsOperator() {
-				return userErr("not_operator", "#"+c.Room.name+" is +t: only operators set its topic")
-			}
-			return c.Hub.setTopic(c.Session, c.Room, c.Args)
-		}},
-		{Name: "names", Usage: "[#ROOM]", Help: "list the members of this room or the one named", Run: func(c *Call) error {
-			r := c.Room
-			if c.Args != "" {
-				var err error
-				if r, err = c.Hub.roomByName(roomName(firstWord(c.Args)), false); err != nil {
-					return err
-				}
-			}
-			if r == nil {
-				return userErr("no_room", "you are not in a room")
-			}
-			c.Session.deliver(r.membersEvent(c.Hub))
-			return nil
-		}},
-		{Name: "msg", Usage: "NICK TEXT", Help: "send a private message", Run: func(c *Call) error {
-			nick, text, _ := strings.Cut(c.Args, " ")
-			if nick == "" || strings.TrimSpace(text) == "" {
-				return userErr("usage", "usage: /msg nick text")
-			}
-			return c.Hub.private(c.Session, nick, strings.TrimSpace(text))
-		}},
-		{Name: "reply", Usage: "TEXT", Help: "answer the last private message", Run: func(c *Call) error {
-			if c.Args == "" {
-				return userErr("usage", "usage: /reply text")
-			}
-			return c.Hub.reply(c.Session, c.Args)
-		}},
-		{Name: "away", Usage: "[REASON]", Help: "mark yourself as away", Run: func(c *Call) error {
-			reason := c.Args
-			if reason == "" {
-				reason = "away"
-			} else if c.Hub.muted(c.Session) {
-				// Others read the reason in /whois and member lists.
-				return userErr("muted", "you are muted: you can be away, but without a reason")
-			}
-			c.Session.mu.Lock()
-			c.Session.away = reason
-			c.Session.mu.Unlock()
-			c.Hub.refreshMember(c.Session)
-			c.Hub.notice(c.Session, "You are marked as away: "+reason)
-			return nil
-		}},
-		{Name: "back", Help: "you are no longer away", Run: func(c *Call) error {
-			c.Session.mu.Lock()
-			c.Session.away = ""
-			c.Session.mu.Unlock()
-			c.Hub.refreshMember(c.Session)
-			c.Hub.notice(c.Session, "Welcome back.")
-			return nil
-		}},
-		{Name: "whois", Usage: "NICK", Help: "show who someone is", Run: func(c *Call) error {
-			if c.Args == "" {
-				return userErr("usage", "usage: /whois nick")
-			}
-			text, err := c.Hub.whois(c.Session, firstWord(c.Args))
-			if err != nil {
-				return err
-			}
-			c.Hub.notice(c.Session, text)
-			return nil
-		}},
-		{Name: "register", Help: "bind your nick to your SSH key", Run: func(c *Call) error {
-			return c.Hub.register(c.Session, c.Session.Nick())
-		}},
-		{Name: "unregister", Usage: "[NICK]", Help: "give up a nick registered to your key", Run: func(c *Call) error {
-			nick := c.Session.Nick()
-			if c.Args != "" {
-				nick = firstWord(c.Args)
-			}
-			return c.Hub.unregister(c.Session, nick)
-		}},
-		{Name: "weblogin", Help: "get a one-time code to sign a browser in as your key", Run: func(c *Call) error {
-			return c.Hub.webLogin(c.Session)
-		}},
-		{Name: "sessions", Help: "list your key's signed-in browsers", Run: func(c *Call) error {
-			return c.Hub.listWebSessions(c.Session)
-		}},
-		{Name: "logout-all", Help: "sign out every browser signed in as your key", Run: func(c *Call) error {
-			return c.Hub.logoutAll(c.Session)
-		}},
-		{Name: "motd", Usage: "[TEXT]", Help: "show the message of the day (operators: set it)", Run: func(c *Call) error {
-			if c.Args == "" {
-				if m := c.Hub.motd(); m != "" {
-					c.Hub.notice(c.Session, m)
-				} else {
-					c.Hub.notice(c.Session, "There is no message of the day.")
-				}
-				return nil
-			}
-			if !c.Session.IsOperator() {
-				return userErr("not_operator", "only operators can set the message of the day")
-			}
-			return c.Hub.setMOTD(c.Session, c.Args)
-		}},
-		{Name: "op", Usage: "NICK", Help: "make someone's key an operator", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.setOperator(c.Session, firstWord(c.Args), true)
-		}},
-		{Name: "deop", Usage: "NICK", Help: "take operator status away", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.setOperator(c.Session, firstWord(c.Args), false)
-		}},
-		{Name: "kick", Usage: "NICK [REASON]", Help: "disconnect someone", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.kick(c.Session, c.Args)
-		}},
-		{Name: "ban", Usage: "NICK|KEY|IP[/CIDR] [DURATION] [REASON]", Help: "ban a nick (its key and address), a key or addresses (IPv6: the /64)", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.ban(c.Session, c.Args)
-		}},
-		{Name: "unban", Usage: "NICK|KEY|IP[/CIDR]", Help: "lift bans", OpOnly: true, Run: func(c *Call) error {
-			if c.Args == "" {
-				return userErr("usage", "usage: /unban nick|fingerprint|ip[/cidr]")
-			}
-			return c.Hub.unban(c.Session, firstWord(c.Args))
-		}},
-		{Name: "bans", Help: "list the bans in force", OpOnly: true, Run: func(c *Call) error {
-			c.Hub.listBans(c.Session)
-			return nil
-		}},
-		{Name: "mute", Usage: "NICK|IP [DURATION]", Help: "hide someone's messages from others (session, key, address)", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.mute(c.Session, c.Args, true)
-		}},
-		{Name: "unmute", Usage: "NICK|IP", Help: "let someone speak again", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.mute(c.Session, c.Args, false)
-		}},
-		{Name: "mode", Usage: "#ROOM +t|-t", Help: "+t: only operators set the room's topic", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.setMode(c.Session, c.Args)
-		}},
-		{Name: "rmroom", Usage: "#ROOM [REASON]", Help: "remove a room and its history; its members are parted", OpOnly: true, Run: func(c *Call) error {
-			return c.Hub.removeRoom(c.Session, c.Args)
-		}},
-		{Name: "allowlist", Usage: "reload", Help: "re-read the --allowlist file", OpOnly: true, Run: func(c *Call) error {
-			if c.Args != "reload" {
-				return userErr("usage", "usage: /allowlist reload")
-			}
-			return c.Hub.reloadAllowlist(c.Session)
-		}},
-		{Name: "quit", Usage: "[REASON]", Help: "leave the chat", Run: func(c *Call) error {
-			// The others see the reason in the part notice; a muted user's
-			// is dropped, as everything else it would say to them.
-			if reason := CleanLine(c.Args); reason != "" && !c.Hub.muted(c.Session) {
-				c.Session.setQuitMessage(truncateRunes(reason, c.Hub.maxMessage))
-			}
-			c.Hub.notice(c.Session, "Goodbye.")
-			c.Session.Close(ReasonQuit)
-			return nil
-		}},
-	}
-}
-
-func firstWord(s string) string {
-	w, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-	return w
+	b.WriteString("\nText starting with // is sent as a message beginning with /.")
+	h.notice(s, b.String())
 }

@@ -15,6 +15,9 @@ type Config struct {
 	QueueSize int
 	// MaxMessage is the longest message, in characters (at least 1).
 	MaxMessage int
+	// MaxLines is the most lines one message may have; 0: no cap but
+	// MaxMessage; 1: messages are single lines.
+	MaxLines int
 	// History is how many recent messages a joiner receives; 0: none.
 	History int
 	// MaxRooms bounds the number of rooms; 0: no cap.
@@ -48,6 +51,7 @@ func DefaultConfig() Config {
 	return Config{
 		QueueSize:          DefaultQueueSize,
 		MaxMessage:         DefaultMaxMessage,
+		MaxLines:           DefaultMaxLines,
 		History:            DefaultHistory,
 		MaxRooms:           DefaultMaxRooms,
 		MaxNicksPerKey:     DefaultMaxNicksPerKey,
@@ -69,6 +73,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessage < 1 {
 		errs = append(errs, fmt.Errorf("max message %d: must be at least 1", c.MaxMessage))
+	}
+	if c.MaxLines < 0 {
+		errs = append(errs, fmt.Errorf("max lines %d: must be 0 (no cap) or more", c.MaxLines))
 	}
 	if c.History < 0 {
 		errs = append(errs, fmt.Errorf("history %d: must be 0 (none) or more", c.History))
@@ -123,6 +130,7 @@ func (c Config) Options() []Option {
 	return []Option{
 		WithQueueSize(c.QueueSize),
 		WithMaxMessage(c.MaxMessage),
+		WithMaxLines(c.MaxLines),
 		WithHistory(c.History),
 		WithMaxRooms(maxRooms),
 		WithMaxNicksPerKey(c.MaxNicksPerKey),

@@ -14,18 +14,25 @@
 // holding only locks above it, never one above while holding one below.
 //
 //  1. Room.pubMu: orders one room's stored entries (store order is delivery
-//     order). The only lock held across store I/O. Never two rooms' at once.
-//     access.regMu is of the same tier (a key's registration count and
-//     insert as one step); the two are never held together.
+//     order). Held across store I/O. Never two rooms' at once.
+//     access.Book.regMu is of the same tier: it makes a key's registration
+//     count and insert one step, is held across store I/O, and is taken by
+//     Book.Register only, which the hub calls holding no lock; the two are
+//     never held together.
 //  2. Hub.mu: nicks, rooms, rooms being created or removed.
 //  3. Room.mu: a room's members and their order; delivery to members
 //     (Session.deliver) runs under it, so it never blocks.
 //  4. Session.mu: a session's nick, rooms, away text and reply target.
 //
-// Leaves, taken under any of the above and holding nothing else: access.mu
-// (identities, operators, bans, mutes, rate limiters), creatorTable.mu (room
-// creation budgets), Session.lagMu (rooms and counts a lagging reader
-// missed).
+// Leaves, taken under any of the above and holding nothing else:
+// access.Book.mu (registrations, operators, bans, mutes, the allowlist, the
+// MOTD, sign-in rate limiters: every Book method but Register takes only
+// it, and never across store I/O), creatorTable.mu (room creation budgets),
+// Session.lagMu (rooms and counts a lagging reader missed).
+//
+// Who may do what is package access's (Hub.access, an *access.Book): the
+// hub's identity and moderation methods ask the Book, then do the
+// session-side part (notices, announcements, closing sessions).
 //
 // Session.Close may run under room locks (a full queue closes its session
 // from deliver): it only closes channels and runs the front-end's OnClose

@@ -37,6 +37,9 @@ const (
 	// KindMissed tells a session that fell behind how many messages of a
 	// room (Room, Count) it was not sent; private messages when Room is "".
 	KindMissed
+	// KindAway: a member of Room (From) went away with the reason Text,
+	// or came back (Text "").
+	KindAway
 	// kindEnd follows the last kind, so that Kinds lists a new kind without
 	// anyone having to remember it.
 	kindEnd
@@ -81,13 +84,17 @@ func (k Kind) String() string {
 		return "rooms"
 	case KindMissed:
 		return "missed"
+	case KindAway:
+		return "away"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
-// presence: the event tells who is in a room, which a later member list
-// can stand in for.
-func (k Kind) presence() bool { return k == KindJoin || k == KindPart || k == KindNick }
+// presence: the event tells who is in a room, or how they are listed,
+// which a later member list can stand in for.
+func (k Kind) presence() bool {
+	return k == KindJoin || k == KindPart || k == KindNick || k == KindAway
+}
 
 // Format selects a rendering cache slot. Each front-end renders an event at
 // most once per format, whatever the number of recipients.
@@ -123,9 +130,9 @@ type Event struct {
 	Kind   Kind
 	ID     uint64 // message id, increasing; 0 for non-message events
 	Room   string // room name without '#'
-	From   string // sender; the joiner/parter; the old nick for KindNick
+	From   string // sender; the joiner/parter; the old nick for KindNick; the member of KindAway
 	To     string // the new nick for KindNick; the recipient of KindPrivate
-	Text   string // message, notice, error or topic text; part reason
+	Text   string // message, notice, error or topic text; part reason; away reason ("" when back)
 	Action bool   // a /me message
 	Via    Via    // the joiner's front-end (KindJoin)
 	// Registered: the joiner's or renamed member's nick belongs to its key
@@ -135,6 +142,8 @@ type Event struct {
 	Count      int    // room member count after this event (join, part, members)
 	Members    []Member
 	Rooms      []string // rooms of a welcomed session (KindWelcome)
+	// The limits on what the welcomed session may say (KindWelcome).
+	MaxMessage, MaxLines int
 	// History holds message events, oldest first (KindHistory). Before is
 	// set when they answer a request for older messages; Forward when they
 	// answer one for messages newer than After (which may be 0). More, in
@@ -182,8 +191,19 @@ func (e *Event) RenderText(f Format, fn func(*Event) string) string {
 type UserError struct {
 	Code string
 	Text string
+	// cause is the sentinel error this one reports (ErrBanned...), if any.
+	cause error
 }
 
 func (e *UserError) Error() string { return e.Text }
+
+// Unwrap lets errors.Is find the sentinel behind one of Connect's refusals.
+func (e *UserError) Unwrap() error { return e.cause }
+
+// refusal reports sentinel, one of Connect's errors, as a *UserError with
+// the code front-ends send; errors.Is still finds sentinel.
+func refusal(code string, sentinel error) *UserError {
+	return &UserError{Code: code, Text: sentinel.Error(), cause: sentinel}
+}
 
 func userErr(code, text string) *UserError { return &UserError{Code: code, Text: text} }

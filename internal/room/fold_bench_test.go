@@ -1,6 +1,6 @@
 package room
 
-// The member list a joiner receives is sorted by folded nick (foldNick: the
+// The member list a joiner receives is sorted by folded nick (access.Fold: the
 // TR39 skeleton, lower case). BenchmarkSortMembers compares sorting with the
 // key computed in the comparator, as Room.membersLocked once did, with
 // computing each key once; rooms now keep their members sorted (folded once,
@@ -12,6 +12,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 // BenchmarkMembersEvent is the member list of a room of N, as a joiner or
@@ -23,7 +25,7 @@ func BenchmarkMembersEvent(b *testing.B) {
 			r := newRoom("bench", time.Now())
 			for i := range n {
 				s := &Session{hub: h, id: uint64(i + 1), via: ViaWeb, nick: fmt.Sprintf("Member%d", (i*7919)%n)}
-				s.fold = foldNick(s.nick)
+				s.fold = access.Fold(s.nick)
 				key, m := h.memberInfo(s)
 				r.addLocked(s, key, m)
 			}
@@ -54,7 +56,7 @@ var foldSink string
 func BenchmarkFoldNick(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		foldSink = foldNick("Roberta_42")
+		foldSink = access.Fold("Roberta_42")
 	}
 }
 
@@ -68,7 +70,7 @@ func BenchmarkSortMembers(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				copy(list, src)
-				sort.Slice(list, func(i, j int) bool { return foldNick(list[i].Nick) < foldNick(list[j].Nick) })
+				sort.Slice(list, func(i, j int) bool { return access.Fold(list[i].Nick) < access.Fold(list[j].Nick) })
 			}
 		})
 		b.Run(fmt.Sprintf("prefolded/members=%d", n), func(b *testing.B) {
@@ -80,7 +82,7 @@ func BenchmarkSortMembers(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				for i, m := range src {
-					list[i] = keyed{foldNick(m.Nick), m}
+					list[i] = keyed{access.Fold(m.Nick), m}
 				}
 				sort.Slice(list, func(i, j int) bool { return list[i].key < list[j].key })
 			}

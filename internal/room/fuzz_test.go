@@ -5,9 +5,12 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
-// hostileSamples are the inputs of issue #5's threat list; they seed every
+// hostileSamples are hostile inputs (escape sequences, control and bidi
+// characters, invalid UTF-8, lookalikes, oversized lines); they seed every
 // fuzz target here (the committed corpora under testdata/fuzz hold them
 // too, with the fuzzer's own finds).
 var hostileSamples = []string{
@@ -128,6 +131,44 @@ func FuzzSplitLines(f *testing.F) {
 	})
 }
 
+// A message's text holds only '\n' as a line break and, on every line, no
+// rune CleanLine would remove; it has the lines it says, none blank at
+// either end, and cleaning it again changes nothing.
+func FuzzMessageText(f *testing.F) {
+	addSamples(f)
+	f.Add("one\r\n  two\rthree\n\n")
+	f.Add("a\x1b]0;x\ny\x07z\n\u009b2Jb")
+	f.Fuzz(func(t *testing.T, in string) {
+		text, lines := MessageText(in)
+		if text == "" {
+			if lines != 0 {
+				t.Fatalf("MessageText(%q) = \"\" with %d lines", in, lines)
+			}
+			return
+		}
+		parts := strings.Split(text, "\n")
+		if len(parts) != lines {
+			t.Fatalf("MessageText(%q) = %q: %d lines, says %d", in, text, len(parts), lines)
+		}
+		for i, l := range parts {
+			for _, r := range l {
+				if unsafeRune(r) {
+					t.Fatalf("MessageText(%q) line %d %q: unsafe rune %U", in, i, l, r)
+				}
+			}
+			if CleanLine(l) != strings.TrimSpace(l) {
+				t.Fatalf("MessageText(%q) line %d %q is not clean", in, i, l)
+			}
+		}
+		if parts[0] != strings.TrimSpace(parts[0]) || parts[0] == "" || strings.TrimSpace(parts[len(parts)-1]) == "" {
+			t.Fatalf("MessageText(%q) = %q: untrimmed ends", in, text)
+		}
+		if again, n := MessageText(text); again != text || n != lines {
+			t.Fatalf("MessageText is not idempotent: %q -> %q -> %q", in, text, again)
+		}
+	})
+}
+
 func FuzzParseCommand(f *testing.F) {
 	addSamples(f)
 	f.Fuzz(func(t *testing.T, in string) {
@@ -197,8 +238,8 @@ func FuzzValidateNick(f *testing.F) {
 		if n := utf8.RuneCountInString(in); n < 1 || n > MaxNickLen {
 			t.Fatalf("ValidateNick accepted %q of %d runes", in, n)
 		}
-		if foldNick(in) != foldNick(strings.ToLower(in)) {
-			t.Fatalf("foldNick(%q) depends on case", in)
+		if access.Fold(in) != access.Fold(strings.ToLower(in)) {
+			t.Fatalf("access.Fold(%q) depends on case", in)
 		}
 	})
 }
@@ -219,7 +260,7 @@ var disguises = map[byte][]string{
 	'5': {"５", "𝟓"}, '6': {"６", "𝟔"}, '7': {"７", "𝟕"}, '8': {"８", "𝟖"}, '9': {"９", "𝟗"},
 }
 
-// Issue 11, finding 10: folding never fails, is its own fixed point, and
+// Folding never fails, is its own fixed point, and
 // every disguise of an ASCII nick folds like the nick.
 func FuzzFoldNick(f *testing.F) {
 	addSamples(f)
@@ -227,15 +268,15 @@ func FuzzFoldNick(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		folded := foldNick(in)
+		folded := access.Fold(in)
 		if folded == "" || !utf8.ValidString(folded) {
-			t.Fatalf("foldNick(%q) = %q", in, folded)
+			t.Fatalf("access.Fold(%q) = %q", in, folded)
 		}
-		if again := foldNick(folded); again != folded {
-			t.Fatalf("foldNick is not idempotent: %q -> %q -> %q", in, folded, again)
+		if again := access.Fold(folded); again != folded {
+			t.Fatalf("Fold is not idempotent: %q -> %q -> %q", in, folded, again)
 		}
-		if ValidateNick(in) == nil && foldNick(strings.ToLower(in)) != folded {
-			t.Fatalf("foldNick(%q) depends on case", in)
+		if ValidateNick(in) == nil && access.Fold(strings.ToLower(in)) != folded {
+			t.Fatalf("access.Fold(%q) depends on case", in)
 		}
 		// The input's bytes, as an ASCII nick and as choices of disguise.
 		var plain, disguised strings.Builder
@@ -258,13 +299,13 @@ func FuzzFoldNick(f *testing.F) {
 		if plain.Len() == 0 {
 			return
 		}
-		want := foldNick(plain.String())
+		want := access.Fold(plain.String())
 		for _, r := range want {
 			if r >= utf8.RuneSelf {
 				t.Fatalf("ASCII nick %q folds to non-ASCII %q", plain.String(), want)
 			}
 		}
-		if got := foldNick(disguised.String()); got != want {
+		if got := access.Fold(disguised.String()); got != want {
 			t.Fatalf("%q disguised as %q folds to %q, not %q", plain.String(), disguised.String(), got, want)
 		}
 	})

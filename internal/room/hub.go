@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/connlimit"
 	"github.com/tertulia/tertulia/internal/store"
 )
@@ -24,6 +25,8 @@ const (
 	DefaultMaxMessage = 2000
 	DefaultHistory    = 50
 	DefaultMaxRooms   = 1000
+	// DefaultMaxLines is how many lines one message may have.
+	DefaultMaxLines = 20
 	// DefaultMaxNicksPerKey is how many nicks one key may register.
 	DefaultMaxNicksPerKey = 5
 	// A session may send DefaultRateBurst lines at once, then
@@ -44,8 +47,12 @@ const (
 	// empty for DefaultRoomReclaimAfter.
 	DefaultRoomReclaimAfter = 10 * time.Minute
 	// storeTimeout bounds one store operation made for a user.
-	storeTimeout = 5 * time.Second
+	storeTimeout = store.DefaultCallTimeout
 )
+
+// Connect's refusals are *UserError values with a code (bad_nick,
+// nick_taken, nick_registered, banned, not_allowed, stopping); those below
+// are found in them with errors.Is.
 
 // ErrNickTaken is returned by Connect when the nick is in use and no
 // alternative was allowed.
@@ -63,6 +70,7 @@ type Hub struct {
 	lobby      string
 	queueSize  int
 	maxMessage int
+	maxLines   int // 0: no cap but maxMessage
 	log        *slog.Logger
 	now        func() time.Time
 	commands   *commandTable
@@ -71,14 +79,18 @@ type Hub struct {
 	cids *cidTable
 	// store is never nil: a hub given none keeps everything in memory.
 	store store.Store
-	// storeCtx is the parent of every store operation's context (see
-	// persist); stopStore cancels it when Shutdown returns.
-	storeCtx   context.Context
-	stopStore  context.CancelFunc
-	history    int
-	maxRooms   int
-	storePM    bool
-	acc        *access
+	// calls runs every store operation made for a user, the hub's and
+	// access's (see persist); stopStore cancels its context when Shutdown
+	// returns.
+	calls     *store.Calls
+	stopStore context.CancelFunc
+	history   int
+	maxRooms  int
+	storePM   bool
+	// access is who may do what: registrations, operators, bans, mutes,
+	// the allowlist, web sign-in and the message of the day.
+	access     *access.Book
+	accessCfg  access.Config
 	rateBurst  int
 	ratePerSec float64
 	floodLimit int
@@ -91,10 +103,6 @@ type Hub struct {
 	roomEvery    time.Duration
 	reclaimAfter time.Duration // 0 or less: never
 	roomCreators *creatorTable
-	// initialMOTD is --motd; /motd changes the stored one.
-	initialMOTD string
-	// maxNicksPerKey caps registrations per key (0: no cap).
-	maxNicksPerKey int
 
 	nextPM    atomic.Uint64 // private message ids when they are not stored
 	nextSess  atomic.Uint64
@@ -126,6 +134,10 @@ func WithQueueSize(n int) Option { return func(h *Hub) { h.queueSize = n } }
 // WithMaxMessage limits a message's length, in characters.
 func WithMaxMessage(n int) Option { return func(h *Hub) { h.maxMessage = n } }
 
+// WithMaxLines limits how many lines one message may have; 0: no limit
+// other than its length.
+func WithMaxLines(n int) Option { return func(h *Hub) { h.maxLines = n } }
+
 // MaxMessage is the longest message accepted, in characters
 // (--max-message), for front-ends that bound their input to it.
 func (h *Hub) MaxMessage() int { return h.maxMessage }
@@ -143,7 +155,9 @@ func WithMaxRooms(n int) Option { return func(h *Hub) { h.maxRooms = n } }
 
 // WithMaxNicksPerKey caps how many nicks one key may register; n <= 0
 // means no cap.
-func WithMaxNicksPerKey(n int) Option { return func(h *Hub) { h.maxNicksPerKey = max(n, 0) } }
+func WithMaxNicksPerKey(n int) Option {
+	return func(h *Hub) { h.accessCfg.MaxNicksPerKey = max(n, 0) }
+}
 
 // WithRate sets each session's input budget: burst lines at once, then
 // perSecond a second.
@@ -180,6 +194,7 @@ func NewHub(opts ...Option) *Hub {
 		lobby:      DefaultLobby,
 		queueSize:  DefaultQueueSize,
 		maxMessage: DefaultMaxMessage,
+		maxLines:   DefaultMaxLines,
 		history:    DefaultHistory,
 		maxRooms:   DefaultMaxRooms,
 		rateBurst:  DefaultRateBurst,
@@ -191,15 +206,14 @@ func NewHub(opts ...Option) *Hub {
 		rooms:      make(map[string]*Room),
 		left:       make(chan struct{}, 1),
 		obs:        nopObserver{},
-		acc:        newAccess(),
+		accessCfg:  access.Config{MaxNicksPerKey: DefaultMaxNicksPerKey},
 		cids:       newCIDTable(),
 
-		maxNicksPerKey: DefaultMaxNicksPerKey,
-		slowTimeout:    DefaultSlowTimeout,
-		roomBurst:      DefaultRoomCreateBurst,
-		roomEvery:      DefaultRoomCreateInterval,
-		reclaimAfter:   DefaultRoomReclaimAfter,
-		busyRooms:      make(map[string]chan struct{}),
+		slowTimeout:  DefaultSlowTimeout,
+		roomBurst:    DefaultRoomCreateBurst,
+		roomEvery:    DefaultRoomCreateInterval,
+		reclaimAfter: DefaultRoomReclaimAfter,
+		busyRooms:    make(map[string]chan struct{}),
 	}
 	for _, o := range opts {
 		o(h)
@@ -211,7 +225,9 @@ func NewHub(opts ...Option) *Hub {
 		_ = mem.EnsureRoom(context.Background(), store.Room{Name: h.lobby, CreatedAt: h.now()})
 		h.store = mem
 	}
-	h.storeCtx, h.stopStore = context.WithCancel(context.Background())
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	h.calls, h.stopStore = store.NewCalls(storeCtx, storeTimeout, h.log), stopStore
+	h.access = access.New(access.Deps{Store: h.store, Calls: h.calls, Now: h.now, Log: h.log}, h.accessCfg)
 	h.commands = newCommandTable()
 	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
 	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
@@ -234,14 +250,14 @@ type Identity struct {
 
 // Connect registers a session under a unique nick and puts it in the lobby.
 // The session's first events are its welcome, its own join and the lobby's
-// member list.
+// member list. A refusal is a *UserError.
 func (h *Hub) Connect(id Identity) (*Session, error) {
 	if err := ValidateNick(id.Nick); err != nil {
 		return nil, err
 	}
 	if err := h.admit(id); err != nil {
 		h.log.Info("connect refused", "nick", id.Nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint, "err", err)
-		return nil, err
+		return nil, admitRefusal(err)
 	}
 	s := &Session{
 		hub:         h,
@@ -259,15 +275,15 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.mu.Lock()
 	if h.stopping {
 		h.mu.Unlock()
-		return nil, ErrStopping
+		return nil, refusal(CodeStopping, ErrStopping)
 	}
-	wanted := h.ownedNick(id.Nick, id.Fingerprint)
+	wanted := h.access.OwnedNick(id.Nick, id.Fingerprint)
 	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
 	if err != nil {
 		h.mu.Unlock()
 		return nil, err
 	}
-	s.nick, s.fold = nick, foldNick(nick)
+	s.nick, s.fold = nick, access.Fold(nick)
 	h.nicks[s.fold] = s
 	lobby := h.rooms[h.lobby]
 	h.mu.Unlock()
@@ -275,7 +291,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.obs.SessionOpened(id.Via)
 
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
-	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now()})
+	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
 	if motd := h.motd(); motd != "" {
 		h.notice(s, motd)
 	}
@@ -290,11 +306,22 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	return s, nil
 }
 
+// admitRefusal is admit's error as Connect reports it.
+func admitRefusal(err error) error {
+	switch {
+	case errors.Is(err, ErrBanned):
+		return refusal("banned", err)
+	case errors.Is(err, ErrNotAllowed):
+		return refusal("not_allowed", err)
+	}
+	return err
+}
+
 // freeNickLocked returns nick if this key may use it now, or with alt an
 // unused, unregistered "nick_N". h.mu must be held.
 func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error) {
 	usable := func(n string) bool {
-		if _, taken := h.nicks[foldNick(n)]; taken {
+		if _, taken := h.nicks[access.Fold(n)]; taken {
 			return false
 		}
 		owner := h.registeredTo(n)
@@ -305,9 +332,9 @@ func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error)
 	}
 	if !alt {
 		if owner := h.registeredTo(nick); owner != "" && owner != fingerprint {
-			return "", ErrNickRegistered
+			return "", refusal("nick_registered", ErrNickRegistered)
 		}
-		return "", ErrNickTaken
+		return "", refusal("nick_taken", ErrNickTaken)
 	}
 	for i := 2; ; i++ {
 		suffix := fmt.Sprintf("_%d", i)
@@ -353,6 +380,9 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
+	// The join does not say the joiner is away; after the joiner's own
+	// join sequence, which its member list completes.
+	r.publishAwayLocked(h, Member{}, m)
 	return true
 }
 
@@ -397,15 +427,16 @@ func (s *Session) Leave() {
 	})
 }
 
-// Input handles what a user typed: each line is a message to the room (the
-// session's current one when room is "") or, if it starts with '/', a
-// command. Problems are reported to the sender as error events.
+// Input handles what a user sent: one message to the room (the session's
+// current one when room is ""), line breaks included (see MessageText), or,
+// if it starts with '/', a command. Problems are reported to the sender as
+// error events.
 func (h *Hub) Input(s *Session, room, text string) {
 	h.InputWithCID(s, room, text, "")
 }
 
 // InputWithCID is Input for a say the client tagged with its own id (cid,
-// at most MaxCIDLen characters; "" for none). The sender's copy of each
+// at most MaxCIDLen characters; "" for none). The sender's copy of the
 // message it makes, and any error refusing it, carry the cid. A say sent
 // again with a cid whose message its identity (key, else nick) stored
 // in the last 10 minutes is not stored again: the sender gets that
@@ -415,39 +446,51 @@ func (h *Hub) InputWithCID(s *Session, room, text, cid string) {
 		h.fail(s, err)
 		return
 	}
-	for i, line := range SplitLines(text) {
-		if cid != "" {
-			s.saying.Store(&sayTag{cid: cid, line: i})
-		}
-		h.inputLine(s, room, line)
+	if cid == "" {
+		h.inputText(s, room, text)
+		return
 	}
-	s.saying.Store(nil)
+	s.saying.Store(&sayTag{cid: cid})
+	defer s.saying.Store(nil)
+	if kept, _ := MessageText(text); kept == "" {
+		// Its client waits for an answer: say why nothing came of it.
+		if h.allowInput(s) {
+			h.fail(s, userErr("empty", "message not sent: nothing is left of it once cleaned"))
+		}
+		return
+	}
+	h.inputText(s, room, text)
 }
 
-func (h *Hub) inputLine(s *Session, room, line string) {
+func (h *Hub) inputText(s *Session, room, text string) {
 	h.obs.InputReceived(s.via)
 	if !h.allowInput(s) {
 		return
 	}
 	s.lastActive.Store(h.now().UnixNano())
-	if utf8.RuneCountInString(line) > h.maxMessage {
+	text = normaliseBreaks(text)
+	if utf8.RuneCountInString(text) > h.maxMessage {
 		h.fail(s, userErr("too_long", fmt.Sprintf("message not sent: longer than %d characters", h.maxMessage)))
 		return
 	}
-	line = CleanLine(line)
-	if line == "" {
+	text, lines := MessageText(text)
+	if text == "" {
+		return
+	}
+	if h.maxLines > 0 && lines > h.maxLines {
+		h.fail(s, userErr("too_many_lines", fmt.Sprintf("message not sent: more than %d lines", h.maxLines)))
 		return
 	}
 	target, err := h.targetRoom(s, room)
-	if name, args, ok := ParseCommand(line); ok {
-		h.runCommand(&Call{Hub: h, Session: s, Room: target, Name: name, Args: args})
+	if name, args, ok := ParseCommand(text); ok {
+		h.runCommand(s, target, name, args)
 		return
 	}
 	if err != nil {
 		h.fail(s, err)
 		return
 	}
-	if err := h.say(s, target, strings.TrimPrefix(line, "/"), false); err != nil {
+	if err := h.say(s, target, strings.TrimPrefix(text, "/"), false); err != nil {
 		h.fail(s, err)
 	}
 }
@@ -471,7 +514,9 @@ func (h *Hub) allowInput(s *Session) bool {
 		s.Close(ReasonFlooding)
 		return false
 	}
-	if n == 1 || n%5 == 0 {
+	// A line tagged with a cid is always answered: its client shows it
+	// pending until then.
+	if n == 1 || n%5 == 0 || s.saying.Load() != nil {
 		h.fail(s, userErr("rate_limited", fmt.Sprintf("slow down: at most %d lines at once, then %g a second; not sent", h.rateBurst, h.ratePerSec)))
 	} else {
 		h.obs.InputRefused(s.via, "rate_limited")
@@ -616,7 +661,7 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	if old == nick {
 		return nil
 	}
-	fold := foldNick(nick)
+	fold := access.Fold(nick)
 	h.mu.Lock()
 	select {
 	case <-s.done:
@@ -646,8 +691,9 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	registered := s.isRegistered()
 	for _, r := range rooms {
 		r.mu.Lock()
-		if r.refreshLocked(h, s) {
+		if was, now, ok := r.refreshLocked(h, s); ok {
 			r.publishLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered})
+			r.publishAwayLocked(h, was, now)
 		}
 		r.mu.Unlock()
 	}
@@ -658,8 +704,8 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	return nil
 }
 
-// Sessions is the number of connected sessions.
-func (h *Hub) Sessions() int { return int(h.sessCount.Load()) }
+// SessionCount is the number of connected sessions.
+func (h *Hub) SessionCount() int { return int(h.sessCount.Load()) }
 
 // Shutdown tells every session the server is stopping, closes them and waits
 // (until ctx ends) for the front-ends to let them go.
@@ -678,7 +724,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		h.notice(s, "The server is stopping; please reconnect in a moment.")
 		s.Close(ReasonStopping)
 	}
-	for h.Sessions() > 0 {
+	for h.SessionCount() > 0 {
 		select {
 		case <-h.left:
 		case <-ctx.Done():
@@ -688,8 +734,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// Rooms is the number of rooms.
-func (h *Hub) Rooms() int {
+// RoomCount is the number of rooms.
+func (h *Hub) RoomCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.rooms)

@@ -2,29 +2,14 @@ package room
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tertulia/tertulia/internal/clocktest"
 )
 
-// testClock is a clock that moves only when told.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newTestClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // say sends text as s and reads s's events up to its own echo, so that only
@@ -44,7 +29,7 @@ func say(t *testing.T, h *Hub, s *Session, text string) {
 	}
 }
 
-// Review finding 5: a burst larger than a reader's queue is skipped and
+// A burst larger than a reader's queue is skipped and
 // counted for it, not a reason to drop it. The reader gets every message up
 // to the gap, one missed event that accounts for the rest, then live
 // messages; its own message and the answer to its command are never
@@ -114,11 +99,11 @@ func TestBurstIsSkippedAndCountedNotDropped(t *testing.T) {
 	}
 }
 
-// Review finding 5: a lagging session that keeps writing is kept however
+// A lagging session that keeps writing is kept however
 // long it lags; one that writes nothing for the slow timeout is dropped.
 func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	clock := newTestClock()
-	h := newTestHub(t, WithQueueSize(16), WithClock(clock.now), WithSlowTimeout(30*time.Second))
+	h := newTestHub(t, WithQueueSize(16), WithClock(clock.Now), WithSlowTimeout(30*time.Second))
 	reader := connect(t, h, "reader", ViaWeb)
 	nextKind(t, reader, KindHistory)
 	talker := connect(t, h, "talker", ViaWeb)
@@ -128,7 +113,7 @@ func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	}
 	// Lagging, but writing one event every 20 s: kept.
 	for i := range 5 {
-		clock.advance(20 * time.Second)
+		clock.Advance(20 * time.Second)
 		reader.Ack([]*Event{next(t, reader)})
 		say(t, h, talker, fmt.Sprint("slow", i))
 	}
@@ -138,7 +123,7 @@ func TestLaggingWithoutProgressIsDropped(t *testing.T) {
 	default:
 	}
 	// Nothing written for 31 s: dropped at the next message.
-	clock.advance(31 * time.Second)
+	clock.Advance(31 * time.Second)
 	say(t, h, talker, "last")
 	select {
 	case <-reader.Done():

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/tertulia/tertulia/internal/store"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 // checkOrder verifies a room's sorted member slice against its map and the
@@ -29,7 +31,7 @@ func checkOrder(t *testing.T, r *Room) {
 		if key, in := r.members[m.s]; !in || key != m.key {
 			t.Fatalf("#%s: %s filed under %q, map has %q (%v)", r.name, m.s.Nick(), m.key, key, in)
 		}
-		if m.key != foldNick(m.s.Nick()) {
+		if m.key != access.Fold(m.s.Nick()) {
 			t.Fatalf("#%s: %s filed under %q", r.name, m.s.Nick(), m.key)
 		}
 	}
@@ -51,7 +53,7 @@ func whoNicks(t *testing.T, h *Hub, s *Session) []string {
 
 func sortedByFold(nicks []string) []string {
 	out := slices.Clone(nicks)
-	slices.SortFunc(out, func(a, b string) int { return cmp.Compare(foldNick(a), foldNick(b)) })
+	slices.SortFunc(out, func(a, b string) int { return cmp.Compare(access.Fold(a), access.Fold(b)) })
 	return out
 }
 
@@ -277,5 +279,52 @@ func TestEmptyRoomListsNoMembers(t *testing.T) {
 	h.Input(a, "", "/names #empty")
 	if ev := nextKind(t, a, KindMembers); ev.Members == nil || len(ev.Members) != 0 || ev.Count != 0 {
 		t.Fatalf("empty room lists %#v", ev.Members)
+	}
+}
+
+// Going away and coming back is announced in each of the member's rooms,
+// in the order it joined them, so member lists follow it live; a member
+// already away when it joins a room is announced there as away too.
+func TestAwayIsAnnouncedInEveryRoom(t *testing.T) {
+	h := newTestHub(t)
+	a := connect(t, h, "alice", ViaSSH)
+	b := connect(t, h, "bob", ViaWeb)
+	h.Input(a, "", "/join #side")
+	h.Input(b, "", "/join #side")
+	drain := func(s *Session) {
+		for len(s.Events()) > 0 {
+			<-s.Events()
+		}
+	}
+	drain(b)
+	awayEvents := func(step string, want ...string) {
+		t.Helper()
+		var got []string
+		for len(b.Events()) > 0 {
+			if ev := <-b.Events(); ev.Kind == KindAway {
+				got = append(got, ev.Room+" "+ev.From+" "+ev.Text)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: bob got away events %q, want %q", step, got, want)
+		}
+	}
+	h.Input(a, "", "/away making coffee")
+	awayEvents("away", "lobby alice making coffee", "side alice making coffee")
+	h.Input(a, "", "/away")
+	awayEvents("another reason", "lobby alice away", "side alice away")
+	h.Input(a, "", "/away")
+	awayEvents("the same reason again")
+	h.Input(a, "", "/join #third")
+	h.Input(b, "", "/join #third")
+	drain(b)
+	h.Input(a, "", "/part #third")
+	h.Input(a, "", "/join #third")
+	awayEvents("joined while away", "third alice away")
+	h.Input(a, "", "/back")
+	awayEvents("back", "lobby alice ", "side alice ", "third alice ")
+	h.Input(b, "", "/away brb")
+	if ev := nextKind(t, b, KindAway); ev.From != "bob" || ev.Text != "brb" {
+		t.Errorf("bob's own away event: %+v", ev)
 	}
 }

@@ -2,10 +2,13 @@ package room
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tertulia/tertulia/internal/access"
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"github.com/tertulia/tertulia/internal/store"
 )
 
@@ -79,7 +82,7 @@ func sayRefused(t *testing.T, h *Hub, s *Session, line string) bool {
 	}
 }
 
-// Issue 11, finding 8: banning an IPv6 nick or address bans its /64 (the
+// Banning an IPv6 nick or address bans its /64 (the
 // unit of the connection caps); IPv4 stays one address.
 func TestIPv6BanCoversSlash64(t *testing.T) {
 	h := newStoredHub(t, WithStore(openTestStore(t)), WithAdmins(opKey))
@@ -98,7 +101,7 @@ func TestIPv6BanCoversSlash64(t *testing.T) {
 			t.Errorf("IsBannedAddr(%s) = %v, want %v", addr, !banned, banned)
 		}
 	}
-	if _, err := h.Connect(Identity{Nick: "troll7", Via: ViaWeb, Remote: "2001:db8:1::11"}); err != ErrBanned {
+	if _, err := h.Connect(Identity{Nick: "troll7", Via: ViaWeb, Remote: "2001:db8:1::11"}); !errors.Is(err, ErrBanned) || errorCode(err) != "banned" {
 		t.Fatalf("connect from the same /64: %v", err)
 	}
 
@@ -159,12 +162,12 @@ func TestOlderHostBanLiftedByAddress(t *testing.T) {
 	}
 }
 
-// Issue 11, finding 6: a mute on a keyless guest follows the session
+// A mute on a keyless guest follows the session
 // across /nick and covers its address; it never passes to the nick's next
 // holder. A key stays muted by key, and cannot come back keyless.
 func TestMuteFollowsSessionAndAddress(t *testing.T) {
-	clock := &testClock{t: time.Now()}
-	h := newStoredHub(t, WithStore(openTestStore(t)), WithAdmins(opKey), WithClock(clock.now))
+	clock := clocktest.New(time.Now())
+	h := newStoredHub(t, WithStore(openTestStore(t)), WithAdmins(opKey), WithClock(clock.Now))
 	op := connectAs(t, h, "boss", opKey, "192.0.2.1")
 	noisy := connectAs(t, h, "noisy", "", "2001:db8:1::10")
 	observer := connectAs(t, h, "observer", "", "192.0.2.3")
@@ -194,7 +197,7 @@ func TestMuteFollowsSessionAndAddress(t *testing.T) {
 		t.Error("the mute passed to the nick's next holder")
 	}
 	// The mute ends with its duration.
-	clock.advance(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	if sayRefused(t, h, back, "an hour later") {
 		t.Error("the address mute outlived its duration")
 	}
@@ -246,11 +249,11 @@ func TestStoredNickMutesDropped(t *testing.T) {
 	}
 }
 
-// Issue 11, finding 9: a key registers at most --max-nicks-per-key nicks,
+// A key registers at most --max-nicks-per-key nicks,
 // a few at a time.
 func TestRegistrationsPerKeyBounded(t *testing.T) {
-	clock := &testClock{t: time.Now()}
-	h := newStoredHub(t, WithStore(openTestStore(t)), WithClock(clock.now), WithMaxNicksPerKey(4))
+	clock := clocktest.New(time.Now())
+	h := newStoredHub(t, WithStore(openTestStore(t)), WithClock(clock.Now), WithMaxNicksPerKey(4))
 	s := connectAs(t, h, "squat0", "SHA256:squatter", "192.0.2.1")
 	register := func(nick string) *Event {
 		t.Helper()
@@ -259,7 +262,7 @@ func TestRegistrationsPerKeyBounded(t *testing.T) {
 		}
 		return run(t, h, s, "/register")
 	}
-	for i := range registerBurst {
+	for i := range access.RegisterBurst {
 		if ev := register("squat" + string(rune('a'+i))); ev.Kind != KindNotice || !strings.Contains(ev.Text, "now registered") {
 			t.Fatalf("registration %d: %s %q", i+1, ev.Code, ev.Text)
 		}
@@ -267,11 +270,11 @@ func TestRegistrationsPerKeyBounded(t *testing.T) {
 	if ev := register("squatx"); ev.Code != "rate_limited" {
 		t.Fatalf("registration beyond the burst: %s %q", ev.Code, ev.Text)
 	}
-	clock.advance(registerEvery)
+	clock.Advance(access.RegisterEvery)
 	if ev := register("squatx"); !strings.Contains(ev.Text, "now registered") {
 		t.Fatalf("registration after the pause: %s %q", ev.Code, ev.Text)
 	}
-	clock.advance(time.Hour)
+	clock.Advance(time.Hour)
 	ev := register("squaty")
 	if ev.Code != "too_many_nicks" || !strings.Contains(ev.Text, "4 registered nicks") {
 		t.Fatalf("registration beyond the cap: %s %q", ev.Code, ev.Text)
@@ -295,7 +298,8 @@ func TestRegistrationsRefoldedAtLoad(t *testing.T) {
 	st := openTestStore(t)
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Hour)
-	// Folds as the version before issue 11 computed them.
+	// Folds as the older fold computed them: accents and small capitals
+	// were kept (alĺce, ᴄarol).
 	for _, r := range []store.Registration{
 		{Nick: "alice", Fold: "allce", Fingerprint: "SHA256:alice", CreatedAt: t0},
 		{Nick: "alíce", Fold: "alĺce", Fingerprint: "SHA256:mallory", CreatedAt: t0.Add(time.Minute)},
@@ -327,7 +331,7 @@ func TestRegistrationsRefoldedAtLoad(t *testing.T) {
 	}
 }
 
-// Issue 11, finding 11: /reply goes to the session that wrote, under its
+// /reply goes to the session that wrote, under its
 // new nick, never to the nick's next holder.
 func TestReplyBoundToSession(t *testing.T) {
 	h := newTestHub(t)

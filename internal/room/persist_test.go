@@ -52,7 +52,7 @@ func (l *logRecorder) option() Option {
 }
 
 // A hub given no store keeps everything in memory: the commands that
-// panicked on a store-less hub (review 3.10) now answer. One subtest each.
+// need the store answer as with one. One subtest each.
 func TestStorelessHubAnswersStoredCommands(t *testing.T) {
 	for _, tc := range []struct {
 		line, want string
@@ -104,9 +104,9 @@ func TestStorelessHubPagesHistoryFromMemory(t *testing.T) {
 	}
 }
 
-// A sign-out the store could not record is reported (review 3.10: it was
-// ignored, leaving the token valid for 30 days while the browser believed
-// it signed out), logged, and closes nothing; once the store works, it
+// A sign-out the store could not record is reported (otherwise the token
+// would stay valid for 30 days while the browser believed it signed out),
+// logged, and closes nothing; once the store works, it
 // signs the browser out.
 func TestLogoutReportsAStoreFailure(t *testing.T) {
 	var logs logRecorder

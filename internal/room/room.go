@@ -79,11 +79,7 @@ func (h *Hub) memberInfo(s *Session) (key string, m Member) {
 	key, m = s.fold, Member{Nick: s.nick, Via: s.via, Away: s.away}
 	s.mu.Unlock()
 	// Not under s.mu: the access lock is a leaf.
-	if s.fingerprint != "" {
-		h.acc.mu.RLock()
-		m.Registered = h.acc.regs[key].Fingerprint == s.fingerprint
-		h.acc.mu.RUnlock()
-	}
+	m.Registered = h.access.OwnsFold(key, s.fingerprint)
 	return key, m
 }
 
@@ -143,29 +139,44 @@ func (r *Room) reclaimableLocked(h *Hub, now time.Time) bool {
 }
 
 // refreshLocked refiles and relists s from its current state, after its
-// nick, away message or registration changed; false if s is not a member.
-// Reading the state under r.mu makes the last refresh win with the newest
-// state, whatever the order of concurrent changes. r.mu must be held.
-func (r *Room) refreshLocked(h *Hub, s *Session) bool {
+// nick, away message or registration changed, and returns how it was and
+// is now listed; ok is false if s is not a member. Reading the state under
+// r.mu makes the last refresh win with the newest state, whatever the
+// order of concurrent changes. r.mu must be held.
+func (r *Room) refreshLocked(h *Hub, s *Session) (was, now Member, ok bool) {
 	i := r.indexLocked(s)
 	if i < 0 {
-		return false
+		return Member{}, Member{}, false
 	}
-	key, m := h.memberInfo(s)
+	was = r.listed[i]
+	key, now := h.memberInfo(s)
 	if key == r.order[i].key {
-		r.listed[i] = m
-		return true
+		r.listed[i] = now
+		return was, now, true
 	}
 	r.removeLocked(s)
-	r.addLocked(s, key, m)
-	return true
+	r.addLocked(s, key, now)
+	return was, now, true
 }
 
-// refreshMember refreshes s in every room it is in.
+// publishAwayLocked tells the room that a member went away or came back
+// when its listed away message changed from was to now, so that member
+// lists follow it live. Whichever refresh sees the change announces it,
+// whatever change caused that refresh. r.mu must be held.
+func (r *Room) publishAwayLocked(h *Hub, was, now Member) {
+	if was.Away != now.Away {
+		r.publishLocked(h, &Event{Kind: KindAway, From: now.Nick, Text: now.Away})
+	}
+}
+
+// refreshMember refreshes s in every room it is in, in the order it
+// joined them.
 func (h *Hub) refreshMember(s *Session) {
 	for _, r := range s.joinedRooms() {
 		r.mu.Lock()
-		r.refreshLocked(h, s)
+		if was, now, ok := r.refreshLocked(h, s); ok {
+			r.publishAwayLocked(h, was, now)
+		}
 		r.mu.Unlock()
 	}
 }
@@ -260,6 +271,14 @@ func (r *Room) info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return RoomInfo{Name: r.name, Count: len(r.members), Topic: r.topic}
+}
+
+// isTopicLocked reports whether the room is +t: only operators set its
+// topic.
+func (r *Room) isTopicLocked() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.topicLocked
 }
 
 func (r *Room) hasMember(s *Session) bool {

@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,15 @@ func newTestHub(t testing.TB, opts ...Option) *Hub {
 	// Tests send as fast as they can; rate limits are tested on their own.
 	base := []Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithRate(1e6, 1e6)}
 	return NewHub(append(base, opts...)...)
+}
+
+// errorCode is the code of a *UserError, "" for any other error.
+func errorCode(err error) string {
+	var ue *UserError
+	if errors.As(err, &ue) {
+		return ue.Code
+	}
+	return ""
 }
 
 func connect(t testing.TB, h *Hub, nick string, via Via) *Session {
@@ -69,7 +79,7 @@ func TestConnectOrderWelcomeJoinMembers(t *testing.T) {
 func TestNickUniqueAcrossFrontEnds(t *testing.T) {
 	h := newTestHub(t)
 	connect(t, h, "Alice", ViaSSH)
-	if _, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb}); err != ErrNickTaken {
+	if _, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb}); !errors.Is(err, ErrNickTaken) || errorCode(err) != "nick_taken" {
 		t.Fatalf("web clash: err = %v", err)
 	}
 	s := connect(t, h, "ALICE", ViaSSH)
@@ -157,13 +167,13 @@ func TestSlowSessionDroppedWithoutBlocking(t *testing.T) {
 	// A second passes per message: slow, which reads nothing, lags without
 	// progress for longer than the slow timeout and is dropped.
 	clock := newTestClock()
-	h := newTestHub(t, WithQueueSize(8), WithClock(clock.now))
+	h := newTestHub(t, WithQueueSize(8), WithClock(clock.Now))
 	slow := connect(t, h, "slow", ViaWeb)
 	fast := connect(t, h, "fast", ViaWeb)
 	nextKind(t, fast, KindHistory)
 	// Input returns at once although slow reads nothing: it never waits.
 	for i := 0; i < 100; i++ {
-		clock.advance(time.Second)
+		clock.Advance(time.Second)
 		h.Input(fast, "", fmt.Sprint(i))
 		ev := next(t, fast)
 		for ev.Kind != KindMessage {
@@ -243,7 +253,7 @@ func TestShutdownTellsEveryone(t *testing.T) {
 	if a.CloseReason() != ReasonStopping {
 		t.Fatalf("reason %q", a.CloseReason())
 	}
-	if _, err := h.Connect(Identity{Nick: "late", Via: ViaWeb}); err != ErrStopping {
+	if _, err := h.Connect(Identity{Nick: "late", Via: ViaWeb}); !errors.Is(err, ErrStopping) || errorCode(err) != "stopping" {
 		t.Fatalf("connect after shutdown: %v", err)
 	}
 }
@@ -343,5 +353,59 @@ func TestQuitReasonShownToOthers(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// A say whose text has line breaks is one message, stored and delivered
+// with its '\n's; more lines than --max-lines is refused whole with
+// too_many_lines, and the length limit counts the whole text.
+func TestMultiLineMessage(t *testing.T) {
+	h := newTestHub(t, WithMaxLines(3), WithMaxMessage(20))
+	a := connect(t, h, "alice", ViaWeb)
+	b := connect(t, h, "bob", ViaWeb)
+	for len(b.Events()) > 0 {
+		<-b.Events()
+	}
+	h.Input(a, "", "one\r\ntwo\n  three")
+	ev := nextKind(t, b, KindMessage)
+	if ev.Text != "one\ntwo\n  three" || ev.From != "alice" {
+		t.Fatalf("bob got %+v", ev)
+	}
+	if ev := answerTo(t, h, a, "1\n2\n3\n4"); ev.Kind != KindError || ev.Code != "too_many_lines" {
+		t.Errorf("four lines: %+v", ev)
+	}
+	if ev := answerTo(t, h, a, "0123456789\n0123456789"); ev.Kind != KindError || ev.Code != "too_long" {
+		t.Errorf("21 characters over two lines: %+v", ev)
+	}
+	if ev := answerTo(t, h, a, "/me waves\nand smiles"); ev.Kind != KindMessage || !ev.Action || ev.Text != "waves\nand smiles" {
+		t.Errorf("multi-line /me: %+v", ev)
+	}
+	if ev := answerTo(t, h, a, "/msg bob\nhi\nthere"); ev.Kind != KindPrivate || ev.To != "bob" || ev.Text != "hi\nthere" {
+		t.Errorf("multi-line /msg: %+v", ev)
+	}
+	if ev := answerTo(t, h, a, "/nick carol\ndave"); ev.Kind != KindError || ev.Code != "usage" {
+		t.Errorf("/nick over two lines: %+v", ev)
+	}
+	if ev := answerTo(t, h, a, "/topic a\nb"); ev.Kind != KindError || ev.Code != "usage" {
+		t.Errorf("/topic over two lines: %+v", ev)
+	}
+	if ev := answerTo(t, h, a, "//x\ny"); ev.Kind != KindMessage || ev.Text != "/x\ny" {
+		t.Errorf("//x over two lines: %+v", ev)
+	}
+	msgs, err := h.store.History(context.Background(), "lobby", 0, 10)
+	if err != nil || len(msgs) == 0 || msgs[0].Text != "one\ntwo\n  three" {
+		t.Errorf("stored: %+v %v", msgs, err)
+	}
+
+	// --max-lines 1: a text with line breaks is refused; 0: no line cap.
+	one := newTestHub(t, WithMaxLines(1))
+	c := connect(t, one, "carol", ViaWeb)
+	if ev := answerTo(t, one, c, "a\nb"); ev.Kind != KindError || ev.Code != "too_many_lines" {
+		t.Errorf("--max-lines 1: %+v", ev)
+	}
+	free := newTestHub(t, WithMaxLines(0))
+	d := connect(t, free, "dave", ViaWeb)
+	if ev := answerTo(t, free, d, strings.Repeat("x\n", 100)); ev.Kind != KindMessage || strings.Count(ev.Text, "\n") != 99 {
+		t.Errorf("--max-lines 0: %+v", ev)
 	}
 }

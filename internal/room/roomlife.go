@@ -130,11 +130,10 @@ func (h *Hub) forgetStoredRoom(name string) error {
 
 // removeRoom is /rmroom: an operator removes a room and its stored history.
 // Each member gets its own part, with the reason, and is no longer in it.
-func (h *Hub) removeRoom(by *Session, args string) error {
-	arg, reason, _ := strings.Cut(strings.TrimSpace(args), " ")
-	name := roomName(arg)
+func (h *Hub) removeRoom(by *Session, room, reason string) error {
+	name := roomName(room)
 	if name == "" {
-		return userErr("usage", "usage: /rmroom #room [reason]")
+		return userErr("usage", "usage: /rmroom #ROOM [REASON]")
 	}
 	if name == h.lobby {
 		return userErr("is_lobby", "#"+name+" is the lobby: it cannot be removed")

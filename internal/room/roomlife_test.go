@@ -32,7 +32,7 @@ func wantError(t *testing.T, err error, code string) {
 	}
 }
 
-// Review finding 7: concurrent /join of new rooms never takes the room
+// Concurrent /join of new rooms never takes the room
 // count past --max-rooms, in memory or in the store.
 func TestRoomCapIsNeverOvershot(t *testing.T) {
 	const maxRooms, sessions, joinsEach = 30, 20, 10
@@ -50,7 +50,7 @@ func TestRoomCapIsNeverOvershot(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			for j := range joinsEach {
-				if err := h.Join(s, fmt.Sprintf("r%d_%d", i, j)); err != nil {
+				if err := h.join(s, fmt.Sprintf("r%d_%d", i, j)); err != nil {
 					wantError(t, err, "too_many_rooms")
 					mu.Lock()
 					refused++
@@ -61,7 +61,7 @@ func TestRoomCapIsNeverOvershot(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if n := h.Rooms(); n != maxRooms {
+	if n := h.RoomCount(); n != maxRooms {
 		t.Fatalf("%d rooms, want exactly the cap %d", n, maxRooms)
 	}
 	if n := len(storedRoomNames(t, st)); n != maxRooms {
@@ -72,11 +72,11 @@ func TestRoomCapIsNeverOvershot(t *testing.T) {
 	}
 }
 
-// Review finding 7: room creation is paced per session and per address;
+// Room creation is paced per session and per address;
 // joining existing rooms is not.
 func TestRoomCreationIsPaced(t *testing.T) {
 	clock := newTestClock()
-	h := newTestHub(t, WithClock(clock.now), WithRoomCreation(3, time.Minute))
+	h := newTestHub(t, WithClock(clock.Now), WithRoomCreation(3, time.Minute))
 	con := func(nick, addr string) *Session {
 		s, err := h.Connect(Identity{Nick: nick, Via: ViaWeb, Remote: addr})
 		if err != nil {
@@ -87,48 +87,48 @@ func TestRoomCreationIsPaced(t *testing.T) {
 	}
 	a := con("a", "127.0.0.9")
 	for i := range 3 {
-		if err := h.Join(a, fmt.Sprint("a", i)); err != nil {
+		if err := h.join(a, fmt.Sprint("a", i)); err != nil {
 			t.Fatalf("room %d: %v", i, err)
 		}
 	}
-	wantError(t, h.Join(a, "a3"), "rate_limited")
-	if err := h.Join(a, "a0"); err != nil {
+	wantError(t, h.join(a, "a3"), "rate_limited")
+	if err := h.join(a, "a0"); err != nil {
 		t.Fatalf("joining an existing room: %v", err)
 	}
 	// Another connection from the same address shares its budget.
 	b := con("b", "127.0.0.9")
-	wantError(t, h.Join(b, "b0"), "rate_limited")
+	wantError(t, h.join(b, "b0"), "rate_limited")
 	// An IPv6 address counts as its /64.
 	v6 := con("v6", "2001:db8::1")
 	for i := range 3 {
-		if err := h.Join(v6, fmt.Sprint("v", i)); err != nil {
+		if err := h.join(v6, fmt.Sprint("v", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	wantError(t, h.Join(con("v6b", "2001:db8::2"), "w0"), "rate_limited")
+	wantError(t, h.join(con("v6b", "2001:db8::2"), "w0"), "rate_limited")
 	// Another address has its own; a session without one its own only.
-	if err := h.Join(con("c", "127.0.0.10"), "c0"); err != nil {
+	if err := h.join(con("c", "127.0.0.10"), "c0"); err != nil {
 		t.Fatal(err)
 	}
 	// One more a minute later.
-	clock.advance(time.Minute)
-	if err := h.Join(a, "a3"); err != nil {
+	clock.Advance(time.Minute)
+	if err := h.join(a, "a3"); err != nil {
 		t.Fatalf("after a minute: %v", err)
 	}
-	wantError(t, h.Join(b, "b0"), "rate_limited")
+	wantError(t, h.join(b, "b0"), "rate_limited")
 }
 
-// Review finding 7: rooms that hold nothing are reclaimed once empty for
+// Rooms that hold nothing are reclaimed once empty for
 // the reclaim delay, from memory and the store; rooms with messages, a
 // topic or +t, occupied rooms and the lobby are kept. At the cap, unused
 // rooms make way for new ones.
 func TestUnusedRoomsAreReclaimed(t *testing.T) {
 	clock := newTestClock()
 	st := openTestStore(t)
-	h := newStoredHub(t, WithStore(st), WithClock(clock.now), WithRoomReclaim(10*time.Minute), WithMaxRooms(6))
+	h := newStoredHub(t, WithStore(st), WithClock(clock.Now), WithRoomReclaim(10*time.Minute), WithMaxRooms(6))
 	a := connect(t, h, "a", ViaWeb)
 	for _, name := range []string{"idle", "talk", "topic", "occupied"} {
-		if err := h.Join(a, name); err != nil {
+		if err := h.join(a, name); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -138,16 +138,16 @@ func TestUnusedRoomsAreReclaimed(t *testing.T) {
 		h.Input(a, name, "/part")
 	}
 	b := connect(t, h, "b", ViaWeb)
-	if err := h.Join(b, "occupied"); err != nil {
+	if err := h.join(b, "occupied"); err != nil {
 		t.Fatal(err)
 	}
 	h.Input(a, "occupied", "/part")
 
-	clock.advance(9 * time.Minute)
+	clock.Advance(9 * time.Minute)
 	if n := h.ReclaimRooms(); n != 0 {
 		t.Fatalf("%d rooms reclaimed after 9 minutes", n)
 	}
-	clock.advance(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	if n := h.ReclaimRooms(); n != 1 {
 		t.Fatalf("%d rooms reclaimed, want 1 (#idle)", n)
 	}
@@ -159,22 +159,22 @@ func TestUnusedRoomsAreReclaimed(t *testing.T) {
 	// At the cap (6: four rooms and two new), a new room takes the place
 	// of an unused one.
 	for _, name := range []string{"n1", "n2"} {
-		if err := h.Join(a, name); err != nil {
+		if err := h.join(a, name); err != nil {
 			t.Fatal(err)
 		}
 		h.Input(a, name, "/part")
 	}
-	wantError(t, h.Join(a, "n3"), "too_many_rooms")
-	clock.advance(11 * time.Minute)
-	if err := h.Join(a, "n3"); err != nil {
+	wantError(t, h.join(a, "n3"), "too_many_rooms")
+	clock.Advance(11 * time.Minute)
+	if err := h.join(a, "n3"); err != nil {
 		t.Fatalf("at the cap with unused rooms: %v", err)
 	}
-	if h.Rooms() != 5 {
-		t.Fatalf("%d rooms, want 5 (n1 and n2 reclaimed, n3 made)", h.Rooms())
+	if h.RoomCount() != 5 {
+		t.Fatalf("%d rooms, want 5 (n1 and n2 reclaimed, n3 made)", h.RoomCount())
 	}
 }
 
-// Review finding 7: after a restart, rooms that hold nothing are gone, so a
+// After a restart, rooms that hold nothing are gone, so a
 // server whose room cap was used up can create rooms again.
 func TestRestartAfterExhaustionCreatesRooms(t *testing.T) {
 	dir := t.TempDir()
@@ -189,15 +189,15 @@ func TestRestartAfterExhaustionCreatesRooms(t *testing.T) {
 	h := newStoredHub(t, WithStore(st), WithMaxRooms(5))
 	a := connect(t, h, "a", ViaWeb)
 	for i := range 3 {
-		if err := h.Join(a, fmt.Sprint("junk", i)); err != nil {
+		if err := h.join(a, fmt.Sprint("junk", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := h.Join(a, "kept"); err != nil {
+	if err := h.join(a, "kept"); err != nil {
 		t.Fatal(err)
 	}
 	h.Input(a, "kept", "hello")
-	wantError(t, h.Join(a, "more"), "too_many_rooms")
+	wantError(t, h.join(a, "more"), "too_many_rooms")
 	a.Leave()
 	st.Close()
 
@@ -207,12 +207,12 @@ func TestRestartAfterExhaustionCreatesRooms(t *testing.T) {
 	if want, got := []string{"kept", "lobby"}, storedRoomNames(t, st); !slices.Equal(got, want) {
 		t.Fatalf("stored rooms after restart %v, want %v", got, want)
 	}
-	if err := h.Join(connect(t, h, "b", ViaWeb), "more"); err != nil {
+	if err := h.join(connect(t, h, "b", ViaWeb), "more"); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}
 }
 
-// Review finding 7: /rmroom removes a room and its history; its members are
+// /rmroom removes a room and its history; its members are
 // parted with the reason. Only operators may, and never the lobby.
 func TestRemoveRoomByOperator(t *testing.T) {
 	st := openTestStore(t)
@@ -223,7 +223,7 @@ func TestRemoveRoomByOperator(t *testing.T) {
 	}
 	t.Cleanup(boss.Leave)
 	joe := connect(t, h, "joe", ViaWeb)
-	if err := h.Join(joe, "dev"); err != nil {
+	if err := h.join(joe, "dev"); err != nil {
 		t.Fatal(err)
 	}
 	h.Input(joe, "dev", "old news")
@@ -264,7 +264,7 @@ func TestRemoveRoomByOperator(t *testing.T) {
 		t.Fatalf("say to a removed room: %+v", ev)
 	}
 	// The name is free again, with no history.
-	if err := h.Join(joe, "dev"); err != nil {
+	if err := h.join(joe, "dev"); err != nil {
 		t.Fatal(err)
 	}
 	if ev := nextKind(t, joe, KindHistory); ev.Room != "dev" || len(ev.History) != 0 {

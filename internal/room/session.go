@@ -54,7 +54,7 @@ type Session struct {
 
 	mu     sync.Mutex
 	nick   string
-	fold   string // foldNick(nick), computed once: key in h.nicks and room order
+	fold   string // access.Fold(nick), computed once: key in h.nicks and room order
 	reason CloseReason
 	// quitMessage is what the user said with /quit, shown to the others.
 	quitMessage string
@@ -83,13 +83,6 @@ func (s *Session) Nick() string {
 	return s.nick
 }
 
-// Via is the front-end the session came through.
-func (s *Session) Via() Via { return s.via }
-
-// Fingerprint is the SHA256 fingerprint of the key the client proved it
-// holds, or "" for guests.
-func (s *Session) Fingerprint() string { return s.fingerprint }
-
 // CurrentRoom is the name of the room plain messages go to ("" if none).
 func (s *Session) CurrentRoom() string {
 	s.mu.Lock()
@@ -100,11 +93,18 @@ func (s *Session) CurrentRoom() string {
 	return s.current.name
 }
 
-// Away is the session's away message, "" when present.
-func (s *Session) Away() string {
+// awayReason is the session's away message, "" when present.
+func (s *Session) awayReason() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.away
+}
+
+// setAway sets the away message; "" means present.
+func (s *Session) setAway(reason string) {
+	s.mu.Lock()
+	s.away = reason
+	s.mu.Unlock()
 }
 
 // Rooms lists the names of the rooms the session is in, in join order.

@@ -6,8 +6,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
-	"github.com/mtibben/confusables"
-	"golang.org/x/text/unicode/norm"
 )
 
 // MaxNickLen is the longest nick, in characters.
@@ -18,7 +16,10 @@ const MaxNickLen = 24
 // and remaining control and bidi-override characters are dropped, so nothing a
 // user sends can move another user's cursor or reorder their screen. Tabs
 // and Unicode line/paragraph separators become spaces. The result is trimmed.
-func CleanLine(s string) string {
+func CleanLine(s string) string { return strings.TrimSpace(cleanText(s)) }
+
+// cleanText is CleanLine without the trimming.
+func cleanText(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
@@ -40,7 +41,7 @@ func CleanLine(s string) string {
 			b.WriteRune(r)
 		}
 	}
-	return strings.TrimSpace(b.String())
+	return b.String()
 }
 
 // hasC1 reports whether s holds a C1 control character (U+0080–U+009F).
@@ -72,12 +73,51 @@ func c1AsEscapes(s string) string {
 	return b.String()
 }
 
-// SplitLines splits pasted text into lines (LF, CRLF or lone CR), each of
-// which becomes its own message: a line can never impersonate another one.
+// SplitLines splits text into lines at LF, CRLF or a lone CR.
 func SplitLines(s string) []string {
+	return strings.Split(normaliseBreaks(s), "\n")
+}
+
+// normaliseBreaks turns every CRLF and lone CR into LF.
+func normaliseBreaks(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
 	s = strings.ReplaceAll(s, "\r\n", "\n")
-	s = strings.ReplaceAll(s, "\r", "\n")
-	return strings.Split(s, "\n")
+	return strings.ReplaceAll(s, "\r", "\n")
+}
+
+// MessageText turns what a user sent into the text of one message, and
+// tells how many lines it has. Line breaks (LF, CRLF or a lone CR) become
+// '\n'. Every line is cleaned on its own as by CleanLine, so none can
+// carry an escape or control sequence and no break can hide in one; lines
+// after the first keep their indentation (a pasted snippet keeps its
+// shape). Blank lines at either end are dropped; "" means nothing to send.
+func MessageText(s string) (text string, lines int) {
+	s = normaliseBreaks(s)
+	if !strings.Contains(s, "\n") {
+		text = CleanLine(s)
+		if text == "" {
+			return "", 0
+		}
+		return text, 1
+	}
+	parts := strings.Split(s, "\n")
+	kept := parts[:0]
+	for _, p := range parts {
+		p = strings.TrimRightFunc(cleanText(p), unicode.IsSpace)
+		if len(kept) == 0 {
+			p = strings.TrimLeftFunc(p, unicode.IsSpace)
+			if p == "" {
+				continue // a blank line before the first
+			}
+		}
+		kept = append(kept, p)
+	}
+	for len(kept) > 0 && kept[len(kept)-1] == "" {
+		kept = kept[:len(kept)-1]
+	}
+	return strings.Join(kept, "\n"), len(kept)
 }
 
 func isBidiControl(r rune) bool {
@@ -91,7 +131,9 @@ func isBidiControl(r rune) bool {
 }
 
 // ValidateNick reports why nick cannot be used, or nil. Nicks are 1 to
-// MaxNickLen letters, digits, '_', '-' or '.'.
+// MaxNickLen letters, digits, '_', '-' or '.', at least one of them a
+// letter or a digit: a nick of punctuation ("-", "...") reads as no name,
+// and every " - " in a message would mention it.
 func ValidateNick(nick string) *UserError {
 	n := utf8.RuneCountInString(nick)
 	if n == 0 {
@@ -105,7 +147,14 @@ func ValidateNick(nick string) *UserError {
 			return userErr("bad_nick", "a nick may only use letters, digits, '_', '-' and '.'")
 		}
 	}
+	if !hasLetterOrDigit(nick) {
+		return userErr("bad_nick", "a nick needs at least one letter or digit")
+	}
 	return nil
+}
+
+func hasLetterOrDigit(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
 }
 
 func isNickRune(r rune) bool {
@@ -113,7 +162,7 @@ func isNickRune(r rune) bool {
 }
 
 // SuggestNick turns an arbitrary login name into a valid nick, dropping what
-// a nick may not contain; an empty result becomes "guest".
+// a nick may not contain; a result with no letter or digit becomes "guest".
 func SuggestNick(name string) string {
 	var b strings.Builder
 	n := 0
@@ -126,141 +175,24 @@ func SuggestNick(name string) string {
 			n++
 		}
 	}
-	if b.Len() == 0 {
+	if !hasLetterOrDigit(b.String()) {
 		return "guest"
 	}
 	return b.String()
 }
 
-// foldNick is the key under which nicks are compared. Nicks that look the
-// same are the same nick:
-//
-//   - compatibility forms are folded (NFKD: fullwidth and mathematical
-//     letters, ligatures) and accents are dropped (é, å, í are e, a, i);
-//   - case is ignored, and so are dots ('.', and ٠ which looks like one),
-//     as a dot is easily missed;
-//   - confusable letters (Cyrillic а for Latin a, 0 for O, rn for m) are
-//     mapped by the Unicode TR39 skeleton; since I looks like l and,
-//     ignoring case, is i, i and l fold together too;
-//   - small capitals (ᴀ), stroked and barred letters (ł, ƚ) and the digits
-//     of other scripts, which neither NFKD nor TR39 maps to plain letters,
-//     are mapped by hand.
-//
-// A nick in another script stays its own nick (мария, 東京); only marks of
-// the Latin, Greek and Cyrillic accents are dropped, not the marks that make
-// another letter in other scripts (Japanese が is not か).
-//
-// Applying the steps can reveal more to fold (a digit mapped by value may
-// be a confusable), so they are repeated until nothing changes: the fold of
-// a fold is itself.
-func foldNick(nick string) string {
-	folded := foldPass(nick)
-	for range maxFoldPasses {
-		again := foldPass(folded)
-		if again == folded {
-			break
-		}
-		folded = again
-	}
-	if folded == "" {
-		return "." // a nick of dots: a key that is not empty
-	}
-	return folded
-}
-
-// maxFoldPasses bounds foldNick's repetitions; two are enough for every
-// nick FuzzFoldNick has found.
-const maxFoldPasses = 4
-
-func foldPass(s string) string {
-	// Lower case and the skeleton first: compatibility decomposition can
-	// turn a lookalike into another letter (U+03F9 Ϲ, which looks like C,
-	// decomposes to Σ, whose skeleton is o), and it must fold as its lower
-	// case does.
-	s = strings.ToLower(confusables.Skeleton(strings.ToLower(s)))
-	s = strings.ToLower(norm.NFKD.String(s))
-	s = strings.Map(foldRune, s)
-	return strings.ReplaceAll(s, "i", "l")
-}
-
-// foldRune is the per-letter part of foldNick; -1 drops the rune.
-func foldRune(r rune) rune {
-	switch {
-	case r < utf8.RuneSelf:
-		if r == '.' {
-			return -1
-		}
-		return r
-	case unicode.Is(accentMarks, r):
-		return -1
-	}
-	if plain, ok := lookalikeLetters[r]; ok {
-		return plain
-	}
-	if d, ok := asciiDigit(r); ok {
-		return d
-	}
-	return r
-}
-
-// accentMarks are the combining marks that accent Latin, Greek and
-// Cyrillic letters (the Combining Diacritical Marks blocks), which NFKD and
-// the TR39 skeleton split off letters such as é, ł (l + U+0338) and ƚ.
-var accentMarks = &unicode.RangeTable{R16: []unicode.Range16{
-	{Lo: 0x0300, Hi: 0x036F, Stride: 1}, // Combining Diacritical Marks
-	{Lo: 0x1AB0, Hi: 0x1AFF, Stride: 1}, // ... Extended
-	{Lo: 0x1DC0, Hi: 0x1DFF, Stride: 1}, // ... Supplement
-	{Lo: 0x20D0, Hi: 0x20FF, Stride: 1}, // ... for Symbols
-	{Lo: 0xFE20, Hi: 0xFE2F, Stride: 1}, // Combining Half Marks
-}}
-
-// lookalikeLetters maps the lower-case letters that look like a Latin
-// letter but that neither NFKD nor the TR39 skeleton maps to it: small
-// capitals, and letters with a stroke, bar or hook.
-var lookalikeLetters = map[rune]rune{
-	// Small capitals.
-	'ᴀ': 'a', 'ʙ': 'b', 'ᴄ': 'c', 'ᴅ': 'd', 'ᴇ': 'e', 'ꜰ': 'f', 'ɢ': 'g', 'ʜ': 'h', 'ɪ': 'i',
-	'ᴊ': 'j', 'ᴋ': 'k', 'ʟ': 'l', 'ᴍ': 'm', 'ɴ': 'n', 'ᴏ': 'o', 'ᴘ': 'p', 'ꞯ': 'q', 'ʀ': 'r',
-	'ꜱ': 's', 'ᴛ': 't', 'ᴜ': 'u', 'ᴠ': 'v', 'ᴡ': 'w', 'ʏ': 'y', 'ᴢ': 'z', 'ᴌ': 'l',
-	// Strokes, bars and hooks.
-	'ł': 'l', 'ƚ': 'l', 'ɫ': 'l', 'ɬ': 'l', 'ɭ': 'l', 'ȴ': 'l', 'ꝉ': 'l',
-	'đ': 'd', 'ɗ': 'd', 'ɖ': 'd', 'ħ': 'h', 'ŧ': 't', 'ƭ': 't', 'ʈ': 't', 'ø': 'o', 'ƀ': 'b', 'ɓ': 'b',
-	'ɨ': 'i', 'ƶ': 'z', 'ȥ': 'z', 'ǥ': 'g', 'ɠ': 'g', 'ɍ': 'r', 'ɽ': 'r', 'ɏ': 'y', 'ƴ': 'y',
-	'ȼ': 'c', 'ƈ': 'c', 'ɇ': 'e', 'ʉ': 'u', 'ᵽ': 'p', 'ƥ': 'p', 'ꝁ': 'k', 'ƙ': 'k', 'ꝑ': 'p',
-	'ꝗ': 'q', 'ʠ': 'q', 'ɲ': 'n', 'ɳ': 'n', 'ƞ': 'n', 'ɱ': 'm', 'ʂ': 's', 'ʐ': 'z', 'ʋ': 'v',
-	'ƒ': 'f', 'ƌ': 'd', 'ɦ': 'h', 'ʝ': 'j', 'ɉ': 'j',
-}
-
-// asciiDigit maps a decimal digit of any script (Arabic-Indic ٣,
-// Devanagari ३, ...) to the ASCII digit of the same value. Unicode encodes
-// every script's decimal digits as a run of ten, 0 to 9, so a digit's value
-// is its distance from the start of its run in the Nd table, modulo ten
-// (TestDigitRunsOfTen checks this of the table Go ships).
-func asciiDigit(r rune) (rune, bool) {
-	if r < utf8.RuneSelf || !unicode.Is(unicode.Nd, r) {
-		return r, false
-	}
-	for _, rg := range unicode.Nd.R16 {
-		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
-			return '0' + (r-rune(rg.Lo))%10, true
-		}
-	}
-	for _, rg := range unicode.Nd.R32 {
-		if r >= rune(rg.Lo) && r <= rune(rg.Hi) {
-			return '0' + (r-rune(rg.Lo))%10, true
-		}
-	}
-	return r, false
-}
-
-// ParseCommand splits "/name args" into its parts. Text that does not start
-// with a single '/' is not a command ("//x" is the message "/x").
+// ParseCommand splits "/name args" into its parts; the name ends at a space
+// or a line break. Text that does not start with a single '/' is not a
+// command ("//x" is the message "/x").
 func ParseCommand(text string) (name, args string, ok bool) {
 	if !strings.HasPrefix(text, "/") || strings.HasPrefix(text, "//") {
 		return "", "", false
 	}
 	body := text[1:]
-	name, args, _ = strings.Cut(body, " ")
+	name, args = body, ""
+	if i := strings.IndexAny(body, " \n"); i >= 0 {
+		name, args = body[:i], body[i+1:]
+	}
 	return strings.ToLower(name), strings.TrimSpace(args), true
 }
 

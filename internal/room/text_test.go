@@ -1,10 +1,10 @@
 package room
 
 import (
+	"strings"
 	"testing"
-	"unicode"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 func TestCleanLine(t *testing.T) {
@@ -74,7 +74,7 @@ func TestNicks(t *testing.T) {
 			t.Errorf("ValidateNick(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "a b", "<b>", "abcdefghijklmnopqrstuvwxy", "a\u202Eb", "a\x1bb", "al:ice"} {
+	for _, bad := range []string{"", "a b", "<b>", "abcdefghijklmnopqrstuvwxy", "a\u202Eb", "a\x1bb", "al:ice", "-", "...", "_", "-_.-"} {
 		if err := ValidateNick(bad); err == nil {
 			t.Errorf("ValidateNick(%q) accepted", bad)
 		}
@@ -82,93 +82,69 @@ func TestNicks(t *testing.T) {
 	if got := SuggestNick("root@host!"); got != "roothost" {
 		t.Errorf("SuggestNick = %q", got)
 	}
-	if got := SuggestNick("!!!"); got != "guest" {
-		t.Errorf("SuggestNick = %q", got)
+	for _, name := range []string{"!!!", "-", "...", "_-."} {
+		if got := SuggestNick(name); got != "guest" {
+			t.Errorf("SuggestNick(%q) = %q, want guest", name, got)
+		}
 	}
 }
 
-func TestLookalikeNicksFoldTogether(t *testing.T) {
-	same := [][]string{
-		{"alice", "ALICE", "Alice", "\u0430lice" /* Cyrillic а */, "aIice" /* capital i */, "a1ice"},
-		{"bob0", "bobO", "BOBO"},
-		{"tom", "torn"},
+// A full-width or Cyrillic look-alike of a connected nick is refused to the
+// web and replaced by an alternative over SSH; a nick of punctuation only
+// is refused to the web, and over SSH the login name gives way to a guest
+// nick.
+func TestLookalikeAndPunctuationNicksAtConnect(t *testing.T) {
+	h := newTestHub(t)
+	connect(t, h, "bob", ViaWeb)
+	for _, twin := range []string{"ｂｏｂ", "bоb" /* Cyrillic о */, "ＢＯＢ"} {
+		if _, err := h.Connect(Identity{Nick: twin, Via: ViaWeb}); errorCode(err) != "nick_taken" {
+			t.Errorf("web %q while bob is connected: %v, want nick_taken", twin, err)
+		}
+		s := connect(t, h, SuggestNick(twin), ViaSSH)
+		if s.Nick() == twin || access.Fold(s.Nick()) == access.Fold("bob") {
+			t.Errorf("ssh %q while bob is connected: got the nick %q", twin, s.Nick())
+		}
 	}
-	for _, group := range same {
-		for _, n := range group[1:] {
-			if foldNick(n) != foldNick(group[0]) {
-				t.Errorf("%q and %q should fold together: %q vs %q", group[0], n, foldNick(group[0]), foldNick(n))
+	for _, punct := range []string{"-", "...", "_"} {
+		if _, err := h.Connect(Identity{Nick: punct, Via: ViaWeb}); errorCode(err) != "bad_nick" {
+			t.Errorf("web %q: %v, want bad_nick", punct, err)
+		}
+		if s := connect(t, h, SuggestNick(punct), ViaSSH); !strings.HasPrefix(s.Nick(), "guest") {
+			t.Errorf("ssh %q: got the nick %q, want a guest nick", punct, s.Nick())
+		}
+	}
+	a := connect(t, h, "alice", ViaSSH)
+	if ev := answerTo(t, h, a, "/nick ..."); ev.Kind != KindError || ev.Code != "bad_nick" {
+		t.Errorf("/nick ...: %+v", ev)
+	}
+}
+
+// A multi-line text is one message: line breaks of any kind become '\n',
+// each line is cleaned (no escape can ride on a continuation line), lines
+// after the first keep their indentation, and blank lines at either end
+// are dropped.
+func TestMessageText(t *testing.T) {
+	cases := []struct {
+		name, in, want string
+		lines          int
+	}{
+		{"one line", "  hello  ", "hello", 1},
+		{"lf", "one\ntwo", "one\ntwo", 2},
+		{"crlf and lone cr", "one\r\ntwo\rthree", "one\ntwo\nthree", 3},
+		{"indentation kept after the first", "  if x {\n    y()\n  }  ", "if x {\n    y()\n  }", 3},
+		{"blank lines at the ends dropped", "\n\n  \none\n\ntwo\n \n", "one\n\ntwo", 3},
+		{"escapes cleaned on every line", "a\x1b[2J\n\x1b]0;title\x07b\n\x1b[1Ac", "a\nb\nc", 3},
+		{"escape split across lines", "a\x1b]0;x\ny\x07z", "a\nyz", 2},
+		{"c1 and bidi on a continuation", "a\n\u009b2Jb\u202e", "a\nb", 2},
+		{"only blanks", "\n \r\n\t", "", 0},
+		{"separators are not breaks", "a\u2028b", "a b", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, lines := MessageText(c.in)
+			if got != c.want || lines != c.lines {
+				t.Fatalf("MessageText(%q) = %q, %d lines; want %q, %d", c.in, got, lines, c.want, c.lines)
 			}
-		}
-	}
-	if foldNick("alice") == foldNick("alicia") || foldNick("bob") == foldNick("rob") {
-		t.Error("different nicks folded together")
-	}
-}
-
-// Issue 11, finding 10: the lookalikes the review found accepted next to a
-// registered alice fold to alice; genuinely different nicks, in any script,
-// stay their own.
-func TestLookalikeNicksFromTheReview(t *testing.T) {
-	alice := foldNick("alice")
-	for _, n := range []string{
-		"ᴀʟɪᴄᴇ",                   // Latin small capitals
-		"ałice", "aƚice", "AŁICE", // l with stroke or bar
-		"alice٠",                     // Arabic-Indic zero, which looks like a dot
-		"alice.", ".alice", "a.lice", // so dots are ignored
-		"alíce", "ålice", "alicé", "ÀLÏÇË", // accents
-		"ａｌｉｃｅ", "𝐚𝐥𝐢𝐜𝐞", "\u0430lice", "aIice", "a1ice", // already folded before
-		"al\u0301ice", // a decomposed accent (not a valid nick, but folded alike)
-	} {
-		if got := foldNick(n); got != alice {
-			t.Errorf("foldNick(%q) = %q, want %q (alice)", n, got, alice)
-		}
-	}
-	// Digits of other scripts are their value.
-	for a, b := range map[string]string{"bob٣": "bob3", "bob३": "bob3", "bob𝟕": "bob7", "bob７": "bob7"} {
-		if foldNick(a) != foldNick(b) {
-			t.Errorf("foldNick(%q) = %q, foldNick(%q) = %q: should be equal", a, foldNick(a), b, foldNick(b))
-		}
-	}
-	// Different nicks stay different, in every script.
-	distinct := []string{"alice", "alicia", "bob", "bob3", "bob7", "мария", "марина", "東京", "京都", "jose", "がっこう", "かっこう", "محمد", "alice_2", "alice-2", "yannick", "ünal_x"}
-	seen := map[string]string{}
-	for _, n := range distinct {
-		f := foldNick(n)
-		if other, dup := seen[f]; dup {
-			t.Errorf("%q and %q fold together (%q)", n, other, f)
-		}
-		seen[f] = n
-	}
-	// José is jose: the accent is not what tells them apart.
-	if foldNick("José") != foldNick("jose") {
-		t.Errorf("José folds to %q, jose to %q", foldNick("José"), foldNick("jose"))
-	}
-	if foldNick(".") == "" || foldNick("..") != foldNick(".") {
-		t.Errorf("a nick of dots folds to %q", foldNick("."))
-	}
-}
-
-// asciiDigit relies on Unicode encoding every script's decimal digits as
-// runs of ten; this checks the table Go ships.
-func TestDigitRunsOfTen(t *testing.T) {
-	for _, rg := range unicode.Nd.R16 {
-		if rg.Stride != 1 || (rg.Hi-rg.Lo+1)%10 != 0 {
-			t.Errorf("Nd range %U-%U stride %d is not runs of ten", rg.Lo, rg.Hi, rg.Stride)
-		}
-	}
-	for _, rg := range unicode.Nd.R32 {
-		if rg.Stride != 1 || (rg.Hi-rg.Lo+1)%10 != 0 {
-			t.Errorf("Nd range %U-%U stride %d is not runs of ten", rg.Lo, rg.Hi, rg.Stride)
-		}
-	}
-	// Where NFKD knows a digit's value, asciiDigit agrees.
-	for r := rune(0x80); r <= unicode.MaxRune; r++ {
-		d, ok := asciiDigit(r)
-		if !ok {
-			continue
-		}
-		if k := norm.NFKD.String(string(r)); len(k) == 1 && k[0] >= '0' && k[0] <= '9' && rune(k[0]) != d {
-			t.Errorf("asciiDigit(%U) = %c, NFKD says %s", r, d, k)
-		}
+		})
 	}
 }

@@ -25,8 +25,8 @@ type winPayload struct{ Columns, Rows, WidthPx, HeightPx uint32 }
 
 const huge = 1<<32 - 1
 
-// ptySeeds and windowSeeds seed the fuzz targets: the review's sizes, the
-// edges of the clamp, and payloads cut short or padded.
+// ptySeeds and windowSeeds seed the fuzz targets: sizes of 2^32-1 and 2^31,
+// the edges of the clamp, and payloads cut short or padded.
 func ptySeeds() [][]byte {
 	seeds := [][]byte{
 		nil, {}, {0, 0, 0, 5, 'x'}, []byte("garbage"),

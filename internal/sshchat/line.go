@@ -46,7 +46,11 @@ func (s *Server) lineReader(r io.Reader, cs *room.Session) {
 			continue
 		}
 		if len(line) > 0 {
-			s.hub.Input(cs, "", strings.TrimSuffix(line, "\r"))
+			// One message per line, a lone CR ending one too: the core
+			// would keep line breaks inside one message.
+			for _, l := range room.SplitLines(strings.TrimSuffix(line, "\r")) {
+				s.hub.Input(cs, "", l)
+			}
 		}
 		if err != nil {
 			return

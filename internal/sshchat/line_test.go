@@ -115,3 +115,29 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// In line mode every input line is one message, whatever the front-end
+// core makes of line breaks: a bot piping lines keeps meaning one message
+// each, and a lone CR still ends a line as it always did.
+func TestLineModeInputIsOneMessagePerLine(t *testing.T) {
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithRate(1000, 1000))
+	bot, err := hub.Connect(room.Identity{Nick: "bot", Via: room.ViaSSH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bot.Leave()
+	for len(bot.Events()) > 0 {
+		<-bot.Events()
+	}
+	s := &Server{hub: hub, maxLine: 1000}
+	s.lineReader(strings.NewReader("one\rtwo\r\nthree\nfour"), bot)
+	var got []string
+	for len(bot.Events()) > 0 {
+		if ev := <-bot.Events(); ev.Kind == room.KindMessage {
+			got = append(got, ev.Text)
+		}
+	}
+	if strings.Join(got, "|") != "one|two|three|four" {
+		t.Errorf("messages %q, want one, two, three and four", got)
+	}
+}

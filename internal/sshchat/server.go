@@ -106,33 +106,31 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 	if len(s.hostKeys) == 0 {
 		return nil, errors.New("sshchat: no host keys")
 	}
+	// The server as layers, outermost first: the connection before any SSH
+	// work, the handshake, authentication, the channels, and the chat
+	// session as a stack of wish middlewares.
 	srv, err := wish.NewServer(
+		ssh.WrapConn(s.admitConn),
+		s.handshake(),
 		// Any key is welcome: a key only identifies a user once the client
 		// has proved it holds it, which is read from the session afterwards.
 		wish.WithPublicKeyAuth(func(ssh.Context, ssh.PublicKey) bool { return true }),
 		// Keyboard-interactive with no questions lets people without keys in
 		// as guests.
 		wish.WithKeyboardInteractiveAuth(func(ssh.Context, gossh.KeyboardInteractiveChallenge) bool { return true }),
-		wish.WithMiddleware(func(ssh.Handler) ssh.Handler { return s.handle }),
+		s.sessionChannels(),
+		// wish.WithMiddleware makes the last middleware the outermost: a
+		// session goes through these from the bottom up.
+		wish.WithMiddleware(
+			s.chat,
+			s.keepAliveMiddleware,
+			s.cutStuckWriter,
+			s.connect,
+			cutConnAfterSession,
+		),
 	)
 	if err != nil {
 		return nil, err
-	}
-	for _, k := range s.hostKeys {
-		srv.AddHostKey(k)
-	}
-	srv.HandshakeTimeout = s.handshakeTimeout
-	// Session channels go through sessionChannel, which caps them and
-	// filters their requests; no other channel type is served.
-	srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
-	srv.ConnCallback = s.admitConn
-	srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
-		// Counted before it is logged: whoever reads the log line finds
-		// the failure in the metrics too.
-		if s.handshakeFailed != nil {
-			s.handshakeFailed()
-		}
-		s.log.Info("ssh handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
 	}
 	s.srv = srv
 	return s, nil
@@ -157,10 +155,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Fingerprint is the SHA256 fingerprint of the key the client proved it
+// handshake sets the host keys (given here, so that wish generates no key
+// of its own), bounds the handshake and counts the connections that fail
+// before a session.
+func (s *Server) handshake() ssh.Option {
+	return func(srv *ssh.Server) error {
+		for _, k := range s.hostKeys {
+			srv.AddHostKey(k)
+		}
+		srv.HandshakeTimeout = s.handshakeTimeout
+		srv.ConnectionFailedCallback = func(conn net.Conn, err error) {
+			// Counted before it is logged: whoever reads the log line finds
+			// the failure in the metrics too.
+			if s.handshakeFailed != nil {
+				s.handshakeFailed()
+			}
+			s.log.Info("ssh handshake failed", "remote", conn.RemoteAddr().String(), "err", err)
+		}
+		return nil
+	}
+}
+
+// sessionChannels serves session channels through sessionChannel, which
+// caps them and filters their requests; no other channel type is served.
+func (s *Server) sessionChannels() ssh.Option {
+	return func(srv *ssh.Server) error {
+		srv.ChannelHandlers = map[string]ssh.ChannelHandler{"session": s.sessionChannel}
+		return nil
+	}
+}
+
+// keyFingerprint is the SHA256 fingerprint of the key the client proved it
 // holds, or "" when it authenticated without one. It reads the session, never
 // what an auth callback was offered: a client may offer any public key.
-func Fingerprint(sess ssh.Session) string {
+func keyFingerprint(sess ssh.Session) string {
 	if pk := sess.PublicKey(); pk != nil {
 		return gossh.FingerprintSHA256(pk)
 	}
@@ -264,55 +292,103 @@ func (s *Server) keepAlive(sess ssh.Session, done <-chan struct{}) (stop func())
 	}
 }
 
-func (s *Server) handle(sess ssh.Session) {
-	conn, _ := sess.Context().Value(ssh.ContextKeyConn).(*gossh.ServerConn)
-	if conn != nil {
-		// A connection serves one chat session (see connState.grantShell):
-		// once it is over, what is left of the connection is cut after a
-		// grace that lets the client close it first.
-		defer func() { time.AfterFunc(writerGrace, func() { _ = conn.Close() }) }()
+// The chat session's middlewares, from the outermost in.
+
+// cutConnAfterSession cuts what is left of the connection once its session
+// is over, after a grace that lets the client close it first: a connection
+// serves one chat session (see connState.grantShell).
+func cutConnAfterSession(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		if conn, _ := sess.Context().Value(ssh.ContextKeyConn).(*gossh.ServerConn); conn != nil {
+			defer func() { time.AfterFunc(writerGrace, func() { _ = conn.Close() }) }()
+		}
+		next(sess)
 	}
-	remote := connlimit.HostOf(sess.RemoteAddr().String())
-	cs, err := s.hub.Connect(room.Identity{
-		Nick:        room.SuggestNick(sess.User()),
-		Via:         room.ViaSSH,
-		Fingerprint: Fingerprint(sess),
-		Remote:      remote,
-		AltNick:     true,
-	})
-	if err != nil {
-		fmt.Fprintf(sess.Stderr(), "tertulia: %v\r\n", err)
-		_ = sess.Exit(1)
-		return
-	}
-	defer cs.Leave()
-	// The session leaves as soon as its connection ends, whatever its
-	// writer is doing: nothing here waits on the terminal to notice.
-	defer context.AfterFunc(sess.Context(), func() { cs.Close(room.ReasonClosed) })()
-	// A session that ends (quit, kicked, dropped, server stopping) while
-	// its writer is stuck on a peer that does not read would hold its
-	// goroutines for as long as the peer likes: the connection is cut once
-	// the writer has had its grace, which unblocks every write on it.
-	var finished atomic.Bool
-	defer finished.Store(true)
-	cs.OnClose(func(room.CloseReason) {
-		time.AfterFunc(2*writerGrace, func() {
-			if !finished.Load() && conn != nil {
-				s.log.Info("ssh connection cut", "nick", cs.Nick(), "remote", remote, "reason", "writer stuck after the session ended")
-				_ = conn.Close()
-			}
+}
+
+// chatSessionKey holds the connection's *room.Session in its context, for
+// the middlewares inside connect.
+type chatSessionKey struct{}
+
+func chatSessionOf(sess ssh.Session) *room.Session {
+	cs, _ := sess.Context().Value(chatSessionKey{}).(*room.Session)
+	return cs
+}
+
+// connect joins the hub as the SSH user, with the key the client proved it
+// holds, and leaves when the middlewares inside return or the connection
+// ends, whichever comes first. A refusal is written to stderr.
+func (s *Server) connect(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		cs, err := s.hub.Connect(room.Identity{
+			Nick:        room.SuggestNick(sess.User()),
+			Via:         room.ViaSSH,
+			Fingerprint: keyFingerprint(sess),
+			Remote:      connlimit.HostOf(sess.RemoteAddr().String()),
+			AltNick:     true,
 		})
-	})
-	defer s.keepAlive(sess, cs.Done())()
-	if _, _, isPty := sess.Pty(); isPty {
-		s.runTUI(sess, cs)
-	} else {
-		s.runLines(sess, cs)
+		if err != nil {
+			fmt.Fprintf(sess.Stderr(), "tertulia: %v\r\n", err)
+			_ = sess.Exit(1)
+			return
+		}
+		defer cs.Leave()
+		// The session leaves as soon as its connection ends, whatever its
+		// writer is doing: nothing here waits on the terminal to notice.
+		defer context.AfterFunc(sess.Context(), func() { cs.Close(room.ReasonClosed) })()
+		sess.Context().SetValue(chatSessionKey{}, cs)
+		next(sess)
 	}
-	// Out of its rooms and its nick free before the client sees the end:
-	// whoever takes the nick next must not find it still held.
-	cs.Leave()
-	_ = sess.Exit(0)
+}
+
+// cutStuckWriter cuts the connection of a session that ended (quit,
+// kicked, dropped, server stopping) while its writer is stuck on a peer
+// that does not read, which would otherwise hold its goroutines for as long
+// as the peer likes: once the writer has had its grace, the connection is
+// closed, which unblocks every write on it.
+func (s *Server) cutStuckWriter(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		cs := chatSessionOf(sess)
+		conn, _ := sess.Context().Value(ssh.ContextKeyConn).(*gossh.ServerConn)
+		remote := connlimit.HostOf(sess.RemoteAddr().String())
+		var finished atomic.Bool
+		defer finished.Store(true)
+		cs.OnClose(func(room.CloseReason) {
+			time.AfterFunc(2*writerGrace, func() {
+				if !finished.Load() && conn != nil {
+					s.log.Info("ssh connection cut", "nick", cs.Nick(), "remote", remote, "reason", "writer stuck after the session ended")
+					_ = conn.Close()
+				}
+			})
+		})
+		next(sess)
+	}
+}
+
+// keepAliveMiddleware asks an idle peer to answer for as long as the
+// session lasts (see keepAlive).
+func (s *Server) keepAliveMiddleware(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		defer s.keepAlive(sess, chatSessionOf(sess).Done())()
+		next(sess)
+	}
+}
+
+// chat serves the session: the full-screen interface with a PTY, line mode
+// without. It is the innermost handler: next is wish's no-op.
+func (s *Server) chat(ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		cs := chatSessionOf(sess)
+		if _, _, isPty := sess.Pty(); isPty {
+			s.runTUI(sess, cs)
+		} else {
+			s.runLines(sess, cs)
+		}
+		// Out of its rooms and its nick free before the client sees the
+		// end: whoever takes the nick next must not find it still held.
+		cs.Leave()
+		_ = sess.Exit(0)
+	}
 }
 
 // awaitWriter waits for a session's writer to finish writing its queue; a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -481,5 +482,81 @@ func TestInputLimitFollowsMaxMessage(t *testing.T) {
 			t.Errorf("--max-message %d: the input holds %d characters of %d typed", limit, got, len(typed))
 		}
 		cs.Leave()
+	}
+}
+
+// Someone else going away or coming back shows in each room's log; the
+// user's own away is told once, by the notice answering /away.
+func TestTUIShowsOthersAway(t *testing.T) {
+	m, hub, cs := testModel(t, 80, 24)
+	alice, err := hub.Connect(room.Identity{Nick: "alice", Via: room.ViaWeb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(alice.Leave)
+	hub.Input(alice, "", "/away making coffee")
+	hub.Input(cs, "", "/away lunch")
+	readQueued(m, cs)
+	hub.Input(alice, "", "/back")
+	readQueued(m, cs)
+	area := ansi.Strip(strings.Join(m.rows()[:m.msgs.height], "\n"))
+	for _, want := range []string{"--- alice is away: making coffee", "--- alice is back", "You are marked as away: lunch"} {
+		if !strings.Contains(area, want) {
+			t.Errorf("the log lacks %q:\n%s", want, area)
+		}
+	}
+	if strings.Contains(area, "bob is away") {
+		t.Errorf("the user's own away is shown twice:\n%s", area)
+	}
+}
+
+// A multi-line message shows its lines after the first indented under the
+// first, so none reads as a message of its own.
+func TestTUIIndentsContinuationLines(t *testing.T) {
+	m, _, _ := testModel(t, 80, 24)
+	m.Update(eventsMsg{testMessage(1, "alice", "here is the plan:\n1. build\n\n12:00 <mallory> forged")})
+	rows := m.rows()[:m.msgs.height]
+	var shown []string
+	for _, r := range rows {
+		if r := strings.TrimRight(ansi.Strip(r), " "); r != "" {
+			shown = append(shown, r)
+		}
+	}
+	want := []string{
+		testTime.Local().Format("15:04") + " <alice> here is the plan:",
+		"              1. build",
+		"              12:00 <mallory> forged",
+	}
+	if len(shown) < len(want) || !slices.Equal(shown[len(shown)-len(want):], want) {
+		t.Errorf("the log shows\n%s\nwant it to end with\n%s", strings.Join(shown, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A bracketed paste of several lines becomes one message, its line breaks
+// shown as marks in the input line; the newline ending a pasted line does
+// not add a blank one.
+func TestTUIPasteOfSeveralLinesIsOneMessage(t *testing.T) {
+	m, hub, _ := testModel(t, 80, 24)
+	alice, err := hub.Connect(room.Identity{Nick: "alice", Via: room.ViaWeb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(alice.Leave)
+	for len(alice.Events()) > 0 {
+		<-alice.Events()
+	}
+	m.Update(tea.PasteMsg{Content: "one\r\ntwo\n  three\n"})
+	if got := m.input.Value(); got != "one↵two↵  three" {
+		t.Fatalf("the input holds %q", got)
+	}
+	m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+	var got []string
+	for len(alice.Events()) > 0 {
+		if ev := <-alice.Events(); ev.Kind == room.KindMessage {
+			got = append(got, ev.Text)
+		}
+	}
+	if len(got) != 1 || got[0] != "one\ntwo\n  three" {
+		t.Errorf("alice got the messages %q, want one of three lines", got)
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// Review finding 12: /readyz said ready while every write failed, because
-// its check only read. A database that may not grow stands in for a full
+// /readyz must not say ready while every write fails, as a check that
+// only reads would. A database that may not grow stands in for a full
 // disk (SQLite answers SQLITE_FULL, "database or disk is full", for both).
 func TestReadyFailsWhileWritesFail(t *testing.T) {
 	ctx := context.Background()

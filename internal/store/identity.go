@@ -164,6 +164,35 @@ func (s *SQLite) AddBan(ctx context.Context, b *Ban) error {
 	return err
 }
 
+// AddBans stores bans in one transaction and sets their IDs.
+func (s *SQLite) AddBans(ctx context.Context, bans []*Ban) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ids := make([]int64, len(bans))
+	for i, b := range bans {
+		res, err := tx.ExecContext(ctx, `INSERT INTO bans(kind, value, reason, by_nick, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			b.Kind, b.Value, b.Reason, b.By, ms(b.CreatedAt), ms(b.Expires))
+		if err != nil {
+			return err
+		}
+		if ids[i], err = res.LastInsertId(); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	// IDs are set only once the bans are stored, so that a failed call
+	// leaves the caller's bans as they were.
+	for i, b := range bans {
+		b.ID = ids[i]
+	}
+	return nil
+}
+
 // RemoveBans lifts every ban on value, returning how many there were.
 func (s *SQLite) RemoveBans(ctx context.Context, value string) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM bans WHERE value = ?`, value)

@@ -433,15 +433,22 @@ func (s *Memory) Bans(ctx context.Context, now time.Time) ([]Ban, error) {
 
 // AddBan implements ModerationStore.
 func (s *Memory) AddBan(ctx context.Context, b *Ban) error {
+	return s.AddBans(ctx, []*Ban{b})
+}
+
+// AddBans implements ModerationStore.
+func (s *Memory) AddBans(ctx context.Context, bans []*Ban) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	s.lastBanID++
-	b.ID = s.lastBanID
-	kept := *b
-	kept.CreatedAt, kept.Expires = fromMS(ms(b.CreatedAt)), fromMS(ms(b.Expires))
-	s.bans = append(s.bans, kept)
+	for _, b := range bans {
+		s.lastBanID++
+		b.ID = s.lastBanID
+		kept := *b
+		kept.CreatedAt, kept.Expires = fromMS(ms(b.CreatedAt)), fromMS(ms(b.Expires))
+		s.bans = append(s.bans, kept)
+	}
 	return nil
 }
 

@@ -13,8 +13,8 @@ import (
 	_ "modernc.org/sqlite" // pure-Go driver: the binary stays static
 )
 
-// DBFile is the database's name inside the data folder.
-const DBFile = "tertulia.db"
+// dbFile is the database's name inside the data folder.
+const dbFile = "tertulia.db"
 
 // SQLite is the embedded Store: one file in the data folder, WAL mode.
 // Messages are committed in groups (see batch.go).
@@ -145,7 +145,7 @@ func OpenSQLite(ctx context.Context, dir string, opts ...Option) (*SQLite, error
 	if err != nil {
 		return nil, fmt.Errorf("synchronous mode: %w", err)
 	}
-	path := filepath.Join(dir, DBFile)
+	path := filepath.Join(dir, dbFile)
 	dsn := func(pragmas ...string) string {
 		q := url.Values{}
 		for _, p := range append([]string{"journal_mode(WAL)", "synchronous(" + strings.ToUpper(syncMode) + ")", "busy_timeout(5000)", "foreign_keys(ON)"}, pragmas...) {

@@ -111,6 +111,9 @@ type ModerationStore interface {
 	SetOperator(ctx context.Context, fingerprint, by string, on bool, now time.Time) error
 	Bans(ctx context.Context, now time.Time) ([]Ban, error)
 	AddBan(ctx context.Context, b *Ban) error
+	// AddBans stores several bans in one transaction (all or none) and
+	// sets their IDs, increasing in the order given.
+	AddBans(ctx context.Context, bans []*Ban) error
 	RemoveBans(ctx context.Context, value string) (int64, error)
 	Mutes(ctx context.Context, now time.Time) ([]Mute, error)
 	SetMute(ctx context.Context, m Mute) error

@@ -24,13 +24,13 @@ func BenchmarkWriteEvent(b *testing.B) {
 	for _, mode := range []string{"per-frame", "batched"} {
 		b.Run(mode, func(b *testing.B) {
 			hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)))
-			sess, err := hub.Connect(room.Identity{Nick: "bench", Via: room.ViaWeb})
+			cs, err := hub.Connect(room.Identity{Nick: "bench", Via: room.ViaWeb})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer sess.Close(room.ReasonQuit)
-			for len(sess.Events()) > 0 {
-				<-sess.Events()
+			defer cs.Close(room.ReasonQuit)
+			for len(cs.Events()) > 0 {
+				<-cs.Events()
 			}
 			s := New(hub, WithLogger(slog.New(slog.DiscardHandler)))
 			ev := benchMessageEvent(42)
@@ -50,13 +50,13 @@ func BenchmarkWriteEvent(b *testing.B) {
 						if conn.WriteMessage(websocket.TextMessage, frame) != nil {
 							return false
 						}
-						sess.Ack(one)
+						cs.Ack(one)
 						return true
 					}
 				} else {
 					hj := &hijacker{ResponseWriter: w, s: s}
 					conn, err = s.upgrader.Upgrade(hj, r, nil)
-					write = func() bool { return s.writeBatch(conn, hj.conn, sess, ev) }
+					write = func() bool { return s.writeBatch(conn, hj.conn, cs, ev) }
 				}
 				if err != nil {
 					b.Error(err)

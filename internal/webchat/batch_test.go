@@ -370,7 +370,7 @@ func TestStalledWebsocketIsDropped(t *testing.T) {
 			break
 		}
 	}
-	if n := hub.Sessions(); n != 1 {
+	if n := hub.SessionCount(); n != 1 {
 		t.Fatalf("%d sessions, want bob alone", n)
 	}
 }

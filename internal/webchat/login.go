@@ -8,8 +8,8 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-// SessionCookie names the cookie of a signed-in browser.
-const SessionCookie = "tertulia_session"
+// sessionCookie names the cookie of a signed-in browser.
+const sessionCookie = "tertulia_session"
 
 // isHTTPS tells whether the browser reached us over TLS: directly, or
 // through a trusted proxy that says so.
@@ -63,7 +63,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/",
+		Name: sessionCookie, Value: token, Path: "/",
 		MaxAge: int(room.WebSessionTTL.Seconds()), HttpOnly: true,
 		Secure: s.isHTTPS(r), SameSite: http.SameSiteStrictMode,
 	})
@@ -78,13 +78,13 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused"})
 		return
 	}
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(sessionCookie); err == nil {
 		if err := s.hub.Logout(c.Value); err != nil { // the hub logged why
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "sign-out failed, please try again"})
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.isHTTPS(r), SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true})
 }
 
@@ -101,7 +101,7 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 // signedIn is the key this request's cookie signs in as, and the cookie's
 // token; both "" when it is not signed in.
 func (s *Server) signedIn(r *http.Request) (key, token string) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return "", ""
 	}

@@ -24,7 +24,7 @@ func TestLogoutFailureKeepsTheCookie(t *testing.T) {
 	h := New(hub, WithLogger(slog.New(slog.DiscardHandler))).Handler()
 	logout := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodPost, "/logout", nil)
-		r.AddCookie(&http.Cookie{Name: SessionCookie, Value: "some-token"})
+		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: "some-token"})
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		return w
@@ -41,7 +41,7 @@ func TestLogoutFailureKeepsTheCookie(t *testing.T) {
 
 	st.Failing.Store(false)
 	w = logout()
-	if w.Code != http.StatusOK || !strings.Contains(w.Header().Get("Set-Cookie"), SessionCookie+"=;") {
+	if w.Code != http.StatusOK || !strings.Contains(w.Header().Get("Set-Cookie"), sessionCookie+"=;") {
 		t.Fatalf("sign-out answered %d, Set-Cookie %q", w.Code, w.Header().Get("Set-Cookie"))
 	}
 }

@@ -51,6 +51,7 @@ type Server struct {
 	limiter        *connlimit.Limiter
 	writeBufs      sync.Pool // gorilla's frame buffers, held only while a frame is written
 	batchBufs      sync.Pool // *[]byte, held only while a batch is written (batchConn)
+	static         http.Handler
 }
 
 // Option configures a Server.
@@ -119,6 +120,12 @@ func New(hub *room.Hub, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	page, _ := fs.Sub(staticFiles, "static")
+	static, err := staticHandler(page)
+	if err != nil { // the files are compiled in: this is a build defect
+		panic("webchat: embedded page: " + err.Error())
+	}
+	s.static = static
 	s.batchBufs.New = func() any {
 		b := make([]byte, 0, 4096)
 		return &b
@@ -144,9 +151,7 @@ func New(hub *room.Hub, opts ...Option) *Server {
 // Handler serves GET / (the page), its assets and GET /ws.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	static, _ := fs.Sub(staticFiles, "static")
-	files := http.FileServerFS(static)
-	mux.Handle("GET /", securityHeaders(files))
+	mux.Handle("GET /", securityHeaders(s.static))
 	mux.HandleFunc("GET /ws", s.serveWS)
 	mux.HandleFunc("POST /login", s.serveLogin)
 	mux.HandleFunc("POST /logout", s.serveLogout)
@@ -242,11 +247,11 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity
 	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
 
-	sess := s.greet(conn, id)
-	if sess == nil {
+	cs := s.greet(conn, id)
+	if cs == nil {
 		return
 	}
-	sess.OnClose(func(reason room.CloseReason) {
+	cs.OnClose(func(reason room.CloseReason) {
 		// A writer blocked on a peer that does not read would hold a
 		// dropped session's connection until the write timeout. Close
 		// does not wait for the batchConn's lock.
@@ -261,10 +266,10 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(conn, bc, sess, pongs)
+		s.writeLoop(conn, bc, cs, pongs)
 	}()
-	s.readLoop(conn, sess, pongs)
-	sess.Leave()
+	s.readLoop(conn, cs, pongs)
+	cs.Leave()
 	<-writerDone
 }
 
@@ -307,31 +312,37 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 			}
 		}
 		nick := id.Nick
-		sess, err := s.hub.Connect(id)
+		cs, err := s.hub.Connect(id)
+		if err == nil {
+			return cs
+		}
 		var ue *room.UserError
-		switch {
-		case err == nil:
-			return sess
-		case errors.Is(err, room.ErrNickTaken):
-			s.writeRaw(conn, wire.EncodeError("nick_taken", "the nick "+nick+" is already in use; choose another"))
-		case errors.Is(err, room.ErrNickRegistered):
-			s.writeRaw(conn, wire.EncodeError("nick_registered", "the nick "+nick+" is registered; sign in with a code from /weblogin to use it, or choose another"))
-		case errors.Is(err, room.ErrBanned):
-			s.writeRaw(conn, wire.EncodeError("banned", err.Error()))
-			return nil
-		case errors.Is(err, room.ErrNotAllowed):
-			s.writeRaw(conn, wire.EncodeError("not_allowed", "this server admits only listed keys: sign in with a code from /weblogin"))
-			return nil
-		case errors.As(err, &ue):
-			s.writeRaw(conn, wire.EncodeError(ue.Code, ue.Text))
-		case errors.Is(err, room.ErrStopping):
-			s.writeRaw(conn, wire.EncodeError("stopping", "the server is stopping; try again shortly"))
-			return nil
-		default:
+		if !errors.As(err, &ue) {
 			s.writeRaw(conn, wire.EncodeError("internal", "could not join"))
 			return nil
 		}
+		s.writeRaw(conn, wire.EncodeError(ue.Code, helloRefusalText(ue, nick)))
+		switch ue.Code {
+		case "banned", "not_allowed", "stopping":
+			return nil // another hello would not fare better
+		}
 	}
+}
+
+// helloRefusalText is what a browser is told of a refused hello: the
+// core's text, or one that says what a browser user can do instead.
+func helloRefusalText(ue *room.UserError, nick string) string {
+	switch ue.Code {
+	case "nick_taken":
+		return "the nick " + nick + " is already in use; choose another"
+	case "nick_registered":
+		return "the nick " + nick + " is registered; sign in with a code from /weblogin to use it, or choose another"
+	case "not_allowed":
+		return "this server admits only listed keys: sign in with a code from /weblogin"
+	case "stopping":
+		return "the server is stopping; try again shortly"
+	}
+	return ue.Text
 }
 
 // readFrame reads one client frame. A frame the server cannot use yields a
@@ -344,7 +355,7 @@ func readFrame(conn *websocket.Conn) (wire.ClientFrame, error) {
 	return wire.DecodeClientFrame(typ, data)
 }
 
-func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session, pongs chan<- json.RawMessage) {
+func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- json.RawMessage) {
 	wait := 2 * s.pingInterval
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
@@ -353,16 +364,16 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session, pongs chan<-
 		if err != nil {
 			var fe *wire.FrameError
 			if errors.As(err, &fe) {
-				sess.Error(fe.Code, fe.Text)
+				cs.Error(fe.Code, fe.Text)
 				continue
 			}
 			if errors.Is(err, websocket.ErrReadLimit) {
-				s.log.Warn("websocket frame too large", "nick", sess.Nick(), "limit", s.readLimit)
+				s.log.Warn("websocket frame too large", "nick", cs.Nick(), "limit", s.readLimit)
 			}
 			return
 		}
 		select {
-		case <-sess.Done():
+		case <-cs.Done():
 			// Closed by the hub (flooding, kick, ban): what the client
 			// already sent is dropped, not handled.
 			return
@@ -371,21 +382,21 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session, pongs chan<-
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
 		switch f.Type {
 		case "say":
-			s.hub.InputWithCID(sess, f.Room, f.Text, f.CID)
+			s.hub.InputWithCID(cs, f.Room, f.Text, f.CID)
 		case "history":
 			switch {
 			case f.After == nil:
-				s.hub.HistoryRequest(sess, f.Room, f.Before, f.Limit)
+				s.hub.HistoryRequest(cs, f.Room, f.Before, f.Limit)
 			case f.Before != 0:
-				sess.Error("bad_frame", "history takes before or after, not both")
+				cs.Error("bad_frame", "history takes before or after, not both")
 			default:
-				s.hub.HistoryAfterRequest(sess, f.Room, *f.After, f.Limit)
+				s.hub.HistoryAfterRequest(cs, f.Room, *f.After, f.Limit)
 			}
 		case "ping":
 			// Answered here, not by the hub: a ping says nothing to
 			// anyone, and costs no rate budget.
 			if !wire.ValidPingID(f.ID) {
-				sess.Error("bad_frame", fmt.Sprintf("a ping's id must be a string or a number of at most %d bytes", wire.MaxPingIDLen))
+				cs.Error("bad_frame", fmt.Sprintf("a ping's id must be a string or a number of at most %d bytes", wire.MaxPingIDLen))
 				continue
 			}
 			select {
@@ -393,44 +404,44 @@ func (s *Server) readLoop(conn *websocket.Conn, sess *room.Session, pongs chan<-
 			default:
 			}
 		case "switch":
-			if err := sess.SetCurrentRoom(f.Room); err != nil {
-				sess.Error("not_in_room", err.Error())
+			if err := cs.SetCurrentRoom(f.Room); err != nil {
+				cs.Error("not_in_room", err.Error())
 			}
 		case "hello":
-			sess.Error("already_welcome", "you are already signed in")
+			cs.Error("already_welcome", "you are already signed in")
 		default:
-			sess.Error("unknown_type", "unknown frame type "+strconvQuote(f.Type))
+			cs.Error("unknown_type", "unknown frame type "+jsonQuote(f.Type))
 		}
 	}
 }
 
 // writeLoop is the connection's only writer once the session exists.
-func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, sess *room.Session, pongs <-chan json.RawMessage) {
+func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, pongs <-chan json.RawMessage) {
 	ping := time.NewTicker(s.pingInterval)
 	defer ping.Stop()
 	for {
 		select {
-		case ev := <-sess.Events():
-			if !s.writeBatch(conn, bc, sess, ev) {
-				sess.Close(room.ReasonClosed)
+		case ev := <-cs.Events():
+			if !s.writeBatch(conn, bc, cs, ev) {
+				cs.Close(room.ReasonClosed)
 				return
 			}
 		case <-ping.C:
 			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				sess.Close(room.ReasonClosed)
+				cs.Close(room.ReasonClosed)
 				_ = conn.Close()
 				return
 			}
 		case id := <-pongs:
 			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			if err := conn.WriteMessage(websocket.TextMessage, wire.EncodePong(id)); err != nil {
-				sess.Close(room.ReasonClosed)
+				cs.Close(room.ReasonClosed)
 				_ = conn.Close()
 				return
 			}
-		case <-sess.Done():
-			s.finish(conn, bc, sess)
+		case <-cs.Done():
+			s.finish(conn, bc, cs)
 			return
 		}
 	}
@@ -441,13 +452,13 @@ func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, sess *room.Sessi
 // maxBatchBytes of them): under load a wake-up of the writer then carries
 // several events instead of one. The batch is acknowledged once it is out.
 // On a write error it closes the connection and returns false.
-func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, sess *room.Session, ev *room.Event) bool {
+func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, cs *room.Session, ev *room.Event) bool {
 	var buf [maxBatchEvents]*room.Event
-	batch := sess.NextBatch(buf[:0], ev, len(buf))
+	batch := cs.NextBatch(buf[:0], ev, len(buf))
 	if s.writeFrames(conn, bc, batch) != nil {
 		return false
 	}
-	sess.Ack(batch)
+	cs.Ack(batch)
 	return true
 }
 
@@ -474,9 +485,9 @@ func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.
 // session was dropped as too slow, then closes the connection with the
 // close code of the reason (docs/protocol.md) and its text, which also ends
 // the read loop.
-func (s *Server) finish(conn *websocket.Conn, bc *batchConn, sess *room.Session) {
-	sess.Drain(maxBatchEvents, func(batch []*room.Event) error { return s.writeFrames(conn, bc, batch) })
-	reason := sess.CloseReason()
+func (s *Server) finish(conn *websocket.Conn, bc *batchConn, cs *room.Session) {
+	cs.Drain(maxBatchEvents, func(batch []*room.Event) error { return s.writeFrames(conn, bc, batch) })
+	reason := cs.CloseReason()
 	code := websocket.CloseNormalClosure
 	switch reason.Code {
 	case room.CodeStopping:
@@ -497,7 +508,9 @@ func (s *Server) writeRaw(conn *websocket.Conn, b []byte) bool {
 	return true
 }
 
-func strconvQuote(s string) string {
+// jsonQuote quotes s as a JSON string, so that the error frame names the
+// unknown type exactly as sent, whatever it contains.
+func jsonQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }

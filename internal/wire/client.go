@@ -32,6 +32,7 @@ type Frame struct {
 	After      uint64        `json:"after"`
 	More       bool          `json:"more"`
 	CID        string        `json:"cid"`
+	Away       string        `json:"away"`
 	Members    []room.Member `json:"members"`
 	Messages   []Frame       `json:"messages"`
 	// Rooms is a welcome's room names or a rooms frame's room list: see

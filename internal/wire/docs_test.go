@@ -122,6 +122,7 @@ func lineShape(l string) string {
 		{"-!-   #ROOM (N)", "-!-   #ROOM (N) TOPIC"},
 		{"-!- missed N messages in #ROOM", "-!- missed N messages in #ROOM"},
 		{"-!- missed N private messages", "-!- missed N private messages"},
+		{"[pm] |", "[pm] | TEXT"},
 		{"[pm] ", "[pm] NICK -> NICK: TEXT"},
 	} {
 		if strings.HasPrefix(l, fixed.prefix) {
@@ -140,6 +141,8 @@ func lineShape(l string) string {
 		at, rest = "@TIME ", rest[len("@TIME "):]
 	}
 	switch {
+	case rest == "|" || strings.HasPrefix(rest, "| "):
+		return room + " " + at + "| TEXT"
 	case strings.HasPrefix(rest, "<") && strings.Contains(rest, "> "):
 		return room + " " + at + "<NICK> TEXT"
 	case strings.HasPrefix(rest, "* "):
@@ -156,6 +159,10 @@ func lineShape(l string) string {
 		return room + " --- NICK is now known as NICK"
 	case strings.HasPrefix(rest, "members (N): "):
 		return room + " members (N): LIST"
+	case strings.HasPrefix(rest, "away ") && strings.Contains(rest, ": "):
+		return room + " away NICK: REASON"
+	case strings.HasPrefix(rest, "back "):
+		return room + " back NICK"
 	}
 	return l
 }

@@ -71,6 +71,11 @@ type WelcomeFrame struct {
 	Type  string   `json:"type"`
 	Nick  string   `json:"nick"`
 	Rooms []string `json:"rooms"`
+	// The server's limits on a say, so that a client can warn before it
+	// sends: characters (--max-message) and lines (--max-lines, 0: no
+	// line cap).
+	MaxMessage int `json:"max_message,omitempty"`
+	MaxLines   int `json:"max_lines,omitempty"`
 }
 
 // MessageFrame: a room message or action; also each element of a history.
@@ -151,6 +156,15 @@ type MissedFrame struct {
 	Room    string `json:"room,omitempty"`
 	Private bool   `json:"private,omitempty"`
 	Count   int    `json:"count"`
+}
+
+// AwayFrame: a member of Room went away (Away is the reason) or came back
+// (Away left out).
+type AwayFrame struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	Nick string `json:"nick"`
+	Away string `json:"away,omitempty"`
 }
 
 // ErrorFrame: Code is for programs, Text for people.

@@ -35,6 +35,8 @@ func goldenCases() []goldenCase {
 		{"message_action", msg(43, "bob", "waves", true, at)},
 		{"message_escaped", msg(44, "alice", `say "hi" <b>&amp;</b> \ café ✓ 東京`, false, at)},
 		{"message_echo", &room.Event{Kind: room.KindMessage, ID: 45, Room: "lobby", From: "alice", Text: "hello", Time: at, CID: "c-1f3a"}},
+		{"message_lines", msg(45, "alice", "first line\n  indented\n\n#lobby <mallory> not a message of mallory's", false, at)},
+		{"message_action_lines", msg(46, "bob", "waves\nand smiles", true, at)},
 		{"join", &room.Event{Kind: room.KindJoin, Room: "lobby", From: "bob", Via: room.ViaWeb, Count: 2, Time: at}},
 		{"join_registered", &room.Event{Kind: room.KindJoin, Room: "dev", From: "alice", Via: room.ViaSSH, Registered: true, Count: 3, Time: at}},
 		{"part", &room.Event{Kind: room.KindPart, Room: "lobby", From: "bob", Text: "quit", Count: 1, Time: at}},
@@ -49,11 +51,13 @@ func goldenCases() []goldenCase {
 		{"members_empty", &room.Event{Kind: room.KindMembers, Room: "dev", Time: at}},
 		{"welcome", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"lobby"}, Time: at}},
 		{"welcome_rooms", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"dev", "lobby"}, Time: at}},
+		{"welcome_limits", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"lobby"}, Time: at, MaxMessage: 2000, MaxLines: 20}},
 		{"notice", &room.Event{Kind: room.KindNotice, Text: "Goodbye.", Time: at}},
 		{"notice_lines", &room.Event{Kind: room.KindNotice, Text: "Commands:\n  /help  this list\n  /quit [REASON]", Time: at}},
 		{"error", &room.Event{Kind: room.KindError, Code: "nick_taken", Text: "the nick bob is already in use; choose another", Time: at}},
 		{"error_refused_say", &room.Event{Kind: room.KindError, Code: "too_long", Text: "message not sent: longer than 2000 characters", Time: at, CID: "c-1f3b"}},
 		{"private", &room.Event{Kind: room.KindPrivate, ID: 7, From: "bob", To: "alice", Text: "psst", Time: at}},
+		{"private_lines", &room.Event{Kind: room.KindPrivate, ID: 8, From: "bob", To: "alice", Text: "psst\nover here", Time: at}},
 		{"topic", &room.Event{Kind: room.KindTopic, Room: "lobby", From: "alice", Text: "Friday: release", Time: at}},
 		{"topic_stored", &room.Event{Kind: room.KindTopic, Room: "lobby", Text: "Friday: release", Time: at}},
 		{"rooms", &room.Event{Kind: room.KindRooms, Time: at, RoomList: []room.RoomInfo{
@@ -76,8 +80,14 @@ func goldenCases() []goldenCase {
 		{"history_join_more", &room.Event{Kind: room.KindHistory, Room: "lobby", More: true, Time: at, History: []*room.Event{
 			msg(41, "alice", "hello", false, earlier),
 		}}},
+		{"history_lines", &room.Event{Kind: room.KindHistory, Room: "lobby", Time: at, History: []*room.Event{
+			msg(43, "alice", "two\nlines", false, earlier),
+			msg(44, "bob", "waves\nback", true, earlier.Add(time.Second)),
+		}}},
 		{"missed", &room.Event{Kind: room.KindMissed, Room: "lobby", Count: 42, Time: at}},
 		{"missed_private", &room.Event{Kind: room.KindMissed, Count: 3, Time: at}},
+		{"away", &room.Event{Kind: room.KindAway, Room: "lobby", From: "bob", Text: "making coffee", Time: at}},
+		{"away_back", &room.Event{Kind: room.KindAway, Room: "lobby", From: "bob", Time: at}},
 	}
 }
 

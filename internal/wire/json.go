@@ -36,7 +36,7 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		}
 		v = MembersFrame{"members", ev.Room, members}
 	case room.KindWelcome:
-		v = WelcomeFrame{"welcome", ev.From, ev.Rooms}
+		v = WelcomeFrame{"welcome", ev.From, ev.Rooms, ev.MaxMessage, ev.MaxLines}
 	case room.KindNotice:
 		v = NoticeFrame{"notice", ev.Text}
 	case room.KindPrivate:
@@ -53,6 +53,8 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		return encodeHistory(ev), true
 	case room.KindError:
 		v = ErrorFrame{"error", ev.Code, ev.Text, ev.CID}
+	case room.KindAway:
+		v = AwayFrame{"away", ev.Room, ev.From, ev.Text}
 	case room.KindMissed:
 		v = MissedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
 	default:

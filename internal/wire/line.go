@@ -9,8 +9,8 @@ import (
 )
 
 // FormatLine renders ev for line mode: one plain line per event (several
-// for a multi-line notice, the room list or a history), naming the room and
-// the sender, with no escape sequences.
+// for a multi-line message or notice, the room list or a history), naming
+// the room and the sender, with no escape sequences.
 func FormatLine(ev *room.Event) []byte {
 	var b bytes.Buffer
 	appendLine(&b, ev)
@@ -23,9 +23,9 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 	switch ev.Kind {
 	case room.KindMessage:
 		if ev.Action {
-			fmt.Fprintf(b, "#%s * %s %s\n", ev.Room, ev.From, ev.Text)
+			appendText(b, fmt.Sprintf("#%s * %s ", ev.Room, ev.From), "#"+ev.Room+" |", ev.Text)
 		} else {
-			fmt.Fprintf(b, "#%s <%s> %s\n", ev.Room, ev.From, ev.Text)
+			appendText(b, fmt.Sprintf("#%s <%s> ", ev.Room, ev.From), "#"+ev.Room+" |", ev.Text)
 		}
 	case room.KindJoin:
 		fmt.Fprintf(b, "#%s --> %s joined (%s)\n", ev.Room, ev.From, ev.Via)
@@ -40,7 +40,7 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 	case room.KindError:
 		fmt.Fprintf(b, "-!- error: %s\n", ev.Text)
 	case room.KindPrivate:
-		fmt.Fprintf(b, "[pm] %s -> %s: %s\n", ev.From, ev.To, ev.Text)
+		appendText(b, fmt.Sprintf("[pm] %s -> %s: ", ev.From, ev.To), "[pm] |", ev.Text)
 	case room.KindTopic:
 		if ev.From != "" {
 			fmt.Fprintf(b, "#%s --- topic: %s (set by %s)\n", ev.Room, ev.Text, ev.From)
@@ -54,15 +54,23 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 		}
 	case room.KindMissed:
 		fmt.Fprintf(b, "-!- %s\n", MissedText(ev))
+	case room.KindAway:
+		// Words, not "---": an older parser reads "--- X is now known as
+		// Y" in any "---" line, and a reason may say that.
+		if ev.Text != "" {
+			fmt.Fprintf(b, "#%s away %s: %s\n", ev.Room, ev.From, ev.Text)
+		} else {
+			fmt.Fprintf(b, "#%s back %s\n", ev.Room, ev.From)
+		}
 	case room.KindHistory:
 		// History lines carry their time, so that they cannot be taken for
 		// live messages.
 		for _, m := range ev.History {
-			ts := m.Time.UTC().Format(TimeFormat)
+			at := "#" + m.Room + " @" + m.Time.UTC().Format(TimeFormat)
 			if m.Action {
-				fmt.Fprintf(b, "#%s @%s * %s %s\n", m.Room, ts, m.From, m.Text)
+				appendText(b, fmt.Sprintf("%s * %s ", at, m.From), at+" |", m.Text)
 			} else {
-				fmt.Fprintf(b, "#%s @%s <%s> %s\n", m.Room, ts, m.From, m.Text)
+				appendText(b, fmt.Sprintf("%s <%s> ", at, m.From), at+" |", m.Text)
 			}
 		}
 	case room.KindNotice:
@@ -72,6 +80,30 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 		return false
 	}
 	return true
+}
+
+// appendText writes a message's text: its first line after head, as
+// always, and each further line as cont, a space and the line (cont alone
+// for a blank line). cont ends in '|' where a line's kind is told ("#lobby
+// |", "#lobby @TIME |", "[pm] |"): no line of the older format has it
+// there, so a parser of that format skips continuation lines rather than
+// take them for messages, and one that knows them appends each to the text
+// of the message on the line before, after a line break.
+func appendText(b *bytes.Buffer, head, cont, text string) {
+	first, rest, more := strings.Cut(text, "\n")
+	b.WriteString(head)
+	b.WriteString(first)
+	b.WriteByte('\n')
+	for more {
+		var line string
+		line, rest, more = strings.Cut(rest, "\n")
+		b.WriteString(cont)
+		if line != "" {
+			b.WriteByte(' ')
+			b.WriteString(line)
+		}
+		b.WriteByte('\n')
+	}
 }
 
 func noticeLines(b *bytes.Buffer, text string) {

@@ -16,13 +16,17 @@ type LineEvent struct {
 	// one of its rooms (Room, Count members, Text topic).
 	Kind   room.Kind
 	Room   string // without '#'; for missed, "" means private messages
-	From   string // sender, joiner or parter, old nick, topic setter, welcomed nick
+	From   string // sender, joiner or parter, old nick, topic setter, welcomed nick, member gone away or back
 	To     string // new nick, recipient of a private message
-	Text   string // message, part reason, topic, notice or error text; a members line's list (see ParseMemberList)
+	Text   string // message, part reason, topic, notice or error text, away reason ("" when back); a members line's list (see ParseMemberList)
 	Action bool
 	Via    string    // the joiner's front-end
 	Time   time.Time // when a history message was sent
 	Count  int       // members, rooms, missed messages
+	// Continued: the line continues the text of the message (KindMessage,
+	// KindHistory or KindPrivate) on the line before; append a line break
+	// and Text to it. Only Kind, Room, Time and Text are set.
+	Continued bool
 }
 
 // ParseLine reads one line of line-mode output (without its '\n'), the
@@ -33,6 +37,8 @@ func ParseLine(line string) (ev LineEvent, ok bool) {
 	switch {
 	case strings.HasPrefix(line, "#"):
 		return parseRoomLine(line)
+	case line == "[pm] |" || strings.HasPrefix(line, "[pm] | "):
+		return LineEvent{Kind: room.KindPrivate, Text: continuedText(line[len("[pm] |"):]), Continued: true}, true
 	case strings.HasPrefix(line, "[pm] "):
 		from, rest, ok1 := strings.Cut(line[len("[pm] "):], " -> ")
 		to, text, ok2 := strings.Cut(rest, ": ")
@@ -60,6 +66,9 @@ func parseRoomLine(line string) (LineEvent, bool) {
 		return parseMessage(ev, msg)
 	}
 	switch {
+	case rest == "|" || strings.HasPrefix(rest, "| "):
+		ev.Kind, ev.Text, ev.Continued = room.KindMessage, continuedText(rest[1:]), true
+		return ev, true
 	case strings.HasPrefix(rest, "--> "):
 		nick, via, ok := strings.Cut(rest[len("--> "):], " joined (")
 		ev.Kind, ev.From, ev.Via = room.KindJoin, nick, strings.TrimSuffix(via, ")")
@@ -78,6 +87,13 @@ func parseRoomLine(line string) (LineEvent, bool) {
 		old, nick, ok := strings.Cut(rest[len("--- "):], " is now known as ")
 		ev.Kind, ev.From, ev.To = room.KindNick, old, nick
 		return ev, ok
+	case strings.HasPrefix(rest, "away "):
+		nick, reason, ok := strings.Cut(rest[len("away "):], ": ")
+		ev.Kind, ev.From, ev.Text = room.KindAway, nick, reason
+		return ev, ok && nick != ""
+	case strings.HasPrefix(rest, "back "):
+		ev.Kind, ev.From = room.KindAway, rest[len("back "):]
+		return ev, ev.From != ""
 	case strings.HasPrefix(rest, "members ("):
 		count, list, ok := strings.Cut(rest[len("members ("):], "): ")
 		n, err := strconv.Atoi(count)
@@ -88,10 +104,16 @@ func parseRoomLine(line string) (LineEvent, bool) {
 	return parseMessage(ev, rest)
 }
 
-// parseMessage reads "<nick> text" or "* nick text" into ev.
+// continuedText is the text of a continuation line after its '|'.
+func continuedText(s string) string { return strings.TrimPrefix(s, " ") }
+
+// parseMessage reads "<nick> text", "* nick text" or a continuation "| text"
+// into ev.
 func parseMessage(ev LineEvent, msg string) (LineEvent, bool) {
 	var ok bool
 	switch {
+	case msg == "|" || strings.HasPrefix(msg, "| "):
+		ev.Text, ev.Continued, ok = continuedText(msg[1:]), true, true
 	case strings.HasPrefix(msg, "<"):
 		ev.From, ev.Text, ok = strings.Cut(msg[1:], "> ")
 	case strings.HasPrefix(msg, "* "):

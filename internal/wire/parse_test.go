@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -11,13 +12,24 @@ import (
 
 // wantLines is what a client should read back from ev's line-mode lines.
 func wantLines(ev *room.Event) []wire.LineEvent {
+	// withText is first's line, then a continuation of kind for each line of
+	// text after the first.
+	withText := func(first wire.LineEvent, text string) []wire.LineEvent {
+		lines := strings.Split(text, "\n")
+		first.Text = lines[0]
+		out := []wire.LineEvent{first}
+		for _, l := range lines[1:] {
+			out = append(out, wire.LineEvent{Kind: first.Kind, Room: first.Room, Time: first.Time, Text: l, Continued: true})
+		}
+		return out
+	}
 	switch ev.Kind {
 	case room.KindMessage:
-		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action}}
+		return withText(wire.LineEvent{Kind: ev.Kind, Room: ev.Room, From: ev.From, Action: ev.Action}, ev.Text)
 	case room.KindHistory:
 		var lines []wire.LineEvent
 		for _, m := range ev.History {
-			lines = append(lines, wire.LineEvent{Kind: room.KindHistory, Room: m.Room, From: m.From, Text: m.Text, Action: m.Action, Time: m.Time.UTC()})
+			lines = append(lines, withText(wire.LineEvent{Kind: room.KindHistory, Room: m.Room, From: m.From, Action: m.Action, Time: m.Time.UTC()}, m.Text)...)
 		}
 		return lines
 	case room.KindJoin:
@@ -33,7 +45,7 @@ func wantLines(ev *room.Event) []wire.LineEvent {
 	case room.KindError:
 		return []wire.LineEvent{{Kind: ev.Kind, Text: ev.Text}}
 	case room.KindPrivate:
-		return []wire.LineEvent{{Kind: ev.Kind, From: ev.From, To: ev.To, Text: ev.Text}}
+		return withText(wire.LineEvent{Kind: ev.Kind, From: ev.From, To: ev.To}, ev.Text)
 	case room.KindTopic:
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text}}
 	case room.KindRooms:
@@ -44,6 +56,8 @@ func wantLines(ev *room.Event) []wire.LineEvent {
 		return lines
 	case room.KindMissed:
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: ev.Count}}
+	case room.KindAway:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text}}
 	}
 	var lines []wire.LineEvent
 	for _, l := range strings.Split(ev.Text, "\n") {
@@ -85,7 +99,7 @@ func TestParseLineReadsEveryGoldenLine(t *testing.T) {
 }
 
 func TestParseLineSkipsUnknownLines(t *testing.T) {
-	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "#lobby @notatime <a> b"} {
+	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "#lobby @notatime <a> b", "#lobby away ", "#lobby away bob", "#lobby back ", "#lobby |x", "[pm] |x", "#lobby @notatime | x"} {
 		if ev, ok := wire.ParseLine(l); ok {
 			t.Errorf("ParseLine(%q) = %+v, want not recognised", l, ev)
 		}
@@ -130,9 +144,43 @@ func TestDecodeFrameReadsEveryGoldenFrame(t *testing.T) {
 			}
 		case room.KindMissed:
 			ok = f.Room == ev.Room && f.Private == (ev.Room == "") && f.Count == ev.Count
+		case room.KindAway:
+			ok = f.Room == ev.Room && f.Nick == ev.From && f.Away == ev.Text
 		}
 		if !ok {
 			t.Errorf("%s: decoded %+v from %s", c.name, f, f.Raw)
 		}
+	}
+}
+
+// Continuation lines match none of the line shapes of messages a parser of
+// the older format knows (room message, action, history, private message),
+// so such a bot skips them rather than take them for new messages.
+func TestContinuationLinesAreNoOlderMessageShape(t *testing.T) {
+	older := []*regexp.Regexp{
+		regexp.MustCompile(`^#(\S+) <([^>]+)> (.*)$`),
+		regexp.MustCompile(`^#(\S+) <(.+)> (.*)$`),
+		regexp.MustCompile(`^#(\S+) \* (\S+) (.*)$`),
+		regexp.MustCompile(`^#(\S+) @(\S+) <([^>]+)> (.*)$`),
+		regexp.MustCompile(`^#(\S+) @(\S+) \* (\S+) (.*)$`),
+		regexp.MustCompile(`^\[pm\] (\S+) -> (\S+): (.*)$`),
+		regexp.MustCompile(`^#(\S+) --- (\S+) is now known as (\S+)$`),
+	}
+	seen := 0
+	for _, c := range goldenCases() {
+		for _, l := range strings.Split(strings.TrimSuffix(string(wire.FormatLine(c.ev)), "\n"), "\n") {
+			if ev, _ := wire.ParseLine(l); !ev.Continued {
+				continue
+			}
+			seen++
+			for _, re := range older {
+				if re.MatchString(l) {
+					t.Errorf("%s: continuation line %q matches the older shape %s", c.name, l, re)
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no golden case has continuation lines")
 	}
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, open Open) {
 	}{
 		{"MessagesOrderAndPaging", testMessagesOrderAndPaging},
 		{"HistoryAfter", testHistoryAfter},
+		{"MultiLineTextKept", testMultiLineTextKept},
 		{"TopicIsAnEntryNotHistory", testTopicIsAnEntryNotHistory},
 		{"UnknownRoomRefused", testUnknownRoomRefused},
 		{"QueuedMessagesKeepQueueOrder", testQueuedMessagesKeepQueueOrder},
@@ -40,6 +41,7 @@ func Run(t *testing.T, open Open) {
 		{"Registrations", testRegistrations},
 		{"Operators", testOperators},
 		{"Bans", testBans},
+		{"AddBans", testAddBans},
 		{"Mutes", testMutes},
 		{"Settings", testSettings},
 		{"LoginCodes", testLoginCodes},
@@ -89,6 +91,23 @@ func history(t *testing.T, s store.Store, room string, before int64, limit int) 
 	h, err := s.History(context.Background(), room, before, limit)
 	must(t, err)
 	return h
+}
+
+// A message's line breaks and indentation come back from history as
+// stored, and so do a private message's.
+func testMultiLineTextKept(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	ensureRoom(t, s, "lobby")
+	const text = "first\n  indented\n\nlast"
+	appendText(t, s, "lobby", text)
+	if h := history(t, s, "lobby", 0, 10); len(h) != 1 || h[0].Text != text {
+		t.Errorf("history holds %+v, want the text %q", h, text)
+	}
+	p := &store.Private{From: "alice", To: "bob", Text: text, Time: t0}
+	must(t, s.AppendPrivate(ctx, p))
+	if p.ID == 0 {
+		t.Error("the private message got no id")
+	}
 }
 
 func testMessagesOrderAndPaging(t *testing.T, s store.Store) {
@@ -492,6 +511,29 @@ func testBans(t *testing.T, s store.Store) {
 	}
 	if got := values(t0); got != "1 192.0.2.0/24,3 2001:db8::/64" {
 		t.Fatalf("after lifting = %s", got)
+	}
+}
+
+func testAddBans(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	first := &store.Ban{Kind: "key", Value: "SHA256:y", By: "op", CreatedAt: t0}
+	must(t, s.AddBan(ctx, first))
+	bans := []*store.Ban{
+		{Kind: "key", Value: "SHA256:z", Reason: "spam", By: "op", CreatedAt: t0},
+		{Kind: "ip", Value: "2001:db8:1::/64", Reason: "spam", By: "op", CreatedAt: t0, Expires: at(time.Hour)},
+	}
+	must(t, s.AddBans(ctx, bans))
+	if bans[0].ID <= first.ID || bans[1].ID <= bans[0].ID {
+		t.Fatalf("IDs %d, %d after %d: want increasing in the order given", bans[0].ID, bans[1].ID, first.ID)
+	}
+	got, err := s.Bans(ctx, t0)
+	must(t, err)
+	if len(got) != 3 || got[1].Value != "SHA256:z" || got[2].Value != "2001:db8:1::/64" || got[2].Reason != "spam" || !got[2].Expires.Equal(at(time.Hour)) {
+		t.Fatalf("stored %+v", got)
+	}
+	must(t, s.AddBans(ctx, nil))
+	if got, err := s.Bans(ctx, t0); err != nil || len(got) != 3 {
+		t.Fatalf("after adding none: %d bans, %v", len(got), err)
 	}
 }
 

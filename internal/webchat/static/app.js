@@ -21,7 +21,8 @@ import {
 } from "./render.js";
 import * as conn from "./connection.js";
 import {
-  initComposer, setComposerHooks, confirm, refuse, connectionLost, resendPending, forgetOutbox
+  initComposer, setComposerHooks, confirm, refuse, connectionLost, resendPending, forgetOutbox,
+  setMessageLimit
 } from "./composer.js";
 import {
   initSignin, setSigninHooks, showLogin, loginErrorEl, focusLogin, renderLogin, setAuth,
@@ -196,6 +197,7 @@ function showTab(r) {
   r.firstUnread = null;
   r.unread = 0;
   r.mention = false;
+  r.mentions = 0;
   renderRoom();
   if (changed) setInput(persist.draft(tabKey(r)));
   persistTabs();
@@ -239,7 +241,7 @@ function restoreTabs() {
   if (restored) return;
   restored = true;
   if (state.order.length || state.pmOrder.length) return;
-  persist.strings("rooms").forEach(function (name) { if (normRoom(name)) addRoom(name); });
+  persist.strings("rooms").forEach(function (name) { if (normRoom(name)) addRoom(name).restored = true; });
   persist.strings("privates").forEach(function (nick) { addConversation(nick); });
   const tab = String(persist.get("tab") || "");
   if (tab.charAt(0) === "#" && roomNamed(tab.slice(1))) state.current = normRoom(tab.slice(1));
@@ -404,6 +406,7 @@ function onWelcome(f) {
   state.me = String(f.nick || state.wantedNick);
   state.wantedNick = state.me;
   buildMentionRe();
+  setMessageLimit(f.max_message);
   const list = Array.isArray(f.rooms) ? f.rooms.map(normRoom) : [];
   // After a reconnect: rejoin the rooms we were in besides the server's,
   // send again what was not confirmed, then ask each room for what came
@@ -412,7 +415,7 @@ function onWelcome(f) {
   const rejoin = state.order.filter(function (name) { return list.indexOf(name) < 0; });
   eachRoom(function (r) {
     r.loading = false;
-    r.rejoining = true;
+    r.rejoining = !r.restored;
     r.catchFrom = newestId(r);
   });
   list.forEach(function (name) { addRoom(name).awaitMembers = true; });
@@ -475,7 +478,10 @@ function onHistory(f) {
     insertLines(r, idx < 0 ? r.lines.length : idx, lines);
     return;
   }
-  const caughtUp = has(f, "after") || r.rejoining && r.catchFrom > 0;
+  // A room rejoined after a reconnect: what is newer than the last message
+  // we held is what we missed, all of it if we held none (a room put back
+  // after a reload is joined afresh, see restoreTabs).
+  const caughtUp = has(f, "after") || r.rejoining;
   const count = function (l) {
     if (caughtUp && l.id > r.catchFrom) {
       countUnread(r, l);
@@ -498,7 +504,12 @@ function onHistory(f) {
     } else {
       lines.forEach(function (l) { placeMessage(r, l); count(l); });
     }
+    const rejoined = r.rejoining;
     r.rejoining = false;
+    r.restored = false;
+    // We held no message of this room, so every message it has came
+    // after we joined it: the join's history may not hold them all.
+    if (rejoined && r.catchFrom === 0 && msgs.length > 0) catchUp(r, 0);
     if (r === view()) {
       updateOlder();
       if (r.anchor) restoreAnchor(r);
@@ -787,7 +798,10 @@ function onVisibility() {
     return;
   }
   seen();
-  conn.retryNow(); // a tab shown again reconnects at once if it was waiting
+  // A tab shown again reconnects at once if it was waiting, and checks a
+  // connection that says it is online (the computer may have slept).
+  conn.retryNow();
+  conn.probe();
 }
 
 // At midnight "Today" becomes "Yesterday": the log is drawn again, the
@@ -837,7 +851,10 @@ function init() {
   el.loadOlder.addEventListener("click", requestOlder);
   el.scroller.addEventListener("scroll", onScroll, { passive: true });
   document.addEventListener("visibilitychange", onVisibility);
-  window.addEventListener("online", function () { conn.retryNow(); });
+  window.addEventListener("online", function () {
+    conn.retryNow();
+    conn.probe();
+  });
   initSignin();
 }
 

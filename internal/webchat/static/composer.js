@@ -4,10 +4,23 @@
 // its cid) comes back; a refused one is shown failed with the reason and
 // can be sent again or edited; one typed while disconnected waits and goes
 // out after the reconnect, with the same cid, so it is stored once.
+//
+// The composer is a textarea: Enter sends, Shift+Enter starts a new line,
+// and a pasted block of lines is sent as one say with its line breaks. Tab
+// completes nicks, commands and rooms (complete.js); a counter shows the
+// length near the server's limit; keys.js has the page-wide shortcuts.
 
 import { MAX_FRAME, HISTORY, state, view, roomNamed, normRoom } from "./state.js";
 import { el, addLine, removeLine, refreshLine, systemLine, scrollToBottom } from "./render.js";
 import * as conn from "./connection.js";
+import { completeAt } from "./complete.js";
+import { initKeys } from "./keys.js";
+
+// DEFAULT_MAX_MESSAGE is the server's default --max-message, in
+// characters, used until a welcome says otherwise.
+const DEFAULT_MAX_MESSAGE = 2000;
+// The counter shows from this share of the limit on.
+const COUNTER_FROM = 0.9;
 
 let history = [];
 let historyPos = 0;
@@ -18,6 +31,13 @@ const outbox = new Map();
 // composer: sending the composer replaces that line.
 let editing = "";
 let hooks = {};
+let maxMessage = DEFAULT_MAX_MESSAGE;
+// completion: the Tab completion being cycled through, or null.
+let completion = null;
+// sentByEnter: the Enter key being pressed sent the text; the line break
+// it would type is refused (see onBeforeInput).
+let sentByEnter = false;
+const fieldSizing = typeof CSS !== "undefined" && CSS.supports && CSS.supports("field-sizing", "content");
 
 // setComposerHooks: switchTo(name, tell) shows a joined room; privateTo()
 // is the nick of the private conversation shown, or "".
@@ -39,7 +59,55 @@ function remember(value) {
     if (history.length > HISTORY) history.shift();
   }
   historyPos = history.length;
-  el.input.value = "";
+  setValue("");
+}
+
+// setValue replaces the composer's text (and its size and counter).
+function setValue(v) {
+  el.input.value = v;
+  onInputChange();
+}
+
+// setMessageLimit takes the longest message the server accepts, in
+// characters, if the welcome says it.
+export function setMessageLimit(n) {
+  if (typeof n === "number" && n >= 1) {
+    maxMessage = Math.floor(n);
+    updateCounter();
+  }
+}
+
+// The server counts characters as code points, not UTF-16 units.
+function charCount(v) {
+  let n = 0;
+  for (const _ of v) n++;
+  return n;
+}
+
+function updateCounter() {
+  const n = charCount(el.input.value);
+  const box = el.inputCount;
+  const show = n >= maxMessage * COUNTER_FROM;
+  box.hidden = !show;
+  if (!show) return;
+  const over = n - maxMessage;
+  const label = n + " / " + maxMessage + (over > 0 ? " — " + over + " too many" : "");
+  if (box.textContent !== label) box.textContent = label;
+  box.classList.toggle("over", over > 0);
+}
+
+// grow sizes the textarea to its text, up to its max-height, where CSS
+// field-sizing cannot.
+function grow() {
+  if (fieldSizing) return;
+  const t = el.input;
+  t.style.height = "auto";
+  t.style.height = t.scrollHeight + (t.offsetHeight - t.clientHeight) + "px";
+}
+
+function onInputChange() {
+  grow();
+  updateCounter();
 }
 
 function connected() { return conn.isOpen() && state.welcomed; }
@@ -136,7 +204,7 @@ export function refuse(cid, code, reason) {
   item.line.reason = reason || code || "refused";
   refreshLine(item.room, item.line);
   if (!el.input.value) {
-    el.input.value = item.frame.text;
+    setValue(item.frame.text);
     editing = cid;
   }
   return true;
@@ -181,33 +249,88 @@ function onLogClick(ev) {
   if (b.getAttribute("data-act") === "retry") {
     if (editing === cid) {
       editing = "";
-      if (el.input.value === item.frame.text) el.input.value = "";
+      if (el.input.value === item.frame.text) setValue("");
     }
     item.line.failed = false;
     item.auto = false;
     transmit(item);
     refreshLine(item.room, item.line);
   } else {
-    el.input.value = item.frame.text;
+    setValue(item.frame.text);
     drop(cid);
   }
   el.input.focus();
 }
 
+// recalled: the composer holds what Up/Down put there, unchanged.
+function recalled() { return historyPos < history.length && el.input.value === history[historyPos]; }
+
+// Within several lines, Up and Down move the caret until it is on the
+// first (last) line; only then do they recall.
+function caretOnFirstLine() { return el.input.value.slice(0, el.input.selectionStart).indexOf("\n") < 0; }
+function caretOnLastLine() { return el.input.value.indexOf("\n", el.input.selectionEnd) < 0; }
+
 function onInputKey(ev) {
-  if (ev.key === "ArrowUp" && historyPos > 0 && (el.input.value === "" || el.input.value === history[historyPos])) {
-    historyPos--;
-    el.input.value = history[historyPos];
+  const plain = !ev.altKey && !ev.ctrlKey && !ev.metaKey;
+  if (ev.key !== "Tab") completion = null;
+  sentByEnter = false;
+  if (ev.key === "Enter" && plain && !ev.shiftKey && !ev.isComposing) {
     ev.preventDefault();
-  } else if (ev.key === "ArrowDown" && historyPos < history.length) {
+    sentByEnter = true;
+    el.sendForm.requestSubmit();
+  } else if (ev.key === "Tab" && plain && !ev.shiftKey) {
+    onTab(ev);
+  } else if (ev.key === "ArrowUp" && plain && !ev.shiftKey && historyPos > 0 && (el.input.value === "" || recalled() && caretOnFirstLine())) {
+    historyPos--;
+    setValue(history[historyPos]);
+    ev.preventDefault();
+  } else if (ev.key === "ArrowDown" && plain && !ev.shiftKey && historyPos < history.length && recalled() && caretOnLastLine()) {
     historyPos++;
-    el.input.value = historyPos < history.length ? history[historyPos] : "";
+    setValue(historyPos < history.length ? history[historyPos] : "");
     ev.preventDefault();
   }
 }
 
+// onBeforeInput refuses the line break of an Enter that sent the text:
+// a browser skips it once the keydown is cancelled, but a key injected as
+// separate keydown and character events (some virtual keyboards, automation)
+// would still type it into the emptied composer.
+function onBeforeInput(ev) {
+  if (sentByEnter && (ev.inputType === "insertLineBreak" || ev.inputType === "insertParagraph")) ev.preventDefault();
+}
+
+// onTab completes the word before the caret; Tab again offers the next
+// candidate. With nothing to complete, Tab moves the focus as usual.
+function onTab(ev) {
+  const t = el.input;
+  if (t.selectionStart !== t.selectionEnd) return;
+  if (!completion || t.value !== completion.value || t.selectionStart !== completion.caret) {
+    completion = completeAt(t.value, t.selectionStart, view().members, state.order);
+    if (!completion) return;
+    completion.index = -1;
+  }
+  ev.preventDefault();
+  completion.index = (completion.index + 1) % completion.choices.length;
+  const word = completion.choices[completion.index];
+  const value = t.value.slice(0, completion.start) + word + completion.after;
+  const caret = completion.start + word.length;
+  setValue(value);
+  t.setSelectionRange(caret, caret);
+  completion.value = value;
+  completion.caret = caret;
+}
+
 export function initComposer() {
+  el.inputCount = document.getElementById("input-count");
   el.sendForm.addEventListener("submit", onSubmit);
+  // A refused line's text put back and then cleared: the refused line
+  // stays, not replaced by whatever is typed next.
+  el.input.addEventListener("input", function () { if (!el.input.value) editing = ""; });
   el.input.addEventListener("keydown", onInputKey);
-  el.messages.addEventListener("click", onLogClick);
+  el.input.addEventListener("input", onInputChange);
+  el.input.addEventListener("beforeinput", onBeforeInput);
+  el.input.addEventListener("keyup", function (ev) { if (ev.key === "Enter") sentByEnter = false; });
+  // On the scroller, not the list: the list may be moved between regions.
+  el.scroller.addEventListener("click", onLogClick);
+  initKeys();
 }

@@ -33,6 +33,9 @@ let attempt = 0;           // failed attempts since the last welcome
 let retryTimer = null, countdownTimer = null, retryAt = 0;
 let connectTimer = null;
 let heartbeatTimer = null, awaitingPong = false, missed = 0, pingSeq = 0;
+let lastFrameAt = 0, probeTimer = null;
+// probeMs: how long a probe (see probe) waits for an answer.
+const probeMs = Math.min(5000, heartbeatMs);
 let fastRetryUntil = 0;
 // Frames the page sends by itself after a reconnect (rejoins, resent
 // lines, catch-up requests) go out paced, within the server's default
@@ -100,6 +103,7 @@ export function open() {
     if (ws !== sock) return;
     awaitingPong = false;
     missed = 0;
+    lastFrameAt = Date.now();
     let f;
     try { f = JSON.parse(ev.data); } catch (e) { return; }
     if (!f || typeof f !== "object" || typeof f.type !== "string" || f.type === "pong") return;
@@ -133,10 +137,7 @@ function beat() {
     if (missed >= 2) {
       // Nothing came back for two intervals: the connection is dead even
       // if the socket has not noticed (a stalled network).
-      const sock = ws;
-      detach();
-      try { sock.close(); } catch (e) { /* already closing */ }
-      lost({ code: 1006, reason: "", dead: true });
+      dead();
       return;
     }
   }
@@ -144,8 +145,30 @@ function beat() {
   send({ type: "ping", id: ++pingSeq });
 }
 
+function dead() {
+  const sock = ws;
+  detach();
+  try { sock.close(); } catch (e) { /* already closing */ }
+  lost({ code: 1006, reason: "", dead: true });
+}
+
+// probe checks at once a connection that claims to be online, when there
+// is reason to doubt it (the browser is back online, the tab is shown
+// again after the computer slept): no answer within probeMs means dead.
+export function probe() {
+  if (!isOpen() || status.state !== "online" || probeTimer) return;
+  const sock = ws, asked = Date.now();
+  send({ type: "ping", id: ++pingSeq });
+  probeTimer = setTimeout(function () {
+    probeTimer = null;
+    if (ws === sock && lastFrameAt < asked) dead();
+  }, probeMs);
+}
+
 function detach() {
   ws = null;
+  clearTimeout(probeTimer);
+  probeTimer = null;
   paced = [];
   clearTimeout(pacedTimer);
   pacedTimer = null;

@@ -20,7 +20,7 @@ export function bindElements() {
     loginError: "login-error", chatView: "chat-view", roomName: "room-name",
     roomTopic: "room-topic", rooms: "rooms", scroller: "scroller", loadOlder: "load-older",
     memberCount: "member-count", connState: "conn-state", meNick: "me-nick",
-    messages: "messages", members: "members", memberList: "member-list",
+    messages: "messages", log: "log", members: "members", memberList: "member-list",
     offlineBar: "offline-bar", offlineText: "offline-text", reconnect: "reconnect",
     sendForm: "send-form", input: "input", send: "send"
   };
@@ -187,7 +187,10 @@ export function renderLine(line) {
   switch (line.kind) {
     case "msg":
       messageBody(li, line);
-      if (line.mention) li.className += " mention";
+      if (line.mention) {
+        li.className += " mention";
+        li.appendChild(span("mention-tag", "mentions you"));
+      }
       if (line.self) li.className += " self";
       if (line.history) li.className += " history";
       if (line.pm) li.className += " private-msg";
@@ -199,7 +202,7 @@ export function renderLine(line) {
       li.setAttribute("data-cid", line.cid);
       li.appendChild(text(" "));
       if (line.failed) {
-        li.appendChild(span("send-state", "not sent: " + line.reason));
+        li.appendChild(span("send-state", /not sent/i.test(line.reason) ? line.reason : "not sent: " + line.reason));
         li.appendChild(text(" "));
         li.appendChild(button("Retry", "retry", line.cid));
         li.appendChild(button("Edit", "edit", line.cid));
@@ -382,17 +385,20 @@ export function addLine(r, line) { insertAt(r, r.lines.length, line); }
 
 // placeMessage adds a message line in id order: a message caught up after
 // a reconnect may be older than some already shown. It goes before any
-// later message at the end of the log and before our own unconfirmed
-// lines, which stay last; other lines (joins, notices) keep their places.
+// later message and before our own unconfirmed lines at the very end of
+// the log, which stay last; other lines (joins, notices) keep their places.
 export function placeMessage(r, line) {
   let pos = r.lines.length;
+  let trailing = true; // only unconfirmed lines seen so far
   for (let i = r.lines.length - 1; i >= 0; i--) {
     const l = r.lines[i];
     if (l.kind === "pending") {
-      pos = i;
+      if (trailing) pos = i;
     } else if (l.kind === "msg" && l.id > 0) {
       if (l.id < line.id) break;
       pos = i;
+    } else {
+      trailing = false;
     }
   }
   insertAt(r, pos, line);
@@ -522,10 +528,18 @@ export function updateJump() {
 
 export function renderRoom() {
   const r = view();
+  // The room comes in a new live region: screen readers announce what
+  // changes in a region, not what a region holds when it appears, so a
+  // tab switch does not read the whole room out again. The list itself
+  // (and its listeners) is kept, filled while out of the document.
+  const fresh = el.log.cloneNode(false);
+  fresh.appendChild(el.messages);
   el.messages.textContent = "";
   const frag = document.createDocumentFragment();
   r.lines.forEach(function (line) { frag.appendChild(renderLine(line)); });
   el.messages.appendChild(frag);
+  el.log.replaceWith(fresh);
+  el.log = fresh;
   updateOlder();
   scrollToBottom();
   r.newBelow = 0;
@@ -588,12 +602,22 @@ export function renderMembers() {
   el.memberList.appendChild(frag);
 }
 
+// unreadLabel says what a tab's badge counts ("3 unread, 1 mention"). In
+// a private conversation every message is for us: no mentions are counted.
+function unreadLabel(r) {
+  const mentions = r.mention && !isConversation(r) ? Math.max(1, r.mentions || 0) : 0;
+  return r.unread + " unread" + (mentions ? ", " + mentions + (mentions === 1 ? " mention" : " mentions") : "");
+}
+
 function badgeFor(r, b) {
   if (r.mention) b.className += " has-mention";
   const badge = span("badge", r.unread > 99 ? "99+" : String(r.unread));
   badge.hidden = !r.unread;
-  badge.title = r.unread + " unread" + (r.mention ? ", mentioning you" : "");
+  badge.setAttribute("aria-hidden", "true"); // read from the label below
+  const label = unreadLabel(r);
+  badge.title = label;
   b.appendChild(badge);
+  if (r.unread) b.appendChild(span("visually-hidden", label));
 }
 
 function roomTab(r, current) {
@@ -653,7 +677,7 @@ export function renderTabs() {
   Array.prototype.forEach.call(el.rooms.children, function (e) { old.set(e.getAttribute("data-tab"), e); });
   tabs.forEach(function (t, i) {
     const key = (isConversation(t.r) ? "@" : "#") + fold(t.r.name);
-    const look = [t.r === shown, t.r.unread, t.r.mention, t.r.name].join("\u0000");
+    const look = [t.r === shown, unreadLabel(t.r), t.r.mention, t.r.name].join("\u0000");
     let e = old.get(key);
     old.delete(key);
     if (!e || e.getAttribute("data-look") !== look) {
@@ -685,6 +709,7 @@ export function countUnread(r, line) {
   if (r !== view() && !line.self) {
     if (!r.unread) r.firstUnread = line;
     r.unread++;
+    if (line.mention) r.mentions = r.mention ? (r.mentions || 0) + 1 : 1; // counted since the tab was last shown
     if (line.mention || isConversation(r)) r.mention = true;
     renderTabs();
   }

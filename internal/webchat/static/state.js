@@ -44,7 +44,8 @@ export function newRoom(name) {
     count: 0,
     topic: "",
     unread: 0,           // messages that arrived while another tab was shown
-    mention: false,      // one of them mentions me
+    mention: false,      // one of them mentions me (any message, in a private conversation)
+    mentions: 0,         // how many of them mention me
     awaitMembers: false, // the next members frame follows our join: no /who line
     loading: false,      // an older-history request is in flight
     noOlder: false,      // the server has no older messages
@@ -54,6 +55,9 @@ export function newRoom(name) {
     rejoining: false,
     catchFrom: 0,
     catching: false,
+    // restored: put back from the last visit (see app.js restoreTabs) and
+    // not joined yet; its join's history is no catch-up.
+    restored: false,
     kind: "room",
     joinLine: null,      // our own latest join line: the join's history goes above it
     firstUnread: null,   // the first line counted unread since the tab was last shown

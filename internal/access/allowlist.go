@@ -1,4 +1,4 @@
-package sshchat
+package access
 
 import (
 	"bytes"
@@ -9,7 +9,8 @@ import (
 )
 
 // ReadAuthorizedKeys returns the SHA256 fingerprints of the keys in an
-// authorized_keys file (comments, blank lines and options are allowed).
+// authorized_keys file (comments, blank lines and options are allowed):
+// the format of --admins and --allowlist.
 func ReadAuthorizedKeys(path string) (map[string]bool, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -40,4 +41,21 @@ func stripComments(data []byte) []byte {
 		}
 	}
 	return out
+}
+
+// ReloadAllowlist reads the allowlist again and puts it in force, returning
+// how many keys it holds. Errors: ErrNoAllowlist; the loader's error, the
+// allowlist in force staying as it was.
+func (b *Book) ReloadAllowlist() (int, error) {
+	if b.loadAllow == nil {
+		return 0, ErrNoAllowlist
+	}
+	allow, err := b.loadAllow()
+	if err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	b.allow = allow
+	b.mu.Unlock()
+	return len(allow), nil
 }

@@ -2,121 +2,15 @@ package sshchat
 
 import (
 	"fmt"
-	"hash/fnv"
-	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
-	"charm.land/ssh"
-	"charm.land/wish/v2/bubbletea"
-	"github.com/charmbracelet/colorprofile"
-	uv "github.com/charmbracelet/ultraviolet"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tertulia/tertulia/internal/room"
-	"github.com/tertulia/tertulia/internal/wire"
 )
-
-var (
-	nickPalette  = []string{"#e06c75", "#98c379", "#e5c07b", "#61afef", "#c678dd", "#56b6c2", "#d19a66", "#ff79c6"}
-	dimStyle     = lipgloss.NewStyle().Foreground(lipgloss.Color("#808080"))
-	noticeStyle  = lipgloss.NewStyle().Foreground(lipgloss.Color("#e5c07b"))
-	errorStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("#ff5f5f")).Bold(true)
-	statusStyle  = lipgloss.NewStyle().Reverse(true)
-	privateStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("#c678dd")).Bold(true)
-	mentionStyle = lipgloss.NewStyle().Background(lipgloss.Color("#5f5f00"))
-)
-
-func nickStyle(nick string) lipgloss.Style {
-	h := fnv.New32a()
-	h.Write([]byte(strings.ToLower(nick)))
-	return lipgloss.NewStyle().Foreground(lipgloss.Color(nickPalette[h.Sum32()%uint32(len(nickPalette))])).Bold(true)
-}
-
-// renderTUI renders ev as styled lines for the terminal interface. The result
-// does not depend on the recipient, so it is computed once per event.
-func renderTUI(ev *room.Event) string {
-	ts := dimStyle.Render(ev.Time.Local().Format("15:04"))
-	var line string
-	switch ev.Kind {
-	case room.KindMessage:
-		if ev.Action {
-			line = ts + " " + nickStyle(ev.From).Render("* "+ev.From) + " " + ev.Text
-		} else {
-			line = ts + " " + nickStyle(ev.From).Render("<"+ev.From+">") + " " + ev.Text
-		}
-	case room.KindJoin:
-		line = ts + " " + dimStyle.Render(fmt.Sprintf("--> %s joined #%s (%s)", ev.From, ev.Room, ev.Via))
-	case room.KindPart:
-		line = ts + " " + dimStyle.Render(fmt.Sprintf("<-- %s left #%s (%s)", ev.From, ev.Room, ev.Text))
-	case room.KindNick:
-		line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is now known as %s", ev.From, ev.To))
-	case room.KindMembers:
-		line = ts + " " + noticeStyle.Render(fmt.Sprintf("#%s members (%d): %s", ev.Room, len(ev.Members), tuiMemberList(ev.Members)))
-	case room.KindWelcome:
-		line = ts + " " + noticeStyle.Render("Welcome to Tertulia, "+ev.From+". Type /help for commands, /quit to leave; Ctrl-N/Ctrl-P switch rooms, PgUp/PgDn scroll.")
-	case room.KindError:
-		line = ts + " " + errorStyle.Render("error: "+ev.Text)
-	case room.KindPrivate:
-		line = ts + " " + privateStyle.Render(fmt.Sprintf("[pm] %s → %s:", ev.From, ev.To)) + " " + ev.Text
-	case room.KindTopic:
-		if ev.From != "" {
-			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- %s set the topic of #%s: %s", ev.From, ev.Room, ev.Text))
-		} else {
-			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- topic of #%s: %s", ev.Room, ev.Text))
-		}
-	case room.KindMissed:
-		line = ts + " " + noticeStyle.Render(wire.MissedText(ev)+" (you fell behind)")
-	case room.KindRooms:
-		parts := []string{noticeStyle.Render(fmt.Sprintf("rooms (%d):", len(ev.RoomList)))}
-		for _, r := range ev.RoomList {
-			parts = append(parts, noticeStyle.Render(fmt.Sprintf("  #%s (%d) %s", r.Name, r.Count, r.Topic)))
-		}
-		line = ts + " " + strings.Join(parts, "\n      ")
-	default:
-		parts := strings.Split(ev.Text, "\n")
-		for i, p := range parts {
-			parts[i] = noticeStyle.Render(p)
-		}
-		line = ts + " " + strings.Join(parts, "\n      ")
-	}
-	return line
-}
-
-// tuiMembersShown is how many names the terminal's member line shows. The
-// line names every member otherwise: in a room of thousands it fills the
-// screen and is kept by every session that asked. Line mode, whose format is
-// a contract, still lists them all.
-const tuiMembersShown = 50
-
-func tuiMemberList(members []room.Member) string {
-	if len(members) <= tuiMembersShown {
-		return wire.MemberList(members)
-	}
-	return fmt.Sprintf("%s, … and %d more", wire.MemberList(members[:tuiMembersShown]), len(members)-tuiMembersShown)
-}
-
-// mentions reports whether text names nick as a whole word, ignoring case.
-func mentions(text, nick string) bool {
-	lower, n := strings.ToLower(text), strings.ToLower(nick)
-	for i := 0; ; {
-		j := strings.Index(lower[i:], n)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(n)
-		if (start == 0 || !isWordByte(lower[start-1])) && (end == len(lower) || !isWordByte(lower[end])) {
-			return true
-		}
-		i = start + 1
-	}
-}
-
-func isWordByte(b byte) bool {
-	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b >= 0x80
-}
 
 // eventsMsg is every event that was queued for the session when the pump
 // looked, in order: the model files them all and the program draws one
@@ -209,13 +103,21 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case closedMsg:
 		m.closing = msg.reason.Text
 		return m, tea.Quit
+	case tea.PasteMsg:
+		// The one-line input would flatten the paste's line breaks into
+		// spaces: they are kept as marks, and Enter sends one message.
+		msg.Content = markLineBreaks(msg.Content)
+		var cmd tea.Cmd
+		m.input, cmd = m.input.Update(msg)
+		m.inputStale = true
+		return m, cmd
 	case tea.KeyPressMsg:
 		switch msg.String() {
 		case "ctrl+c", "ctrl+d":
 			m.cs.Close(room.ReasonQuit)
 			return m, nil
 		case "enter":
-			text := m.input.Value()
+			text := strings.ReplaceAll(m.input.Value(), lineBreakMark, "\n")
 			m.input.Reset()
 			m.inputStale = true
 			if strings.TrimSpace(text) != "" {
@@ -250,6 +152,22 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, cmd
 }
 
+// lineBreakMark stands for a line break in the input line, which holds
+// one line: a multi-line paste shows its breaks as this mark, and the
+// message sent has a line break for each.
+const lineBreakMark = "↵"
+
+// markLineBreaks turns a paste's line breaks (LF, CRLF or CR) into marks,
+// dropping those at its end: pasting a line with its newline does not make
+// a blank second line.
+func markLineBreaks(paste string) string {
+	lines := room.SplitLines(paste)
+	for len(lines) > 1 && strings.TrimSpace(lines[len(lines)-1]) == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return strings.Join(lines, lineBreakMark)
+}
+
 func (m *tuiModel) view(name string) *roomView {
 	v := m.views[name]
 	if v == nil {
@@ -275,6 +193,10 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	case room.KindTopic:
 		m.view(ev.Room).topic = ev.Text
+	case room.KindAway:
+		if ev.From == m.cs.Nick() {
+			return false // the notice answering /away or /back said it once
+		}
 	case room.KindHistory:
 		m.addHistory(ev)
 		return false
@@ -466,109 +388,4 @@ func (m *tuiModel) View() tea.View {
 	m.scr.draw(rows, len(rows)-2, m.bells)
 	m.bells = 0
 	return tea.View{}
-}
-
-// teaFPS is how often Bubble Tea wakes each session's renderer loop. With
-// the renderer replaced by screen that loop has nothing to draw, and frames
-// are drawn as soon as the model changes, whatever this rate; once a second
-// is the least it takes (60 by default, which cost idle sessions CPU).
-const teaFPS = 1
-
-// maxBatch bounds how many queued events one message carries, so a session
-// whose queue never empties still acknowledges what it has shown.
-const maxBatch = 256
-
-// teaProgram is what the pump needs of the program.
-type teaProgram interface {
-	Send(tea.Msg)
-	Quit()
-}
-
-// pump is the only path from the room to a terminal session: the sender's
-// goroutine only ever queues. It passes the queued events to the program in
-// batches, acknowledging each, and also window changes and the end of the
-// connection, so one goroutine does all three. Window changes come from win,
-// which keeps only the latest size: while the program is busy (drawing on a
-// peer that does not read, say) they pile up as one, and nothing on the
-// connection's side ever waits for the pump. It closes pumpDone once the
-// session is over and its queue written.
-func pump(cs *room.Session, program teaProgram, win *windowFeed, ctxDone <-chan struct{}, pumpDone chan<- struct{}) {
-	events, done := cs.Events(), cs.Done()
-	var resized <-chan struct{}
-	if win != nil {
-		resized = win.Changed()
-	}
-	for {
-		select {
-		case ev := <-events:
-			// The program keeps the batch: a fresh one each time.
-			batch := cs.NextBatch(nil, ev, maxBatch)
-			program.Send(eventsMsg(batch))
-			cs.Ack(batch)
-		case <-done:
-			cs.Drain(maxBatch, func(batch []*room.Event) error {
-				program.Send(eventsMsg(slices.Clone(batch)))
-				return nil
-			})
-			program.Send(closedMsg{cs.CloseReason()})
-			close(pumpDone)
-			return
-		case <-resized:
-			w := win.get()
-			program.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
-		case <-ctxDone:
-			cs.Close(room.ReasonClosed)
-			program.Quit()
-			// done is closed now: the next turn writes what is queued.
-			ctxDone, resized = nil, nil
-		}
-	}
-}
-
-// runTUI serves a session with a PTY.
-func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
-	pty, _, _ := sess.Pty()
-	// The size comes from the channel's filter, which clamped it and keeps
-	// the latest window change (charm's own channel of them is not read:
-	// the filter passes none on).
-	var win *windowFeed
-	if st := connStateOf(sess.Context()); st != nil {
-		win = st.shellWindow()
-	}
-	if win == nil {
-		win = newWindowFeed()
-		win.set(pty.Window)
-	}
-	select {
-	case <-win.Changed(): // the size read next
-	default:
-	}
-	size := win.get()
-	model := newTUIModel(s.hub, cs, size.Width, size.Height)
-	// The colour profile wish's options give an emulated PTY.
-	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
-	model.scr = newScreen(sess, profile, model.width, model.height)
-	// Bubble Tea runs the model (Update, View, commands such as the
-	// cursor's blinking); screen draws and readKeys reads in place of its
-	// renderer and input reader (see why there).
-	opts := append(bubbletea.MakeOptions(sess), tea.WithInput(nil),
-		tea.WithoutSignalHandler(), tea.WithoutRenderer(), tea.WithFPS(teaFPS),
-		// The size the model starts at (pty.Window predates any window
-		// change sent before the shell).
-		tea.WithWindowSize(model.width, model.height))
-	program := tea.NewProgram(model, opts...)
-	go readKeys(sess, func(ev uv.Event) { program.Send(ev) })
-
-	pumpDone := make(chan struct{})
-	go pump(cs, program, win, sess.Context().Done(), pumpDone)
-	if _, err := program.Run(); err != nil {
-		s.log.Error("tui", "nick", cs.Nick(), "err", err)
-	}
-	program.Kill()
-	// Closed before the last write, so that a peer that does not read it
-	// is cut after the grace (see handle).
-	cs.Close(room.ReasonClosed)
-	// The event loop is over: the screen is this goroutine's now.
-	model.scr.stop()
-	s.awaitWriter(cs, pumpDone)
 }

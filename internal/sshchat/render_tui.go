@@ -1,0 +1,135 @@
+package sshchat
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"charm.land/lipgloss/v2"
+
+	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
+)
+
+var (
+	nickPalette  = []string{"#e06c75", "#98c379", "#e5c07b", "#61afef", "#c678dd", "#56b6c2", "#d19a66", "#ff79c6"}
+	dimStyle     = lipgloss.NewStyle().Foreground(lipgloss.Color("#808080"))
+	noticeStyle  = lipgloss.NewStyle().Foreground(lipgloss.Color("#e5c07b"))
+	errorStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("#ff5f5f")).Bold(true)
+	statusStyle  = lipgloss.NewStyle().Reverse(true)
+	privateStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("#c678dd")).Bold(true)
+	mentionStyle = lipgloss.NewStyle().Background(lipgloss.Color("#5f5f00"))
+)
+
+func nickStyle(nick string) lipgloss.Style {
+	h := fnv.New32a()
+	h.Write([]byte(strings.ToLower(nick)))
+	return lipgloss.NewStyle().Foreground(lipgloss.Color(nickPalette[h.Sum32()%uint32(len(nickPalette))])).Bold(true)
+}
+
+// renderTUI renders ev as styled lines for the terminal interface. The result
+// does not depend on the recipient, so it is computed once per event.
+func renderTUI(ev *room.Event) string {
+	ts := dimStyle.Render(ev.Time.Local().Format("15:04"))
+	var line string
+	switch ev.Kind {
+	case room.KindMessage:
+		if ev.Action {
+			line = indentedText(ts+" "+nickStyle(ev.From).Render("* "+ev.From)+" ", ev.Text)
+		} else {
+			line = indentedText(ts+" "+nickStyle(ev.From).Render("<"+ev.From+">")+" ", ev.Text)
+		}
+	case room.KindJoin:
+		line = ts + " " + dimStyle.Render(fmt.Sprintf("--> %s joined #%s (%s)", ev.From, ev.Room, ev.Via))
+	case room.KindPart:
+		line = ts + " " + dimStyle.Render(fmt.Sprintf("<-- %s left #%s (%s)", ev.From, ev.Room, ev.Text))
+	case room.KindNick:
+		line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is now known as %s", ev.From, ev.To))
+	case room.KindMembers:
+		line = ts + " " + noticeStyle.Render(fmt.Sprintf("#%s members (%d): %s", ev.Room, len(ev.Members), tuiMemberList(ev.Members)))
+	case room.KindWelcome:
+		line = ts + " " + noticeStyle.Render("Welcome to Tertulia, "+ev.From+". Type /help for commands, /quit to leave; Ctrl-N/Ctrl-P switch rooms, PgUp/PgDn scroll.")
+	case room.KindError:
+		line = ts + " " + errorStyle.Render("error: "+ev.Text)
+	case room.KindPrivate:
+		line = indentedText(ts+" "+privateStyle.Render(fmt.Sprintf("[pm] %s → %s:", ev.From, ev.To))+" ", ev.Text)
+	case room.KindTopic:
+		if ev.From != "" {
+			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- %s set the topic of #%s: %s", ev.From, ev.Room, ev.Text))
+		} else {
+			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- topic of #%s: %s", ev.Room, ev.Text))
+		}
+	case room.KindMissed:
+		line = ts + " " + noticeStyle.Render(wire.MissedText(ev)+" (you fell behind)")
+	case room.KindAway:
+		if ev.Text != "" {
+			line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is away: %s", ev.From, ev.Text))
+		} else {
+			line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is back", ev.From))
+		}
+	case room.KindRooms:
+		parts := []string{noticeStyle.Render(fmt.Sprintf("rooms (%d):", len(ev.RoomList)))}
+		for _, r := range ev.RoomList {
+			parts = append(parts, noticeStyle.Render(fmt.Sprintf("  #%s (%d) %s", r.Name, r.Count, r.Topic)))
+		}
+		line = ts + " " + strings.Join(parts, "\n      ")
+	default:
+		parts := strings.Split(ev.Text, "\n")
+		for i, p := range parts {
+			parts[i] = noticeStyle.Render(p)
+		}
+		line = ts + " " + strings.Join(parts, "\n      ")
+	}
+	return line
+}
+
+// indentedText is head followed by a message's text, whose lines after the
+// first start under its first: a continuation line is never mistaken for
+// a message of its own, nor can it pose as one by starting with a time
+// and a nick.
+func indentedText(head, text string) string {
+	if !strings.Contains(text, "\n") {
+		return head + text
+	}
+	indent := strings.Repeat(" ", lipgloss.Width(head))
+	lines := strings.Split(text, "\n")
+	for i := 1; i < len(lines); i++ {
+		if lines[i] != "" {
+			lines[i] = indent + lines[i]
+		}
+	}
+	return head + strings.Join(lines, "\n")
+}
+
+// tuiMembersShown is how many names the terminal's member line shows. The
+// line names every member otherwise: in a room of thousands it fills the
+// screen and is kept by every session that asked. Line mode, whose format is
+// a contract, still lists them all.
+const tuiMembersShown = 50
+
+func tuiMemberList(members []room.Member) string {
+	if len(members) <= tuiMembersShown {
+		return wire.MemberList(members)
+	}
+	return fmt.Sprintf("%s, … and %d more", wire.MemberList(members[:tuiMembersShown]), len(members)-tuiMembersShown)
+}
+
+// mentions reports whether text names nick as a whole word, ignoring case.
+func mentions(text, nick string) bool {
+	lower, n := strings.ToLower(text), strings.ToLower(nick)
+	for i := 0; ; {
+		j := strings.Index(lower[i:], n)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(n)
+		if (start == 0 || !isWordByte(lower[start-1])) && (end == len(lower) || !isWordByte(lower[end])) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+func isWordByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b >= 0x80
+}
