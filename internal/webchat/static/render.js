@@ -313,6 +313,7 @@ export function atBottom() {
 
 export function scrollToBottom() {
   el.scroller.scrollTop = el.scroller.scrollHeight;
+  state.logPinned = true;
   const r = view();
   if (r.newBelow) {
     r.newBelow = 0;
@@ -477,6 +478,9 @@ export function restoreAnchor(r) {
   const li = el.messages.querySelector('li[data-id="' + Number(r.anchor.id) + '"]');
   if (!li) return false;
   el.scroller.scrollTop += li.getBoundingClientRect().top - el.scroller.getBoundingClientRect().top - r.anchor.off;
+  // Judged here too: the scroll event may come with a new log height
+  // (the chat view just shown), which keys.js leaves unjudged.
+  state.logPinned = atBottom();
   r.anchor = null;
   countBelow(r, r.lines.indexOf(lineWithId(r, Number(li.getAttribute("data-id")))));
   return true;
@@ -509,6 +513,7 @@ function showMarker(r) {
   const offset = li.getBoundingClientRect().top - top;
   if (offset < 0) {
     el.scroller.scrollTop += offset - 8;
+    state.logPinned = atBottom();
     countBelow(r, idx - 1);
   }
 }

@@ -28,6 +28,10 @@ export const state = {
   seenPrivate: {},   // ids of private messages already shown
   unread: 0,         // mentions received while the page was hidden
   mentionRe: null,
+  // logPinned: the log is kept at its newest line when its height changes
+  // (see keys.js). The reader's scrolls set it, and so does the page when
+  // it moves the reader itself (a saved place, the "new messages" divider).
+  logPinned: true,
   // Web sign-in (a /weblogin code traded for an HttpOnly cookie): known once
   // GET /session answered; nicks are the key's registered nicks, oldest first.
   auth: { known: false, signedIn: false, nicks: [] },
