@@ -254,7 +254,7 @@ func (h *Hub) reply(s *Session, text string) error {
 }
 
 func (h *Hub) privateTo(s, to *Session, text string) error {
-	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond)}
+	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond), fromKey: s.fingerprint}
 	if h.storePM {
 		p := store.Private{From: ev.From, To: ev.To, Text: text, Time: ev.Time}
 		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
@@ -266,8 +266,11 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 	} else {
 		ev.ID = h.nextPM.Add(1)
 	}
+	// Someone ignored is not told: the message is simply not delivered
+	// (see Session.filtered), and is no one to /reply to.
+	ignored := to.Preferences().ignores(ev)
 	to.mu.Lock()
-	if !to.closed { // a closed session keeps no other one alive (see Leave)
+	if !to.closed && !ignored { // a closed session keeps no other one alive (see Leave)
 		to.replyTo = replyTarget{session: s, nick: ev.From, fingerprint: s.fingerprint}
 	}
 	away := to.away
@@ -381,7 +384,7 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	now := h.now()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s)", t.Nick(), t.via)
-	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", t.since.UTC().Format("2006-01-02 15:04:05 UTC"), roundDur(now.Sub(t.since)))
+	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", asker.FormatTime(t.since), roundDur(now.Sub(t.since)))
 	idleSince := t.since
 	if last := t.lastActive.Load(); last != 0 {
 		idleSince = time.Unix(0, last)
