@@ -256,7 +256,12 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 // look is how the session's settings show lines, remade when they change.
 func (m *tuiModel) look() *look {
 	if prefs := m.cs.Preferences(); m.lk == nil || m.lk.prefs != prefs {
+		old := m.lk
 		m.lk = newLook(prefs, m.colour)
+		if old == nil || old.theme != m.lk.theme {
+			m.input.SetStyles(m.lk.theme.input())
+			m.inputStale = true
+		}
 	}
 	return m.lk
 }

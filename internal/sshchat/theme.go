@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/textinput"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
@@ -20,6 +21,8 @@ type theme struct {
 	// text without its own styles (their resets would end it early).
 	mention lipgloss.Style
 	nick    func(nick string) lipgloss.Style
+	// input is how the input line looks (prompt, placeholder).
+	input func() textinput.Styles
 }
 
 var (
@@ -27,6 +30,7 @@ var (
 		dim: dimStyle, notice: noticeStyle, error: errorStyle, private: privateStyle,
 		mention: lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#e5c07b")),
 		nick:    nickStyle,
+		input:   textinput.DefaultDarkStyles,
 	}
 	// monoTheme uses no colour at all: bold, reverse and underline only.
 	monoTheme = &theme{
@@ -34,6 +38,7 @@ var (
 		private: lipgloss.NewStyle().Bold(true).Underline(true),
 		mention: lipgloss.NewStyle().Bold(true).Reverse(true),
 		nick:    func(string) lipgloss.Style { return lipgloss.NewStyle().Bold(true) },
+		input:   monoInput,
 	}
 	highContrastTheme = &theme{
 		dim:     lipgloss.NewStyle().Foreground(lipgloss.Color("#d0d0d0")),
@@ -42,6 +47,7 @@ var (
 		private: lipgloss.NewStyle().Foreground(lipgloss.Color("#ff00ff")).Bold(true),
 		mention: lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#ffff00")),
 		nick:    paletteNicks([]string{"#ff5555", "#55ff55", "#ffff55", "#5fafff", "#ff55ff", "#55ffff", "#ffaf00", "#ffffff"}),
+		input:   textinput.DefaultDarkStyles,
 	}
 	// lightTheme is for terminals with a light background.
 	lightTheme = &theme{
@@ -51,8 +57,22 @@ var (
 		private: lipgloss.NewStyle().Foreground(lipgloss.Color("#800080")).Bold(true),
 		mention: lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#ffd75f")),
 		nick:    paletteNicks([]string{"#a0001c", "#006400", "#8b5a00", "#0040a0", "#800080", "#006b6b", "#8b3a00", "#b00060"}),
+		input:   textinput.DefaultLightStyles,
 	}
 )
+
+// monoInput is the input line without colour: the placeholder underlined
+// so that it is not taken for typed text.
+func monoInput() textinput.Styles {
+	st := textinput.DefaultDarkStyles()
+	plain := lipgloss.NewStyle()
+	for _, state := range []*textinput.StyleState{&st.Focused, &st.Blurred} {
+		state.Text, state.Prompt, state.Suggestion = plain, plain, plain
+		state.Placeholder = lipgloss.NewStyle().Underline(true)
+	}
+	st.Cursor.Color = nil
+	return st
+}
 
 // paletteNicks colours each nick with one of palette, by its hash.
 func paletteNicks(palette []string) func(string) lipgloss.Style {
