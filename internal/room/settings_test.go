@@ -1,6 +1,8 @@
 package room
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -299,4 +301,45 @@ func TestQuietHidesOthersPresenceOnly(t *testing.T) {
 	if newPreferences(Settings{}).Hides(&Event{Kind: KindJoin, From: "bob"}, "alice") {
 		t.Error("joins hidden without /quiet")
 	}
+}
+
+// settingsFailing is a memory store whose key settings cannot be read or
+// written.
+type settingsFailing struct{ *store.Memory }
+
+func (settingsFailing) KeySettings(context.Context, string) (string, error) {
+	return "", errors.New("disk I/O error")
+}
+
+func (settingsFailing) SetKeySettings(context.Context, string, string, time.Time) error {
+	return errors.New("disk I/O error")
+}
+
+// When the store fails, a key's session starts with the defaults and is
+// told, and a change is refused with store_failed and not applied.
+func TestSettingsStoreFailure(t *testing.T) {
+	st := settingsFailing{store.NewMemory()}
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.EnsureRoom(context.Background(), store.Room{Name: DefaultLobby, CreatedAt: time.Now()}))
+	h := newTestHub(t, WithStore(st))
+	alice, err := h.Connect(Identity{Nick: "alice", Via: ViaSSH, Fingerprint: "SHA256:alice", Remote: "192.0.2.1:1"})
+	must(err)
+	t.Cleanup(alice.Leave)
+	for {
+		ev := next(t, alice)
+		if ev.Kind == KindNotice && strings.Contains(ev.Text, "saved settings could not be read") {
+			break
+		}
+	}
+	refusedWith(t, h, alice, "/tz Asia/Tokyo", "store_failed")
+	if got := alice.Preferences().ZoneName(); got != "UTC" {
+		t.Fatalf("zone after a failed change = %s, want UTC", got)
+	}
+	// A guest's settings never touch the store.
+	guest := connectAs(t, h, "zed", "", "192.0.2.2:1")
+	wantNotice(t, h, guest, "/tz Asia/Tokyo", "Asia/Tokyo")
 }
