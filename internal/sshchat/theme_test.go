@@ -12,6 +12,7 @@ import (
 
 	"github.com/tertulia/tertulia/internal/clocktest"
 	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/wire"
 )
 
 // settingsModel is a terminal session "bob" on a hub with a manual clock,
@@ -215,5 +216,44 @@ func TestQuietHidesJoinsButKeepsTheCount(t *testing.T) {
 	show(m, bob)
 	if !strings.Contains(emu.String(), "dave joined") {
 		t.Errorf("a join hidden after /quiet off:\n%s", emu.String())
+	}
+}
+
+// Line mode leaves out others' joins, parts and nick changes after /quiet
+// on, never the session's own, and writes everything without it.
+func TestLineModeQuiet(t *testing.T) {
+	clock := clocktest.New(time.Date(2026, 12, 4, 19, 25, 0, 0, time.UTC))
+	_, hub, bob, alice, _ := settingsModel(t, colorprofile.TrueColor, clock)
+	queued := func() []*room.Event {
+		var batch []*room.Event
+		for {
+			select {
+			case ev := <-bob.Events():
+				batch = append(batch, ev)
+				continue
+			default:
+			}
+			return batch
+		}
+	}
+	lines := func(batch []*room.Event) string {
+		var b strings.Builder
+		for _, ev := range shownLines(bob, batch) {
+			b.Write(ev.Render(room.FormatLine, wire.FormatLine))
+		}
+		return b.String()
+	}
+	hub.Input(bob, "", "/quiet on")
+	hub.Input(alice, "", "/nick alicia")
+	hub.Input(bob, "", "/nick roberto")
+	hub.Input(alice, "", "still here")
+	got := lines(queued())
+	if strings.Contains(got, "alice is now known as alicia") || !strings.Contains(got, "bob is now known as roberto") || !strings.Contains(got, "<alicia> still here") {
+		t.Errorf("line mode under /quiet wrote:\n%s", got)
+	}
+	hub.Input(bob, "", "/quiet off")
+	hub.Input(alice, "", "/nick alice")
+	if got := lines(queued()); !strings.Contains(got, "alicia is now known as alice") {
+		t.Errorf("line mode after /quiet off wrote:\n%s", got)
 	}
 }
