@@ -307,12 +307,14 @@ func loadZone(name string) (*time.Location, error) {
 }
 
 // ignore adds nick to the ignore list of s: by key if the person is
-// connected with one, else by nick.
+// connected with one or the nick is registered, else by nick.
 func (h *Hub) ignore(s *Session, nick string) error {
 	if err := ValidateNick(nick); err != nil {
 		return err
 	}
-	entry := Ignored{Nick: nick}
+	// By the key of whoever is connected under the nick, else of the key
+	// the nick is registered to.
+	entry := Ignored{Nick: nick, Key: h.registeredTo(nick)}
 	target := h.sessionByNick(nick)
 	if target != nil {
 		entry.Nick = target.Nick()
@@ -350,7 +352,7 @@ func (h *Hub) unignore(s *Session, nick string) error {
 	if err := ValidateNick(nick); err != nil {
 		return err
 	}
-	var key string
+	key := h.registeredTo(nick)
 	if target := h.sessionByNick(nick); target != nil {
 		key = target.fingerprint
 	}

@@ -343,3 +343,23 @@ func TestSettingsStoreFailure(t *testing.T) {
 	guest := connectAs(t, h, "zed", "", "192.0.2.2:1")
 	wantNotice(t, h, guest, "/tz Asia/Tokyo", "Asia/Tokyo")
 }
+
+// A registered nick is ignored by its key even while nobody uses it: its
+// owner is hidden under any nick once back.
+func TestIgnoreOfARegisteredNickWhileAway(t *testing.T) {
+	h := newTestHub(t)
+	bob := connectAs(t, h, "bob", "SHA256:bob", "192.0.2.2:1")
+	wantNotice(t, h, bob, "/register", "bob")
+	bob.Leave()
+	alice := connectAs(t, h, "alice", "SHA256:alice", "192.0.2.1:1")
+	dave := connectAs(t, h, "dave", "", "192.0.2.4:1")
+	wantNotice(t, h, alice, "/ignore bob", "by key")
+
+	back := connectAs(t, h, "bobby", "SHA256:bob", "192.0.2.2:2")
+	rename(t, h, back, "robert")
+	sayAs(t, h, back, "under another nick")
+	sayAs(t, h, dave, "marker")
+	if got := textsUntil(t, alice, "marker"); len(got) != 0 {
+		t.Fatalf("alice got %q from the key she ignores", got)
+	}
+}
