@@ -295,6 +295,9 @@ func (h *Hub) sessionsOfKey(fingerprint string) []*Session {
 // loadZone looks up an IANA zone name. "Local" (the server's own zone) is
 // not one a user may pick.
 func loadZone(name string) (*time.Location, error) {
+	if strings.EqualFold(name, "UTC") {
+		return time.UTC, nil
+	}
 	if name == "" || len(name) > maxZoneName || name == "Local" || strings.HasPrefix(name, "/") {
 		return nil, fmt.Errorf("unknown zone")
 	}

@@ -255,7 +255,11 @@ func TestSettingsRefuseBadValues(t *testing.T) {
 	if got := alice.Preferences().Settings; fmt.Sprint(got) != fmt.Sprint(Settings{}) {
 		t.Fatalf("refused values changed the settings: %+v", got)
 	}
-	wantNotice(t, h, alice, "/tz UTC", "now UTC")
+	wantNotice(t, h, alice, "/tz Europe/Madrid", "Europe/Madrid")
+	wantNotice(t, h, alice, "/tz utc", "now UTC")
+	if got := alice.Preferences().ZoneName(); got != "UTC" {
+		t.Fatalf("zone after /tz utc = %s", got)
+	}
 	wantNotice(t, h, alice, "/bell on", "every message")
 	wantNotice(t, h, alice, "/timestamp off", "off")
 	if p := alice.Preferences(); p.Stamp(time.Now()) != "" || p.BellMode() != BellOn {
