@@ -205,14 +205,24 @@ func TestSettingsSurviveReconnectingWithTheSameKey(t *testing.T) {
 	}
 }
 
-// A change made in one session of a key applies to its other sessions.
+// A change made in one session of a key applies to its other sessions,
+// and a browser signed in as the key starts with the key's settings.
 func TestSettingsFollowTheKeyAcrossItsSessions(t *testing.T) {
 	h := newTestHub(t)
 	first := connectAs(t, h, "alice", "SHA256:alice", "192.0.2.1:1")
 	second := connectAs(t, h, "alice", "SHA256:alice", "192.0.2.1:2")
 	wantNotice(t, h, first, "/tz Europe/Madrid", "Europe/Madrid")
+	wantNotice(t, h, first, "/ignore zed", "ignoring zed")
 	if got := second.Preferences().ZoneName(); got != "Europe/Madrid" {
 		t.Fatalf("the key's other session has zone %s", got)
+	}
+	browser, err := h.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: "SHA256:alice", Remote: "192.0.2.1:3", AltNick: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(browser.Leave)
+	if got := browser.Preferences(); got.ZoneName() != "Europe/Madrid" || len(got.Ignored) != 1 {
+		t.Fatalf("a browser signed in as the key starts with %+v", got.Settings)
 	}
 }
 
