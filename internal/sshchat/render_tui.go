@@ -86,7 +86,7 @@ func (th *theme) render(ev *room.Event, stamp string) string {
 		line = ts + " " + strings.Join(parts, "\n      ")
 	}
 	if ts == "" {
-		line = line[1:] // the space after the stamp
+		line = strings.TrimPrefix(line, " ") // the space after the stamp
 	}
 	return line
 }
