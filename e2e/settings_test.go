@@ -24,13 +24,20 @@ func newSSHKey(t *testing.T) string {
 // extra options (such as -o SetEnv=NO_COLOR=1) before the destination.
 func sshInTmux(t *testing.T, addr, user, key string, extra ...string) *tmux {
 	t.Helper()
+	return sshInTmuxWithEnv(t, "", addr, user, key, extra...)
+}
+
+// sshInTmuxWithEnv is sshInTmux with the client run under env (such as
+// TERM=dumb, which it sends in its PTY request).
+func sshInTmuxWithEnv(t *testing.T, env, addr, user, key string, extra ...string) *tmux {
+	t.Helper()
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Fatal("the OpenSSH client is not installed: run scripts/test, which installs it")
 	}
 	host, port := splitAddr(t, addr)
 	dir := t.TempDir()
-	cmd := fmt.Sprintf("ssh -tt -p %s -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=%s/known_hosts -o LogLevel=error %s %s@%s",
-		port, key, dir, strings.Join(extra, " "), user, host)
+	cmd := fmt.Sprintf("env %s ssh -tt -p %s -i %s -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=%s/known_hosts -o LogLevel=error %s %s@%s",
+		env, port, key, dir, strings.Join(extra, " "), user, host)
 	return newTmux(t, 100, 30, cmd)
 }
 
@@ -223,32 +230,42 @@ func TestTimeZoneAppliesToMessagesAndWhois(t *testing.T) {
 // sgrSequence is one SGR sequence; its group is the parameters.
 var sgrSequence = regexp.MustCompile(`\x1b\[([0-9;:]*)m`)
 
-// With NO_COLOR the terminal uses the mono theme, and a message naming
-// the user is still marked, bold or reverse from its start to its end,
-// live and from history.
+// With NO_COLOR, or TERM=dumb, the terminal uses the mono theme, and a
+// message naming the user is still marked, bold or reverse from its start
+// to its end, live and from history.
 func TestMentionMarkedUnderNoColor(t *testing.T) {
-	srv := startServer(t)
-	bob := newLineClient(t, srv.SSHAddr, "bob")
-	bob.expect("welcome bob")
-	bob.send("earlier, alice: from history")
-	bob.expect("<bob> earlier, alice: from history")
-	alice := sshInTmux(t, srv.SSHAddr, "alice", newSSHKey(t), "-o", "SetEnv=NO_COLOR=1")
-	alice.waitFor("alice │ #lobby", "from history")
-	bob.send("alice: how fine do you grind for that?")
-	bob.send("an ordinary line")
-	alice.waitFor("how fine do you grind for that?", "an ordinary line")
+	for _, tc := range []struct {
+		name, env string
+		options   []string
+	}{
+		{"NO_COLOR", "", []string{"-o", "SetEnv=NO_COLOR=1"}},
+		{"TERM=dumb", "TERM=dumb", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t)
+			bob := newLineClient(t, srv.SSHAddr, "bob")
+			bob.expect("welcome bob")
+			bob.send("earlier, alice: from history")
+			bob.expect("<bob> earlier, alice: from history")
+			alice := sshInTmuxWithEnv(t, tc.env, srv.SSHAddr, "alice", newSSHKey(t), tc.options...)
+			alice.waitFor("alice │ #lobby", "from history")
+			bob.send("alice: how fine do you grind for that?")
+			bob.send("an ordinary line")
+			alice.waitFor("how fine do you grind for that?", "an ordinary line")
 
-	styled := alice.captureStyled()
-	if hasColour(styled) {
-		t.Errorf("colours under NO_COLOR:\n%q", styled)
-	}
-	for _, text := range []string{"alice: how fine do you grind for that?", "earlier, alice: from history"} {
-		if !markedThroughout(styled, text) {
-			t.Errorf("the mention %q is not marked bold or reverse through its end:\n%q", text, styled)
-		}
-	}
-	if markedThroughout(styled, "an ordinary line") {
-		t.Errorf("an ordinary line is marked: %q", lineWith(styled, "an ordinary line"))
+			styled := alice.captureStyled()
+			if hasColour(styled) {
+				t.Errorf("colours:\n%q", styled)
+			}
+			for _, text := range []string{"alice: how fine do you grind for that?", "earlier, alice: from history"} {
+				if !markedThroughout(styled, text) {
+					t.Errorf("the mention %q is not marked bold or reverse through its end:\n%q", text, styled)
+				}
+			}
+			if markedThroughout(styled, "an ordinary line") {
+				t.Errorf("an ordinary line is marked: %q", lineWith(styled, "an ordinary line"))
+			}
+		})
 	}
 }
 
