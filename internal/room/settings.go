@@ -212,6 +212,20 @@ func (s *Session) filtered(ev *Event) *Event {
 	return ev
 }
 
+// ignoresAll: every one of msgs is from someone s ignores.
+func (s *Session) ignoresAll(msgs []*Event) bool {
+	p := s.prefs.Load()
+	if p == nil || !p.ignoring() {
+		return false
+	}
+	for _, m := range msgs {
+		if !p.ignores(m) || s.isOwn(m) {
+			return false
+		}
+	}
+	return true
+}
+
 // isOwn: ev was sent by s (its key, or its nick now).
 func (s *Session) isOwn(ev *Event) bool {
 	if ev.fromKey != "" && s.fingerprint != "" {

@@ -377,3 +377,48 @@ func TestIgnoreOfARegisteredNickWhileAway(t *testing.T) {
 		t.Fatalf("alice got %q from the key she ignores", got)
 	}
 }
+
+// A page of history made only of an ignored person's messages is read
+// past: the page sent holds the next messages the user may see, so that
+// paging back from the oldest message shown moves on.
+func TestHistoryPagesPastIgnoredMessages(t *testing.T) {
+	h := newTestHub(t)
+	alice := connectAs(t, h, "alice", "SHA256:alice", "192.0.2.1:1")
+	bob := connectAs(t, h, "bob", "SHA256:bob", "192.0.2.2:1")
+	carol := connectAs(t, h, "carol", "", "192.0.2.3:1")
+	sayAs(t, h, carol, "carol's old message")
+	sayAs(t, h, carol, "carol's newer message")
+	for i := range 120 {
+		sayAs(t, h, bob, fmt.Sprintf("bob %d", i))
+	}
+	sayAs(t, h, carol, "carol's last message")
+	wantNotice(t, h, alice, "/ignore bob", "ignoring bob")
+
+	var last uint64
+	h.Input(carol, "", "marker")
+	for {
+		ev := next(t, alice)
+		if ev.Kind == KindMessage && ev.Text == "marker" {
+			last = ev.ID
+			break
+		}
+	}
+	h.HistoryRequest(alice, "lobby", last, 10)
+	page := nextKind(t, alice, KindHistory)
+	var got []string
+	for _, m := range page.History {
+		got = append(got, m.Text)
+	}
+	if !slices.Equal(got, []string{"carol's last message"}) || !page.More {
+		t.Fatalf("first page = %q (more %v), want carol's last message and more", got, page.More)
+	}
+	h.HistoryRequest(alice, "lobby", page.History[0].ID, 50)
+	page = nextKind(t, alice, KindHistory)
+	got = got[:0]
+	for _, m := range page.History {
+		got = append(got, m.Text)
+	}
+	if !slices.Equal(got, []string{"carol's old message", "carol's newer message"}) {
+		t.Fatalf("page before it = %q, want carol's two older messages past bob's 120", got)
+	}
+}
