@@ -160,6 +160,9 @@ type Event struct {
 	// the sender's own copy of its message and on an error refusing that
 	// say, never on what others receive.
 	CID string
+	// fromKey is the sender's key fingerprint (messages and private
+	// messages of a session with a key), which /ignore matches.
+	fromKey string
 
 	cache [numFormats]renderSlot
 }

@@ -55,6 +55,10 @@ type tuiModel struct {
 	// next frame.
 	scr   *screen
 	bells int
+	// colour: the terminal shows colours (not NO_COLOR, not TERM=dumb);
+	// lk is the look of the session's settings, remade when they change.
+	colour bool
+	lk     *look
 }
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
@@ -63,7 +67,7 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in.Placeholder = "type a message or /help"
 	in.CharLimit = hub.MaxMessage()
 	in.Focus()
-	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}}
+	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true}
 	m.msgs.follow = true
 	m.resize(width, height)
 	return m
@@ -202,7 +206,6 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		return false
 	case room.KindPrivate:
 		target = ""
-		bell = ev.From != m.cs.Nick()
 	case room.KindMessage:
 		v := m.view(ev.Room)
 		if ev.ID <= v.newest {
@@ -220,11 +223,13 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	if target == "" {
 		target = m.cs.CurrentRoom()
 	}
-	text := tuiText(ev)
-	if ev.Kind == room.KindMessage && ev.From != m.cs.Nick() && mentions(ev.Text, m.cs.Nick()) {
-		text = mentionStyle.Render(text)
-		bell = true
+	lk, nick := m.look(), m.cs.Nick()
+	if lk.prefs.Hides(ev, nick) {
+		return false
 	}
+	mention := m.mentionsMe(ev, nick)
+	text := lk.text(ev, mention)
+	bell = lk.bell(ev, mention, nick)
 	if target == "" {
 		m.loose = appendLines(m.loose, text)
 	} else {
@@ -246,7 +251,7 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 		var lines []line
 		for _, h := range ev.History {
 			if v.oldest == 0 || h.ID < v.oldest {
-				lines = appendLines(lines, tuiText(h))
+				lines = appendLines(lines, m.historyText(h))
 			}
 		}
 		if len(ev.History) > 0 && (v.oldest == 0 || ev.History[0].ID < v.oldest) {
@@ -267,13 +272,37 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 	}
 	for _, h := range ev.History {
 		if h.ID > v.newest {
-			v.lines = appendLines(v.lines, tuiText(h))
+			v.lines = appendLines(v.lines, m.historyText(h))
 			v.newest = h.ID
 			if v.oldest == 0 {
 				v.oldest = h.ID
 			}
 		}
 	}
+}
+
+// look is how the session's settings show lines, remade when they change.
+func (m *tuiModel) look() *look {
+	if prefs := m.cs.Preferences(); m.lk == nil || m.lk.prefs != prefs {
+		old := m.lk
+		m.lk = newLook(prefs, m.colour)
+		if old == nil || old.theme != m.lk.theme {
+			m.input.SetStyles(m.lk.theme.input())
+			m.inputStale = true
+		}
+	}
+	return m.lk
+}
+
+// mentionsMe: ev is someone else's message naming the user.
+func (m *tuiModel) mentionsMe(ev *room.Event, nick string) bool {
+	return ev.Kind == room.KindMessage && ev.From != nick && mentions(ev.Text, nick)
+}
+
+// historyText is a stored message as the session shows it, marked if it
+// mentions the user.
+func (m *tuiModel) historyText(ev *room.Event) string {
+	return m.look().text(ev, m.mentionsMe(ev, m.cs.Nick()))
 }
 
 func (m *tuiModel) fetchOlder() {

@@ -29,6 +29,7 @@ type Memory struct {
 	bans     []Ban // by ID
 	mutes    map[string]Mute
 	settings map[string]string
+	keyDocs  map[string]string // personal settings by key fingerprint
 	codes    map[string]memoryCode
 	webs     []WebSession // in the order they were added
 }
@@ -51,6 +52,7 @@ func NewMemory() *Memory {
 		ops:      map[string]bool{},
 		mutes:    map[string]Mute{},
 		settings: map[string]string{},
+		keyDocs:  map[string]string{},
 		codes:    map[string]memoryCode{},
 	}
 }

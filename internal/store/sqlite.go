@@ -103,6 +103,13 @@ var migrations = []string{
 	);
 	CREATE INDEX web_sessions_key ON web_sessions(fingerprint);
 	ALTER TABLE rooms ADD COLUMN topic_locked INTEGER NOT NULL DEFAULT 0;`,
+	// 4: each key's personal settings (ignore list, zone, theme...), one
+	// document per key fingerprint.
+	`CREATE TABLE key_settings (
+		fingerprint TEXT PRIMARY KEY,
+		document    TEXT NOT NULL,
+		updated_at  INTEGER NOT NULL
+	);`,
 }
 
 // Synchronous modes (--sqlite-sync). Full: every commit is on the disk

@@ -78,6 +78,7 @@ type Store interface {
 
 	IdentityStore
 	ModerationStore
+	KeySettingsStore
 }
 
 // QueuedAppender is implemented by stores that commit messages in groups

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"AddBans", testAddBans},
 		{"Mutes", testMutes},
 		{"Settings", testSettings},
+		{"KeySettings", testKeySettings},
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},
 		{"PingReadyAndClose", testPingReadyAndClose},
