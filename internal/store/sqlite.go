@@ -244,18 +244,8 @@ func (s *SQLite) History(ctx context.Context, room string, before int64, limit i
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		var m Message
-		var ts int64
-		if err := rows.Scan(&m.ID, &m.Room, &m.Kind, &m.From, &m.Text, &ts); err != nil {
-			return nil, err
-		}
-		m.Time = time.UnixMilli(ts)
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanMessages(rows)
+	if err != nil {
 		return nil, err
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
@@ -271,6 +261,12 @@ func (s *SQLite) HistoryAfter(ctx context.Context, room string, after int64, lim
 	if err != nil {
 		return nil, err
 	}
+	return scanMessages(rows)
+}
+
+// scanMessages reads the rows of a history query (id, room, kind, sender,
+// text, ts) and closes them.
+func scanMessages(rows *sql.Rows) ([]Message, error) {
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
