@@ -31,6 +31,9 @@ type Memory struct {
 	settings map[string]string
 	codes    map[string]memoryCode
 	webs     []WebSession // in the order they were added
+	// What keys carry between visits (see KeyStore), by fingerprint.
+	keyRooms map[string][]string
+	keyLines map[string][]string // oldest first
 }
 
 type memoryRoom struct {
@@ -52,6 +55,8 @@ func NewMemory() *Memory {
 		mutes:    map[string]Mute{},
 		settings: map[string]string{},
 		codes:    map[string]memoryCode{},
+		keyRooms: map[string][]string{},
+		keyLines: map[string][]string{},
 	}
 }
 
