@@ -123,3 +123,7 @@ func (h *Hub) rejoinKeyRooms(s *Session, lobby *Room) {
 		_ = s.SetCurrentRoom(lobby.name)
 	}
 }
+
+// MaxLines is how many lines one message may have (0: no limit but
+// MaxMessage).
+func (h *Hub) MaxLines() int { return h.maxLines }
