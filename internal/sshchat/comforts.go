@@ -26,6 +26,9 @@ const keyHelp = `  Enter             send (a pasted block of lines is one messag
 // maxWaiting bounds the lines waiting to be sent (see send).
 const maxWaiting = 500
 
+// maxPacedRate is the fastest rate worth pacing at; above it lines just go.
+const maxPacedRate = 1e6
+
 // paceMargin slows the terminal's own pacing a little below the server's
 // rate, so that no paced line is ever refused.
 const paceMargin = 0.9
@@ -92,7 +95,11 @@ type completion struct {
 func (m *tuiModel) initComforts() {
 	m.recall.lines = m.hub.InputHistory(m.cs)
 	burst, perSecond := m.hub.InputRate()
-	m.pace = rate.NewLimiter(rate.Limit(perSecond*paceMargin), burst)
+	limit := rate.Limit(perSecond * paceMargin)
+	if perSecond <= 0 || perSecond > maxPacedRate {
+		limit = rate.Inf // not limited, or as good as
+	}
+	m.pace = rate.NewLimiter(limit, burst)
 	m.cs.SetKeyHelp(keyHelp)
 }
 

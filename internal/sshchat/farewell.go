@@ -32,6 +32,16 @@ func farewellText(r room.CloseReason) string {
 	return "Disconnected: " + r.Text + "."
 }
 
+// sessionOver tells whether the session has ended.
+func (m *tuiModel) sessionOver() bool {
+	select {
+	case <-m.cs.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // farewell is what is left on the terminal's normal screen once the
 // full-screen interface is gone: the last screenful of the conversation
 // that was on screen, then why the session ended. The alternate screen

@@ -383,6 +383,11 @@ func (m *tuiModel) cycleRoom(forward bool) {
 // bottom when it was following or the room changed.
 func (m *tuiModel) sync() {
 	cur := m.shownKey()
+	if cur == "" && m.shown != "" && m.sessionOver() {
+		// Left every room on the way out: the last view stays on screen
+		// (and in the farewell).
+		return
+	}
 	if cur == "" {
 		m.msgs.setLines(m.loose, m.msgs.follow || m.shown != "")
 		m.shown = ""
