@@ -301,3 +301,24 @@ func TestHelpOnOneCommandBothFrontEnds(t *testing.T) {
 	tm.run("send-keys", "-t", tm.target, "Enter")
 	tm.waitFor("Keys:", "Ctrl-C", "clear the line; on an empty line, quit")
 }
+
+// A bracketed paste longer than the server's limit is kept whole in the
+// input line, and Enter says by how much it is over instead of cutting it
+// or sending part of it.
+func TestTerminalPastePastTheLimitIsRefusedWithItsCount(t *testing.T) {
+	srv := startServer(t)
+	web := joinWS(t, srv.HTTPAddr, "webby")
+	tm := newOpenSSHInTmux(t, srv.SSHAddr, "paster", 100, 20)
+	tm.waitFor("paster │ #lobby")
+	long := strings.Repeat("word ", 420) // 2100 characters
+	tm.run("set-buffer", "-b", "long", long)
+	tm.run("paste-buffer", "-p", "-d", "-b", "long", "-t", tm.target)
+	tm.run("send-keys", "-t", tm.target, "Enter")
+	tm.waitFor("not sent: 2100 characters, 100 over the limit of 2000")
+	tm.run("send-keys", "-t", tm.target, "C-u")
+	tm.run("send-keys", "-t", tm.target, "-l", "short one")
+	tm.run("send-keys", "-t", tm.target, "Enter")
+	if f := web.expect("the next message", func(f frame) bool { return f.Type == "message" && f.From == "paster" }); f.Text != "short one" {
+		t.Fatalf("the web got %d characters first", len(f.Text))
+	}
+}

@@ -44,9 +44,15 @@ func (h *Hub) InputHistory(s *Session) []string {
 	return lines
 }
 
-// RememberInput keeps a line s sent for its key's next visits.
+// RememberInput keeps a line s sent for its key's next visits. A private
+// message (/msg, /reply) is kept only where private messages are stored
+// (--store-private): recalling it must not store what the server was told
+// not to.
 func (h *Hub) RememberInput(s *Session, line string) {
 	if !s.keyRemembers() {
+		return
+	}
+	if name, _, ok := ParseCommand(line); ok && (name == "msg" || name == "reply") && !h.storePM {
 		return
 	}
 	_ = h.persist("input history", "", func(ctx context.Context) error {

@@ -78,7 +78,8 @@ func TestRegisteredKeyRejoinsItsRooms(t *testing.T) {
 }
 
 // A registered key's sent lines are kept, the newest InputHistoryKept of
-// them; a key that registered nothing keeps none.
+// them, private messages aside (private messages are not stored by
+// default); a key that registered nothing keeps none.
 func TestInputHistoryKeptForRegisteredKeys(t *testing.T) {
 	h := newTestHub(t)
 	a := connectKey(t, h, "alice", "SHA256:alice", ViaSSH)
@@ -91,6 +92,11 @@ func TestInputHistoryKeptForRegisteredKeys(t *testing.T) {
 	got := h.InputHistory(a)
 	if len(got) != InputHistoryKept || got[len(got)-1] != "last" || slices.Contains(got, "before registering") {
 		t.Fatalf("kept %d lines, last %q", len(got), got[len(got)-1])
+	}
+	h.RememberInput(a, "/msg bob a secret")
+	h.RememberInput(a, "/reply another secret")
+	if got := h.InputHistory(a); got[len(got)-1] != "last" {
+		t.Fatalf("a private message was kept without --store-private: %q", got[len(got)-1])
 	}
 	b := connectKey(t, h, "bob", "SHA256:bob", ViaSSH)
 	h.RememberInput(b, "hello")

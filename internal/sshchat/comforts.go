@@ -128,10 +128,10 @@ func (m *tuiModel) submit() tea.Cmd {
 	m.input.Reset()
 	m.inputStale = true
 	m.recall.add(text)
-	m.hub.RememberInput(m.cs, text)
 	if m.pmPeer != "" && !strings.HasPrefix(text, "/") {
 		text = "/msg " + m.pmPeer + " " + text
 	}
+	m.hub.RememberInput(m.cs, text)
 	return m.send(waitingLine{room: m.cs.CurrentRoom(), text: text})
 }
 
