@@ -133,3 +133,11 @@ func (h *Hub) rejoinKeyRooms(s *Session, lobby *Room) {
 // MaxLines is how many lines one message may have (0: no limit but
 // MaxMessage).
 func (h *Hub) MaxLines() int { return h.maxLines }
+
+// forgetKey deletes what a key carried between visits (see keyRemembers),
+// once it has no registered nick left.
+func (h *Hub) forgetKey(fingerprint string) {
+	_ = h.persist("forget key", "", func(ctx context.Context) error {
+		return h.store.ForgetKey(ctx, fingerprint)
+	}, "key", fingerprint)
+}

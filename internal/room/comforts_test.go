@@ -79,7 +79,8 @@ func TestRegisteredKeyRejoinsItsRooms(t *testing.T) {
 
 // A registered key's sent lines are kept, the newest InputHistoryKept of
 // them, private messages aside (private messages are not stored by
-// default); a key that registered nothing keeps none.
+// default), until it gives up its last nick; a key that registered nothing
+// keeps none.
 func TestInputHistoryKeptForRegisteredKeys(t *testing.T) {
 	h := newTestHub(t)
 	a := connectKey(t, h, "alice", "SHA256:alice", ViaSSH)
@@ -97,6 +98,11 @@ func TestInputHistoryKeptForRegisteredKeys(t *testing.T) {
 	h.RememberInput(a, "/reply another secret")
 	if got := h.InputHistory(a); got[len(got)-1] != "last" {
 		t.Fatalf("a private message was kept without --store-private: %q", got[len(got)-1])
+	}
+	answerTo(t, h, a, "/unregister")
+	answerTo(t, h, a, "/register")
+	if got := h.InputHistory(a); len(got) != 0 {
+		t.Fatalf("after giving up its last nick the key still has %d lines", len(got))
 	}
 	b := connectKey(t, h, "bob", "SHA256:bob", ViaSSH)
 	h.RememberInput(b, "hello")

@@ -131,3 +131,29 @@ func (s *Memory) AppendInputHistory(ctx context.Context, fingerprint, line strin
 	}
 	return nil
 }
+
+// ForgetKey implements KeyStore.
+func (s *SQLite) ForgetKey(ctx context.Context, fingerprint string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{`DELETE FROM key_rooms WHERE fingerprint = ?`, `DELETE FROM key_input_history WHERE fingerprint = ?`} {
+		if _, err := tx.ExecContext(ctx, q, fingerprint); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ForgetKey implements KeyStore.
+func (s *Memory) ForgetKey(ctx context.Context, fingerprint string) error {
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	delete(s.keyRooms, fingerprint)
+	delete(s.keyLines, fingerprint)
+	return nil
+}

@@ -138,4 +138,6 @@ type KeyStore interface {
 	// AppendInputHistory adds line to the key's sent lines and keeps only
 	// the newest keep of them.
 	AppendInputHistory(ctx context.Context, fingerprint, line string, keep int) error
+	// ForgetKey deletes the key's rooms and sent lines.
+	ForgetKey(ctx context.Context, fingerprint string) error
 }

@@ -45,7 +45,7 @@ func Run(t *testing.T, open Open) {
 		{"Mutes", testMutes},
 		{"Settings", testSettings},
 		{"KeyRooms", testKeyRooms},
-		{"InputHistoryKeepsTheNewest", testInputHistory},
+		{"InputHistoryKeepsTheNewestAndIsForgotten", testInputHistory},
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},
 		{"PingReadyAndClose", testPingReadyAndClose},
@@ -628,6 +628,16 @@ func testInputHistory(t *testing.T, s store.Store) {
 	}
 	if lines, _ := s.InputHistory(ctx, "SHA256:b", 10); len(lines) != 2 || lines[0] != "two\nlines, same text twice" {
 		t.Fatalf("another key's: %q", lines)
+	}
+	must(t, s.SetKeyRooms(ctx, "SHA256:a", []string{"dev"}))
+	must(t, s.ForgetKey(ctx, "SHA256:a"))
+	rooms, err := s.KeyRooms(ctx, "SHA256:a")
+	must(t, err)
+	if lines, _ := s.InputHistory(ctx, "SHA256:a", 10); len(lines) != 0 || len(rooms) != 0 {
+		t.Fatalf("forgotten key: lines %q, rooms %q", lines, rooms)
+	}
+	if lines, _ := s.InputHistory(ctx, "SHA256:b", 10); len(lines) != 2 {
+		t.Fatalf("forgetting one key took another's lines: %q", lines)
 	}
 }
 
