@@ -16,7 +16,7 @@ import (
 // keyHelp is the terminal's key bindings, which /help lists.
 const keyHelp = `  Enter             send (a pasted block of lines is one message)
   Up / Down         recall the lines you sent
-  Tab               complete a nick ("nick: " at the start), a /command or a #room
+  Tab               complete a nick ("nick: " at the start, @nick), a /command or a #room
   Ctrl-N / Ctrl-P   next / previous room or private conversation (@nick)
   PgUp / PgDn       scroll; Shift-Up / Shift-Down: one line
   Ctrl-A/E, Alt-B/F move; Ctrl-W/U/K delete a word / to the start / to the end
@@ -237,8 +237,8 @@ func (m *tuiModel) recallStep(up bool) {
 }
 
 // complete is Tab: the word before the caret is completed as a command
-// (a first word starting with /), a room (#...) or a nick ("nick: " at
-// the start of the line); Tab again offers the next match.
+// (a first word starting with /), a room (#...) or a nick (@nick too;
+// "nick: " at the start of the line); Tab again offers the next match.
 func (m *tuiModel) complete() {
 	value := []rune(m.input.Value())
 	c := &m.completion
@@ -264,6 +264,10 @@ func (m *tuiModel) complete() {
 		case strings.HasPrefix(word, "#"):
 			for _, name := range m.hub.RoomNames() {
 				candidates = append(candidates, "#"+name)
+			}
+		case strings.HasPrefix(word, "@"):
+			for _, nick := range m.completableNicks() {
+				candidates = append(candidates, "@"+nick)
 			}
 		default:
 			candidates = m.completableNicks()

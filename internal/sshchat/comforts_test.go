@@ -117,6 +117,7 @@ func TestTabCompletion(t *testing.T) {
 		{"al", 2, "alice: "},
 		{"al", 3, "alfred: "},
 		{"thanks ca", 1, "thanks carol "},
+		{"thanks @ca", 1, "thanks @carol "},
 		{"/jo", 1, "/join "},
 		{"/join #cof", 1, "/join #coffee-lovers "},
 		{"zz", 1, "zz"},
