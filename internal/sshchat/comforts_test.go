@@ -271,11 +271,10 @@ func TestFastLinesArePacedNotRefused(t *testing.T) {
 // When the session ends, the last screenful of the conversation and why
 // it ended are what is left to print on the normal screen.
 func TestFarewellKeepsTheConversationAndTheReason(t *testing.T) {
-	m, hub, _ := testModel(t, 60, 8)
+	m, _, _ := testModel(t, 60, 8)
 	for i := 1; i <= 10; i++ {
 		m.Update(eventsMsg{testMessage(uint64(i), "alice", fmt.Sprintf("message %d", i))})
 	}
-	_ = hub
 	cases := map[room.CloseReason]string{
 		room.ReasonStopping: "Disconnected: the server is stopping. Reconnect in a moment",
 		room.ReasonFlooding: "Disconnected for flooding",
