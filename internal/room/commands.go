@@ -166,7 +166,7 @@ type commandTable struct {
 
 func newCommandTable() *commandTable {
 	t := &commandTable{byName: make(map[string]*command)}
-	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), moderationCommands()} {
+	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), moderationCommands(), settingsCommands()} {
 		for _, c := range family {
 			if err := c.checkDeclaration(); err != "" {
 				panic("room: command /" + c.name + ": " + err)

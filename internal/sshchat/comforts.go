@@ -122,7 +122,7 @@ func (m *tuiModel) submit() tea.Cmd {
 		return nil
 	}
 	if refusal := m.overLimits(text); refusal != "" {
-		m.localLine(errorStyle.Render("error: " + refusal))
+		m.localLine(m.look().theme.error.Render("error: " + refusal))
 		return nil
 	}
 	m.input.Reset()
@@ -158,13 +158,13 @@ func (m *tuiModel) send(l waitingLine) tea.Cmd {
 		return nil
 	}
 	if len(m.waiting) >= maxWaiting {
-		m.localLine(errorStyle.Render(fmt.Sprintf("error: not sent: %d lines are already waiting to be sent", len(m.waiting))))
+		m.localLine(m.look().theme.error.Render(fmt.Sprintf("error: not sent: %d lines are already waiting to be sent", len(m.waiting))))
 		return nil
 	}
 	m.waiting = append(m.waiting, l)
 	if len(m.waiting) == 1 {
 		_, perSecond := m.hub.InputRate()
-		m.localLine(noticeStyle.Render(fmt.Sprintf("Lines are sent %g a second at most: the rest wait (the status line counts them; Ctrl-C drops them).", perSecond)))
+		m.localLine(m.look().theme.notice.Render(fmt.Sprintf("Lines are sent %g a second at most: the rest wait (the status line counts them; Ctrl-C drops them).", perSecond)))
 	}
 	return m.scheduleSend()
 }
@@ -202,7 +202,7 @@ func (m *tuiModel) interrupt() {
 	}
 	if n := len(m.waiting); n > 0 {
 		m.waiting = nil
-		m.localLine(noticeStyle.Render(fmt.Sprintf("Dropped %d lines that were waiting to be sent.", n)))
+		m.localLine(m.look().theme.notice.Render(fmt.Sprintf("Dropped %d lines that were waiting to be sent.", n)))
 	}
 	m.input.Reset()
 	m.inputStale = true
@@ -358,4 +358,4 @@ func (m *tuiModel) viewKeys() []string {
 
 // historyDivider separates the history shown on joining a room from what
 // happens after.
-var historyDivider = dimStyle.Render("-------- history above, live below --------")
+const historyDivider = "-------- history above, live below --------"

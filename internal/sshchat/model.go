@@ -59,6 +59,10 @@ type tuiModel struct {
 	// next frame.
 	scr   *screen
 	bells int
+	// colour: the terminal shows colours (not NO_COLOR, not TERM=dumb);
+	// lk is the look of the session's settings, remade when they change.
+	colour bool
+	lk     *look
 	comforts
 }
 
@@ -70,7 +74,7 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	// its count when sent (see overLimits), never cut without a word.
 	in.CharLimit = maxPaste
 	in.Focus()
-	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}}
+	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true}
 	m.initComforts()
 	m.msgs.follow = true
 	m.resize(width, height)
@@ -223,10 +227,6 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		m.addHistory(ev)
 		return false
 	case room.KindPrivate:
-		bell = ev.From != m.cs.Nick()
-		if !m.filePrivate(ev, tuiText(ev)) {
-			return bell
-		}
 		target = ""
 	case room.KindMessage:
 		v := m.view(ev.Room)
@@ -245,14 +245,19 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	if target == "" {
 		target = m.shownKey()
 	}
-	text := tuiText(ev)
+	lk, nick := m.look(), m.cs.Nick()
+	if lk.prefs.Hides(ev, nick) {
+		return false
+	}
+	mention := m.mentionsMe(ev, nick)
+	text := lk.text(ev, mention)
+	bell = lk.bell(ev, mention, nick)
+	if ev.Kind == room.KindPrivate && !m.filePrivate(ev, text) {
+		return bell
+	}
 	if !m.greeted && (ev.Kind == room.KindWelcome || ev.Kind == room.KindNotice) {
 		m.greeting = append(m.greeting, text)
 		return false
-	}
-	if ev.Kind == room.KindMessage && ev.From != m.cs.Nick() && mentions(ev.Text, m.cs.Nick()) {
-		text = mentionStyle.Render(text)
-		bell = true
 	}
 	if target == "" {
 		m.loose = appendLines(m.loose, text)
@@ -275,7 +280,7 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 		var lines []line
 		for _, h := range ev.History {
 			if v.oldest == 0 || h.ID < v.oldest {
-				lines = appendLines(lines, tuiText(h))
+				lines = appendLines(lines, m.historyText(h))
 			}
 		}
 		if len(ev.History) > 0 && (v.oldest == 0 || ev.History[0].ID < v.oldest) {
@@ -297,7 +302,7 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 	var lines []line
 	for _, h := range ev.History {
 		if h.ID > v.newest {
-			lines = appendLines(lines, tuiText(h))
+			lines = appendLines(lines, m.historyText(h))
 			v.newest = h.ID
 			if v.oldest == 0 {
 				v.oldest = h.ID
@@ -307,7 +312,7 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 	// The history goes before the join's own lines (its join, member list
 	// and topic), then a divider: what was said before, then what is new.
 	if len(lines) > 0 {
-		lines = appendLines(lines, historyDivider)
+		lines = appendLines(lines, m.look().theme.dim.Render(historyDivider))
 		at := len(v.lines)
 		if v.joining {
 			at = min(v.joinAt, at)
@@ -337,6 +342,30 @@ func (m *tuiModel) flushGreeting() {
 		}
 	}
 	m.greeting = nil
+}
+
+// look is how the session's settings show lines, remade when they change.
+func (m *tuiModel) look() *look {
+	if prefs := m.cs.Preferences(); m.lk == nil || m.lk.prefs != prefs {
+		old := m.lk
+		m.lk = newLook(prefs, m.colour)
+		if old == nil || old.theme != m.lk.theme {
+			m.input.SetStyles(m.lk.theme.input())
+			m.inputStale = true
+		}
+	}
+	return m.lk
+}
+
+// mentionsMe: ev is someone else's message naming the user.
+func (m *tuiModel) mentionsMe(ev *room.Event, nick string) bool {
+	return ev.Kind == room.KindMessage && ev.From != nick && mentions(ev.Text, nick)
+}
+
+// historyText is a stored message as the session shows it, marked if it
+// mentions the user.
+func (m *tuiModel) historyText(ev *room.Event) string {
+	return m.look().text(ev, m.mentionsMe(ev, m.cs.Nick()))
 }
 
 func (m *tuiModel) fetchOlder() {

@@ -92,6 +92,8 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
 	model.scr = newScreen(sess, profile, model.width, model.height)
+	// Without colours the mono theme is the default (see theme).
+	model.colour = profile > colorprofile.ASCII
 	// Bubble Tea runs the model (Update, View, commands such as the
 	// cursor's blinking); screen draws and readKeys reads in place of its
 	// renderer and input reader (see why there).

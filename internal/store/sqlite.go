@@ -103,7 +103,14 @@ var migrations = []string{
 	);
 	CREATE INDEX web_sessions_key ON web_sessions(fingerprint);
 	ALTER TABLE rooms ADD COLUMN topic_locked INTEGER NOT NULL DEFAULT 0;`,
-	// 4: what a key carries from one visit to the next.
+	// 4: each key's personal settings (ignore list, zone, theme...), one
+	// document per key fingerprint.
+	`CREATE TABLE key_settings (
+		fingerprint TEXT PRIMARY KEY,
+		document    TEXT NOT NULL,
+		updated_at  INTEGER NOT NULL
+	);`,
+	// 5: what a key carries from one visit to the next.
 	`CREATE TABLE key_rooms (
 		fingerprint TEXT NOT NULL,
 		position    INTEGER NOT NULL,

@@ -78,6 +78,7 @@ type Store interface {
 
 	IdentityStore
 	ModerationStore
+	KeySettingsStore
 	KeyStore
 }
 

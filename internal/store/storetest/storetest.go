@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"AddBans", testAddBans},
 		{"Mutes", testMutes},
 		{"Settings", testSettings},
+		{"KeySettings", testKeySettings},
 		{"KeyRooms", testKeyRooms},
 		{"InputHistoryKeepsTheNewestAndIsForgotten", testInputHistory},
 		{"LoginCodes", testLoginCodes},
