@@ -256,7 +256,9 @@ type Identity struct {
 
 // Connect registers a session under a unique nick and puts it in the lobby.
 // The session's first events are its welcome, its own join and the lobby's
-// member list. A refusal is a *UserError.
+// member list; a registered key is then put back in the other rooms it was
+// in (see rejoinKeyRooms), the lobby staying current. A refusal is a
+// *UserError.
 func (h *Hub) Connect(id Identity) (*Session, error) {
 	if err := ValidateNick(id.Nick); err != nil {
 		return nil, err
@@ -310,6 +312,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	default:
 		h.notice(s, fmt.Sprintf("The nick %s is taken; you are %s. Use /nick to change it.", wanted, nick))
 	}
+	h.rejoinKeyRooms(s, lobby)
 	return s, nil
 }
 

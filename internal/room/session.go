@@ -62,9 +62,11 @@ type Session struct {
 	// quitMessage is what the user said with /quit, shown to the others.
 	quitMessage string
 	away        string
-	replyTo     replyTarget // who last sent this session a private message
-	rooms       []*Room     // joined rooms, in join order
-	current     *Room
+	// keys is the front-end's list of its key bindings, for /help.
+	keys    string
+	replyTo replyTarget // who last sent this session a private message
+	rooms   []*Room     // joined rooms, in join order
+	current *Room
 
 	// A mute on the session itself follows it across /nick (guarded by
 	// mu); zero mutedUntil: until lifted.

@@ -28,6 +28,10 @@ type roomView struct {
 	topic    string
 	unread   bool
 	fetching bool // an older page was asked for
+	// joinAt is where the lines of the user's own join begin, while the
+	// join's history is awaited (joining): it goes before them.
+	joinAt  int
+	joining bool
 }
 
 type tuiModel struct {
@@ -59,15 +63,19 @@ type tuiModel struct {
 	// lk is the look of the session's settings, remade when they change.
 	colour bool
 	lk     *look
+	comforts
 }
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
-	in.CharLimit = hub.MaxMessage()
+	// Not the server's limit: a longer text is kept whole and refused with
+	// its count when sent (see overLimits), never cut without a word.
+	in.CharLimit = maxPaste
 	in.Focus()
 	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true}
+	m.initComforts()
 	m.msgs.follow = true
 	m.resize(width, height)
 	return m
@@ -106,7 +114,10 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case closedMsg:
 		m.closing = msg.reason.Text
+		m.flushGreeting()
 		return m, tea.Quit
+	case sendTickMsg:
+		return m, m.sendWaiting()
 	case tea.PasteMsg:
 		// The one-line input would flatten the paste's line breaks into
 		// spaces: they are kept as marks, and Enter sends one message.
@@ -116,18 +127,25 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.inputStale = true
 		return m, cmd
 	case tea.KeyPressMsg:
+		if msg.String() != "tab" {
+			m.completion = completion{}
+		}
 		switch msg.String() {
-		case "ctrl+c", "ctrl+d":
-			m.cs.Close(room.ReasonQuit)
+		case "ctrl+c":
+			m.interrupt()
 			return m, nil
-		case "enter":
-			text := strings.ReplaceAll(m.input.Value(), lineBreakMark, "\n")
-			m.input.Reset()
-			m.inputStale = true
-			if strings.TrimSpace(text) != "" {
-				m.hub.Input(m.cs, "", text)
+		case "ctrl+d":
+			if m.input.Value() == "" {
+				m.cs.Close(room.ReasonQuit)
+				return m, nil
 			}
-			m.sync()
+		case "enter":
+			return m, m.submit()
+		case "up", "down":
+			m.recallStep(msg.String() == "up")
+			return m, nil
+		case "tab":
+			m.complete()
 			return m, nil
 		case "ctrl+n", "ctrl+p":
 			m.cycleRoom(msg.String() == "ctrl+n")
@@ -187,7 +205,11 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	target := ev.Room
 	switch ev.Kind {
 	case room.KindJoin, room.KindMembers:
-		m.view(ev.Room).members = ev.Count
+		v := m.view(ev.Room)
+		v.members = ev.Count
+		if ev.Kind == room.KindJoin && ev.From == m.cs.Nick() {
+			v.joinAt, v.joining = len(v.lines), true
+		}
 	case room.KindPart:
 		if ev.From == m.cs.Nick() && ev.Room != "" {
 			delete(m.views, ev.Room)
@@ -221,7 +243,7 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	}
 	if target == "" {
-		target = m.cs.CurrentRoom()
+		target = m.shownKey()
 	}
 	lk, nick := m.look(), m.cs.Nick()
 	if lk.prefs.Hides(ev, nick) {
@@ -230,12 +252,19 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	mention := m.mentionsMe(ev, nick)
 	text := lk.text(ev, mention)
 	bell = lk.bell(ev, mention, nick)
+	if ev.Kind == room.KindPrivate && !m.filePrivate(ev, text) {
+		return bell
+	}
+	if !m.greeted && (ev.Kind == room.KindWelcome || ev.Kind == room.KindNotice) {
+		m.greeting = append(m.greeting, text)
+		return false
+	}
 	if target == "" {
 		m.loose = appendLines(m.loose, text)
 	} else {
 		v := m.view(target)
 		v.lines = appendLines(v.lines, text)
-		if target != m.cs.CurrentRoom() && ev.Kind == room.KindMessage {
+		if target != m.shownKey() && ev.Kind == room.KindMessage {
 			v.unread = true
 		}
 	}
@@ -270,15 +299,49 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 		}
 		return
 	}
+	var lines []line
 	for _, h := range ev.History {
 		if h.ID > v.newest {
-			v.lines = appendLines(v.lines, m.historyText(h))
+			lines = appendLines(lines, m.historyText(h))
 			v.newest = h.ID
 			if v.oldest == 0 {
 				v.oldest = h.ID
 			}
 		}
 	}
+	// The history goes before the join's own lines (its join, member list
+	// and topic), then a divider: what was said before, then what is new.
+	if len(lines) > 0 {
+		lines = appendLines(lines, m.look().theme.dim.Render(historyDivider))
+		at := len(v.lines)
+		if v.joining {
+			at = min(v.joinAt, at)
+		}
+		merged := make([]line, 0, len(v.lines)+len(lines))
+		merged = append(append(append(merged, v.lines[:at]...), lines...), v.lines[at:]...)
+		v.lines = merged[max(0, len(merged)-scrollback):]
+	}
+	v.joining = false
+	m.flushGreeting()
+}
+
+// flushGreeting files the held welcome and its notices in the view on
+// screen, once: after the first room's history, or at the end if none came.
+func (m *tuiModel) flushGreeting() {
+	if m.greeted {
+		return
+	}
+	m.greeted = true
+	key := m.shownKey()
+	for _, text := range m.greeting {
+		if key == "" {
+			m.loose = appendLines(m.loose, text)
+		} else {
+			v := m.view(key)
+			v.lines = appendLines(v.lines, text)
+		}
+	}
+	m.greeting = nil
 }
 
 // look is how the session's settings show lines, remade when they change.
@@ -306,6 +369,9 @@ func (m *tuiModel) historyText(ev *room.Event) string {
 }
 
 func (m *tuiModel) fetchOlder() {
+	if m.pmPeer != "" {
+		return // private conversations are not stored
+	}
 	name := m.cs.CurrentRoom()
 	v := m.views[name]
 	if v == nil || v.fetching || v.oldest <= 1 {
@@ -315,31 +381,42 @@ func (m *tuiModel) fetchOlder() {
 	m.hub.HistoryRequest(m.cs, name, v.oldest, 50)
 }
 
+// cycleRoom shows the next (or previous) room or private conversation.
 func (m *tuiModel) cycleRoom(forward bool) {
-	rooms := m.cs.Rooms()
-	if len(rooms) < 2 {
+	keys := m.viewKeys()
+	if len(keys) < 2 {
 		return
 	}
-	cur := m.cs.CurrentRoom()
+	cur := m.shownKey()
 	i := 0
-	for j, r := range rooms {
-		if r == cur {
+	for j, k := range keys {
+		if k == cur {
 			i = j
 		}
 	}
 	if forward {
-		i = (i + 1) % len(rooms)
+		i = (i + 1) % len(keys)
 	} else {
-		i = (i + len(rooms) - 1) % len(rooms)
+		i = (i + len(keys) - 1) % len(keys)
 	}
-	_ = m.cs.SetCurrentRoom(rooms[i])
+	if peer, ok := strings.CutPrefix(keys[i], "@"); ok {
+		m.pmPeer = peer
+	} else {
+		m.pmPeer = ""
+		_ = m.cs.SetCurrentRoom(keys[i])
+	}
 	m.sync()
 }
 
 // sync points the message area at the session's current room: at its
 // bottom when it was following or the room changed.
 func (m *tuiModel) sync() {
-	cur := m.cs.CurrentRoom()
+	cur := m.shownKey()
+	if cur == "" && m.shown != "" && m.sessionOver() {
+		// Left every room on the way out: the last view stays on screen
+		// (and in the farewell).
+		return
+	}
 	if cur == "" {
 		m.msgs.setLines(m.loose, m.msgs.follow || m.shown != "")
 		m.shown = ""
@@ -364,18 +441,27 @@ func (m *tuiModel) statusLine() string {
 	cur := m.cs.CurrentRoom()
 	var b strings.Builder
 	fmt.Fprintf(&b, " %s", m.cs.Nick())
-	if cur != "" {
+	if m.pmPeer != "" {
+		fmt.Fprintf(&b, " │ @%s │ private conversation", m.pmPeer)
+	} else if cur != "" {
 		v := m.view(cur)
 		fmt.Fprintf(&b, " │ #%s │ %d members", cur, v.members)
 		if v.topic != "" {
 			fmt.Fprintf(&b, " │ %s", v.topic)
 		}
 	}
-	if rooms := m.cs.Rooms(); len(rooms) > 1 {
+	if n := len(m.waiting); n > 0 {
+		fmt.Fprintf(&b, " │ %d lines waiting", n)
+	}
+	if keys := m.viewKeys(); len(keys) > 1 {
 		b.WriteString(" │")
-		for _, r := range rooms {
-			b.WriteString(" #" + r)
-			if v := m.views[r]; v != nil && v.unread {
+		for _, k := range keys {
+			if k[0] == '@' {
+				b.WriteString(" " + k)
+			} else {
+				b.WriteString(" #" + k)
+			}
+			if v := m.views[k]; v != nil && v.unread {
 				b.WriteString("*")
 			}
 		}

@@ -114,7 +114,12 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	// Closed before the last write, so that a peer that does not read it
 	// is cut after the grace (see cutStuckWriter).
 	cs.Close(room.ReasonClosed)
-	// The event loop is over: the screen is this goroutine's now.
+	// The event loop is over: the screen and the model are this
+	// goroutine's now. What was on screen and why it ended stay in the
+	// terminal (not for a client too slow to read them).
 	model.scr.stop()
+	if reason := cs.CloseReason(); !reason.DropsQueue() {
+		model.scr.writeFarewell(model.farewell(reason))
+	}
 	s.awaitWriter(cs, pumpDone)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
 	uv "github.com/charmbracelet/ultraviolet"
 	"github.com/charmbracelet/x/vt"
@@ -255,5 +256,47 @@ func TestLineModeQuiet(t *testing.T) {
 	hub.Input(alice, "", "/nick alice")
 	if got := lines(queued()); !strings.Contains(got, "alicia is now known as alice") {
 		t.Errorf("line mode after /quiet off wrote:\n%s", got)
+	}
+}
+
+// A private conversation on screen shows its lines as the session's
+// settings say (here without times) and rings only as /bell says.
+func TestPrivateConversationFollowsTheSettings(t *testing.T) {
+	clock := clocktest.New(time.Date(2026, 12, 4, 19, 25, 0, 0, time.UTC))
+	m, hub, bob, alice, _ := settingsModel(t, colorprofile.TrueColor, clock)
+	hub.Input(alice, "", "/msg bob first")
+	readQueued(m, bob)
+	for range len(m.viewKeys()) {
+		if m.pmPeer == "alice" {
+			break
+		}
+		press(m, 'n', tea.ModCtrl)
+	}
+	if m.pmPeer != "alice" {
+		t.Fatalf("no conversation with alice; views %q", m.viewKeys())
+	}
+	hub.Input(bob, "", "/timestamp off")
+	hub.Input(bob, "", "/bell off")
+	readQueued(m, bob)
+	m.bells = 0
+	hub.Input(alice, "", "/msg bob second")
+	readQueued(m, bob)
+	if m.bells != 0 {
+		t.Errorf("%d bells for a private message under /bell off, want 0", m.bells)
+	}
+	log := shownLog(m)
+	if !strings.Contains(log, "19:25 [pm] alice → bob: first") {
+		t.Errorf("the first line lost its time:\n%s", log)
+	}
+	if !strings.Contains(log, "\n[pm] alice → bob: second") {
+		t.Errorf("the line after /timestamp off is not shown without a time:\n%s", log)
+	}
+	hub.Input(bob, "", "/bell mentions")
+	readQueued(m, bob)
+	m.bells = 0
+	hub.Input(alice, "", "/msg bob third")
+	readQueued(m, bob)
+	if m.bells != 1 {
+		t.Errorf("%d bells for a private message under /bell mentions, want 1", m.bells)
 	}
 }

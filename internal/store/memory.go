@@ -32,6 +32,9 @@ type Memory struct {
 	keyDocs  map[string]string // personal settings by key fingerprint
 	codes    map[string]memoryCode
 	webs     []WebSession // in the order they were added
+	// What keys carry between visits (see KeyStore), by fingerprint.
+	keyRooms map[string][]string
+	keyLines map[string][]string // oldest first
 }
 
 type memoryRoom struct {
@@ -54,6 +57,8 @@ func NewMemory() *Memory {
 		settings: map[string]string{},
 		keyDocs:  map[string]string{},
 		codes:    map[string]memoryCode{},
+		keyRooms: map[string][]string{},
+		keyLines: map[string][]string{},
 	}
 }
 

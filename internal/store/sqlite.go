@@ -110,6 +110,19 @@ var migrations = []string{
 		document    TEXT NOT NULL,
 		updated_at  INTEGER NOT NULL
 	);`,
+	// 5: what a key carries from one visit to the next.
+	`CREATE TABLE key_rooms (
+		fingerprint TEXT NOT NULL,
+		position    INTEGER NOT NULL,
+		room        TEXT NOT NULL,
+		PRIMARY KEY (fingerprint, position)
+	);
+	CREATE TABLE key_input_history (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		fingerprint TEXT NOT NULL,
+		line        TEXT NOT NULL
+	);
+	CREATE INDEX key_input_history_key ON key_input_history(fingerprint, id);`,
 }
 
 // Synchronous modes (--sqlite-sync). Full: every commit is on the disk
