@@ -271,6 +271,28 @@ func TestBrowserKeyboardShortcuts(t *testing.T) {
 		t.Errorf("the tab shortcuts typed %q in the composer", v)
 	}
 
+	// A private tab comes after the rooms' and is reached the same ways.
+	p.enter("/msg bob hi")
+	bob.expect("[pm] alice -> bob: hi")
+	p.waitPrivateTab("bob")
+	p.do("Alt+Down", chromedp.KeyEvent(kb.ArrowDown, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	p.waitCurrentRoom("lobby") // wraps around from the private tab, the last
+	p.do("Alt+Up", chromedp.KeyEvent(kb.ArrowUp, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	p.waitPrivateTab("bob")
+	p.do("Alt+Up", chromedp.KeyEvent(kb.ArrowUp, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	p.waitCurrentRoom("ops")
+	p.do("Alt+Down", chromedp.KeyEvent(kb.ArrowDown, chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	p.waitPrivateTab("bob")
+	p.do("Alt+1", chromedp.KeyEvent("1", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	p.waitCurrentRoom("lobby")
+	p.do("Alt+4", chromedp.KeyEvent("4", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	p.waitPrivateTab("bob")
+	if focused := eval[string](p, `document.activeElement.id`); focused != "input" {
+		t.Errorf("after switching to a private tab by keyboard, the focus is on %q, want the composer", focused)
+	}
+	p.do("Alt+1", chromedp.KeyEvent("1", chromedp.KeyModifiers(chromedp.ModifierAlt)))
+	p.waitCurrentRoom("lobby")
+
 	// PageUp/PageDown in the composer page the log.
 	if !eval[bool](p, `(() => { const s = document.getElementById("scroller"); return s.scrollHeight > s.clientHeight * 2; })()`) {
 		t.Fatal("45 messages do not fill two screens; the test needs a longer log")
@@ -332,6 +354,10 @@ func TestBrowserDarkTheme(t *testing.T) {
 	if bg := p.background(); isDark(t, bg) {
 		t.Fatalf("after choosing light the page is %s", bg)
 	}
+	// Left on purpose, so that the reload offers the sign-in forms rather
+	// than rejoining as alice.
+	p.enter("/quit")
+	p.waitText("messages", "disconnected: quit")
 	p.open(srv.HTTPAddr, "/")
 	p.waitGuestForm()
 	if bg := p.background(); isDark(t, bg) {

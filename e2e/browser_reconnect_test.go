@@ -6,6 +6,7 @@ package e2e
 // proxy (netProxy) between the two.
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -323,4 +324,33 @@ func TestBrowserChecksItsConnectionWhenBackOnline(t *testing.T) {
 	p.waitOnline()
 	bob.expect("#lobby --> alice joined (web)")
 	p.assertNoConsoleErrorsBut("WebSocket")
+}
+
+// With the page's and the server's default timings (a page ping every 14 s,
+// two unanswered meaning dead), a connection that stalls without closing,
+// and without the browser saying anything, shows as not online within
+// 45 s.
+func TestBrowserNoticesADeadConnectionAtDefaultTimings(t *testing.T) {
+	srv := startServer(t)
+	proxy := newNetProxy(t, srv.HTTPAddr)
+	p := newPage(t)
+	p.loginAt("http://"+proxy.Addr()+"/", "alice")
+	p.waitOnline()
+
+	proxy.Stall()
+	stalled := time.Now()
+	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.PollFunction[bool](
+		`() => document.getElementById("conn-state").textContent !== "online"`,
+		chromedp.WithPollingMutation(), chromedp.WithPollingTimeout(55*time.Second))); err != nil {
+		t.Fatalf("the page still said online %s into the stall: %v", time.Since(stalled).Round(time.Second), err)
+	}
+	d := time.Since(stalled)
+	if d > 45*time.Second {
+		t.Errorf("the dead connection was noticed after %s, want at most 45 s", d.Round(time.Millisecond))
+	}
+	t.Logf("a stalled connection was shown not online after %s", d.Round(time.Millisecond))
+	proxy.Resume()
+	p.waitOnline()
 }

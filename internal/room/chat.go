@@ -44,9 +44,14 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 		r.topic = sr.Topic
 		r.topicLocked = sr.TopicLocked
 		r.kept = sr.HasEntries
-		msgs, err := h.store.History(ctx, sr.Name, 0, h.history)
+		// One more than is kept: if it is there, older messages remain.
+		msgs, err := h.store.History(ctx, sr.Name, 0, h.history+1)
 		if err != nil {
 			return err
+		}
+		if len(msgs) > h.history {
+			r.older = true
+			msgs = msgs[len(msgs)-h.history:]
 		}
 		for i := range msgs {
 			r.recent = append(r.recent, eventFromStored(&msgs[i]))
@@ -254,7 +259,7 @@ func (h *Hub) reply(s *Session, text string) error {
 }
 
 func (h *Hub) privateTo(s, to *Session, text string) error {
-	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond)}
+	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond), fromKey: s.fingerprint}
 	if h.storePM {
 		p := store.Private{From: ev.From, To: ev.To, Text: text, Time: ev.Time}
 		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
@@ -266,8 +271,11 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 	} else {
 		ev.ID = h.nextPM.Add(1)
 	}
+	// Someone ignored is not told: the message is simply not delivered
+	// (see Session.filtered), and is no one to /reply to.
+	ignored := to.Preferences().ignores(ev)
 	to.mu.Lock()
-	if !to.closed { // a closed session keeps no other one alive (see Leave)
+	if !to.closed && !ignored { // a closed session keeps no other one alive (see Leave)
 		to.replyTo = replyTarget{session: s, nick: ev.From, fingerprint: s.fingerprint}
 	}
 	away := to.away
@@ -285,8 +293,8 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 // olderMessages sends s up to limit messages of a room it is in, older than
 // before (0: the newest), telling whether older ones remain.
 func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) error {
-	return h.historyPage(s, room, limit, func(ctx context.Context, name string, n int) ([]store.Message, error) {
-		return h.store.History(ctx, name, int64(before), n)
+	return h.historyPage(s, room, limit, before, func(ctx context.Context, name string, bound uint64, n int) ([]store.Message, error) {
+		return h.store.History(ctx, name, int64(bound), n)
 	}, &Event{Before: max(before, 1)})
 }
 
@@ -294,16 +302,22 @@ func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) e
 // after, oldest first, telling whether newer ones remain: a client that
 // was away asks for what followed the last message it holds.
 func (h *Hub) newerMessages(s *Session, room string, after uint64, limit int) error {
-	return h.historyPage(s, room, limit, func(ctx context.Context, name string, n int) ([]store.Message, error) {
-		return h.store.HistoryAfter(ctx, name, int64(after), n)
+	return h.historyPage(s, room, limit, after, func(ctx context.Context, name string, bound uint64, n int) ([]store.Message, error) {
+		return h.store.HistoryAfter(ctx, name, int64(bound), n)
 	}, &Event{After: after, Forward: true})
 }
 
+// maxIgnoredPages bounds how many pages of history made only of messages
+// from people a user ignores are read past for one request.
+const maxIgnoredPages = 10
+
 // historyPage sends s one page of a room's stored messages as reply (whose
 // Before, or After and Forward, the caller set). read is asked for one
-// message more than the page holds, oldest first: if it is there, more
-// remain beyond the page.
-func (h *Hub) historyPage(s *Session, room string, limit int, read func(context.Context, string, int) ([]store.Message, error), reply *Event) error {
+// message more than the page holds beyond bound, oldest first: if it is
+// there, more remain beyond the page. A page left empty once the messages
+// of people s ignores are taken out is followed by the next one, so that
+// clients, which page from the last message they hold, move on.
+func (h *Hub) historyPage(s *Session, room string, limit int, bound uint64, read func(context.Context, string, uint64, int) ([]store.Message, error), reply *Event) error {
 	r := s.roomNamed(roomName(room))
 	if r == nil {
 		return userErr("not_in_room", "you are not in #"+roomName(room))
@@ -311,25 +325,36 @@ func (h *Hub) historyPage(s *Session, room string, limit int, read func(context.
 	if limit <= 0 || limit > maxHistoryPage {
 		limit = maxHistoryPage
 	}
-	var msgs []store.Message
-	if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
-		var err error
-		msgs, err = read(ctx, r.name, limit+1)
-		return err
-	}, "room", r.name); err != nil {
-		return err
-	}
-	if len(msgs) > limit {
-		reply.More = true
-		if reply.Forward {
-			msgs = msgs[:limit] // the extra one is the newest
-		} else {
-			msgs = msgs[len(msgs)-limit:] // the extra one is the oldest
-		}
-	}
 	var page []*Event
-	for i := range msgs {
-		page = append(page, eventFromStored(&msgs[i]))
+	for range maxIgnoredPages {
+		var msgs []store.Message
+		if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
+			var err error
+			msgs, err = read(ctx, r.name, bound, limit+1)
+			return err
+		}, "room", r.name); err != nil {
+			return err
+		}
+		reply.More = len(msgs) > limit
+		if reply.More {
+			if reply.Forward {
+				msgs = msgs[:limit] // the extra one is the newest
+			} else {
+				msgs = msgs[len(msgs)-limit:] // the extra one is the oldest
+			}
+		}
+		page = page[:0]
+		for i := range msgs {
+			page = append(page, eventFromStored(&msgs[i]))
+		}
+		if len(page) == 0 || !reply.More || !s.ignoresAll(page) {
+			break
+		}
+		if reply.Forward {
+			bound = page[len(page)-1].ID
+		} else {
+			bound = page[0].ID
+		}
 	}
 	reply.Kind, reply.Room, reply.History, reply.Time = KindHistory, r.name, page, h.now()
 	s.deliver(reply)
@@ -381,7 +406,7 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	now := h.now()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s)", t.Nick(), t.via)
-	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", t.since.UTC().Format("2006-01-02 15:04:05 UTC"), roundDur(now.Sub(t.since)))
+	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", asker.FormatTime(t.since), roundDur(now.Sub(t.since)))
 	idleSince := t.since
 	if last := t.lastActive.Load(); last != 0 {
 		idleSince = time.Unix(0, last)

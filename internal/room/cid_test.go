@@ -8,29 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tertulia/tertulia/internal/clocktest"
 	"github.com/tertulia/tertulia/internal/store"
 )
 
-// fakeClock is a hub clock that moves only when told.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
 }
 
 // nextMessage skips to s's next message event.

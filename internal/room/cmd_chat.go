@@ -4,25 +4,30 @@ package room
 // presence.
 func chatCommands() []*command {
 	return []*command{
-		{name: "help", help: "list the commands", run: func(c *call) error {
-			c.hub.help(c.session)
-			return nil
-		}},
+		{name: "help", params: []param{optional(oneWord("COMMAND"))}, help: "list the commands, or explain one (/help join)",
+			long: "With a command's name (with or without the /), shows its arguments and what it does.",
+			run: func(c *call) error {
+				if c.arg(0) != "" {
+					return c.hub.helpOn(c.session, c.arg(0))
+				}
+				c.hub.help(c.session)
+				return nil
+			}},
 		// The nick is checked whole, so that one with a space gets
 		// bad_nick as it would at connection.
-		{name: "nick", params: []param{restOfLine("NEW")}, help: "change your nick", run: func(c *call) error {
+		{name: "nick", params: []param{restOfLine("NEW")}, help: "change your nick", long: "Nicks are 1 to 24 letters, digits, - or _. A nick registered to another key cannot be taken.", run: func(c *call) error {
 			return c.hub.changeNick(c.session, c.arg(0))
 		}},
-		{name: "me", params: []param{restOfText("ACTION")}, room: needsRoom, help: "say what you are doing", run: func(c *call) error {
+		{name: "me", params: []param{restOfText("ACTION")}, room: needsRoom, help: "say what you are doing", long: "Shown as \"* you ACTION\" to the room.", run: func(c *call) error {
 			return c.hub.say(c.session, c.room, c.arg(0), true)
 		}},
-		{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}, help: "send a private message", run: func(c *call) error {
+		{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}, help: "send a private message", long: "Only NICK sees it. In the terminal, private messages go to a conversation of their own (@NICK): switch to it with Ctrl-N/Ctrl-P, and type there to answer.", run: func(c *call) error {
 			return c.hub.private(c.session, c.arg(0), c.arg(1))
 		}},
-		{name: "reply", params: []param{restOfText("TEXT")}, help: "answer the last private message", run: func(c *call) error {
+		{name: "reply", params: []param{restOfText("TEXT")}, help: "answer the last private message", long: "Sends TEXT to whoever last sent you a private message.", run: func(c *call) error {
 			return c.hub.reply(c.session, c.arg(0))
 		}},
-		{name: "away", params: []param{optional(restOfLine("REASON"))}, help: "mark yourself as away", run: func(c *call) error {
+		{name: "away", params: []param{optional(restOfLine("REASON"))}, help: "mark yourself as away", long: "Whoever sends you a private message is told you are away, with REASON; /back ends it.", run: func(c *call) error {
 			reason := c.arg(0)
 			if reason == "" {
 				reason = "away"
@@ -41,7 +46,7 @@ func chatCommands() []*command {
 			c.hub.notice(c.session, "Welcome back.")
 			return nil
 		}},
-		{name: "whois", params: []param{oneWord("NICK")}, help: "show who someone is", run: func(c *call) error {
+		{name: "whois", params: []param{oneWord("NICK")}, help: "show who someone is", long: "Shows their connection (ssh or web), since when, whether their nick is registered, and whether they are away.", run: func(c *call) error {
 			text, err := c.hub.whois(c.session, c.arg(0))
 			if err != nil {
 				return err
@@ -49,7 +54,7 @@ func chatCommands() []*command {
 			c.hub.notice(c.session, text)
 			return nil
 		}},
-		{name: "quit", params: []param{optional(restOfLine("REASON"))}, help: "leave the chat", run: func(c *call) error {
+		{name: "quit", params: []param{optional(restOfLine("REASON"))}, help: "leave the chat", long: "The others see you leave with REASON.", run: func(c *call) error {
 			// The others see the reason in the part notice; a muted user's
 			// is dropped, as everything else it would say to them.
 			if reason := CleanLine(c.arg(0)); reason != "" && !c.hub.muted(c.session) {

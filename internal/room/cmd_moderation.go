@@ -12,7 +12,7 @@ func moderationCommands() []*command {
 		{name: "deop", params: []param{oneWord("NICK")}, opOnly: true, help: "take operator status away", run: func(c *call) error {
 			return c.hub.setOperator(c.session, c.arg(0), false)
 		}},
-		{name: "kick", params: []param{oneWord("NICK"), optional(restOfLine("REASON"))}, opOnly: true, help: "disconnect someone", run: func(c *call) error {
+		{name: "kick", params: []param{oneWord("NICK"), optional(restOfLine("REASON"))}, opOnly: true, help: "disconnect someone", long: "They are disconnected with REASON and may reconnect; /ban keeps them out.", run: func(c *call) error {
 			return c.hub.kick(c.session, c.arg(0), c.arg(1))
 		}},
 		// The second word is a duration only if it reads as one: ban
@@ -28,13 +28,13 @@ func moderationCommands() []*command {
 			c.hub.listBans(c.session)
 			return nil
 		}},
-		{name: "mute", params: []param{oneWord("NICK|IP"), optional(oneWord("DURATION"))}, opOnly: true, help: "hide someone's messages from others (session, key, address)", run: func(c *call) error {
+		{name: "mute", params: []param{oneWord("NICK|IP"), optional(oneWord("DURATION"))}, opOnly: true, help: "hide someone's messages from others (session, key, address)", long: "DURATION is like 10m or 2h; without it, until /unmute.", run: func(c *call) error {
 			return c.hub.mute(c.session, c.arg(0), c.arg(1), true)
 		}},
 		{name: "unmute", params: []param{oneWord("NICK|IP")}, opOnly: true, help: "let someone speak again", run: func(c *call) error {
 			return c.hub.mute(c.session, c.arg(0), "", false)
 		}},
-		{name: "motd", params: []param{optional(restOfLine("TEXT"))}, help: "show the message of the day (operators: set it)",
+		{name: "motd", params: []param{optional(restOfLine("TEXT"))}, help: "show the message of the day (operators: set it)", long: "Shown to everyone when they connect.",
 			opWhen: func(c *call) string {
 				if c.arg(0) != "" {
 					return "only operators can set the message of the day"

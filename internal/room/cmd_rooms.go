@@ -4,23 +4,31 @@ package room
 // and modes.
 func roomCommands() []*command {
 	return []*command{
-		{name: "join", params: []param{oneWord("#ROOM")}, help: "join a room (created if new) or switch to it", run: func(c *call) error {
-			return c.hub.join(c.session, c.arg(0))
+		{name: "join", params: []param{oneWord("#ROOM")}, help: "join a room (created if new) or switch to it", long: "Rooms are created on first join. You stay in every room you join; the one you see is where plain text goes. With a registered key you are put back in your rooms when you reconnect.", run: func(c *call) error {
+			if err := c.hub.join(c.session, c.arg(0)); err != nil {
+				return err
+			}
+			c.hub.saveKeyRooms(c.session)
+			return nil
 		}},
-		{name: "part", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, help: "leave this room or the one named", run: func(c *call) error {
+		{name: "part", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, help: "leave this room or the one named", long: "PMs you received stay in their own conversations.", run: func(c *call) error {
 			r := c.room
 			if named := c.arg(0); named != "" {
 				if r = c.session.roomNamed(roomName(named)); r == nil {
 					return userErr("not_in_room", "you are not in #"+roomName(named))
 				}
 			}
-			return c.hub.part(c.session, r, "left")
+			if err := c.hub.part(c.session, r, "left"); err != nil {
+				return err
+			}
+			c.hub.saveKeyRooms(c.session)
+			return nil
 		}},
 		{name: "rooms", help: "list the rooms with their member count and topic", run: func(c *call) error {
 			c.session.deliver(&Event{Kind: KindRooms, RoomList: c.hub.roomList(), Time: c.hub.now()})
 			return nil
 		}},
-		{name: "topic", params: []param{optional(restOfLine("TEXT"))}, room: needsRoom, help: "show or set the room's topic",
+		{name: "topic", params: []param{optional(restOfLine("TEXT"))}, room: needsRoom, help: "show or set the room's topic", long: "Without TEXT, shows the topic. Under mode +t only operators may set it.",
 			opWhen: func(c *call) string {
 				if c.arg(0) != "" && c.room.isTopicLocked() {
 					return "#" + c.room.name + " is +t: only operators set its topic"

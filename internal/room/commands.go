@@ -14,7 +14,9 @@ type command struct {
 	name   string
 	params []param
 	help   string
-	room   roomNeed
+	// long, if set, says more than help: what /help COMMAND adds.
+	long string
+	room roomNeed
 	// opOnly: every use is for operators (and /help shows it only to them).
 	opOnly bool
 	// needsKey: the command acts on the caller's key (an SSH key, or the
@@ -164,7 +166,7 @@ type commandTable struct {
 
 func newCommandTable() *commandTable {
 	t := &commandTable{byName: make(map[string]*command)}
-	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), moderationCommands()} {
+	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), moderationCommands(), settingsCommands()} {
 		for _, c := range family {
 			if err := c.checkDeclaration(); err != "" {
 				panic("room: command /" + c.name + ": " + err)
@@ -238,6 +240,50 @@ func (h *Hub) help(s *Session) {
 		}
 		fmt.Fprintf(&b, "\n  %-24s %s", usage, cmd.help)
 	}
-	b.WriteString("\nText starting with // is sent as a message beginning with /.")
+	b.WriteString("\nText starting with // is sent as a message beginning with /. /help COMMAND explains one command.")
+	if keys := s.keyHelp(); keys != "" {
+		b.WriteString("\nKeys:\n" + keys)
+	}
 	h.notice(s, b.String())
+}
+
+// helpOn is /help COMMAND: the command's usage, what it does and who may
+// use it.
+func (h *Hub) helpOn(s *Session, name string) error {
+	name = strings.ToLower(strings.TrimPrefix(name, "/"))
+	cmd, ok := h.commands.byName[name]
+	if !ok {
+		return userErr("unknown_command", fmt.Sprintf("unknown command /%s (try /help)", name))
+	}
+	usage := "/" + cmd.name
+	if u := cmd.usage(); u != "" {
+		usage += " " + u
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", usage, cmd.help)
+	if cmd.long != "" {
+		b.WriteString("\n" + cmd.long)
+	}
+	switch {
+	case cmd.opOnly:
+		b.WriteString("\nFor operators only.")
+	case cmd.needsKey:
+		b.WriteString("\nNeeds a key: connect over SSH with your key, or sign a browser in with a code from /weblogin.")
+	}
+	h.notice(s, b.String())
+	return nil
+}
+
+// CommandNames lists the commands s may use, sorted, as /help shows them
+// (for completion).
+func (h *Hub) CommandNames(s *Session) []string {
+	op, keyed := s.IsOperator(), s.fingerprint != ""
+	var names []string
+	for _, cmd := range h.commands.list {
+		if cmd.opOnly && !op || cmd.needsKey && !keyed {
+			continue
+		}
+		names = append(names, cmd.name)
+	}
+	return names
 }

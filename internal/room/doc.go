@@ -19,6 +19,9 @@
 //     count and insert one step, is held across store I/O, and is taken by
 //     Book.Register only, which the hub calls holding no lock; the two are
 //     never held together.
+//     Hub.settingsMu too: it makes a change of a user's settings one step
+//     (store write, then the key's sessions), is held across store I/O,
+//     is taken holding no lock, and takes Hub.mu under it.
 //  2. Hub.mu: nicks, rooms, rooms being created or removed.
 //  3. Room.mu: a room's members and their order; delivery to members
 //     (Session.deliver) runs under it, so it never blocks.

@@ -147,7 +147,8 @@ type Event struct {
 	// History holds message events, oldest first (KindHistory). Before is
 	// set when they answer a request for older messages; Forward when they
 	// answer one for messages newer than After (which may be 0). More, in
-	// either answer: the store holds further messages that way.
+	// either answer: the store holds further messages that way; in the
+	// history sent on joining (neither set): older messages are stored.
 	History  []*Event
 	Before   uint64
 	After    uint64
@@ -159,6 +160,9 @@ type Event struct {
 	// the sender's own copy of its message and on an error refusing that
 	// say, never on what others receive.
 	CID string
+	// fromKey is the sender's key fingerprint (messages and private
+	// messages of a session with a key), which /ignore matches.
+	fromKey string
 
 	cache [numFormats]renderSlot
 }

@@ -104,6 +104,11 @@ type Hub struct {
 	reclaimAfter time.Duration // 0 or less: never
 	roomCreators *creatorTable
 
+	// settingsMu makes each change of a user's settings one step: stored,
+	// then given to the key's sessions (see changeSettings).
+	settingsMu   sync.Mutex
+	defaultPrefs *Preferences
+
 	nextPM    atomic.Uint64 // private message ids when they are not stored
 	nextSess  atomic.Uint64
 	sessCount atomic.Int64
@@ -229,6 +234,7 @@ func NewHub(opts ...Option) *Hub {
 	h.calls, h.stopStore = store.NewCalls(storeCtx, storeTimeout, h.log), stopStore
 	h.access = access.New(access.Deps{Store: h.store, Calls: h.calls, Now: h.now, Log: h.log}, h.accessCfg)
 	h.commands = newCommandTable()
+	h.defaultPrefs = newPreferences(Settings{})
 	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
 	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
 	return h
@@ -250,7 +256,9 @@ type Identity struct {
 
 // Connect registers a session under a unique nick and puts it in the lobby.
 // The session's first events are its welcome, its own join and the lobby's
-// member list. A refusal is a *UserError.
+// member list; a registered key is then put back in the other rooms it was
+// in (see rejoinKeyRooms), the lobby staying current. A refusal is a
+// *UserError.
 func (h *Hub) Connect(id Identity) (*Session, error) {
 	if err := ValidateNick(id.Nick); err != nil {
 		return nil, err
@@ -291,6 +299,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.obs.SessionOpened(id.Via)
 
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
+	h.loadSettings(s)
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
 	if motd := h.motd(); motd != "" {
 		h.notice(s, motd)
@@ -303,6 +312,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	default:
 		h.notice(s, fmt.Sprintf("The nick %s is taken; you are %s. Use /nick to change it.", wanted, nick))
 	}
+	h.rejoinKeyRooms(s, lobby)
 	return s, nil
 }
 
@@ -379,7 +389,7 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 	if r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
-	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), Time: now})
+	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.
 	r.publishAwayLocked(h, Member{}, m)
@@ -567,7 +577,7 @@ func (h *Hub) sayOnce(s *Session, r *Room, text string, action bool, cid string)
 		r.pubMu.Unlock()
 		return nil, userErr("no_such_room", "#"+r.name+" has been removed")
 	}
-	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond)}
+	ev := &Event{Kind: KindMessage, Room: r.name, From: s.Nick(), Text: text, Action: action, Time: h.now().Truncate(time.Millisecond), fromKey: s.fingerprint}
 	m := &store.Message{Room: r.name, Kind: store.KindMessage, From: ev.From, Text: text, Time: ev.Time}
 	if action {
 		m.Kind = store.KindAction
@@ -575,7 +585,7 @@ func (h *Hub) sayOnce(s *Session, r *Room, text string, action bool, cid string)
 	publish := func() {
 		ev.ID = uint64(m.ID)
 		if cid != "" {
-			echo = &Event{Kind: KindMessage, ID: ev.ID, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action, Time: ev.Time, CID: cid}
+			echo = &Event{Kind: KindMessage, ID: ev.ID, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action, Time: ev.Time, CID: cid, fromKey: ev.fromKey}
 		}
 		r.publishMessage(h, ev, s, echo)
 	}

@@ -141,6 +141,10 @@ func (h *Hub) unregister(s *Session, nick string) error {
 		return storeErr(err)
 	}
 	h.registrationChanged(nick)
+	if len(h.NicksOf(s.fingerprint)) == 0 {
+		// No longer known by its key: what it carried between visits goes.
+		h.forgetKey(s.fingerprint)
+	}
 	h.notice(s, nick+" is no longer registered")
 	return nil
 }

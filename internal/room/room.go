@@ -44,6 +44,9 @@ type Room struct {
 	// topicLocked is mode +t: only operators set the topic.
 	topicLocked bool
 	recent      []*Event // the last messages, oldest first, for joiners
+	// older: the store holds messages older than recent, so a joiner may
+	// page back (the join's history says so with more).
+	older bool
 	// kept: something of the room is stored (a message, an action, a topic),
 	// so it is never reclaimed; only /rmroom removes it.
 	kept bool
@@ -238,9 +241,11 @@ func (r *Room) drainLocked() {
 // rememberLocked keeps ev among the recent messages shown to joiners.
 func (r *Room) rememberLocked(ev *Event, keep int) {
 	if keep <= 0 {
+		r.older = true
 		return
 	}
 	if len(r.recent) >= keep {
+		r.older = true
 		// Shift in place; the slice never grows past keep.
 		copy(r.recent, r.recent[len(r.recent)-keep+1:])
 		r.recent = r.recent[:keep-1]

@@ -43,6 +43,9 @@ type Session struct {
 	closed    bool                     // guarded by mu: Close has run
 	onClose   func(reason CloseReason) // guarded by mu; see OnClose
 
+	// prefs are the user's settings (settings.go); nil: the defaults.
+	prefs atomic.Pointer[Preferences]
+
 	// saying is the cid of the say being handled (see InputWithCID), nil
 	// when it has none.
 	saying atomic.Pointer[sayTag]
@@ -59,9 +62,11 @@ type Session struct {
 	// quitMessage is what the user said with /quit, shown to the others.
 	quitMessage string
 	away        string
-	replyTo     replyTarget // who last sent this session a private message
-	rooms       []*Room     // joined rooms, in join order
-	current     *Room
+	// keys is the front-end's list of its key bindings, for /help.
+	keys    string
+	replyTo replyTarget // who last sent this session a private message
+	rooms   []*Room     // joined rooms, in join order
+	current *Room
 
 	// A mute on the session itself follows it across /nick (guarded by
 	// mu); zero mutedUntil: until lifted.
@@ -241,6 +246,9 @@ func (s *Session) deliver(ev *Event) {
 	case <-s.done:
 		return
 	default:
+	}
+	if ev = s.filtered(ev); ev == nil {
+		return // from someone the user ignores
 	}
 	if s.lagging.Load() || len(s.out) >= presenceMark(cap(s.out)) {
 		if skipped, tooSlow := s.skip(ev); skipped {

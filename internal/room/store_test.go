@@ -88,3 +88,42 @@ func TestHistoryKeepsTheLastN(t *testing.T) {
 		t.Fatalf("history = %q", got)
 	}
 }
+
+// The history sent on joining says whether older messages are stored, live
+// and after a restart, so a client offers to page back only when it can.
+func TestJoinHistorySaysWhetherOlderAreStored(t *testing.T) {
+	st := openTestStore(t)
+	h := newStoredHub(t, WithStore(st), WithHistory(3))
+	a := connect(t, h, "alice", ViaWeb)
+	nextKind(t, a, KindHistory)
+	say := func(texts ...string) {
+		for _, text := range texts {
+			h.Input(a, "", text)
+			nextKind(t, a, KindMessage)
+		}
+	}
+	say("1", "2", "3")
+	b := connect(t, h, "bob", ViaWeb)
+	if ev := nextKind(t, b, KindHistory); ev.More || len(ev.History) != 3 {
+		t.Fatalf("with 3 stored and 3 kept: more=%v, %d messages", ev.More, len(ev.History))
+	}
+	say("4")
+	c := connect(t, h, "carol", ViaWeb)
+	if ev := nextKind(t, c, KindHistory); !ev.More || len(ev.History) != 3 {
+		t.Fatalf("with 4 stored and 3 kept: more=%v, %d messages", ev.More, len(ev.History))
+	}
+
+	for _, n := range []struct {
+		keep int
+		more bool
+	}{{4, false}, {3, true}} {
+		h2 := newTestHub(t, WithStore(st), WithHistory(n.keep))
+		if err := h2.LoadRooms(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		d := connect(t, h2, "dave", ViaWeb)
+		if ev := nextKind(t, d, KindHistory); ev.More != n.more || len(ev.History) != n.keep {
+			t.Fatalf("restarted keeping %d of 4: more=%v, %d messages", n.keep, ev.More, len(ev.History))
+		}
+	}
+}

@@ -19,8 +19,6 @@ const (
 	maxInputRows = 3
 )
 
-var placeholderStyle = lipgloss.NewStyle().Faint(true)
-
 // inputLayout is the input as drawn: its rows and where the caret is in
 // them.
 type inputLayout struct {
@@ -29,10 +27,10 @@ type inputLayout struct {
 }
 
 // layoutInput lays out value (whose caret is before rune pos) for a screen
-// width wide. No row reaches the last column: that cell is kept for the
+// width wide, or the placeholder in its style (the theme's) when empty. No row reaches the last column: that cell is kept for the
 // caret at the end of a full row, and the bottom row's last cell is never
 // written (see screen.draw).
-func layoutInput(value string, pos, width int, placeholder string, dst []string) inputLayout {
+func layoutInput(value string, pos, width int, placeholder string, placeholderStyle lipgloss.Style, dst []string) inputLayout {
 	indent := ansi.StringWidth(inputPrompt)
 	limit := max(width-indent-1, 1)
 	if value == "" {

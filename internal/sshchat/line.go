@@ -108,16 +108,33 @@ func (s *Server) lineWriter(w io.Writer, cs *room.Session) {
 		select {
 		case ev := <-cs.Events():
 			batch := cs.NextBatch(buf[:0], ev, len(buf))
-			if s.writeLines(w, batch) != nil {
+			if s.writeLines(w, shownLines(cs, batch)) != nil {
 				cs.Close(room.ReasonClosed)
 				return
 			}
 			cs.Ack(batch)
 		case <-cs.Done():
-			cs.Drain(maxLineBatch, func(batch []*room.Event) error { return s.writeLines(w, batch) })
+			cs.Drain(maxLineBatch, func(batch []*room.Event) error { return s.writeLines(w, shownLines(cs, batch)) })
 			return
 		}
 	}
+}
+
+// shownLines is batch without what the user asked not to see (/quiet):
+// batch itself, not a copy, when that is nothing.
+func shownLines(cs *room.Session, batch []*room.Event) []*room.Event {
+	prefs := cs.Preferences()
+	if !prefs.Quiet {
+		return batch
+	}
+	nick := cs.Nick()
+	shown := make([]*room.Event, 0, len(batch))
+	for _, ev := range batch {
+		if !prefs.Hides(ev, nick) {
+			shown = append(shown, ev)
+		}
+	}
+	return shown
 }
 
 // writeLines writes the lines of batch, the same bytes as one Write per

@@ -3,10 +3,10 @@ package sshchat
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tertulia/tertulia/internal/room"
@@ -29,6 +29,10 @@ type roomView struct {
 	unread    bool
 	mentioned bool // unread, and one of them names the user
 	fetching  bool // an older page was asked for
+	// joinAt is where the lines of the user's own join begin, while the
+	// join's history is awaited (joining): it goes before them.
+	joinAt  int
+	joining bool
 }
 
 type tuiModel struct {
@@ -51,10 +55,12 @@ type tuiModel struct {
 	newBelowView  string
 	newBelowShown int
 	newBelowWidth int
+	newBelowTheme *theme
 	// statusKey is the status line as last built and statusView the same
 	// fitted to the width and styled.
 	statusKey   string
 	statusWidth int
+	statusTheme *theme
 	statusView  string
 	closing     string
 	shown       string // the room the message area shows
@@ -64,18 +70,26 @@ type tuiModel struct {
 	scr     *screen
 	bells   int
 	mouseOn bool // /mouse on: the wheel's reports are asked for
+	// colour: the terminal shows colours (not NO_COLOR, not TERM=dumb);
+	// lk is the look of the session's settings, remade when they change.
+	colour bool
+	lk     *look
+	comforts
 }
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
-	in.CharLimit = hub.MaxMessage()
+	// Not the server's limit: a longer text is kept whole and refused with
+	// its count when sent (see overLimits), never cut without a word.
+	in.CharLimit = maxPaste
 	// The terminal's own cursor marks the caret (see layoutInput): no
 	// drawn cursor, so no blinking, so no output while idle.
 	in.SetVirtualCursor(false)
 	in.Focus()
-	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}}
+	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true}
+	m.initComforts()
 	m.msgs.follow = true
 	m.resize(width, height)
 	return m
@@ -114,7 +128,10 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case closedMsg:
 		m.closing = msg.reason.Text
+		m.flushGreeting()
 		return m, tea.Quit
+	case sendTickMsg:
+		return m, m.sendWaiting()
 	case tea.PasteMsg:
 		// The one-line input would flatten the paste's line breaks into
 		// spaces: they are kept as marks, and Enter sends one message.
@@ -124,24 +141,25 @@ func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.inputStale = true
 		return m, cmd
 	case tea.KeyPressMsg:
+		if msg.String() != "tab" {
+			m.completion = completion{}
+		}
 		switch msg.String() {
-		case "ctrl+c", "ctrl+d":
-			m.cs.Close(room.ReasonQuit)
+		case "ctrl+c":
+			m.interrupt()
 			return m, nil
-		case "enter":
-			text := strings.ReplaceAll(m.input.Value(), lineBreakMark, "\n")
-			m.input.Reset()
-			m.inputStale = true
-			// Whatever is sent, and its answer, is seen: back to the bottom.
-			m.msgs.follow = true
-			if m.mouseCommand(text) {
-				m.sync()
+		case "ctrl+d":
+			if m.input.Value() == "" {
+				m.cs.Close(room.ReasonQuit)
 				return m, nil
 			}
-			if strings.TrimSpace(text) != "" {
-				m.hub.Input(m.cs, "", text)
-			}
-			m.sync()
+		case "enter":
+			return m, m.submit()
+		case "up", "down":
+			m.recallStep(msg.String() == "up")
+			return m, nil
+		case "tab":
+			m.complete()
 			return m, nil
 		case "ctrl+l":
 			if m.scr != nil {
@@ -212,7 +230,11 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	target := ev.Room
 	switch ev.Kind {
 	case room.KindJoin, room.KindMembers:
-		m.view(ev.Room).members = ev.Count
+		v := m.view(ev.Room)
+		v.members = ev.Count
+		if ev.Kind == room.KindJoin && ev.From == m.cs.Nick() {
+			v.joinAt, v.joining = len(v.lines), true
+		}
 	case room.KindPart:
 		if ev.From == m.cs.Nick() && ev.Room != "" {
 			delete(m.views, ev.Room)
@@ -231,7 +253,6 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		return false
 	case room.KindPrivate:
 		target = ""
-		bell = ev.From != m.cs.Nick()
 	case room.KindMessage:
 		v := m.view(ev.Room)
 		if ev.ID <= v.newest {
@@ -247,27 +268,44 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	}
 	if target == "" {
-		target = m.cs.CurrentRoom()
+		target = m.shownKey()
 	}
-	text := tuiText(ev)
-	if ev.Kind == room.KindMessage && ev.From != m.cs.Nick() && mentions(ev.Text, m.cs.Nick()) {
-		text = mentionStyle.Render(text)
-		bell = true
+	lk, nick := m.look(), m.cs.Nick()
+	if lk.prefs.Hides(ev, nick) {
+		return false
+	}
+	mention := m.mentionsMe(ev, nick)
+	text := lk.text(ev, mention)
+	bell = lk.bell(ev, mention, nick)
+	if ev.Kind == room.KindPrivate && !m.filePrivate(ev, text) {
+		return bell
+	}
+	if !m.greeted && (ev.Kind == room.KindWelcome || ev.Kind == room.KindNotice) {
+		m.greeting = append(m.greeting, text)
+		return false
 	}
 	if target == "" {
 		m.loose = appendLines(m.loose, text)
 	} else {
 		v := m.view(target)
 		v.lines = appendLines(v.lines, text)
-		if target != m.cs.CurrentRoom() && ev.Kind == room.KindMessage {
+		if target != m.shownKey() && ev.Kind == room.KindMessage {
 			v.unread = true
-			v.mentioned = v.mentioned || bell
+			v.mentioned = v.mentioned || mention
 		}
-		if target == m.shown && !m.msgs.follow && (ev.Kind == room.KindMessage || ev.Kind == room.KindPrivate) {
-			m.newBelow++
+		if ev.Kind == room.KindMessage || ev.Kind == room.KindPrivate {
+			m.countNewBelow(target)
 		}
 	}
 	return bell
+}
+
+// countNewBelow counts a message filed under key for the "new messages"
+// line, if key is on screen while the user reads further up.
+func (m *tuiModel) countNewBelow(key string) {
+	if key == m.shown && !m.msgs.follow {
+		m.newBelow++
+	}
 }
 
 // addHistory merges a page of history: on join it continues after what is
@@ -279,7 +317,7 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 		var lines []line
 		for _, h := range ev.History {
 			if v.oldest == 0 || h.ID < v.oldest {
-				lines = appendLines(lines, tuiText(h))
+				lines = appendLines(lines, m.historyText(h))
 			}
 		}
 		if len(ev.History) > 0 && (v.oldest == 0 || ev.History[0].ID < v.oldest) {
@@ -297,15 +335,73 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 		}
 		return
 	}
+	var lines []line
 	for _, h := range ev.History {
 		if h.ID > v.newest {
-			v.lines = appendLines(v.lines, tuiText(h))
+			lines = appendLines(lines, m.historyText(h))
 			v.newest = h.ID
 			if v.oldest == 0 {
 				v.oldest = h.ID
 			}
 		}
 	}
+	// The history goes before the join's own lines (its join, member list
+	// and topic), then a divider: what was said before, then what is new.
+	if len(lines) > 0 {
+		lines = appendLines(lines, m.look().theme.dim.Render(historyDivider))
+		at := len(v.lines)
+		if v.joining {
+			at = min(v.joinAt, at)
+		}
+		merged := make([]line, 0, len(v.lines)+len(lines))
+		merged = append(append(append(merged, v.lines[:at]...), lines...), v.lines[at:]...)
+		v.lines = merged[max(0, len(merged)-scrollback):]
+	}
+	v.joining = false
+	m.flushGreeting()
+}
+
+// flushGreeting files the held welcome and its notices in the view on
+// screen, once: after the first room's history, or at the end if none came.
+func (m *tuiModel) flushGreeting() {
+	if m.greeted {
+		return
+	}
+	m.greeted = true
+	key := m.shownKey()
+	for _, text := range m.greeting {
+		if key == "" {
+			m.loose = appendLines(m.loose, text)
+		} else {
+			v := m.view(key)
+			v.lines = appendLines(v.lines, text)
+		}
+	}
+	m.greeting = nil
+}
+
+// look is how the session's settings show lines, remade when they change.
+func (m *tuiModel) look() *look {
+	if prefs := m.cs.Preferences(); m.lk == nil || m.lk.prefs != prefs {
+		old := m.lk
+		m.lk = newLook(prefs, m.colour)
+		if old == nil || old.theme != m.lk.theme {
+			m.input.SetStyles(m.lk.theme.input())
+			m.inputStale = true
+		}
+	}
+	return m.lk
+}
+
+// mentionsMe: ev is someone else's message naming the user.
+func (m *tuiModel) mentionsMe(ev *room.Event, nick string) bool {
+	return ev.Kind == room.KindMessage && ev.From != nick && mentions(ev.Text, nick)
+}
+
+// historyText is a stored message as the session shows it, marked if it
+// mentions the user.
+func (m *tuiModel) historyText(ev *room.Event) string {
+	return m.look().text(ev, m.mentionsMe(ev, m.cs.Nick()))
 }
 
 // wheelRows is how far one notch of the mouse wheel scrolls.
@@ -331,7 +427,7 @@ func (m *tuiModel) mouseCommand(text string) bool {
 	on := !m.mouseOn
 	if len(fields) > 1 {
 		if len(fields) > 2 || fields[1] != "on" && fields[1] != "off" {
-			m.addLocal(errorStyle.Render("error: usage: /mouse [on|off]"))
+			m.localLine(m.look().theme.error.Render("error: usage: /mouse [on|off]"))
 			return true
 		}
 		on = fields[1] == "on"
@@ -344,22 +440,14 @@ func (m *tuiModel) mouseCommand(text string) bool {
 	if !on {
 		note = "The mouse is the terminal's again (text selection as usual). PgUp/PgDn and Shift-Up/Shift-Down scroll; /mouse on scrolls with the wheel."
 	}
-	m.addLocal(noticeStyle.Render(note))
+	m.localLine(m.look().theme.notice.Render(note))
 	return true
 }
 
-// addLocal files a line of the interface's own in the shown room.
-func (m *tuiModel) addLocal(text string) {
-	ts := dimStyle.Render(time.Now().Local().Format("15:04"))
-	if cur := m.cs.CurrentRoom(); cur != "" {
-		v := m.view(cur)
-		v.lines = appendLines(v.lines, ts+" "+text)
-	} else {
-		m.loose = appendLines(m.loose, ts+" "+text)
-	}
-}
-
 func (m *tuiModel) fetchOlder() {
+	if m.pmPeer != "" {
+		return // private conversations are not stored
+	}
 	name := m.cs.CurrentRoom()
 	v := m.views[name]
 	if v == nil || v.fetching || v.oldest <= 1 {
@@ -369,31 +457,42 @@ func (m *tuiModel) fetchOlder() {
 	m.hub.HistoryRequest(m.cs, name, v.oldest, 50)
 }
 
+// cycleRoom shows the next (or previous) room or private conversation.
 func (m *tuiModel) cycleRoom(forward bool) {
-	rooms := m.cs.Rooms()
-	if len(rooms) < 2 {
+	keys := m.viewKeys()
+	if len(keys) < 2 {
 		return
 	}
-	cur := m.cs.CurrentRoom()
+	cur := m.shownKey()
 	i := 0
-	for j, r := range rooms {
-		if r == cur {
+	for j, k := range keys {
+		if k == cur {
 			i = j
 		}
 	}
 	if forward {
-		i = (i + 1) % len(rooms)
+		i = (i + 1) % len(keys)
 	} else {
-		i = (i + len(rooms) - 1) % len(rooms)
+		i = (i + len(keys) - 1) % len(keys)
 	}
-	_ = m.cs.SetCurrentRoom(rooms[i])
+	if peer, ok := strings.CutPrefix(keys[i], "@"); ok {
+		m.pmPeer = peer
+	} else {
+		m.pmPeer = ""
+		_ = m.cs.SetCurrentRoom(keys[i])
+	}
 	m.sync()
 }
 
 // sync points the message area at the session's current room: at its
 // bottom when it was following or the room changed.
 func (m *tuiModel) sync() {
-	cur := m.cs.CurrentRoom()
+	cur := m.shownKey()
+	if cur == "" && m.shown != "" && m.sessionOver() {
+		// Left every room on the way out: the last view stays on screen
+		// (and in the farewell).
+		return
+	}
 	if cur == "" {
 		m.msgs.setLines(m.loose, m.msgs.follow || m.shown != "")
 		m.shown = ""
@@ -413,64 +512,78 @@ func (m *tuiModel) sync() {
 }
 
 // statusLine is the reverse-video line under the messages: the nick, the
-// room, its member count, the other rooms with their marks (* unread, !
-// a mention), then the topic, so that what matters most is never cut off.
-// When it does not fit, the topic goes first, then the member count, then
-// the unmarked rooms. It is not padded to the width (see width.go); the
-// styling is redone only when its text or the width changes.
+// room (or the private conversation) and its member count, the lines
+// waiting to be sent, the other rooms and conversations with their marks
+// (* unread, ! a mention), then the topic, so that what matters most is
+// never cut off. When it does not fit, the topic goes first, then the
+// member count, then the unmarked rooms, then the waiting count. It is not
+// padded to the width (see width.go); the styling is redone only when its
+// text, the width or the theme changes.
 func (m *tuiModel) statusLine() string {
-	cur := m.cs.CurrentRoom()
-	var nick, roomPart, members, rooms, marked, topic string
-	nick = " " + m.cs.Nick()
-	if cur != "" {
+	th := m.look().theme
+	shown := m.shownKey()
+	var place, members, waiting, views, marked, topic string
+	nick := " " + m.cs.Nick()
+	if m.pmPeer != "" {
+		place = " │ @" + m.pmPeer
+		members = " │ private conversation"
+	} else if cur := m.cs.CurrentRoom(); cur != "" {
 		v := m.view(cur)
-		roomPart = " │ #" + cur
+		place = " │ #" + cur
 		members = fmt.Sprintf(" │ %d members", v.members)
 		if v.topic != "" {
 			topic = " │ " + v.topic
 		}
 	}
-	if names := m.cs.Rooms(); len(names) > 1 {
+	if n := len(m.waiting); n > 0 {
+		waiting = fmt.Sprintf(" │ %d lines waiting", n)
+	}
+	var mentioned []string // the views marked "!", styled apart
+	if keys := m.viewKeys(); len(keys) > 1 {
 		var all, some strings.Builder
-		for _, r := range names {
-			mark := ""
-			if v := m.views[r]; v != nil && r != cur && v.unread {
-				mark = "*"
+		for _, k := range keys {
+			name := k
+			if k[0] != '@' {
+				name = "#" + k
+			}
+			if v := m.views[k]; v != nil && k != shown && v.unread {
 				if v.mentioned {
-					mark = "!"
+					name += "!"
+					mentioned = append(mentioned, name)
+				} else {
+					name += "*"
 				}
+				some.WriteString(" " + name)
 			}
-			all.WriteString(" #" + r + mark)
-			if mark != "" {
-				some.WriteString(" #" + r + mark)
-			}
+			all.WriteString(" " + name)
 		}
-		rooms = " │" + all.String()
+		views = " │" + all.String()
 		if some.Len() > 0 {
 			marked = " │" + some.String()
 		}
 	}
-	status := nick + roomPart + members + rooms + topic + " "
+	status := nick + place + members + waiting + views + topic + " "
 	if m.closing != "" {
-		status = " disconnected: " + m.closing + " "
+		status, mentioned = " disconnected: "+m.closing+" ", nil
 	}
-	if status == m.statusKey && m.width == m.statusWidth && m.statusView != "" {
+	if status == m.statusKey && m.width == m.statusWidth && th == m.statusTheme && m.statusView != "" {
 		return m.statusView
 	}
-	m.statusKey, m.statusWidth = status, m.width
+	m.statusKey, m.statusWidth, m.statusTheme = status, m.width, th
 	if m.closing == "" && !fitsWidth(status, m.width) {
 		// What comes before the topic first; the topic in what is left,
 		// if enough is; then less and less before it.
 		const enough = 12
-		lead := nick + roomPart + members + rooms
+		lead := nick + place + members + waiting + views
 		if left := m.width - ansi.StringWidth(lead) - widthRisk(lead); left >= enough+len(" │ ") {
 			status = lead + ansi.Truncate(topic, left-widthRisk(topic)-1, "…") + " "
 		} else {
 			for _, try := range []string{
 				lead + " ",
-				nick + roomPart + rooms + " ",
-				nick + roomPart + marked + " ",
-				nick + marked + roomPart + " ",
+				nick + place + waiting + views + " ",
+				nick + place + waiting + marked + " ",
+				nick + place + marked + " ",
+				nick + marked + place + " ",
 			} {
 				status = try
 				if fitsWidth(try, m.width) {
@@ -482,8 +595,26 @@ func (m *tuiModel) statusLine() string {
 	if !fitsWidth(status, m.width) {
 		status = ansi.Truncate(status, max(m.width-widthRisk(status)-1, 0), "…")
 	}
-	m.statusView = statusStyle.Render(status)
+	m.statusView = styleMarks(status, mentioned, th.status, th.statusMention)
 	return m.statusView
+}
+
+// styleMarks renders status in style, and each of marks found in it (whole,
+// not cut off) in markStyle.
+func styleMarks(status string, marks []string, style, markStyle lipgloss.Style) string {
+	var b strings.Builder
+	for _, mark := range marks {
+		i := strings.Index(status, " "+mark+" ")
+		if i < 0 {
+			continue
+		}
+		i++
+		b.WriteString(style.Render(status[:i]))
+		b.WriteString(markStyle.Render(mark))
+		status = status[i+len(mark):]
+	}
+	b.WriteString(style.Render(status))
+	return b.String()
 }
 
 // fitsWidth reports whether plain fits width columns however a terminal
@@ -504,8 +635,9 @@ func (m *tuiModel) inputLines() {
 	if !m.inputStale {
 		return
 	}
+	m.look() // which sets the theme's input styles
 	m.inputStale = false
-	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.inputView.rows)
+	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.input.Styles().Focused.Placeholder, m.inputView.rows)
 	if h := max(m.height-1-len(m.inputView.rows), 1); h != m.msgs.height {
 		m.msgs.setSize(m.width, h)
 	}
@@ -514,10 +646,11 @@ func (m *tuiModel) inputLines() {
 // newBelowLine is the message area's last row while the user reads further
 // up: how many messages came since, and how to get to them.
 func (m *tuiModel) newBelowLine() string {
-	if m.newBelowView != "" && m.newBelowShown == m.newBelow && m.newBelowWidth == m.width {
+	th := m.look().theme
+	if m.newBelowView != "" && m.newBelowShown == m.newBelow && m.newBelowWidth == m.width && m.newBelowTheme == th {
 		return m.newBelowView
 	}
-	m.newBelowShown, m.newBelowWidth = m.newBelow, m.width
+	m.newBelowShown, m.newBelowWidth, m.newBelowTheme = m.newBelow, m.width, th
 	text := " ↓ more below: PgDn "
 	if m.newBelow == 1 {
 		text = " 1 new message ↓ PgDn "
@@ -527,10 +660,7 @@ func (m *tuiModel) newBelowLine() string {
 	if len(text) > m.width-2 {
 		text = ansi.Truncate(text, max(m.width-2, 0), "")
 	}
-	// Reverse video by hand: it changes with every message while the user
-	// reads further up, and a lipgloss style costs more than the rest of
-	// the frame.
-	m.newBelowView = "\x1b[7m" + text + ansi.ResetStyle
+	m.newBelowView = th.banner + text + ansi.ResetStyle
 	return m.newBelowView
 }
 

@@ -92,6 +92,8 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
 	model.scr = newScreen(sess, profile, model.width, model.height)
+	// Without colours the mono theme is the default (see theme).
+	model.colour = profile > colorprofile.ASCII
 	// Bubble Tea runs the model (Update, View, commands such as the
 	// cursor's blinking); screen draws and readKeys reads in place of its
 	// renderer and input reader (see why there).
@@ -112,7 +114,12 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	// Closed before the last write, so that a peer that does not read it
 	// is cut after the grace (see cutStuckWriter).
 	cs.Close(room.ReasonClosed)
-	// The event loop is over: the screen is this goroutine's now.
+	// The event loop is over: the screen and the model are this
+	// goroutine's now. What was on screen and why it ended stay in the
+	// terminal (not for a client too slow to read them).
 	model.scr.stop()
+	if reason := cs.CloseReason(); !reason.DropsQueue() {
+		model.scr.writeFarewell(model.farewell(reason))
+	}
 	s.awaitWriter(cs, pumpDone)
 }

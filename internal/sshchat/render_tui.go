@@ -18,7 +18,6 @@ var (
 	errorStyle   = lipgloss.NewStyle().Foreground(lipgloss.Color("#ff5f5f")).Bold(true)
 	statusStyle  = lipgloss.NewStyle().Reverse(true)
 	privateStyle = lipgloss.NewStyle().Foreground(lipgloss.Color("#c678dd")).Bold(true)
-	mentionStyle = lipgloss.NewStyle().Background(lipgloss.Color("#5f5f00"))
 )
 
 func nickStyle(nick string) lipgloss.Style {
@@ -27,10 +26,22 @@ func nickStyle(nick string) lipgloss.Style {
 	return lipgloss.NewStyle().Foreground(lipgloss.Color(nickPalette[h.Sum32()%uint32(len(nickPalette))])).Bold(true)
 }
 
-// renderTUI renders ev as styled lines for the terminal interface. The result
-// does not depend on the recipient, so it is computed once per event.
+// renderTUI renders ev as styled lines for the terminal interface, with
+// the default theme and times (HH:MM, UTC). The result does not depend on
+// the recipient, so it is computed once per event; a session with other
+// settings renders its own (see look).
 func renderTUI(ev *room.Event) string {
-	ts := dimStyle.Render(ev.Time.Local().Format("15:04"))
+	return defaultTheme.render(ev, ev.Time.UTC().Format("15:04"))
+}
+
+// render is ev as th shows it, stamp before it ("" for none).
+func (th *theme) render(ev *room.Event, stamp string) string {
+	// The theme's styles, under the names of the default theme's.
+	dimStyle, noticeStyle, errorStyle, privateStyle, nickStyle := th.dim, th.notice, th.error, th.private, th.nick
+	ts := ""
+	if stamp != "" {
+		ts = dimStyle.Render(stamp)
+	}
 	var line string
 	switch ev.Kind {
 	case room.KindMessage:
@@ -79,6 +90,9 @@ func renderTUI(ev *room.Event) string {
 			parts[i] = noticeStyle.Render(p)
 		}
 		line = ts + " " + strings.Join(parts, "\n      ")
+	}
+	if ts == "" {
+		line = strings.TrimPrefix(line, " ") // the space after the stamp
 	}
 	return line
 }

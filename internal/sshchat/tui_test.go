@@ -477,21 +477,42 @@ func visibleDiff(a, b *vt.Emulator) string {
 	return ""
 }
 
-// The input line takes as many characters as --max-message allows, not the
-// default's: a server with a longer limit must not cut what its terminal
-// users type.
-func TestInputLimitFollowsMaxMessage(t *testing.T) {
+// Text past --max-message is never cut: the input keeps all of it, and
+// Enter refuses it with the count over the limit, leaving it to be
+// shortened; up to the limit (whatever it is) it is sent.
+func TestInputOverMaxMessageKeptAndRefused(t *testing.T) {
 	for _, limit := range []int{50, room.DefaultMaxMessage + 1000} {
 		hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithMaxMessage(limit))
 		cs, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := newTUIModel(hub, cs, 80, 24)
+		m := newTUIModel(hub, cs, 200, 24)
+		readQueued(m, cs)
 		typed := strings.Repeat("x", limit+10)
 		m.Update(tea.PasteMsg{Content: typed})
-		if got := len(m.input.Value()); got != limit {
+		if got := len(m.input.Value()); got != len(typed) {
 			t.Errorf("--max-message %d: the input holds %d characters of %d typed", limit, got, len(typed))
+		}
+		m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+		area := ansi.Strip(strings.Join(m.rows()[:m.msgs.height], "\n"))
+		want := fmt.Sprintf("not sent: %d characters, 10 over the limit of %d", limit+10, limit)
+		if !strings.Contains(area, want) || m.input.Value() != typed {
+			t.Errorf("--max-message %d: after Enter the input holds %d characters and the log lacks %q:\n%s", limit, len(m.input.Value()), want, area)
+		}
+		m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+		for range 9 {
+			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+		}
+		m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+		sent := false
+		for len(cs.Events()) > 0 {
+			if ev := <-cs.Events(); ev.Kind == room.KindMessage && ev.Text == typed[:limit] {
+				sent = true
+			}
+		}
+		if !sent || m.input.Value() != "" {
+			t.Errorf("--max-message %d: %d characters were not sent", limit, limit)
 		}
 		cs.Leave()
 	}

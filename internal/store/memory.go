@@ -29,8 +29,12 @@ type Memory struct {
 	bans     []Ban // by ID
 	mutes    map[string]Mute
 	settings map[string]string
+	keyDocs  map[string]string // personal settings by key fingerprint
 	codes    map[string]memoryCode
 	webs     []WebSession // in the order they were added
+	// What keys carry between visits (see KeyStore), by fingerprint.
+	keyRooms map[string][]string
+	keyLines map[string][]string // oldest first
 }
 
 type memoryRoom struct {
@@ -51,7 +55,10 @@ func NewMemory() *Memory {
 		ops:      map[string]bool{},
 		mutes:    map[string]Mute{},
 		settings: map[string]string{},
+		keyDocs:  map[string]string{},
 		codes:    map[string]memoryCode{},
+		keyRooms: map[string][]string{},
+		keyLines: map[string][]string{},
 	}
 }
 

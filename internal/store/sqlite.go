@@ -103,6 +103,26 @@ var migrations = []string{
 	);
 	CREATE INDEX web_sessions_key ON web_sessions(fingerprint);
 	ALTER TABLE rooms ADD COLUMN topic_locked INTEGER NOT NULL DEFAULT 0;`,
+	// 4: each key's personal settings (ignore list, zone, theme...), one
+	// document per key fingerprint.
+	`CREATE TABLE key_settings (
+		fingerprint TEXT PRIMARY KEY,
+		document    TEXT NOT NULL,
+		updated_at  INTEGER NOT NULL
+	);`,
+	// 5: what a key carries from one visit to the next.
+	`CREATE TABLE key_rooms (
+		fingerprint TEXT NOT NULL,
+		position    INTEGER NOT NULL,
+		room        TEXT NOT NULL,
+		PRIMARY KEY (fingerprint, position)
+	);
+	CREATE TABLE key_input_history (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		fingerprint TEXT NOT NULL,
+		line        TEXT NOT NULL
+	);
+	CREATE INDEX key_input_history_key ON key_input_history(fingerprint, id);`,
 }
 
 // Synchronous modes (--sqlite-sync). Full: every commit is on the disk
@@ -237,18 +257,8 @@ func (s *SQLite) History(ctx context.Context, room string, before int64, limit i
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		var m Message
-		var ts int64
-		if err := rows.Scan(&m.ID, &m.Room, &m.Kind, &m.From, &m.Text, &ts); err != nil {
-			return nil, err
-		}
-		m.Time = time.UnixMilli(ts)
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanMessages(rows)
+	if err != nil {
 		return nil, err
 	}
 	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
@@ -264,6 +274,12 @@ func (s *SQLite) HistoryAfter(ctx context.Context, room string, after int64, lim
 	if err != nil {
 		return nil, err
 	}
+	return scanMessages(rows)
+}
+
+// scanMessages reads the rows of a history query (id, room, kind, sender,
+// text, ts) and closes them.
+func scanMessages(rows *sql.Rows) ([]Message, error) {
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {

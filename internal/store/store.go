@@ -78,6 +78,8 @@ type Store interface {
 
 	IdentityStore
 	ModerationStore
+	KeySettingsStore
+	KeyStore
 }
 
 // QueuedAppender is implemented by stores that commit messages in groups
@@ -121,4 +123,22 @@ type ModerationStore interface {
 	Setting(ctx context.Context, key string) (string, error)
 	SetSetting(ctx context.Context, key, value string) error
 	SetTopicLocked(ctx context.Context, room string, locked bool) error
+}
+
+// KeyStore keeps what a key's sessions carry from one visit to the next:
+// the rooms it was in and the lines it sent, to recall them.
+type KeyStore interface {
+	// KeyRooms returns the rooms the key was last in, in the order given
+	// to SetKeyRooms (none if never set).
+	KeyRooms(ctx context.Context, fingerprint string) ([]string, error)
+	// SetKeyRooms replaces the key's rooms.
+	SetKeyRooms(ctx context.Context, fingerprint string, rooms []string) error
+	// InputHistory returns the key's newest sent lines, at most limit,
+	// oldest first.
+	InputHistory(ctx context.Context, fingerprint string, limit int) ([]string, error)
+	// AppendInputHistory adds line to the key's sent lines and keeps only
+	// the newest keep of them.
+	AppendInputHistory(ctx context.Context, fingerprint, line string, keep int) error
+	// ForgetKey deletes the key's rooms and sent lines.
+	ForgetKey(ctx context.Context, fingerprint string) error
 }

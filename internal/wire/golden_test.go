@@ -77,6 +77,9 @@ func goldenCases() []goldenCase {
 		}}},
 		{"history_after_none", &room.Event{Kind: room.KindHistory, Room: "dev", Forward: true, Time: at}},
 		{"history_empty", &room.Event{Kind: room.KindHistory, Room: "dev", Time: at}},
+		{"history_join_more", &room.Event{Kind: room.KindHistory, Room: "lobby", More: true, Time: at, History: []*room.Event{
+			msg(41, "alice", "hello", false, earlier),
+		}}},
 		{"history_lines", &room.Event{Kind: room.KindHistory, Room: "lobby", Time: at, History: []*room.Event{
 			msg(43, "alice", "two\nlines", false, earlier),
 			msg(44, "bob", "waves\nback", true, earlier.Add(time.Second)),

@@ -79,6 +79,8 @@ func encodeHistory(ev *room.Event) []byte {
 		fmt.Fprintf(&b, `,"after":%d,"more":%t`, ev.After, ev.More)
 	case ev.Before != 0:
 		fmt.Fprintf(&b, `,"before":%d,"more":%t`, ev.Before, ev.More)
+	default: // the history sent on joining: more says whether older ones are stored
+		fmt.Fprintf(&b, `,"more":%t`, ev.More)
 	}
 	b.WriteString(`,"messages":[`)
 	for i, m := range ev.History {

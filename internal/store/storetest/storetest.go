@@ -44,6 +44,9 @@ func Run(t *testing.T, open Open) {
 		{"AddBans", testAddBans},
 		{"Mutes", testMutes},
 		{"Settings", testSettings},
+		{"KeySettings", testKeySettings},
+		{"KeyRooms", testKeyRooms},
+		{"InputHistoryKeepsTheNewestAndIsForgotten", testInputHistory},
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},
 		{"PingReadyAndClose", testPingReadyAndClose},
@@ -584,6 +587,58 @@ func testSettings(t *testing.T, s store.Store) {
 	must(t, s.SetSetting(ctx, "other", "x"))
 	if v, err := s.Setting(ctx, "motd"); err != nil || v != "welcome" {
 		t.Fatalf("setting = %q, %v", v, err)
+	}
+}
+
+func testKeyRooms(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if rooms, err := s.KeyRooms(ctx, "SHA256:a"); err != nil || len(rooms) != 0 {
+		t.Fatalf("never set: %q, %v", rooms, err)
+	}
+	must(t, s.SetKeyRooms(ctx, "SHA256:a", []string{"lobby", "dev", "coffee"}))
+	must(t, s.SetKeyRooms(ctx, "SHA256:b", []string{"other"}))
+	must(t, s.SetKeyRooms(ctx, "SHA256:a", []string{"lobby", "coffee", "zeta", "alpha"}))
+	if rooms, err := s.KeyRooms(ctx, "SHA256:a"); err != nil || strings.Join(rooms, " ") != "lobby coffee zeta alpha" {
+		t.Fatalf("replaced: %q, %v; want them in the order given", rooms, err)
+	}
+	if rooms, err := s.KeyRooms(ctx, "SHA256:b"); err != nil || strings.Join(rooms, " ") != "other" {
+		t.Fatalf("another key's: %q, %v", rooms, err)
+	}
+	must(t, s.SetKeyRooms(ctx, "SHA256:a", nil))
+	if rooms, err := s.KeyRooms(ctx, "SHA256:a"); err != nil || len(rooms) != 0 {
+		t.Fatalf("emptied: %q, %v", rooms, err)
+	}
+}
+
+func testInputHistory(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if lines, err := s.InputHistory(ctx, "SHA256:a", 10); err != nil || len(lines) != 0 {
+		t.Fatalf("none yet: %q, %v", lines, err)
+	}
+	for i := 1; i <= 7; i++ {
+		must(t, s.AppendInputHistory(ctx, "SHA256:a", fmt.Sprintf("line %d", i), 5))
+	}
+	must(t, s.AppendInputHistory(ctx, "SHA256:b", "two\nlines, same text twice", 5))
+	must(t, s.AppendInputHistory(ctx, "SHA256:b", "two\nlines, same text twice", 5))
+	lines, err := s.InputHistory(ctx, "SHA256:a", 10)
+	if err != nil || strings.Join(lines, "|") != "line 3|line 4|line 5|line 6|line 7" {
+		t.Fatalf("kept: %q, %v; want the newest 5, oldest first", lines, err)
+	}
+	if lines, _ := s.InputHistory(ctx, "SHA256:a", 2); strings.Join(lines, "|") != "line 6|line 7" {
+		t.Fatalf("limit 2: %q; want the newest two", lines)
+	}
+	if lines, _ := s.InputHistory(ctx, "SHA256:b", 10); len(lines) != 2 || lines[0] != "two\nlines, same text twice" {
+		t.Fatalf("another key's: %q", lines)
+	}
+	must(t, s.SetKeyRooms(ctx, "SHA256:a", []string{"dev"}))
+	must(t, s.ForgetKey(ctx, "SHA256:a"))
+	rooms, err := s.KeyRooms(ctx, "SHA256:a")
+	must(t, err)
+	if lines, _ := s.InputHistory(ctx, "SHA256:a", 10); len(lines) != 0 || len(rooms) != 0 {
+		t.Fatalf("forgotten key: lines %q, rooms %q", lines, rooms)
+	}
+	if lines, _ := s.InputHistory(ctx, "SHA256:b", 10); len(lines) != 2 {
+		t.Fatalf("forgetting one key took another's lines: %q", lines)
 	}
 }
 

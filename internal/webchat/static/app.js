@@ -4,16 +4,20 @@
 // (drawing it; every user string goes in as text, never HTML),
 // connection.js (the socket, heartbeat and reconnecting), composer.js
 // (typing and the outbox of unconfirmed lines), signin.js (the sign-in
-// card). This module handles the server's frames and ties them together.
+// card), links.js (clickable addresses), persist.js (what is remembered
+// across reloads), notify.js (title, favicon, desktop notifications). This
+// module handles the server's frames and ties them together.
 
 import {
   PAGE, CATCH_UP_PAGE, state, has, fold, normRoom, roomNamed, view, addRoom, removeRoom, eachRoom,
   sortMembers, memberFrom, isMe, buildMentionRe, parseTime, messageLine, isDuplicate,
-  firstMessageIndex, oldestId, newestId, resetChatState
+  firstMessageIndex, oldestId, newestId, resetChatState, addConversation, conversationNamed,
+  removeConversation, isConversation, tabKey
 } from "./state.js";
 import {
   el, bindElements, addLine, placeMessage, insertLines, systemLine, renderRoom, renderStatus,
-  renderMembers, renderTabs, updateOlder, setTitle, notifyMention, countUnread, showConnection
+  renderMembers, renderTabs, updateOlder, countUnread, showConnection, saveAnchor, restoreAnchor,
+  setFlag, updateJump, scrollToBottom
 } from "./render.js";
 import * as conn from "./connection.js";
 import {
@@ -22,20 +26,30 @@ import {
 } from "./composer.js";
 import {
   initSignin, setSigninHooks, showLogin, loginErrorEl, focusLogin, renderLogin, setAuth,
-  checkSession, backToSignIn
+  checkSession, backToSignIn, usesSessionJoin
 } from "./signin.js";
+import * as persist from "./persist.js";
+import { initNotify, callAttention, seen, setTitle } from "./notify.js";
 
 // A reconnect refused because our nick is in use most likely meets the
 // connection that just died, which the server drops within a minute (two
 // of its 30 s pings): keep trying that long before asking for a nick.
 const NICK_HELD_MS = 90000;
 
+// A nick refused as in use while rejoining after a reload is most likely
+// still held by the page that was just closed: ask again for this long.
+const RELOAD_NICK_MS = 5000;
+
 let outageSince = 0; // when the connection was lost; 0 while it is not
+let restored = false; // the tabs of the last visit were put back
+let autoJoinUntil = 0;
+let draftTimer = null;
 
 // ---- connection ----------------------------------------------------------
 
 // join connects as nick ("" lets a signed-in browser get its key's nick).
 function join(nick) {
+  restoreTabs();
   state.wantedNick = nick;
   conn.resetBackoff();
   conn.open();
@@ -86,6 +100,11 @@ function onClose(info) {
       reason = "signed out (this browser's sign-in was ended); sign in again with a new code from /weblogin";
     }
     systemLine("disconnect", { text: "disconnected: " + reason });
+    if (state.signedOut) {
+      persist.forgetChat();
+    } else {
+      persist.set({ autoJoin: false }); // quit, kicked or banned: no rejoining by itself
+    }
     el.reconnect.focus();
     return { reconnect: false, why: "disconnected: " + reason };
   }
@@ -127,6 +146,7 @@ function resetChat() {
   conn.stop(1000, "signed out");
   resetChatState();
   forgetOutbox();
+  persist.forgetChat();
   outageSince = 0;
   setTitle();
   el.messages.textContent = "";
@@ -152,11 +172,153 @@ function showChat() {
 function switchTo(name, tell) {
   const r = roomNamed(name);
   if (!r) return;
-  state.current = r.name;
+  showTab(r);
+  if (tell) conn.send({ type: "switch", room: r.name });
+}
+
+// showTab shows a room or a private conversation. The tab left keeps its
+// draft and where it was scrolled to; the tab shown gets its own back, and
+// a "new messages" divider above what arrived while it was not shown.
+function showTab(r) {
+  const changed = r !== view();
+  if (changed) leaveTab();
+  if (isConversation(r)) {
+    state.pm = fold(r.name);
+  } else {
+    state.pm = "";
+    state.current = r.name;
+  }
+  if (r.marker) r.marker.marker = false;
+  r.marker = null;
+  if (r.unread && r.firstUnread && r.lines.indexOf(r.firstUnread) >= 0) {
+    r.marker = r.firstUnread;
+    r.marker.marker = true;
+  }
+  r.firstUnread = null;
   r.unread = 0;
   r.mention = false;
+  r.mentions = 0;
   renderRoom();
-  if (tell) conn.send({ type: "switch", room: r.name });
+  if (changed) setInput(persist.draft(tabKey(r)));
+  persistTabs();
+}
+
+// leaveTab keeps the draft and the place of the tab shown.
+function leaveTab() {
+  const r = view();
+  const key = tabKey(r);
+  clearTimeout(draftTimer);
+  persist.setDraft(key, el.input.value);
+  saveAnchor(r);
+  persist.setAnchor(key, r.anchor);
+}
+
+function setInput(v) {
+  if (el.input.value === v) return;
+  el.input.value = v;
+  el.input.dispatchEvent(new Event("input")); // e.g. for a box that grows with its text
+}
+
+function saveDraftSoon() {
+  clearTimeout(draftTimer);
+  draftTimer = setTimeout(function () { persist.setDraft(tabKey(), el.input.value); }, 300);
+}
+
+function persistTabs() {
+  if (!state.inChat) return;
+  persist.set({
+    nick: state.me || String(persist.get("nick") || ""),
+    rooms: state.order.slice(),
+    privates: state.pmOrder.map(function (k) { return state.privates[k].name; }),
+    tab: tabKey()
+  });
+}
+
+// restoreTabs puts back, before the first welcome of this page, the rooms
+// and private tabs of the last visit: the rooms are joined again like after
+// a reconnect (see onWelcome), in the same order.
+function restoreTabs() {
+  if (restored) return;
+  restored = true;
+  if (state.order.length || state.pmOrder.length) return;
+  persist.strings("rooms").forEach(function (name) { if (normRoom(name)) addRoom(name).restored = true; });
+  persist.strings("privates").forEach(function (nick) { addConversation(nick); });
+  const tab = String(persist.get("tab") || "");
+  if (tab.charAt(0) === "#" && roomNamed(tab.slice(1))) state.current = normRoom(tab.slice(1));
+  if (tab.charAt(0) === "@" && conversationNamed(tab.slice(1))) state.pm = fold(tab.slice(1));
+  eachRoom(function (r) { r.anchor = persist.anchor(tabKey(r)); });
+}
+
+// resume rejoins, when the page is opened again, as the nick of the last
+// visit, unless that chat ended on purpose (quit, kicked, signed out).
+// Returns whether it did.
+function resume() {
+  const nick = String(persist.get("nick") || "");
+  if (persist.get("autoJoin") !== true || state.inChat) return false;
+  if (usesSessionJoin()) {
+    const mine = state.auth.nicks.filter(function (n) { return fold(n) === fold(nick); });
+    el.sessionJoin.disabled = true;
+    autoJoinUntil = Date.now() + RELOAD_NICK_MS;
+    join(mine.length ? mine[0] : "");
+    return true;
+  }
+  if (!nick) return false;
+  el.nick.value = nick;
+  el.join.disabled = true;
+  autoJoinUntil = Date.now() + RELOAD_NICK_MS;
+  join(nick);
+  return true;
+}
+
+// ---- private conversations -----------------------------------------------
+
+function openConversation(nick, show) {
+  const existed = !!conversationNamed(nick);
+  const c = addConversation(nick);
+  if (show) {
+    showTab(c);
+  } else if (!existed) {
+    renderTabs();
+    persistTabs();
+  }
+  return c;
+}
+
+function closeConversation(key) {
+  if (!has(state.privates, key)) return;
+  const c = state.privates[key];
+  const shown = c === view();
+  if (shown) leaveTab();
+  persist.setDraft(tabKey(c), "");
+  persist.setAnchor(tabKey(c), null);
+  removeConversation(key);
+  if (shown) {
+    showTab(view());
+  } else {
+    renderTabs();
+    persistTabs();
+  }
+}
+
+// renameConversation follows a person who changed nick.
+function renameConversation(oldNick, newNick) {
+  const c = conversationNamed(oldNick);
+  if (!c || conversationNamed(newNick)) return;
+  const oldKey = fold(oldNick), newKey = fold(newNick);
+  delete state.privates[oldKey];
+  c.name = newNick;
+  state.privates[newKey] = c;
+  state.pmOrder = state.pmOrder.map(function (k) { return k === oldKey ? newKey : k; });
+  if (state.pm === oldKey) state.pm = newKey;
+  renderTabs();
+  if (c === view()) renderStatus();
+  persistTabs();
+}
+
+// privateTo is the nick a message typed now goes to privately, or "".
+function privateTo() {
+  const r = view();
+  return isConversation(r) ? r.name : "";
 }
 
 // ---- frames --------------------------------------------------------------
@@ -184,6 +346,7 @@ function onFrame(f) {
     case "error": onError(f); break;
     case "welcome": onWelcome(f); break;
     case "missed": onMissed(f); break;
+    case "away": onAway(f); break;
     default:
       // The protocol may grow: unknown frames are ignored.
       console.debug("tertulia: ignoring frame of unknown type", f.type);
@@ -213,6 +376,12 @@ function helloErrorText(f) {
 
 function onHelloError(f) {
   const msg = helloErrorText(f);
+  if (!state.inChat && String(f.code || "") === "nick_taken" && Date.now() < autoJoinUntil) {
+    // Rejoining after a reload: the closed page may not have let go yet.
+    setTimeout(function () { if (!state.welcomed && conn.isOpen()) hello(); }, 400);
+    return;
+  }
+  autoJoinUntil = 0;
   if (!state.inChat) {
     loginErrorEl().textContent = msg;
     el.join.disabled = false;
@@ -246,12 +415,16 @@ function onWelcome(f) {
   const rejoin = state.order.filter(function (name) { return list.indexOf(name) < 0; });
   eachRoom(function (r) {
     r.loading = false;
-    r.rejoining = true;
+    r.rejoining = !r.restored;
     r.catchFrom = newestId(r);
   });
   list.forEach(function (name) { addRoom(name).awaitMembers = true; });
   if (!state.current || !has(state.rooms, state.current)) state.current = list.length ? list[0] : (state.order[0] || "");
   showChat();
+  if (!el.input.value) setInput(persist.draft(tabKey()));
+  persist.set({ nick: state.me, autoJoin: true });
+  persistTabs();
+  autoJoinUntil = 0;
   systemLine("notice", { text: "welcome " + state.me });
   rejoin.forEach(function (name) { conn.sendPaced({ type: "say", room: "", text: "/join #" + name }); });
   if (rejoin.length && state.current) conn.sendPaced({ type: "switch", room: state.current });
@@ -273,6 +446,12 @@ function onMessage(f) {
   const line = messageLine(f, false);
   placeMessage(r, line);
   countUnread(r, line);
+  alertMention(r, line);
+}
+
+function alertMention(r, line) {
+  if (!line.mention) return;
+  callAttention({ title: line.from + " mentioned you in #" + r.name, body: line.text, tag: tabKey(r), tab: r });
 }
 
 // onHistory shows stored messages: the recent ones after a join, an older
@@ -299,27 +478,60 @@ function onHistory(f) {
     insertLines(r, idx < 0 ? r.lines.length : idx, lines);
     return;
   }
+  // A room rejoined after a reconnect: what is newer than the last message
+  // we held is what we missed, all of it if we held none (a room put back
+  // after a reload is joined afresh, see restoreTabs).
   const caughtUp = has(f, "after") || r.rejoining;
-  lines.forEach(function (l) {
-    placeMessage(r, l);
-    if (caughtUp && l.id > r.catchFrom) countUnread(r, l);
-  });
-  if (has(f, "after")) {
-    const last = msgs.length ? msgs[msgs.length - 1] : null;
-    if (f.more === true && last && typeof last.id === "number") {
-      catchUp(r, last.id);
-    } else {
-      r.catching = false;
+  const count = function (l) {
+    if (caughtUp && l.id > r.catchFrom) {
+      countUnread(r, l);
+      alertMention(r, l);
     }
-  } else if (r.rejoining) {
+  };
+  if (!has(f, "after")) {
+    // The history sent on joining goes above our own join line, older
+    // first, set apart by a divider the first time.
+    const first = r.ids.size === 0;
+    if (first && typeof f.more === "boolean") r.noOlder = !f.more;
+    let at = r.joinLine ? r.lines.indexOf(r.joinLine) : -1;
+    // In a log holding no message yet, the history goes above the notices
+    // of this visit too (e.g. "welcome").
+    while (first && at > 0 && r.lines[at - 1].kind !== "msg" && r.lines[at - 1].kind !== "pending") at--;
+    if (at >= 0) {
+      insertLines(r, at, lines);
+      lines.forEach(count);
+      if (first && lines.length) setFlag(r, r.lines[at + lines.length], "earlierAbove", true);
+    } else {
+      lines.forEach(function (l) { placeMessage(r, l); count(l); });
+    }
+    const rejoined = r.rejoining;
     r.rejoining = false;
+    r.restored = false;
     // We held no message of this room, so every message it has came
     // after we joined it: the join's history may not hold them all.
-    if (r.catchFrom === 0 && msgs.length > 0) catchUp(r, 0);
+    if (rejoined && r.catchFrom === 0 && msgs.length > 0) catchUp(r, 0);
+    if (r === view()) {
+      updateOlder();
+      if (r.anchor) restoreAnchor(r);
+    }
+    return;
+  }
+  lines.forEach(function (l) {
+    placeMessage(r, l);
+    count(l);
+  });
+  const last = msgs.length ? msgs[msgs.length - 1] : null;
+  if (f.more === true && last && typeof last.id === "number") {
+    catchUp(r, last.id);
+  } else {
+    r.catching = false;
   }
   if (r === view()) updateOlder();
 }
 
+// onPrivate puts a private message in the conversation with the other
+// person, never in a room: a tab opens for it if needed. One we sent
+// (typed as /msg, /reply or in the conversation) shows that tab.
 function onPrivate(f) {
   const id = typeof f.id === "number" ? f.id : 0;
   if (id > 0) {
@@ -328,8 +540,34 @@ function onPrivate(f) {
   }
   const from = String(f.from || ""), to = String(f.to || "");
   const incoming = !isMe(from);
-  systemLine("private", { time: parseTime(f.ts), id: id, from: from, to: to, text: String(f.text || ""), incoming: incoming });
-  if (incoming) notifyMention();
+  const other = incoming ? from : to;
+  if (!other) return;
+  const c = openConversation(other, false);
+  const line = {
+    kind: "msg", pm: true, time: parseTime(f.ts), id: id, room: "", from: from,
+    text: String(f.text || ""), action: false, mention: false, self: !incoming, history: false
+  };
+  addLine(c, line);
+  if (!incoming) {
+    if (c !== view()) showTab(c);
+    return;
+  }
+  countUnread(c, line);
+  callAttention({ title: from + " (private)", body: line.text, tag: tabKey(c), tab: c });
+}
+
+function onAway(f) {
+  const r = roomNamed(f.room);
+  if (!r) return;
+  const nick = String(f.nick || "");
+  const away = f.away ? String(f.away) : "";
+  let changed = false;
+  r.members = r.members.map(function (m) {
+    if (fold(m.nick) !== fold(nick) || m.away === away) return m;
+    changed = true;
+    return { nick: m.nick, via: m.via, away: away, registered: m.registered };
+  });
+  if (changed && r === view()) renderMembers();
 }
 
 function onJoin(f) {
@@ -349,7 +587,9 @@ function onJoin(f) {
     sortMembers(r.members);
   }
   r.count = typeof f.count === "number" ? f.count : r.members.length;
-  addLine(r, { kind: "join", time: new Date(), room: r.name, nick: nick, via: via });
+  const line = { kind: "join", time: new Date(), room: r.name, nick: nick, via: via };
+  addLine(r, line);
+  if (self) r.joinLine = line;
   if (isNew) {
     switchTo(r.name, false); // the server made it our current room too
   } else if (r === view()) {
@@ -366,8 +606,17 @@ function onPart(f) {
     // We left (e.g. /part): the tab goes; the server's current room is
     // then the last one joined, which we show.
     const wasCurrent = r.name === state.current;
+    const wasShown = r === view();
     removeRoom(r.name);
-    if (wasCurrent) {
+    persist.setDraft(tabKey(r), "");
+    persist.setAnchor(tabKey(r), null);
+    if (wasCurrent && !wasShown) {
+      // A private conversation is shown: it stays.
+      state.current = state.order.length ? state.order[state.order.length - 1] : "";
+      if (state.current) conn.send({ type: "switch", room: state.current });
+      renderTabs();
+      persistTabs();
+    } else if (wasCurrent) {
       state.current = state.order.length ? state.order[state.order.length - 1] : "";
       if (state.current) {
         switchTo(state.current, true);
@@ -376,6 +625,7 @@ function onPart(f) {
       }
     } else {
       renderTabs();
+      persistTabs();
     }
     systemLine("notice", { text: "You left #" + r.name + (state.current ? "" : ". You are in no room: /join #room") });
     return;
@@ -400,6 +650,9 @@ function onNick(f) {
     state.me = newNick;
     state.wantedNick = newNick;
     buildMentionRe();
+    persistTabs();
+  } else {
+    renameConversation(oldNick, newNick);
   }
   addLine(r, { kind: "nickchange", time: new Date(), room: r.name, old: oldNick, nick: newNick });
   if (r === view()) { renderStatus(); renderMembers(); }
@@ -493,28 +746,82 @@ function requestOlder() {
 
 function onScroll() {
   if (el.scroller.scrollTop <= 0 && el.scroller.scrollHeight > el.scroller.clientHeight) requestOlder();
+  updateJump();
 }
 
 // ---- start ---------------------------------------------------------------
 
 function onTabClick(ev) {
-  const tab = ev.target.closest ? ev.target.closest(".room-tab") : null;
+  if (!ev.target.closest) return;
+  const close = ev.target.closest(".pm-close");
+  if (close) {
+    closeConversation(close.getAttribute("data-close"));
+    el.input.focus();
+    return;
+  }
+  const pm = ev.target.closest(".pm-tab");
+  if (pm) {
+    const key = pm.getAttribute("data-pm");
+    if (has(state.privates, key)) showTab(state.privates[key]);
+    el.input.focus();
+    return;
+  }
+  const tab = ev.target.closest(".room-tab");
   if (!tab) return;
   const name = tab.getAttribute("data-room");
-  if (name !== state.current) switchTo(name, true);
+  if (roomNamed(name) !== view()) switchTo(name, true);
   el.input.focus();
 }
 
+// onNickClick opens a private conversation with a nick clicked in the
+// log or the member list.
+function onNickClick(ev) {
+  const n = ev.target.closest ? ev.target.closest("[data-nick]") : null;
+  if (!n) return;
+  const nick = n.getAttribute("data-nick");
+  if (!nick || isMe(nick)) return;
+  openConversation(nick, true);
+  el.input.focus();
+}
+
+// keepPlace saves the draft and place of the tab shown, for a reload (in
+// storage only: the page stays where the reader is).
+function keepPlace() {
+  if (!state.inChat) return;
+  leaveTab();
+  view().anchor = null;
+}
+
 function onVisibility() {
-  if (document.hidden) return;
-  if (state.unread) {
-    state.unread = 0;
-    setTitle();
+  if (document.hidden) {
+    keepPlace();
+    return;
   }
+  seen();
   // A tab shown again reconnects at once if it was waiting, and checks a
   // connection that says it is online (the computer may have slept).
   conn.retryNow();
   conn.probe();
+}
+
+// At midnight "Today" becomes "Yesterday": the log is drawn again, the
+// reader kept in place.
+function redrawAtMidnight() {
+  const now = new Date();
+  const next = new Date(now.getFullYear(), now.getMonth(), now.getDate() + 1, 0, 0, 5);
+  setTimeout(function () {
+    if (state.inChat && !el.chatView.hidden) {
+      saveAnchor(view());
+      renderRoom();
+    }
+    redrawAtMidnight();
+  }, next.getTime() - now.getTime());
+}
+
+function onJumpClick() {
+  scrollToBottom();
+  updateJump();
+  el.input.focus();
 }
 
 function init() {
@@ -525,9 +832,20 @@ function init() {
     onClose: onClose,
     onStatus: function (s) { if (state.inChat) showConnection(s); }
   });
-  setComposerHooks({ switchTo: switchTo });
-  setSigninHooks({ join: join, resetChat: resetChat });
+  setComposerHooks({ switchTo: switchTo, privateTo: privateTo });
+  setSigninHooks({ join: join, resetChat: resetChat, resume: resume });
   initComposer();
+  initNotify(el.members, function (r) {
+    if (r === view() || (isConversation(r) ? conversationNamed(r.name) === r : roomNamed(r.name) === r)) showTab(r);
+  });
+  if (typeof persist.get("nick") === "string") el.nick.value = persist.get("nick");
+  el.input.addEventListener("input", saveDraftSoon);
+  el.sendForm.addEventListener("submit", function () { persist.setDraft(tabKey(), el.input.value); });
+  el.messages.addEventListener("click", onNickClick);
+  el.memberList.addEventListener("click", onNickClick);
+  el.jump.addEventListener("click", onJumpClick);
+  window.addEventListener("pagehide", keepPlace);
+  redrawAtMidnight();
   el.reconnect.addEventListener("click", onReconnectClick);
   el.rooms.addEventListener("click", onTabClick);
   el.loadOlder.addEventListener("click", requestOlder);
@@ -537,7 +855,6 @@ function init() {
     conn.retryNow();
     conn.probe();
   });
-  setTitle();
   initSignin();
 }
 

@@ -39,7 +39,8 @@ let completion = null;
 let sentByEnter = false;
 const fieldSizing = typeof CSS !== "undefined" && CSS.supports && CSS.supports("field-sizing", "content");
 
-// setComposerHooks: switchTo(name, tell) shows a joined room.
+// setComposerHooks: switchTo(name, tell) shows a joined room; privateTo()
+// is the nick of the private conversation shown, or "".
 export function setComposerHooks(h) { hooks = h; }
 
 function newCID() {
@@ -131,6 +132,21 @@ function onSubmit(ev) {
   const frame = { type: "say", room: state.current, text: value, cid: newCID() };
   if (new TextEncoder().encode(JSON.stringify(frame)).length > MAX_FRAME) {
     systemLine("error", { text: "message not sent: too long (it is still in the box)" });
+    return;
+  }
+  // In a private conversation a message goes to that person alone.
+  const to = hooks.privateTo ? hooks.privateTo() : "";
+  if (to && makesMessage(value)) {
+    if (/^\/me\s/i.test(value)) {
+      systemLine("error", { text: "/me works in rooms only: not sent (it is still in the box)" });
+      return;
+    }
+    if (!connected()) {
+      systemLine("error", { text: "not connected: the private message was not sent (it is still in the box)" });
+      return;
+    }
+    conn.send({ type: "say", room: state.current, text: "/msg " + to + " " + value.replace(/^\/\//, "/") });
+    remember(value);
     return;
   }
   if (!makesMessage(value)) {

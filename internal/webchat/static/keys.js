@@ -5,12 +5,12 @@
 // and the topic open on a tap (phones).
 
 import { el, scrollToBottom } from "./render.js";
+import { state } from "./state.js";
 
 // Within this many pixels of the end, the log counts as at the bottom.
 const PINNED_SLACK = 40;
 
-let pinned = true; // the log was at its newest line when last scrolled
-let logHeight = 0;  // the log's height when pinned was last judged
+let logHeight = 0; // the log's height when state.logPinned was last judged
 
 function tabs() { return Array.from(el.rooms.querySelectorAll(".room-tab")); }
 
@@ -56,14 +56,14 @@ function onComposerKey(ev) {
 function onScroll() {
   const s = el.scroller;
   if (s.clientHeight !== logHeight) return;
-  pinned = s.scrollHeight - s.scrollTop - s.clientHeight < PINNED_SLACK;
+  state.logPinned = s.scrollHeight - s.scrollTop - s.clientHeight < PINNED_SLACK;
 }
 
 // A shorter log (keyboard opened, offline bar shown) keeps showing its
 // newest line if it did before.
 function onResize() {
   logHeight = el.scroller.clientHeight;
-  if (pinned) scrollToBottom();
+  if (state.logPinned) scrollToBottom();
 }
 
 // keepTabInView scrolls the tab bar so that the current tab shows.

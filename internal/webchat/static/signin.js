@@ -9,7 +9,8 @@ let hooks = {};
 
 // setSigninHooks: join(nick) connects as nick ("" lets a signed-in browser
 // get its key's nick); resetChat() forgets the chat of the identity going
-// away.
+// away; resume() rejoins as the last visit did, if it should, returning
+// whether it did.
 export function setSigninHooks(h) { hooks = h; }
 
 // usesSessionJoin: the signed-in card (Join as the key's nick) is the way
@@ -256,7 +257,7 @@ export function initSignin() {
   checkSession(function () {
     if (code) {
       submitCode(); // a /weblogin link: sign in at once
-    } else {
+    } else if (!(hooks.resume && hooks.resume())) {
       focusLogin();
     }
   });

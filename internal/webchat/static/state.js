@@ -19,9 +19,19 @@ export const state = {
   rooms: {},         // joined rooms: name -> room (see newRoom)
   order: [],         // joined room names, in join order (the tab order)
   noRoom: newRoom(""), // what is shown while in no room at all
+  // Private conversations, a tab each: folded nick -> conversation (see
+  // newConversation), in the order opened; pm is the one shown ("" while a
+  // room is shown: current stays the server's current room either way).
+  privates: Object.create(null), // no prototype: a nick may be "__proto__"
+  pmOrder: [],
+  pm: "",
   seenPrivate: {},   // ids of private messages already shown
   unread: 0,         // mentions received while the page was hidden
   mentionRe: null,
+  // logPinned: the log is kept at its newest line when its height changes
+  // (see keys.js). The reader's scrolls set it, and so does the page when
+  // it moves the reader itself (a saved place, the "new messages" divider).
+  logPinned: true,
   // Web sign-in (a /weblogin code traded for an HttpOnly cookie): known once
   // GET /session answered; nicks are the key's registered nicks, oldest first.
   auth: { known: false, signedIn: false, nicks: [] },
@@ -38,7 +48,8 @@ export function newRoom(name) {
     count: 0,
     topic: "",
     unread: 0,           // messages that arrived while another tab was shown
-    mention: false,      // one of them mentions me
+    mention: false,      // one of them mentions me (any message, in a private conversation)
+    mentions: 0,         // how many of them mention me
     awaitMembers: false, // the next members frame follows our join: no /who line
     loading: false,      // an older-history request is in flight
     noOlder: false,      // the server has no older messages
@@ -47,8 +58,56 @@ export function newRoom(name) {
     // still being asked for.
     rejoining: false,
     catchFrom: 0,
-    catching: false
+    catching: false,
+    // restored: put back from the last visit (see app.js restoreTabs) and
+    // not joined yet; its join's history is no catch-up.
+    restored: false,
+    kind: "room",
+    joinLine: null,      // our own latest join line: the join's history goes above it
+    firstUnread: null,   // the first line counted unread since the tab was last shown
+    marker: null,        // the line under the "new messages" divider
+    anchor: null,        // where the reader was: { id, off } (see render.js saveAnchor)
+    newBelow: 0          // messages arrived below while scrolled up
   };
+}
+
+// newConversation is a private conversation with nick: a room-like log
+// that is never paged back nor caught up (the server keeps no private
+// history for clients).
+export function newConversation(nick) {
+  const c = newRoom(nick);
+  c.kind = "private";
+  c.noOlder = true;
+  return c;
+}
+
+export function isConversation(r) { return !!r && r.kind === "private"; }
+
+export function conversationNamed(nick) {
+  const key = fold(nick);
+  return has(state.privates, key) ? state.privates[key] : null;
+}
+
+export function addConversation(nick) {
+  const key = fold(String(nick || ""));
+  if (!has(state.privates, key)) {
+    state.privates[key] = newConversation(String(nick));
+    state.pmOrder.push(key);
+  }
+  return state.privates[key];
+}
+
+export function removeConversation(key) {
+  delete state.privates[key];
+  state.pmOrder = state.pmOrder.filter(function (k) { return k !== key; });
+  if (state.pm === key) state.pm = "";
+}
+
+// tabKey names a tab in local storage: "#room" or "@nick" ("" for none).
+export function tabKey(r) {
+  if (!r) r = view();
+  if (isConversation(r)) return "@" + fold(r.name);
+  return r.name ? "#" + r.name : "";
 }
 
 export function fold(s) { return String(s).toLowerCase(); }
@@ -69,7 +128,10 @@ export function roomNamed(name) {
 
 // view is the room whose lines are on screen; lines for no particular
 // room (notices, errors, private messages) go there too.
-export function view() { return has(state.rooms, state.current) ? state.rooms[state.current] : state.noRoom; }
+export function view() {
+  if (state.pm && has(state.privates, state.pm)) return state.privates[state.pm];
+  return has(state.rooms, state.current) ? state.rooms[state.current] : state.noRoom;
+}
 
 export function addRoom(name) {
   name = normRoom(name);
@@ -177,4 +239,7 @@ export function resetChatState() {
   state.noRoom = newRoom("");
   state.seenPrivate = {};
   state.unread = 0;
+  state.privates = Object.create(null);
+  state.pmOrder = [];
+  state.pm = "";
 }
