@@ -186,7 +186,7 @@ func (m *tuiModel) view(name string) *roomView {
 func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	target := ev.Room
 	switch ev.Kind {
-	case room.KindJoin, room.KindMembers:
+	case room.KindJoin, room.KindMembers, room.KindPresence:
 		m.view(ev.Room).members = ev.Count
 	case room.KindPart:
 		if ev.From == m.cs.Nick() && ev.Room != "" {
