@@ -57,8 +57,8 @@ func goldenCases() []goldenCase {
 		}}},
 		{"presence", &room.Event{Kind: room.KindPresence, Room: "lobby", Count: 4210, Time: at, Presence: &room.PresenceSummary{
 			Joined: []string{"dan", "eve"}, JoinedMore: 10,
-			Left:   []string{"bob", "carol", "mallory"},
-			Nicks:  []room.NickChange{{Old: "guest", New: "frank"}},
+			Left:  []string{"bob", "carol", "mallory"},
+			Nicks: []room.NickChange{{Old: "guest", New: "frank"}},
 		}}},
 		{"presence_away", &room.Event{Kind: room.KindPresence, Room: "dev", Count: 201, Time: at, Presence: &room.PresenceSummary{
 			GoneAway: []string{"alice"}, Back: []string{"bob"},
