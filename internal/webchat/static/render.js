@@ -604,6 +604,17 @@ export function renderMembers() {
     if (m.away) li.appendChild(awaySpan(m.away));
     frag.appendChild(li);
   });
+  if (r.membersNext) {
+    // A big room's list comes in pages: the rest on demand.
+    const li = document.createElement("li");
+    li.className = "member member-more";
+    const b = document.createElement("button");
+    b.type = "button";
+    b.setAttribute("data-more-members", "");
+    b.textContent = "Show more (" + r.members.length + " of " + r.count + " shown)";
+    li.appendChild(b);
+    frag.appendChild(li);
+  }
   el.memberList.appendChild(frag);
 }
 
