@@ -395,7 +395,7 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.
-	r.publishAwayLocked(h, Member{}, m)
+	r.publishAwayLocked(h, s, Member{}, m)
 	return true
 }
 
@@ -706,7 +706,7 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
 			r.presenceLocked(h, s, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick))
-			r.publishAwayLocked(h, was, now)
+			r.publishAwayLocked(h, s, was, now)
 		}
 		r.mu.Unlock()
 	}

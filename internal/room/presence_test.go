@@ -281,3 +281,25 @@ func TestWhoInBigRoomIsFirstPage(t *testing.T) {
 		t.Fatalf("/names with the cursor: %d listed, next %q, cursor %q", len(rest.Members), rest.Next, rest.Cursor)
 	}
 }
+
+// In a big room a member still gets its own nick change, away and part one
+// by one, as front-ends follow their own nick and rooms from them.
+func TestBigRoomOwnPresenceComesOneByOne(t *testing.T) {
+	h, _ := newSummaryHub(t, 2)
+	me := connect(t, h, "me", ViaWeb)
+	connect(t, h, "a", ViaWeb)
+	connect(t, h, "b", ViaWeb)
+	drain(me)
+	h.Input(me, "", "/nick myself")
+	if ev := nextKind(t, me, KindNick); ev.From != "me" || ev.To != "myself" || ev.Room != "lobby" {
+		t.Fatalf("own nick change: %+v", ev)
+	}
+	h.Input(me, "", "/away lunch")
+	if ev := nextKind(t, me, KindAway); ev.From != "myself" || ev.Text != "lunch" {
+		t.Fatalf("own away: %+v", ev)
+	}
+	h.Input(me, "", "/part")
+	if ev := nextKind(t, me, KindPart); ev.From != "myself" || ev.Room != "lobby" {
+		t.Fatalf("own part: %+v", ev)
+	}
+}

@@ -168,10 +168,11 @@ func (r *Room) refreshLocked(h *Hub, s *Session) (was, now Member, ok bool) {
 // publishAwayLocked tells the room that a member went away or came back
 // when its listed away message changed from was to now, so that member
 // lists follow it live. Whichever refresh sees the change announces it,
-// whatever change caused that refresh. r.mu must be held.
-func (r *Room) publishAwayLocked(h *Hub, was, now Member) {
+// whatever change caused that refresh; s, the member, gets it even in a
+// big room. r.mu must be held.
+func (r *Room) publishAwayLocked(h *Hub, s *Session, was, now Member) {
 	if was.Away != now.Away {
-		r.presenceLocked(h, nil, &Event{Kind: KindAway, From: now.Nick, Text: now.Away}, noteAway(now.Nick, now.Away))
+		r.presenceLocked(h, s, &Event{Kind: KindAway, From: now.Nick, Text: now.Away}, noteAway(now.Nick, now.Away))
 	}
 }
 
@@ -181,7 +182,7 @@ func (h *Hub) refreshMember(s *Session) {
 	for _, r := range s.joinedRooms() {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
-			r.publishAwayLocked(h, was, now)
+			r.publishAwayLocked(h, s, was, now)
 		}
 		r.mu.Unlock()
 	}
