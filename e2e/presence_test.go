@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
 	"github.com/tertulia/tertulia/internal/app"
@@ -134,4 +135,28 @@ func TestPresenceSummariesAndMemberPages(t *testing.T) {
 	// The old client, which skipped every summary, still chats.
 	watcher.say("still here?")
 	old.expect("the message", func(f map[string]any) bool { return f["type"] == "message" && f["text"] == "still here?" })
+}
+
+// In a room above the threshold the page's member count follows the
+// presence summaries, /who shows a first page with a way to the rest, and
+// asking for the rest lists every member once.
+func TestBrowserBigRoomMemberList(t *testing.T) {
+	srv := startServer(t, func(c *app.Config) { c.Room.PresenceSummaryAbove = 3 })
+	p := newPage(t)
+	p.login(srv.HTTPAddr, "alice")
+	const others = 109 // with alice, more than one page of 100
+	for i := range others {
+		joinWS(t, srv.HTTPAddr, fmt.Sprintf("m%03d", i))
+	}
+	p.waitPage("the count of every member", `() => document.getElementById("member-count").textContent === "110 members"`)
+
+	p.enter("/who")
+	p.waitPage("a first page and a way to the rest", `() => document.querySelectorAll("#member-list li.member:not(.member-more)").length === 100 &&
+		!!document.querySelector("#member-list [data-more-members]")`)
+	p.do("ask for the rest", chromedp.Click(chromedp.CSS(`#member-list [data-more-members]`)))
+	p.waitPage("every member listed once", `() => {
+		const items = [...document.querySelectorAll("#member-list li.member:not(.member-more)")].map(li => li.textContent);
+		return items.length === 110 && new Set(items).size === 110 && !document.querySelector("#member-list [data-more-members]");
+	}`)
+	p.assertNoConsoleErrors()
 }
