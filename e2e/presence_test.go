@@ -138,7 +138,8 @@ func TestPresenceSummariesAndMemberPages(t *testing.T) {
 }
 
 // In a room above the threshold the page's member count follows the
-// presence summaries, /who shows a first page with a way to the rest, and
+// presence summaries, /who says how many and shows a first page with a way
+// to the rest, and
 // asking for the rest lists every member once.
 func TestBrowserBigRoomMemberList(t *testing.T) {
 	srv := startServer(t, func(c *app.Config) { c.Room.PresenceSummaryAbove = 3 })
@@ -152,7 +153,8 @@ func TestBrowserBigRoomMemberList(t *testing.T) {
 
 	p.enter("/who")
 	p.waitPage("a first page and a way to the rest", `() => document.querySelectorAll("#member-list li.member:not(.member-more)").length === 100 &&
-		!!document.querySelector("#member-list [data-more-members]")`)
+		!!document.querySelector("#member-list [data-more-members]") &&
+		document.getElementById("messages").textContent.includes("members (110, 100 shown)")`)
 	p.do("ask for the rest", chromedp.Click(chromedp.CSS(`#member-list [data-more-members]`)))
 	p.waitPage("every member listed once", `() => {
 		const items = [...document.querySelectorAll("#member-list li.member:not(.member-more)")].map(li => li.textContent);

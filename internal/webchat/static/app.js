@@ -723,6 +723,8 @@ function onMembers(f) {
   // the user typed it.
   systemLine("who", {
     room: normRoom(f.room),
+    // A big room's first page: the line says how many there are in all.
+    total: typeof f.total === "number" ? f.total : list.length,
     members: list.map(function (m) { return { nick: m.nick, via: m.via, away: m.away, registered: m.registered }; })
   });
 }

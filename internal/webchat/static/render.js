@@ -238,7 +238,7 @@ export function renderLine(line) {
       break;
     case "who":
       li.appendChild(span("arrow", "---"));
-      li.appendChild(text(" " + roomLabel(line.room) + " members (" + line.members.length + "): "));
+      li.appendChild(text(" " + roomLabel(line.room) + " members (" + (line.total > line.members.length ? line.total + ", " + line.members.length + " shown" : line.members.length) + "): "));
       line.members.forEach(function (m, i) {
         if (i > 0) li.appendChild(text(", "));
         li.appendChild(nickSpan(m.nick));
