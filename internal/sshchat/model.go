@@ -186,7 +186,7 @@ func (m *tuiModel) view(name string) *roomView {
 func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 	target := ev.Room
 	switch ev.Kind {
-	case room.KindJoin, room.KindMembers, room.KindPresence:
+	case room.KindJoin, room.KindMembers:
 		m.view(ev.Room).members = ev.Count
 	case room.KindPart:
 		if ev.From == m.cs.Nick() && ev.Room != "" {
@@ -197,6 +197,8 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	case room.KindTopic:
 		m.view(ev.Room).topic = ev.Text
+	case room.KindPresence:
+		m.view(ev.Room).members = ev.Count
 	case room.KindAway:
 		if ev.From == m.cs.Nick() {
 			return false // the notice answering /away or /back said it once
