@@ -11,7 +11,10 @@ import (
 // fakeTimers hands out timers that fire when the fake clock is advanced
 // past them.
 type fakeTimers struct {
-	clock *fakeClock
+	clock interface {
+		Now() time.Time
+		Advance(time.Duration)
+	}
 
 	mu      sync.Mutex
 	waiting []fakeTimer
