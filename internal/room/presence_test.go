@@ -306,3 +306,29 @@ func TestBigRoomOwnPresenceComesOneByOne(t *testing.T) {
 		t.Fatalf("own part: %+v", ev)
 	}
 }
+
+// A summary pending when a big room shrinks to the threshold is sent before
+// single presence events resume, so no change overtakes earlier ones.
+func TestPendingSummaryBeforeSingleEventsResume(t *testing.T) {
+	h, timers := newSummaryHub(t, 3)
+	obs := connect(t, h, "obs", ViaWeb)
+	a := connect(t, h, "a", ViaWeb)
+	b := connect(t, h, "b", ViaWeb)
+	c := connect(t, h, "c", ViaWeb) // four members: summed up, and sent at once
+	drain(obs)
+	connect(t, h, "d", ViaWeb) // pending until a second has passed
+	a.Leave()
+	b.Leave() // three members now, but a summary is pending
+	if evs := drain(obs); len(evs) > 0 {
+		t.Fatalf("before the summary's second: %v", kinds(evs))
+	}
+	timers.Advance(SummaryInterval)
+	sum := nextKind(t, obs, KindPresence)
+	if len(sum.Presence.Joined) != 1 || len(sum.Presence.Left) != 2 || sum.Count != 3 {
+		t.Fatalf("summary: %+v, count %d; want d joined, a and b left, 3 members", sum.Presence, sum.Count)
+	}
+	h.Input(c, "", "/nick carol") // small again: one by one
+	if ev := next(t, obs); ev.Kind != KindNick || ev.To != "carol" {
+		t.Fatalf("after the summary: %v, want the nick change itself", ev.Kind)
+	}
+}
