@@ -194,9 +194,11 @@ var (
 	wsMessagePrefix = []byte(`{"type":"message"`)
 	wsJoinPrefix    = []byte(`{"type":"join","room":`)
 	wsPartPrefix    = []byte(`{"type":"part","room":`)
-	wsCountKey      = []byte(`"count":`)
-	wsErrorPrefix   = []byte(`{"type":"error"`)
-	wsTextKey       = []byte(`"text":"`)
+	// A big room's presence summary ends with the member count too.
+	wsPresencePrefix = []byte(`{"type":"presence","room":`)
+	wsCountKey       = []byte(`"count":`)
+	wsErrorPrefix    = []byte(`{"type":"error"`)
+	wsTextKey        = []byte(`"text":"`)
 )
 
 func (r *run) connectWS(ctx context.Context, c *client) error {
@@ -258,7 +260,9 @@ func (r *run) wsReader(c *client, ws *chatclient.WS) {
 					}
 				}
 			case bytes.HasPrefix(b, wsJoinPrefix), bytes.HasPrefix(b, wsPartPrefix):
-				c.presence(b)
+				c.presence(b, len(wsJoinPrefix))
+			case bytes.HasPrefix(b, wsPresencePrefix):
+				c.presence(b, len(wsPresencePrefix))
 			case bytes.HasPrefix(b, wsErrorPrefix):
 				c.noteError(string(b))
 			}
@@ -281,11 +285,14 @@ func (r *run) wsReader(c *client, ws *chatclient.WS) {
 			c.notify(sig{kind: sigError, code: f.Code, text: f.Text})
 		case "members":
 			if f.Room == c.lobby {
-				c.count.Store(int64(len(f.Members)))
+				// A big room's first page carries the member count.
+				c.count.Store(int64(max(f.Total, len(f.Members))))
 			}
 			c.notify(sig{kind: sigMembers, room: f.Room})
+		case "presence":
+			c.presence(b, len(wsPresencePrefix))
 		case "join", "part":
-			c.presence(b)
+			c.presence(b, len(wsJoinPrefix))
 			if f.Type == "join" && f.Nick == c.gotNick {
 				c.notify(sig{kind: sigJoined, room: f.Room})
 			}
@@ -293,9 +300,10 @@ func (r *run) wsReader(c *client, ws *chatclient.WS) {
 	}
 }
 
-// presence reads the member count of a lobby join or part frame.
-func (c *client) presence(b []byte) {
-	rest := b[len(wsJoinPrefix):] // same length as wsPartPrefix
+// presence reads the member count of a lobby join, part or presence frame
+// whose prefix up to the room name is prefixLen bytes.
+func (c *client) presence(b []byte, prefixLen int) {
+	rest := b[prefixLen:]
 	n := len(c.lobby)
 	if len(rest) < n+2 || rest[0] != '"' || string(rest[1:1+n]) != c.lobby || rest[1+n] != '"' {
 		return
@@ -458,6 +466,10 @@ func (r *run) lineEvent(c *client, line []byte, at time.Time) {
 			c.count.Store(int64(ev.Count))
 		}
 		c.notify(sig{kind: sigMembers, room: ev.Room})
+	case room.KindPresence:
+		if ev.Room == c.lobby {
+			c.count.Store(int64(ev.Count))
+		}
 	case room.KindWelcome:
 		c.gotNick = ev.From
 		c.notify(sig{kind: sigWelcome, nick: c.gotNick})

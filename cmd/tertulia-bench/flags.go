@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,6 +59,10 @@ type config struct {
 	TargetWSBytes  int64         `json:"target_ws_bytes"`
 	TargetPTYBytes int64         `json:"target_pty_bytes"`
 
+	// Scaling: one run per room size, websocket then PTY (see scaling.go).
+	Sizes    []int `json:"sizes,omitempty"`
+	PTYSizes []int `json:"pty_sizes,omitempty"`
+
 	JSON    bool   `json:"-"`
 	JSONOut string `json:"-"`
 }
@@ -73,6 +79,13 @@ var scenarios = map[string]func(*config){
 	"capacity": func(c *config) {
 		c.WS, c.PTY, c.Senders, c.Duration = 10000, 1000, 0, 30*time.Second
 		c.TargetWSBytes, c.TargetPTYBytes = 48<<10, 384<<10
+	},
+	"scaling": func(c *config) {
+		c.Sizes, c.PTYSizes = []int{100, 1000, 5000, 10000}, []int{100, 500, 1500}
+		c.Senders, c.Rate, c.Duration = 10, 10, 60*time.Second
+		// Members of a big room learn the count from a summary a second:
+		// allow a second of joins before pausing.
+		c.MaxLag = 1000
 	},
 	"storm": func(c *config) {
 		c.Duration = 180 * time.Second
@@ -113,6 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 // validate refuses a configuration the run cannot honour or that would load
 // a server the user did not name as theirs.
 func (c *config) validate() error {
+	if c.Scenario == "scaling" {
+		return c.validateScaling()
+	}
 	clients := c.WS + c.Line + c.PTY
 	switch {
 	case c.WS < 0 || c.Line < 0 || c.PTY < 0 || c.Senders < 0 || c.Rooms < 1:
@@ -153,6 +169,9 @@ func (c *config) validate() error {
 func (c *config) fillUnset() {
 	if c.MaxTime <= 0 {
 		c.MaxTime = 15*time.Minute + c.Duration
+		if runs := len(c.Sizes) + len(c.PTYSizes); c.Scenario == "scaling" && runs > 0 {
+			c.MaxTime = time.Duration(runs) * (10*time.Minute + c.Duration)
+		}
 	}
 	if c.ConnectConcurrency < 1 {
 		c.ConnectConcurrency = 1
@@ -166,7 +185,9 @@ func (c *config) fillUnset() {
 func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("tertulia-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Scenario, "scenario", "custom", "preset: web-fanout, terminal-fanout, capacity, storm or custom (flags given override the preset)")
+	fs.StringVar(&c.Scenario, "scenario", "custom", "preset: web-fanout, terminal-fanout, capacity, storm, scaling or custom (flags given override the preset)")
+	fs.Var(sizeList{&c.Sizes}, "sizes", "scaling: websocket room sizes, comma-separated, one run each (e.g. 100,1000,5000,10000)")
+	fs.Var(sizeList{&c.PTYSizes}, "pty-sizes", "scaling: PTY room sizes, comma-separated, one run each (e.g. 100,500,1500)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "the server's HTTP address (websockets at /ws)")
 	fs.StringVar(&c.SSHAddr, "ssh-addr", "127.0.0.1:2222", "the server's SSH address")
 	fs.IntVar(&c.WS, "ws", c.WS, "websocket clients")
@@ -181,7 +202,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 30*time.Second, "time allowed for one client to connect and join")
 	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 16, "clients connecting at once")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "at most this many new clients per second (0: no limit beyond --max-lag)")
-	fs.Int64Var(&c.MaxLag, "max-lag", 64, "pause connecting while sampled clients have more than this many join events still to read (keeps clients far from the server's outbound queue limit)")
+	fs.Int64Var(&c.MaxLag, "max-lag", orI(c.MaxLag, 64), "pause connecting while sampled clients have more than this many join events still to read (keeps clients far from the server's outbound queue limit)")
 	fs.DurationVar(&c.Settle, "settle", 5*time.Second, "pause after connecting, before measuring memory or sending")
 	fs.IntVar(&c.Width, "pty-width", 80, "terminal width of PTY clients")
 	fs.IntVar(&c.Height, "pty-height", 24, "terminal height of PTY clients")
@@ -239,6 +260,43 @@ func orF(v, def float64) float64 {
 		return def
 	}
 	return v
+}
+
+func orI(v, def int64) int64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// sizeList is a flag of comma-separated positive counts.
+type sizeList struct{ v *[]int }
+
+func (l sizeList) String() string {
+	if l.v == nil {
+		return ""
+	}
+	var parts []string
+	for _, n := range *l.v {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l sizeList) Set(s string) error {
+	var sizes []int
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive count", part)
+		}
+		sizes = append(sizes, n)
+	}
+	*l.v = sizes
+	return nil
 }
 
 func orD(v, def time.Duration) time.Duration {

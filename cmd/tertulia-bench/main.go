@@ -60,8 +60,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	r := newRun(cfg, stderr)
-	rep := r.execute(ctx)
+	var rep *report
+	if cfg.Scenario == "scaling" {
+		rep = scaling(ctx, cfg, stderr)
+	} else {
+		rep = newRun(cfg, stderr).execute(ctx)
+	}
 	if ctx.Err() != nil && rep.Aborted == "" {
 		rep.Aborted = "stopped early: " + context.Cause(ctx).Error()
 	}

@@ -131,3 +131,27 @@ func TestFlagsPresetThenOverride(t *testing.T) {
 		t.Fatal("more clients than --max-conns were accepted")
 	}
 }
+
+// The scaling preset runs one room per size; --sizes and --pty-sizes
+// replace its sizes, and sizes above --max-conns are refused.
+func TestScalingFlags(t *testing.T) {
+	c, err := parseFlags([]string{"--scenario", "scaling", "--sizes", "100, 1000", "--pty-sizes", "100"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Sizes, []int{100, 1000}) || !slices.Equal(c.PTYSizes, []int{100}) || c.Senders != 10 || c.Rate != 10 {
+		t.Fatalf("sizes %v, pty sizes %v, %d senders at %g/s", c.Sizes, c.PTYSizes, c.Senders, c.Rate)
+	}
+	if c.MaxTime <= 0 || c.MaxTime > 3*(10*time.Minute+c.Duration) {
+		t.Fatalf("max time %s: not bounded by the runs", c.MaxTime)
+	}
+	for _, bad := range [][]string{
+		{"--scenario", "scaling", "--sizes", "100,x"},
+		{"--scenario", "scaling", "--sizes", "0"},
+		{"--scenario", "scaling", "--sizes", "20000", "--max-conns", "12000"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

@@ -18,6 +18,7 @@ type report struct {
 	Delivery *deliveryReport `json:"delivery,omitempty"`
 	Capacity []capacityRow   `json:"capacity,omitempty"`
 	Storm    *stormReport    `json:"storm,omitempty"`
+	Scaling  []scalingRow    `json:"scaling,omitempty"`
 
 	Dropped    int64  `json:"dropped"`
 	DropReason string `json:"drop_reason,omitempty"`
@@ -197,6 +198,15 @@ func writeTable(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "ABORTED: %s\n", rep.Aborted)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(rep.Scaling) > 0 {
+		writeScaling(w, rep.Scaling)
+		fmt.Fprintln(w, "\ntargets")
+		for _, t := range rep.Targets {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", passWord(t.Pass), t.Name, t.Want, t.Got)
+		}
+		tw.Flush()
+		return
+	}
 	if len(rep.Connect) > 0 {
 		fmt.Fprintln(w, "\nconnect")
 		fmt.Fprintln(tw, "  kind\tok\tfailed\ttime\tper second\tp50\tp99\tmax\tserver RSS after\t")

@@ -96,6 +96,7 @@ func bindFlags(fs *flag.FlagSet, cfg *app.Config) *textFlags {
 	fs.DurationVar(&cfg.Room.RoomCreateInterval, "room-create-interval", cfg.Room.RoomCreateInterval, "after --room-create-burst, one new room per this interval, per session and per address (0: no limit)")
 	fs.DurationVar(&cfg.Room.RoomReclaimAfter, "room-reclaim-after", cfg.Room.RoomReclaimAfter, "a room with no stored message or topic and no +t is removed once it has been empty this long, and at startup (never the lobby); 0: never")
 	fs.DurationVar(&cfg.Room.SlowTimeout, "slow-timeout", cfg.Room.SlowTimeout, "a session whose outbound queue filled up is skipped other people's messages (and told how many); if it then writes nothing for this long it is dropped as too slow (0: dropped as soon as its queue is full)")
+	fs.IntVar(&cfg.Room.PresenceSummaryAbove, "presence-summary-above", cfg.Room.PresenceSummaryAbove, "in rooms of more members, joins, parts, nick and away changes are sent as one presence summary per room per second, and member lists in pages (0: never)")
 	fs.BoolVar(&cfg.Room.StorePrivate, "store-private", cfg.Room.StorePrivate, "also store private messages in the database (off: they are never written to disk)")
 	fs.IntVar(&cfg.Room.RateBurst, "rate-burst", cfg.Room.RateBurst, "lines a session may send at once before the rate limit applies")
 	fs.Float64Var(&cfg.Room.RatePerSecond, "rate", cfg.Room.RatePerSecond, "lines a session may send per second, after the burst (0: not limited)")

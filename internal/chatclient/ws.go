@@ -69,6 +69,13 @@ func (c *WS) Say(room, text string) error {
 	return c.Send(wire.ClientFrame{Type: "say", Room: room, Text: text})
 }
 
+// Names asks for the page of room's members after cursor ("" for the
+// first page; a members frame's Next for the following one), at most limit
+// (0: the server's default); the answer is a members frame with Total.
+func (c *WS) Names(room, cursor string, limit int) error {
+	return c.Send(wire.ClientFrame{Type: "names", Room: room, Cursor: cursor, Limit: limit})
+}
+
 // bigFrame is the size above which a read buffer is not kept: one member
 // list of a big room would otherwise stay allocated for the connection's
 // life, in every client of a load test.

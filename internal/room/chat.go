@@ -156,9 +156,8 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 		r.mu.Unlock()
 		return userErr("not_in_room", "you are not in #"+r.name)
 	}
-	ev := &Event{Kind: KindPart, From: s.Nick(), Text: reason, Count: len(r.order)}
-	r.publishLocked(h, ev)
-	s.deliver(ev)
+	nick := s.Nick()
+	r.presenceLocked(h, s, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)}, notePart(nick))
 	r.mu.Unlock()
 
 	s.dropRoom(r)

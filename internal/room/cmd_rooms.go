@@ -47,13 +47,17 @@ func roomCommands() []*command {
 				}
 				return nil
 			}},
-		{name: "names", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, help: "list the members of this room or the one named", run: func(c *call) error {
+		{name: "names", params: []param{optional(oneWord("#ROOM")), optional(oneWord("CURSOR"))}, room: needsRoomUnlessNamed, help: "list the members of this room or the one named (a big room's first page; CURSOR: the page after it, as the list says)", run: func(c *call) error {
 			r := c.room
 			if named := c.arg(0); named != "" {
 				var err error
 				if r, err = c.hub.roomByName(roomName(named), false); err != nil {
 					return err
 				}
+			}
+			if cursor := c.arg(1); cursor != "" {
+				c.session.deliver(r.membersPage(c.hub, cursor, MembersPageSize))
+				return nil
 			}
 			c.session.deliver(r.membersEvent(c.hub))
 			return nil

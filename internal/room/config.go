@@ -44,6 +44,9 @@ type Config struct {
 	RoomReclaimAfter time.Duration
 	// StorePrivate stores private messages too.
 	StorePrivate bool
+	// PresenceSummaryAbove: rooms of more members get presence summed up
+	// at most once a second, and member lists in pages; 0: never.
+	PresenceSummaryAbove int
 }
 
 // DefaultConfig is the hub's limits as documented for the flags.
@@ -62,6 +65,8 @@ func DefaultConfig() Config {
 		RoomCreateBurst:    DefaultRoomCreateBurst,
 		RoomCreateInterval: DefaultRoomCreateInterval,
 		RoomReclaimAfter:   DefaultRoomReclaimAfter,
+
+		PresenceSummaryAbove: DefaultPresenceSummaryAbove,
 	}
 }
 
@@ -107,6 +112,9 @@ func (c Config) Validate() error {
 	if c.RoomReclaimAfter < 0 {
 		errs = append(errs, fmt.Errorf("room reclaim after %s: must be 0 (never) or more", c.RoomReclaimAfter))
 	}
+	if c.PresenceSummaryAbove < 0 {
+		errs = append(errs, fmt.Errorf("presence summary above %d: must be 0 (never) or more", c.PresenceSummaryAbove))
+	}
 	return errors.Join(errs...)
 }
 
@@ -140,5 +148,6 @@ func (c Config) Options() []Option {
 		WithRoomCreation(roomBurst, c.RoomCreateInterval),
 		WithRoomReclaim(c.RoomReclaimAfter),
 		WithStorePrivate(c.StorePrivate),
+		WithPresenceSummaryAbove(c.PresenceSummaryAbove),
 	}
 }

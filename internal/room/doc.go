@@ -24,7 +24,9 @@
 //     is taken holding no lock, and takes Hub.mu under it.
 //  2. Hub.mu: nicks, rooms, rooms being created or removed.
 //  3. Room.mu: a room's members and their order; delivery to members
-//     (Session.deliver) runs under it, so it never blocks.
+//     (Session.deliver) runs under it, so it never blocks. A big room's
+//     pending presence summary is gathered under it, and sent under it
+//     by a goroutine that waits at most a second (presence.go).
 //  4. Session.mu: a session's nick, rooms, away text and reply target.
 //
 // Leaves, taken under any of the above and holding nothing else:

@@ -40,6 +40,10 @@ const (
 	// KindAway: a member of Room (From) went away with the reason Text,
 	// or came back (Text "").
 	KindAway
+	// KindPresence sums up, at most once a second, the joins, parts, nick
+	// and away changes of a room above the hub's presence summary
+	// threshold (Presence; Count is the member count when it was sent).
+	KindPresence
 	// kindEnd follows the last kind, so that Kinds lists a new kind without
 	// anyone having to remember it.
 	kindEnd
@@ -86,6 +90,8 @@ func (k Kind) String() string {
 		return "missed"
 	case KindAway:
 		return "away"
+	case KindPresence:
+		return "presence"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -93,7 +99,7 @@ func (k Kind) String() string {
 // presence: the event tells who is in a room, or how they are listed,
 // which a later member list can stand in for.
 func (k Kind) presence() bool {
-	return k == KindJoin || k == KindPart || k == KindNick || k == KindAway
+	return k == KindJoin || k == KindPart || k == KindNick || k == KindAway || k == KindPresence
 }
 
 // Format selects a rendering cache slot. Each front-end renders an event at
@@ -115,6 +121,28 @@ type Member struct {
 	Away string `json:"away,omitempty"`
 	// Registered: the nick belongs to the member's key (not a guest).
 	Registered bool `json:"registered"`
+}
+
+// NickChange is one member's change of nick, in a PresenceSummary.
+type NickChange struct {
+	Old string `json:"old"`
+	New string `json:"new"`
+}
+
+// PresenceSummary is what changed in a big room since its last summary:
+// each list holds at most SummaryListCap entries, the matching More counts
+// the rest, oldest first.
+type PresenceSummary struct {
+	Joined       []string
+	JoinedMore   int
+	Left         []string
+	LeftMore     int
+	Nicks        []NickChange
+	NicksMore    int
+	GoneAway     []string
+	GoneAwayMore int
+	Back         []string
+	BackMore     int
 }
 
 // RoomInfo describes a room, as listed by /rooms.
@@ -139,9 +167,17 @@ type Event struct {
 	// (KindJoin, KindNick).
 	Registered bool
 	Code       string // machine-readable error code (KindError)
-	Count      int    // room member count after this event (join, part, members)
+	Count      int    // room member count after this event (join, part, members, presence)
 	Members    []Member
-	Rooms      []string // rooms of a welcomed session (KindWelcome)
+	// Paged: Members is one page of the room's Count members (KindMembers
+	// of a big room, or an answer to a request for a page). Cursor is the
+	// page asked for (members filed after it; "" for the first page);
+	// Next, if not "", asks for the page after this one.
+	Paged        bool
+	Cursor, Next string
+	// Presence is what a KindPresence event sums up.
+	Presence *PresenceSummary
+	Rooms    []string // rooms of a welcomed session (KindWelcome)
 	// The limits on what the welcomed session may say (KindWelcome).
 	MaxMessage, MaxLines int
 	// History holds message events, oldest first (KindHistory). Before is

@@ -32,7 +32,7 @@ func BenchmarkMembersEvent(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r.mu.Lock()
-				ev := r.membersEventLocked(h.now())
+				ev := r.membersEventLocked(h, h.now())
 				r.mu.Unlock()
 				if ev.Count != n {
 					b.Fatal(ev.Count)

@@ -98,6 +98,10 @@ type Hub struct {
 	// slowTimeout: see deliver; 0 or less drops a session as soon as its
 	// queue is full, skipping no messages.
 	slowTimeout time.Duration
+	// summaryAbove: rooms of more members sum up presence (presence.go);
+	// 0: never. after waits for a room's next summary.
+	summaryAbove int
+	after        func(time.Duration) <-chan time.Time
 	// Room creation budget (per session and per address) and reclaiming.
 	roomBurst    int
 	roomEvery    time.Duration
@@ -207,6 +211,7 @@ func NewHub(opts ...Option) *Hub {
 		floodLimit: DefaultFloodLimit,
 		log:        slog.Default(),
 		now:        time.Now,
+		after:      time.After,
 		nicks:      make(map[string]*Session),
 		rooms:      make(map[string]*Room),
 		left:       make(chan struct{}, 1),
@@ -218,6 +223,7 @@ func NewHub(opts ...Option) *Hub {
 		roomBurst:    DefaultRoomCreateBurst,
 		roomEvery:    DefaultRoomCreateInterval,
 		reclaimAfter: DefaultRoomReclaimAfter,
+		summaryAbove: DefaultPresenceSummaryAbove,
 		busyRooms:    make(map[string]chan struct{}),
 	}
 	for _, o := range opts {
@@ -383,16 +389,16 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 	// change either refreshes r after this or is already read here.
 	key, m := h.memberInfo(s)
 	r.addLocked(s, key, m)
-	r.publishLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order)})
+	r.presenceLocked(h, s, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order)}, noteJoin(m.Nick))
 	now := h.now()
-	s.deliver(r.membersEventLocked(now))
+	s.deliver(r.membersEventLocked(h, now))
 	if r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.
-	r.publishAwayLocked(h, Member{}, m)
+	r.publishAwayLocked(h, s, Member{}, m)
 	return true
 }
 
@@ -415,7 +421,7 @@ func (s *Session) Leave() {
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
 			if r.leaveLocked(h, s) {
-				r.publishLocked(h, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)})
+				r.presenceLocked(h, nil, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)}, notePart(nick))
 			}
 			r.mu.Unlock()
 		}
@@ -702,8 +708,8 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	for _, r := range rooms {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
-			r.publishLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered})
-			r.publishAwayLocked(h, was, now)
+			r.presenceLocked(h, s, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick))
+			r.publishAwayLocked(h, s, was, now)
 		}
 		r.mu.Unlock()
 	}

@@ -50,6 +50,12 @@ type Room struct {
 	// kept: something of the room is stored (a message, an action, a topic),
 	// so it is never reclaimed; only /rmroom removes it.
 	kept bool
+	// pending is the presence summary being gathered (see presence.go),
+	// nil if none; flushing: a goroutine waits to send it; lastSummary is
+	// when the last one was sent.
+	pending     *PresenceSummary
+	flushing    bool
+	lastSummary time.Time
 	// emptySince is when the last member left (or the room was made).
 	emptySince time.Time
 	// removed is set, under mu, once the room is reclaimed or removed: it
@@ -162,10 +168,11 @@ func (r *Room) refreshLocked(h *Hub, s *Session) (was, now Member, ok bool) {
 // publishAwayLocked tells the room that a member went away or came back
 // when its listed away message changed from was to now, so that member
 // lists follow it live. Whichever refresh sees the change announces it,
-// whatever change caused that refresh. r.mu must be held.
-func (r *Room) publishAwayLocked(h *Hub, was, now Member) {
+// whatever change caused that refresh; s, the member, gets it even in a
+// big room. r.mu must be held.
+func (r *Room) publishAwayLocked(h *Hub, s *Session, was, now Member) {
 	if was.Away != now.Away {
-		r.publishLocked(h, &Event{Kind: KindAway, From: now.Nick, Text: now.Away})
+		r.presenceLocked(h, s, &Event{Kind: KindAway, From: now.Nick, Text: now.Away}, noteAway(now.Nick, now.Away))
 	}
 }
 
@@ -175,7 +182,7 @@ func (h *Hub) refreshMember(s *Session) {
 	for _, r := range s.joinedRooms() {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
-			r.publishAwayLocked(h, was, now)
+			r.publishAwayLocked(h, s, was, now)
 		}
 		r.mu.Unlock()
 	}
@@ -256,12 +263,16 @@ func (r *Room) rememberLocked(ev *Event, keep int) {
 func (r *Room) membersEvent(h *Hub) *Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.membersEventLocked(h.now())
+	return r.membersEventLocked(h, h.now())
 }
 
 // membersEventLocked lists the members sorted by folded nick: a copy, since
-// listed changes after the event is published. r.mu must be held.
-func (r *Room) membersEventLocked(now time.Time) *Event {
+// listed changes after the event is published; in a big room only the
+// first page. r.mu must be held.
+func (r *Room) membersEventLocked(h *Hub, now time.Time) *Event {
+	if r.bigLocked(h) {
+		return r.membersPageLocked("", MembersPageSize, now)
+	}
 	// Never nil: an empty room lists [] to the front-ends, not null.
 	list := append(make([]Member, 0, len(r.listed)), r.listed...)
 	return &Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: now}

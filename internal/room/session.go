@@ -397,7 +397,7 @@ func (s *Session) makeGoodLocked(r *Room, lag *roomLag) {
 		s.deliver(&Event{Kind: KindMissed, Room: r.name, Count: lag.missed, Time: now})
 	}
 	if lag.presence {
-		s.deliver(r.membersEventLocked(now))
+		s.deliver(r.membersEventLocked(s.hub, now))
 	}
 	if lag.topic && r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})

@@ -244,6 +244,8 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	case room.KindTopic:
 		m.view(ev.Room).topic = ev.Text
+	case room.KindPresence:
+		m.view(ev.Room).members = ev.Count
 	case room.KindAway:
 		if ev.From == m.cs.Nick() {
 			return false // the notice answering /away or /back said it once

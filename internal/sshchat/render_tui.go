@@ -57,7 +57,14 @@ func (th *theme) render(ev *room.Event, stamp string) string {
 	case room.KindNick:
 		line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is now known as %s", ev.From, ev.To))
 	case room.KindMembers:
-		line = ts + " " + noticeStyle.Render(fmt.Sprintf("#%s members (%d): %s", ev.Room, len(ev.Members), tuiMemberList(ev.Members)))
+		count := fmt.Sprint(len(ev.Members))
+		if ev.Paged { // a big room's page: its count, and how to go on
+			count = fmt.Sprintf("%d, %d shown", ev.Count, len(ev.Members))
+			if ev.Next != "" {
+				count += "; more: /names #" + ev.Room + " " + ev.Next
+			}
+		}
+		line = ts + " " + noticeStyle.Render(fmt.Sprintf("#%s members (%s): %s", ev.Room, count, tuiMemberList(ev.Members)))
 	case room.KindWelcome:
 		line = ts + " " + noticeStyle.Render("Welcome to Tertulia, "+ev.From+". Type /help for commands, /quit to leave; Ctrl-N/Ctrl-P switch rooms, PgUp/PgDn scroll.")
 	case room.KindError:
@@ -72,6 +79,8 @@ func (th *theme) render(ev *room.Event, stamp string) string {
 		}
 	case room.KindMissed:
 		line = ts + " " + noticeStyle.Render(wire.MissedText(ev)+" (you fell behind)")
+	case room.KindPresence:
+		line = ts + " " + dimStyle.Render(fmt.Sprintf("--- #%s: %s", ev.Room, wire.PresenceText(ev)))
 	case room.KindAway:
 		if ev.Text != "" {
 			line = ts + " " + dimStyle.Render(fmt.Sprintf("--- %s is away: %s", ev.From, ev.Text))

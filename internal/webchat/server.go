@@ -392,6 +392,8 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- j
 			default:
 				s.hub.HistoryAfterRequest(cs, f.Room, *f.After, f.Limit)
 			}
+		case "names":
+			s.hub.MembersRequest(cs, f.Room, f.Cursor, f.Limit)
 		case "ping":
 			// Answered here, not by the hub: a ping says nothing to
 			// anyone, and costs no rate budget.

@@ -34,7 +34,24 @@ type Frame struct {
 	CID        string        `json:"cid"`
 	Away       string        `json:"away"`
 	Members    []room.Member `json:"members"`
-	Messages   []Frame       `json:"messages"`
+	// A page of a big room's members: the room's member count and the
+	// cursors of this page and the next (see MembersPageFrame).
+	Total  int    `json:"total"`
+	Cursor string `json:"cursor"`
+	Next   string `json:"next"`
+	// A presence summary (see PresenceSummaryFrame); Count is the
+	// member count.
+	Joined       []string          `json:"joined"`
+	JoinedMore   int               `json:"joined_more"`
+	Left         []string          `json:"left"`
+	LeftMore     int               `json:"left_more"`
+	Nicks        []room.NickChange `json:"nicks"`
+	NicksMore    int               `json:"nicks_more"`
+	GoneAway     []string          `json:"gone_away"`
+	GoneAwayMore int               `json:"gone_away_more"`
+	Back         []string          `json:"back"`
+	BackMore     int               `json:"back_more"`
+	Messages     []Frame           `json:"messages"`
 	// Rooms is a welcome's room names or a rooms frame's room list: see
 	// RoomNames and RoomList.
 	Rooms json.RawMessage `json:"rooms"`

@@ -23,6 +23,9 @@ type ClientFrame struct {
 	// After asks history for newer messages; it may be 0, hence a pointer.
 	After *uint64 `json:"after,omitempty"`
 	Limit int     `json:"limit,omitempty"`
+	// Cursor asks names for the members filed after it (a members frame's
+	// next); Limit is then the page size.
+	Cursor string `json:"cursor,omitempty"`
 	// CID is a say's client id (see room.Hub.InputWithCID).
 	CID string `json:"cid,omitempty"`
 	// ID is a ping's id (a JSON string or number), echoed by its pong.
@@ -116,6 +119,37 @@ type MembersFrame struct {
 	Type    string        `json:"type"`
 	Room    string        `json:"room"`
 	Members []room.Member `json:"members"`
+}
+
+// MembersPageFrame: one page of a big room's members (sorted as the full
+// list), the room's member count, and the cursor of the next page ("" on
+// the last). Cursor is the page asked for, absent for the first page.
+type MembersPageFrame struct {
+	Type    string        `json:"type"`
+	Room    string        `json:"room"`
+	Cursor  string        `json:"cursor,omitempty"`
+	Members []room.Member `json:"members"`
+	Total   int           `json:"total"`
+	Next    string        `json:"next,omitempty"`
+}
+
+// PresenceSummaryFrame: what changed in a big room since its last summary
+// (at most one a second per room). Each list holds at most 20 entries;
+// the matching _more field counts the rest. Count is the member count.
+type PresenceSummaryFrame struct {
+	Type         string            `json:"type"`
+	Room         string            `json:"room"`
+	Joined       []string          `json:"joined"`
+	JoinedMore   int               `json:"joined_more"`
+	Left         []string          `json:"left"`
+	LeftMore     int               `json:"left_more"`
+	Nicks        []room.NickChange `json:"nicks"`
+	NicksMore    int               `json:"nicks_more"`
+	GoneAway     []string          `json:"gone_away"`
+	GoneAwayMore int               `json:"gone_away_more"`
+	Back         []string          `json:"back"`
+	BackMore     int               `json:"back_more"`
+	Count        int               `json:"count"`
 }
 
 // PrivateFrame: a private message, to its sender and its recipient.

@@ -48,6 +48,21 @@ func goldenCases() []goldenCase {
 			{Nick: "bob", Via: room.ViaWeb},
 			{Nick: "carol", Via: room.ViaSSH, Registered: true},
 		}}},
+		{"members_page", &room.Event{Kind: room.KindMembers, Room: "lobby", Paged: true, Count: 4210, Next: "bob", Time: at, Members: []room.Member{
+			{Nick: "alice", Via: room.ViaSSH, Registered: true},
+			{Nick: "Bob", Via: room.ViaWeb},
+		}}},
+		{"members_page_last", &room.Event{Kind: room.KindMembers, Room: "lobby", Paged: true, Cursor: "yves", Count: 4210, Time: at, Members: []room.Member{
+			{Nick: "zoe", Via: room.ViaWeb, Away: "lunch"},
+		}}},
+		{"presence", &room.Event{Kind: room.KindPresence, Room: "lobby", Count: 4210, Time: at, Presence: &room.PresenceSummary{
+			Joined: []string{"dan", "eve"}, JoinedMore: 10,
+			Left:  []string{"bob", "carol", "mallory"},
+			Nicks: []room.NickChange{{Old: "guest", New: "frank"}},
+		}}},
+		{"presence_away", &room.Event{Kind: room.KindPresence, Room: "dev", Count: 201, Time: at, Presence: &room.PresenceSummary{
+			GoneAway: []string{"alice"}, Back: []string{"bob"},
+		}}},
 		{"members_empty", &room.Event{Kind: room.KindMembers, Room: "dev", Time: at}},
 		{"welcome", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"lobby"}, Time: at}},
 		{"welcome_rooms", &room.Event{Kind: room.KindWelcome, From: "alice", Rooms: []string{"dev", "lobby"}, Time: at}},

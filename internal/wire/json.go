@@ -34,7 +34,13 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		if members == nil {
 			members = []room.Member{}
 		}
-		v = MembersFrame{"members", ev.Room, members}
+		if ev.Paged {
+			v = MembersPageFrame{"members", ev.Room, ev.Cursor, members, ev.Count, ev.Next}
+		} else {
+			v = MembersFrame{"members", ev.Room, members}
+		}
+	case room.KindPresence:
+		v = presenceFrame(ev)
 	case room.KindWelcome:
 		v = WelcomeFrame{"welcome", ev.From, ev.Rooms, ev.MaxMessage, ev.MaxLines}
 	case room.KindNotice:
@@ -65,6 +71,32 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		return []byte(`{"type":"error","code":"internal","text":"encoding failed"}`), known
 	}
 	return b, known
+}
+
+// presenceFrame is a presence summary's frame, every list [] rather than
+// null.
+func presenceFrame(ev *room.Event) PresenceSummaryFrame {
+	var p room.PresenceSummary
+	if ev.Presence != nil {
+		p = *ev.Presence
+	}
+	names := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
+	}
+	nicks := p.Nicks
+	if nicks == nil {
+		nicks = []room.NickChange{}
+	}
+	return PresenceSummaryFrame{Type: "presence", Room: ev.Room,
+		Joined: names(p.Joined), JoinedMore: p.JoinedMore,
+		Left: names(p.Left), LeftMore: p.LeftMore,
+		Nicks: nicks, NicksMore: p.NicksMore,
+		GoneAway: names(p.GoneAway), GoneAwayMore: p.GoneAwayMore,
+		Back: names(p.Back), BackMore: p.BackMore,
+		Count: ev.Count}
 }
 
 // encodeHistory splices the messages' own cached frames into one history

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tertulia/tertulia/internal/room"
@@ -34,7 +35,16 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 	case room.KindNick:
 		fmt.Fprintf(b, "#%s --- %s is now known as %s\n", ev.Room, ev.From, ev.To)
 	case room.KindMembers:
-		fmt.Fprintf(b, "#%s members (%d): %s\n", ev.Room, len(ev.Members), MemberList(ev.Members))
+		if !ev.Paged {
+			fmt.Fprintf(b, "#%s members (%d): %s\n", ev.Room, len(ev.Members), MemberList(ev.Members))
+			break
+		}
+		fmt.Fprintf(b, "#%s members (%d): %s\n", ev.Room, ev.Count, MemberList(ev.Members))
+		if ev.Next != "" {
+			fmt.Fprintf(b, "-!- more members of #%s: /names #%s %s\n", ev.Room, ev.Room, ev.Next)
+		}
+	case room.KindPresence:
+		fmt.Fprintf(b, "#%s -!- %s\n", ev.Room, PresenceText(ev))
 	case room.KindWelcome:
 		fmt.Fprintf(b, "-!- welcome %s\n", ev.From)
 	case room.KindError:
@@ -110,6 +120,41 @@ func noticeLines(b *bytes.Buffer, text string) {
 	for _, l := range strings.Split(text, "\n") {
 		fmt.Fprintf(b, "-!- %s\n", l)
 	}
+}
+
+// PresenceText is a presence summary in words: "+12 joined, 3 left,
+// 1 renamed, 2 away, 1 back, 4,210 members"; changes that did not happen
+// are left out, the member count never.
+func PresenceText(ev *room.Event) string {
+	var p room.PresenceSummary
+	if ev.Presence != nil {
+		p = *ev.Presence
+	}
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf(what, thousands(n)))
+		}
+	}
+	add(len(p.Joined)+p.JoinedMore, "+%s joined")
+	add(len(p.Left)+p.LeftMore, "%s left")
+	add(len(p.Nicks)+p.NicksMore, "%s renamed")
+	add(len(p.GoneAway)+p.GoneAwayMore, "%s away")
+	add(len(p.Back)+p.BackMore, "%s back")
+	parts = append(parts, thousands(ev.Count)+" members")
+	return strings.Join(parts, ", ")
+}
+
+// thousands writes n with a comma between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return s
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // MissedText tells a session that fell behind what it was not sent.

@@ -22,7 +22,7 @@ type LineEvent struct {
 	Action bool
 	Via    string    // the joiner's front-end
 	Time   time.Time // when a history message was sent
-	Count  int       // members, rooms, missed messages
+	Count  int       // members (members lines, presence summaries), rooms, missed messages
 	// Continued: the line continues the text of the message (KindMessage,
 	// KindHistory or KindPrivate) on the line before; append a line break
 	// and Text to it. Only Kind, Room, Time and Text are set.
@@ -94,6 +94,16 @@ func parseRoomLine(line string) (LineEvent, bool) {
 	case strings.HasPrefix(rest, "back "):
 		ev.Kind, ev.From = room.KindAway, rest[len("back "):]
 		return ev, ev.From != ""
+	case strings.HasPrefix(rest, "-!- "):
+		// A presence summary: its words, and the member count it ends with.
+		ev.Kind, ev.Text = room.KindPresence, rest[len("-!- "):]
+		last := ev.Text
+		if i := strings.LastIndex(last, ", "); i >= 0 {
+			last = last[i+len(", "):]
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimSuffix(last, " members"), ",", ""))
+		ev.Count = n
+		return ev, err == nil && strings.HasSuffix(last, " members")
 	case strings.HasPrefix(rest, "members ("):
 		count, list, ok := strings.Cut(rest[len("members ("):], "): ")
 		n, err := strconv.Atoi(count)

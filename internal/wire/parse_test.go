@@ -39,7 +39,16 @@ func wantLines(ev *room.Event) []wire.LineEvent {
 	case room.KindNick:
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, To: ev.To}}
 	case room.KindMembers:
+		if ev.Paged {
+			lines := []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: ev.Count, Text: wire.MemberList(ev.Members)}}
+			if ev.Next != "" {
+				lines = append(lines, wire.LineEvent{Kind: room.KindNotice, Text: "more members of #" + ev.Room + ": /names #" + ev.Room + " " + ev.Next})
+			}
+			return lines
+		}
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: len(ev.Members), Text: wire.MemberList(ev.Members)}}
+	case room.KindPresence:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: ev.Count, Text: wire.PresenceText(ev)}}
 	case room.KindWelcome:
 		return []wire.LineEvent{{Kind: ev.Kind, From: ev.From}}
 	case room.KindError:
@@ -127,6 +136,13 @@ func TestDecodeFrameReadsEveryGoldenFrame(t *testing.T) {
 			ok = f.Room == ev.Room && f.Old == ev.From && f.New == ev.To && f.Registered == ev.Registered
 		case room.KindMembers:
 			ok = f.Room == ev.Room && len(f.Members) == len(ev.Members) && (len(ev.Members) == 0 || reflect.DeepEqual(f.Members, ev.Members))
+			if ev.Paged {
+				ok = ok && f.Total == ev.Count && f.Cursor == ev.Cursor && f.Next == ev.Next
+			}
+		case room.KindPresence:
+			p := ev.Presence
+			ok = f.Room == ev.Room && f.Count == ev.Count && len(f.Joined) == len(p.Joined) && f.JoinedMore == p.JoinedMore &&
+				len(f.Left) == len(p.Left) && len(f.Nicks) == len(p.Nicks) && len(f.GoneAway) == len(p.GoneAway) && len(f.Back) == len(p.Back)
 		case room.KindWelcome:
 			ok = f.Nick == ev.From && reflect.DeepEqual(f.RoomNames(), ev.Rooms)
 		case room.KindNotice:

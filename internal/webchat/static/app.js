@@ -347,6 +347,7 @@ function onFrame(f) {
     case "welcome": onWelcome(f); break;
     case "missed": onMissed(f); break;
     case "away": onAway(f); break;
+    case "presence": onPresence(f); break;
     default:
       // The protocol may grow: unknown frames are ignored.
       console.debug("tertulia: ignoring frame of unknown type", f.type);
@@ -658,12 +659,59 @@ function onNick(f) {
   if (r === view()) { renderStatus(); renderMembers(); }
 }
 
+// onPresence applies a big room's summary of joins, parts, nick and away
+// changes: the count always; the named changes to the members held (a
+// joiner only while the list is whole, or it would land out of its page).
+function onPresence(f) {
+  const r = roomNamed(f.room);
+  if (!r) return;
+  const names = function (l) { return Array.isArray(l) ? l.map(String) : []; };
+  const gone = new Set(names(f.left).map(fold));
+  r.members = r.members.filter(function (m) { return !gone.has(fold(m.nick)); });
+  const renamed = new Map();
+  (Array.isArray(f.nicks) ? f.nicks : []).forEach(function (c) { renamed.set(fold(String(c.old || "")), String(c["new"] || "")); });
+  const away = new Set(names(f.gone_away).map(fold)), back = new Set(names(f.back).map(fold));
+  r.members = r.members.map(function (m) {
+    const k = fold(m.nick);
+    if (!renamed.has(k) && !away.has(k) && !back.has(k)) return m;
+    return { nick: renamed.get(k) || m.nick, via: m.via, registered: m.registered,
+      away: away.has(k) ? (m.away || "away") : back.has(k) ? "" : m.away };
+  });
+  if (!r.membersNext) {
+    names(f.joined).forEach(function (nick) {
+      if (!r.members.some(function (m) { return fold(m.nick) === fold(nick); })) {
+        r.members.push({ nick: nick, via: "", away: "", registered: false });
+      }
+    });
+  }
+  sortMembers(r.members);
+  if (typeof f.count === "number") r.count = f.count;
+  if (r === view()) { renderStatus(); renderMembers(); }
+}
+
+// moreMembers asks for the page of the shown room's members after those
+// held.
+function moreMembers() {
+  const r = view();
+  if (r && r.membersNext) conn.send({ type: "names", room: r.name, cursor: r.membersNext, limit: 500 });
+}
+
 function onMembers(f) {
   const list = (Array.isArray(f.members) ? f.members : []).map(memberFrom);
   const r = roomNamed(f.room);
+  if (r && f.cursor) {
+    // A further page of the member list (see moreMembers): appended.
+    if (f.cursor !== r.membersNext) return; // a stale answer
+    r.members = r.members.concat(list);
+    r.membersNext = f.next ? String(f.next) : "";
+    if (typeof f.total === "number") r.count = f.total;
+    if (r === view()) { renderStatus(); renderMembers(); }
+    return;
+  }
   if (r) {
     r.members = list;
-    r.count = list.length;
+    r.count = typeof f.total === "number" ? f.total : list.length;
+    r.membersNext = f.next ? String(f.next) : "";
     if (r.awaitMembers) {
       r.awaitMembers = false; // the list after our own join, not a /who
       if (r === view()) { renderStatus(); renderMembers(); }
@@ -675,6 +723,8 @@ function onMembers(f) {
   // the user typed it.
   systemLine("who", {
     room: normRoom(f.room),
+    // A big room's first page: the line says how many there are in all.
+    total: typeof f.total === "number" ? f.total : list.length,
     members: list.map(function (m) { return { nick: m.nick, via: m.via, away: m.away, registered: m.registered }; })
   });
 }
@@ -776,6 +826,10 @@ function onTabClick(ev) {
 // onNickClick opens a private conversation with a nick clicked in the
 // log or the member list.
 function onNickClick(ev) {
+  if (ev.target.closest && ev.target.closest("[data-more-members]")) {
+    moreMembers();
+    return;
+  }
   const n = ev.target.closest ? ev.target.closest("[data-nick]") : null;
   if (!n) return;
   const nick = n.getAttribute("data-nick");

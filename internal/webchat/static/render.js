@@ -238,7 +238,7 @@ export function renderLine(line) {
       break;
     case "who":
       li.appendChild(span("arrow", "---"));
-      li.appendChild(text(" " + roomLabel(line.room) + " members (" + line.members.length + "): "));
+      li.appendChild(text(" " + roomLabel(line.room) + " members (" + (line.total > line.members.length ? line.total + ", " + line.members.length + " shown" : line.members.length) + "): "));
       line.members.forEach(function (m, i) {
         if (i > 0) li.appendChild(text(", "));
         li.appendChild(nickSpan(m.nick));
@@ -604,6 +604,17 @@ export function renderMembers() {
     if (m.away) li.appendChild(awaySpan(m.away));
     frag.appendChild(li);
   });
+  if (r.membersNext) {
+    // A big room's list comes in pages: the rest on demand.
+    const li = document.createElement("li");
+    li.className = "member member-more";
+    const b = document.createElement("button");
+    b.type = "button";
+    b.setAttribute("data-more-members", "");
+    b.textContent = "Show more (" + r.members.length + " of " + r.count + " shown)";
+    li.appendChild(b);
+    frag.appendChild(li);
+  }
   el.memberList.appendChild(frag);
 }
 

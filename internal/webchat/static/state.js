@@ -46,6 +46,9 @@ export function newRoom(name) {
     ids: new Set(),      // ids of the message lines held
     members: [],         // { nick, via, away, registered }
     count: 0,
+    // A big room's member list comes in pages: membersNext asks for the
+    // page after those held ("" once the list is whole).
+    membersNext: "",
     topic: "",
     unread: 0,           // messages that arrived while another tab was shown
     mention: false,      // one of them mentions me (any message, in a private conversation)
