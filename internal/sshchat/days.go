@@ -8,8 +8,8 @@ import (
 )
 
 // dayLine is the separator that goes above the first message of t's day
-// in loc. It names the date, not "today", so that a screen reads the same
-// after midnight.
+// in the session's zone. It names the date, not "today", so that a screen
+// reads the same after midnight.
 func (l *look) dayLine(t time.Time) string {
 	return l.theme.dim.Render("── " + t.In(l.prefs.Location).Format("Mon 2 Jan 2006") + " ──")
 }
