@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tertulia/tertulia/internal/app"
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // openSSHCommand is the command line of the real OpenSSH client, with a key
@@ -226,5 +227,40 @@ func TestTerminalMouseWheelAfterMouseOn(t *testing.T) {
 	}
 	if on, off := strings.Index(string(data), "\x1b[?1000h"), strings.LastIndex(string(data), "\x1b[?1000l"); on < 0 || off < on {
 		t.Fatal("the terminal was not asked for mouse reports, then to stop")
+	}
+}
+
+// Stored history from several days shows in the real OpenSSH client with
+// a dated separator above the first line, between the lines of two days,
+// and above today's.
+func TestTerminalDaySeparatorsInHistory(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().UTC()
+	day := func(back int) time.Time {
+		d := now.AddDate(0, 0, -back)
+		return time.Date(d.Year(), d.Month(), d.Day(), 10, 0, 0, 0, time.UTC)
+	}
+	justNow := now.Add(-time.Second)
+	seedLobby(t, dir, []store.Message{
+		{Room: "lobby", Kind: store.KindMessage, From: "bob", Text: "three days back", Time: day(3)},
+		{Room: "lobby", Kind: store.KindMessage, From: "bob", Text: "two days back", Time: day(2)},
+		{Room: "lobby", Kind: store.KindMessage, From: "bob", Text: "just now", Time: justNow},
+	})
+	srv := startServerIn(t, dir)
+
+	tm := newOpenSSHInTmux(t, srv.SSHAddr, "reader", 100, 24)
+	screen := tm.waitFor("just now", "reader │ #lobby")
+	label := func(t time.Time) string { return "── " + t.Format("Mon 2 Jan 2006") + " ──" }
+	marks := []string{label(day(3)), "three days back", label(day(2)), "two days back", label(justNow), "just now"}
+	var order []string
+	for _, row := range strings.Split(screen, "\n") {
+		for _, mark := range marks {
+			if strings.Contains(row, mark) {
+				order = append(order, mark)
+			}
+		}
+	}
+	if got, want := strings.Join(order, " / "), strings.Join(marks, " / "); got != want {
+		t.Fatalf("order on screen: %s\nwant: %s\n%s", got, want, screen)
 	}
 }

@@ -344,7 +344,7 @@ func (m *tuiModel) filePrivate(ev *room.Event, text string) (alsoShown bool) {
 		m.pmPeers = append(m.pmPeers, peer)
 	}
 	v := m.view(key)
-	v.lines = appendLines(v.lines, text)
+	m.appendMessage(v, ev.Time, text)
 	if m.shownKey() == key {
 		m.countNewBelow(key)
 		return false

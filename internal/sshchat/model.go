@@ -3,6 +3,7 @@ package sshchat
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
@@ -33,6 +34,11 @@ type roomView struct {
 	// join's history is awaited (joining): it goes before them.
 	joinAt  int
 	joining bool
+	// newestAt and oldestAt are the times of the newest and oldest
+	// messages shown, for the day separators; oldestSep is the separator
+	// above the oldest, "" if none.
+	newestAt, oldestAt time.Time
+	oldestSep          string
 }
 
 type tuiModel struct {
@@ -290,7 +296,11 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		m.loose = appendLines(m.loose, text)
 	} else {
 		v := m.view(target)
-		v.lines = appendLines(v.lines, text)
+		if ev.Kind == room.KindMessage {
+			m.appendMessage(v, ev.Time, text)
+		} else {
+			v.lines = appendLines(v.lines, text)
+		}
 		if target != m.shownKey() && ev.Kind == room.KindMessage {
 			v.unread = true
 			v.mentioned = v.mentioned || mention
@@ -316,31 +326,48 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 	v := m.view(ev.Room)
 	if ev.Before != 0 {
 		v.fetching = false
-		var lines []line
+		var page []*room.Event
 		for _, h := range ev.History {
 			if v.oldest == 0 || h.ID < v.oldest {
-				lines = appendLines(lines, m.historyText(h))
+				page = append(page, h)
 			}
 		}
 		if len(ev.History) > 0 && (v.oldest == 0 || ev.History[0].ID < v.oldest) {
 			v.oldest = ev.History[0].ID
 		}
-		if len(lines) == 0 {
+		if len(page) == 0 {
 			return
 		}
-		v.lines = append(lines, v.lines...)
+		lines, topSep := m.historyLines(page, time.Time{}, ev.Time)
+		rest, droppedRows := v.lines, 0
+		if !v.oldestAt.IsZero() {
+			switch same := sameDay(page[len(page)-1].Time, v.oldestAt, m.look().prefs.Location); {
+			case !same && v.oldestSep == "":
+				lines = appendLines(lines, m.look().dayLine(v.oldestAt))
+			case same && v.oldestSep != "":
+				// The page goes on with the day that separator names: the
+				// page's own names it now.
+				rest, droppedRows = m.dropLine(ev.Room, v.lines, v.oldestSep)
+			}
+		}
+		v.oldestAt, v.oldestSep = page[0].Time, topSep
+		if v.newestAt.IsZero() {
+			v.newestAt = page[len(page)-1].Time
+		}
+		added := len(lines)
+		v.lines = append(lines, rest...)
 		if len(v.lines) > scrollback {
 			v.lines = v.lines[:scrollback]
 		}
 		if ev.Room == m.shown {
-			m.msgs.prepended(v.lines, len(lines))
+			m.msgs.prepended(v.lines, added, droppedRows)
 		}
 		return
 	}
-	var lines []line
+	var page []*room.Event
 	for _, h := range ev.History {
 		if h.ID > v.newest {
-			lines = appendLines(lines, m.historyText(h))
+			page = append(page, h)
 			v.newest = h.ID
 			if v.oldest == 0 {
 				v.oldest = h.ID
@@ -349,7 +376,12 @@ func (m *tuiModel) addHistory(ev *room.Event) {
 	}
 	// The history goes before the join's own lines (its join, member list
 	// and topic), then a divider: what was said before, then what is new.
-	if len(lines) > 0 {
+	if len(page) > 0 {
+		lines, topSep := m.historyLines(page, v.newestAt, ev.Time)
+		if v.oldestAt.IsZero() {
+			v.oldestAt, v.oldestSep = page[0].Time, topSep
+		}
+		v.newestAt = page[len(page)-1].Time
 		lines = appendLines(lines, m.look().theme.dim.Render(historyDivider))
 		at := len(v.lines)
 		if v.joining {

@@ -149,8 +149,9 @@ func (s *scroller) scrollUp(n int) (nearTop bool) {
 
 // prepended shows lines, whose first added are new on top of the ones
 // shown, keeping the reading position: the same rows stay on screen, now
-// further down the scrollback.
-func (s *scroller) prepended(lines []line, added int) {
+// further down the scrollback. dropped is the rows taken away from above
+// the reading position besides.
+func (s *scroller) prepended(lines []line, added, dropped int) {
 	if s.follow {
 		s.lines = lines
 		return
@@ -161,7 +162,7 @@ func (s *scroller) prepended(lines []line, added int) {
 	}
 	y := s.offset()
 	s.lines = lines
-	s.top = y + rows
+	s.top = max(0, y+rows-dropped)
 }
 
 func (s *scroller) scrollDown(n int) {
