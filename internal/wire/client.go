@@ -41,17 +41,8 @@ type Frame struct {
 	Next   string `json:"next"`
 	// A presence summary (see PresenceSummaryFrame); Count is the
 	// member count.
-	Joined       []string          `json:"joined"`
-	JoinedMore   int               `json:"joined_more"`
-	Left         []string          `json:"left"`
-	LeftMore     int               `json:"left_more"`
-	Nicks        []room.NickChange `json:"nicks"`
-	NicksMore    int               `json:"nicks_more"`
-	GoneAway     []string          `json:"gone_away"`
-	GoneAwayMore int               `json:"gone_away_more"`
-	Back         []string          `json:"back"`
-	BackMore     int               `json:"back_more"`
-	Messages     []Frame           `json:"messages"`
+	PresenceChanges
+	Messages []Frame `json:"messages"`
 	// Rooms is a welcome's room names or a rooms frame's room list: see
 	// RoomNames and RoomList.
 	Rooms json.RawMessage `json:"rooms"`

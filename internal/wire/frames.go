@@ -133,12 +133,9 @@ type MembersPageFrame struct {
 	Next    string        `json:"next,omitempty"`
 }
 
-// PresenceSummaryFrame: what changed in a big room since its last summary
-// (at most one a second per room). Each list holds at most 20 entries;
-// the matching _more field counts the rest. Count is the member count.
-type PresenceSummaryFrame struct {
-	Type         string            `json:"type"`
-	Room         string            `json:"room"`
+// PresenceChanges are the lists of a presence summary, shared by the
+// frame the server writes and the Frame a client reads.
+type PresenceChanges struct {
 	Joined       []string          `json:"joined"`
 	JoinedMore   int               `json:"joined_more"`
 	Left         []string          `json:"left"`
@@ -149,7 +146,16 @@ type PresenceSummaryFrame struct {
 	GoneAwayMore int               `json:"gone_away_more"`
 	Back         []string          `json:"back"`
 	BackMore     int               `json:"back_more"`
-	Count        int               `json:"count"`
+}
+
+// PresenceSummaryFrame: what changed in a big room since its last summary
+// (at most one a second per room). Each list holds at most 20 entries;
+// the matching _more field counts the rest. Count is the member count.
+type PresenceSummaryFrame struct {
+	Type string `json:"type"`
+	Room string `json:"room"`
+	PresenceChanges
+	Count int `json:"count"`
 }
 
 // PrivateFrame: a private message, to its sender and its recipient.

@@ -91,11 +91,13 @@ func presenceFrame(ev *room.Event) PresenceSummaryFrame {
 		nicks = []room.NickChange{}
 	}
 	return PresenceSummaryFrame{Type: "presence", Room: ev.Room,
-		Joined: names(p.Joined), JoinedMore: p.JoinedMore,
-		Left: names(p.Left), LeftMore: p.LeftMore,
-		Nicks: nicks, NicksMore: p.NicksMore,
-		GoneAway: names(p.GoneAway), GoneAwayMore: p.GoneAwayMore,
-		Back: names(p.Back), BackMore: p.BackMore,
+		PresenceChanges: PresenceChanges{
+			Joined: names(p.Joined), JoinedMore: p.JoinedMore,
+			Left: names(p.Left), LeftMore: p.LeftMore,
+			Nicks: nicks, NicksMore: p.NicksMore,
+			GoneAway: names(p.GoneAway), GoneAwayMore: p.GoneAwayMore,
+			Back: names(p.Back), BackMore: p.BackMore,
+		},
 		Count: ev.Count}
 }
 
