@@ -46,15 +46,18 @@ func TestMultiLineMessageAcrossFrontEnds(t *testing.T) {
 		}
 	}
 
-	// A bracketed paste of several lines in the terminal, then Enter.
-	tm.run("set-buffer", "-b", "plan", "step one\nstep two\n")
+	// A bracketed paste of five lines in the terminal, then Enter: one
+	// message at the web and at line mode.
+	tm.run("set-buffer", "-b", "plan", "step one\nstep two\nstep three\nstep four\nstep five\n")
 	tm.run("paste-buffer", "-p", "-d", "-b", "plan", "-t", tm.target)
-	tm.waitFor("step one↵step two")
+	tm.waitFor("step one↵step two↵step three↵step four↵step five")
 	tm.run("send-keys", "-t", tm.target, "Enter")
-	web.expect("the paste as one message", isMessage("carol", "step one\nstep two"))
+	web.expect("the paste as one message", isMessage("carol", "step one\nstep two\nstep three\nstep four\nstep five"))
 	bot.expect("#lobby <carol> step one")
-	if l := bot.expectFunc("the paste's second line", func(string) bool { return true }); l != "#lobby | step two" {
-		t.Fatalf("line after the paste's first: %q", l)
+	for _, want := range []string{"two", "three", "four", "five"} {
+		if l := bot.expectFunc("the paste's next line", func(string) bool { return true }); l != "#lobby | step "+want {
+			t.Fatalf("line %q of the paste: %q", want, l)
+		}
 	}
 
 	// Line mode input: one message per line, a lone CR included.
