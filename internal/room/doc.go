@@ -19,7 +19,8 @@
 //     count and insert one step, is held across store I/O, and is taken by
 //     Book.Register only, which the hub calls holding no lock; the two are
 //     never held together.
-//     Hub.settingsMu too: it makes a change of a user's settings one step
+//     Hub.settingsMu (striped by key) too: it makes a change of a user's
+//     settings one step
 //     (store write, then the key's sessions), is held across store I/O,
 //     is taken holding no lock, and takes Hub.mu under it.
 //  2. Hub.mu: nicks, rooms, rooms being created or removed.

@@ -109,8 +109,10 @@ type Hub struct {
 	roomCreators *creatorTable
 
 	// settingsMu makes each change of a user's settings one step: stored,
-	// then given to the key's sessions (see changeSettings).
-	settingsMu   sync.Mutex
+	// then given to the key's sessions (see changeSettings). Striped by
+	// key, so that one key's slow store write does not hold up everyone
+	// else's settings.
+	settingsMu   [settingsStripes]sync.Mutex
 	defaultPrefs *Preferences
 
 	nextPM    atomic.Uint64 // private message ids when they are not stored

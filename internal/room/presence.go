@@ -53,14 +53,14 @@ func (r *Room) summarizingLocked(h *Hub) bool {
 	return r.pending != nil || r.bigLocked(h)
 }
 
-// cappedNames appends name to list unless it holds SummaryListCap names
+// cappedNames appends item to list unless it holds SummaryListCap items
 // already, in which case it counts it in more.
-func cappedNames(list []string, more *int, name string) []string {
+func cappedNames[T any](list []T, more *int, item T) []T {
 	if len(list) >= SummaryListCap {
 		*more++
 		return list
 	}
-	return append(list, name)
+	return append(list, item)
 }
 
 // presenceLocked publishes ev, a presence change of r: one by one to every
@@ -134,11 +134,7 @@ func notePart(nick string) func(*PresenceSummary) {
 
 func noteNick(old, nick string) func(*PresenceSummary) {
 	return func(p *PresenceSummary) {
-		if len(p.Nicks) >= SummaryListCap {
-			p.NicksMore++
-			return
-		}
-		p.Nicks = append(p.Nicks, NickChange{Old: old, New: nick})
+		p.Nicks = cappedNames(p.Nicks, &p.NicksMore, NickChange{Old: old, New: nick})
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync"
 	"time"
 	// The zones of /tz must not depend on the host having a zone database.
 	_ "time/tzdata"
@@ -265,8 +267,9 @@ func (h *Hub) loadSettings(s *Session) {
 // change is for its session only. settingsMu makes the read, store and
 // apply one step per change.
 func (h *Hub) changeSettings(s *Session, change func(st *Settings) error) (*Preferences, error) {
-	h.settingsMu.Lock()
-	defer h.settingsMu.Unlock()
+	mu := h.settingsLock(s.fingerprint)
+	mu.Lock()
+	defer mu.Unlock()
 	st := s.Preferences().Settings
 	st.Ignored = append([]Ignored(nil), st.Ignored...)
 	if err := change(&st); err != nil {
@@ -291,6 +294,17 @@ func (h *Hub) changeSettings(s *Session, change func(st *Settings) error) (*Pref
 	}
 	s.prefs.Store(p)
 	return p, nil
+}
+
+// settingsStripes is how many locks share out the keys' settings changes.
+const settingsStripes = 64
+
+// settingsLock is the lock that orders the settings changes of a key (a
+// keyless guest's are its own session's, and take stripe 0).
+func (h *Hub) settingsLock(fingerprint string) *sync.Mutex {
+	f := fnv.New32a()
+	f.Write([]byte(fingerprint))
+	return &h.settingsMu[f.Sum32()%settingsStripes]
 }
 
 // sessionsOfKey lists the connected sessions of a key.
