@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tertulia/tertulia/internal/store"
+	"github.com/tertulia/tertulia/internal/store/pgtest"
 	"github.com/tertulia/tertulia/internal/store/storetest"
 )
 
@@ -25,4 +26,32 @@ func TestMemoryConforms(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestPostgresConforms runs the suite against a throw-away PostgreSQL
+// server (pgtest), a fresh database per subtest.
+func TestPostgresConforms(t *testing.T) {
+	srv := startPostgres(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		url, err := srv.NewDatabase()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := store.OpenPostgres(context.Background(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func startPostgres(t *testing.T) *pgtest.Server {
+	t.Helper()
+	srv, err := pgtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 )
 
@@ -54,11 +55,20 @@ func storeFault(err error) bool {
 	if errors.As(err, &se) && se.Code()&0xff == sqliteConstraint {
 		return false
 	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, postgresConstraintClass) {
+		return false
+	}
 	return true
 }
 
-// sqliteConstraint is SQLITE_CONSTRAINT's primary result code.
-const sqliteConstraint = 19
+// sqliteConstraint is SQLITE_CONSTRAINT's primary result code;
+// postgresConstraintClass is the SQLSTATE class of integrity constraint
+// violations.
+const (
+	sqliteConstraint        = 19
+	postgresConstraintClass = "23"
+)
 
 // probeSize is about a long message: a probe that fits in the space a
 // smaller write freed would say ready while messages still fail.
@@ -66,7 +76,7 @@ const probeSize = 8 << 10
 
 // Ready implements the readiness check: the database answers and, if the
 // last write failed, a write of a message's size now succeeds.
-func (s *SQLite) Ready(ctx context.Context) error {
+func (s *sqlStore) Ready(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return err
 	}
@@ -81,9 +91,9 @@ func (s *SQLite) Ready(ctx context.Context) error {
 }
 
 // probeWrite writes one row of probeSize bytes, in place of the last one.
-func (s *SQLite) probeWrite(ctx context.Context) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO settings(key, value) VALUES ('write_probe', ?)
-		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, strings.Repeat("p", probeSize))
+func (s *sqlStore) probeWrite(ctx context.Context) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO settings(key, value) VALUES ('write_probe', ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value`), strings.Repeat("p", probeSize))
 	if err != nil {
 		s.health.note(err)
 		return err
@@ -94,7 +104,7 @@ func (s *SQLite) probeWrite(ctx context.Context) error {
 
 // noteWrite records the failure of a write made with ExecContext, if it
 // failed, and passes its outcome on.
-func (s *SQLite) noteWrite(res sql.Result, err error) (sql.Result, error) {
+func (s *sqlStore) noteWrite(res sql.Result, err error) (sql.Result, error) {
 	s.health.note(err)
 	return res, err
 }

@@ -59,8 +59,8 @@ func fromMS(v int64) time.Time {
 }
 
 // Registrations returns every registration.
-func (s *SQLite) Registrations(ctx context.Context) ([]Registration, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT nick, fold, fingerprint, created_at FROM registrations ORDER BY created_at, fold`)
+func (s *sqlStore) Registrations(ctx context.Context) ([]Registration, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT nick, fold, fingerprint, created_at FROM registrations ORDER BY created_at, fold`))
 	if err != nil {
 		return nil, err
 	}
@@ -79,8 +79,8 @@ func (s *SQLite) Registrations(ctx context.Context) ([]Registration, error) {
 }
 
 // Register stores a registration; ErrExists if the nick is taken.
-func (s *SQLite) Register(ctx context.Context, r Registration) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO registrations(fold, nick, fingerprint, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(fold) DO NOTHING`,
+func (s *sqlStore) Register(ctx context.Context, r Registration) error {
+	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO registrations(fold, nick, fingerprint, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(fold) DO NOTHING`),
 		r.Fold, r.Nick, r.Fingerprint, ms(r.CreatedAt))
 	if err != nil {
 		return err
@@ -92,8 +92,8 @@ func (s *SQLite) Register(ctx context.Context, r Registration) error {
 }
 
 // Unregister removes the key's registration of a nick.
-func (s *SQLite) Unregister(ctx context.Context, fold, fingerprint string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE fold = ? AND fingerprint = ?`, fold, fingerprint)
+func (s *sqlStore) Unregister(ctx context.Context, fold, fingerprint string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM registrations WHERE fold = ? AND fingerprint = ?`), fold, fingerprint)
 	if err != nil {
 		return err
 	}
@@ -104,8 +104,8 @@ func (s *SQLite) Unregister(ctx context.Context, fold, fingerprint string) error
 }
 
 // Operators returns the fingerprints granted operator status.
-func (s *SQLite) Operators(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT fingerprint FROM operators`)
+func (s *sqlStore) Operators(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT fingerprint FROM operators`))
 	if err != nil {
 		return nil, err
 	}
@@ -122,20 +122,20 @@ func (s *SQLite) Operators(ctx context.Context) ([]string, error) {
 }
 
 // SetOperator grants or revokes operator status of a key.
-func (s *SQLite) SetOperator(ctx context.Context, fingerprint, by string, on bool, now time.Time) error {
+func (s *sqlStore) SetOperator(ctx context.Context, fingerprint, by string, on bool, now time.Time) error {
 	var err error
 	if on {
-		_, err = s.db.ExecContext(ctx, `INSERT INTO operators(fingerprint, granted_by, created_at) VALUES (?, ?, ?) ON CONFLICT(fingerprint) DO NOTHING`, fingerprint, by, ms(now))
+		_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO operators(fingerprint, granted_by, created_at) VALUES (?, ?, ?) ON CONFLICT(fingerprint) DO NOTHING`), fingerprint, by, ms(now))
 	} else {
-		_, err = s.db.ExecContext(ctx, `DELETE FROM operators WHERE fingerprint = ?`, fingerprint)
+		_, err = s.db.ExecContext(ctx, s.q(`DELETE FROM operators WHERE fingerprint = ?`), fingerprint)
 	}
 	return err
 }
 
 // Bans returns the bans that have not expired at now.
-func (s *SQLite) Bans(ctx context.Context, now time.Time) ([]Ban, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, value, reason, by_nick, created_at, expires_at FROM bans
-		WHERE expires_at = 0 OR expires_at > ? ORDER BY id`, ms(now))
+func (s *sqlStore) Bans(ctx context.Context, now time.Time) ([]Ban, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, kind, value, reason, by_nick, created_at, expires_at FROM bans
+		WHERE expires_at = 0 OR expires_at > ? ORDER BY id`), ms(now))
 	if err != nil {
 		return nil, err
 	}
@@ -153,19 +153,15 @@ func (s *SQLite) Bans(ctx context.Context, now time.Time) ([]Ban, error) {
 	return out, rows.Err()
 }
 
+const insertBan = `INSERT INTO bans(kind, value, reason, by_nick, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`
+
 // AddBan stores a ban and sets its ID.
-func (s *SQLite) AddBan(ctx context.Context, b *Ban) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO bans(kind, value, reason, by_nick, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		b.Kind, b.Value, b.Reason, b.By, ms(b.CreatedAt), ms(b.Expires))
-	if err != nil {
-		return err
-	}
-	b.ID, err = res.LastInsertId()
-	return err
+func (s *sqlStore) AddBan(ctx context.Context, b *Ban) error {
+	return s.db.QueryRowContext(ctx, s.q(insertBan), b.Kind, b.Value, b.Reason, b.By, ms(b.CreatedAt), ms(b.Expires)).Scan(&b.ID)
 }
 
 // AddBans stores bans in one transaction and sets their IDs.
-func (s *SQLite) AddBans(ctx context.Context, bans []*Ban) error {
+func (s *sqlStore) AddBans(ctx context.Context, bans []*Ban) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -173,12 +169,7 @@ func (s *SQLite) AddBans(ctx context.Context, bans []*Ban) error {
 	defer tx.Rollback()
 	ids := make([]int64, len(bans))
 	for i, b := range bans {
-		res, err := tx.ExecContext(ctx, `INSERT INTO bans(kind, value, reason, by_nick, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			b.Kind, b.Value, b.Reason, b.By, ms(b.CreatedAt), ms(b.Expires))
-		if err != nil {
-			return err
-		}
-		if ids[i], err = res.LastInsertId(); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q(insertBan), b.Kind, b.Value, b.Reason, b.By, ms(b.CreatedAt), ms(b.Expires)).Scan(&ids[i]); err != nil {
 			return err
 		}
 	}
@@ -194,8 +185,8 @@ func (s *SQLite) AddBans(ctx context.Context, bans []*Ban) error {
 }
 
 // RemoveBans lifts every ban on value, returning how many there were.
-func (s *SQLite) RemoveBans(ctx context.Context, value string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM bans WHERE value = ?`, value)
+func (s *sqlStore) RemoveBans(ctx context.Context, value string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM bans WHERE value = ?`), value)
 	if err != nil {
 		return 0, err
 	}
@@ -203,8 +194,8 @@ func (s *SQLite) RemoveBans(ctx context.Context, value string) (int64, error) {
 }
 
 // Mutes returns the mutes that have not expired at now.
-func (s *SQLite) Mutes(ctx context.Context, now time.Time) ([]Mute, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT target, by_nick, expires_at FROM mutes WHERE expires_at = 0 OR expires_at > ?`, ms(now))
+func (s *sqlStore) Mutes(ctx context.Context, now time.Time) ([]Mute, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT target, by_nick, expires_at FROM mutes WHERE expires_at = 0 OR expires_at > ?`), ms(now))
 	if err != nil {
 		return nil, err
 	}
@@ -223,22 +214,22 @@ func (s *SQLite) Mutes(ctx context.Context, now time.Time) ([]Mute, error) {
 }
 
 // SetMute stores or replaces a mute.
-func (s *SQLite) SetMute(ctx context.Context, m Mute) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO mutes(target, by_nick, expires_at) VALUES (?, ?, ?)
-		ON CONFLICT(target) DO UPDATE SET by_nick = excluded.by_nick, expires_at = excluded.expires_at`, m.Target, m.By, ms(m.Expires))
+func (s *sqlStore) SetMute(ctx context.Context, m Mute) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO mutes(target, by_nick, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT(target) DO UPDATE SET by_nick = excluded.by_nick, expires_at = excluded.expires_at`), m.Target, m.By, ms(m.Expires))
 	return err
 }
 
 // RemoveMute lifts a mute.
-func (s *SQLite) RemoveMute(ctx context.Context, target string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM mutes WHERE target = ?`, target)
+func (s *sqlStore) RemoveMute(ctx context.Context, target string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM mutes WHERE target = ?`), target)
 	return err
 }
 
 // Setting returns a stored setting ("" if unset).
-func (s *SQLite) Setting(ctx context.Context, key string) (string, error) {
+func (s *sqlStore) Setting(ctx context.Context, key string) (string, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT value FROM settings WHERE key = ?`), key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -246,36 +237,36 @@ func (s *SQLite) Setting(ctx context.Context, key string) (string, error) {
 }
 
 // SetSetting stores a setting.
-func (s *SQLite) SetSetting(ctx context.Context, key, value string) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, key, value)
+func (s *sqlStore) SetSetting(ctx context.Context, key, value string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`), key, value)
 	return err
 }
 
 // SetTopicLocked sets a room's +t mode.
-func (s *SQLite) SetTopicLocked(ctx context.Context, room string, locked bool) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE rooms SET topic_locked = ? WHERE name = ?`, locked, room)
+func (s *sqlStore) SetTopicLocked(ctx context.Context, room string, locked bool) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE rooms SET topic_locked = ? WHERE name = ?`), locked, room)
 	return err
 }
 
 // AddLoginCode stores the hash of a one-time web login code.
-func (s *SQLite) AddLoginCode(ctx context.Context, codeHash, fingerprint string, expires time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO login_codes(code_hash, fingerprint, expires_at) VALUES (?, ?, ?)`, codeHash, fingerprint, ms(expires))
+func (s *sqlStore) AddLoginCode(ctx context.Context, codeHash, fingerprint string, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO login_codes(code_hash, fingerprint, expires_at) VALUES (?, ?, ?)`), codeHash, fingerprint, ms(expires))
 	return err
 }
 
 // UseLoginCode consumes a code: it returns the key it signs in as, once,
 // if the code exists and has not expired. Expired codes are purged.
-func (s *SQLite) UseLoginCode(ctx context.Context, codeHash string, now time.Time) (string, error) {
+func (s *sqlStore) UseLoginCode(ctx context.Context, codeHash string, now time.Time) (string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM login_codes WHERE expires_at <= ?`, ms(now)); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM login_codes WHERE expires_at <= ?`), ms(now)); err != nil {
 		return "", err
 	}
 	var fp string
-	err = tx.QueryRowContext(ctx, `DELETE FROM login_codes WHERE code_hash = ? RETURNING fingerprint`, codeHash).Scan(&fp)
+	err = tx.QueryRowContext(ctx, s.q(`DELETE FROM login_codes WHERE code_hash = ? RETURNING fingerprint`), codeHash).Scan(&fp)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", ErrNotFound
 	}
@@ -286,17 +277,17 @@ func (s *SQLite) UseLoginCode(ctx context.Context, codeHash string, now time.Tim
 }
 
 // AddWebSession stores a signed-in browser session.
-func (s *SQLite) AddWebSession(ctx context.Context, w WebSession) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO web_sessions(token_hash, fingerprint, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+func (s *sqlStore) AddWebSession(ctx context.Context, w WebSession) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO web_sessions(token_hash, fingerprint, created_at, expires_at) VALUES (?, ?, ?, ?)`),
 		w.TokenHash, w.Fingerprint, ms(w.CreatedAt), ms(w.ExpiresAt))
 	return err
 }
 
 // WebSessionByToken returns a live web session.
-func (s *SQLite) WebSessionByToken(ctx context.Context, tokenHash string, now time.Time) (WebSession, error) {
+func (s *sqlStore) WebSessionByToken(ctx context.Context, tokenHash string, now time.Time) (WebSession, error) {
 	var w WebSession
 	var created, expires int64
-	err := s.db.QueryRowContext(ctx, `SELECT token_hash, fingerprint, created_at, expires_at FROM web_sessions WHERE token_hash = ? AND expires_at > ?`,
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT token_hash, fingerprint, created_at, expires_at FROM web_sessions WHERE token_hash = ? AND expires_at > ?`),
 		tokenHash, ms(now)).Scan(&w.TokenHash, &w.Fingerprint, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return w, ErrNotFound
@@ -306,8 +297,8 @@ func (s *SQLite) WebSessionByToken(ctx context.Context, tokenHash string, now ti
 }
 
 // WebSessions lists a key's live web sessions.
-func (s *SQLite) WebSessions(ctx context.Context, fingerprint string, now time.Time) ([]WebSession, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT token_hash, fingerprint, created_at, expires_at FROM web_sessions WHERE fingerprint = ? AND expires_at > ? ORDER BY created_at`,
+func (s *sqlStore) WebSessions(ctx context.Context, fingerprint string, now time.Time) ([]WebSession, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT token_hash, fingerprint, created_at, expires_at FROM web_sessions WHERE fingerprint = ? AND expires_at > ? ORDER BY created_at`),
 		fingerprint, ms(now))
 	if err != nil {
 		return nil, err
@@ -327,8 +318,8 @@ func (s *SQLite) WebSessions(ctx context.Context, fingerprint string, now time.T
 }
 
 // DeleteWebSessions ends every web session of a key.
-func (s *SQLite) DeleteWebSessions(ctx context.Context, fingerprint string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE fingerprint = ?`, fingerprint)
+func (s *sqlStore) DeleteWebSessions(ctx context.Context, fingerprint string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM web_sessions WHERE fingerprint = ?`), fingerprint)
 	if err != nil {
 		return 0, err
 	}
@@ -336,7 +327,7 @@ func (s *SQLite) DeleteWebSessions(ctx context.Context, fingerprint string) (int
 }
 
 // DeleteWebSession ends one web session.
-func (s *SQLite) DeleteWebSession(ctx context.Context, tokenHash string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE token_hash = ?`, tokenHash)
+func (s *sqlStore) DeleteWebSession(ctx context.Context, tokenHash string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM web_sessions WHERE token_hash = ?`), tokenHash)
 	return err
 }

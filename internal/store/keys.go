@@ -6,8 +6,8 @@ import (
 )
 
 // KeyRooms implements KeyStore.
-func (s *SQLite) KeyRooms(ctx context.Context, fingerprint string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT room FROM key_rooms WHERE fingerprint = ? ORDER BY position`, fingerprint)
+func (s *sqlStore) KeyRooms(ctx context.Context, fingerprint string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT room FROM key_rooms WHERE fingerprint = ? ORDER BY position`), fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -24,17 +24,17 @@ func (s *SQLite) KeyRooms(ctx context.Context, fingerprint string) ([]string, er
 }
 
 // SetKeyRooms implements KeyStore.
-func (s *SQLite) SetKeyRooms(ctx context.Context, fingerprint string, rooms []string) error {
+func (s *sqlStore) SetKeyRooms(ctx context.Context, fingerprint string, rooms []string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM key_rooms WHERE fingerprint = ?`, fingerprint); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM key_rooms WHERE fingerprint = ?`), fingerprint); err != nil {
 		return err
 	}
 	for i, r := range rooms {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO key_rooms(fingerprint, position, room) VALUES (?, ?, ?)`, fingerprint, i, r); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_rooms(fingerprint, position, room) VALUES (?, ?, ?)`), fingerprint, i, r); err != nil {
 			return err
 		}
 	}
@@ -42,11 +42,11 @@ func (s *SQLite) SetKeyRooms(ctx context.Context, fingerprint string, rooms []st
 }
 
 // InputHistory implements KeyStore.
-func (s *SQLite) InputHistory(ctx context.Context, fingerprint string, limit int) ([]string, error) {
+func (s *sqlStore) InputHistory(ctx context.Context, fingerprint string, limit int) ([]string, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT line FROM key_input_history WHERE fingerprint = ? ORDER BY id DESC LIMIT ?`, fingerprint, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT line FROM key_input_history WHERE fingerprint = ? ORDER BY id DESC LIMIT ?`), fingerprint, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -64,17 +64,17 @@ func (s *SQLite) InputHistory(ctx context.Context, fingerprint string, limit int
 }
 
 // AppendInputHistory implements KeyStore.
-func (s *SQLite) AppendInputHistory(ctx context.Context, fingerprint, line string, keep int) error {
+func (s *sqlStore) AppendInputHistory(ctx context.Context, fingerprint, line string, keep int) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO key_input_history(fingerprint, line) VALUES (?, ?)`, fingerprint, line); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_input_history(fingerprint, line) VALUES (?, ?)`), fingerprint, line); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM key_input_history WHERE fingerprint = ? AND id NOT IN
-		(SELECT id FROM key_input_history WHERE fingerprint = ? ORDER BY id DESC LIMIT ?)`, fingerprint, fingerprint, max(keep, 0)); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM key_input_history WHERE fingerprint = ? AND id NOT IN
+		(SELECT id FROM key_input_history WHERE fingerprint = ? ORDER BY id DESC LIMIT ?)`), fingerprint, fingerprint, max(keep, 0)); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -133,14 +133,14 @@ func (s *Memory) AppendInputHistory(ctx context.Context, fingerprint, line strin
 }
 
 // ForgetKey implements KeyStore.
-func (s *SQLite) ForgetKey(ctx context.Context, fingerprint string) error {
+func (s *sqlStore) ForgetKey(ctx context.Context, fingerprint string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	for _, q := range []string{`DELETE FROM key_rooms WHERE fingerprint = ?`, `DELETE FROM key_input_history WHERE fingerprint = ?`} {
-		if _, err := tx.ExecContext(ctx, q, fingerprint); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(q), fingerprint); err != nil {
 			return err
 		}
 	}

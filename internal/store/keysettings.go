@@ -18,9 +18,9 @@ type KeySettingsStore interface {
 }
 
 // KeySettings implements KeySettingsStore.
-func (s *SQLite) KeySettings(ctx context.Context, fingerprint string) (string, error) {
+func (s *sqlStore) KeySettings(ctx context.Context, fingerprint string) (string, error) {
 	var doc string
-	err := s.db.QueryRowContext(ctx, `SELECT document FROM key_settings WHERE fingerprint = ?`, fingerprint).Scan(&doc)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT document FROM key_settings WHERE fingerprint = ?`), fingerprint).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -28,9 +28,9 @@ func (s *SQLite) KeySettings(ctx context.Context, fingerprint string) (string, e
 }
 
 // SetKeySettings implements KeySettingsStore.
-func (s *SQLite) SetKeySettings(ctx context.Context, fingerprint, document string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO key_settings(fingerprint, document, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT(fingerprint) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at`,
+func (s *sqlStore) SetKeySettings(ctx context.Context, fingerprint, document string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO key_settings(fingerprint, document, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT(fingerprint) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at`),
 		fingerprint, document, ms(now))
 	return err
 }

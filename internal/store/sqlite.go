@@ -19,10 +19,9 @@ const dbFile = "tertulia.db"
 // SQLite is the embedded Store: one file in the data folder, WAL mode.
 // Messages are committed in groups (see batch.go).
 type SQLite struct {
-	db     *sql.DB
-	ck     *sql.DB // the checkpointer's own connection
-	batch  *batcher
-	health *writeHealth
+	sqlStore
+	ck    *sql.DB // the checkpointer's own connection
+	batch *batcher
 
 	closeOnce sync.Once
 	stopCk    chan struct{}
@@ -32,8 +31,9 @@ type SQLite struct {
 // insertMessage is prepared once: every room message runs it.
 const insertMessage = `INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?)`
 
-// migrations are applied in order, each once; append, never edit.
-var migrations = []string{
+// sqliteMigrations are applied in order, each once; append, never edit.
+// postgresMigrations (postgres.go) has the same schema version by version.
+var sqliteMigrations = []string{
 	// 1: rooms and their entries.
 	`CREATE TABLE rooms (
 		name       TEXT PRIMARY KEY,
@@ -185,7 +185,7 @@ func OpenSQLite(ctx context.Context, dir string, opts ...Option) (*SQLite, error
 	// One writer at a time is SQLite's rule; one connection also keeps
 	// the pragmas in force and makes writes strictly ordered.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db, stopCk: make(chan struct{}), ckDone: make(chan struct{})}
+	s := &SQLite{sqlStore: sqlStore{db: db, health: &writeHealth{}, dialect: sqliteDialect}, stopCk: make(chan struct{}), ckDone: make(chan struct{})}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -202,39 +202,10 @@ func OpenSQLite(ctx context.Context, dir string, opts ...Option) (*SQLite, error
 	}
 	ck.SetMaxOpenConns(1)
 	s.ck = ck
-	s.health = &writeHealth{}
 	s.batch = newBatcher(db, ins)
 	s.batch.health = s.health
 	go s.batch.checkpointLoop(ck, s.stopCk, s.ckDone)
 	return s, nil
-}
-
-func (s *SQLite) migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	var current int
-	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return err
-	}
-	for v := current + 1; v <= len(migrations); v++ {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, v, time.Now().Unix()); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // AppendMessage implements Store: m joins the next group commit.
@@ -248,12 +219,12 @@ func (s *SQLite) QueueMessage(m *Message) func(context.Context) error {
 }
 
 // History implements Store.
-func (s *SQLite) History(ctx context.Context, room string, before int64, limit int) ([]Message, error) {
+func (s *sqlStore) History(ctx context.Context, room string, before int64, limit int) ([]Message, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, room, kind, sender, text, ts FROM messages
-		WHERE room = ? AND id < ? AND kind IN ('message', 'action') ORDER BY id DESC LIMIT ?`, room, before, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, room, kind, sender, text, ts FROM messages
+		WHERE room = ? AND id < ? AND kind IN ('message', 'action') ORDER BY id DESC LIMIT ?`), room, before, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -268,9 +239,9 @@ func (s *SQLite) History(ctx context.Context, room string, before int64, limit i
 }
 
 // HistoryAfter implements Store.
-func (s *SQLite) HistoryAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, room, kind, sender, text, ts FROM messages
-		WHERE room = ? AND id > ? AND kind IN ('message', 'action') ORDER BY id LIMIT ?`, room, after, limit)
+func (s *sqlStore) HistoryAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, room, kind, sender, text, ts FROM messages
+		WHERE room = ? AND id > ? AND kind IN ('message', 'action') ORDER BY id LIMIT ?`), room, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -295,45 +266,45 @@ func scanMessages(rows *sql.Rows) ([]Message, error) {
 }
 
 // EnsureRoom implements Store.
-func (s *SQLite) EnsureRoom(ctx context.Context, r Room) error {
-	_, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO rooms(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`,
+func (s *sqlStore) EnsureRoom(ctx context.Context, r Room) error {
+	_, err := s.noteWrite(s.db.ExecContext(ctx, s.q(`INSERT INTO rooms(name, created_at) VALUES (?, ?) ON CONFLICT(name) DO NOTHING`),
 		r.Name, r.CreatedAt.UnixMilli()))
 	return err
 }
 
 // SetTopic implements Store.
-func (s *SQLite) SetTopic(ctx context.Context, m *Message) error {
+func (s *sqlStore) SetTopic(ctx context.Context, m *Message) error {
 	err := s.setTopic(ctx, m)
 	s.health.note(err)
 	return err
 }
 
-func (s *SQLite) setTopic(ctx context.Context, m *Message) error {
+func (s *sqlStore) setTopic(ctx context.Context, m *Message) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?)`,
-		m.Room, KindTopic, m.From, m.Text, m.Time.UnixMilli())
-	if err != nil {
+	var id int64
+	if err := tx.QueryRowContext(ctx, s.q(`INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?) RETURNING id`),
+		m.Room, KindTopic, m.From, m.Text, m.Time.UnixMilli()).Scan(&id); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE rooms SET topic = ?, topic_by = ?, topic_at = ? WHERE name = ?`,
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE rooms SET topic = ?, topic_by = ?, topic_at = ? WHERE name = ?`),
 		m.Text, m.From, m.Time.UnixMilli(), m.Room); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	m.ID, err = res.LastInsertId()
-	return err
+	m.ID = id
+	return nil
 }
 
 // Rooms implements Store.
-func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, topic, topic_by, topic_at, created_at, topic_locked,
-		EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name) FROM rooms ORDER BY name`)
+func (s *sqlStore) Rooms(ctx context.Context) ([]Room, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, topic, topic_by, topic_at, created_at, topic_locked,
+		EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name) FROM rooms ORDER BY name`))
 	if err != nil {
 		return nil, err
 	}
@@ -355,34 +326,31 @@ func (s *SQLite) Rooms(ctx context.Context) ([]Room, error) {
 }
 
 // DeleteRoom implements Store.
-func (s *SQLite) DeleteRoom(ctx context.Context, name string) error {
+func (s *sqlStore) DeleteRoom(ctx context.Context, name string) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE room = ?`, name); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM messages WHERE room = ?`), name); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM rooms WHERE name = ?`, name); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM rooms WHERE name = ?`), name); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
 // AppendPrivate implements Store.
-func (s *SQLite) AppendPrivate(ctx context.Context, p *Private) error {
-	res, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO private_messages(sender, recipient, text, ts) VALUES (?, ?, ?, ?)`,
-		p.From, p.To, p.Text, p.Time.UnixMilli()))
-	if err != nil {
-		return err
-	}
-	p.ID, err = res.LastInsertId()
+func (s *sqlStore) AppendPrivate(ctx context.Context, p *Private) error {
+	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO private_messages(sender, recipient, text, ts) VALUES (?, ?, ?, ?) RETURNING id`),
+		p.From, p.To, p.Text, p.Time.UnixMilli()).Scan(&p.ID)
+	s.health.note(err)
 	return err
 }
 
 // Ping implements Store.
-func (s *SQLite) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *sqlStore) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Close implements Store: it answers every queued append (committing it)
 // and refuses later ones; the WAL is checkpointed by SQLite on the last

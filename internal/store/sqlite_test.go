@@ -92,8 +92,8 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 
 	s2 := openTest(t, dir)
 	var version int
-	if err := s2.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil || version != len(migrations) {
-		t.Fatalf("schema version %d (%v), want %d", version, err, len(migrations))
+	if err := s2.db.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil || version != len(sqliteMigrations) {
+		t.Fatalf("schema version %d (%v), want %d", version, err, len(sqliteMigrations))
 	}
 	var mode string
 	if err := s2.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
