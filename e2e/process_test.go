@@ -28,6 +28,7 @@ var (
 // TestMain removes the binary that binary built, if a test asked for one.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopPostgres()
 	if buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}

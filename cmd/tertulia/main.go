@@ -18,6 +18,16 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err := runMigrate(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "tertulia:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(os.Args[1:], os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "tertulia:", err)
 		os.Exit(1)
@@ -30,7 +40,7 @@ func run(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	text := bindFlags(fs, &cfg)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tertulia [flags]\n\nRuns the Tertulia chat server: SSH (ssh -p 2222 you@host) and web (http://host:8080) in the same rooms.\nEach flag can also be set as TERTULIA_<FLAG> in the environment, e.g. TERTULIA_SSH_ADDR=:22.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: tertulia [flags]\n       tertulia migrate --from data/tertulia.db --to postgres://… (see tertulia migrate --help)\n\nRuns the Tertulia chat server: SSH (ssh -p 2222 you@host) and web (http://host:8080) in the same rooms.\nEach flag can also be set as TERTULIA_<FLAG> in the environment, e.g. TERTULIA_SSH_ADDR=:22.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -70,6 +80,7 @@ func bindFlags(fs *flag.FlagSet, cfg *app.Config) *textFlags {
 	fs.StringVar(&cfg.Listen.HTTP, "http-addr", cfg.Listen.HTTP, "address the HTTP and websocket server listens on (put nginx in front for the internet)")
 	fs.StringVar(&cfg.Files.HostKeyDir, "hostkeys", cfg.Files.HostKeyDir, "folder of SSH host keys; an ed25519 key is generated there on first start")
 	fs.StringVar(&cfg.Files.DataDir, "data", cfg.Files.DataDir, "folder for the server's persistent data")
+	fs.StringVar(&cfg.Store, "store", cfg.Store, "where rooms, history and identities are kept: empty for the embedded SQLite database in --data, or a PostgreSQL URL (postgres://user:password@host/db)")
 	fs.StringVar(&cfg.SQLiteSync, "sqlite-sync", cfg.SQLiteSync, "when a commit reaches the disk: full (before anyone sees the message: survives an OS crash or power cut) or normal (faster: survives a process crash, an OS crash may lose the last commits)")
 	fs.StringVar(&text.origins, "allowed-origins", "", "comma-separated extra origins (e.g. https://chat.example.com) allowed to open websockets; the page's own host is always allowed")
 	fs.IntVar(&cfg.Room.QueueSize, "outbound-queue", cfg.Room.QueueSize, "events queued per session before a client too slow to read them is dropped (at least 1)")

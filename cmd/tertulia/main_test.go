@@ -38,6 +38,8 @@ func testValue(t *testing.T, f *flag.Flag) string {
 	switch f.Name {
 	case "sqlite-sync":
 		return "normal"
+	case "store":
+		return "postgres://tertulia@db.example.com/chat"
 	case "trusted-proxies":
 		return "10.0.0.0/8"
 	case "allowed-origins":

@@ -33,7 +33,7 @@ import (
 type App struct {
 	cfg          Config
 	log          *slog.Logger
-	store        *store.SQLite
+	store        serverStore
 	hub          *room.Hub
 	probes       *probes
 	fingerprints []string // the host keys', for the start line
@@ -74,7 +74,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(ctx, cfg.Files.DataDir, store.WithSync(cfg.SQLiteSync))
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -84,6 +84,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// serverStore is a store with the readiness check /readyz runs.
+type serverStore interface {
+	store.Store
+	Ready(ctx context.Context) error
+}
+
+// openStore opens the configured store: PostgreSQL if a URL is given, else
+// the embedded SQLite database in the data folder.
+func openStore(ctx context.Context, cfg Config) (serverStore, error) {
+	if cfg.Store != "" {
+		return store.OpenPostgres(ctx, cfg.Store)
+	}
+	return store.OpenSQLite(ctx, cfg.Files.DataDir, store.WithSync(cfg.SQLiteSync))
 }
 
 // fileOptions reads the files the hub is configured with.

@@ -21,6 +21,10 @@ import (
 type Config struct {
 	Listen ListenAddrs
 	Files  Files
+	// Store is where rooms, history and identities are kept: empty for
+	// the embedded SQLite database in Files.DataDir, or a PostgreSQL URL
+	// (postgres://…).
+	Store string
 	// SQLiteSync is the store's synchronous mode (store.SyncFull or
 	// store.SyncNormal).
 	SQLiteSync string
@@ -132,6 +136,9 @@ func (c Config) Validate() error {
 		if r.value == "" {
 			errs = append(errs, fmt.Errorf("%s: required", r.name))
 		}
+	}
+	if c.Store != "" && !store.IsPostgresURL(c.Store) {
+		errs = append(errs, fmt.Errorf("store: %q is not a PostgreSQL URL (postgres://…); leave it empty for the embedded SQLite database", c.Store))
 	}
 	if _, err := store.ParseSync(c.SQLiteSync); err != nil {
 		errs = append(errs, fmt.Errorf("sqlite sync: %w", err))
