@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Gap-filling timings: an entry missing for gapWait is read from the store;
+// every checkEvery each subscribed room asks the store whether it missed
+// its newest entries (a lost publish of a room's last message leaves no
+// later entry to show the gap).
+const (
+	gapWait    = 100 * time.Millisecond
+	checkEvery = 10 * time.Second
+)
+
+// Fetch reads a room's entries with ID > after from the store, oldest
+// first (Prev unset: the order fills it in).
+type Fetch func(ctx context.Context, room string, after int64) ([]Entry, error)
+
+// PublishEntry sends a stored entry to every node serving its room. The
+// bus is at most once; the receivers fill what it loses from the store.
+func (n *Node) PublishEntry(e Entry) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return n.nc.Publish("tertulia.room."+token(e.Room), data)
+}
+
+// RoomFeed is one room's entries from every node, in the store's order,
+// each once.
+type RoomFeed struct {
+	node    *Node
+	room    string
+	fetch   Fetch
+	deliver func(Entry)
+	sub     *nats.Subscription
+
+	mu      sync.Mutex
+	order   *roomOrder
+	gap     *time.Timer
+	check   *time.Ticker
+	stopped chan struct{}
+}
+
+// Follow subscribes to a room: deliver gets every entry after last, in
+// order, once, on one goroutine at a time (never concurrently). The
+// caller's own entries come back too: it delivers everything through the
+// feed, so one order holds for everyone.
+func (n *Node) Follow(room string, last int64, fetch Fetch, deliver func(Entry)) (*RoomFeed, error) {
+	f := &RoomFeed{node: n, room: room, fetch: fetch, deliver: deliver, order: newRoomOrder(last), stopped: make(chan struct{})}
+	sub, err := n.nc.Subscribe("tertulia.room."+token(room), func(m *nats.Msg) {
+		var e Entry
+		if json.Unmarshal(m.Data, &e) != nil || e.Room != room {
+			return
+		}
+		f.offer(e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.sub = sub
+	f.check = time.NewTicker(checkEvery)
+	go f.checkLoop()
+	// Entries committed between the caller's read and the subscription.
+	f.catchUp()
+	return f, nil
+}
+
+// Offer hands the feed an entry this node just stored, without waiting
+// for the bus to bring it back.
+func (f *RoomFeed) Offer(e Entry) { f.offer(e) }
+
+func (f *RoomFeed) offer(e Entry) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ready, missing := f.order.offer(e)
+	for _, r := range ready {
+		f.deliver(r)
+	}
+	f.armGapLocked(missing)
+}
+
+func (f *RoomFeed) armGapLocked(missing bool) {
+	if !missing {
+		if f.gap != nil {
+			f.gap.Stop()
+			f.gap = nil
+		}
+		return
+	}
+	if f.gap == nil {
+		f.gap = time.AfterFunc(gapWait, f.catchUp)
+	}
+}
+
+// catchUp reads from the store what followed the last delivered entry.
+func (f *RoomFeed) catchUp() {
+	f.mu.Lock()
+	f.gap = nil
+	after := f.order.Last()
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	fetched, err := f.fetch(ctx, f.room, after)
+	cancel()
+	if err != nil {
+		f.node.log.Warn("cluster catch-up failed", "room", f.room, "err", err)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-f.stopped:
+		return
+	default:
+	}
+	ready, missing := f.order.catchUp(fetched)
+	for _, r := range ready {
+		f.deliver(r)
+	}
+	f.armGapLocked(missing)
+}
+
+func (f *RoomFeed) checkLoop() {
+	for {
+		select {
+		case <-f.stopped:
+			return
+		case <-f.check.C:
+			f.catchUp()
+		}
+	}
+}
+
+// Last is the ID of the last entry delivered.
+func (f *RoomFeed) Last() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.order.Last()
+}
+
+// Stop unsubscribes; deliver is not called after it returns.
+func (f *RoomFeed) Stop() {
+	_ = f.sub.Unsubscribe()
+	f.check.Stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	select {
+	case <-f.stopped:
+	default:
+		close(f.stopped)
+	}
+	if f.gap != nil {
+		f.gap.Stop()
+	}
+	f.deliver = func(Entry) {}
+}
+
+// Broadcast sends a control message (a ban, a kick, a settings change) to
+// every node, this one included.
+func (n *Node) Broadcast(kind string, payload []byte) error {
+	return n.nc.Publish("tertulia.ctl."+token(kind), payload)
+}
+
+// OnBroadcast calls fn for every control message of kind, one at a time.
+func (n *Node) OnBroadcast(kind string, fn func(payload []byte)) (stop func(), err error) {
+	sub, err := n.nc.Subscribe("tertulia.ctl."+token(kind), func(m *nats.Msg) { fn(m.Data) })
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
