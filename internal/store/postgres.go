@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -146,15 +147,60 @@ func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
 	return s, nil
 }
 
-// AppendMessage implements Store.
+// AppendMessage implements Store: m gets its ID and the room's previous
+// entry's (Prev), in one transaction that holds the room's row lock, so
+// that IDs rise in commit order within a room whichever node writes.
 func (s *Postgres) AppendMessage(ctx context.Context, m *Message) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO messages(room, kind, sender, text, ts) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-		m.Room, m.Kind, m.From, m.Text, m.Time.UnixMilli()).Scan(&m.ID)
+	err := s.appendEntry(ctx, m, "")
 	s.health.note(err)
 	return err
+}
+
+// SetTopic implements Store, as AppendMessage for a topic change.
+func (s *Postgres) SetTopic(ctx context.Context, m *Message) error {
+	m.Kind = KindTopic
+	err := s.appendEntry(ctx, m, `UPDATE rooms SET topic = $2, topic_by = $3, topic_at = $4 WHERE name = $1`)
+	s.health.note(err)
+	return err
+}
+
+// appendEntry stores m under its room's row lock, then runs also (if any)
+// with the room, text, sender and time in the same transaction.
+func (s *Postgres) appendEntry(ctx context.Context, m *Message, also string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var locked int
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM rooms WHERE name = $1 FOR UPDATE`, m.Room).Scan(&locked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("room %q: %w", m.Room, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	var prev, id int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM messages WHERE room = $1`, m.Room).Scan(&prev); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, `INSERT INTO messages(room, kind, sender, text, ts) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		m.Room, m.Kind, m.From, m.Text, m.Time.UnixMilli()).Scan(&id); err != nil {
+		return err
+	}
+	if also != "" {
+		if _, err := tx.ExecContext(ctx, also, m.Room, m.Text, m.From, m.Time.UnixMilli()); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	m.ID, m.Prev = id, prev
+	return nil
 }
 
 // Close implements Store; closing again is harmless.

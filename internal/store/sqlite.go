@@ -248,6 +248,16 @@ func (s *sqlStore) HistoryAfter(ctx context.Context, room string, after int64, l
 	return scanMessages(rows)
 }
 
+// EntriesAfter implements EntryReader.
+func (s *sqlStore) EntriesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, room, kind, sender, text, ts FROM messages
+		WHERE room = ? AND id > ? ORDER BY id LIMIT ?`), room, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanMessages(rows)
+}
+
 // scanMessages reads the rows of a history query (id, room, kind, sender,
 // text, ts) and closes them.
 func scanMessages(rows *sql.Rows) ([]Message, error) {

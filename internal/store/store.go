@@ -20,7 +20,12 @@ const (
 
 // Message is one stored room entry: a message, an action or a topic change.
 type Message struct {
-	ID   int64 // assigned by the store, increasing
+	ID int64 // assigned by the store, increasing
+	// Prev is the ID of the room's entry before this one (0: none), set
+	// by stores shared between nodes (Postgres), which read it in the
+	// same transaction, under the room's lock: a chain each node uses to
+	// see an entry the bus lost.
+	Prev int64
 	Room string
 	Kind string
 	From string
@@ -80,6 +85,14 @@ type Store interface {
 	ModerationStore
 	KeySettingsStore
 	KeyStore
+}
+
+// EntryReader is implemented by the SQL stores: every kind of a room's
+// entries after one, for a node catching up with what the bus lost.
+type EntryReader interface {
+	// EntriesAfter returns up to limit of the room's entries (messages,
+	// actions and topic changes) with ID > after, oldest first.
+	EntriesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)
 }
 
 // QueuedAppender is implemented by stores that commit messages in groups

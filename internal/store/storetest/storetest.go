@@ -30,6 +30,7 @@ func Run(t *testing.T, open Open) {
 	}{
 		{"MessagesOrderAndPaging", testMessagesOrderAndPaging},
 		{"HistoryAfter", testHistoryAfter},
+		{"EntriesAfterIncludeTopics", testEntriesAfter},
 		{"MultiLineTextKept", testMultiLineTextKept},
 		{"TopicIsAnEntryNotHistory", testTopicIsAnEntryNotHistory},
 		{"UnknownRoomRefused", testUnknownRoomRefused},
@@ -738,5 +739,28 @@ func testPingReadyAndClose(t *testing.T, s store.Store) {
 	}
 	if _, err := s.History(ctx, "lobby", 0, 10); err == nil {
 		t.Fatal("history read after Close")
+	}
+}
+
+// testEntriesAfter: a store that reads entries for catching up (the SQL
+// ones) returns every kind after an ID, oldest first.
+func testEntriesAfter(t *testing.T, s store.Store) {
+	r, ok := s.(store.EntryReader)
+	if !ok {
+		return // only stores shared between nodes need it
+	}
+	ctx := context.Background()
+	ensureRoom(t, s, "lobby")
+	first := appendText(t, s, "lobby", "one")
+	topic := &store.Message{Room: "lobby", From: "alice", Text: "plans", Time: t0}
+	must(t, s.SetTopic(ctx, topic))
+	last := appendText(t, s, "lobby", "two")
+	got, err := r.EntriesAfter(ctx, "lobby", first.ID, 10)
+	must(t, err)
+	if len(got) != 2 || got[0].ID != topic.ID || got[0].Kind != store.KindTopic || got[1].ID != last.ID {
+		t.Fatalf("entries after %d: %+v", first.ID, got)
+	}
+	if got, err := r.EntriesAfter(ctx, "lobby", last.ID, 10); err != nil || len(got) != 0 {
+		t.Fatalf("entries after the last: %+v, %v", got, err)
 	}
 }
