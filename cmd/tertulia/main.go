@@ -117,6 +117,7 @@ func bindFlags(fs *flag.FlagSet, cfg *app.Config) *textFlags {
 	fs.IntVar(&cfg.Conns.Burst, "conn-burst", cfg.Conns.Burst, "new connections allowed at once from one client address before --conn-rate applies (0: not paced)")
 	fs.IntVar(&cfg.Conns.Total, "max-conns", cfg.Conns.Total, "open connections allowed in total; 0 or -1: no cap")
 	fs.DurationVar(&cfg.SSH.SessionTimeout, "ssh-session-timeout", cfg.SSH.SessionTimeout, "time allowed between the SSH handshake (or a new session channel) and the shell or command request")
+	fs.BoolVar(&cfg.SSH.ProxyProtocol, "ssh-proxy-protocol", cfg.SSH.ProxyProtocol, "take SSH clients' addresses from PROXY protocol headers (HAProxy, nginx stream with proxy_protocol on) sent by --trusted-proxies; never read from other peers")
 	fs.IntVar(&cfg.SSH.MaxChannels, "ssh-max-channels", cfg.SSH.MaxChannels, "session channels one SSH connection may have open at once; only one of them gets a chat session")
 	fs.DurationVar(&cfg.SSH.Keepalive, "ssh-keepalive", cfg.SSH.Keepalive, "SSH keepalive interval; a peer silent for one interval is dropped (0: off)")
 	fs.StringVar(&cfg.Files.Admins, "admins", cfg.Files.Admins, "authorized_keys file of the operators' keys")

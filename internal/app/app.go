@@ -146,7 +146,11 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 	met.RoomsChanged(a.hub.RoomCount())
 
 	conns := cfg.Conns.NewLimiter()
-	sshOpts := append(cfg.SSH.Options(), sshchat.WithLogger(a.log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(met.SSHHandshakeFailed), sshchat.WithConnLimiter(conns))
+	sshOpts := cfg.SSH.Options()
+	if cfg.SSH.ProxyProtocol {
+		sshOpts = append(sshOpts, sshchat.WithProxyProtocol(cfg.Web.TrustedProxies))
+	}
+	sshOpts = append(sshOpts, sshchat.WithLogger(a.log), sshchat.WithHostKeys(keys...), sshchat.WithHandshakeFailed(met.SSHHandshakeFailed), sshchat.WithConnLimiter(conns))
 	sshSrv, err := sshchat.New(a.hub, sshOpts...)
 	if err != nil {
 		return err

@@ -23,6 +23,9 @@ type Config struct {
 	// MaxChannels caps the session channels one connection may have open
 	// at once (at least 1).
 	MaxChannels int
+	// ProxyProtocol: read PROXY protocol headers from the trusted proxies
+	// (the app passes --trusted-proxies, see WithProxyProtocol).
+	ProxyProtocol bool
 }
 
 // DefaultConfig is the SSH front-end's settings as documented for the

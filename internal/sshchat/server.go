@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,7 @@ type Server struct {
 	keepalive        time.Duration
 	maxChannels      int
 	limiter          *connlimit.Limiter
+	proxyFrom        []netip.Prefix // nil: no PROXY protocol
 	srv              *ssh.Server
 	lineBufs         sync.Pool // *[]byte, held only while a line-mode batch is written (writeLines)
 }
@@ -138,6 +140,9 @@ func New(hub *room.Hub, opts ...Option) (*Server, error) {
 
 // Serve accepts SSH connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.proxyFrom != nil {
+		ln = s.proxyListener(ln)
+	}
 	err := s.srv.Serve(ln)
 	if errors.Is(err, ssh.ErrServerClosed) {
 		return nil
