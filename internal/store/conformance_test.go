@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -49,14 +50,29 @@ func TestPostgresConforms(t *testing.T) {
 	})
 }
 
+// One throw-away PostgreSQL server serves the package's tests (a database
+// each); TestMain stops it.
+var (
+	pgOnce   sync.Once
+	pgServer *pgtest.Server
+	pgErr    error
+)
+
 func startPostgres(t *testing.T) *pgtest.Server {
 	t.Helper()
-	srv, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
+	pgOnce.Do(func() { pgServer, pgErr = pgtest.Start() })
+	if pgErr != nil {
+		t.Fatal(pgErr)
 	}
-	t.Cleanup(srv.Stop)
-	return srv
+	return pgServer
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pgServer != nil {
+		pgServer.Stop()
+	}
+	os.Exit(code)
 }
 
 // Concurrent writers (as on several nodes) to one room: each entry's Prev
