@@ -73,11 +73,16 @@ func (h *Hub) devices(s *Session) int {
 }
 
 // joinPerson puts every session of s's person in r, s first, and makes it
-// their current room; false if r has been removed meanwhile.
+// the current room of s and of those that were not in it; false if r has
+// been removed meanwhile. A session already in r keeps its current room:
+// a browser rejoining its tabs after a reload switches no terminal.
 func (h *Hub) joinPerson(s *Session, r *Room) bool {
 	s.person.memberMu.Lock()
 	defer s.person.memberMu.Unlock()
-	for _, o := range h.sessionsOf(s) {
+	for i, o := range h.sessionsOf(s) {
+		if i > 0 && r.hasMember(o) {
+			continue // only the person's sessions change its rooms, under memberMu
+		}
 		if !h.joinRoom(o, r) {
 			return false
 		}
