@@ -35,6 +35,9 @@ import { initNotify, callAttention, seen, setTitle } from "./notify.js";
 // connection that just died, which the server drops within a minute (two
 // of its 30 s pings): keep trying that long before asking for a nick.
 const NICK_HELD_MS = 90000;
+// A private message we sent whose echo comes within this long shows its
+// conversation; a later one was sent from another device of our key.
+const PM_ECHO_MS = 10000;
 
 // A nick refused as in use while rejoining after a reload is most likely
 // still held by the page that was just closed: ask again for this long.
@@ -365,11 +368,9 @@ function helloErrorText(f) {
       return "This server admits only listed keys. Sign in with a code from /weblogin in your SSH session.";
     case "banned":
       return "You are banned from this server.";
-    case "nick_taken":
-      if (state.auth.signedIn && !state.wantedNick) {
-        return said + ". If it is your own SSH session, change the nick there with /nick, then Join again.";
-      }
-      return said;
+    case "too_many_sessions":
+      // Signed in as a key whose terminals and browsers share its nick.
+      return "Your key already has as many sessions open as the server allows (terminals and browsers). Close one, then Join again.";
     default:
       return said;
   }
@@ -532,7 +533,9 @@ function onHistory(f) {
 
 // onPrivate puts a private message in the conversation with the other
 // person, never in a room: a tab opens for it if needed. One we sent
-// (typed as /msg, /reply or in the conversation) shows that tab.
+// (typed as /msg, /reply or in the conversation) shows that tab; one our
+// key sent from another device (a terminal, another browser) only lands
+// in it.
 function onPrivate(f) {
   const id = typeof f.id === "number" ? f.id : 0;
   if (id > 0) {
@@ -550,7 +553,7 @@ function onPrivate(f) {
   };
   addLine(c, line);
   if (!incoming) {
-    if (c !== view()) showTab(c);
+    if (c !== view() && Date.now() - state.pmSentAt < PM_ECHO_MS) showTab(c);
     return;
   }
   countUnread(c, line);

@@ -146,6 +146,7 @@ function onSubmit(ev) {
       return;
     }
     conn.send({ type: "say", room: state.current, text: "/msg " + to + " " + value.replace(/^\/\//, "/") });
+    state.pmSentAt = Date.now();
     remember(value);
     return;
   }
@@ -155,6 +156,7 @@ function onSubmit(ev) {
       return;
     }
     conn.send(frame);
+    if (/^\/(msg|reply)\s/i.test(value)) state.pmSentAt = Date.now();
     remember(value);
     scrollToBottom();
     return;

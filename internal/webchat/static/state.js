@@ -26,6 +26,10 @@ export const state = {
   pmOrder: [],
   pm: "",
   seenPrivate: {},   // ids of private messages already shown
+  // When this page last sent a private message (ms): the echo of one sent
+  // soon after shows its conversation; one sent from another device of
+  // the same key only lands in its tab.
+  pmSentAt: 0,
   unread: 0,         // mentions received while the page was hidden
   mentionRe: null,
   // logPinned: the log is kept at its newest line when its height changes
