@@ -102,7 +102,8 @@ func TestOnePersonOnThreeDevices(t *testing.T) {
 	// Line mode and the browser leave; the terminal stays: no part.
 	line.send("/quit")
 	<-line.closed
-	p.do("leave the page", chromedp.Navigate("about:blank"))
+	p.do("sign the page out", chromedp.WaitVisible(chromedp.ID("chat-sign-out")), chromedp.Click(chromedp.ID("chat-sign-out")))
+	p.waitGuestForm()
 	bob.send("/who")
 	if who := membersLine(t, bob, func(l string) bool { return strings.Contains(l, "alice left") }); strings.Count(who, "alice (") != 1 {
 		t.Fatalf("bob's /who with alice's terminal left: %q", who)
