@@ -322,7 +322,15 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.joinRoom(s, lobby)
 	switch {
 	case wanted == "":
-		// Another session of the key: the person's nick, whatever was asked.
+		// Another session of the key: the person's nick, whatever was
+		// asked. Connecting puts the person in the lobby, as it always
+		// has: its other sessions too if they had left it, without
+		// switching them to it.
+		for _, o := range h.sessionsOf(s)[1:] {
+			if !lobby.hasMember(o) {
+				h.joinRoomAs(o, lobby, false)
+			}
+		}
 		if away := s.awayReason(); away != "" {
 			h.notice(s, "You are marked as away: "+away)
 		}
@@ -454,13 +462,21 @@ func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error)
 // nothing missing or repeated between history and live, since all of it is
 // queued under the room lock.
 func (h *Hub) joinRoom(s *Session, r *Room) bool {
+	return h.joinRoomAs(s, r, true)
+}
+
+// joinRoomAs is joinRoom; current tells whether r becomes the current room
+// of s.
+func (h *Hub) joinRoomAs(s *Session, r *Room, current bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.removed.Load() {
 		return false
 	}
 	s.mu.Lock()
-	s.current = r
+	if current || s.current == nil {
+		s.current = r
+	}
 	if _, in := r.members[s]; in || s.closed {
 		// A closed session is leaving (or has left) its rooms: another
 		// device's join must not put it back in one.

@@ -426,3 +426,45 @@ func TestConcurrentDevicesOfOneKey(t *testing.T) {
 		}
 	}
 }
+
+// Connecting puts the person in the lobby: a new device of a person who
+// had left it brings its other devices back in, without switching them
+// to it, and the others see one join.
+func TestNewDeviceBringsThePersonBackToTheLobby(t *testing.T) {
+	h := newTestHub(t)
+	bob := connect(t, h, "bob", ViaWeb)
+	alice := aliceDevices(t, h, ViaWeb)
+	h.Input(alice[0], "", "/join #tea")
+	h.Input(alice[0], "", "/part #lobby")
+	drain(bob)
+	if got := alice[1].Rooms(); !slices.Equal(got, []string{"tea"}) {
+		t.Fatalf("alice's browser is in %v after /part on her terminal", got)
+	}
+	late, err := h.Connect(Identity{Nick: "alice", Via: ViaSSH, Fingerprint: aliceKey, AltNick: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(late.Leave)
+	for i, s := range append(alice, late) {
+		if got := s.Rooms(); !slices.Contains(got, "lobby") || !slices.Contains(got, "tea") {
+			t.Fatalf("device %d is in %v, want lobby and tea", i+1, got)
+		}
+	}
+	if alice[1].CurrentRoom() != "tea" || late.CurrentRoom() != "lobby" {
+		t.Fatalf("current rooms: browser %s, new device %s; want tea and lobby", alice[1].CurrentRoom(), late.CurrentRoom())
+	}
+	if joins := countOf(drain(bob), KindJoin, "alice"); joins != 1 {
+		t.Fatalf("bob saw alice join %d times", joins)
+	}
+	checkOrder(t, h.rooms["lobby"])
+	// Her terminals leave: the lobby lists the front-end of the device left.
+	late.Leave()
+	alice[0].Leave()
+	h.Input(bob, "", "/who")
+	ev := nextKind(t, bob, KindMembers)
+	for _, m := range ev.Members {
+		if m.Nick == "alice" && m.Via != ViaWeb {
+			t.Fatalf("alice listed via %s once her terminal left", m.Via)
+		}
+	}
+}

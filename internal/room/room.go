@@ -214,6 +214,14 @@ func (r *Room) leaveLocked(h *Hub, s *Session) (member, last bool) {
 	if len(r.order) == 0 && member {
 		r.emptySince = h.now()
 	}
+	if member && !last {
+		// The person's first session there may have changed: list its
+		// front-end from now on (lists sent later show it).
+		i := r.personIndexLocked(s.person)
+		if _, m := h.memberInfo(r.order[i].s); m.Nick == r.listed[i].Nick {
+			r.listed[i].Via = m.Via
+		}
+	}
 	return member, last
 }
 
