@@ -426,9 +426,13 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s)", t.Nick(), t.via)
 	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", asker.FormatTime(t.since), roundDur(now.Sub(t.since)))
+	// Idle since the person's last input on any of its devices.
+	sessions := h.sessionsOf(t)
 	idleSince := t.since
-	if last := t.lastActive.Load(); last != 0 {
-		idleSince = time.Unix(0, last)
+	for _, o := range sessions {
+		if last := o.lastActive.Load(); last != 0 && time.Unix(0, last).After(idleSince) {
+			idleSince = time.Unix(0, last)
+		}
 	}
 	fmt.Fprintf(&b, "\n  idle %s", roundDur(now.Sub(idleSince)))
 	if rooms := t.Rooms(); len(rooms) > 0 {
@@ -437,7 +441,7 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	if away := t.awayReason(); away != "" {
 		fmt.Fprintf(&b, "\n  away: %s", away)
 	}
-	if sessions := h.sessionsOf(t); len(sessions) > 1 {
+	if len(sessions) > 1 {
 		vias := make([]string, len(sessions))
 		for i, o := range sessions {
 			vias[i] = string(o.via)

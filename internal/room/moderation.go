@@ -301,11 +301,15 @@ func (h *Hub) mute(by *Session, target, duration string, on bool) error {
 		covered += ", " + d
 	}
 	if on {
-		h.notice(t, fmt.Sprintf("You have been muted by %s %s: others do not see your messages.", by.Nick(), describeUntil(expires)))
+		for _, o := range h.sessionsOf(t) {
+			h.notice(o, fmt.Sprintf("You have been muted by %s %s: others do not see your messages.", by.Nick(), describeUntil(expires)))
+		}
 		h.announce(by, "mute", t, fmt.Sprintf("%s was muted by %s %s", nick, by.Nick(), describeUntil(expires)))
 		h.notice(by, fmt.Sprintf("Muted %s %s: %s", nick, describeUntil(expires), covered))
 	} else {
-		h.notice(t, "You are no longer muted.")
+		for _, o := range h.sessionsOf(t) {
+			h.notice(o, "You are no longer muted.")
+		}
 		h.announce(by, "unmute", t, fmt.Sprintf("%s was unmuted by %s", nick, by.Nick()))
 		h.notice(by, fmt.Sprintf("Unmuted %s: %s", nick, covered))
 	}
