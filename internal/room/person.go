@@ -55,23 +55,6 @@ func (h *Hub) sessionsOf(s *Session) []*Session {
 	return out
 }
 
-// sessionsOfNick lists the sessions of the person using nick; none if
-// nobody does.
-func (h *Hub) sessionsOfNick(nick string) []*Session {
-	s := h.sessionByNick(nick)
-	if s == nil {
-		return nil
-	}
-	return h.sessionsOf(s)
-}
-
-// devices is how many sessions s's person has.
-func (h *Hub) devices(s *Session) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(s.person.sessions)
-}
-
 // joinPerson puts every session of s's person in r, s first, and makes it
 // the current room of s and of those that were not in it; false if r has
 // been removed meanwhile. A session already in r keeps its current room:

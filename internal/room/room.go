@@ -12,8 +12,9 @@ import (
 // MaxRoomNameLen is the longest room name, in characters.
 const MaxRoomNameLen = 32
 
-// Room is a named set of sessions. Every event of a room is published under
-// its lock, so all members receive the room's events in the same order.
+// Room is a named set of people, each with its sessions there (a person's
+// devices, see person.go). Every event of a room is published under its
+// lock, so all members receive the room's events in the same order.
 type Room struct {
 	name string
 
