@@ -99,6 +99,17 @@ func TestOnePersonOnThreeDevices(t *testing.T) {
 	bob.send("/who")
 	membersLine(t, bob, func(l string) bool { return strings.Contains(l, "from my browser") })
 
+	// A private message sent from line mode lands in the browser's
+	// conversation with bob, as hers, without taking the page off #lobby.
+	line.send("/msg bob sent from line mode")
+	bob.expect("[pm] alice -> bob: sent from line mode")
+	tm.waitFor("[pm] alice → bob: sent from line mode")
+	p.waitPage("the PM in bob's conversation, #lobby still shown",
+		`() => document.getElementById("room-name").textContent === "#lobby" &&
+			!!document.querySelector('#rooms .pm-tab[data-pm="bob"]')`)
+	p.clickPrivateTab("bob")
+	p.waitText("messages", "sent from line mode")
+
 	// Line mode and the browser leave; the terminal stays: no part.
 	line.send("/quit")
 	<-line.closed

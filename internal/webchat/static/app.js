@@ -12,7 +12,7 @@ import {
   PAGE, CATCH_UP_PAGE, state, has, fold, normRoom, roomNamed, view, addRoom, removeRoom, eachRoom,
   sortMembers, memberFrom, isMe, buildMentionRe, parseTime, messageLine, isDuplicate,
   firstMessageIndex, oldestId, newestId, resetChatState, addConversation, conversationNamed,
-  removeConversation, isConversation, tabKey
+  removeConversation, isConversation, tabKey, takePrivateSent
 } from "./state.js";
 import {
   el, bindElements, addLine, placeMessage, insertLines, systemLine, renderRoom, renderStatus,
@@ -35,9 +35,6 @@ import { initNotify, callAttention, seen, setTitle } from "./notify.js";
 // connection that just died, which the server drops within a minute (two
 // of its 30 s pings): keep trying that long before asking for a nick.
 const NICK_HELD_MS = 90000;
-// A private message we sent whose echo comes within this long shows its
-// conversation; a later one was sent from another device of our key.
-const PM_ECHO_MS = 10000;
 
 // A nick refused as in use while rejoining after a reload is most likely
 // still held by the page that was just closed: ask again for this long.
@@ -553,7 +550,7 @@ function onPrivate(f) {
   };
   addLine(c, line);
   if (!incoming) {
-    if (c !== view() && Date.now() - state.pmSentAt < PM_ECHO_MS) showTab(c);
+    if (takePrivateSent(line.text) && c !== view()) showTab(c);
     return;
   }
   countUnread(c, line);
