@@ -468,3 +468,25 @@ func TestNewDeviceBringsThePersonBackToTheLobby(t *testing.T) {
 		}
 	}
 }
+
+// /ban of the nick bans the person's key: every device is disconnected,
+// the others see one part, and the key cannot come back.
+func TestBanReachesEveryDevice(t *testing.T) {
+	h := newTestHub(t, WithAdmins("SHA256:op"))
+	op := connectAs(t, h, "boss", "SHA256:op", "192.0.2.9")
+	alice := aliceDevices(t, h, ViaSSH, ViaWeb)
+	drain(op)
+	h.Input(op, "", "/ban alice spam")
+	for i, s := range alice {
+		<-s.Done()
+		if got := s.CloseReason(); got.Code != CodeBanned {
+			t.Fatalf("device %d closed: %+v", i+1, got)
+		}
+	}
+	if ev := nextKind(t, op, KindPart); ev.From != "alice" {
+		t.Fatalf("op saw %+v", ev)
+	}
+	if _, err := h.Connect(Identity{Nick: "alice", Via: ViaSSH, Fingerprint: aliceKey, AltNick: true}); !errors.Is(err, ErrBanned) {
+		t.Fatalf("alice's key after the ban: %v", err)
+	}
+}
