@@ -63,8 +63,6 @@ func TestBrowserSignInWithCode(t *testing.T) {
 	ssh.expect("welcome alice")
 	ssh.send("/register")
 	ssh.expect("alice is now registered to your key")
-	ssh.send("/nick alice-ssh") // free the nick for the browser
-	ssh.expect("alice is now known as alice-ssh")
 	code := ssh.webLoginCode()
 
 	// The /weblogin link signs the page in at once and leaves the address
@@ -81,13 +79,13 @@ func TestBrowserSignInWithCode(t *testing.T) {
 	}
 
 	p.do("join as the key's nick", chromedp.WaitEnabled(chromedp.ID("session-join")), chromedp.Click(chromedp.ID("session-join")))
+	// The page joins beside the SSH session, as the same person: alice is
+	// listed once, marked registered.
 	p.waitChat("alice")
-	ssh.expect("#lobby --> alice joined (web)")
-	p.waitPage("alice marked registered, alice-ssh not",
+	p.waitPage("alice listed once, marked registered",
 		`() => {
-			const item = nick => Array.from(document.querySelectorAll("#member-list .member")).find(li => li.querySelector(".nick").textContent === nick);
-			const a = item("alice"), s = item("alice-ssh");
-			return !!a && !!s && !!a.querySelector('.reg[title="registered"]') && !s.querySelector(".reg");
+			const items = Array.from(document.querySelectorAll("#member-list .member")).filter(li => li.querySelector(".nick").textContent === "alice");
+			return items.length === 1 && !!items[0].querySelector('.reg[title="registered"]');
 		}`)
 
 	// A second browser: the used code is refused, and a guest cannot take
@@ -113,7 +111,14 @@ func TestBrowserSignInWithCode(t *testing.T) {
 	p.waitText("messages", "This browser was signed out.")
 	p.do("wait for the offline bar", chromedp.WaitVisible(chromedp.ID("offline-bar")))
 	p.waitText("offline-text", "signed out")
-	ssh.expect("#lobby <-- alice left")
+	// Her SSH session stays: nobody saw her leave.
+	ssh.send("/whois alice")
+	ssh.expectFunc("whois without a second device", func(l string) bool {
+		if strings.Contains(l, "alice left") || strings.Contains(l, "devices:") {
+			t.Fatalf("the page's sign-out showed as %q", l)
+		}
+		return strings.Contains(l, "registered, key")
+	})
 	p.assertNoConsoleErrors()
 
 	p.open(srv.HTTPAddr, "/")
@@ -138,21 +143,24 @@ func TestBrowserSignOut(t *testing.T) {
 	p.submitCode(code)
 	p.waitText("session-view", "Signed in as", "bob")
 
-	// bob is in use by the SSH session: the page says how to free it.
-	p.do("join while the nick is in use", chromedp.WaitEnabled(chromedp.ID("session-join")), chromedp.Click(chromedp.ID("session-join")))
-	p.waitText("session-error", "already in use", "/nick")
-	ssh.send("/nick bob-ssh")
-	ssh.expect("bob is now known as bob-ssh")
-	p.do("join again", chromedp.WaitEnabled(chromedp.ID("session-join")), chromedp.Click(chromedp.ID("session-join")))
+	// bob is in use by the key's own SSH session: the page joins as bob
+	// beside it.
+	p.do("join beside the SSH session", chromedp.WaitEnabled(chromedp.ID("session-join")), chromedp.Click(chromedp.ID("session-join")))
 	p.waitChat("bob")
-	ssh.expect("#lobby --> bob joined (web)")
+	p.say("typed on the page")
+	ssh.expect("#lobby <bob> typed on the page")
 
-	// Sign out from the chat header.
+	// Sign out from the chat header: the SSH session stays, and nobody saw
+	// bob leave.
 	p.do("sign out", chromedp.WaitVisible(chromedp.ID("chat-sign-out")), chromedp.Click(chromedp.ID("chat-sign-out")))
 	p.waitGuestForm()
-	ssh.expect("#lobby <-- bob left")
 	ssh.send("/sessions")
-	ssh.expect("0 web session(s) for your key")
+	ssh.expectFunc("no web session left", func(l string) bool {
+		if strings.Contains(l, "bob left") {
+			t.Fatalf("signing the page out showed %q", l)
+		}
+		return strings.Contains(l, "0 web session(s) for your key")
+	})
 	p.open(srv.HTTPAddr, "/")
 	p.waitGuestForm()
 	p.assertNoConsoleErrors()

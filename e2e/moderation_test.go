@@ -211,14 +211,13 @@ func TestWebLogin(t *testing.T) {
 	conn, _, err := dialWS(t, srv.HTTPAddr, header, nil)
 	must(t, err)
 	web := wrapWS(t, conn)
-	alice.send("/nick alice-ssh") // free the nick for the browser
-	alice.expect("now known as alice-ssh")
+	// Beside the key's SSH session: the same person, listed once.
 	web.sendJSON(map[string]string{"type": "hello"})
 	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "alice" {
 		t.Fatalf("signed-in hello got %q", f.Nick)
 	}
 	web.say("/who")
-	if f := web.expect("members", func(f frame) bool { return f.Type == "members" }); !strings.Contains(string(f.Raw), `"nick":"alice","via":"web","registered":true`) {
+	if f := web.expect("members", func(f frame) bool { return f.Type == "members" }); strings.Count(string(f.Raw), `"nick":"alice"`) != 1 || !strings.Contains(string(f.Raw), `"nick":"alice","via":"ssh","registered":true`) {
 		t.Fatalf("members: %s", f.Raw)
 	}
 	alice.send("/sessions")
@@ -266,11 +265,6 @@ func TestWebLogoutClosesThatBrowser(t *testing.T) {
 	alice := newLineClient(t, srv.SSHAddr, "alice", keyAuth(aliceKey))
 	alice.expect("welcome alice")
 	alice.register()
-	alice.send("/nick alice2")
-	alice.expect("now known as alice2")
-	alice.register()
-	alice.send("/nick alice-ssh") // leave both nicks to the browsers
-	alice.expect("now known as alice-ssh")
 	signIn := func() (*http.Cookie, *wsClient) {
 		t.Helper()
 		code := alice.webLoginCode()
@@ -285,13 +279,11 @@ func TestWebLogoutClosesThatBrowser(t *testing.T) {
 	}
 	shared, onShared := signIn()
 	_, onOwn := signIn()
-	for _, b := range []struct {
-		ws   *wsClient
-		nick string
-	}{{onShared, "alice"}, {onOwn, "alice2"}} {
-		b.ws.sendJSON(map[string]string{"type": "hello", "nick": b.nick})
-		if f := b.ws.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Nick != b.nick {
-			t.Fatalf("signed-in hello as %s: %s", b.nick, f.Raw)
+	// Both browsers join beside the SSH session, as alice.
+	for _, ws := range []*wsClient{onShared, onOwn} {
+		ws.sendJSON(map[string]string{"type": "hello", "nick": "alice"})
+		if f := ws.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Nick != "alice" {
+			t.Fatalf("signed-in hello as alice: %s", f.Raw)
 		}
 	}
 
@@ -309,7 +301,11 @@ func TestWebLogoutClosesThatBrowser(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("the signed-out browser's websocket stayed open")
 	}
-	alice.expect("alice left")
 	onOwn.say("still signed in")
-	alice.expect("<alice2> still signed in")
+	alice.expectFunc("the other browser's line", func(l string) bool {
+		if strings.Contains(l, "alice left") {
+			t.Fatalf("alice parted while two of her sessions stay: %q", l)
+		}
+		return strings.HasSuffix(l, "<alice> still signed in")
+	})
 }

@@ -200,8 +200,6 @@ func TestAllowlist(t *testing.T) {
 	conn, _, err := dialWS(t, srv.HTTPAddr, map[string][]string{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
 	must(t, err)
 	signed := wrapWS(t, conn)
-	member.send("/nick member-ssh") // the browser takes the registered nick
-	member.expect("now known as member-ssh")
 	signed.sendJSON(map[string]string{"type": "hello"})
 	if f := signed.expect("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "member" {
 		t.Fatalf("signed-in browser got %q", f.Nick)

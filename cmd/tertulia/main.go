@@ -103,6 +103,7 @@ func bindFlags(fs *flag.FlagSet, cfg *app.Config) *textFlags {
 	fs.IntVar(&cfg.Room.History, "history", cfg.Room.History, "recent messages a session receives when it joins a room (0: none)")
 	fs.IntVar(&cfg.Room.MaxRooms, "max-rooms", cfg.Room.MaxRooms, "most rooms that may exist (0: no cap)")
 	fs.IntVar(&cfg.Room.MaxNicksPerKey, "max-nicks-per-key", cfg.Room.MaxNicksPerKey, "most nicks one key may /register; 0 or -1: no cap")
+	fs.IntVar(&cfg.Room.MaxSessionsPerKey, "max-sessions-per-key", cfg.Room.MaxSessionsPerKey, "most sessions (terminals, line-mode connections, signed-in browsers) one registered key may have at once; they share its nick; 0 or -1: no cap")
 	fs.IntVar(&cfg.Room.RoomCreateBurst, "room-create-burst", cfg.Room.RoomCreateBurst, "new rooms a session, and all the sessions of one address together, may create at once before --room-create-interval applies (operators are not limited); 0 or -1: no limit")
 	fs.DurationVar(&cfg.Room.RoomCreateInterval, "room-create-interval", cfg.Room.RoomCreateInterval, "after --room-create-burst, one new room per this interval, per session and per address (0: no limit)")
 	fs.DurationVar(&cfg.Room.RoomReclaimAfter, "room-reclaim-after", cfg.Room.RoomReclaimAfter, "a room with no stored message or topic and no +t is removed once it has been empty this long, and at startup (never the lobby); 0: never")

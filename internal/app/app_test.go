@@ -46,7 +46,7 @@ func TestZeroConfigIsRefused(t *testing.T) {
 func TestZeroMeansOff(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Room.History, cfg.Room.FloodLimit, cfg.Room.MaxRooms, cfg.Room.RatePerSecond, cfg.Room.RateBurst = 0, 0, 0, 0, 0
-	cfg.Room.SlowTimeout, cfg.Room.RoomReclaimAfter, cfg.Room.RoomCreateBurst, cfg.Room.MaxNicksPerKey = 0, 0, 0, 0
+	cfg.Room.SlowTimeout, cfg.Room.RoomReclaimAfter, cfg.Room.RoomCreateBurst, cfg.Room.MaxNicksPerKey, cfg.Room.MaxSessionsPerKey = 0, 0, 0, 0, 0
 	cfg.SSH.Keepalive = 0
 	cfg.Conns = connlimit.Config{} // 0: no cap, not paced
 	cfg.HTTP = HTTPTimeouts{}

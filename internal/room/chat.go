@@ -142,25 +142,34 @@ func (h *Hub) join(s *Session, name string) error {
 				return err
 			}
 		}
-		if h.joinRoom(s, r) {
+		if h.joinPerson(s, r) {
 			return nil
 		}
 	}
 	return userErr("no_such_room", "#"+name+" was just removed, please try again")
 }
 
-// part takes s out of r; the others and s itself see the part.
+// part takes the person of s out of r with all its sessions; the others
+// and each of those sessions see the part.
 func (h *Hub) part(s *Session, r *Room, reason string) error {
+	s.person.memberMu.Lock()
+	defer s.person.memberMu.Unlock()
 	r.mu.Lock()
-	if !r.leaveLocked(h, s) {
+	if _, in := r.members[s]; !in {
 		r.mu.Unlock()
 		return userErr("not_in_room", "you are not in #"+r.name)
 	}
+	gone := r.removePersonLocked(s)
+	if len(r.order) == 0 {
+		r.emptySince = h.now()
+	}
 	nick := s.Nick()
-	r.presenceLocked(h, s, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)}, notePart(nick))
+	r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)}, notePart(nick), gone...)
 	r.mu.Unlock()
 
-	s.dropRoom(r)
+	for _, o := range gone {
+		o.dropRoom(r)
+	}
 	return nil
 }
 
@@ -191,14 +200,18 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 	return nil
 }
 
-// sessionByNick finds a connected session.
+// sessionByNick finds a connected session: the first of the person using
+// nick.
 func (h *Hub) sessionByNick(nick string) *Session {
 	if ValidateNick(nick) != nil {
 		return nil // no nick; and folding it could be long
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.nicks[access.Fold(nick)]
+	if p := h.nicks[access.Fold(nick)]; p != nil && len(p.sessions) > 0 {
+		return p.sessions[0]
+	}
+	return nil
 }
 
 // private sends a private message to nick; both ends see it.
@@ -273,15 +286,22 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 	// Someone ignored is not told: the message is simply not delivered
 	// (see Session.filtered), and is no one to /reply to.
 	ignored := to.Preferences().ignores(ev)
-	to.mu.Lock()
-	if !to.closed && !ignored { // a closed session keeps no other one alive (see Leave)
-		to.replyTo = replyTarget{session: s, nick: ev.From, fingerprint: s.fingerprint}
+	// Every session of the person it is for, and every session of the
+	// sender's, each once (a message to oneself is one person).
+	targets := h.sessionsOf(to)
+	for _, t := range targets {
+		t.mu.Lock()
+		if !t.closed && !ignored { // a closed session keeps no other one alive (see Leave)
+			t.replyTo = replyTarget{session: s, nick: ev.From, fingerprint: s.fingerprint}
+		}
+		t.mu.Unlock()
+		t.deliver(ev)
 	}
-	away := to.away
-	to.mu.Unlock()
-	to.deliver(ev)
-	if to != s {
-		s.deliver(ev)
+	away := to.awayReason()
+	if to.person != s.person {
+		for _, o := range h.sessionsOf(s) {
+			o.deliver(ev)
+		}
 	}
 	if away != "" {
 		h.notice(s, fmt.Sprintf("%s is away: %s", ev.To, away))
@@ -406,9 +426,13 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s)", t.Nick(), t.via)
 	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", asker.FormatTime(t.since), roundDur(now.Sub(t.since)))
+	// Idle since the person's last input on any of its devices.
+	sessions := h.sessionsOf(t)
 	idleSince := t.since
-	if last := t.lastActive.Load(); last != 0 {
-		idleSince = time.Unix(0, last)
+	for _, o := range sessions {
+		if last := o.lastActive.Load(); last != 0 && time.Unix(0, last).After(idleSince) {
+			idleSince = time.Unix(0, last)
+		}
 	}
 	fmt.Fprintf(&b, "\n  idle %s", roundDur(now.Sub(idleSince)))
 	if rooms := t.Rooms(); len(rooms) > 0 {
@@ -416,6 +440,13 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	}
 	if away := t.awayReason(); away != "" {
 		fmt.Fprintf(&b, "\n  away: %s", away)
+	}
+	if len(sessions) > 1 {
+		vias := make([]string, len(sessions))
+		for i, o := range sessions {
+			vias[i] = string(o.via)
+		}
+		fmt.Fprintf(&b, "\n  devices: %d (%s)", len(sessions), strings.Join(vias, ", "))
 	}
 	switch {
 	case t.isRegistered():

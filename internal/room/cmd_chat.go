@@ -35,15 +35,11 @@ func chatCommands() []*command {
 				// Others read the reason in /whois and member lists.
 				return userErr("muted", "you are muted: you can be away, but without a reason")
 			}
-			c.session.setAway(reason)
-			c.hub.refreshMember(c.session)
-			c.hub.notice(c.session, "You are marked as away: "+reason)
+			c.hub.setAway(c.session, reason, "You are marked as away: "+reason)
 			return nil
 		}},
 		{name: "back", help: "you are no longer away", run: func(c *call) error {
-			c.session.setAway("")
-			c.hub.refreshMember(c.session)
-			c.hub.notice(c.session, "Welcome back.")
+			c.hub.setAway(c.session, "", "Welcome back.")
 			return nil
 		}},
 		{name: "whois", params: []param{oneWord("NICK")}, help: "show who someone is", long: "Shows their connection (ssh or web), since when, whether their nick is registered, and whether they are away.", run: func(c *call) error {

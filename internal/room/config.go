@@ -24,6 +24,9 @@ type Config struct {
 	MaxRooms int
 	// MaxNicksPerKey caps the nicks one key may register; 0 or -1: no cap.
 	MaxNicksPerKey int
+	// MaxSessionsPerKey caps the sessions one registered key may have at
+	// once (they share its nick); 0 or -1: no cap.
+	MaxSessionsPerKey int
 	// RateBurst lines at once, then RatePerSecond a second, per session;
 	// RatePerSecond 0: lines are not limited (RateBurst is then unused).
 	RateBurst     int
@@ -58,6 +61,7 @@ func DefaultConfig() Config {
 		History:            DefaultHistory,
 		MaxRooms:           DefaultMaxRooms,
 		MaxNicksPerKey:     DefaultMaxNicksPerKey,
+		MaxSessionsPerKey:  DefaultMaxSessionsPerKey,
 		RateBurst:          DefaultRateBurst,
 		RatePerSecond:      DefaultRatePerSecond,
 		FloodLimit:         DefaultFloodLimit,
@@ -90,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxNicksPerKey < -1 {
 		errs = append(errs, fmt.Errorf("max nicks per key %d: must be -1 or 0 (no cap) or more", c.MaxNicksPerKey))
+	}
+	if c.MaxSessionsPerKey < -1 {
+		errs = append(errs, fmt.Errorf("max sessions per key %d: must be -1 or 0 (no cap) or more", c.MaxSessionsPerKey))
 	}
 	if c.RatePerSecond < 0 {
 		errs = append(errs, fmt.Errorf("rate %g: must be 0 (not limited) or more", c.RatePerSecond))
@@ -142,6 +149,7 @@ func (c Config) Options() []Option {
 		WithHistory(c.History),
 		WithMaxRooms(maxRooms),
 		WithMaxNicksPerKey(c.MaxNicksPerKey),
+		WithMaxSessionsPerKey(c.MaxSessionsPerKey),
 		WithRate(burst, perSecond),
 		WithFloodLimit(c.FloodLimit),
 		WithSlowTimeout(c.SlowTimeout),

@@ -13,6 +13,13 @@
 // Locks are taken in this order, outer first; a lock may be taken while
 // holding only locks above it, never one above while holding one below.
 //
+//  0. person.memberMu: makes a change of one person's rooms one step (a
+//     join or part applied to each of its sessions, a new session put in
+//     its person's rooms: see person.go). Taken holding no lock, held
+//     across store I/O (creating a room, reading the key's rooms), never
+//     two people's at once; any lock below may be taken under it. Connect
+//     locks a new person's before publishing it under Hub.mu: nobody else
+//     can hold it then.
 //  1. Room.pubMu: orders one room's stored entries (store order is delivery
 //     order). Held across store I/O. Never two rooms' at once.
 //     access.Book.regMu is of the same tier: it makes a key's registration
@@ -23,12 +30,15 @@
 //     settings one step
 //     (store write, then the key's sessions), is held across store I/O,
 //     is taken holding no lock, and takes Hub.mu under it.
-//  2. Hub.mu: nicks, rooms, rooms being created or removed.
-//  3. Room.mu: a room's members and their order; delivery to members
+//  2. Hub.mu: nicks (each a person's), the people of registered keys and
+//     each person's sessions, rooms, rooms being created or removed.
+//  3. Room.mu: a room's members (sessions) and people and their order; delivery to members
 //     (Session.deliver) runs under it, so it never blocks. A big room's
 //     pending presence summary is gathered under it, and sent under it
 //     by a goroutine that waits at most a second (presence.go).
-//  4. Session.mu: a session's nick, rooms, away text and reply target.
+//  4. Session.mu: a session's nick, rooms, away text and reply target
+//     (nick and away are its person's, copied to each of its sessions
+//     under Hub.mu, then refreshed in the rooms).
 //
 // Leaves, taken under any of the above and holding nothing else:
 // access.Book.mu (registrations, operators, bans, mutes, the allowlist, the

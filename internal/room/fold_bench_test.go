@@ -24,7 +24,7 @@ func BenchmarkMembersEvent(b *testing.B) {
 			h := newTestHub(b)
 			r := newRoom("bench", time.Now())
 			for i := range n {
-				s := &Session{hub: h, id: uint64(i + 1), via: ViaWeb, nick: fmt.Sprintf("Member%d", (i*7919)%n)}
+				s := &Session{hub: h, id: uint64(i + 1), person: &person{id: uint64(i + 1)}, via: ViaWeb, nick: fmt.Sprintf("Member%d", (i*7919)%n)}
 				s.fold = access.Fold(s.nick)
 				key, m := h.memberInfo(s)
 				r.addLocked(s, key, m)

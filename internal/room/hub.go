@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,8 @@ const (
 )
 
 // Connect's refusals are *UserError values with a code (bad_nick,
-// nick_taken, nick_registered, banned, not_allowed, stopping); those below
+// nick_taken, nick_registered, banned, not_allowed, stopping,
+// too_many_sessions); those below
 // are found in them with errors.Is.
 
 // ErrNickTaken is returned by Connect when the nick is in use and no
@@ -115,14 +117,20 @@ type Hub struct {
 	settingsMu   [settingsStripes]sync.Mutex
 	defaultPrefs *Preferences
 
-	nextPM    atomic.Uint64 // private message ids when they are not stored
-	nextSess  atomic.Uint64
-	sessCount atomic.Int64
+	nextPM     atomic.Uint64 // private message ids when they are not stored
+	nextSess   atomic.Uint64
+	nextPerson atomic.Uint64
+	sessCount  atomic.Int64
+	// maxSessionsPerKey caps a registered key's sessions (0: no cap).
+	maxSessionsPerKey int
 
 	mu       sync.Mutex
 	stopping bool
-	nicks    map[string]*Session // by folded nick
-	rooms    map[string]*Room
+	nicks    map[string]*person // by folded nick
+	// keyPeople are the people of registered keys, by fingerprint: a
+	// key's new session joins its person (person.go).
+	keyPeople map[string]*person
+	rooms     map[string]*Room
 	// busyRooms are names being created or removed (their store work is
 	// under way): they count against maxRooms, and others wanting the
 	// name wait for the channel to close.
@@ -214,12 +222,15 @@ func NewHub(opts ...Option) *Hub {
 		log:        slog.Default(),
 		now:        time.Now,
 		after:      time.After,
-		nicks:      make(map[string]*Session),
+		nicks:      make(map[string]*person),
+		keyPeople:  make(map[string]*person),
 		rooms:      make(map[string]*Room),
 		left:       make(chan struct{}, 1),
 		obs:        nopObserver{},
 		accessCfg:  access.Config{MaxNicksPerKey: DefaultMaxNicksPerKey},
 		cids:       newCIDTable(),
+
+		maxSessionsPerKey: DefaultMaxSessionsPerKey,
 
 		slowTimeout:  DefaultSlowTimeout,
 		roomBurst:    DefaultRoomCreateBurst,
@@ -265,8 +276,10 @@ type Identity struct {
 // Connect registers a session under a unique nick and puts it in the lobby.
 // The session's first events are its welcome, its own join and the lobby's
 // member list; a registered key is then put back in the other rooms it was
-// in (see rejoinKeyRooms), the lobby staying current. A refusal is a
-// *UserError.
+// in (see rejoinKeyRooms), the lobby staying current. A registered key's
+// session, while the key has others, joins their person instead: it takes
+// their nick and is put in their rooms (person.go), and the others see no
+// one join. A refusal is a *UserError.
 func (h *Hub) Connect(id Identity) (*Session, error) {
 	if err := ValidateNick(id.Nick); err != nil {
 		return nil, err
@@ -288,21 +301,15 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		limiter:     rate.NewLimiter(rate.Limit(h.ratePerSec), h.rateBurst),
 	}
 	s.source, _ = connlimit.SourceOf(id.Remote)
-	h.mu.Lock()
-	if h.stopping {
-		h.mu.Unlock()
-		return nil, refusal(CodeStopping, ErrStopping)
-	}
-	wanted := h.access.OwnedNick(id.Nick, id.Fingerprint)
-	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
+	p, wanted, err := h.enterPerson(s, id)
 	if err != nil {
-		h.mu.Unlock()
 		return nil, err
 	}
-	s.nick, s.fold = nick, access.Fold(nick)
-	h.nicks[s.fold] = s
-	lobby := h.rooms[h.lobby]
-	h.mu.Unlock()
+	// Held until s is in its rooms: a join or part of the person made
+	// meanwhile on another device waits, then includes s.
+	defer p.memberMu.Unlock()
+	nick := s.Nick()
+	lobby := h.lobbyRoom()
 	h.sessCount.Add(1)
 	h.obs.SessionOpened(id.Via)
 
@@ -314,6 +321,22 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	}
 	h.joinRoom(s, lobby)
 	switch {
+	case wanted == "":
+		// Another session of the key: the person's nick, whatever was
+		// asked. Connecting puts the person in the lobby, as it always
+		// has: its other sessions too if they had left it, without
+		// switching them to it.
+		for _, o := range h.sessionsOf(s)[1:] {
+			if !lobby.hasMember(o) {
+				h.joinRoomAs(o, lobby, false)
+			}
+		}
+		if away := s.awayReason(); away != "" {
+			h.notice(s, "You are marked as away: "+away)
+		}
+		h.takePersonRooms(s)
+		_ = s.SetCurrentRoom(lobby.name)
+		return s, nil
 	case nick == wanted:
 	case h.registeredTo(wanted) != "" && h.registeredTo(wanted) != id.Fingerprint:
 		h.notice(s, fmt.Sprintf("The nick %s is registered to another key; you are %s. Use /nick to change it.", wanted, nick))
@@ -322,6 +345,72 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	}
 	h.rejoinKeyRooms(s, lobby)
 	return s, nil
+}
+
+// lobbyRoom is the lobby.
+func (h *Hub) lobbyRoom() *Room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rooms[h.lobby]
+}
+
+// enterPerson gives s its person and nick: the person of its registered
+// key if the key has sessions already (wanted is then ""), else a new one
+// under wanted, the nick the key may use for what was asked, or with
+// id.AltNick an alternative. It returns with the person's memberMu held.
+func (h *Hub) enterPerson(s *Session, id Identity) (p *person, wanted string, err error) {
+	for {
+		h.mu.Lock()
+		if h.stopping {
+			h.mu.Unlock()
+			return nil, "", refusal(CodeStopping, ErrStopping)
+		}
+		if p = h.keyPeople[id.Fingerprint]; p == nil || id.Fingerprint == "" {
+			break
+		}
+		// The person's memberMu comes before h.mu: look the person up
+		// again once holding it.
+		h.mu.Unlock()
+		p.memberMu.Lock()
+		h.mu.Lock()
+		if h.keyPeople[id.Fingerprint] != p || h.stopping {
+			h.mu.Unlock()
+			p.memberMu.Unlock()
+			continue
+		}
+		if h.maxSessionsPerKey > 0 && len(p.sessions) >= h.maxSessionsPerKey {
+			h.mu.Unlock()
+			p.memberMu.Unlock()
+			h.log.Info("connect refused", "nick", id.Nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint, "err", ErrTooManySessions)
+			return nil, "", refusal(CodeTooManySessions, fmt.Errorf("%w (at most %d at once): close one first", ErrTooManySessions, h.maxSessionsPerKey))
+		}
+		first := p.sessions[0]
+		first.mu.Lock()
+		s.nick, s.fold, s.away = first.nick, first.fold, first.away
+		s.muted, s.mutedUntil = first.muted, first.mutedUntil
+		first.mu.Unlock()
+		s.person = p
+		p.sessions = append(p.sessions, s)
+		h.mu.Unlock()
+		return p, "", nil
+	}
+	defer h.mu.Unlock()
+	wanted = h.access.OwnedNick(id.Nick, id.Fingerprint)
+	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
+	if err != nil {
+		return nil, "", err
+	}
+	p = &person{id: h.nextPerson.Add(1), sessions: []*Session{s}}
+	// Not published yet: nobody else can hold its lock.
+	p.memberMu.Lock()
+	if id.Fingerprint != "" && len(h.access.NicksOf(id.Fingerprint)) > 0 {
+		p.key = id.Fingerprint
+		h.keyPeople[p.key] = p
+	}
+	s.person = p
+	s.nick, s.fold = nick, access.Fold(nick)
+	h.nicks[s.fold] = p
+	return p, wanted, nil
 }
 
 // admitRefusal is admit's error as Connect reports it.
@@ -373,14 +462,24 @@ func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error)
 // nothing missing or repeated between history and live, since all of it is
 // queued under the room lock.
 func (h *Hub) joinRoom(s *Session, r *Room) bool {
+	return h.joinRoomAs(s, r, true)
+}
+
+// joinRoomAs is joinRoom; current tells whether r becomes the current room
+// of s.
+func (h *Hub) joinRoomAs(s *Session, r *Room, current bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.removed.Load() {
 		return false
 	}
 	s.mu.Lock()
-	s.current = r
-	if _, in := r.members[s]; in {
+	if current || s.current == nil {
+		s.current = r
+	}
+	if _, in := r.members[s]; in || s.closed {
+		// A closed session is leaving (or has left) its rooms: another
+		// device's join must not put it back in one.
 		s.mu.Unlock()
 		return true
 	}
@@ -390,9 +489,13 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 	// Read after r joined s.rooms: a concurrent nick, away or registration
 	// change either refreshes r after this or is already read here.
 	key, m := h.memberInfo(s)
-	r.addLocked(s, key, m)
-	r.presenceLocked(h, s, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order)}, noteJoin(m.Nick))
 	now := h.now()
+	if r.addLocked(s, key, m) {
+		r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order)}, noteJoin(m.Nick), s)
+	} else {
+		// Another device of someone in r already: only s sees it join.
+		s.deliver(&Event{Kind: KindJoin, Room: r.name, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order), Time: now})
+	}
 	s.deliver(r.membersEventLocked(h, now))
 	if r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
@@ -400,7 +503,11 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.
-	r.publishAwayLocked(h, s, Member{}, m)
+	if i := r.indexLocked(s); r.order[i].s == s {
+		r.publishAwayLocked(h, s, Member{}, m)
+	} else if m.Away != "" {
+		s.deliver(&Event{Kind: KindAway, Room: r.name, From: m.Nick, Text: m.Away, Time: now})
+	}
 	return true
 }
 
@@ -415,15 +522,23 @@ func (s *Session) Leave() {
 		s.mu.Lock()
 		nick, fold := s.nick, s.fold
 		s.mu.Unlock()
-		if h.nicks[fold] == s {
-			delete(h.nicks, fold)
+		p := s.person
+		p.sessions = slices.DeleteFunc(p.sessions, func(o *Session) bool { return o == s })
+		if len(p.sessions) == 0 {
+			if h.nicks[fold] == p {
+				delete(h.nicks, fold)
+			}
+			if p.key != "" && h.keyPeople[p.key] == p {
+				delete(h.keyPeople, p.key)
+			}
 		}
 		h.mu.Unlock()
 		reason, partText := s.CloseReason(), s.partText()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
-			if r.leaveLocked(h, s) {
-				r.presenceLocked(h, nil, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)}, notePart(nick))
+			// The others see the person part with its last session.
+			if _, last := r.leaveLocked(h, s); last {
+				r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)}, notePart(nick))
 			}
 			r.mu.Unlock()
 		}
@@ -695,28 +810,34 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		h.mu.Unlock()
 		return userErr("nick_registered", "the nick "+nick+" is registered to another key")
 	}
-	if other, taken := h.nicks[fold]; taken && other != s {
+	if other, taken := h.nicks[fold]; taken && other != s.person {
 		h.mu.Unlock()
 		return userErr("nick_taken", "the nick "+nick+" is already in use")
 	}
-	s.mu.Lock()
+	// The person's sessions share the nick.
 	delete(h.nicks, s.fold)
-	h.nicks[fold] = s
-	s.nick, s.fold = nick, fold
-	s.mu.Unlock()
+	h.nicks[fold] = s.person
+	all := append([]*Session(nil), s.person.sessions...)
+	for _, o := range all {
+		o.mu.Lock()
+		o.nick, o.fold = nick, fold
+		o.mu.Unlock()
+	}
 	h.mu.Unlock()
 	rooms := s.joinedRooms()
 	registered := s.isRegistered()
 	for _, r := range rooms {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
-			r.presenceLocked(h, s, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick))
+			r.presenceLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick), s)
 			r.publishAwayLocked(h, s, was, now)
 		}
 		r.mu.Unlock()
 	}
 	if len(rooms) == 0 {
-		h.notice(s, "You are now known as "+nick)
+		for _, o := range all {
+			h.notice(o, "You are now known as "+nick)
+		}
 	}
 	h.log.Info("nick", "old", old, "new", nick, "via", s.via)
 	return nil
@@ -734,8 +855,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	h.stopping = true
 	all := make([]*Session, 0, len(h.nicks))
-	for _, s := range h.nicks {
-		all = append(all, s)
+	for _, p := range h.nicks {
+		all = append(all, p.sessions...)
 	}
 	h.mu.Unlock()
 	for _, s := range all {

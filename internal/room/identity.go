@@ -125,6 +125,7 @@ func (h *Hub) register(s *Session, nick string) error {
 		return nil
 	}
 	h.registrationChanged(nick)
+	h.keyPersonFrom(s)
 	h.notice(s, fmt.Sprintf("%s is now registered to your key %s. Nobody else can use it; connect with this key to get it back.", nick, s.fingerprint))
 	return nil
 }
@@ -245,9 +246,11 @@ func (h *Hub) sessionsWhere(keep func(*Session) bool) []*Session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []*Session
-	for _, s := range h.nicks {
-		if keep(s) {
-			out = append(out, s)
+	for _, p := range h.nicks {
+		for _, s := range p.sessions {
+			if keep(s) {
+				out = append(out, s)
+			}
 		}
 	}
 	return out

@@ -21,15 +21,20 @@ func checkOrder(t *testing.T, r *Room) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.order) != len(r.members) {
-		t.Fatalf("#%s: %d in order, %d members", r.name, len(r.order), len(r.members))
+	if len(r.order) != len(r.people) || len(r.sessionsLocked()) != len(r.members) {
+		t.Fatalf("#%s: %d in order, %d people, %d sessions, %d members", r.name, len(r.order), len(r.people), len(r.sessionsLocked()), len(r.members))
 	}
 	if !slices.IsSortedFunc(r.order, compareMember) {
 		t.Fatalf("#%s: order not sorted", r.name)
 	}
 	for _, m := range r.order {
-		if key, in := r.members[m.s]; !in || key != m.key {
+		if key, in := r.people[m.s.person]; !in || key != m.key {
 			t.Fatalf("#%s: %s filed under %q, map has %q (%v)", r.name, m.s.Nick(), m.key, key, in)
+		}
+		for _, o := range append([]*Session{m.s}, m.more...) {
+			if _, in := r.members[o]; !in || o.person != m.s.person {
+				t.Fatalf("#%s: a session of %s is not a member", r.name, m.s.Nick())
+			}
 		}
 		if m.key != access.Fold(m.s.Nick()) {
 			t.Fatalf("#%s: %s filed under %q", r.name, m.s.Nick(), m.key)

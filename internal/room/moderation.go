@@ -74,8 +74,12 @@ func (h *Hub) kick(by *Session, nick, reason string) error {
 	reason = strings.TrimSpace(reason)
 	kicked := kickedBy(by.Nick(), reason)
 	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", t.Nick(), "reason", reason)
-	h.notice(t, "You were "+kicked.Text)
-	t.Close(kicked) // the part notice carries the reason to every room
+	// Every device of the person: the part notice, with its last session,
+	// carries the reason to every room.
+	for _, o := range h.sessionsOf(t) {
+		h.notice(o, "You were "+kicked.Text)
+		o.Close(kicked)
+	}
 	return nil
 }
 
@@ -286,20 +290,26 @@ func (h *Hub) mute(by *Session, target, duration string, on bool) error {
 	if err := h.setMutes(by, targets, expires, on); err != nil {
 		return err
 	}
-	// The session itself, whatever nick it takes.
-	t.mu.Lock()
-	t.muted, t.mutedUntil = on, expires
-	t.mu.Unlock()
+	// The person itself (each of its sessions), whatever nick it takes.
+	for _, o := range h.sessionsOf(t) {
+		o.mu.Lock()
+		o.muted, o.mutedUntil = on, expires
+		o.mu.Unlock()
+	}
 	covered := "this session under any nick"
 	if d := describeMuteTargets(targets); d != "" {
 		covered += ", " + d
 	}
 	if on {
-		h.notice(t, fmt.Sprintf("You have been muted by %s %s: others do not see your messages.", by.Nick(), describeUntil(expires)))
+		for _, o := range h.sessionsOf(t) {
+			h.notice(o, fmt.Sprintf("You have been muted by %s %s: others do not see your messages.", by.Nick(), describeUntil(expires)))
+		}
 		h.announce(by, "mute", t, fmt.Sprintf("%s was muted by %s %s", nick, by.Nick(), describeUntil(expires)))
 		h.notice(by, fmt.Sprintf("Muted %s %s: %s", nick, describeUntil(expires), covered))
 	} else {
-		h.notice(t, "You are no longer muted.")
+		for _, o := range h.sessionsOf(t) {
+			h.notice(o, "You are no longer muted.")
+		}
 		h.announce(by, "unmute", t, fmt.Sprintf("%s was unmuted by %s", nick, by.Nick()))
 		h.notice(by, fmt.Sprintf("Unmuted %s: %s", nick, covered))
 	}

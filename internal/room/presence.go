@@ -65,13 +65,16 @@ func cappedNames[T any](list []T, more *int, item T) []T {
 
 // presenceLocked publishes ev, a presence change of r: one by one to every
 // member in a small room, or added to the room's next summary (by note) in
-// a big one. self, if not nil, is the member it is about: it gets ev
-// itself either way, even if it is no longer a member. r.mu must be held.
-func (r *Room) presenceLocked(h *Hub, self *Session, ev *Event, note func(*PresenceSummary)) {
+// a big one. self, if any, are sessions of the person it is about: they,
+// and the person's sessions in r, get ev itself either way, even those no
+// longer members. r.mu must be held.
+func (r *Room) presenceLocked(h *Hub, ev *Event, note func(*PresenceSummary), self ...*Session) {
 	if !r.summarizingLocked(h) {
 		r.publishLocked(h, ev)
-		if _, in := r.members[self]; self != nil && !in {
-			self.deliver(ev)
+		for _, s := range self {
+			if _, in := r.members[s]; !in {
+				s.deliver(ev)
+			}
 		}
 		return
 	}
@@ -79,8 +82,15 @@ func (r *Room) presenceLocked(h *Hub, self *Session, ev *Event, note func(*Prese
 		ev.Time = h.now()
 	}
 	ev.Room = r.name
-	if self != nil {
-		self.deliver(ev)
+	if len(self) > 0 {
+		if i := r.personIndexLocked(self[0].person); i >= 0 {
+			r.order[i].deliverLocked(ev)
+		}
+		for _, s := range self {
+			if _, in := r.members[s]; !in {
+				s.deliver(ev)
+			}
+		}
 	}
 	if r.pending == nil {
 		r.pending = &PresenceSummary{}

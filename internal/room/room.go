@@ -12,8 +12,9 @@ import (
 // MaxRoomNameLen is the longest room name, in characters.
 const MaxRoomNameLen = 32
 
-// Room is a named set of sessions. Every event of a room is published under
-// its lock, so all members receive the room's events in the same order.
+// Room is a named set of people, each with its sessions there (a person's
+// devices, see person.go). Every event of a room is published under its
+// lock, so all members receive the room's events in the same order.
 type Room struct {
 	name string
 
@@ -27,13 +28,16 @@ type Room struct {
 	tail chan struct{}
 
 	mu sync.Mutex
-	// members maps each member to the key it is filed under in order (its
-	// folded nick when it was filed: the room's own copy, so a nick change
-	// elsewhere never leaves order unsorted).
-	members map[*Session]string
-	// order is the members sorted by (key, session id), kept sorted on
-	// join, part and nick change so that listing them is a copy rather than
-	// a sort with confusables folding in the comparator.
+	// members are the sessions in the room: where its events are
+	// delivered. people maps each person in it to the key it is filed
+	// under in order (its folded nick when it was filed: the room's own
+	// copy, so a nick change elsewhere never leaves order unsorted).
+	members map[*Session]struct{}
+	people  map[*person]string
+	// order is the people sorted by (key, person id), each with its
+	// sessions in the room, kept sorted on join, part and nick change so
+	// that listing them is a copy rather than a sort with confusables
+	// folding in the comparator. The room counts and lists people.
 	order []roomMember
 	// listed[i] is what the member list shows of order[i]: the room's copy,
 	// refreshed (refreshLocked) whenever a member's nick, away message or
@@ -64,19 +68,41 @@ type Room struct {
 }
 
 func newRoom(name string, now time.Time) *Room {
-	return &Room{name: name, members: make(map[*Session]string), emptySince: now}
+	return &Room{name: name, members: make(map[*Session]struct{}), people: make(map[*person]string), emptySince: now}
 }
 
+// roomMember is one person in a room: s is its first session there, more
+// the others (nil for most people, who have one).
 type roomMember struct {
-	key string
-	s   *Session
+	key  string
+	s    *Session
+	more []*Session
 }
 
 func compareMember(e roomMember, t roomMember) int {
 	if c := cmp.Compare(e.key, t.key); c != 0 {
 		return c
 	}
-	return cmp.Compare(e.s.id, t.s.id)
+	return cmp.Compare(e.s.person.id, t.s.person.id)
+}
+
+// deliverLocked queues ev for each session of m. r.mu must be held.
+func (m *roomMember) deliverLocked(ev *Event) {
+	m.s.deliver(ev)
+	for _, o := range m.more {
+		o.deliver(ev)
+	}
+}
+
+// sessionsLocked lists every session in the room, in member order. r.mu
+// must be held.
+func (r *Room) sessionsLocked() []*Session {
+	out := make([]*Session, 0, len(r.members))
+	for _, m := range r.order {
+		out = append(out, m.s)
+		out = append(out, m.more...)
+	}
+	return out
 }
 
 // memberInfo is what a room files and lists of s, read now.
@@ -89,51 +115,115 @@ func (h *Hub) memberInfo(s *Session) (key string, m Member) {
 	return key, m
 }
 
-// addLocked files s under key, listed as m. s must not be a member. r.mu
-// must be held.
-func (r *Room) addLocked(s *Session, key string, m Member) {
-	r.members[s] = key
-	e := roomMember{key, s}
+// addLocked adds s, listing its person as m filed under key unless the
+// person is in already; first tells whether it was not. s must not be a
+// member. r.mu must be held.
+func (r *Room) addLocked(s *Session, key string, m Member) (first bool) {
+	r.members[s] = struct{}{}
+	if i := r.personIndexLocked(s.person); i >= 0 {
+		r.order[i].more = append(r.order[i].more, s)
+		return false
+	}
+	r.people[s.person] = key
+	e := roomMember{key: key, s: s}
 	i, _ := slices.BinarySearchFunc(r.order, e, compareMember)
 	r.order = slices.Insert(r.order, i, e)
 	r.listed = slices.Insert(r.listed, i, m)
+	return true
 }
 
-// indexLocked is where s is in order, or -1. r.mu must be held.
-func (r *Room) indexLocked(s *Session) int {
-	key, in := r.members[s]
+// personIndexLocked is where p is in order, or -1. r.mu must be held.
+func (r *Room) personIndexLocked(p *person) int {
+	key, in := r.people[p]
 	if !in {
 		return -1
 	}
-	i, _ := slices.BinarySearchFunc(r.order, roomMember{key, s}, compareMember)
+	i, _ := slices.BinarySearchFunc(r.order, key, func(e roomMember, key string) int {
+		if c := cmp.Compare(e.key, key); c != 0 {
+			return c
+		}
+		return cmp.Compare(e.s.person.id, p.id)
+	})
 	return i
 }
 
-// removeLocked takes s out; false if it was not a member. r.mu must be held.
-func (r *Room) removeLocked(s *Session) bool {
+// indexLocked is where the person of s is in order, or -1 if s is not a
+// member. r.mu must be held.
+func (r *Room) indexLocked(s *Session) int {
+	if _, in := r.members[s]; !in {
+		return -1
+	}
+	return r.personIndexLocked(s.person)
+}
+
+// removeLocked takes s out; member is false if it was not one, last tells
+// whether its person left the room with it. r.mu must be held.
+func (r *Room) removeLocked(s *Session) (member, last bool) {
 	i := r.indexLocked(s)
 	if i < 0 {
-		return false
+		return false, false
 	}
 	delete(r.members, s)
+	e := &r.order[i]
+	switch {
+	case len(e.more) == 0:
+		r.deleteAtLocked(i)
+		return true, true
+	case e.s == s:
+		e.s = e.more[0]
+		e.more = slices.Delete(e.more, 0, 1)
+	default:
+		e.more = slices.DeleteFunc(e.more, func(o *Session) bool { return o == s })
+	}
+	if len(e.more) == 0 {
+		e.more = nil
+	}
+	return true, false
+}
+
+// removePersonLocked takes the person of s out with all its sessions, and
+// returns them; none if it was not in. r.mu must be held.
+func (r *Room) removePersonLocked(s *Session) []*Session {
+	i := r.personIndexLocked(s.person)
+	if i < 0 {
+		return nil
+	}
+	e := r.order[i]
+	gone := append([]*Session{e.s}, e.more...)
+	for _, o := range gone {
+		delete(r.members, o)
+	}
+	r.deleteAtLocked(i)
+	return gone
+}
+
+// deleteAtLocked takes the person at order[i] out of order, listed and
+// people. r.mu must be held.
+func (r *Room) deleteAtLocked(i int) {
+	delete(r.people, r.order[i].s.person)
 	r.order = slices.Delete(r.order, i, i+1)
 	r.listed = slices.Delete(r.listed, i, i+1)
 	if len(r.order) == 0 {
 		r.order, r.listed = nil, nil // let an emptied big room's arrays go
 	}
-	return true
 }
 
 // leaveLocked is removeLocked for a member leaving, noting when the room
 // became empty. r.mu must be held.
-func (r *Room) leaveLocked(h *Hub, s *Session) bool {
-	if !r.removeLocked(s) {
-		return false
-	}
-	if len(r.order) == 0 {
+func (r *Room) leaveLocked(h *Hub, s *Session) (member, last bool) {
+	member, last = r.removeLocked(s)
+	if len(r.order) == 0 && member {
 		r.emptySince = h.now()
 	}
-	return true
+	if member && !last {
+		// The person's first session there may have changed: list its
+		// front-end from now on (lists sent later show it).
+		i := r.personIndexLocked(s.person)
+		if _, m := h.memberInfo(r.order[i].s); m.Nick == r.listed[i].Nick {
+			r.listed[i].Via = m.Via
+		}
+	}
+	return member, last
 }
 
 // reclaimableLocked tells whether the room may be removed as unused at now:
@@ -141,27 +231,35 @@ func (r *Room) leaveLocked(h *Hub, s *Session) bool {
 // must be held.
 func (r *Room) reclaimableLocked(h *Hub, now time.Time) bool {
 	return r.name != h.lobby && !r.kept && !r.topicLocked && r.topic == "" &&
-		len(r.members) == 0 && now.Sub(r.emptySince) >= h.reclaimAfter
+		len(r.order) == 0 && now.Sub(r.emptySince) >= h.reclaimAfter
 }
 
-// refreshLocked refiles and relists s from its current state, after its
-// nick, away message or registration changed, and returns how it was and
-// is now listed; ok is false if s is not a member. Reading the state under
-// r.mu makes the last refresh win with the newest state, whatever the
-// order of concurrent changes. r.mu must be held.
+// refreshLocked refiles and relists the person of s from its current
+// state, after its nick, away message or registration changed, and returns
+// how it was and is now listed; ok is false if s is not a member. Reading
+// the state under r.mu makes the last refresh win with the newest state,
+// whatever the order of concurrent changes. r.mu must be held.
 func (r *Room) refreshLocked(h *Hub, s *Session) (was, now Member, ok bool) {
 	i := r.indexLocked(s)
 	if i < 0 {
 		return Member{}, Member{}, false
 	}
 	was = r.listed[i]
-	key, now := h.memberInfo(s)
+	// The person's sessions share nick and away; the first one's via is
+	// the one listed.
+	key, now := h.memberInfo(r.order[i].s)
 	if key == r.order[i].key {
 		r.listed[i] = now
 		return was, now, true
 	}
-	r.removeLocked(s)
-	r.addLocked(s, key, now)
+	e := r.order[i]
+	r.order = slices.Delete(r.order, i, i+1)
+	r.listed = slices.Delete(r.listed, i, i+1)
+	e.key = key
+	r.people[s.person] = key
+	j, _ := slices.BinarySearchFunc(r.order, e, compareMember)
+	r.order = slices.Insert(r.order, j, e)
+	r.listed = slices.Insert(r.listed, j, now)
 	return was, now, true
 }
 
@@ -172,7 +270,7 @@ func (r *Room) refreshLocked(h *Hub, s *Session) (was, now Member, ok bool) {
 // big room. r.mu must be held.
 func (r *Room) publishAwayLocked(h *Hub, s *Session, was, now Member) {
 	if was.Away != now.Away {
-		r.presenceLocked(h, s, &Event{Kind: KindAway, From: now.Nick, Text: now.Away}, noteAway(now.Nick, now.Away))
+		r.presenceLocked(h, &Event{Kind: KindAway, From: now.Nick, Text: now.Away}, noteAway(now.Nick, now.Away), s)
 	}
 }
 
@@ -197,10 +295,10 @@ func (r *Room) publishLocked(h *Hub, ev *Event) {
 		ev.Time = h.now()
 	}
 	ev.Room = r.name
-	for _, m := range r.order {
-		m.s.deliver(ev)
+	for i := range r.order {
+		r.order[i].deliverLocked(ev)
 	}
-	h.obs.Delivered(len(r.order))
+	h.obs.Delivered(len(r.members))
 }
 
 func (r *Room) publish(h *Hub, ev *Event) {
@@ -221,19 +319,27 @@ func (r *Room) publishMessage(h *Hub, ev *Event, sender *Session, echo *Event) {
 		r.mu.Unlock()
 		return
 	}
-	echoed := false
-	for _, m := range r.order {
-		if m.s == sender {
-			m.s.deliver(echo)
-			echoed = true
-		} else {
-			m.s.deliver(ev)
+	// The sender's other sessions get ev: the same message, without the
+	// cid their client did not send.
+	_, echoed := r.members[sender]
+	for i := range r.order {
+		m := &r.order[i]
+		if !echoed || m.s.person != sender.person {
+			m.deliverLocked(ev)
+			continue
+		}
+		for _, o := range append([]*Session{m.s}, m.more...) {
+			if o == sender {
+				o.deliver(echo)
+			} else {
+				o.deliver(ev)
+			}
 		}
 	}
 	if !echoed {
 		sender.deliver(echo)
 	}
-	h.obs.Delivered(len(r.order))
+	h.obs.Delivered(len(r.members))
 	r.mu.Unlock()
 }
 
@@ -281,7 +387,7 @@ func (r *Room) membersEventLocked(h *Hub, now time.Time) *Event {
 func (r *Room) info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return RoomInfo{Name: r.name, Count: len(r.members), Topic: r.topic}
+	return RoomInfo{Name: r.name, Count: len(r.order), Topic: r.topic}
 }
 
 // isTopicLocked reports whether the room is +t: only operators set its

@@ -162,10 +162,8 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 	now := h.now()
 	r.mu.Lock()
 	r.removed.Store(true)
-	members := make([]*Session, len(r.order))
-	for i, m := range r.order {
-		members[i] = m.s
-	}
+	parted := len(r.order)
+	members := r.sessionsLocked()
 	for _, s := range members {
 		r.removeLocked(s)
 		s.deliver(&Event{Kind: KindPart, Room: name, From: s.Nick(), Text: text, Time: now})
@@ -180,10 +178,10 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 		s.dropRoom(r)
 	}
 	err := h.forgetStoredRoom(name)
-	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", len(members), "reason", reason)
+	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", parted, "reason", reason)
 	if err != nil {
 		return err
 	}
-	h.notice(by, fmt.Sprintf("#%s removed with its history (%d members parted)", name, len(members)))
+	h.notice(by, fmt.Sprintf("#%s removed with its history (%d members parted)", name, parted))
 	return nil
 }

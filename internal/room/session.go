@@ -14,6 +14,7 @@ import (
 type Session struct {
 	hub         *Hub
 	id          uint64
+	person      *person // set by Connect, then never changed
 	via         Via
 	fingerprint string
 	remote      string

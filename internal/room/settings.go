@@ -309,15 +309,7 @@ func (h *Hub) settingsLock(fingerprint string) *sync.Mutex {
 
 // sessionsOfKey lists the connected sessions of a key.
 func (h *Hub) sessionsOfKey(fingerprint string) []*Session {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []*Session
-	for _, s := range h.nicks {
-		if s.fingerprint == fingerprint {
-			out = append(out, s)
-		}
-	}
-	return out
+	return h.sessionsWhere(func(s *Session) bool { return s.fingerprint == fingerprint })
 }
 
 // loadZone looks up an IANA zone name. "Local" (the server's own zone) is

@@ -12,7 +12,7 @@ import {
   PAGE, CATCH_UP_PAGE, state, has, fold, normRoom, roomNamed, view, addRoom, removeRoom, eachRoom,
   sortMembers, memberFrom, isMe, buildMentionRe, parseTime, messageLine, isDuplicate,
   firstMessageIndex, oldestId, newestId, resetChatState, addConversation, conversationNamed,
-  removeConversation, isConversation, tabKey
+  removeConversation, isConversation, tabKey, takePrivateSent
 } from "./state.js";
 import {
   el, bindElements, addLine, placeMessage, insertLines, systemLine, renderRoom, renderStatus,
@@ -365,11 +365,9 @@ function helloErrorText(f) {
       return "This server admits only listed keys. Sign in with a code from /weblogin in your SSH session.";
     case "banned":
       return "You are banned from this server.";
-    case "nick_taken":
-      if (state.auth.signedIn && !state.wantedNick) {
-        return said + ". If it is your own SSH session, change the nick there with /nick, then Join again.";
-      }
-      return said;
+    case "too_many_sessions":
+      // Signed in as a key whose terminals and browsers share its nick.
+      return "Your key already has as many sessions open as the server allows (terminals and browsers). Close one, then Join again.";
     default:
       return said;
   }
@@ -532,7 +530,9 @@ function onHistory(f) {
 
 // onPrivate puts a private message in the conversation with the other
 // person, never in a room: a tab opens for it if needed. One we sent
-// (typed as /msg, /reply or in the conversation) shows that tab.
+// (typed as /msg, /reply or in the conversation) shows that tab; one our
+// key sent from another device (a terminal, another browser) only lands
+// in it.
 function onPrivate(f) {
   const id = typeof f.id === "number" ? f.id : 0;
   if (id > 0) {
@@ -550,7 +550,7 @@ function onPrivate(f) {
   };
   addLine(c, line);
   if (!incoming) {
-    if (c !== view()) showTab(c);
+    if (takePrivateSent(line.text) && c !== view()) showTab(c);
     return;
   }
   countUnread(c, line);

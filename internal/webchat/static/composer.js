@@ -10,7 +10,7 @@
 // completes nicks, commands and rooms (complete.js); a counter shows the
 // length near the server's limit; keys.js has the page-wide shortcuts.
 
-import { MAX_FRAME, HISTORY, state, view, roomNamed, normRoom } from "./state.js";
+import { MAX_FRAME, HISTORY, state, view, roomNamed, normRoom, notePrivateSent } from "./state.js";
 import { el, addLine, removeLine, refreshLine, systemLine, scrollToBottom } from "./render.js";
 import * as conn from "./connection.js";
 import { completeAt } from "./complete.js";
@@ -145,7 +145,9 @@ function onSubmit(ev) {
       systemLine("error", { text: "not connected: the private message was not sent (it is still in the box)" });
       return;
     }
-    conn.send({ type: "say", room: state.current, text: "/msg " + to + " " + value.replace(/^\/\//, "/") });
+    const pm = value.replace(/^\/\//, "/");
+    conn.send({ type: "say", room: state.current, text: "/msg " + to + " " + pm });
+    notePrivateSent(pm);
     remember(value);
     return;
   }
@@ -155,6 +157,8 @@ function onSubmit(ev) {
       return;
     }
     conn.send(frame);
+    const typed = /^\/(?:msg\s+\S+|reply)\s+([\s\S]*)$/i.exec(value);
+    if (typed) notePrivateSent(typed[1]);
     remember(value);
     scrollToBottom();
     return;
