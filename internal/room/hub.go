@@ -107,6 +107,9 @@ type Hub struct {
 	roomEvery    time.Duration
 	reclaimAfter time.Duration // 0 or less: never
 	roomCreators *creatorTable
+	// What is kept for a registered user while offline (offline.go).
+	offlineRetention time.Duration
+	maxWaiting       int
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by
@@ -227,6 +230,9 @@ func NewHub(opts ...Option) *Hub {
 		reclaimAfter: DefaultRoomReclaimAfter,
 		summaryAbove: DefaultPresenceSummaryAbove,
 		busyRooms:    make(map[string]chan struct{}),
+
+		offlineRetention: DefaultOfflineRetention,
+		maxWaiting:       DefaultMaxWaiting,
 	}
 	for _, o := range opts {
 		o(h)
@@ -260,6 +266,9 @@ type Identity struct {
 	// AltNick lets Connect pick "nick_2", "nick_3"... when the nick is taken
 	// (SSH), instead of failing with ErrNickTaken (web).
 	AltNick bool
+	// Settings: the front-end is sent KindSettings events (the web page),
+	// at connection and whenever the user's settings change.
+	Settings bool
 }
 
 // Connect registers a session under a unique nick and puts it in the lobby.
@@ -286,6 +295,8 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		out:         make(chan *Event, h.queueSize),
 		done:        make(chan struct{}),
 		limiter:     rate.NewLimiter(rate.Limit(h.ratePerSec), h.rateBurst),
+
+		wantsSettings: id.Settings,
 	}
 	s.source, _ = connlimit.SourceOf(id.Remote)
 	h.mu.Lock()
@@ -321,6 +332,10 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		h.notice(s, fmt.Sprintf("The nick %s is taken; you are %s. Use /nick to change it.", wanted, nick))
 	}
 	h.rejoinKeyRooms(s, lobby)
+	h.welcomeBack(s)
+	if s.wantsSettings {
+		s.deliver(h.settingsEvent(s.Preferences()))
+	}
 	return s, nil
 }
 
@@ -419,6 +434,7 @@ func (s *Session) Leave() {
 			delete(h.nicks, fold)
 		}
 		h.mu.Unlock()
+		h.noteKeySeen(s)
 		reason, partText := s.CloseReason(), s.partText()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
