@@ -146,7 +146,9 @@ func (h *Hub) findMentions(s *Session, since time.Time) {
 	}, "key", s.fingerprint) != nil || seen.IsZero() {
 		return
 	}
-	if seen.After(since) {
+	// Times are kept to the millisecond: a message of the same millisecond
+	// as the leave counts as missed rather than be lost.
+	if seen = seen.Add(-time.Millisecond); seen.After(since) {
 		since = seen
 	}
 	nicks := h.NicksOf(s.fingerprint)
