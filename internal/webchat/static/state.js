@@ -26,6 +26,9 @@ export const state = {
   pmOrder: [],
   pm: "",
   seenPrivate: {},   // ids of private messages already shown
+  // The user's settings as the server last sent them (a settings frame):
+  // name -> value, e.g. timestamp -> "off" | "time" | "datetime".
+  settings: {},
   unread: 0,         // mentions received while the page was hidden
   mentionRe: null,
   // logPinned: the log is kept at its newest line when its height changes
