@@ -91,6 +91,12 @@ func (s *SQLite) AddWaiting(ctx context.Context, w *Waiting, max int) error {
 
 // TakeWaiting implements MailStore.
 func (s *SQLite) TakeWaiting(ctx context.Context, fingerprint string, since time.Time) ([]Waiting, error) {
+	// Most connections find nothing waiting: a read answers them without
+	// taking the database's write lock.
+	var waiting bool
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM waiting_messages WHERE fingerprint = ?)`, fingerprint).Scan(&waiting); err != nil || !waiting {
+		return nil, err
+	}
 	// DELETE ... RETURNING is one statement: of two concurrent takers, one
 	// gets the rows, the other none.
 	rows, err := s.db.QueryContext(ctx, `DELETE FROM waiting_messages WHERE fingerprint = ?
