@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,8 +68,11 @@ func (h *Hub) storedSettings(fingerprint string) (Settings, error) {
 // for the key that registered it: delivered at its next connection. A
 // guest's nick (registered to no key) is no one to keep it for.
 func (h *Hub) privateOffline(s *Session, nick, text string) error {
+	if ValidateNick(nick) != nil || !h.offlineKept() {
+		return userErr("no_such_nick", nick+" is not connected")
+	}
 	reg, registered := h.access.Registration(nick)
-	if ValidateNick(nick) != nil || !registered || !h.offlineKept() {
+	if !registered {
 		return userErr("no_such_nick", nick+" is not connected")
 	}
 	st, err := h.storedSettings(reg.Key)
@@ -176,7 +180,7 @@ func (h *Hub) findMentions(s *Session, since time.Time) {
 	if len(found) == 0 {
 		return
 	}
-	sortMentions(found)
+	slices.SortStableFunc(found, func(a, b store.Mention) int { return a.Time.Compare(b.Time) })
 	found = found[max(0, len(found)-MaxMentionsKept):]
 	_ = h.persist("mentions", "", func(ctx context.Context) error {
 		return h.store.AddMentions(ctx, s.fingerprint, found, MaxMentionsKept)
@@ -215,15 +219,6 @@ func mentionList(s *Session, title string, list []store.Mention) string {
 		fmt.Fprintf(&b, "\n  #%s %s <%s> %s", m.Room, m.Time.In(loc).Format("2006-01-02 15:04"), m.From, text)
 	}
 	return b.String()
-}
-
-// sortMentions puts mentions of several rooms in time order.
-func sortMentions(ms []store.Mention) {
-	for i := 1; i < len(ms); i++ {
-		for j := i; j > 0 && ms[j].Time.Before(ms[j-1].Time); j-- {
-			ms[j], ms[j-1] = ms[j-1], ms[j]
-		}
-	}
 }
 
 // mentionsAny tells whether text names one of nicks as a whole word,
