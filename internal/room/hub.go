@@ -433,8 +433,11 @@ func (s *Session) Leave() {
 		if h.nicks[fold] == s {
 			delete(h.nicks, fold)
 		}
+		stopping := h.stopping
 		h.mu.Unlock()
-		h.noteKeySeen(s)
+		if !stopping { // Shutdown records every key as seen at once
+			h.noteKeySeen(s)
+		}
 		reason, partText := s.CloseReason(), s.partText()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
@@ -754,6 +757,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		all = append(all, s)
 	}
 	h.mu.Unlock()
+	h.noteKeysSeen(all)
 	for _, s := range all {
 		h.notice(s, "The server is stopping; please reconnect in a moment.")
 		s.Close(ReasonStopping)

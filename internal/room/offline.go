@@ -267,8 +267,30 @@ func (h *Hub) noteKeySeen(s *Session) {
 		return
 	}
 	_ = h.persist("key seen", "", func(ctx context.Context) error {
-		return h.store.SetKeySeen(ctx, s.fingerprint, h.now())
+		return h.store.SetKeysSeen(ctx, []string{s.fingerprint}, h.now())
 	}, "key", s.fingerprint)
+}
+
+// noteKeysSeen records the registered keys of a stopping server's sessions
+// as seen now, in one write, so that their leaving does not make one each.
+func (h *Hub) noteKeysSeen(all []*Session) {
+	if !h.offlineKept() {
+		return
+	}
+	var keys []string
+	seen := map[string]bool{}
+	for _, s := range all {
+		if !seen[s.fingerprint] && s.keyRemembers() {
+			seen[s.fingerprint] = true
+			keys = append(keys, s.fingerprint)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	_ = h.persist("keys seen", "", func(ctx context.Context) error {
+		return h.store.SetKeysSeen(ctx, keys, h.now())
+	}, "keys", len(keys))
 }
 
 // PruneOffline deletes the private messages and mentions kept for offline

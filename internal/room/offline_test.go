@@ -1,11 +1,13 @@
 package room
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/clocktest"
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // registeredAway connects nick with key, registers the nick, runs lines
@@ -276,4 +278,35 @@ func describe(evs []*Event) string {
 		b.WriteString(ev.Kind.String() + " " + ev.Text + "; ")
 	}
 	return b.String()
+}
+
+// A server that stops records its registered users as seen then, in one
+// write: after the restart, a mention of them made meanwhile is listed at
+// their connection.
+func TestMentionsAcrossARestart(t *testing.T) {
+	clock := clocktest.New(time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC))
+	mem := store.NewMemory()
+	first := newTestHub(t, WithClock(clock.Now), WithStore(mem))
+	if err := first.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a := connectKey(t, first, "alice", "SHA256:alice", ViaSSH)
+	answerTo(t, first, a, "/register")
+	first.Input(a, "", "/join #dev")
+	if err := first.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+
+	second := newTestHub(t, WithClock(clock.Now), WithStore(mem))
+	if err := second.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	bob := connectKey(t, second, "bob", "SHA256:bob", ViaSSH)
+	second.Input(bob, "", "/join #dev")
+	sayAs(t, second, bob, "alice: the server restarted")
+	alice := connectKey(t, second, "alice", "SHA256:alice", ViaSSH)
+	if _, notices := missedPrivates(drain(alice)); !contains(notices, "1 mention while you were away:\n  #dev 2026-12-05 10:01 <bob> alice: the server restarted") {
+		t.Fatalf("notices after the restart: %q", notices)
+	}
 }

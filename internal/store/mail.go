@@ -60,8 +60,9 @@ type MailStore interface {
 	Mentions(ctx context.Context, fingerprint string, since time.Time, limit int) ([]Mention, error)
 	// KeySeen is when the key's last session ended (zero if not known).
 	KeySeen(ctx context.Context, fingerprint string) (time.Time, error)
-	// SetKeySeen records when the key's last session ended.
-	SetKeySeen(ctx context.Context, fingerprint string, at time.Time) error
+	// SetKeysSeen records when the last session of each of the keys ended
+	// (one transaction: a stopping server records all its keys at once).
+	SetKeysSeen(ctx context.Context, fingerprints []string, at time.Time) error
 	// MessagesSince returns up to limit of a room's newest messages and
 	// actions sent after since, oldest first.
 	MessagesSince(ctx context.Context, room string, since time.Time, limit int) ([]Message, error)
@@ -177,10 +178,20 @@ func (s *SQLite) KeySeen(ctx context.Context, fingerprint string) (time.Time, er
 	return fromMS(at), err
 }
 
-// SetKeySeen implements MailStore.
-func (s *SQLite) SetKeySeen(ctx context.Context, fingerprint string, at time.Time) error {
-	_, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO key_seen(fingerprint, seen_at) VALUES (?, ?)
-		ON CONFLICT(fingerprint) DO UPDATE SET seen_at = excluded.seen_at`, fingerprint, ms(at)))
+// SetKeysSeen implements MailStore.
+func (s *SQLite) SetKeysSeen(ctx context.Context, fingerprints []string, at time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, fp := range fingerprints {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO key_seen(fingerprint, seen_at) VALUES (?, ?)
+			ON CONFLICT(fingerprint) DO UPDATE SET seen_at = excluded.seen_at`, fp, ms(at)); err != nil {
+			return err
+		}
+	}
+	_, err = s.noteWrite(nil, tx.Commit())
 	return err
 }
 
@@ -319,13 +330,15 @@ func (s *Memory) KeySeen(ctx context.Context, fingerprint string) (time.Time, er
 	return s.seen[fingerprint], nil
 }
 
-// SetKeySeen implements MailStore.
-func (s *Memory) SetKeySeen(ctx context.Context, fingerprint string, at time.Time) error {
+// SetKeysSeen implements MailStore.
+func (s *Memory) SetKeysSeen(ctx context.Context, fingerprints []string, at time.Time) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	s.seen[fingerprint] = msTime(at)
+	for _, fp := range fingerprints {
+		s.seen[fp] = msTime(at)
+	}
 	return nil
 }
 

@@ -92,10 +92,13 @@ func testMentionsAndSeen(t *testing.T, s store.Store) {
 	if seen, err := s.KeySeen(ctx, "SHA256:a"); err != nil || !seen.IsZero() {
 		t.Fatalf("never seen: %v, %v", seen, err)
 	}
-	must(t, s.SetKeySeen(ctx, "SHA256:a", atMS(7)))
-	must(t, s.SetKeySeen(ctx, "SHA256:a", atMS(9)))
+	must(t, s.SetKeysSeen(ctx, []string{"SHA256:a", "SHA256:b"}, atMS(7)))
+	must(t, s.SetKeysSeen(ctx, []string{"SHA256:a"}, atMS(9)))
 	if seen, err := s.KeySeen(ctx, "SHA256:a"); err != nil || !seen.Equal(atMS(9)) {
 		t.Fatalf("seen %v, %v; want the last set", seen, err)
+	}
+	if seen, err := s.KeySeen(ctx, "SHA256:b"); err != nil || !seen.Equal(atMS(7)) {
+		t.Fatalf("b seen %v, %v; want the time set with a's", seen, err)
 	}
 	m := func(text string, ms int) store.Mention {
 		return store.Mention{Room: "dev", MessageID: int64(ms), From: "bob", Text: text, Time: atMS(ms)}
