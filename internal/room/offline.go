@@ -83,6 +83,17 @@ func (h *Hub) privateOffline(s *Session, nick, text string) error {
 		return userErr("offline_refused", reg.Nick+" is offline and does not take messages while away: try again when they are connected")
 	}
 	w := store.Waiting{Fingerprint: reg.Key, From: s.Nick(), FromKey: s.fingerprint, To: reg.Nick, Text: text, Time: h.now().Truncate(time.Millisecond)}
+	if h.storePM {
+		// Stored as every private message is (--store-private), so that
+		// both ends see it under that id, as a live one.
+		p := store.Private{From: w.From, To: w.To, Text: text, Time: w.Time}
+		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
+			return h.store.AppendPrivate(ctx, &p)
+		}); err != nil {
+			return err
+		}
+		w.PrivateID = p.ID
+	}
 	full := false
 	if err := h.persist("waiting message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
 		err := h.store.AddWaiting(ctx, &w, h.maxWaiting)
@@ -97,9 +108,19 @@ func (h *Hub) privateOffline(s *Session, nick, text string) error {
 	if full {
 		return userErr("mailbox_full", fmt.Sprintf("message not sent: %s is offline and has %d messages waiting already, the most there may be", reg.Nick, h.maxWaiting))
 	}
-	s.deliver(&Event{Kind: KindPrivate, ID: h.nextPM.Add(1), From: w.From, To: w.To, Text: text, Time: w.Time, Waiting: true, fromKey: s.fingerprint})
+	s.deliver(&Event{Kind: KindPrivate, ID: h.privateID(w), From: w.From, To: w.To, Text: text, Time: w.Time, Waiting: true, fromKey: s.fingerprint})
 	h.notice(s, reg.Nick+" is offline; your message will be delivered when they connect.")
 	return nil
+}
+
+// privateID is the id a waiting message's events carry: its stored private
+// message's with --store-private (whose ids the live ones carry too), else
+// one of the ids given to private messages not stored.
+func (h *Hub) privateID(w store.Waiting) uint64 {
+	if w.PrivateID != 0 {
+		return uint64(w.PrivateID)
+	}
+	return h.nextPM.Add(1)
 }
 
 // welcomeBack gives a registered key's session what waited for it: the
@@ -122,7 +143,7 @@ func (h *Hub) welcomeBack(s *Session) {
 	var missed []*Event
 	p := s.Preferences()
 	for _, w := range waiting {
-		ev := &Event{Kind: KindPrivate, ID: h.nextPM.Add(1), From: w.From, To: w.To, Text: w.Text, Time: w.Time, Missed: true, fromKey: w.FromKey}
+		ev := &Event{Kind: KindPrivate, ID: h.privateID(w), From: w.From, To: w.To, Text: w.Text, Time: w.Time, Missed: true, fromKey: w.FromKey}
 		if !p.ignores(ev) {
 			missed = append(missed, ev)
 		}

@@ -310,3 +310,21 @@ func TestMentionsAcrossARestart(t *testing.T) {
 		t.Fatalf("notices after the restart: %q", notices)
 	}
 }
+
+// With --store-private a waiting message is stored as a private message
+// too, and both ends see it under that id, as a live one.
+func TestWaitingMessageKeepsItsStoredPrivateID(t *testing.T) {
+	h := newTestHub(t, WithStorePrivate(true))
+	connectKey(t, h, "carol", "SHA256:carol", ViaSSH)
+	registeredAway(t, h, "alice", "SHA256:alice")
+	bob := connectKey(t, h, "bob", "SHA256:bob", ViaSSH)
+	first := answerTo(t, h, bob, "/msg carol live")
+	sent := answerTo(t, h, bob, "/msg alice kept")
+	if !sent.Waiting || sent.ID == 0 || sent.ID == first.ID {
+		t.Fatalf("waiting copy id %d (live one %d)", sent.ID, first.ID)
+	}
+	alice := connectKey(t, h, "alice", "SHA256:alice", ViaWeb)
+	if ev := nextOf(drain(alice), KindPrivate); ev == nil || !ev.Missed || ev.ID != sent.ID {
+		t.Fatalf("alice's copy: %+v, want id %d", ev, sent.ID)
+	}
+}

@@ -23,6 +23,10 @@ type Waiting struct {
 	To      string
 	Text    string
 	Time    time.Time
+	// PrivateID is the id of the same message among the stored private
+	// messages (--store-private), 0 if it is not one: both ends then see
+	// it under one id.
+	PrivateID int64
 }
 
 // Mention is a room message naming a registered key's nick, found while
@@ -75,9 +79,9 @@ type MailStore interface {
 func (s *SQLite) AddWaiting(ctx context.Context, w *Waiting, max int) error {
 	// One statement: the count and the insert cannot be split by another
 	// writer.
-	res, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO waiting_messages(fingerprint, sender, sender_key, recipient, text, ts)
-		SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM waiting_messages WHERE fingerprint = ?) < ?`,
-		w.Fingerprint, w.From, w.FromKey, w.To, w.Text, w.Time.UnixMilli(), w.Fingerprint, max))
+	res, err := s.noteWrite(s.db.ExecContext(ctx, `INSERT INTO waiting_messages(fingerprint, sender, sender_key, recipient, text, ts, private_id)
+		SELECT ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM waiting_messages WHERE fingerprint = ?) < ?`,
+		w.Fingerprint, w.From, w.FromKey, w.To, w.Text, w.Time.UnixMilli(), w.PrivateID, w.Fingerprint, max))
 	if err != nil {
 		return err
 	}
@@ -101,7 +105,7 @@ func (s *SQLite) TakeWaiting(ctx context.Context, fingerprint string, since time
 	// DELETE ... RETURNING is one statement: of two concurrent takers, one
 	// gets the rows, the other none.
 	rows, err := s.db.QueryContext(ctx, `DELETE FROM waiting_messages WHERE fingerprint = ?
-		RETURNING id, sender, sender_key, recipient, text, ts`, fingerprint)
+		RETURNING id, sender, sender_key, recipient, text, ts, private_id`, fingerprint)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +114,7 @@ func (s *SQLite) TakeWaiting(ctx context.Context, fingerprint string, since time
 	for rows.Next() {
 		w := Waiting{Fingerprint: fingerprint}
 		var ts int64
-		if err := rows.Scan(&w.ID, &w.From, &w.FromKey, &w.To, &w.Text, &ts); err != nil {
+		if err := rows.Scan(&w.ID, &w.From, &w.FromKey, &w.To, &w.Text, &ts, &w.PrivateID); err != nil {
 			return nil, err
 		}
 		w.Time = time.UnixMilli(ts)

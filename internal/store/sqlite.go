@@ -133,7 +133,8 @@ var migrations = []string{
 		sender_key  TEXT NOT NULL,
 		recipient   TEXT NOT NULL,
 		text        TEXT NOT NULL,
-		ts          INTEGER NOT NULL
+		ts          INTEGER NOT NULL,
+		private_id  INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX waiting_messages_key ON waiting_messages(fingerprint, id);
 	CREATE INDEX waiting_messages_ts ON waiting_messages(ts);

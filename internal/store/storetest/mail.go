@@ -16,7 +16,7 @@ import (
 func testWaiting(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	add := func(fp, text string, ms int, max int) error {
-		w := &store.Waiting{Fingerprint: fp, From: "bob", FromKey: "SHA256:bob", To: "alice", Text: text, Time: atMS(ms)}
+		w := &store.Waiting{Fingerprint: fp, From: "bob", FromKey: "SHA256:bob", To: "alice", Text: text, Time: atMS(ms), PrivateID: int64(ms)}
 		err := s.AddWaiting(ctx, w, max)
 		if err == nil && w.ID == 0 {
 			t.Fatalf("stored %q without an id", text)
@@ -36,7 +36,7 @@ func testWaiting(t *testing.T, s store.Store) {
 		t.Fatalf("taken %+v; want one, two\\nlines (the one before since left out)", got)
 	}
 	w := got[0]
-	if w.From != "bob" || w.FromKey != "SHA256:bob" || w.To != "alice" || w.Fingerprint != "SHA256:a" || !w.Time.Equal(atMS(10)) {
+	if w.From != "bob" || w.FromKey != "SHA256:bob" || w.To != "alice" || w.Fingerprint != "SHA256:a" || !w.Time.Equal(atMS(10)) || w.PrivateID != 10 {
 		t.Fatalf("taken message %+v, want it as stored", w)
 	}
 	if again, _ := s.TakeWaiting(ctx, "SHA256:a", t0); len(again) != 0 {
