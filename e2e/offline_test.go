@@ -200,3 +200,29 @@ func TestSettingsFollowTheKeyAcrossDevicesAndRestarts(t *testing.T) {
 		t.Fatalf("settings after the restart: %s", f.Raw)
 	}
 }
+
+// A message waiting for an offline registered user outlives a restart of
+// the server (a real SQLite file) and is delivered after it.
+func TestWaitingMessageSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServerIn(t, dir)
+	aliceKey := newSigner(t)
+	bob := newLineClient(t, srv.SSHAddr, "bob")
+	bob.expect("welcome bob")
+	alice := newLineClient(t, srv.SSHAddr, "alice", keyAuth(aliceKey))
+	alice.expect("welcome alice")
+	alice.register()
+	alice.client.Close()
+	bob.expect("#lobby <-- alice left")
+	bob.send("/msg alice see you after the upgrade")
+	bob.expect("-!- alice is offline; your message will be delivered when they connect.")
+	bob.client.Close()
+	srv.Stop()
+
+	srv = startServerIn(t, dir)
+	back := newLineClient(t, srv.SSHAddr, "alice", keyAuth(aliceKey))
+	back.expect("-!- 1 private message while you were away:")
+	if l := back.expect("see you after the upgrade"); !strings.HasPrefix(l, "[pm] @") || !strings.HasSuffix(l, " bob -> alice: see you after the upgrade") {
+		t.Fatalf("missed line after the restart: %q", l)
+	}
+}
