@@ -225,8 +225,12 @@ func (h *Hub) SetRequest(s *Session, name, value string) {
 	}
 }
 
-// settingsEvent tells a session's user's settings.
+// settingsEvent tells a session's user's settings. The defaults' event is
+// one for every session that has them (most guests): rendered once.
 func (h *Hub) settingsEvent(p *Preferences) *Event {
+	if p == h.defaultPrefs {
+		return h.defaultSettings
+	}
 	return &Event{Kind: KindSettings, Prefs: p, Time: h.now()}
 }
 

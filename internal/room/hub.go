@@ -117,6 +117,8 @@ type Hub struct {
 	// else's settings.
 	settingsMu   [settingsStripes]sync.Mutex
 	defaultPrefs *Preferences
+	// defaultSettings is the settings event of defaultPrefs.
+	defaultSettings *Event
 
 	nextPM    atomic.Uint64 // private message ids when they are not stored
 	nextSess  atomic.Uint64
@@ -249,6 +251,7 @@ func NewHub(opts ...Option) *Hub {
 	h.access = access.New(access.Deps{Store: h.store, Calls: h.calls, Now: h.now, Log: h.log}, h.accessCfg)
 	h.commands = newCommandTable()
 	h.defaultPrefs = newPreferences(Settings{})
+	h.defaultSettings = &Event{Kind: KindSettings, Prefs: h.defaultPrefs, Time: h.now()}
 	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
 	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
 	return h
