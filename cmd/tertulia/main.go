@@ -110,6 +110,8 @@ func bindFlags(fs *flag.FlagSet, cfg *app.Config) *textFlags {
 	fs.DurationVar(&cfg.Room.SlowTimeout, "slow-timeout", cfg.Room.SlowTimeout, "a session whose outbound queue filled up is skipped other people's messages (and told how many); if it then writes nothing for this long it is dropped as too slow (0: dropped as soon as its queue is full)")
 	fs.IntVar(&cfg.Room.PresenceSummaryAbove, "presence-summary-above", cfg.Room.PresenceSummaryAbove, "in rooms of more members, joins, parts, nick and away changes are sent as one presence summary per room per second, and member lists in pages (0: never)")
 	fs.BoolVar(&cfg.Room.StorePrivate, "store-private", cfg.Room.StorePrivate, "also store private messages in the database (off: they are never written to disk)")
+	fs.DurationVar(&cfg.Room.OfflineRetention, "offline-retention", cfg.Room.OfflineRetention, "how long private messages to an offline registered nick, and the mentions of it, are kept for it (stored in the database until delivered or this old); 0: none are kept")
+	fs.IntVar(&cfg.Room.MaxWaiting, "offline-max-messages", cfg.Room.MaxWaiting, "most private messages kept for one offline registered user; more are refused to their senders")
 	fs.IntVar(&cfg.Room.RateBurst, "rate-burst", cfg.Room.RateBurst, "lines a session may send at once before the rate limit applies")
 	fs.Float64Var(&cfg.Room.RatePerSecond, "rate", cfg.Room.RatePerSecond, "lines a session may send per second, after the burst (0: not limited)")
 	fs.IntVar(&cfg.Room.FloodLimit, "flood-limit", cfg.Room.FloodLimit, "refused lines in a row that disconnect a session (0: never)")

@@ -229,7 +229,13 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	reclaimCtx, stopReclaim := context.WithCancel(ctx)
 	reclaimDone := make(chan struct{})
-	go func() { defer close(reclaimDone); reclaimRooms(reclaimCtx, a.hub, a.cfg.Room.RoomReclaimAfter) }()
+	go func() {
+		defer close(reclaimDone)
+		pruned := make(chan struct{})
+		go func() { defer close(pruned); pruneOffline(reclaimCtx, a.hub) }()
+		reclaimRooms(reclaimCtx, a.hub, a.cfg.Room.RoomReclaimAfter)
+		<-pruned
+	}()
 	defer stopReclaim()
 
 	errc := make(chan error, len(a.services))
@@ -353,6 +359,23 @@ func reclaimRooms(ctx context.Context, hub *room.Hub, after time.Duration) {
 			return
 		case <-t.C:
 			hub.ReclaimRooms()
+		}
+	}
+}
+
+// pruneOffline deletes the private messages and mentions kept for offline
+// users past their retention, at start and then hourly, until ctx ends
+// (what is past it is also left out when read).
+func pruneOffline(ctx context.Context, hub *room.Hub) {
+	hub.PruneOffline()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			hub.PruneOffline()
 		}
 	}
 }

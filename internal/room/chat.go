@@ -221,7 +221,7 @@ func (h *Hub) private(s *Session, nick, text string) error {
 	}
 	to := h.sessionByNick(nick)
 	if to == nil {
-		return userErr("no_such_nick", nick+" is not connected")
+		return h.privateOffline(s, nick, text)
 	}
 	return h.privateTo(s, to, text)
 }

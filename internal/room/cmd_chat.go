@@ -21,7 +21,7 @@ func chatCommands() []*command {
 		{name: "me", params: []param{restOfText("ACTION")}, room: needsRoom, help: "say what you are doing", long: "Shown as \"* you ACTION\" to the room.", run: func(c *call) error {
 			return c.hub.say(c.session, c.room, c.arg(0), true)
 		}},
-		{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}, help: "send a private message", long: "Only NICK sees it. In the terminal, private messages go to a conversation of their own (@NICK): switch to it with Ctrl-N/Ctrl-P, and type there to answer.", run: func(c *call) error {
+		{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}, help: "send a private message", long: "Only NICK sees it. In the terminal, private messages go to a conversation of their own (@NICK): switch to it with Ctrl-N/Ctrl-P, and type there to answer. To a registered nick whose owner is offline, it waits for them and is delivered when they connect (unless they turned that off with /set offline-messages off).", run: func(c *call) error {
 			return c.hub.private(c.session, c.arg(0), c.arg(1))
 		}},
 		{name: "reply", params: []param{restOfText("TEXT")}, help: "answer the last private message", long: "Sends TEXT to whoever last sent you a private message.", run: func(c *call) error {

@@ -47,6 +47,14 @@ type Config struct {
 	RoomReclaimAfter time.Duration
 	// StorePrivate stores private messages too.
 	StorePrivate bool
+	// OfflineRetention is how long private messages to an offline
+	// registered nick, and the mentions of it found at its return, are
+	// kept; 0: neither is kept (such a message is refused as to anyone
+	// not connected).
+	OfflineRetention time.Duration
+	// MaxWaiting is how many private messages may wait for one key (at
+	// least 1).
+	MaxWaiting int
 	// PresenceSummaryAbove: rooms of more members get presence summed up
 	// at most once a second, and member lists in pages; 0: never.
 	PresenceSummaryAbove int
@@ -69,6 +77,8 @@ func DefaultConfig() Config {
 		RoomCreateBurst:    DefaultRoomCreateBurst,
 		RoomCreateInterval: DefaultRoomCreateInterval,
 		RoomReclaimAfter:   DefaultRoomReclaimAfter,
+		OfflineRetention:   DefaultOfflineRetention,
+		MaxWaiting:         DefaultMaxWaiting,
 
 		PresenceSummaryAbove: DefaultPresenceSummaryAbove,
 	}
@@ -119,6 +129,12 @@ func (c Config) Validate() error {
 	if c.RoomReclaimAfter < 0 {
 		errs = append(errs, fmt.Errorf("room reclaim after %s: must be 0 (never) or more", c.RoomReclaimAfter))
 	}
+	if c.OfflineRetention < 0 {
+		errs = append(errs, fmt.Errorf("offline retention %s: must be 0 (nothing kept) or more", c.OfflineRetention))
+	}
+	if c.MaxWaiting < 1 {
+		errs = append(errs, fmt.Errorf("offline max messages %d: must be at least 1", c.MaxWaiting))
+	}
 	if c.PresenceSummaryAbove < 0 {
 		errs = append(errs, fmt.Errorf("presence summary above %d: must be 0 (never) or more", c.PresenceSummaryAbove))
 	}
@@ -156,6 +172,7 @@ func (c Config) Options() []Option {
 		WithRoomCreation(roomBurst, c.RoomCreateInterval),
 		WithRoomReclaim(c.RoomReclaimAfter),
 		WithStorePrivate(c.StorePrivate),
+		WithOffline(c.OfflineRetention, c.MaxWaiting),
 		WithPresenceSummaryAbove(c.PresenceSummaryAbove),
 	}
 }

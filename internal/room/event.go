@@ -44,6 +44,9 @@ const (
 	// and away changes of a room above the hub's presence summary
 	// threshold (Presence; Count is the member count when it was sent).
 	KindPresence
+	// KindSettings tells a session that asked for them (Identity.Settings)
+	// its user's settings (Prefs), at connection and on every change.
+	KindSettings
 	// kindEnd follows the last kind, so that Kinds lists a new kind without
 	// anyone having to remember it.
 	kindEnd
@@ -92,6 +95,8 @@ func (k Kind) String() string {
 		return "away"
 	case KindPresence:
 		return "presence"
+	case KindSettings:
+		return "settings"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -196,6 +201,14 @@ type Event struct {
 	// the sender's own copy of its message and on an error refusing that
 	// say, never on what others receive.
 	CID string
+	// Missed: a private message kept while its recipient was offline,
+	// delivered at their connection (Time is when it was sent).
+	Missed bool
+	// Waiting: the sender's copy of a private message kept for its
+	// offline recipient, not delivered yet.
+	Waiting bool
+	// Prefs are the user's settings (KindSettings).
+	Prefs *Preferences
 	// fromKey is the sender's key fingerprint (messages and private
 	// messages of a session with a key), which /ignore matches.
 	fromKey string

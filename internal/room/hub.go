@@ -109,6 +109,9 @@ type Hub struct {
 	roomEvery    time.Duration
 	reclaimAfter time.Duration // 0 or less: never
 	roomCreators *creatorTable
+	// What is kept for a registered user while offline (offline.go).
+	offlineRetention time.Duration
+	maxWaiting       int
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by
@@ -116,6 +119,8 @@ type Hub struct {
 	// else's settings.
 	settingsMu   [settingsStripes]sync.Mutex
 	defaultPrefs *Preferences
+	// defaultSettings is the settings event of defaultPrefs.
+	defaultSettings *Event
 
 	nextPM     atomic.Uint64 // private message ids when they are not stored
 	nextSess   atomic.Uint64
@@ -238,6 +243,9 @@ func NewHub(opts ...Option) *Hub {
 		reclaimAfter: DefaultRoomReclaimAfter,
 		summaryAbove: DefaultPresenceSummaryAbove,
 		busyRooms:    make(map[string]chan struct{}),
+
+		offlineRetention: DefaultOfflineRetention,
+		maxWaiting:       DefaultMaxWaiting,
 	}
 	for _, o := range opts {
 		o(h)
@@ -254,6 +262,7 @@ func NewHub(opts ...Option) *Hub {
 	h.access = access.New(access.Deps{Store: h.store, Calls: h.calls, Now: h.now, Log: h.log}, h.accessCfg)
 	h.commands = newCommandTable()
 	h.defaultPrefs = newPreferences(Settings{})
+	h.defaultSettings = &Event{Kind: KindSettings, Prefs: h.defaultPrefs, Time: h.now()}
 	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
 	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
 	return h
@@ -271,6 +280,9 @@ type Identity struct {
 	// AltNick lets Connect pick "nick_2", "nick_3"... when the nick is taken
 	// (SSH), instead of failing with ErrNickTaken (web).
 	AltNick bool
+	// Settings: the front-end is sent KindSettings events (the web page),
+	// at connection and whenever the user's settings change.
+	Settings bool
 }
 
 // Connect registers a session under a unique nick and puts it in the lobby.
@@ -299,6 +311,8 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		out:         make(chan *Event, h.queueSize),
 		done:        make(chan struct{}),
 		limiter:     rate.NewLimiter(rate.Limit(h.ratePerSec), h.rateBurst),
+
+		wantsSettings: id.Settings,
 	}
 	s.source, _ = connlimit.SourceOf(id.Remote)
 	p, wanted, err := h.enterPerson(s, id)
@@ -344,6 +358,10 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		h.notice(s, fmt.Sprintf("The nick %s is taken; you are %s. Use /nick to change it.", wanted, nick))
 	}
 	h.rejoinKeyRooms(s, lobby)
+	h.welcomeBack(s)
+	if s.wantsSettings {
+		s.deliver(h.settingsEvent(s.Preferences()))
+	}
 	return s, nil
 }
 
@@ -532,7 +550,11 @@ func (s *Session) Leave() {
 				delete(h.keyPeople, p.key)
 			}
 		}
+		stopping := h.stopping
 		h.mu.Unlock()
+		if !stopping { // Shutdown records every key as seen at once
+			h.noteKeySeen(s)
+		}
 		reason, partText := s.CloseReason(), s.partText()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
@@ -859,6 +881,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		all = append(all, p.sessions...)
 	}
 	h.mu.Unlock()
+	h.noteKeysSeen(all)
 	for _, s := range all {
 		h.notice(s, "The server is stopping; please reconnect in a moment.")
 		s.Close(ReasonStopping)

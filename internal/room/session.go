@@ -46,6 +46,8 @@ type Session struct {
 
 	// prefs are the user's settings (settings.go); nil: the defaults.
 	prefs atomic.Pointer[Preferences]
+	// wantsSettings: the front-end is sent KindSettings events.
+	wantsSettings bool
 
 	// saying is the cid of the say being handled (see InputWithCID), nil
 	// when it has none.

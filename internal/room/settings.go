@@ -36,6 +36,10 @@ type Settings struct {
 	// Bell is when the terminal rings: BellOn, BellOff or BellMentions;
 	// "" is BellMentions.
 	Bell string `json:"bell,omitempty"`
+	// OfflineMessages: private messages to this user's registered nicks
+	// while they are offline are kept for them (OfflineMessagesOn) or
+	// refused (OfflineMessagesOff); "" is OfflineMessagesOn.
+	OfflineMessages string `json:"offline_messages,omitempty"`
 }
 
 // Ignored is one ignored person: by key when they had one when ignored (a
@@ -84,6 +88,10 @@ type Preferences struct {
 	keyFolds map[string]bool
 }
 
+// PreferencesOf is st as applied (an unknown zone is UTC), for
+// front-ends' and renderers' tests.
+func PreferencesOf(st Settings) *Preferences { return newPreferences(st) }
+
 // newPreferences applies st, whose zone has been checked; an unknown zone
 // (from an older binary's zone database) falls back to UTC.
 func newPreferences(st Settings) *Preferences {
@@ -126,6 +134,22 @@ func (p *Preferences) BellMode() string {
 		return BellMentions
 	}
 	return p.Bell
+}
+
+// OfflineMode is OfflineMessages with the default made explicit.
+func (p *Preferences) OfflineMode() string {
+	if p.OfflineMessages == "" {
+		return OfflineMessagesOn
+	}
+	return p.OfflineMessages
+}
+
+// ThemeName is Theme with the default made explicit.
+func (p *Preferences) ThemeName() string {
+	if p.Theme == "" {
+		return ThemeDefault
+	}
+	return p.Theme
 }
 
 // ZoneName is the zone's name as /tz shows it.
@@ -278,6 +302,9 @@ func (h *Hub) changeSettings(s *Session, change func(st *Settings) error) (*Pref
 	p := newPreferences(st)
 	if s.fingerprint == "" {
 		s.prefs.Store(p)
+		if s.wantsSettings {
+			s.deliver(h.settingsEvent(p))
+		}
 		return p, nil
 	}
 	doc, err := json.Marshal(st)
@@ -289,10 +316,19 @@ func (h *Hub) changeSettings(s *Session, change func(st *Settings) error) (*Pref
 	}, "key", s.fingerprint); err != nil {
 		return nil, err
 	}
-	for _, same := range h.sessionsOfKey(s.fingerprint) {
-		same.prefs.Store(p)
+	same := h.sessionsOfKey(s.fingerprint)
+	for _, o := range same {
+		o.prefs.Store(p)
 	}
 	s.prefs.Store(p)
+	// Told after every session applies them, in the order of the changes
+	// (settingsMu is held).
+	ev := h.settingsEvent(p)
+	for _, o := range same {
+		if o.wantsSettings {
+			o.deliver(ev)
+		}
+	}
 	return p, nil
 }
 

@@ -70,7 +70,13 @@ func (th *theme) render(ev *room.Event, stamp string) string {
 	case room.KindError:
 		line = ts + " " + errorStyle.Render("error: "+ev.Text)
 	case room.KindPrivate:
-		line = indentedText(ts+" "+privateStyle.Render(fmt.Sprintf("[pm] %s → %s:", ev.From, ev.To))+" ", ev.Text)
+		head := fmt.Sprintf("[pm] %s → %s:", ev.From, ev.To)
+		if ev.Missed {
+			// Kept while this user was offline: when it was sent, in full
+			// (in UTC: the rendering is shared by every recipient).
+			head = fmt.Sprintf("[pm] %s → %s (missed, sent %s):", ev.From, ev.To, ev.Time.UTC().Format("2006-01-02 15:04 UTC"))
+		}
+		line = indentedText(ts+" "+privateStyle.Render(head)+" ", ev.Text)
 	case room.KindTopic:
 		if ev.From != "" {
 			line = ts + " " + noticeStyle.Render(fmt.Sprintf("--- %s set the topic of #%s: %s", ev.From, ev.Room, ev.Text))

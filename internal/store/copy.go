@@ -36,6 +36,9 @@ var copiedTables = []copiedTable{
 	{name: "key_settings", columns: []string{"fingerprint", "document", "updated_at"}},
 	{name: "key_rooms", columns: []string{"fingerprint", "position", "room"}},
 	{name: "key_input_history", columns: []string{"id", "fingerprint", "line"}, identity: true},
+	{name: "waiting_messages", columns: []string{"id", "fingerprint", "sender", "sender_key", "recipient", "text", "ts", "private_id"}, identity: true},
+	{name: "key_mentions", columns: []string{"id", "fingerprint", "room", "message_id", "sender", "text", "ts"}, identity: true},
+	{name: "key_seen", columns: []string{"fingerprint", "seen_at"}},
 }
 
 // CopyCount is how many rows of one table were copied (and found there

@@ -58,3 +58,10 @@ func TestCopiedTablesCoverTheSchema(t *testing.T) {
 		t.Errorf("copiedTables names %s, which the schema does not have", name)
 	}
 }
+
+// Each schema version exists in both dialects.
+func TestDialectsHaveTheSameVersions(t *testing.T) {
+	if len(sqliteMigrations) != len(postgresMigrations) {
+		t.Fatalf("%d SQLite migrations, %d PostgreSQL ones", len(sqliteMigrations), len(postgresMigrations))
+	}
+}

@@ -139,7 +139,8 @@ func (s *sqlStore) ForgetKey(ctx context.Context, fingerprint string) error {
 		return err
 	}
 	defer tx.Rollback()
-	for _, q := range []string{`DELETE FROM key_rooms WHERE fingerprint = ?`, `DELETE FROM key_input_history WHERE fingerprint = ?`} {
+	for _, q := range []string{`DELETE FROM key_rooms WHERE fingerprint = ?`, `DELETE FROM key_input_history WHERE fingerprint = ?`,
+		`DELETE FROM waiting_messages WHERE fingerprint = ?`, `DELETE FROM key_mentions WHERE fingerprint = ?`, `DELETE FROM key_seen WHERE fingerprint = ?`} {
 		if _, err := tx.ExecContext(ctx, s.q(q), fingerprint); err != nil {
 			return err
 		}
@@ -155,5 +156,6 @@ func (s *Memory) ForgetKey(ctx context.Context, fingerprint string) error {
 	defer s.mu.Unlock()
 	delete(s.keyRooms, fingerprint)
 	delete(s.keyLines, fingerprint)
+	s.forgetMailLocked(fingerprint)
 	return nil
 }

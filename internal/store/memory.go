@@ -35,6 +35,12 @@ type Memory struct {
 	// What keys carry between visits (see KeyStore), by fingerprint.
 	keyRooms map[string][]string
 	keyLines map[string][]string // oldest first
+	// What waits for keys while they are offline (see MailStore).
+	waiting       []Waiting // by ID
+	lastWaitingID int64
+	mentions      map[string][]Mention // by fingerprint, oldest first
+	lastMentionID int64
+	seen          map[string]time.Time
 }
 
 type memoryRoom struct {
@@ -59,6 +65,8 @@ func NewMemory() *Memory {
 		codes:    map[string]memoryCode{},
 		keyRooms: map[string][]string{},
 		keyLines: map[string][]string{},
+		mentions: map[string][]Mention{},
+		seen:     map[string]time.Time{},
 	}
 }
 

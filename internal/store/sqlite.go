@@ -123,6 +123,36 @@ var sqliteMigrations = []string{
 		line        TEXT NOT NULL
 	);
 	CREATE INDEX key_input_history_key ON key_input_history(fingerprint, id);`,
+	// 6: what waits for a registered key while it is offline: private
+	// messages sent to it, the mentions of it found at its return, and
+	// when its last session ended.
+	`CREATE TABLE waiting_messages (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		fingerprint TEXT NOT NULL,
+		sender      TEXT NOT NULL,
+		sender_key  TEXT NOT NULL,
+		recipient   TEXT NOT NULL,
+		text        TEXT NOT NULL,
+		ts          INTEGER NOT NULL,
+		private_id  INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX waiting_messages_key ON waiting_messages(fingerprint, id);
+	CREATE INDEX waiting_messages_ts ON waiting_messages(ts);
+	CREATE TABLE key_mentions (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		fingerprint TEXT NOT NULL,
+		room        TEXT NOT NULL,
+		message_id  INTEGER NOT NULL,
+		sender      TEXT NOT NULL,
+		text        TEXT NOT NULL,
+		ts          INTEGER NOT NULL
+	);
+	CREATE INDEX key_mentions_key ON key_mentions(fingerprint, id);
+	CREATE INDEX key_mentions_ts ON key_mentions(ts);
+	CREATE TABLE key_seen (
+		fingerprint TEXT PRIMARY KEY,
+		seen_at     INTEGER NOT NULL
+	);`,
 }
 
 // Synchronous modes (--sqlite-sync). Full: every commit is on the disk

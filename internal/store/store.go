@@ -85,6 +85,7 @@ type Store interface {
 	ModerationStore
 	KeySettingsStore
 	KeyStore
+	MailStore
 }
 
 // EntryReader is implemented by the SQL stores: every kind of a room's
@@ -152,6 +153,7 @@ type KeyStore interface {
 	// AppendInputHistory adds line to the key's sent lines and keeps only
 	// the newest keep of them.
 	AppendInputHistory(ctx context.Context, fingerprint, line string, keep int) error
-	// ForgetKey deletes the key's rooms and sent lines.
+	// ForgetKey deletes the key's rooms and sent lines, and what waits for
+	// it (MailStore).
 	ForgetKey(ctx context.Context, fingerprint string) error
 }

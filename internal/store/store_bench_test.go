@@ -80,3 +80,47 @@ func BenchmarkAppendMessageParallel(b *testing.B) {
 	b.ReportMetric(float64(st.batch.nMessages.Load())/float64(st.batch.nCommits.Load()), "batch")
 	b.ReportMetric(float64(worst.Microseconds()), "worst-µs")
 }
+
+// BenchmarkReturnOfARegisteredKey is the store work of a registered key's
+// connection for what waited while it was away (room.Hub.welcomeBack):
+// nothing waiting (the common case), then the mention scan of a busy room
+// (50,000 stored messages) after an absence in which 10, or the 1,000 the
+// scan reads at most, were sent. Nothing of this is on a message's path.
+func BenchmarkReturnOfARegisteredKey(b *testing.B) {
+	ctx := context.Background()
+	st, err := OpenSQLite(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureRoom(ctx, Room{Name: "dev", CreatedAt: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const stored = 50000
+	for i := range stored {
+		m := Message{Room: "dev", Kind: KindMessage, From: "bob", Text: "hello everybody, this is a message of ordinary length", Time: start.Add(time.Duration(i) * time.Second)}
+		st.QueueMessage(&m)
+	}
+	last := Message{Room: "dev", Kind: KindMessage, From: "bob", Text: "the last", Time: start.Add(stored * time.Second)}
+	if err := st.AppendMessage(ctx, &last); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("nothing-waiting", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := st.TakeWaiting(ctx, "SHA256:alice", start); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, missed := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("mention-scan-%d", missed), func(b *testing.B) {
+			since := start.Add(time.Duration(stored-missed) * time.Second)
+			for b.Loop() {
+				if _, err := st.MessagesSince(ctx, "dev", since, 1000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -237,7 +237,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The HTTP server keeps the request, its response buffers and this
 	// goroutine's grown stack until the handler returns: the session runs
 	// in a fresh goroutine and the handler returns.
-	go s.serveConn(conn, hj.conn, room.Identity{Via: room.ViaWeb, Remote: remote, Fingerprint: key, WebToken: token}, release)
+	go s.serveConn(conn, hj.conn, room.Identity{Via: room.ViaWeb, Remote: remote, Fingerprint: key, WebToken: token, Settings: true}, release)
 }
 
 // serveConn runs one upgraded connection: the hello exchange, then the read
@@ -394,6 +394,8 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- j
 			}
 		case "names":
 			s.hub.MembersRequest(cs, f.Room, f.Cursor, f.Limit)
+		case "set":
+			s.hub.SetRequest(cs, f.Name, f.Value)
 		case "ping":
 			// Answered here, not by the hub: a ping says nothing to
 			// anyone, and costs no rate budget.

@@ -9,31 +9,37 @@ import (
 // Frame is any server frame as a client decodes it: the fields of every
 // frame type in one struct, so that a client can switch on Type.
 type Frame struct {
-	Type       string        `json:"type"`
-	ID         uint64        `json:"id"`
-	Room       string        `json:"room"`
-	Nick       string        `json:"nick"`
-	From       string        `json:"from"`
-	To         string        `json:"to"`
-	Text       string        `json:"text"`
-	TS         string        `json:"ts"`
-	Action     bool          `json:"action"`
-	Code       string        `json:"code"`
-	Via        string        `json:"via"`
-	Registered bool          `json:"registered"`
-	Reason     string        `json:"reason"`
-	Count      int           `json:"count"`
-	Old        string        `json:"old"`
-	New        string        `json:"new"`
-	Topic      string        `json:"topic"`
-	By         string        `json:"by"`
-	Private    bool          `json:"private"`
-	Before     uint64        `json:"before"`
-	After      uint64        `json:"after"`
-	More       bool          `json:"more"`
-	CID        string        `json:"cid"`
-	Away       string        `json:"away"`
-	Members    []room.Member `json:"members"`
+	Type       string `json:"type"`
+	ID         uint64 `json:"id"`
+	Room       string `json:"room"`
+	Nick       string `json:"nick"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Text       string `json:"text"`
+	TS         string `json:"ts"`
+	Action     bool   `json:"action"`
+	Code       string `json:"code"`
+	Via        string `json:"via"`
+	Registered bool   `json:"registered"`
+	Reason     string `json:"reason"`
+	Count      int    `json:"count"`
+	Old        string `json:"old"`
+	New        string `json:"new"`
+	Topic      string `json:"topic"`
+	By         string `json:"by"`
+	Private    bool   `json:"private"`
+	Before     uint64 `json:"before"`
+	After      uint64 `json:"after"`
+	More       bool   `json:"more"`
+	CID        string `json:"cid"`
+	Away       string `json:"away"`
+	// A private message's marks (see PrivateFrame).
+	Missed  bool `json:"missed"`
+	Waiting bool `json:"waiting"`
+	// A settings frame's settings by name, and the nicks ignored.
+	Settings map[string]string `json:"settings"`
+	Ignore   []string          `json:"ignore"`
+	Members  []room.Member     `json:"members"`
 	// A page of a big room's members: the room's member count and the
 	// cursors of this page and the next (see MembersPageFrame).
 	Total  int    `json:"total"`

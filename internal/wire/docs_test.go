@@ -123,6 +123,7 @@ func lineShape(l string) string {
 		{"-!- missed N messages in #ROOM", "-!- missed N messages in #ROOM"},
 		{"-!- missed N private messages", "-!- missed N private messages"},
 		{"[pm] |", "[pm] | TEXT"},
+		{"[pm] @TIME ", "[pm] @TIME NICK -> NICK: TEXT"},
 		{"[pm] ", "[pm] NICK -> NICK: TEXT"},
 	} {
 		if strings.HasPrefix(l, fixed.prefix) {

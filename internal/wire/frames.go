@@ -30,6 +30,10 @@ type ClientFrame struct {
 	CID string `json:"cid,omitempty"`
 	// ID is a ping's id (a JSON string or number), echoed by its pong.
 	ID json.RawMessage `json:"id,omitempty"`
+	// Name and Value: a set frame's setting and its new value (as /set
+	// NAME VALUE).
+	Name  string `json:"name,omitempty"`
+	Value string `json:"value,omitempty"`
 }
 
 // MaxPingIDLen bounds a ping's id, in bytes of JSON as sent.
@@ -166,6 +170,21 @@ type PrivateFrame struct {
 	To   string `json:"to"`
 	Text string `json:"text"`
 	TS   string `json:"ts"`
+	// Missed: kept while the recipient was offline and delivered at their
+	// connection (TS is when it was sent).
+	Missed bool `json:"missed,omitempty"`
+	// Waiting: the sender's copy of a message kept for its offline
+	// recipient, to be delivered when they connect.
+	Waiting bool `json:"waiting,omitempty"`
+}
+
+// SettingsFrame: the user's settings, at sign-in and whenever one changes
+// (on any device of the key). Settings holds every setting /set knows, by
+// name, with its value (defaults made explicit); Ignore the nicks ignored.
+type SettingsFrame struct {
+	Type     string            `json:"type"`
+	Settings map[string]string `json:"settings"`
+	Ignore   []string          `json:"ignore"`
 }
 
 // TopicFrame: a room's topic, with By when someone just set it.

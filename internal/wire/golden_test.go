@@ -72,6 +72,13 @@ func goldenCases() []goldenCase {
 		{"error", &room.Event{Kind: room.KindError, Code: "nick_taken", Text: "the nick bob is already in use; choose another", Time: at}},
 		{"error_refused_say", &room.Event{Kind: room.KindError, Code: "too_long", Text: "message not sent: longer than 2000 characters", Time: at, CID: "c-1f3b"}},
 		{"private", &room.Event{Kind: room.KindPrivate, ID: 7, From: "bob", To: "alice", Text: "psst", Time: at}},
+		{"private_missed", &room.Event{Kind: room.KindPrivate, ID: 9, From: "bob", To: "alice", Text: "psst\nwhile you were out", Time: earlier, Missed: true}},
+		{"private_waiting", &room.Event{Kind: room.KindPrivate, ID: 10, From: "bob", To: "alice", Text: "psst", Time: at, Waiting: true}},
+		{"settings", &room.Event{Kind: room.KindSettings, Time: at, Prefs: room.PreferencesOf(room.Settings{
+			Quiet: true, TimeZone: "Europe/Madrid", Timestamp: room.TimestampDateTime, OfflineMessages: room.OfflineMessagesOff,
+			Ignored: []room.Ignored{{Nick: "mallory", Key: "SHA256:m"}, {Nick: "spammer"}},
+		})}},
+		{"settings_defaults", &room.Event{Kind: room.KindSettings, Time: at, Prefs: room.PreferencesOf(room.Settings{})}},
 		{"private_lines", &room.Event{Kind: room.KindPrivate, ID: 8, From: "bob", To: "alice", Text: "psst\nover here", Time: at}},
 		{"topic", &room.Event{Kind: room.KindTopic, Room: "lobby", From: "alice", Text: "Friday: release", Time: at}},
 		{"topic_stored", &room.Event{Kind: room.KindTopic, Room: "lobby", Text: "Friday: release", Time: at}},

@@ -46,7 +46,7 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 	case room.KindNotice:
 		v = NoticeFrame{"notice", ev.Text}
 	case room.KindPrivate:
-		v = PrivateFrame{"private", ev.ID, ev.From, ev.To, ev.Text, ev.Time.UTC().Format(TimeFormat)}
+		v = PrivateFrame{"private", ev.ID, ev.From, ev.To, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Missed, ev.Waiting}
 	case room.KindTopic:
 		v = TopicFrame{"topic", ev.Room, ev.Text, ev.From, ev.Time.UTC().Format(TimeFormat)}
 	case room.KindRooms:
@@ -61,6 +61,8 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		v = ErrorFrame{"error", ev.Code, ev.Text, ev.CID}
 	case room.KindAway:
 		v = AwayFrame{"away", ev.Room, ev.From, ev.Text}
+	case room.KindSettings:
+		v = settingsFrame(ev)
 	case room.KindMissed:
 		v = MissedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
 	default:
@@ -138,4 +140,20 @@ func EncodeError(code, text string) []byte {
 func EncodePong(id json.RawMessage) []byte {
 	b, _ := json.Marshal(PongFrame{"pong", id})
 	return b
+}
+
+// settingsFrame is a settings event's frame; no lists are null.
+func settingsFrame(ev *room.Event) SettingsFrame {
+	f := SettingsFrame{Type: "settings", Settings: map[string]string{}, Ignore: []string{}}
+	p := ev.Prefs
+	if p == nil {
+		return f
+	}
+	for _, v := range p.Values() {
+		f.Settings[v.Name] = v.Value
+	}
+	for _, ig := range p.Ignored {
+		f.Ignore = append(f.Ignore, ig.Nick)
+	}
+	return f
 }

@@ -50,7 +50,15 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 	case room.KindError:
 		fmt.Fprintf(b, "-!- error: %s\n", ev.Text)
 	case room.KindPrivate:
-		appendText(b, fmt.Sprintf("[pm] %s -> %s: ", ev.From, ev.To), "[pm] |", ev.Text)
+		if ev.Missed {
+			// Kept while the recipient was offline: its time, as a
+			// history line has.
+			appendText(b, fmt.Sprintf("[pm] @%s %s -> %s: ", ev.Time.UTC().Format(TimeFormat), ev.From, ev.To), "[pm] |", ev.Text)
+		} else {
+			appendText(b, fmt.Sprintf("[pm] %s -> %s: ", ev.From, ev.To), "[pm] |", ev.Text)
+		}
+	case room.KindSettings:
+		// Not written: line mode has no settings to apply; /set lists them.
 	case room.KindTopic:
 		if ev.From != "" {
 			fmt.Fprintf(b, "#%s --- topic: %s (set by %s)\n", ev.Room, ev.Text, ev.From)

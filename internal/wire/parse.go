@@ -21,8 +21,11 @@ type LineEvent struct {
 	Text   string // message, part reason, topic, notice or error text, away reason ("" when back); a members line's list (see ParseMemberList)
 	Action bool
 	Via    string    // the joiner's front-end
-	Time   time.Time // when a history message was sent
-	Count  int       // members (members lines, presence summaries), rooms, missed messages
+	Time   time.Time // when a history message, or a missed private message, was sent
+	// Missed: a private message kept while its recipient was offline,
+	// delivered at their connection.
+	Missed bool
+	Count  int // members (members lines, presence summaries), rooms, missed messages
 	// Continued: the line continues the text of the message (KindMessage,
 	// KindHistory or KindPrivate) on the line before; append a line break
 	// and Text to it. Only Kind, Room, Time and Text are set.
@@ -39,6 +42,12 @@ func ParseLine(line string) (ev LineEvent, ok bool) {
 		return parseRoomLine(line)
 	case line == "[pm] |" || strings.HasPrefix(line, "[pm] | "):
 		return LineEvent{Kind: room.KindPrivate, Text: continuedText(line[len("[pm] |"):]), Continued: true}, true
+	case strings.HasPrefix(line, "[pm] @"):
+		ts, rest, ok0 := strings.Cut(line[len("[pm] @"):], " ")
+		t, err := time.Parse(TimeFormat, ts)
+		from, rest, ok1 := strings.Cut(rest, " -> ")
+		to, text, ok2 := strings.Cut(rest, ": ")
+		return LineEvent{Kind: room.KindPrivate, From: from, To: to, Text: text, Time: t, Missed: true}, ok0 && err == nil && ok1 && ok2
 	case strings.HasPrefix(line, "[pm] "):
 		from, rest, ok1 := strings.Cut(line[len("[pm] "):], " -> ")
 		to, text, ok2 := strings.Cut(rest, ": ")

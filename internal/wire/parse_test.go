@@ -54,7 +54,14 @@ func wantLines(ev *room.Event) []wire.LineEvent {
 	case room.KindError:
 		return []wire.LineEvent{{Kind: ev.Kind, Text: ev.Text}}
 	case room.KindPrivate:
+		if ev.Missed {
+			lines := withText(wire.LineEvent{Kind: ev.Kind, From: ev.From, To: ev.To, Missed: true}, ev.Text)
+			lines[0].Time = ev.Time.UTC() // continuation lines carry no time
+			return lines
+		}
 		return withText(wire.LineEvent{Kind: ev.Kind, From: ev.From, To: ev.To}, ev.Text)
+	case room.KindSettings:
+		return nil // not written in line mode
 	case room.KindTopic:
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text}}
 	case room.KindRooms:
@@ -108,7 +115,7 @@ func TestParseLineReadsEveryGoldenLine(t *testing.T) {
 }
 
 func TestParseLineSkipsUnknownLines(t *testing.T) {
-	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "#lobby @notatime <a> b", "#lobby away ", "#lobby away bob", "#lobby back ", "#lobby |x", "[pm] |x", "#lobby @notatime | x"} {
+	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "[pm] @notatime bob -> alice: x", "[pm] @2024-05-01T16:04:05.123Z bob", "#lobby @notatime <a> b", "#lobby away ", "#lobby away bob", "#lobby back ", "#lobby |x", "[pm] |x", "#lobby @notatime | x"} {
 		if ev, ok := wire.ParseLine(l); ok {
 			t.Errorf("ParseLine(%q) = %+v, want not recognised", l, ev)
 		}
@@ -129,7 +136,14 @@ func TestDecodeFrameReadsEveryGoldenFrame(t *testing.T) {
 		var ok bool
 		switch ev.Kind {
 		case room.KindMessage, room.KindPrivate:
-			ok = f.ID == ev.ID && f.Room == ev.Room && f.From == ev.From && f.To == ev.To && f.Text == ev.Text && f.Action == ev.Action && f.TS == ev.Time.UTC().Format(wire.TimeFormat)
+			ok = f.ID == ev.ID && f.Room == ev.Room && f.From == ev.From && f.To == ev.To && f.Text == ev.Text && f.Action == ev.Action && f.TS == ev.Time.UTC().Format(wire.TimeFormat) &&
+				f.Missed == ev.Missed && f.Waiting == ev.Waiting
+		case room.KindSettings:
+			want := map[string]string{}
+			for _, v := range ev.Prefs.Values() {
+				want[v.Name] = v.Value
+			}
+			ok = reflect.DeepEqual(f.Settings, want) && len(f.Ignore) == len(ev.Prefs.Ignored)
 		case room.KindJoin, room.KindPart:
 			ok = f.Room == ev.Room && f.Nick == ev.From && f.Via == string(ev.Via) && f.Registered == ev.Registered && f.Reason == ev.Text && f.Count == ev.Count
 		case room.KindNick:

@@ -50,6 +50,10 @@ func Run(t *testing.T, open Open) {
 		{"InputHistoryKeepsTheNewestAndIsForgotten", testInputHistory},
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},
+		{"Waiting", testWaiting},
+		{"WaitingTakenOnce", testWaitingTakenOnce},
+		{"MentionsAndSeen", testMentionsAndSeen},
+		{"MessagesSince", testMessagesSince},
 		{"PingReadyAndClose", testPingReadyAndClose},
 	}
 	for _, tc := range tests {

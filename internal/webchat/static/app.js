@@ -348,6 +348,7 @@ function onFrame(f) {
     case "missed": onMissed(f); break;
     case "away": onAway(f); break;
     case "presence": onPresence(f); break;
+    case "settings": onSettings(f); break;
     default:
       // The protocol may grow: unknown frames are ignored.
       console.debug("tertulia: ignoring frame of unknown type", f.type);
@@ -546,7 +547,9 @@ function onPrivate(f) {
   const c = openConversation(other, false);
   const line = {
     kind: "msg", pm: true, time: parseTime(f.ts), id: id, room: "", from: from,
-    text: String(f.text || ""), action: false, mention: false, self: !incoming, history: false
+    text: String(f.text || ""), action: false, mention: false, self: !incoming, history: false,
+    // Kept while we were offline, or (our copy) kept for someone offline.
+    missed: f.missed === true, waiting: f.waiting === true
   };
   addLine(c, line);
   if (!incoming) {
@@ -555,6 +558,18 @@ function onPrivate(f) {
   }
   countUnread(c, line);
   callAttention({ title: from + " (private)", body: line.text, tag: tabKey(c), tab: c });
+}
+
+// onSettings applies the user's settings that mean something here: the
+// timestamps (off, time, datetime). The ignore list is the server's to
+// apply; the terminal's theme and time zone are not the page's (it has its
+// own theme choice and shows the browser's time).
+function onSettings(f) {
+  const before = document.documentElement.getAttribute("data-timestamp") || "time";
+  state.settings = f.settings && typeof f.settings === "object" ? f.settings : {};
+  const mode = ["off", "time", "datetime"].indexOf(state.settings.timestamp) >= 0 ? state.settings.timestamp : "time";
+  document.documentElement.setAttribute("data-timestamp", mode);
+  if (mode !== before) renderRoom(); // the lines shown take the new format
 }
 
 function onAway(f) {

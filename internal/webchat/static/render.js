@@ -49,6 +49,13 @@ function pad2(n) { return (n < 10 ? "0" : "") + n; }
 
 function hhmm(d) { return pad2(d.getHours()) + ":" + pad2(d.getMinutes()); }
 
+// stamp is a line's time as the user's timestamp setting shows it (off is
+// hidden by the stylesheet, the time still there for its title).
+function stamp(d) {
+  if (state.settings.timestamp !== "datetime") return hhmm(d);
+  return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + " " + hhmm(d);
+}
+
 // FNV-1a over the folded nick: the same nick always gets the same colour.
 function nickClass(nick) {
   const s = fold(nick);
@@ -180,7 +187,7 @@ export function renderLine(line) {
   t.className = "ts";
   t.dateTime = line.time.toISOString();
   t.title = line.time.toLocaleString();
-  t.textContent = hhmm(line.time);
+  t.textContent = stamp(line.time);
   li.appendChild(t);
   li.appendChild(text(" "));
 
@@ -194,6 +201,11 @@ export function renderLine(line) {
       if (line.self) li.className += " self";
       if (line.history) li.className += " history";
       if (line.pm) li.className += " private-msg";
+      if (line.missed) {
+        li.className += " missed";
+        li.appendChild(span("missed-tag", "while you were away"));
+      }
+      if (line.waiting) li.appendChild(span("send-state", " waiting: delivered when they connect"));
       if (line.id) li.setAttribute("data-id", String(line.id));
       break;
     case "pending":

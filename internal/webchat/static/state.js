@@ -30,6 +30,9 @@ export const state = {
   // {text, at}: the echo of one of them shows its conversation; one sent
   // from another device of the same key only lands in its tab.
   pmSent: [],
+  // The user's settings as the server last sent them (a settings frame):
+  // name -> value, e.g. timestamp -> "off" | "time" | "datetime".
+  settings: {},
   unread: 0,         // mentions received while the page was hidden
   mentionRe: null,
   // logPinned: the log is kept at its newest line when its height changes
