@@ -35,6 +35,8 @@ type Memory struct {
 	// What keys carry between visits (see KeyStore), by fingerprint.
 	keyRooms map[string][]string
 	keyLines map[string][]string // oldest first
+	// readMarkers: by fingerprint, then target.
+	readMarkers map[string]map[string]int64
 }
 
 type memoryRoom struct {
@@ -59,6 +61,8 @@ func NewMemory() *Memory {
 		codes:    map[string]memoryCode{},
 		keyRooms: map[string][]string{},
 		keyLines: map[string][]string{},
+
+		readMarkers: map[string]map[string]int64{},
 	}
 }
 

@@ -123,6 +123,13 @@ var migrations = []string{
 		line        TEXT NOT NULL
 	);
 	CREATE INDEX key_input_history_key ON key_input_history(fingerprint, id);`,
+	// 6: read markers: per key and conversation, the last message read.
+	`CREATE TABLE read_markers (
+		fingerprint TEXT NOT NULL,
+		target      TEXT NOT NULL,
+		last_id     INTEGER NOT NULL,
+		PRIMARY KEY (fingerprint, target)
+	);`,
 }
 
 // Synchronous modes (--sqlite-sync). Full: every commit is on the disk

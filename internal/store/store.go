@@ -80,6 +80,7 @@ type Store interface {
 	ModerationStore
 	KeySettingsStore
 	KeyStore
+	ReadMarkerStore
 }
 
 // QueuedAppender is implemented by stores that commit messages in groups
