@@ -44,6 +44,10 @@ const (
 	// and away changes of a room above the hub's presence summary
 	// threshold (Presence; Count is the member count when it was sent).
 	KindPresence
+	// KindRead: the key's read marker of a room (Room) or of a private
+	// conversation (To, the other's nick) moved to message ID, or, after a
+	// join's history, is there.
+	KindRead
 	// kindEnd follows the last kind, so that Kinds lists a new kind without
 	// anyone having to remember it.
 	kindEnd
@@ -92,6 +96,8 @@ func (k Kind) String() string {
 		return "away"
 	case KindPresence:
 		return "presence"
+	case KindRead:
+		return "read"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }

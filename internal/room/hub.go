@@ -115,7 +115,13 @@ type Hub struct {
 	settingsMu   [settingsStripes]sync.Mutex
 	defaultPrefs *Preferences
 
+	// reads are the keys' read markers (readmarks.go), written to the
+	// store at most once per key every readFlushEvery.
+	reads          *readBook
+	readFlushEvery time.Duration
+
 	nextPM    atomic.Uint64 // private message ids when they are not stored
+	lastPM    atomic.Uint64 // the largest private message id given out
 	nextSess  atomic.Uint64
 	sessCount atomic.Int64
 
@@ -227,6 +233,9 @@ func NewHub(opts ...Option) *Hub {
 		reclaimAfter: DefaultRoomReclaimAfter,
 		summaryAbove: DefaultPresenceSummaryAbove,
 		busyRooms:    make(map[string]chan struct{}),
+
+		reads:          newReadBook(),
+		readFlushEvery: DefaultReadFlushEvery,
 	}
 	for _, o := range opts {
 		o(h)
@@ -308,6 +317,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
 	h.loadSettings(s)
+	h.attachReads(s)
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
 	if motd := h.motd(); motd != "" {
 		h.notice(s, motd)
@@ -398,6 +408,7 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
+	h.readOnJoinLocked(s, r, now)
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.
 	r.publishAwayLocked(h, s, Member{}, m)
@@ -431,6 +442,7 @@ func (s *Session) Leave() {
 		s.rooms, s.current = nil, nil
 		s.replyTo = replyTarget{} // a session gone keeps no other one alive
 		s.mu.Unlock()
+		h.detachReads(s)
 		h.sessCount.Add(-1)
 		h.obs.SessionClosed(s.via, reason)
 		if reason.Code == CodeSlowClient {
@@ -731,6 +743,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	// Store work still waiting once the sessions are gone (or the time is
 	// up) is cut short: the server closes the store next.
 	defer h.stopStore()
+	// Before the store is let go: the read markers not yet written.
+	defer h.flushAllReads()
 	h.mu.Lock()
 	h.stopping = true
 	all := make([]*Session, 0, len(h.nicks))

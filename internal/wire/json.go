@@ -61,6 +61,8 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		v = ErrorFrame{"error", ev.Code, ev.Text, ev.CID}
 	case room.KindAway:
 		v = AwayFrame{"away", ev.Room, ev.From, ev.Text}
+	case room.KindRead:
+		v = ReadFrame{"read", ev.Room, ev.To, ev.ID}
 	case room.KindMissed:
 		v = MissedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
 	default:

@@ -1,0 +1,242 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/store"
+)
+
+const aliceKey = "SHA256:alice-read"
+
+// sayID has s say text in its current room and returns the message's id.
+func sayID(t *testing.T, h *Hub, s *Session, text string) uint64 {
+	t.Helper()
+	h.Input(s, "", text)
+	for {
+		if ev := nextKind(t, s, KindMessage); ev.Text == text {
+			return ev.ID
+		}
+	}
+}
+
+// readsOf is the read events s has queued so far.
+func readsOf(s *Session) []string {
+	var out []string
+	for _, ev := range drain(s) {
+		if ev.Kind == KindRead {
+			out = append(out, fmt.Sprintf("%s%s:%d", ev.Room, ev.To, ev.ID))
+		}
+	}
+	return out
+}
+
+// countingStore is a memory store that counts its read marker writes and
+// signals each one.
+type countingStore struct {
+	*store.Memory
+	mu      sync.Mutex
+	writes  int
+	written chan map[string]int64
+}
+
+func newCountingStore(t *testing.T) *countingStore {
+	t.Helper()
+	mem := store.NewMemory()
+	if err := mem.EnsureRoom(context.Background(), store.Room{Name: DefaultLobby, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	return &countingStore{Memory: mem, written: make(chan map[string]int64, 100)}
+}
+
+func (c *countingStore) AdvanceReadMarkers(ctx context.Context, fingerprint string, markers map[string]int64) error {
+	err := c.Memory.AdvanceReadMarkers(ctx, fingerprint, markers)
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	c.written <- markers
+	return err
+}
+
+func (c *countingStore) writeCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// A marker moved by one session of a key reaches the key's other sessions
+// at once, and nobody else; it never moves back, and an id past the
+// room's newest message counts as the newest.
+func TestReadMarkerFollowsTheKey(t *testing.T) {
+	h := newTestHub(t)
+	phone := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	laptop := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	bob := connectKey(t, h, "bob", "SHA256:bob-read", ViaSSH)
+	first := sayID(t, h, bob, "one")
+	second := sayID(t, h, bob, "two")
+	third := sayID(t, h, bob, "three")
+	drain(phone)
+	drain(laptop)
+	drain(bob)
+
+	h.MarkRead(phone, "lobby", "", second)
+	if got := readsOf(laptop); fmt.Sprint(got) != fmt.Sprintf("[lobby:%d]", second) {
+		t.Fatalf("the key's other session got %v, want the marker at %d", got, second)
+	}
+	if got := readsOf(phone); len(got) != 0 {
+		t.Errorf("the session that read was sent %v, want nothing", got)
+	}
+	if got := readsOf(bob); len(got) != 0 {
+		t.Errorf("another key's session was sent %v", got)
+	}
+
+	h.MarkRead(laptop, "#lobby", "", first)
+	if got := readsOf(phone); len(got) != 0 {
+		t.Errorf("an older id moved the marker back: %v", got)
+	}
+	h.MarkRead(laptop, "", "", third+1000)
+	if got := readsOf(phone); fmt.Sprint(got) != fmt.Sprintf("[lobby:%d]", third) {
+		t.Errorf("an id past the newest: %v, want the marker at the newest, %d", got, third)
+	}
+}
+
+// A guest's marks are not kept: its read is ignored, answered by nothing,
+// and /read needs a key.
+func TestGuestReadIsIgnored(t *testing.T) {
+	h := newTestHub(t)
+	guest := connect(t, h, "guest", ViaWeb)
+	id := sayID(t, h, guest, "hello")
+	drain(guest)
+	h.MarkRead(guest, "lobby", "", id)
+	if evs := drain(guest); len(evs) != 0 {
+		t.Fatalf("a guest's read was answered: %v", kinds(evs))
+	}
+	wantAnswer(t, answerTo(t, h, guest, "/read"), "needs_key", "")
+}
+
+// A read of a room the session is not in is refused.
+func TestReadOfAnotherRoomRefused(t *testing.T) {
+	h := newTestHub(t)
+	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	drain(alice)
+	h.MarkRead(alice, "elsewhere", "", 1)
+	if ev := next(t, alice); ev.Kind != KindError || ev.Code != "not_in_room" {
+		t.Fatalf("got %v %q, want not_in_room", ev.Kind, ev.Code)
+	}
+}
+
+// A new session of the key is told its marker of each room it joins,
+// right after the room's history, even after a restart of the server.
+func TestNewSessionStartsWithTheStoredMarker(t *testing.T) {
+	st := newCountingStore(t)
+	h := newTestHub(t, WithStore(st))
+	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	id := sayID(t, h, alice, "hello")
+	h.MarkRead(alice, "lobby", "", id)
+	alice.Leave()
+
+	again := newTestHub(t, WithStore(st))
+	if err := again.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fresh := connectKey(t, again, "alice", aliceKey, ViaSSH)
+	nextKind(t, fresh, KindHistory)
+	if ev := next(t, fresh); ev.Kind != KindRead || ev.Room != "lobby" || ev.ID != id {
+		t.Fatalf("after the history: %v %q %d, want the marker at %d", ev.Kind, ev.Room, ev.ID, id)
+	}
+}
+
+// Reads are written coalesced: however many, nothing is written until the
+// flush interval, and the key's last session leaving writes the newest.
+func TestReadMarkersWriteCoalesced(t *testing.T) {
+	st := newCountingStore(t)
+	h := newTestHub(t, WithStore(st), WithReadFlush(time.Hour))
+	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	other := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	var last uint64
+	for i := range 50 {
+		last = sayID(t, h, alice, fmt.Sprint("line ", i))
+		h.MarkRead(alice, "lobby", "", last)
+	}
+	if n := st.writeCount(); n != 0 {
+		t.Fatalf("%d writes for 50 reads within the interval, want none yet", n)
+	}
+	alice.Leave()
+	if n := st.writeCount(); n != 0 {
+		t.Fatalf("%d writes while another session of the key is there, want none", n)
+	}
+	other.Leave()
+	if n := st.writeCount(); n != 1 {
+		t.Fatalf("%d writes once the key's last session left, want 1", n)
+	}
+	stored, err := st.ReadMarkers(context.Background(), aliceKey)
+	if err != nil || stored["#lobby"] != int64(last) {
+		t.Fatalf("stored %v, %v; want #lobby at %d", stored, err, last)
+	}
+}
+
+// While the key stays connected, its advanced markers are written after
+// the flush interval.
+func TestReadMarkersWrittenAfterTheInterval(t *testing.T) {
+	st := newCountingStore(t)
+	h := newTestHub(t, WithStore(st), WithReadFlush(time.Millisecond))
+	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	id := sayID(t, h, alice, "hello")
+	h.MarkRead(alice, "lobby", "", id)
+	select {
+	case got := <-st.written:
+		if got["#lobby"] != int64(id) {
+			t.Fatalf("written %v, want #lobby at %d", got, id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the marker was not written while the key stayed connected")
+	}
+}
+
+// A private conversation's marker follows the key too, named by the
+// other's nick; without stored private messages it is not stored.
+func TestPrivateReadMarker(t *testing.T) {
+	st := newCountingStore(t)
+	h := newTestHub(t, WithStore(st), WithReadFlush(0))
+	phone := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	laptop := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	bob := connect(t, h, "bob", ViaSSH)
+	h.Input(bob, "", "/msg "+phone.Nick()+" psst")
+	pm := nextKind(t, phone, KindPrivate)
+	drain(laptop)
+	h.MarkRead(phone, "", "Bob", pm.ID)
+	if got := readsOf(laptop); fmt.Sprint(got) != fmt.Sprintf("[Bob:%d]", pm.ID) {
+		t.Fatalf("the other session got %v, want the conversation with Bob at %d", got, pm.ID)
+	}
+	phone.Leave()
+	laptop.Leave()
+	if n := st.writeCount(); n != 0 {
+		t.Fatalf("%d writes of a private marker while private messages are not stored", n)
+	}
+}
+
+// /read marks the room read up to its newest message on every device,
+// and says so.
+func TestReadCommand(t *testing.T) {
+	h := newTestHub(t)
+	phone := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	laptop := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	if ev := answerTo(t, h, laptop, "/read"); ev.Kind != KindNotice || ev.Text != "#lobby has no messages yet." {
+		t.Fatalf("/read of an empty room: %v %q", ev.Kind, ev.Text)
+	}
+	id := sayID(t, h, phone, "hello")
+	drain(phone)
+	if ev := answerTo(t, h, laptop, "/read #lobby"); ev.Kind != KindNotice {
+		t.Fatalf("/read: %v %q", ev.Kind, ev.Text)
+	}
+	if got := readsOf(phone); fmt.Sprint(got) != fmt.Sprintf("[lobby:%d]", id) {
+		t.Fatalf("the other device got %v, want the marker at %d", got, id)
+	}
+	if ev := answerTo(t, h, laptop, "/read"); ev.Text != "#lobby was already read." {
+		t.Fatalf("/read again: %q", ev.Text)
+	}
+	wantAnswer(t, answerTo(t, h, laptop, "/read #nowhere"), "not_in_room", "")
+}
