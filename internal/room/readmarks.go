@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tertulia/tertulia/internal/access"
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // Read markers: for each key and conversation, the id of the last message
@@ -14,20 +15,20 @@ import (
 //
 // A marker advanced by any session is at once sent, as a KindRead event,
 // to the key's other sessions. Clients may send one at every scroll, so the
-// store is written coalesced: at most once per key every readFlushEvery,
-// and when the key's last session leaves or the server stops.
+// store is written in batches: every key's advanced markers in one write,
+// at most once every readFlushEvery, and on shutdown. A key whose sessions
+// all left stays in memory until its markers are written, so a device
+// connecting meanwhile still gets them.
 
-// DefaultReadFlushEvery bounds how often one key's read markers are
-// written to the store.
+// DefaultReadFlushEvery bounds how often the read markers are written.
 const DefaultReadFlushEvery = 5 * time.Second
 
 // maxReadTargets bounds the conversations one key keeps a marker for: a
 // client naming ever new nicks cannot grow it without end.
 const maxReadTargets = 1000
 
-// WithReadFlush sets how often at most a key's advanced read markers are
-// written to the store (DefaultReadFlushEvery); 0 or less writes them at
-// once.
+// WithReadFlush sets how often at most advanced read markers are written
+// to the store (DefaultReadFlushEvery); 0 or less writes each at once.
 func WithReadFlush(every time.Duration) Option { return func(h *Hub) { h.readFlushEvery = every } }
 
 // readBook holds the read markers of the keys that have a session, and
@@ -36,26 +37,29 @@ func WithReadFlush(every time.Duration) Option { return func(h *Hub) { h.readFlu
 type readBook struct {
 	mu   sync.Mutex
 	keys map[string]*keyReads
-	// stop is closed by Shutdown: pending flushes stop waiting.
-	stop     chan struct{}
-	stopOnce sync.Once
+	// dirtyKeys have markers to write; scheduled: a flush waits for its
+	// time (flushes counts it until it is done); writing: writes under
+	// way, during which no entry is dropped.
+	dirtyKeys map[string]bool
+	scheduled bool
+	writing   int
+	flushes   sync.WaitGroup
+	// stopped, once Shutdown began: flushes are written at once, and stop
+	// wakes the one waiting.
+	stopped bool
+	stop    chan struct{}
 }
 
-// keyReads is one key's markers, by target (readTarget).
+// keyReads is one key's markers, by target (roomTarget, privateTarget).
 type keyReads struct {
-	marks map[string]uint64
-	dirty map[string]int64 // advanced since last written
-	// sessions: how many of the key's sessions are connected; writing:
-	// flushes under way; scheduled: a flush waits for its time. The entry
-	// is dropped when all three are nothing and dirty is empty.
-	sessions  int
-	writing   int
-	scheduled bool
-	loaded    bool
+	marks    map[string]uint64
+	dirty    map[string]int64 // advanced since last written
+	sessions int              // connected sessions of the key
+	loaded   bool             // the stored markers were read
 }
 
 func newReadBook() *readBook {
-	return &readBook{keys: map[string]*keyReads{}, stop: make(chan struct{})}
+	return &readBook{keys: map[string]*keyReads{}, dirtyKeys: map[string]bool{}, stop: make(chan struct{})}
 }
 
 // roomTarget and privateTarget name a conversation's marker, in memory
@@ -66,7 +70,7 @@ func privateTarget(nick string) string { return "@" + access.Fold(nick) }
 // dropIdleLocked forgets the key's entry once nothing needs it. b.mu must
 // be held.
 func (b *readBook) dropIdleLocked(fingerprint string, k *keyReads) {
-	if k.sessions == 0 && k.writing == 0 && !k.scheduled && len(k.dirty) == 0 {
+	if k.sessions == 0 && len(k.dirty) == 0 && b.writing == 0 {
 		delete(b.keys, fingerprint)
 	}
 }
@@ -98,6 +102,7 @@ func (b *readBook) advance(fingerprint, target string, id uint64, stored bool) (
 	k.marks[target] = id
 	if stored {
 		k.dirty[target] = int64(id)
+		b.dirtyKeys[fingerprint] = true
 	}
 	return true, k.sessions
 }
@@ -139,24 +144,17 @@ func (h *Hub) attachReads(s *Session) {
 	b.mu.Unlock()
 }
 
-// detachReads counts a session of a key gone; the last one writes what is
-// left to write.
+// detachReads counts a session of a key gone.
 func (h *Hub) detachReads(s *Session) {
 	if s.fingerprint == "" {
 		return
 	}
 	b := h.reads
 	b.mu.Lock()
-	k := b.keys[s.fingerprint]
-	if k == nil {
-		b.mu.Unlock()
-		return
-	}
-	k.sessions--
-	last := k.sessions == 0
-	b.mu.Unlock()
-	if last {
-		h.flushReads(s.fingerprint)
+	defer b.mu.Unlock()
+	if k := b.keys[s.fingerprint]; k != nil {
+		k.sessions--
+		b.dropIdleLocked(s.fingerprint, k)
 	}
 }
 
@@ -208,87 +206,95 @@ func (h *Hub) markRead(s *Session, room, nick string, id uint64) (now uint64, er
 		}
 	}
 	if stored {
-		h.scheduleReadFlush(s.fingerprint)
+		h.scheduleReadFlush()
 	}
 	return id, nil
 }
 
-// scheduleReadFlush writes the key's advanced markers readFlushEvery from
-// now, unless a write is already waiting.
-func (h *Hub) scheduleReadFlush(fingerprint string) {
-	if h.readFlushEvery <= 0 {
-		h.flushReads(fingerprint)
-		return
-	}
+// scheduleReadFlush writes the advanced markers readFlushEvery from now,
+// unless a write is already waiting; at once without an interval or once
+// Shutdown began.
+func (h *Hub) scheduleReadFlush() {
 	b := h.reads
 	b.mu.Lock()
-	k := b.keys[fingerprint]
-	if k == nil || k.scheduled || len(k.dirty) == 0 {
+	if b.stopped || h.readFlushEvery <= 0 {
+		b.mu.Unlock()
+		h.flushReads()
+		return
+	}
+	if b.scheduled {
 		b.mu.Unlock()
 		return
 	}
-	k.scheduled = true
+	b.scheduled = true
+	b.flushes.Add(1)
 	b.mu.Unlock()
 	go func() {
+		defer b.flushes.Done()
 		t := time.NewTimer(h.readFlushEvery)
 		defer t.Stop()
 		select {
 		case <-t.C:
 		case <-b.stop:
 		}
-		h.flushReads(fingerprint)
+		h.flushReads()
 	}()
 }
 
-// flushReads writes the key's advanced markers. A failed write keeps them
-// to be written with the next.
-func (h *Hub) flushReads(fingerprint string) {
+// flushReads writes every key's advanced markers in one store write. A
+// failed write keeps them to be written with the next.
+func (h *Hub) flushReads() {
 	b := h.reads
 	b.mu.Lock()
-	k := b.keys[fingerprint]
-	if k == nil {
+	b.scheduled = false
+	var batch []store.ReadMarker
+	for fp := range b.dirtyKeys {
+		k := b.keys[fp]
+		for target, id := range k.dirty {
+			batch = append(batch, store.ReadMarker{Fingerprint: fp, Target: target, ID: id})
+		}
+		k.dirty = map[string]int64{}
+	}
+	clear(b.dirtyKeys)
+	if len(batch) == 0 {
 		b.mu.Unlock()
 		return
 	}
-	k.scheduled = false
-	dirty := k.dirty
-	if len(dirty) == 0 {
-		b.dropIdleLocked(fingerprint, k)
-		b.mu.Unlock()
-		return
-	}
-	k.dirty = map[string]int64{}
-	k.writing++
+	b.writing++
 	b.mu.Unlock()
 	err := h.persist("read markers write", "", func(ctx context.Context) error {
-		return h.store.AdvanceReadMarkers(ctx, fingerprint, dirty)
-	}, "key", fingerprint)
+		return h.store.AdvanceReadMarkers(ctx, batch)
+	}, "markers", len(batch))
 	b.mu.Lock()
-	k.writing--
+	defer b.mu.Unlock()
+	b.writing--
 	if err != nil {
-		for target, id := range dirty {
-			k.dirty[target] = max(k.dirty[target], id)
+		for _, m := range batch {
+			// Still there: no entry is dropped while a write is under way.
+			k := b.keys[m.Fingerprint]
+			k.dirty[m.Target] = max(k.dirty[m.Target], m.ID)
+			b.dirtyKeys[m.Fingerprint] = true
 		}
 	}
-	b.dropIdleLocked(fingerprint, k)
-	b.mu.Unlock()
+	// Keys whose last session left during a write, or whose markers it
+	// just wrote, are needed no more.
+	for fp, k := range b.keys {
+		b.dropIdleLocked(fp, k)
+	}
 }
 
-// flushAllReads writes every key's advanced markers (Shutdown).
+// flushAllReads writes what is left to write (Shutdown): the flush waiting
+// is woken and waited for, and later ones are written at once.
 func (h *Hub) flushAllReads() {
 	b := h.reads
-	b.stopOnce.Do(func() { close(b.stop) })
 	b.mu.Lock()
-	keys := make([]string, 0, len(b.keys))
-	for fp, k := range b.keys {
-		if len(k.dirty) > 0 {
-			keys = append(keys, fp)
-		}
+	if !b.stopped {
+		b.stopped = true
+		close(b.stop)
 	}
 	b.mu.Unlock()
-	for _, fp := range keys {
-		h.flushReads(fp)
-	}
+	b.flushes.Wait()
+	h.flushReads()
 }
 
 // readOnJoinLocked tells s, joining r, where its key's marker for r is.

@@ -35,12 +35,12 @@ func readsOf(s *Session) []string {
 }
 
 // countingStore is a memory store that counts its read marker writes and
-// signals each one.
+// hands each one over.
 type countingStore struct {
 	*store.Memory
 	mu      sync.Mutex
 	writes  int
-	written chan map[string]int64
+	written chan []store.ReadMarker
 }
 
 func newCountingStore(t *testing.T) *countingStore {
@@ -49,11 +49,11 @@ func newCountingStore(t *testing.T) *countingStore {
 	if err := mem.EnsureRoom(context.Background(), store.Room{Name: DefaultLobby, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	return &countingStore{Memory: mem, written: make(chan map[string]int64, 100)}
+	return &countingStore{Memory: mem, written: make(chan []store.ReadMarker, 100)}
 }
 
-func (c *countingStore) AdvanceReadMarkers(ctx context.Context, fingerprint string, markers map[string]int64) error {
-	err := c.Memory.AdvanceReadMarkers(ctx, fingerprint, markers)
+func (c *countingStore) AdvanceReadMarkers(ctx context.Context, markers []store.ReadMarker) error {
+	err := c.Memory.AdvanceReadMarkers(ctx, markers)
 	c.mu.Lock()
 	c.writes++
 	c.mu.Unlock()
@@ -65,6 +65,16 @@ func (c *countingStore) writeCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.writes
+}
+
+// shutdown stops h, which writes the read markers left to write.
+func shutdown(t *testing.T, h *Hub) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A marker moved by one session of a key reaches the key's other sessions
@@ -136,7 +146,7 @@ func TestNewSessionStartsWithTheStoredMarker(t *testing.T) {
 	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
 	id := sayID(t, h, alice, "hello")
 	h.MarkRead(alice, "lobby", "", id)
-	alice.Leave()
+	shutdown(t, h)
 
 	again := newTestHub(t, WithStore(st))
 	if err := again.LoadRooms(context.Background()); err != nil {
@@ -149,32 +159,41 @@ func TestNewSessionStartsWithTheStoredMarker(t *testing.T) {
 	}
 }
 
-// Reads are written coalesced: however many, nothing is written until the
-// flush interval, and the key's last session leaving writes the newest.
+// Reads are written coalesced: however many, of however many keys,
+// nothing is written within the flush interval, not even when a key's
+// sessions all leave (one connecting then still gets its marker); shutting
+// down writes the newest of each in one write.
 func TestReadMarkersWriteCoalesced(t *testing.T) {
 	st := newCountingStore(t)
 	h := newTestHub(t, WithStore(st), WithReadFlush(time.Hour))
 	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
 	other := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	bob := connectKey(t, h, "bob", "SHA256:bob-read", ViaSSH)
 	var last uint64
 	for i := range 50 {
 		last = sayID(t, h, alice, fmt.Sprint("line ", i))
 		h.MarkRead(alice, "lobby", "", last)
-	}
-	if n := st.writeCount(); n != 0 {
-		t.Fatalf("%d writes for 50 reads within the interval, want none yet", n)
+		h.MarkRead(bob, "lobby", "", last)
 	}
 	alice.Leave()
-	if n := st.writeCount(); n != 0 {
-		t.Fatalf("%d writes while another session of the key is there, want none", n)
-	}
 	other.Leave()
-	if n := st.writeCount(); n != 1 {
-		t.Fatalf("%d writes once the key's last session left, want 1", n)
+	if n := st.writeCount(); n != 0 {
+		t.Fatalf("%d writes for 100 reads within the interval, want none yet", n)
 	}
-	stored, err := st.ReadMarkers(context.Background(), aliceKey)
-	if err != nil || stored["#lobby"] != int64(last) {
-		t.Fatalf("stored %v, %v; want #lobby at %d", stored, err, last)
+	back := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	nextKind(t, back, KindHistory)
+	if ev := next(t, back); ev.Kind != KindRead || ev.ID != last {
+		t.Fatalf("a session of the key back before the write: %v %d, want its marker at %d", ev.Kind, ev.ID, last)
+	}
+	shutdown(t, h)
+	if n := st.writeCount(); n != 1 {
+		t.Fatalf("%d writes on shutdown, want 1", n)
+	}
+	for _, key := range []string{aliceKey, "SHA256:bob-read"} {
+		stored, err := st.ReadMarkers(context.Background(), key)
+		if err != nil || stored["#lobby"] != int64(last) {
+			t.Fatalf("stored for %s: %v, %v; want #lobby at %d", key, stored, err, last)
+		}
 	}
 }
 
@@ -188,8 +207,8 @@ func TestReadMarkersWrittenAfterTheInterval(t *testing.T) {
 	h.MarkRead(alice, "lobby", "", id)
 	select {
 	case got := <-st.written:
-		if got["#lobby"] != int64(id) {
-			t.Fatalf("written %v, want #lobby at %d", got, id)
+		if fmt.Sprint(got) != fmt.Sprintf("[{%s #lobby %d}]", aliceKey, id) {
+			t.Fatalf("written %v, want alice's #lobby at %d", got, id)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the marker was not written while the key stayed connected")
@@ -211,8 +230,7 @@ func TestPrivateReadMarker(t *testing.T) {
 	if got := readsOf(laptop); fmt.Sprint(got) != fmt.Sprintf("[Bob:%d]", pm.ID) {
 		t.Fatalf("the other session got %v, want the conversation with Bob at %d", got, pm.ID)
 	}
-	phone.Leave()
-	laptop.Leave()
+	shutdown(t, h)
 	if n := st.writeCount(); n != 0 {
 		t.Fatalf("%d writes of a private marker while private messages are not stored", n)
 	}
@@ -239,4 +257,21 @@ func TestReadCommand(t *testing.T) {
 		t.Fatalf("/read again: %q", ev.Text)
 	}
 	wantAnswer(t, answerTo(t, h, laptop, "/read #nowhere"), "not_in_room", "")
+}
+
+// With private messages stored, a private conversation's marker is stored
+// too, under the other's folded nick.
+func TestPrivateReadMarkerStoredWithPrivateMessages(t *testing.T) {
+	st := newCountingStore(t)
+	h := newTestHub(t, WithStore(st), WithStorePrivate(true))
+	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	bob := connect(t, h, "Bob", ViaSSH)
+	h.Input(bob, "", "/msg alice psst")
+	pm := nextKind(t, alice, KindPrivate)
+	h.MarkRead(alice, "", "Bob", pm.ID)
+	shutdown(t, h)
+	stored, err := st.ReadMarkers(context.Background(), aliceKey)
+	if err != nil || stored["@bob"] != int64(pm.ID) {
+		t.Fatalf("stored %v, %v; want @bob at %d", stored, err, pm.ID)
+	}
 }

@@ -2,17 +2,24 @@ package store
 
 import "context"
 
-// ReadMarkerStore keeps, for each key and conversation (a target named by
-// the chat core, which the store does not read), the id of the last
-// message read. Markers only move forward.
+// ReadMarker is where one key has read one conversation up to: the id of
+// the last message read. Target names the conversation as the chat core
+// does; the store does not read it.
+type ReadMarker struct {
+	Fingerprint string
+	Target      string
+	ID          int64
+}
+
+// ReadMarkerStore keeps the keys' read markers, which only move forward.
 type ReadMarkerStore interface {
 	// ReadMarkers returns the key's markers by target (none if it has
 	// none).
 	ReadMarkers(ctx context.Context, fingerprint string) (map[string]int64, error)
-	// AdvanceReadMarkers moves the key's markers to the ids given, in one
-	// step; a marker already at or past its id stays where it is, so
-	// writes that overtake each other never move one back.
-	AdvanceReadMarkers(ctx context.Context, fingerprint string, markers map[string]int64) error
+	// AdvanceReadMarkers moves the markers given (of any keys) to their
+	// ids, in one step; a marker already at or past its id stays where it
+	// is, so writes that overtake each other never move one back.
+	AdvanceReadMarkers(ctx context.Context, markers []ReadMarker) error
 }
 
 // ReadMarkers implements ReadMarkerStore.
@@ -35,7 +42,7 @@ func (s *SQLite) ReadMarkers(ctx context.Context, fingerprint string) (map[strin
 }
 
 // AdvanceReadMarkers implements ReadMarkerStore.
-func (s *SQLite) AdvanceReadMarkers(ctx context.Context, fingerprint string, markers map[string]int64) error {
+func (s *SQLite) AdvanceReadMarkers(ctx context.Context, markers []ReadMarker) error {
 	if len(markers) == 0 {
 		return nil
 	}
@@ -44,10 +51,14 @@ func (s *SQLite) AdvanceReadMarkers(ctx context.Context, fingerprint string, mar
 		return err
 	}
 	defer tx.Rollback()
-	for target, id := range markers {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO read_markers(fingerprint, target, last_id) VALUES (?, ?, ?)
-			ON CONFLICT(fingerprint, target) DO UPDATE SET last_id = max(last_id, excluded.last_id)`,
-			fingerprint, target, id); err != nil {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO read_markers(fingerprint, target, last_id) VALUES (?, ?, ?)
+		ON CONFLICT(fingerprint, target) DO UPDATE SET last_id = max(last_id, excluded.last_id)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, m := range markers {
+		if _, err := stmt.ExecContext(ctx, m.Fingerprint, m.Target, m.ID); err != nil {
 			return err
 		}
 	}
@@ -68,21 +79,18 @@ func (s *Memory) ReadMarkers(ctx context.Context, fingerprint string) (map[strin
 }
 
 // AdvanceReadMarkers implements ReadMarkerStore.
-func (s *Memory) AdvanceReadMarkers(ctx context.Context, fingerprint string, markers map[string]int64) error {
+func (s *Memory) AdvanceReadMarkers(ctx context.Context, markers []ReadMarker) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if len(markers) == 0 {
-		return nil
-	}
-	kept := s.readMarkers[fingerprint]
-	if kept == nil {
-		kept = map[string]int64{}
-		s.readMarkers[fingerprint] = kept
-	}
-	for target, id := range markers {
-		kept[target] = max(kept[target], id)
+	for _, m := range markers {
+		kept := s.readMarkers[m.Fingerprint]
+		if kept == nil {
+			kept = map[string]int64{}
+			s.readMarkers[m.Fingerprint] = kept
+		}
+		kept[m.Target] = max(kept[m.Target], m.ID)
 	}
 	return nil
 }
