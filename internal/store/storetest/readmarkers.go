@@ -26,7 +26,9 @@ func testReadMarkers(t *testing.T, s store.Store) {
 		t.Helper()
 		must(t, s.AdvanceReadMarkers(ctx, markers))
 	}
-	alice := func(target string, id int64) store.ReadMarker { return store.ReadMarker{Fingerprint: "SHA256:alice", Target: target, ID: id} }
+	alice := func(target string, id int64) store.ReadMarker {
+		return store.ReadMarker{Fingerprint: "SHA256:alice", Target: target, ID: id}
+	}
 	advance(alice("#lobby", 12), alice("@bob", 3))
 	if got := read("SHA256:alice"); got != "map[#lobby:12 @bob:3]" {
 		t.Fatalf("markers = %s, want what was stored", got)
