@@ -110,7 +110,7 @@ func TestReadFramesOfGuestsAndKeys(t *testing.T) {
 	guest := joinWS(t, srv.HTTPAddr, "visitor")
 	guest.say("hello")
 	msg := guest.expect("the guest's message", isMessage("visitor", "hello"))
-	guest.sendJSON(map[string]any{"type": "read", "room": "lobby", "id": msg.ID})
+	must(t, guest.ws.Read("lobby", msg.ID))
 	guest.sendJSON(map[string]any{"type": "read", "room": "lobby"})
 	first := guest.expect("the next frame", func(frame) bool { return true })
 	if first.Type != "error" || first.Code != "bad_frame" {
