@@ -126,3 +126,43 @@ func TestReadFramesOfGuestsAndKeys(t *testing.T) {
 	laptop.expect("#lobby is read")
 	phone.expect("#lobby read up to ")
 }
+
+// A browser signed in as a key for the first time starts with the key's
+// unread state: the room it is put back in, read elsewhere up to some
+// message, shows its "new messages" divider above the first message after
+// it.
+func TestFreshBrowserStartsWithTheKeysUnreadState(t *testing.T) {
+	srv := startServer(t)
+	signer := newSigner(t)
+	alice := newLineClient(t, srv.SSHAddr, "alice", keyAuth(signer))
+	alice.expect("welcome alice")
+	alice.send("/register")
+	alice.expect("alice is now registered to your key")
+	alice.send("/join #dev")
+	alice.expect("#dev members")
+	bob := newLineClient(t, srv.SSHAddr, "bob")
+	bob.expect("welcome bob")
+	bob.send("/join #dev")
+	bob.send("read on the laptop")
+	alice.expect("#dev <bob> read on the laptop")
+	alice.send("/read #dev")
+	alice.expect("#dev is read")
+	bob.send("not read yet")
+	bob.send("nor this")
+	alice.expect("#dev <bob> nor this")
+	code := alice.webLoginCode()
+	alice.send("/quit")
+	alice.expect("Goodbye.")
+
+	p := newPage(t)
+	p.open(srv.HTTPAddr, "/?code="+code)
+	p.do("join as the key's nick", chromedp.WaitVisible(chromedp.ID("session-join")),
+		chromedp.WaitEnabled(chromedp.ID("session-join")), chromedp.Click(chromedp.ID("session-join")))
+	p.waitChat("alice")
+	p.waitPage("#dev shown with the divider above the first unread message", `() => {
+		const marked = Array.from(document.querySelectorAll("#messages .line")).filter(li => li.querySelector(".unread-marker"));
+		return document.querySelector('[data-tab="#dev"].current') !== null &&
+			marked.length === 1 && marked[0].textContent.includes("not read yet");
+	}`)
+	p.assertNoConsoleErrors()
+}
