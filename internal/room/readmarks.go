@@ -266,20 +266,25 @@ func (h *Hub) flushReads() {
 		return h.store.AdvanceReadMarkers(ctx, batch)
 	}, "markers", len(batch))
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.writing--
 	if err != nil {
 		for _, m := range batch {
-			// Still there: no entry is dropped while a write is under way.
-			k := b.keys[m.Fingerprint]
-			k.dirty[m.Target] = max(k.dirty[m.Target], m.ID)
-			b.dirtyKeys[m.Fingerprint] = true
+			// No entry is dropped while a write is under way.
+			if k := b.keys[m.Fingerprint]; k != nil {
+				k.dirty[m.Target] = max(k.dirty[m.Target], m.ID)
+				b.dirtyKeys[m.Fingerprint] = true
+			}
 		}
 	}
 	// Keys whose last session left during a write, or whose markers it
 	// just wrote, are needed no more.
 	for fp, k := range b.keys {
 		b.dropIdleLocked(fp, k)
+	}
+	retry := err != nil && !b.stopped && h.readFlushEvery > 0
+	b.mu.Unlock()
+	if retry {
+		h.scheduleReadFlush()
 	}
 }
 

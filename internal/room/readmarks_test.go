@@ -2,8 +2,10 @@ package room
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,5 +275,50 @@ func TestPrivateReadMarkerStoredWithPrivateMessages(t *testing.T) {
 	stored, err := st.ReadMarkers(context.Background(), aliceKey)
 	if err != nil || stored["@bob"] != int64(pm.ID) {
 		t.Fatalf("stored %v, %v; want @bob at %d", stored, err, pm.ID)
+	}
+}
+
+// failingReads is a memory store whose read marker writes fail until
+// healed.
+type failingReads struct {
+	*countingStore
+	failing atomic.Bool
+}
+
+func (f *failingReads) AdvanceReadMarkers(ctx context.Context, markers []store.ReadMarker) error {
+	if f.failing.Load() {
+		f.written <- nil
+		return errors.New("disk I/O error")
+	}
+	return f.countingStore.AdvanceReadMarkers(ctx, markers)
+}
+
+// A failed write keeps the markers, and a later one writes them.
+func TestReadMarkersKeptWhenAWriteFails(t *testing.T) {
+	st := &failingReads{countingStore: newCountingStore(t)}
+	st.failing.Store(true)
+	h := newTestHub(t, WithStore(st), WithReadFlush(time.Millisecond))
+	alice := connectKey(t, h, "alice", aliceKey, ViaWeb)
+	id := sayID(t, h, alice, "hello")
+	h.MarkRead(alice, "lobby", "", id)
+	select {
+	case <-st.written:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no write was tried")
+	}
+	st.failing.Store(false)
+	for {
+		select {
+		case got := <-st.written:
+			if got == nil {
+				continue // another failed try before the store healed
+			}
+			if fmt.Sprint(got) != fmt.Sprintf("[{%s #lobby %d}]", aliceKey, id) {
+				t.Fatalf("written %v, want alice's #lobby at %d", got, id)
+			}
+			return
+		case <-time.After(5 * time.Second):
+			t.Fatal("the markers of the failed write were never written")
+		}
 	}
 }
