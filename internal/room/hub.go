@@ -116,7 +116,7 @@ type Hub struct {
 	defaultPrefs *Preferences
 
 	// reads are the keys' read markers (readmarks.go), written to the
-	// store at most once per key every readFlushEvery.
+	// store together at most once every readFlushEvery.
 	reads          *readBook
 	readFlushEvery time.Duration
 
