@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,6 +68,13 @@ func (c *WS) Hello(nick string) error { return c.Send(wire.ClientFrame{Type: "he
 // Say sends text (a message or a /command) to room, "" for the current one.
 func (c *WS) Say(room, text string) error {
 	return c.Send(wire.ClientFrame{Type: "say", Room: room, Text: text})
+}
+
+// Read moves the read marker of the connection's key for room ("" for
+// the current one) to message id; the key's other sessions get a read
+// frame. A guest's is ignored.
+func (c *WS) Read(room string, id uint64) error {
+	return c.Send(wire.ClientFrame{Type: "read", Room: room, ID: json.RawMessage(strconv.FormatUint(id, 10))})
 }
 
 // Names asks for the page of room's members after cursor ("" for the

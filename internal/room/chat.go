@@ -49,6 +49,9 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if len(msgs) > 0 {
+			r.lastID.Store(uint64(msgs[len(msgs)-1].ID))
+		}
 		if len(msgs) > h.history {
 			r.older = true
 			msgs = msgs[len(msgs)-h.history:]
@@ -283,6 +286,7 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 	} else {
 		ev.ID = h.nextPM.Add(1)
 	}
+	h.noteLastPM(ev.ID)
 	// Someone ignored is not told: the message is simply not delivered
 	// (see Session.filtered), and is no one to /reply to.
 	ignored := to.Preferences().ignores(ev)

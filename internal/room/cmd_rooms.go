@@ -24,6 +24,15 @@ func roomCommands() []*command {
 			c.hub.saveKeyRooms(c.session)
 			return nil
 		}},
+		{name: "read", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, needsKey: true, help: "mark everything in this room (or the one named) read, on all your devices", long: "Your other sessions (terminal, browser) clear the room's unread mark at once; a new one starts with it read.", run: func(c *call) error {
+			r := c.room
+			if named := c.arg(0); named != "" {
+				if r = c.session.roomNamed(roomName(named)); r == nil {
+					return userErr("not_in_room", "you are not in #"+roomName(named))
+				}
+			}
+			return c.hub.readCommand(c.session, r)
+		}},
 		{name: "rooms", help: "list the rooms with their member count and topic", run: func(c *call) error {
 			c.session.deliver(&Event{Kind: KindRooms, RoomList: c.hub.roomList(), Time: c.hub.now()})
 			return nil

@@ -44,7 +44,8 @@
 // access.Book.mu (registrations, operators, bans, mutes, the allowlist, the
 // MOTD, sign-in rate limiters: every Book method but Register takes only
 // it, and never across store I/O), creatorTable.mu (room creation budgets),
-// Session.lagMu (rooms and counts a lagging reader missed).
+// Session.lagMu (rooms and counts a lagging reader missed), readBook.mu
+// (the keys' read markers; never held across store I/O).
 //
 // Who may do what is package access's (Hub.access, an *access.Book): the
 // hub's identity and moderation methods ask the Book, then do the

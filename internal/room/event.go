@@ -47,6 +47,10 @@ const (
 	// KindSettings tells a session that asked for them (Identity.Settings)
 	// its user's settings (Prefs), at connection and on every change.
 	KindSettings
+	// KindRead: the key's read marker of a room (Room) or of a private
+	// conversation (To, the other's nick) moved to message ID, or, after a
+	// join's history, is there.
+	KindRead
 	// kindEnd follows the last kind, so that Kinds lists a new kind without
 	// anyone having to remember it.
 	kindEnd
@@ -97,6 +101,8 @@ func (k Kind) String() string {
 		return "presence"
 	case KindSettings:
 		return "settings"
+	case KindRead:
+		return "read"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }

@@ -122,7 +122,13 @@ type Hub struct {
 	// defaultSettings is the settings event of defaultPrefs.
 	defaultSettings *Event
 
+	// reads are the keys' read markers (readmarks.go), written to the
+	// store together at most once every readFlushEvery.
+	reads          *readBook
+	readFlushEvery time.Duration
+
 	nextPM     atomic.Uint64 // private message ids when they are not stored
+	lastPM     atomic.Uint64 // the largest private message id given out
 	nextSess   atomic.Uint64
 	nextPerson atomic.Uint64
 	sessCount  atomic.Int64
@@ -246,6 +252,8 @@ func NewHub(opts ...Option) *Hub {
 
 		offlineRetention: DefaultOfflineRetention,
 		maxWaiting:       DefaultMaxWaiting,
+		reads:            newReadBook(),
+		readFlushEvery:   DefaultReadFlushEvery,
 	}
 	for _, o := range opts {
 		o(h)
@@ -329,6 +337,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
 	h.loadSettings(s)
+	h.attachReads(s)
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
 	if motd := h.motd(); motd != "" {
 		h.notice(s, motd)
@@ -519,6 +528,7 @@ func (h *Hub) joinRoomAs(s *Session, r *Room, current bool) bool {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
 	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
+	h.readOnJoinLocked(s, r, now)
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.
 	if i := r.indexLocked(s); r.order[i].s == s {
@@ -568,6 +578,7 @@ func (s *Session) Leave() {
 		s.rooms, s.current = nil, nil
 		s.replyTo = replyTarget{} // a session gone keeps no other one alive
 		s.mu.Unlock()
+		h.detachReads(s)
 		h.sessCount.Add(-1)
 		h.obs.SessionClosed(s.via, reason)
 		if reason.Code == CodeSlowClient {
@@ -874,6 +885,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	// Store work still waiting once the sessions are gone (or the time is
 	// up) is cut short: the server closes the store next.
 	defer h.stopStore()
+	// Before the store is let go: the read markers not yet written.
+	defer h.flushAllReads()
 	h.mu.Lock()
 	h.stopping = true
 	all := make([]*Session, 0, len(h.nicks))

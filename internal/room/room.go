@@ -51,6 +51,9 @@ type Room struct {
 	// older: the store holds messages older than recent, so a joiner may
 	// page back (the join's history says so with more).
 	older bool
+	// lastID is the id of the room's newest message (0: none), which
+	// bounds a read marker.
+	lastID atomic.Uint64
 	// kept: something of the room is stored (a message, an action, a topic),
 	// so it is never reclaimed; only /rmroom removes it.
 	kept bool
@@ -314,6 +317,7 @@ func (r *Room) publishMessage(h *Hub, ev *Event, sender *Session, echo *Event) {
 	r.mu.Lock()
 	r.kept = true
 	r.rememberLocked(ev, h.history)
+	r.lastID.Store(max(r.lastID.Load(), ev.ID))
 	if echo == nil {
 		r.publishLocked(h, ev)
 		r.mu.Unlock()

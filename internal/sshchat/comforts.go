@@ -344,6 +344,7 @@ func (m *tuiModel) filePrivate(ev *room.Event, text string) (alsoShown bool) {
 		m.pmPeers = append(m.pmPeers, peer)
 	}
 	v := m.view(key)
+	v.newest = max(v.newest, ev.ID)
 	m.appendMessage(v, ev.Time, text)
 	if m.shownKey() == key {
 		m.countNewBelow(key)

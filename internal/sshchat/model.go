@@ -29,7 +29,10 @@ type roomView struct {
 	topic     string
 	unread    bool
 	mentioned bool // unread, and one of them names the user
-	fetching  bool // an older page was asked for
+	// readUpTo is the key's read marker of the view (its messages up to
+	// that id were read, here or on another device).
+	readUpTo uint64
+	fetching bool // an older page was asked for
 	// joinAt is where the lines of the user's own join begin, while the
 	// join's history is awaited (joining): it goes before them.
 	joinAt  int
@@ -117,6 +120,12 @@ func (m *tuiModel) resize(w, h int) {
 func (m *tuiModel) Init() tea.Cmd { return nil }
 
 func (m *tuiModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	model, cmd := m.update(msg)
+	m.markShownRead()
+	return model, cmd
+}
+
+func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
@@ -258,6 +267,9 @@ func (m *tuiModel) addEvent(ev *room.Event) (bell bool) {
 		}
 	case room.KindHistory:
 		m.addHistory(ev)
+		return false
+	case room.KindRead:
+		m.readElsewhere(ev)
 		return false
 	case room.KindPrivate:
 		target = ""

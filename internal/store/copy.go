@@ -39,6 +39,7 @@ var copiedTables = []copiedTable{
 	{name: "waiting_messages", columns: []string{"id", "fingerprint", "sender", "sender_key", "recipient", "text", "ts", "private_id"}, identity: true},
 	{name: "key_mentions", columns: []string{"id", "fingerprint", "room", "message_id", "sender", "text", "ts"}, identity: true},
 	{name: "key_seen", columns: []string{"fingerprint", "seen_at"}},
+	{name: "read_markers", columns: []string{"fingerprint", "target", "last_id"}},
 }
 
 // CopyCount is how many rows of one table were copied (and found there

@@ -41,6 +41,8 @@ type Memory struct {
 	mentions      map[string][]Mention // by fingerprint, oldest first
 	lastMentionID int64
 	seen          map[string]time.Time
+	// readMarkers: by fingerprint, then target.
+	readMarkers map[string]map[string]int64
 }
 
 type memoryRoom struct {
@@ -67,6 +69,8 @@ func NewMemory() *Memory {
 		keyLines: map[string][]string{},
 		mentions: map[string][]Mention{},
 		seen:     map[string]time.Time{},
+
+		readMarkers: map[string]map[string]int64{},
 	}
 }
 

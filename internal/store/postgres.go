@@ -143,6 +143,13 @@ var postgresMigrations = []string{
 		fingerprint TEXT PRIMARY KEY,
 		seen_at     BIGINT NOT NULL
 	);`,
+	// 7: read markers: per key and conversation, the last message read.
+	`CREATE TABLE read_markers (
+		fingerprint TEXT NOT NULL,
+		target      TEXT NOT NULL,
+		last_id     BIGINT NOT NULL,
+		PRIMARY KEY (fingerprint, target)
+	);`,
 }
 
 var postgresDialect = &dialect{

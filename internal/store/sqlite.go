@@ -153,6 +153,13 @@ var sqliteMigrations = []string{
 		fingerprint TEXT PRIMARY KEY,
 		seen_at     INTEGER NOT NULL
 	);`,
+	// 7: read markers: per key and conversation, the last message read.
+	`CREATE TABLE read_markers (
+		fingerprint TEXT NOT NULL,
+		target      TEXT NOT NULL,
+		last_id     INTEGER NOT NULL,
+		PRIMARY KEY (fingerprint, target)
+	);`,
 }
 
 // Synchronous modes (--sqlite-sync). Full: every commit is on the disk

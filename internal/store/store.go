@@ -86,6 +86,7 @@ type Store interface {
 	KeySettingsStore
 	KeyStore
 	MailStore
+	ReadMarkerStore
 }
 
 // EntryReader is implemented by the SQL stores: every kind of a room's

@@ -407,6 +407,16 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- j
 			case pongs <- f.ID:
 			default:
 			}
+		case "read":
+			id, ok := f.ReadID()
+			switch {
+			case !ok:
+				cs.Error("bad_frame", "a read's id must be a message id (a number)")
+			case f.Room != "" && f.Nick != "":
+				cs.Error("bad_frame", "read takes room or nick, not both")
+			default:
+				s.hub.MarkRead(cs, f.Room, f.Nick, id)
+			}
 		case "switch":
 			if err := cs.SetCurrentRoom(f.Room); err != nil {
 				cs.Error("not_in_room", err.Error())

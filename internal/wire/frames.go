@@ -28,7 +28,8 @@ type ClientFrame struct {
 	Cursor string `json:"cursor,omitempty"`
 	// CID is a say's client id (see room.Hub.InputWithCID).
 	CID string `json:"cid,omitempty"`
-	// ID is a ping's id (a JSON string or number), echoed by its pong.
+	// ID is a ping's id (a JSON string or number), echoed by its pong;
+	// a read's message id (see ReadID).
 	ID json.RawMessage `json:"id,omitempty"`
 	// Name and Value: a set frame's setting and its new value (as /set
 	// NAME VALUE).
@@ -226,6 +227,16 @@ type AwayFrame struct {
 	Away string `json:"away,omitempty"`
 }
 
+// ReadFrame: the read marker of the session's key moved (or, after a
+// join's history, is) at message ID: of Room, or of the private
+// conversation with Nick.
+type ReadFrame struct {
+	Type string `json:"type"`
+	Room string `json:"room,omitempty"`
+	Nick string `json:"nick,omitempty"`
+	ID   uint64 `json:"id"`
+}
+
 // ErrorFrame: Code is for programs, Text for people.
 type ErrorFrame struct {
 	Type string `json:"type"`
@@ -243,3 +254,13 @@ type PongFrame struct {
 
 // A history frame has no struct: encodeHistory splices the messages' own
 // cached frames into it.
+
+// ReadID is a read frame's message id: a JSON number (as a ping's id, the
+// field may hold anything); ok is false for anything else.
+func (f ClientFrame) ReadID() (id uint64, ok bool) {
+	if len(f.ID) == 0 {
+		return 0, false
+	}
+	err := json.Unmarshal(f.ID, &id)
+	return id, err == nil
+}

@@ -110,6 +110,8 @@ func goldenCases() []goldenCase {
 		{"missed_private", &room.Event{Kind: room.KindMissed, Count: 3, Time: at}},
 		{"away", &room.Event{Kind: room.KindAway, Room: "lobby", From: "bob", Text: "making coffee", Time: at}},
 		{"away_back", &room.Event{Kind: room.KindAway, Room: "lobby", From: "bob", Time: at}},
+		{"read", &room.Event{Kind: room.KindRead, Room: "lobby", ID: 123, Time: at}},
+		{"read_private", &room.Event{Kind: room.KindRead, To: "bob", ID: 7, Time: at}},
 	}
 }
 

@@ -63,6 +63,8 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 		v = AwayFrame{"away", ev.Room, ev.From, ev.Text}
 	case room.KindSettings:
 		v = settingsFrame(ev)
+	case room.KindRead:
+		v = ReadFrame{"read", ev.Room, ev.To, ev.ID}
 	case room.KindMissed:
 		v = MissedFrame{Type: "missed", Room: ev.Room, Private: ev.Room == "", Count: ev.Count}
 	default:

@@ -80,6 +80,13 @@ func appendLine(b *bytes.Buffer, ev *room.Event) (known bool) {
 		} else {
 			fmt.Fprintf(b, "#%s back %s\n", ev.Room, ev.From)
 		}
+	case room.KindRead:
+		// Not "-!-": an older parser would take it for a notice.
+		if ev.Room != "" {
+			fmt.Fprintf(b, "#%s read up to %d\n", ev.Room, ev.ID)
+		} else {
+			fmt.Fprintf(b, "[pm] %s read up to %d\n", ev.To, ev.ID)
+		}
 	case room.KindHistory:
 		// History lines carry their time, so that they cannot be taken for
 		// live messages.

@@ -26,6 +26,9 @@ type LineEvent struct {
 	// delivered at their connection.
 	Missed bool
 	Count  int // members (members lines, presence summaries), rooms, missed messages
+	// ID is a read line's message id: the read marker of Room, or of the
+	// private conversation with From, is there.
+	ID uint64
 	// Continued: the line continues the text of the message (KindMessage,
 	// KindHistory or KindPrivate) on the line before; append a line break
 	// and Text to it. Only Kind, Room, Time and Text are set.
@@ -48,6 +51,10 @@ func ParseLine(line string) (ev LineEvent, ok bool) {
 		from, rest, ok1 := strings.Cut(rest, " -> ")
 		to, text, ok2 := strings.Cut(rest, ": ")
 		return LineEvent{Kind: room.KindPrivate, From: from, To: to, Text: text, Time: t, Missed: true}, ok0 && err == nil && ok1 && ok2
+	case strings.HasPrefix(line, "[pm] ") && !strings.Contains(line, " -> "):
+		nick, id, ok := strings.Cut(line[len("[pm] "):], " read up to ")
+		n, err := strconv.ParseUint(id, 10, 64)
+		return LineEvent{Kind: room.KindRead, From: nick, ID: n}, ok && err == nil && nick != ""
 	case strings.HasPrefix(line, "[pm] "):
 		from, rest, ok1 := strings.Cut(line[len("[pm] "):], " -> ")
 		to, text, ok2 := strings.Cut(rest, ": ")
@@ -113,6 +120,10 @@ func parseRoomLine(line string) (LineEvent, bool) {
 		n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimSuffix(last, " members"), ",", ""))
 		ev.Count = n
 		return ev, err == nil && strings.HasSuffix(last, " members")
+	case strings.HasPrefix(rest, "read up to "):
+		n, err := strconv.ParseUint(rest[len("read up to "):], 10, 64)
+		ev.Kind, ev.ID = room.KindRead, n
+		return ev, err == nil
 	case strings.HasPrefix(rest, "members ("):
 		count, list, ok := strings.Cut(rest[len("members ("):], "): ")
 		n, err := strconv.Atoi(count)

@@ -74,6 +74,8 @@ func wantLines(ev *room.Event) []wire.LineEvent {
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, Count: ev.Count}}
 	case room.KindAway:
 		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.From, Text: ev.Text}}
+	case room.KindRead:
+		return []wire.LineEvent{{Kind: ev.Kind, Room: ev.Room, From: ev.To, ID: ev.ID}}
 	}
 	var lines []wire.LineEvent
 	for _, l := range strings.Split(ev.Text, "\n") {
@@ -115,7 +117,7 @@ func TestParseLineReadsEveryGoldenLine(t *testing.T) {
 }
 
 func TestParseLineSkipsUnknownLines(t *testing.T) {
-	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "[pm] @notatime bob -> alice: x", "[pm] @2024-05-01T16:04:05.123Z bob", "#lobby @notatime <a> b", "#lobby away ", "#lobby away bob", "#lobby back ", "#lobby |x", "[pm] |x", "#lobby @notatime | x"} {
+	for _, l := range []string{"", "hello", "#lobby", "#lobby ??? what", "[pm] broken", "[pm] @notatime bob -> alice: x", "[pm] @2024-05-01T16:04:05.123Z bob", "#lobby @notatime <a> b", "#lobby away ", "#lobby away bob", "#lobby back ", "#lobby |x", "[pm] |x", "#lobby @notatime | x", "#lobby read up to", "#lobby read up to -1", "[pm] bob read up to x", "[pm]  read up to 3"} {
 		if ev, ok := wire.ParseLine(l); ok {
 			t.Errorf("ParseLine(%q) = %+v, want not recognised", l, ev)
 		}
@@ -176,6 +178,8 @@ func TestDecodeFrameReadsEveryGoldenFrame(t *testing.T) {
 			ok = f.Room == ev.Room && f.Private == (ev.Room == "") && f.Count == ev.Count
 		case room.KindAway:
 			ok = f.Room == ev.Room && f.Nick == ev.From && f.Away == ev.Text
+		case room.KindRead:
+			ok = f.Room == ev.Room && f.Nick == ev.To && f.ID == ev.ID
 		}
 		if !ok {
 			t.Errorf("%s: decoded %+v from %s", c.name, f, f.Raw)

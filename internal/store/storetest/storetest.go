@@ -47,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"Settings", testSettings},
 		{"KeySettings", testKeySettings},
 		{"KeyRooms", testKeyRooms},
+		{"ReadMarkersOnlyMoveForward", testReadMarkers},
 		{"InputHistoryKeepsTheNewestAndIsForgotten", testInputHistory},
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},

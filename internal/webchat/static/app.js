@@ -5,7 +5,8 @@
 // connection.js (the socket, heartbeat and reconnecting), composer.js
 // (typing and the outbox of unconfirmed lines), signin.js (the sign-in
 // card), links.js (clickable addresses), persist.js (what is remembered
-// across reloads), notify.js (title, favicon, desktop notifications). This
+// across reloads), notify.js (title, favicon, desktop notifications),
+// read.js (read markers shared with the key's other devices). This
 // module handles the server's frames and ties them together.
 
 import {
@@ -30,6 +31,7 @@ import {
 } from "./signin.js";
 import * as persist from "./persist.js";
 import { initNotify, callAttention, seen, setTitle } from "./notify.js";
+import { initRead, readSoon, onRead } from "./read.js";
 
 // A reconnect refused because our nick is in use most likely meets the
 // connection that just died, which the server drops within a minute (two
@@ -201,6 +203,7 @@ function showTab(r) {
   renderRoom();
   if (changed) setInput(persist.draft(tabKey(r)));
   persistTabs();
+  readSoon();
 }
 
 // leaveTab keeps the draft and the place of the tab shown.
@@ -349,6 +352,7 @@ function onFrame(f) {
     case "away": onAway(f); break;
     case "presence": onPresence(f); break;
     case "settings": onSettings(f); break;
+    case "read": onRead(f); break;
     default:
       // The protocol may grow: unknown frames are ignored.
       console.debug("tertulia: ignoring frame of unknown type", f.type);
@@ -447,6 +451,7 @@ function onMessage(f) {
   placeMessage(r, line);
   countUnread(r, line);
   alertMention(r, line);
+  if (r === view()) readSoon();
 }
 
 function alertMention(r, line) {
@@ -513,6 +518,7 @@ function onHistory(f) {
     if (r === view()) {
       updateOlder();
       if (r.anchor) restoreAnchor(r);
+      readSoon();
     }
     return;
   }
@@ -527,6 +533,7 @@ function onHistory(f) {
     r.catching = false;
   }
   if (r === view()) updateOlder();
+  readSoon();
 }
 
 // onPrivate puts a private message in the conversation with the other
@@ -558,6 +565,7 @@ function onPrivate(f) {
   }
   countUnread(c, line);
   callAttention({ title: from + " (private)", body: line.text, tag: tabKey(c), tab: c });
+  if (c === view()) readSoon();
 }
 
 // onSettings applies the user's settings that mean something here: the
@@ -812,6 +820,7 @@ function requestOlder() {
 function onScroll() {
   if (el.scroller.scrollTop <= 0 && el.scroller.scrollHeight > el.scroller.clientHeight) requestOlder();
   updateJump();
+  readSoon();
 }
 
 // ---- start ---------------------------------------------------------------
@@ -867,6 +876,7 @@ function onVisibility() {
     return;
   }
   seen();
+  readSoon();
   // A tab shown again reconnects at once if it was waiting, and checks a
   // connection that says it is online (the computer may have slept).
   conn.retryNow();
@@ -903,6 +913,7 @@ function init() {
   });
   setComposerHooks({ switchTo: switchTo, privateTo: privateTo });
   setSigninHooks({ join: join, resetChat: resetChat, resume: resume });
+  initRead(conn.send);
   initComposer();
   initNotify(el.members, function (r) {
     if (r === view() || (isConversation(r) ? conversationNamed(r.name) === r : roomNamed(r.name) === r)) showTab(r);
