@@ -38,7 +38,7 @@ func TestBrowserShowsMissedMessagesAndFollowsTheTimestampSetting(t *testing.T) {
 	// The terminal, another device of the key, turns dates on: the page
 	// shows them at once, on the lines it already holds too.
 	term := newLineClient(t, srv.SSHAddr, "alice", keyAuth(key))
-	term.expect("welcome alice_2")
+	term.expect("welcome alice")
 	term.send("/timestamp datetime")
 	term.expect("-!- Timestamps: datetime.")
 	p.waitPage("dates before the lines", `() => {

@@ -359,6 +359,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		}
 		h.takePersonRooms(s)
 		_ = s.SetCurrentRoom(lobby.name)
+		h.sendSettings(s)
 		return s, nil
 	case nick == wanted:
 	case h.registeredTo(wanted) != "" && h.registeredTo(wanted) != id.Fingerprint:
@@ -368,10 +369,16 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	}
 	h.rejoinKeyRooms(s, lobby)
 	h.welcomeBack(s)
+	h.sendSettings(s)
+	return s, nil
+}
+
+// sendSettings tells a front-end that asked for them (the web page) its
+// user's settings, at connection.
+func (h *Hub) sendSettings(s *Session) {
 	if s.wantsSettings {
 		s.deliver(h.settingsEvent(s.Preferences()))
 	}
-	return s, nil
 }
 
 // lobbyRoom is the lobby.
