@@ -23,12 +23,15 @@ import (
 type screen struct {
 	out     io.Writer
 	profile colorprofile.Profile
-	width   int
-	height  int
-	shown   []string // the rows on the terminal; nil: unknown, clear first
-	buf     []byte
-	started bool
-	failed  bool // a write failed: the connection is going
+	// converted gives rows in the terminal's colours (shared by the
+	// server's sessions; nil: each row converted afresh).
+	converted *profileRows
+	width     int
+	height    int
+	shown     []string // the rows on the terminal; nil: unknown, clear first
+	buf       []byte
+	started   bool
+	failed    bool // a write failed: the connection is going
 	// The terminal's cursor, at the input's caret: where input methods and
 	// screen readers look. cursorX < 0: not placed yet.
 	cursorX, cursorY int
@@ -149,7 +152,7 @@ func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 			// anyway would scroll the screen.
 			row = ansi.Truncate(row, s.width-1, "")
 		}
-		b = append(b, row...)
+		b = append(b, s.converted.convert(s.profile, row)...)
 		drew = true
 	}
 	if drew {
@@ -189,16 +192,11 @@ func (s *screen) write(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	var err error
-	if s.profile < colorprofile.TrueColor {
-		// The rows are styled in true colour; a terminal that says it has
-		// fewer colours gets the nearest ones, as Bubble Tea's renderer did.
-		w := colorprofile.Writer{Forward: s.out, Profile: s.profile}
-		_, err = w.Write(b)
-	} else {
-		_, err = s.out.Write(b)
-	}
-	if err != nil {
+	// The rows in b are in the terminal's colours already (see draw): a
+	// terminal that says it has fewer than true colour gets the nearest
+	// ones, as Bubble Tea's renderer gave it, without the frame being
+	// parsed again on its way out.
+	if _, err := s.out.Write(b); err != nil {
 		s.failed = true
 	}
 }

@@ -50,6 +50,7 @@ type Server struct {
 	limiter          *connlimit.Limiter
 	srv              *ssh.Server
 	lineBufs         sync.Pool // *[]byte, held only while a line-mode batch is written (writeLines)
+	profileRows      profileRows
 }
 
 // Option configures a Server.
