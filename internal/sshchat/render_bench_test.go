@@ -51,6 +51,9 @@ func benchModel(b *testing.B, history int) (*tuiModel, uint64) {
 	m := newTUIModel(hub, cs, 100, 30)
 	// The terminal: frames are written, to nowhere, as a session's are.
 	m.scr = newScreen(io.Discard, colorprofile.ANSI256, 100, 30)
+	// Rows converted to the terminal's colours are shared, as between the
+	// sessions of a server.
+	m.scr.converted = &profileRows{}
 	// What the session got on connecting: welcome, join, members, history.
 	for {
 		select {
