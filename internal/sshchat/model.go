@@ -106,7 +106,9 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 func (m *tuiModel) resize(w, h int) {
 	w, h = clampTermSize(int64(w), int64(h))
 	m.width, m.height = w, h
-	m.input.SetWidth(max(w-3, 1))
+	// The input's width is left unset (no limit): layoutInput draws the
+	// input, never the textinput's View, whose horizontal scrolling
+	// measured the whole value on every key (most of a keystroke's cost).
 	m.inputStale = true
 	m.layout()
 	if m.scr != nil {

@@ -150,7 +150,9 @@ func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 		if i == s.height-1 {
 			// Never the bottom row's last cell: a terminal that wraps
 			// anyway would scroll the screen.
-			row = ansi.Truncate(row, s.width-1, "")
+			if w, ok := styledASCIIWidth(row); !ok || w > s.width-1 {
+				row = ansi.Truncate(row, s.width-1, "")
+			}
 		}
 		b = append(b, s.converted.convert(s.profile, row)...)
 		drew = true

@@ -1,6 +1,8 @@
 package sshchat
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
@@ -35,6 +37,22 @@ func TestStyledASCIIWidth(t *testing.T) {
 	for _, s := range []string{"tab\there", "bell\a", "\x1b]8;;http://x\x07link", "\x1b[", "\x1b[1", "\x1bM", "del\x7f", "ünïcode", "\x1b[1\x00m"} {
 		if w, ok := styledASCIIWidth(s); ok {
 			t.Errorf("%q: measured as styled ASCII (%d), should be left to StringWidth", s, w)
+		}
+	}
+}
+
+// Typed ASCII is cut into the input's rows, and its caret placed, as the
+// cluster-by-cluster layout does it, whatever the width and the caret.
+func TestInputSpansASCIIMatchesGraphemes(t *testing.T) {
+	for _, value := range []string{"a", "hello", "hello world, how are you today?", strings.Repeat("x", 61), strings.Repeat("ab ", 40)} {
+		for limit := 1; limit <= 65; limit++ {
+			for pos := 0; pos <= len(value)+1; pos++ {
+				spans, row, x := inputSpans(value, pos, limit)
+				wantSpans, wantRow, wantX := graphemeInputSpans(value, pos, limit)
+				if !slices.Equal(spans, wantSpans) || row != wantRow || x != wantX {
+					t.Fatalf("%q at %d, limit %d: %v row %d x %d, want %v row %d x %d", value, pos, limit, spans, row, x, wantSpans, wantRow, wantX)
+				}
+			}
 		}
 	}
 }
