@@ -186,7 +186,7 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	default:
 	}
 	size := win.get()
-	model := newTUIModel(s.hub, cs, size.Width, size.Height)
+	model := newTUIModelApart(s.hub, cs, size.Width, size.Height)
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
 	model.scr = newScreen(s.screenOutput(sess), profile, model.width, model.height)
@@ -208,6 +208,17 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	if reason := cs.CloseReason(); !reason.DropsQueue() {
 		model.scr.writeFarewell(model.farewell(reason))
 	}
+}
+
+// newTUIModelApart is newTUIModel on a goroutine of its own. Building the
+// textinput (7.8 KB, copied by value on the way) takes a 32 KB stack,
+// which the session's goroutine would otherwise keep for its whole life
+// (until collections shrink it, by half each): more than the session's own
+// heap.
+func newTUIModelApart(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
+	built := make(chan *tuiModel, 1)
+	go func() { built <- newTUIModel(hub, cs, width, height) }()
+	return <-built
 }
 
 // runLoop runs loop, ending the session, not the server, if the model
