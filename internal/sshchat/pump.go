@@ -190,7 +190,7 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
 	model.scr = newScreen(s.screenOutput(sess), profile, model.width, model.height)
-	model.scr.converted = &s.profileRows
+	model.scr.converted, model.scr.frames = &s.profileRows, &s.frameBufs
 	// Without colours the mono theme is the default (see theme).
 	model.colour = profile > colorprofile.ASCII
 	// The loop runs the model; screen draws and readKeys reads in place of

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func benchModel(b *testing.B, history int) (*tuiModel, uint64) {
 	m.scr = newScreen(io.Discard, colorprofile.ANSI256, 100, 30)
 	// Rows converted to the terminal's colours are shared, as between the
 	// sessions of a server.
-	m.scr.converted = &profileRows{}
+	m.scr.converted, m.scr.frames = &profileRows{}, &sync.Pool{}
 	// What the session got on connecting: welcome, join, members, history.
 	for {
 		select {

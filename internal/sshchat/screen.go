@@ -3,6 +3,7 @@ package sshchat
 import (
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
@@ -26,12 +27,16 @@ type screen struct {
 	// converted gives rows in the terminal's colours (shared by the
 	// server's sessions; nil: each row converted afresh).
 	converted *profileRows
-	width     int
-	height    int
-	shown     []string // the rows on the terminal; nil: unknown, clear first
-	buf       []byte
-	started   bool
-	failed    bool // a write failed: the connection is going
+	// frames holds the buffers frames are built in (*[]byte), shared by the
+	// server's sessions: a session holds one only while drawing. nil: the
+	// screen keeps its own in buf.
+	frames  *sync.Pool
+	width   int
+	height  int
+	shown   []string // the rows on the terminal; nil: unknown, clear first
+	buf     []byte
+	started bool
+	failed  bool // a write failed: the connection is going
 	// The terminal's cursor, at the input's caret: where input methods and
 	// screen readers look. cursorX < 0: not placed yet.
 	cursorX, cursorY int
@@ -90,6 +95,14 @@ func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 		return
 	}
 	b := s.buf[:0]
+	var pooled *[]byte
+	if s.frames != nil {
+		pooled, _ = s.frames.Get().(*[]byte)
+		if pooled == nil {
+			pooled = new([]byte)
+		}
+		b = (*pooled)[:0]
+	}
 	if !s.started {
 		s.started = true
 		b = append(b, screenEnter...)
@@ -172,10 +185,15 @@ func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 		}
 		s.cursorX, s.cursorY = cur.x, cur.y
 	}
-	s.buf = b
 	s.write(b)
-	if cap(s.buf) > 64<<10 {
-		s.buf = nil // a full redraw of a huge window: do not keep it
+	if cap(b) > 64<<10 {
+		b = nil // a full redraw of a huge window: do not keep it
+	}
+	if pooled != nil {
+		*pooled = b[:0]
+		s.frames.Put(pooled)
+	} else {
+		s.buf = b
 	}
 }
 

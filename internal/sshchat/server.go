@@ -49,8 +49,9 @@ type Server struct {
 	maxChannels      int
 	limiter          *connlimit.Limiter
 	srv              *ssh.Server
-	lineBufs         sync.Pool // *[]byte, held only while a line-mode batch is written (writeLines)
-	profileRows      profileRows
+	lineBufs         sync.Pool   // *[]byte, held only while a line-mode batch is written (writeLines)
+	profileRows      profileRows // terminal rows in each colour profile (see screen)
+	frameBufs        sync.Pool   // *[]byte, held only while a terminal frame is built and written (screen.draw)
 }
 
 // Option configures a Server.
