@@ -13,8 +13,8 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-// eventsMsg is every event that was queued for the session when the pump
-// looked, in order: the model files them all and the program draws one
+// eventsMsg is every event that was queued for the session when the loop
+// looked, in order: the model files them all and the loop draws one
 // frame for them, however many there are.
 type eventsMsg []*room.Event
 

@@ -19,8 +19,8 @@ import (
 // string), scrolls the message area when the new frame is the old one moved
 // up, and rewrites the rows that differ.
 //
-// Only the program's event loop uses it (from Update and View), and runTUI
-// once the program has ended.
+// Only the session's loop uses it (from Update and View), and runTUI once
+// the loop has ended.
 type screen struct {
 	out     io.Writer
 	profile colorprofile.Profile
