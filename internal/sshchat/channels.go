@@ -1,6 +1,7 @@
 package sshchat
 
 import (
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,10 @@ type connState struct {
 	mu       sync.Mutex
 	channels int         // session channels open
 	shell    *windowFeed // the window of the channel granted the shell; nil before
-	granted  bool        // a shell or exec was granted (one per connection, ever)
+	// shellOut is that channel itself, for the terminal interface's frames
+	// (see screenOutput); nil before.
+	shellOut io.Writer
+	granted  bool // a shell or exec was granted (one per connection, ever)
 }
 
 // connStateKey holds a connection's *connState in its context.
@@ -86,13 +90,13 @@ func (st *connState) closeChannel() {
 // whose window is win, and reports whether it was still to be had: a
 // connection is one chat session, however many channels it opens and even
 // after that session has ended.
-func (st *connState) grantShell(win *windowFeed) bool {
+func (st *connState) grantShell(win *windowFeed, out io.Writer) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.granted {
 		return false
 	}
-	st.granted, st.shell = true, win
+	st.granted, st.shell, st.shellOut = true, win, out
 	st.started.Store(true)
 	return true
 }
@@ -102,6 +106,13 @@ func (st *connState) shellWindow() *windowFeed {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	return st.shell
+}
+
+// shellOutput is the channel granted the shell, or nil.
+func (st *connState) shellOutput() io.Writer {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.shellOut
 }
 
 // windowFeed is a terminal's size as last announced, kept in place of a
@@ -167,6 +178,7 @@ type guardedChannel struct {
 	conn   *connState
 	win    *windowFeed
 	remote string
+	raw    gossh.Channel // the accepted channel, set before its requests are read
 
 	granted   atomic.Bool   // this channel was granted the shell
 	timer     *time.Timer   // closes the channel if no shell comes in time
@@ -186,6 +198,7 @@ func (g *guardedChannel) Accept() (gossh.Channel, <-chan *gossh.Request, error) 
 			_ = ch.Close()
 		}
 	})
+	g.raw = ch
 	out := make(chan *gossh.Request, forwardQueue)
 	go g.filter(reqs, out)
 	return ch, out, nil
@@ -243,7 +256,7 @@ func (g *guardedChannel) filter(reqs <-chan *gossh.Request, out chan<- *gossh.Re
 			env++
 			ok = true
 		case "shell", "exec":
-			if shell || !g.conn.grantShell(g.win) {
+			if shell || !g.conn.grantShell(g.win, g.raw) {
 				break
 			}
 			shell, ok = true, true

@@ -69,7 +69,7 @@ func (s *screen) writeFarewell(rows []string) {
 	}
 	var b strings.Builder
 	for _, r := range rows {
-		b.WriteString(r)
+		b.WriteString(s.converted.convert(s.profile, r))
 		b.WriteString(ansi.ResetStyle + "\r\n")
 	}
 	s.write([]byte(b.String()))

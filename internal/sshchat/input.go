@@ -25,7 +25,7 @@ const (
 )
 
 // keyReader turns what the client types into the input events Bubble Tea's
-// own reader produces (its event loop turns them into key and paste
+// own reader produces (the session's loop turns them into key and paste
 // messages), in place of that reader: it builds a table of some 600 escape
 // sequences for every session (about 110 KB each, a third of an idle
 // session's memory) and needs two goroutines. This one decodes with the same

@@ -40,13 +40,57 @@ func layoutInput(value string, pos, width int, placeholder string, placeholderSt
 		}
 		return inputLayout{rows: append(dst[:0], row), caretX: indent}
 	}
-	// Rows are cut from value at grapheme boundaries; caret counts runes.
-	type span struct{ from, to int } // byte offsets
-	var spans []span
+	spans, caretRow, caretX := inputSpans(value, pos, limit)
+	top := 0
+	if len(spans) > maxInputRows {
+		top = min(max(0, caretRow-maxInputRows+1), len(spans)-maxInputRows)
+	}
+	shown := spans[top:min(len(spans), top+maxInputRows)]
+	rows := dst[:0]
+	pad := strings.Repeat(" ", indent)
+	plain := printableASCII(value) // nothing to strip
+	for i, sp := range shown {
+		head := pad
+		if top+i == 0 {
+			head = inputPrompt
+		}
+		text := value[sp.from:sp.to]
+		if !plain {
+			text = ansi.Strip(text)
+		}
+		rows = append(rows, head+text)
+	}
+	return inputLayout{rows: rows, caretX: indent + caretX, caretRow: caretRow - top}
+}
+
+// inputSpan is one row of the input, as byte offsets into its value.
+type inputSpan struct{ from, to int }
+
+// inputSpans cuts value into rows of at most limit columns (width risk
+// included) at grapheme boundaries, and finds the caret (before rune pos):
+// its row and its column without the risk, where a terminal agreeing with
+// the measure puts it.
+func inputSpans(value string, pos, limit int) (spans []inputSpan, caretRow, caretX int) {
+	if printableASCII(value) {
+		// One column per byte, no risk: rows of limit bytes. Typing, one
+		// key at a time, lays the input out again for every key.
+		for from := 0; from < len(value); from += limit {
+			spans = append(spans, inputSpan{from, min(from+limit, len(value))})
+		}
+		if pos < len(value) {
+			return spans, pos / limit, pos % limit
+		}
+		last := spans[len(spans)-1]
+		return spans, len(spans) - 1, last.to - last.from
+	}
+	return graphemeInputSpans(value, pos, limit)
+}
+
+// graphemeInputSpans is inputSpans for any text, cluster by cluster.
+func graphemeInputSpans(value string, pos, limit int) (spans []inputSpan, caretRow, caretX int) {
 	// used counts a row's columns with their width risk, for the room left;
-	// x without it, for the caret, where a terminal agreeing with the
-	// measure puts it.
-	caretRow, caretX := -1, 0
+	// x without it, for the caret.
+	caretRow = -1
 	from, used, x, runes := 0, 0, 0, 0
 	rest := value
 	for off := 0; off < len(value); {
@@ -56,7 +100,7 @@ func layoutInput(value string, pos, width int, placeholder string, placeholderSt
 		}
 		need := w + clusterRisk(cluster, w)
 		if used+need > limit && off > from {
-			spans = append(spans, span{from, off})
+			spans = append(spans, inputSpan{from, off})
 			from, used, x = off, 0, 0
 		}
 		n := utf8.RuneCountInString(cluster)
@@ -69,23 +113,19 @@ func layoutInput(value string, pos, width int, placeholder string, placeholderSt
 		off += len(cluster)
 		rest = rest[len(cluster):]
 	}
-	spans = append(spans, span{from, len(value)})
+	spans = append(spans, inputSpan{from, len(value)})
 	if caretRow < 0 {
 		caretRow, caretX = len(spans)-1, x
 	}
-	top := 0
-	if len(spans) > maxInputRows {
-		top = min(max(0, caretRow-maxInputRows+1), len(spans)-maxInputRows)
-	}
-	shown := spans[top:min(len(spans), top+maxInputRows)]
-	rows := dst[:0]
-	pad := strings.Repeat(" ", indent)
-	for i, sp := range shown {
-		head := pad
-		if top+i == 0 {
-			head = inputPrompt
+	return spans, caretRow, caretX
+}
+
+// printableASCII reports whether s is printable ASCII only.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
 		}
-		rows = append(rows, head+ansi.Strip(value[sp.from:sp.to]))
 	}
-	return inputLayout{rows: rows, caretX: indent + caretX, caretRow: caretRow - top}
+	return true
 }

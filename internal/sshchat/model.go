@@ -13,8 +13,8 @@ import (
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-// eventsMsg is every event that was queued for the session when the pump
-// looked, in order: the model files them all and the program draws one
+// eventsMsg is every event that was queued for the session when the loop
+// looked, in order: the model files them all and the loop draws one
 // frame for them, however many there are.
 type eventsMsg []*room.Event
 
@@ -109,7 +109,9 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 func (m *tuiModel) resize(w, h int) {
 	w, h = clampTermSize(int64(w), int64(h))
 	m.width, m.height = w, h
-	m.input.SetWidth(max(w-3, 1))
+	// The input's width is left unset (no limit): layoutInput draws the
+	// input, never the textinput's View, whose horizontal scrolling
+	// measured the whole value on every key (most of a keystroke's cost).
 	m.inputStale = true
 	m.layout()
 	if m.scr != nil {

@@ -1,72 +1,170 @@
 package sshchat
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"runtime/debug"
 	"slices"
 
 	tea "charm.land/bubbletea/v2"
 	"charm.land/ssh"
-	"charm.land/wish/v2/bubbletea"
 	"github.com/charmbracelet/colorprofile"
 	uv "github.com/charmbracelet/ultraviolet"
 
 	"github.com/tertulia/tertulia/internal/room"
 )
 
-// teaFPS is how often Bubble Tea wakes each session's renderer loop. With
-// the renderer replaced by screen that loop has nothing to draw, and frames
-// are drawn as soon as the model changes, whatever this rate; once a second
-// is the least it takes (60 by default, which cost idle sessions CPU).
-const teaFPS = 1
-
-// maxBatch bounds how many queued events one message carries, so a session
+// maxBatch bounds how many queued events one batch carries, so a session
 // whose queue never empties still acknowledges what it has shown.
 const maxBatch = 256
 
-// teaProgram is what the pump needs of the program.
-type teaProgram interface {
-	Send(tea.Msg)
-	Quit()
+// tuiLoop runs a terminal session's model: one goroutine takes the room's
+// events as they are queued (in batches), what the user types, window
+// changes and the results of the model's commands, and for each turn runs
+// Update and then View, which draws the frame. It stands in for Bubble
+// Tea's Program, whose event loop is fed through a goroutine of its own
+// per session (three goroutines woken for every event: the pump that read
+// the queue, the event loop, and the loop that runs commands, woken even
+// for none), with a renderer ticker besides; here an event wakes one.
+type tuiLoop struct {
+	model tea.Model
+	// msgs carries what the user types and what commands return; quit is
+	// closed when the loop is over, so that no sender waits on it then.
+	msgs chan tea.Msg
+	quit chan struct{}
 }
 
-// pump is the only path from the room to a terminal session: the sender's
-// goroutine only ever queues. It passes the queued events to the program in
-// batches, acknowledging each, and also window changes and the end of the
-// connection, so one goroutine does all three. Window changes come from win,
-// which keeps only the latest size: while the program is busy (drawing on a
-// peer that does not read, say) they pile up as one, and nothing on the
-// connection's side ever waits for the pump. It closes pumpDone once the
-// session is over and its queue written.
-func pump(cs *room.Session, program teaProgram, win *windowFeed, ctxDone <-chan struct{}, pumpDone chan<- struct{}) {
+func newTUILoop(model tea.Model) *tuiLoop {
+	return &tuiLoop{model: model, msgs: make(chan tea.Msg), quit: make(chan struct{})}
+}
+
+// send passes msg to the loop, unless it is over. Safe from any goroutine.
+func (l *tuiLoop) send(msg tea.Msg) {
+	select {
+	case l.msgs <- msg:
+	case <-l.quit:
+	}
+}
+
+// sendInput passes an input event as Bubble Tea's reader would have: the
+// keyReader passes on keys, pastes and wheel turns only.
+func (l *tuiLoop) sendInput(ev uv.Event) {
+	switch ev := ev.(type) {
+	case uv.KeyPressEvent:
+		l.send(tea.KeyPressMsg(ev))
+	case uv.PasteEvent:
+		l.send(tea.PasteMsg(ev))
+	case uv.MouseWheelEvent:
+		l.send(tea.MouseWheelMsg(ev))
+	}
+}
+
+// command runs cmd in a goroutine of its own, as Bubble Tea does (a tick
+// waits), and passes on what it returns.
+func (l *tuiLoop) command(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		if msg := cmd(); msg != nil {
+			l.send(msg)
+		}
+	}()
+}
+
+// update runs Update and View for msg and reports whether the model asked
+// to quit, or nothing more should be drawn.
+func (l *tuiLoop) update(msg tea.Msg) (quit bool) {
+	switch msg := msg.(type) {
+	case tea.QuitMsg:
+		return true
+	case tea.BatchMsg:
+		for _, cmd := range msg {
+			l.command(cmd)
+		}
+		return false
+	}
+	var cmd tea.Cmd
+	l.model, cmd = l.model.Update(msg)
+	l.command(cmd)
+	l.model.View()
+	return false
+}
+
+// run draws the first frame and serves the session until the model quits
+// (after the session's end: its queue drawn, then the reason) or the
+// connection ends (ctxDone: nothing more is drawn). The room's events are
+// passed on in batches, each acknowledged once drawn. Window changes come
+// from win, which keeps only the latest size: while the loop is busy
+// (drawing on a peer that does not read, say) they pile up as one, and
+// nothing on the connection's side ever waits for the loop.
+func (l *tuiLoop) run(cs *room.Session, win *windowFeed, ctxDone <-chan struct{}) {
+	defer close(l.quit)
 	events, done := cs.Events(), cs.Done()
 	var resized <-chan struct{}
 	if win != nil {
 		resized = win.Changed()
 	}
+	l.model.View()
 	for {
 		select {
 		case ev := <-events:
-			// The program keeps the batch: a fresh one each time.
+			// The model keeps the batch: a fresh one each time.
 			batch := cs.NextBatch(nil, ev, maxBatch)
-			program.Send(eventsMsg(batch))
+			l.update(eventsMsg(batch))
 			cs.Ack(batch)
 		case <-done:
 			cs.Drain(maxBatch, func(batch []*room.Event) error {
-				program.Send(eventsMsg(slices.Clone(batch)))
+				l.update(eventsMsg(slices.Clone(batch)))
 				return nil
 			})
-			program.Send(closedMsg{cs.CloseReason()})
-			close(pumpDone)
+			l.update(closedMsg{cs.CloseReason()})
+			// The model quits on closedMsg: what it still waits for (a
+			// tick) is not awaited.
 			return
 		case <-resized:
 			w := win.get()
-			program.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+			l.update(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+		case msg := <-l.msgs:
+			if l.update(msg) {
+				return
+			}
 		case <-ctxDone:
 			cs.Close(room.ReasonClosed)
-			program.Quit()
-			// done is closed now: the next turn writes what is queued.
-			ctxDone, resized = nil, nil
+			return
 		}
 	}
+}
+
+// screenOutput is where a terminal session's frames go: the session's
+// channel itself. Written through sess, every frame would be copied twice
+// (charm's emulated PTY turns "\n" into "\r\n", with two bytes.ReplaceAll
+// that copy even when there is none) after two context look-ups; frames
+// have no "\n" but the farewell's, which ptyOutput converts the same way.
+func (s *Server) screenOutput(sess ssh.Session) io.Writer {
+	st := connStateOf(sess.Context())
+	if st == nil {
+		return sess
+	}
+	raw := st.shellOutput()
+	if raw == nil {
+		return sess
+	}
+	if sess.EmulatedPty() {
+		return ptyOutput{raw}
+	}
+	return raw
+}
+
+// ptyOutput is charm's ptyWriter, which copies only what has a "\n".
+type ptyOutput struct{ w io.Writer }
+
+func (o ptyOutput) Write(p []byte) (int, error) {
+	if bytes.IndexByte(p, '\n') < 0 {
+		return o.w.Write(p)
+	}
+	return ssh.NewPtyWriter(o.w).Write(p)
 }
 
 // runTUI serves a session with a PTY.
@@ -88,38 +186,48 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	default:
 	}
 	size := win.get()
-	model := newTUIModel(s.hub, cs, size.Width, size.Height)
+	model := newTUIModelApart(s.hub, cs, size.Width, size.Height)
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
-	model.scr = newScreen(sess, profile, model.width, model.height)
+	model.scr = newScreen(s.screenOutput(sess), profile, model.width, model.height)
+	model.scr.converted, model.scr.frames = &s.profileRows, &s.frameBufs
 	// Without colours the mono theme is the default (see theme).
 	model.colour = profile > colorprofile.ASCII
-	// Bubble Tea runs the model (Update, View, commands such as the
-	// cursor's blinking); screen draws and readKeys reads in place of its
-	// renderer and input reader (see why there).
-	opts := append(bubbletea.MakeOptions(sess), tea.WithInput(nil),
-		tea.WithoutSignalHandler(), tea.WithoutRenderer(), tea.WithFPS(teaFPS),
-		// The size the model starts at (pty.Window predates any window
-		// change sent before the shell).
-		tea.WithWindowSize(model.width, model.height))
-	program := tea.NewProgram(model, opts...)
-	go readKeys(sess, func(ev uv.Event) { program.Send(ev) })
-
-	pumpDone := make(chan struct{})
-	go pump(cs, program, win, sess.Context().Done(), pumpDone)
-	if _, err := program.Run(); err != nil {
-		s.log.Error("tui", "nick", cs.Nick(), "err", err)
-	}
-	program.Kill()
+	// The loop runs the model; screen draws and readKeys reads in place of
+	// Bubble Tea's renderer and input reader (see why there).
+	loop := newTUILoop(model)
+	go readKeys(sess, loop.sendInput)
+	s.runLoop(loop, cs, win, sess.Context().Done())
 	// Closed before the last write, so that a peer that does not read it
 	// is cut after the grace (see cutStuckWriter).
 	cs.Close(room.ReasonClosed)
-	// The event loop is over: the screen and the model are this
-	// goroutine's now. What was on screen and why it ended stay in the
-	// terminal (not for a client too slow to read them).
+	// The loop is over: the screen and the model are this goroutine's
+	// still. What was on screen and why it ended stay in the terminal (not
+	// for a client too slow to read them).
 	model.scr.stop()
 	if reason := cs.CloseReason(); !reason.DropsQueue() {
 		model.scr.writeFarewell(model.farewell(reason))
 	}
-	s.awaitWriter(cs, pumpDone)
+}
+
+// newTUIModelApart is newTUIModel on a goroutine of its own. Building the
+// textinput (7.8 KB, copied by value on the way) takes a 32 KB stack,
+// which the session's goroutine would otherwise keep for its whole life
+// (until collections shrink it, by half each): more than the session's own
+// heap.
+func newTUIModelApart(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
+	built := make(chan *tuiModel, 1)
+	go func() { built <- newTUIModel(hub, cs, width, height) }()
+	return <-built
+}
+
+// runLoop runs loop, ending the session, not the server, if the model
+// panics (as Bubble Tea's Program did).
+func (s *Server) runLoop(loop *tuiLoop, cs *room.Session, win *windowFeed, ctxDone <-chan struct{}) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("tui", "nick", cs.Nick(), "err", fmt.Sprintf("panic: %v", r), "stack", string(debug.Stack()))
+		}
+	}()
+	loop.run(cs, win, ctxDone)
 }

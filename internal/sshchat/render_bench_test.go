@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
 	"github.com/charmbracelet/colorprofile"
 
 	"github.com/tertulia/tertulia/internal/room"
@@ -51,6 +53,9 @@ func benchModel(b *testing.B, history int) (*tuiModel, uint64) {
 	m := newTUIModel(hub, cs, 100, 30)
 	// The terminal: frames are written, to nowhere, as a session's are.
 	m.scr = newScreen(io.Discard, colorprofile.ANSI256, 100, 30)
+	// Rows converted to the terminal's colours are shared, as between the
+	// sessions of a server.
+	m.scr.converted, m.scr.frames = &profileRows{}, &sync.Pool{}
 	// What the session got on connecting: welcome, join, members, history.
 	for {
 		select {
@@ -233,4 +238,39 @@ func BenchmarkTUIScrolledBack(b *testing.B) {
 		m.Update(eventsMsg{ev})
 		m.View()
 	}
+}
+
+// BenchmarkFrameWrite is one message's frame (the message area scrolled,
+// its new row, the cursor put back) written to a real SSH channel for a
+// 256-colour terminal: as Bubble Tea's renderer and the screen did before
+// (through colorprofile.Writer, which parses the frame to downsample its
+// colours, then charm's emulated PTY, which copies it twice looking for
+// "\n"), and as the screen does now (the row converted once for every
+// session, the frame written to the channel as it is).
+func BenchmarkFrameWrite(b *testing.B) {
+	row := renderTUI(benchMessage(1))
+	frame := func(row string) []byte {
+		return []byte("\x1b[1;22r\x1b[1S\x1b[r\x1b[?25l\x1b[22;1H\x1b[m\x1b[2K" + row + "\x1b[m\x1b[24;3H\x1b[?25h")
+	}
+	b.Run("reparsed", func(b *testing.B) {
+		ch := benchSSHChannel(b)
+		w := colorprofile.Writer{Forward: ssh.NewPtyWriter(ch), Profile: colorprofile.ANSI256}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := w.Write(frame(row)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("converted", func(b *testing.B) {
+		ch := benchSSHChannel(b)
+		out := ptyOutput{ch}
+		rows := &profileRows{}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := out.Write(frame(rows.convert(colorprofile.ANSI256, row))); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -3,6 +3,7 @@ package sshchat
 import (
 	"io"
 	"strconv"
+	"sync"
 
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
@@ -18,11 +19,18 @@ import (
 // string), scrolls the message area when the new frame is the old one moved
 // up, and rewrites the rows that differ.
 //
-// Only the program's event loop uses it (from Update and View), and runTUI
-// once the program has ended.
+// Only the session's loop uses it (from Update and View), and runTUI once
+// the loop has ended.
 type screen struct {
 	out     io.Writer
 	profile colorprofile.Profile
+	// converted gives rows in the terminal's colours (shared by the
+	// server's sessions; nil: each row converted afresh).
+	converted *profileRows
+	// frames holds the buffers frames are built in (*[]byte), shared by the
+	// server's sessions: a session holds one only while drawing. nil: the
+	// screen keeps its own in buf.
+	frames  *sync.Pool
 	width   int
 	height  int
 	shown   []string // the rows on the terminal; nil: unknown, clear first
@@ -87,6 +95,14 @@ func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 		return
 	}
 	b := s.buf[:0]
+	var pooled *[]byte
+	if s.frames != nil {
+		pooled, _ = s.frames.Get().(*[]byte)
+		if pooled == nil {
+			pooled = new([]byte)
+		}
+		b = (*pooled)[:0]
+	}
 	if !s.started {
 		s.started = true
 		b = append(b, screenEnter...)
@@ -147,9 +163,11 @@ func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 		if i == s.height-1 {
 			// Never the bottom row's last cell: a terminal that wraps
 			// anyway would scroll the screen.
-			row = ansi.Truncate(row, s.width-1, "")
+			if w, ok := styledASCIIWidth(row); !ok || w > s.width-1 {
+				row = ansi.Truncate(row, s.width-1, "")
+			}
 		}
-		b = append(b, row...)
+		b = append(b, s.converted.convert(s.profile, row)...)
 		drew = true
 	}
 	if drew {
@@ -167,10 +185,15 @@ func (s *screen) draw(rows []string, scroll int, cur caret, bells int) {
 		}
 		s.cursorX, s.cursorY = cur.x, cur.y
 	}
-	s.buf = b
 	s.write(b)
-	if cap(s.buf) > 64<<10 {
-		s.buf = nil // a full redraw of a huge window: do not keep it
+	if cap(b) > 64<<10 {
+		b = nil // a full redraw of a huge window: do not keep it
+	}
+	if pooled != nil {
+		*pooled = b[:0]
+		s.frames.Put(pooled)
+	} else {
+		s.buf = b
 	}
 }
 
@@ -189,16 +212,11 @@ func (s *screen) write(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	var err error
-	if s.profile < colorprofile.TrueColor {
-		// The rows are styled in true colour; a terminal that says it has
-		// fewer colours gets the nearest ones, as Bubble Tea's renderer did.
-		w := colorprofile.Writer{Forward: s.out, Profile: s.profile}
-		_, err = w.Write(b)
-	} else {
-		_, err = s.out.Write(b)
-	}
-	if err != nil {
+	// The rows in b are in the terminal's colours already (see draw): a
+	// terminal that says it has fewer than true colour gets the nearest
+	// ones, as Bubble Tea's renderer gave it, without the frame being
+	// parsed again on its way out.
+	if _, err := s.out.Write(b); err != nil {
 		s.failed = true
 	}
 }

@@ -30,12 +30,40 @@ type wrapped struct {
 
 // newLine measures s, cheaply when it is plain ASCII, as most lines are.
 func newLine(s string) line {
+	if w, ok := styledASCIIWidth(s); ok {
+		return line{s: s, w: int32(w)}
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return line{s: s, w: int32(ansi.StringWidth(s)), risk: int32(widthRisk(ansi.Strip(s)))}
 		}
 	}
 	return line{s: s, w: int32(ansi.StringWidth(s))}
+}
+
+// styledASCIIWidth is ansi.StringWidth of s when s is printable ASCII and
+// CSI sequences (the styles lines are rendered with), ok false otherwise.
+// Every session measures every line it files, and the grapheme iteration
+// StringWidth does was most of a session's work per message.
+func styledASCIIWidth(s string) (w int, ok bool) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x20 && c < 0x7f:
+			w++
+		case c == ansi.ESC && i+1 < len(s) && s[i+1] == '[':
+			// Parameters and intermediates, then the final byte.
+			i += 2
+			for i < len(s) && s[i] >= 0x20 && s[i] < 0x40 {
+				i++
+			}
+			if i == len(s) || s[i] < 0x40 || s[i] > 0x7e {
+				return 0, false
+			}
+		default:
+			return 0, false
+		}
+	}
+	return w, true
 }
 
 // tuiText is ev rendered for the terminal. The string is cached on the

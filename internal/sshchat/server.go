@@ -51,7 +51,9 @@ type Server struct {
 	limiter          *connlimit.Limiter
 	proxyFrom        []netip.Prefix // nil: no PROXY protocol
 	srv              *ssh.Server
-	lineBufs         sync.Pool // *[]byte, held only while a line-mode batch is written (writeLines)
+	lineBufs         sync.Pool   // *[]byte, held only while a line-mode batch is written (writeLines)
+	profileRows      profileRows // terminal rows in each colour profile (see screen)
+	frameBufs        sync.Pool   // *[]byte, held only while a terminal frame is built and written (screen.draw)
 }
 
 // Option configures a Server.

@@ -314,19 +314,26 @@ func TestMembersLineCappedInTUIOnly(t *testing.T) {
 	}
 }
 
-// fakeProgram records what the pump sends.
-type fakeProgram struct {
+// recordingModel records the messages the loop passes it, and quits when
+// told the session is over, as the terminal's model does.
+type recordingModel struct {
 	mu   sync.Mutex
 	msgs []tea.Msg
 }
 
-func (p *fakeProgram) Send(msg tea.Msg) {
+func (p *recordingModel) Init() tea.Cmd { return nil }
+
+func (p *recordingModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	p.mu.Lock()
 	p.msgs = append(p.msgs, msg)
 	p.mu.Unlock()
+	if _, ok := msg.(closedMsg); ok {
+		return p, tea.Quit
+	}
+	return p, nil
 }
 
-func (p *fakeProgram) Quit() { p.Send(tea.QuitMsg{}) }
+func (p *recordingModel) View() tea.View { return tea.View{} }
 
 // countWritten counts the hub's delivery acknowledgements and closes
 // reached once want of them have arrived.
@@ -364,10 +371,10 @@ func (c *countWritten) Written(room.Via, time.Duration) {
 	}
 }
 
-// The pump hands over whatever is queued in batches, in order, and
-// acknowledges every event; at the end it writes out the queue and the
-// reason, and closes pumpDone.
-func TestPumpBatchesInOrder(t *testing.T) {
+// The loop hands the model whatever is queued in batches, in order, and
+// acknowledges every event; at the end it passes on the rest of the queue
+// and the reason, and returns.
+func TestLoopBatchesInOrder(t *testing.T) {
 	obs := &countWritten{}
 	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1<<12),
 		room.WithObserver(obs), room.WithRate(1000, 1000))
@@ -386,9 +393,12 @@ func TestPumpBatchesInOrder(t *testing.T) {
 	}
 	queued := len(bob.Events())
 	acknowledged := obs.await(queued)
-	p := &fakeProgram{}
+	p := &recordingModel{}
 	done := make(chan struct{})
-	go pump(bob, p, newWindowFeed(), nil, done)
+	go func() {
+		defer close(done)
+		newTUILoop(p).run(bob, newWindowFeed(), nil)
+	}()
 	select {
 	case <-acknowledged:
 	case <-time.After(5 * time.Second):
