@@ -166,6 +166,8 @@ type PrivateFrame struct {
 	To   string `json:"to"`
 	Text string `json:"text"`
 	TS   string `json:"ts"`
+	// CID: only on the sending connection's copy of a say that had one.
+	CID string `json:"cid,omitempty"`
 }
 
 // TopicFrame: a room's topic, with By when someone just set it.

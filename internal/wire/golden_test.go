@@ -72,6 +72,7 @@ func goldenCases() []goldenCase {
 		{"error", &room.Event{Kind: room.KindError, Code: "nick_taken", Text: "the nick bob is already in use; choose another", Time: at}},
 		{"error_refused_say", &room.Event{Kind: room.KindError, Code: "too_long", Text: "message not sent: longer than 2000 characters", Time: at, CID: "c-1f3b"}},
 		{"private", &room.Event{Kind: room.KindPrivate, ID: 7, From: "bob", To: "alice", Text: "psst", Time: at}},
+		{"private_echo", &room.Event{Kind: room.KindPrivate, ID: 9, From: "alice", To: "bob", Text: "psst", Time: at, CID: "c-77ab"}},
 		{"private_lines", &room.Event{Kind: room.KindPrivate, ID: 8, From: "bob", To: "alice", Text: "psst\nover here", Time: at}},
 		{"topic", &room.Event{Kind: room.KindTopic, Room: "lobby", From: "alice", Text: "Friday: release", Time: at}},
 		{"topic_stored", &room.Event{Kind: room.KindTopic, Room: "lobby", Text: "Friday: release", Time: at}},
