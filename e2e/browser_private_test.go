@@ -51,7 +51,8 @@ func TestBrowserPrivateToAnAbsentNickFailsKeepingItsText(t *testing.T) {
 
 // A private message typed while the network is stalled waits, shown
 // pending in its conversation, and is delivered exactly once after the
-// page reconnects by itself (sent again with the same cid).
+// page reconnects by itself (sent again with the same cid), also when it
+// had reached its recipient and only its echo was lost.
 func TestBrowserPrivateTypedDuringAStallIsDeliveredOnce(t *testing.T) {
 	srv := startServer(t, func(c *app.Config) { c.Web.PingInterval = 500 * time.Millisecond })
 	proxy := newNetProxy(t, srv.HTTPAddr)
@@ -82,7 +83,25 @@ func TestBrowserPrivateTypedDuringAStallIsDeliveredOnce(t *testing.T) {
 		t.Errorf("bob got the stalled private message %d more times", n)
 	}
 	p.waitConfirmedOnce("after the stall")
-	wantTexts(t, "bob's conversation", p.confirmedTexts(), []string{"hello", stalled, "after the stall"})
+
+	// This time the message reaches bob but its echo is lost: sent again
+	// after the reconnect, it is not delivered twice, and its echo comes.
+	proxy.StallReplies()
+	const echoLost = "echo lost on the way back"
+	p.enter(echoLost)
+	bob.expect("[pm] alice -> bob: " + echoLost)
+	p.waitPending(echoLost)
+	p.waitNotOnline()
+	bob.expect("#lobby <-- alice left")
+	proxy.Resume()
+	p.waitOnline()
+	p.waitConfirmedOnce(echoLost)
+	p.enter("the end")
+	if n := countLinesUntil(bob, "[pm] alice -> bob: "+echoLost, "[pm] alice -> bob: the end"); n != 0 {
+		t.Errorf("bob got the private message whose echo was lost %d more times", n)
+	}
+	p.waitConfirmedOnce("the end")
+	wantTexts(t, "bob's conversation", p.confirmedTexts(), []string{"hello", stalled, "after the stall", echoLost, "the end"})
 	p.assertNoConsoleErrorsBut("WebSocket")
 }
 
