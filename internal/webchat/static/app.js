@@ -540,10 +540,10 @@ function onHistory(f) {
 }
 
 // onPrivate puts a private message in the conversation with the other
-// person, never in a room: a tab opens for it if needed. One we sent
-// (typed as /msg, /reply or in the conversation) shows that tab; one our
+// person, never in a room: a tab opens for it if needed. The echo of one
+// this page sent (its cid) takes the place of its pending line; one our
 // key sent from another device (a terminal, another browser) only lands
-// in it.
+// in its tab.
 function onPrivate(f) {
   // Ours (its cid) is confirmed even if this page already showed it.
   const mine = confirm(f.cid);
