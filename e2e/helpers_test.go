@@ -602,7 +602,8 @@ func (b *lockedBuffer) String() string {
 // netProxy is a TCP proxy in front of a server whose network a test breaks
 // on purpose: Stall stops every byte both ways (a tunnel, a sleeping NAT:
 // connections stay open, new ones are accepted, nothing arrives) until
-// Resume; Cut closes every connection through it.
+// Resume; StallReplies stops only what the server sends; Cut closes every
+// connection through it.
 type netProxy struct {
 	t      testing.TB
 	ln     net.Listener
@@ -610,8 +611,10 @@ type netProxy struct {
 
 	mu     sync.Mutex
 	resume chan struct{} // non-nil while stalled; closed by Resume
-	conns  map[net.Conn]struct{}
-	closed bool
+	// repliesOnly: the stall holds only the server's bytes.
+	repliesOnly bool
+	conns       map[net.Conn]struct{}
+	closed      bool
 }
 
 func newNetProxy(t testing.TB, target string) *netProxy {
@@ -656,13 +659,14 @@ func (p *netProxy) accept() {
 		}
 		p.conns[client], p.conns[server] = struct{}{}, struct{}{}
 		p.mu.Unlock()
-		go p.pipe(server, client)
-		go p.pipe(client, server)
+		go p.pipe(server, client, false)
+		go p.pipe(client, server, true)
 	}
 }
 
-// pipe copies src to dst, holding what it read while the proxy is stalled.
-func (p *netProxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, holding what it read while the proxy is stalled;
+// reply: src is the server.
+func (p *netProxy) pipe(dst, src net.Conn, reply bool) {
 	defer func() {
 		dst.Close()
 		src.Close()
@@ -677,6 +681,9 @@ func (p *netProxy) pipe(dst, src net.Conn) {
 		if n > 0 {
 			p.mu.Lock()
 			stalled := p.resume
+			if p.repliesOnly && !reply {
+				stalled = nil
+			}
 			p.mu.Unlock()
 			if stalled != nil {
 				<-stalled
@@ -700,10 +707,22 @@ func (p *netProxy) Stall() {
 	}
 }
 
+// StallReplies holds every byte the server sends, on every connection,
+// until Resume; what clients send still gets through.
+func (p *netProxy) StallReplies() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.resume == nil {
+		p.resume = make(chan struct{})
+	}
+	p.repliesOnly = true
+}
+
 // Resume lets held and new bytes through again.
 func (p *netProxy) Resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.repliesOnly = false
 	if p.resume != nil {
 		close(p.resume)
 		p.resume = nil

@@ -217,16 +217,17 @@ func (h *Hub) sessionByNick(nick string) *Session {
 	return nil
 }
 
-// private sends a private message to nick; both ends see it.
-func (h *Hub) private(s *Session, nick, text string) error {
+// private sends a private message to nick; both ends see it. With a cid,
+// the sending session's copy (echo, also returned) carries it.
+func (h *Hub) private(s *Session, nick, text, cid string) (echo *Event, err error) {
 	if h.muted(s) {
-		return userErr("muted", "you are muted: your message was not sent")
+		return nil, userErr("muted", "you are muted: your message was not sent")
 	}
 	to := h.sessionByNick(nick)
 	if to == nil {
-		return h.privateOffline(s, nick, text)
+		return h.privateOffline(s, nick, text, cid)
 	}
-	return h.privateTo(s, to, text)
+	return h.privateTo(s, to, text, cid)
 }
 
 // replyTarget is who last sent a session a private message: that session
@@ -241,16 +242,16 @@ type replyTarget struct {
 // session that sent it, under whatever nick it has now; if that session is
 // gone, to a session of the same key under the same nick (the same person,
 // reconnected), else nowhere: a guest's nick may have been taken by
-// someone else since.
-func (h *Hub) reply(s *Session, text string) error {
+// someone else since. A cid is as for private.
+func (h *Hub) reply(s *Session, text, cid string) (echo *Event, err error) {
 	if h.muted(s) {
-		return userErr("muted", "you are muted: your message was not sent")
+		return nil, userErr("muted", "you are muted: your message was not sent")
 	}
 	s.mu.Lock()
 	last := s.replyTo
 	s.mu.Unlock()
 	if last.session == nil {
-		return userErr("no_reply", "nobody has sent you a private message yet")
+		return nil, userErr("no_reply", "nobody has sent you a private message yet")
 	}
 	to := last.session
 	select {
@@ -268,25 +269,33 @@ func (h *Hub) reply(s *Session, text string) error {
 		if now := last.session.Nick(); now != last.nick {
 			who += " (later " + now + ")"
 		}
-		return userErr("reply_gone", who+" is no longer here; /msg reaches whoever has a nick now")
+		return nil, userErr("reply_gone", who+" is no longer here; /msg reaches whoever has a nick now")
 	}
-	return h.privateTo(s, to, text)
+	return h.privateTo(s, to, text, cid)
 }
 
-func (h *Hub) privateTo(s, to *Session, text string) error {
+// privateTo delivers a private message from s to the person of to. With a
+// cid, the sending session gets echo, a copy carrying it; the others the
+// plain one.
+func (h *Hub) privateTo(s, to *Session, text, cid string) (echo *Event, err error) {
 	ev := &Event{Kind: KindPrivate, From: s.Nick(), To: to.Nick(), Text: text, Time: h.now().Truncate(time.Millisecond), fromKey: s.fingerprint}
 	if h.storePM {
 		p := store.Private{From: ev.From, To: ev.To, Text: text, Time: ev.Time}
 		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
 			return h.store.AppendPrivate(ctx, &p)
 		}); err != nil {
-			return err
+			return nil, err
 		}
 		ev.ID = uint64(p.ID)
 	} else {
 		ev.ID = h.nextPM.Add(1)
 	}
 	h.noteLastPM(ev.ID)
+	mine := ev // what the sending session gets
+	if cid != "" {
+		echo = &Event{Kind: KindPrivate, ID: ev.ID, From: ev.From, To: ev.To, Text: ev.Text, Time: ev.Time, CID: cid, fromKey: ev.fromKey}
+		mine = echo
+	}
 	// Someone ignored is not told: the message is simply not delivered
 	// (see Session.filtered), and is no one to /reply to.
 	ignored := to.Preferences().ignores(ev)
@@ -299,18 +308,26 @@ func (h *Hub) privateTo(s, to *Session, text string) error {
 			t.replyTo = replyTarget{session: s, nick: ev.From, fingerprint: s.fingerprint}
 		}
 		t.mu.Unlock()
-		t.deliver(ev)
+		if t == s {
+			t.deliver(mine)
+		} else {
+			t.deliver(ev)
+		}
 	}
 	away := to.awayReason()
 	if to.person != s.person {
 		for _, o := range h.sessionsOf(s) {
-			o.deliver(ev)
+			if o == s {
+				o.deliver(mine)
+			} else {
+				o.deliver(ev)
+			}
 		}
 	}
 	if away != "" {
 		h.notice(s, fmt.Sprintf("%s is away: %s", ev.To, away))
 	}
-	return nil
+	return echo, nil
 }
 
 // olderMessages sends s up to limit messages of a room it is in, older than

@@ -22,10 +22,14 @@ func chatCommands() []*command {
 			return c.hub.say(c.session, c.room, c.arg(0), true)
 		}},
 		{name: "msg", params: []param{oneWord("NICK"), restOfText("TEXT")}, help: "send a private message", long: "Only NICK sees it. In the terminal, private messages go to a conversation of their own (@NICK): switch to it with Ctrl-N/Ctrl-P, and type there to answer. To a registered nick whose owner is offline, it waits for them and is delivered when they connect (unless they turned that off with /set offline-messages off).", run: func(c *call) error {
-			return c.hub.private(c.session, c.arg(0), c.arg(1))
+			return c.hub.onceByCID(c.session, func(cid string) (*Event, error) {
+				return c.hub.private(c.session, c.arg(0), c.arg(1), cid)
+			})
 		}},
 		{name: "reply", params: []param{restOfText("TEXT")}, help: "answer the last private message", long: "Sends TEXT to whoever last sent you a private message.", run: func(c *call) error {
-			return c.hub.reply(c.session, c.arg(0))
+			return c.hub.onceByCID(c.session, func(cid string) (*Event, error) {
+				return c.hub.reply(c.session, c.arg(0), cid)
+			})
 		}},
 		{name: "away", params: []param{optional(restOfLine("REASON"))}, help: "mark yourself as away", long: "Whoever sends you a private message is told you are away, with REASON; /back ends it.", run: func(c *call) error {
 			reason := c.arg(0)

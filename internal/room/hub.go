@@ -701,16 +701,26 @@ func (h *Hub) allowInput(s *Session) bool {
 // history is never shown. A room's messages are published in the order of
 // their IDs. A say tagged with a cid (see InputWithCID) is stored once.
 func (h *Hub) say(s *Session, r *Room, text string, action bool) error {
+	return h.onceByCID(s, func(cid string) (*Event, error) {
+		return h.sayOnce(s, r, text, action, cid)
+	})
+}
+
+// onceByCID runs send, which stores or delivers what s said and returns
+// the sender's copy carrying cid (nil if cid is ""), once per cid of the
+// say being handled (see InputWithCID): a say sent again with a cid its
+// identity already used gets the first copy again, send is not run.
+func (h *Hub) onceByCID(s *Session, send func(cid string) (echo *Event, err error)) error {
 	tag := s.saying.Load()
 	if tag == nil {
-		_, err := h.sayOnce(s, r, text, action, "")
+		_, err := send("")
 		return err
 	}
 	owner := cidOwner(s)
 	for {
 		e, first := h.cids.claim(owner, *tag, h.now())
 		if first {
-			echo, err := h.sayOnce(s, r, text, action, tag.cid)
+			echo, err := send(tag.cid)
 			h.cids.settle(e, echo)
 			return err
 		}

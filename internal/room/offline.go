@@ -67,20 +67,20 @@ func (h *Hub) storedSettings(fingerprint string) (Settings, error) {
 // privateOffline keeps a private message to nick, which nobody holds now,
 // for the key that registered it: delivered at its next connection. A
 // guest's nick (registered to no key) is no one to keep it for.
-func (h *Hub) privateOffline(s *Session, nick, text string) error {
+func (h *Hub) privateOffline(s *Session, nick, text, cid string) (echo *Event, err error) {
 	if ValidateNick(nick) != nil || !h.offlineKept() {
-		return userErr("no_such_nick", nick+" is not connected")
+		return nil, userErr("no_such_nick", nick+" is not connected")
 	}
 	reg, registered := h.access.Registration(nick)
 	if !registered {
-		return userErr("no_such_nick", nick+" is not connected")
+		return nil, userErr("no_such_nick", nick+" is not connected")
 	}
 	st, err := h.storedSettings(reg.Key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st.OfflineMessages == OfflineMessagesOff {
-		return userErr("offline_refused", reg.Nick+" is offline and does not take messages while away: try again when they are connected")
+		return nil, userErr("offline_refused", reg.Nick+" is offline and does not take messages while away: try again when they are connected")
 	}
 	w := store.Waiting{Fingerprint: reg.Key, From: s.Nick(), FromKey: s.fingerprint, To: reg.Nick, Text: text, Time: h.now().Truncate(time.Millisecond)}
 	if h.storePM {
@@ -90,7 +90,7 @@ func (h *Hub) privateOffline(s *Session, nick, text string) error {
 		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
 			return h.store.AppendPrivate(ctx, &p)
 		}); err != nil {
-			return err
+			return nil, err
 		}
 		w.PrivateID = p.ID
 	}
@@ -103,14 +103,16 @@ func (h *Hub) privateOffline(s *Session, nick, text string) error {
 		}
 		return err
 	}, "key", reg.Key); err != nil {
-		return err
+		return nil, err
 	}
 	if full {
-		return userErr("mailbox_full", fmt.Sprintf("message not sent: %s is offline and has %d messages waiting already, the most there may be", reg.Nick, h.maxWaiting))
+		return nil, userErr("mailbox_full", fmt.Sprintf("message not sent: %s is offline and has %d messages waiting already, the most there may be", reg.Nick, h.maxWaiting))
 	}
-	s.deliver(&Event{Kind: KindPrivate, ID: h.privateID(w), From: w.From, To: w.To, Text: text, Time: w.Time, Waiting: true, fromKey: s.fingerprint})
+	echo = &Event{Kind: KindPrivate, ID: h.privateID(w), From: w.From, To: w.To, Text: text, Time: w.Time, Waiting: true, CID: cid, fromKey: s.fingerprint}
+	h.noteLastPM(echo.ID)
+	s.deliver(echo)
 	h.notice(s, reg.Nick+" is offline; your message will be delivered when they connect.")
-	return nil
+	return echo, nil
 }
 
 // privateID is the id a waiting message's events carry: its stored private

@@ -328,3 +328,33 @@ func TestWaitingMessageKeepsItsStoredPrivateID(t *testing.T) {
 		t.Fatalf("alice's copy: %+v, want id %d", ev, sent.ID)
 	}
 }
+
+// A message for an offline registered nick sent with a cid comes back
+// marked waiting and carrying the cid; resent with the same cid (after a
+// reconnect of the sender's page), it is kept once, and the sender gets
+// the same copy again.
+func TestWaitingPrivateMessageHonoursItsCID(t *testing.T) {
+	h := newTestHub(t)
+	registeredAway(t, h, "alice", "SHA256:alice")
+	bob := connectKey(t, h, "bob", "SHA256:bob", ViaWeb)
+	drain(bob)
+
+	h.InputWithCID(bob, "", "/msg alice are you there?", "w1")
+	first := privatesIn(drain(bob))
+	if len(first) != 1 || !first[0].Waiting || first[0].CID != "w1" {
+		t.Fatalf("bob's copy: %v", describe(first))
+	}
+	bob.Leave()
+	bob = connectKey(t, h, "bob", "SHA256:bob", ViaWeb)
+	drain(bob)
+	h.InputWithCID(bob, "", "/msg alice are you there?", "w1")
+	again := privatesIn(drain(bob))
+	if len(again) != 1 || again[0].CID != "w1" || again[0].ID != first[0].ID {
+		t.Fatalf("bob's copy of the resend: %v, want the first copy again", describe(again))
+	}
+
+	alice := connectKey(t, h, "alice", "SHA256:alice", ViaWeb)
+	if pms, _ := missedPrivates(drain(alice)); len(pms) != 1 {
+		t.Fatalf("alice's missed messages: %q, want the message once", pms)
+	}
+}

@@ -177,6 +177,8 @@ type PrivateFrame struct {
 	// Waiting: the sender's copy of a message kept for its offline
 	// recipient, to be delivered when they connect.
 	Waiting bool `json:"waiting,omitempty"`
+	// CID: only on the sending connection's copy of a say that had one.
+	CID string `json:"cid,omitempty"`
 }
 
 // SettingsFrame: the user's settings, at sign-in and whenever one changes

@@ -79,6 +79,7 @@ func goldenCases() []goldenCase {
 			Ignored: []room.Ignored{{Nick: "mallory", Key: "SHA256:m"}, {Nick: "spammer"}},
 		})}},
 		{"settings_defaults", &room.Event{Kind: room.KindSettings, Time: at, Prefs: room.PreferencesOf(room.Settings{})}},
+		{"private_echo", &room.Event{Kind: room.KindPrivate, ID: 9, From: "alice", To: "bob", Text: "psst", Time: at, CID: "c-77ab"}},
 		{"private_lines", &room.Event{Kind: room.KindPrivate, ID: 8, From: "bob", To: "alice", Text: "psst\nover here", Time: at}},
 		{"topic", &room.Event{Kind: room.KindTopic, Room: "lobby", From: "alice", Text: "Friday: release", Time: at}},
 		{"topic_stored", &room.Event{Kind: room.KindTopic, Room: "lobby", Text: "Friday: release", Time: at}},

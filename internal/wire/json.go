@@ -46,7 +46,7 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 	case room.KindNotice:
 		v = NoticeFrame{"notice", ev.Text}
 	case room.KindPrivate:
-		v = PrivateFrame{"private", ev.ID, ev.From, ev.To, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Missed, ev.Waiting}
+		v = PrivateFrame{"private", ev.ID, ev.From, ev.To, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Missed, ev.Waiting, ev.CID}
 	case room.KindTopic:
 		v = TopicFrame{"topic", ev.Room, ev.Text, ev.From, ev.Time.UTC().Format(TimeFormat)}
 	case room.KindRooms:

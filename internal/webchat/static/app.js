@@ -13,7 +13,7 @@ import {
   PAGE, CATCH_UP_PAGE, state, has, fold, normRoom, roomNamed, view, addRoom, removeRoom, eachRoom,
   sortMembers, memberFrom, isMe, buildMentionRe, parseTime, messageLine, isDuplicate,
   firstMessageIndex, oldestId, newestId, resetChatState, addConversation, conversationNamed,
-  removeConversation, isConversation, tabKey, takePrivateSent
+  removeConversation, isConversation, tabKey
 } from "./state.js";
 import {
   el, bindElements, addLine, placeMessage, insertLines, systemLine, renderRoom, renderStatus,
@@ -175,7 +175,7 @@ function switchTo(name, tell) {
   const r = roomNamed(name);
   if (!r) return;
   showTab(r);
-  if (tell) conn.send({ type: "switch", room: r.name });
+  if (tell && !r.notJoined) conn.send({ type: "switch", room: r.name });
 }
 
 // showTab shows a room or a private conversation. The tab left keeps its
@@ -231,7 +231,8 @@ function persistTabs() {
   if (!state.inChat) return;
   persist.set({
     nick: state.me || String(persist.get("nick") || ""),
-    rooms: state.order.slice(),
+    // A room not joined again is not put back after a reload.
+    rooms: state.order.filter(function (name) { return !state.rooms[name].notJoined; }),
     privates: state.pmOrder.map(function (k) { return state.privates[k].name; }),
     tab: tabKey()
   });
@@ -416,11 +417,20 @@ function onWelcome(f) {
   // send again what was not confirmed, then ask each room for what came
   // after the last message we hold. What arrives newer than that counts
   // as unread, like live messages.
-  const rejoin = state.order.filter(function (name) { return list.indexOf(name) < 0; });
+  // A signed-in page does not rejoin: the server puts its person back in
+  // the rooms it is in (a join for each follows the welcome), and another
+  // device may have left one meanwhile, which a /join from here would
+  // undo on every device. Until its join comes, such a room's tab stays,
+  // its log kept, marked as not joined (see onJoin): a tab closing under
+  // the reader would lose what they were reading, and the server never
+  // says that no more joins follow.
+  const serverRejoins = usesSessionJoin();
+  const rejoin = serverRejoins ? [] : state.order.filter(function (name) { return list.indexOf(name) < 0; });
   eachRoom(function (r) {
     r.loading = false;
     r.rejoining = !r.restored;
     r.catchFrom = newestId(r);
+    r.notJoined = serverRejoins && list.indexOf(r.name) < 0;
   });
   list.forEach(function (name) { addRoom(name).awaitMembers = true; });
   if (!state.current || !has(state.rooms, state.current)) state.current = list.length ? list[0] : (state.order[0] || "");
@@ -433,8 +443,9 @@ function onWelcome(f) {
   rejoin.forEach(function (name) { conn.sendPaced({ type: "say", room: "", text: "/join #" + name }); });
   if (rejoin.length && state.current) conn.sendPaced({ type: "switch", room: state.current });
   resendPending();
-  eachRoom(function (r) { if (r.catchFrom > 0) catchUp(r, r.catchFrom); });
+  eachRoom(function (r) { if (r.catchFrom > 0 && !r.notJoined) catchUp(r, r.catchFrom); });
   outageSince = 0;
+  renderTabs();
 }
 
 // catchUp asks for the messages of room r after id, a page at a time.
@@ -537,11 +548,13 @@ function onHistory(f) {
 }
 
 // onPrivate puts a private message in the conversation with the other
-// person, never in a room: a tab opens for it if needed. One we sent
-// (typed as /msg, /reply or in the conversation) shows that tab; one our
+// person, never in a room: a tab opens for it if needed. The echo of one
+// this page sent (its cid) takes the place of its pending line; one our
 // key sent from another device (a terminal, another browser) only lands
-// in it.
+// in its tab.
 function onPrivate(f) {
+  // Ours (its cid) is confirmed even if this page already showed it.
+  const mine = confirm(f.cid);
   const id = typeof f.id === "number" ? f.id : 0;
   if (id > 0) {
     if (state.seenPrivate[id]) return;
@@ -560,7 +573,9 @@ function onPrivate(f) {
   };
   addLine(c, line);
   if (!incoming) {
-    if (takePrivateSent(line.text) && c !== view()) showTab(c);
+    // A /reply typed elsewhere shows its conversation; a /msg showed it
+    // when sent.
+    if (mine && mine.reply && c !== view()) showTab(c);
     return;
   }
   countUnread(c, line);
@@ -605,6 +620,14 @@ function onJoin(f) {
     isNew = true;
   }
   if (self) r.awaitMembers = true; // the member list follows
+  if (self && r.notJoined) {
+    // The server put us back in it after a reconnect: what we missed.
+    r.notJoined = false;
+    if (r.catchFrom > 0) catchUp(r, r.catchFrom);
+    if (r.name === state.current && r === view()) conn.send({ type: "switch", room: r.name });
+    renderTabs();
+    persistTabs();
+  }
   const via = f.via ? String(f.via) : "";
   if (!r.members.some(function (m) { return fold(m.nick) === fold(nick); })) {
     r.members.push({ nick: nick, via: via, away: "", registered: f.registered === true });
@@ -622,36 +645,47 @@ function onJoin(f) {
   }
 }
 
+// closeRoomTab closes the tab of a room we left (e.g. /part): the
+// server's current room is then the last one joined, which we show.
+function closeRoomTab(r) {
+  const wasCurrent = r.name === state.current;
+  const wasShown = r === view();
+  removeRoom(r.name);
+  persist.setDraft(tabKey(r), "");
+  persist.setAnchor(tabKey(r), null);
+  if (wasCurrent && !wasShown) {
+    // A private conversation is shown: it stays.
+    state.current = state.order.length ? state.order[state.order.length - 1] : "";
+    if (state.current && !state.rooms[state.current].notJoined) conn.send({ type: "switch", room: state.current });
+    renderTabs();
+    persistTabs();
+  } else if (wasCurrent) {
+    state.current = state.order.length ? state.order[state.order.length - 1] : "";
+    if (state.current) {
+      switchTo(state.current, true);
+    } else {
+      renderRoom();
+    }
+  } else {
+    renderTabs();
+    persistTabs();
+  }
+  systemLine("notice", { text: "You left #" + r.name + (state.current ? "" : ". You are in no room: /join #room") });
+}
+
+// partLocally closes the tab of a room we are no longer in (see
+// onWelcome): the server has nothing to part.
+function partLocally(name) {
+  const r = roomNamed(name);
+  if (r && r.notJoined) closeRoomTab(r);
+}
+
 function onPart(f) {
   const r = roomNamed(f.room);
   if (!r) return;
   const nick = String(f.nick || "");
   if (isMe(nick)) {
-    // We left (e.g. /part): the tab goes; the server's current room is
-    // then the last one joined, which we show.
-    const wasCurrent = r.name === state.current;
-    const wasShown = r === view();
-    removeRoom(r.name);
-    persist.setDraft(tabKey(r), "");
-    persist.setAnchor(tabKey(r), null);
-    if (wasCurrent && !wasShown) {
-      // A private conversation is shown: it stays.
-      state.current = state.order.length ? state.order[state.order.length - 1] : "";
-      if (state.current) conn.send({ type: "switch", room: state.current });
-      renderTabs();
-      persistTabs();
-    } else if (wasCurrent) {
-      state.current = state.order.length ? state.order[state.order.length - 1] : "";
-      if (state.current) {
-        switchTo(state.current, true);
-      } else {
-        renderRoom();
-      }
-    } else {
-      renderTabs();
-      persistTabs();
-    }
-    systemLine("notice", { text: "You left #" + r.name + (state.current ? "" : ". You are in no room: /join #room") });
+    closeRoomTab(r);
     return;
   }
   r.members = r.members.filter(function (m) { return fold(m.nick) !== fold(nick); });
@@ -911,7 +945,10 @@ function init() {
     onClose: onClose,
     onStatus: function (s) { if (state.inChat) showConnection(s); }
   });
-  setComposerHooks({ switchTo: switchTo, privateTo: privateTo });
+  setComposerHooks({
+    switchTo: switchTo, privateTo: privateTo, partLocally: partLocally,
+    openPrivate: function (nick) { return openConversation(nick, true); }
+  });
   setSigninHooks({ join: join, resetChat: resetChat, resume: resume });
   initRead(conn.send);
   initComposer();

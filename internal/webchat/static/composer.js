@@ -4,13 +4,16 @@
 // its cid) comes back; a refused one is shown failed with the reason and
 // can be sent again or edited; one typed while disconnected waits and goes
 // out after the reconnect, with the same cid, so it is stored once.
+// Private messages (typed in a conversation, or as /msg and /reply) go the
+// same way: pending in their conversation until their echo (a private frame
+// carrying the cid) comes back, failed with the reason when refused.
 //
 // The composer is a textarea: Enter sends, Shift+Enter starts a new line,
 // and a pasted block of lines is sent as one say with its line breaks. Tab
 // completes nicks, commands and rooms (complete.js); a counter shows the
 // length near the server's limit; keys.js has the page-wide shortcuts.
 
-import { MAX_FRAME, HISTORY, state, view, roomNamed, normRoom, notePrivateSent } from "./state.js";
+import { MAX_FRAME, HISTORY, state, view, roomNamed, normRoom, isConversation } from "./state.js";
 import { el, addLine, removeLine, refreshLine, systemLine, scrollToBottom } from "./render.js";
 import * as conn from "./connection.js";
 import { completeAt } from "./complete.js";
@@ -24,8 +27,11 @@ const COUNTER_FROM = 0.9;
 
 let history = [];
 let historyPos = 0;
-// outbox: cid -> { frame, room, line, auto }, in the order typed. auto:
-// resent by the page itself after a reconnect.
+// outbox: cid -> { frame, room, line, auto, typed, reply }, in the order
+// typed. room is the tab the line shows in (a private conversation for a
+// private message); typed is the text given back to edit it; auto: resent
+// by the page itself after a reconnect; reply: a /reply, whose
+// conversation is known only from its echo.
 const outbox = new Map();
 // editing is the cid of the failed line whose text was put back in the
 // composer: sending the composer replaces that line.
@@ -40,7 +46,9 @@ let sentByEnter = false;
 const fieldSizing = typeof CSS !== "undefined" && CSS.supports && CSS.supports("field-sizing", "content");
 
 // setComposerHooks: switchTo(name, tell) shows a joined room; privateTo()
-// is the nick of the private conversation shown, or "".
+// is the nick of the private conversation shown, or ""; openPrivate(nick)
+// opens (and shows) the conversation with nick and returns it;
+// partLocally(room) closes a tab of a room we are no longer in.
 export function setComposerHooks(h) { hooks = h; }
 
 function newCID() {
@@ -117,6 +125,26 @@ function transmit(item) {
   if (!item.line.waiting) conn.send(item.frame);
 }
 
+// privateTyped is what the value typed sends privately, or null: text in
+// a conversation (not a command), /msg NICK TEXT, or /reply TEXT.
+function privateTyped(value) {
+  const to = hooks.privateTo ? hooks.privateTo() : "";
+  if (to && makesMessage(value)) {
+    if (/^\/me\s/i.test(value)) return { error: "/me works in rooms only: not sent (it is still in the box)" };
+    const pm = value.replace(/^\/\//, "/");
+    return { to: to, text: pm, typed: value };
+  }
+  const msg = /^\/msg\s+(\S+)\s+([\s\S]*\S[\s\S]*)$/i.exec(value);
+  if (msg) {
+    // Given back to edit in the conversation, where a leading '/' is
+    // doubled to stay text.
+    return { to: msg[1], text: msg[2], typed: (/^\//.test(msg[2]) ? "/" : "") + msg[2] };
+  }
+  const reply = /^\/reply\s+([\s\S]*\S[\s\S]*)$/i.exec(value);
+  if (reply) return { to: "", text: reply[1], typed: value };
+  return null;
+}
+
 function onSubmit(ev) {
   ev.preventDefault();
   const value = el.input.value;
@@ -124,56 +152,52 @@ function onSubmit(ev) {
   // "/join #room" for a room we are in just shows it (the server would
   // make it current without sending anything).
   const join = /^\/join\s+(#?\S+)\s*$/i.exec(value.trim());
-  if (join && roomNamed(join[1])) {
+  if (join && roomNamed(join[1]) && !roomNamed(join[1]).notJoined) {
     if (hooks.switchTo) hooks.switchTo(normRoom(join[1]), true);
     remember(value);
     return;
   }
+  // "/part" in the tab of a room we are no longer in closes it.
+  const shownRoom = view();
+  if (/^\/part(\s|$)/i.test(value.trim()) && !isConversation(shownRoom) && shownRoom.notJoined && hooks.partLocally) {
+    hooks.partLocally(shownRoom.name);
+    remember(value);
+    return;
+  }
   const frame = { type: "say", room: state.current, text: value, cid: newCID() };
+  const pm = privateTyped(value);
+  if (pm && pm.error) {
+    systemLine("error", { text: pm.error });
+    return;
+  }
+  if (pm) frame.text = pm.to ? "/msg " + pm.to + " " + pm.text : "/reply " + pm.text;
   if (new TextEncoder().encode(JSON.stringify(frame)).length > MAX_FRAME) {
     systemLine("error", { text: "message not sent: too long (it is still in the box)" });
     return;
   }
-  // In a private conversation a message goes to that person alone.
-  const to = hooks.privateTo ? hooks.privateTo() : "";
-  if (to && makesMessage(value)) {
-    if (/^\/me\s/i.test(value)) {
-      systemLine("error", { text: "/me works in rooms only: not sent (it is still in the box)" });
-      return;
-    }
-    if (!connected()) {
-      systemLine("error", { text: "not connected: the private message was not sent (it is still in the box)" });
-      return;
-    }
-    const pm = value.replace(/^\/\//, "/");
-    conn.send({ type: "say", room: state.current, text: "/msg " + to + " " + pm });
-    notePrivateSent(pm);
-    remember(value);
-    return;
-  }
-  if (!makesMessage(value)) {
+  if (!pm && !makesMessage(value)) {
     if (!connected()) {
       systemLine("error", { text: "not connected: the command was not sent (it is still in the box)" });
       return;
     }
     conn.send(frame);
-    const typed = /^\/(?:msg\s+\S+|reply)\s+([\s\S]*)$/i.exec(value);
-    if (typed) notePrivateSent(typed[1]);
     remember(value);
     scrollToBottom();
     return;
   }
   if (editing) drop(editing);
-  const action = /^\/me\s/i.test(value);
-  const shown = action ? value.replace(/^\/me\s+/i, "") : value.replace(/^\/\//, "/");
-  const r = view();
+  const action = !pm && /^\/me\s/i.test(value);
+  const shown = pm ? pm.text : action ? value.replace(/^\/me\s+/i, "") : value.replace(/^\/\//, "/");
+  // A private message shows in its conversation (opened for a /msg typed
+  // elsewhere); a /reply where it was typed, until its echo says to whom.
+  remember(value); // first: a tab left keeps an empty draft
+  const r = pm && pm.to && hooks.openPrivate ? hooks.openPrivate(pm.to) : view();
   const line = {
-    kind: "pending", time: new Date(), room: r.name, from: state.me, self: true,
-    text: shown, action: action, cid: frame.cid, failed: false, reason: "", waiting: false
+    kind: "pending", time: new Date(), room: isConversation(r) ? "" : r.name, from: state.me, self: true,
+    text: shown, action: action, cid: frame.cid, failed: false, reason: "", waiting: false, pm: !!pm
   };
-  const item = { frame: frame, room: r, line: line, auto: false };
+  const item = { frame: frame, room: r, line: line, auto: false, typed: pm ? pm.typed : value, reply: !!pm && !pm.to };
   outbox.set(frame.cid, item);
-  remember(value);
   transmit(item);
   addLine(r, line);
 }
@@ -187,9 +211,13 @@ function drop(cid) {
 }
 
 // confirm: the server's copy of a line we sent arrived; app.js shows it as
-// a message in its place.
+// a message in its place. Returns what was confirmed ({ reply }: it was a
+// /reply), or null if the cid is not one of ours.
 export function confirm(cid) {
-  if (typeof cid === "string" && cid && outbox.has(cid)) drop(cid);
+  if (typeof cid !== "string" || !cid || !outbox.has(cid)) return null;
+  const item = outbox.get(cid);
+  drop(cid);
+  return { reply: item.reply };
 }
 
 // refuse: the server refused a line we sent (an error carrying its cid).
@@ -207,8 +235,10 @@ export function refuse(cid, code, reason) {
   item.line.waiting = false;
   item.line.reason = reason || code || "refused";
   refreshLine(item.room, item.line);
-  if (!el.input.value) {
-    setValue(item.frame.text);
+  // The text goes back to the composer only in the tab it was typed for:
+  // sent from another tab it could reach other people.
+  if (!el.input.value && item.room === view()) {
+    setValue(item.typed);
     editing = cid;
   }
   return true;
@@ -253,14 +283,14 @@ function onLogClick(ev) {
   if (b.getAttribute("data-act") === "retry") {
     if (editing === cid) {
       editing = "";
-      if (el.input.value === item.frame.text) setValue("");
+      if (el.input.value === item.typed) setValue("");
     }
     item.line.failed = false;
     item.auto = false;
     transmit(item);
     refreshLine(item.room, item.line);
   } else {
-    setValue(item.frame.text);
+    setValue(item.typed);
     drop(cid);
   }
   el.input.focus();

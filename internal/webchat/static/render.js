@@ -574,7 +574,7 @@ export function renderStatus() {
   const pm = isConversation(r);
   el.roomName.textContent = pm ? r.name : state.current ? roomLabel(state.current) : "no room";
   el.meNick.textContent = state.me;
-  el.memberCount.textContent = pm ? "private conversation" : state.current ? (r.count === 1 ? "1 member" : r.count + " members") : "";
+  el.memberCount.textContent = pm ? "private conversation" : r.notJoined ? "not joined" : state.current ? (r.count === 1 ? "1 member" : r.count + " members") : "";
   if (topicShown !== r.topic) {
     topicShown = r.topic;
     el.roomTopic.textContent = "";
@@ -657,6 +657,11 @@ function roomTab(r, current) {
     b.className += " current";
     b.setAttribute("aria-current", "true");
   }
+  if (r.notJoined) {
+    // Left on another device of the key while this page was away.
+    b.className += " not-joined";
+    b.title = roomLabel(r.name) + ": not joined (/join " + roomLabel(r.name) + " to come back, /part to close)";
+  }
   b.appendChild(span("room-tab-name", roomLabel(r.name)));
   badgeFor(r, b);
   return b;
@@ -705,7 +710,7 @@ export function renderTabs() {
   Array.prototype.forEach.call(el.rooms.children, function (e) { old.set(e.getAttribute("data-tab"), e); });
   tabs.forEach(function (t, i) {
     const key = (isConversation(t.r) ? "@" : "#") + fold(t.r.name);
-    const look = [t.r === shown, unreadLabel(t.r), t.r.mention, t.r.name].join("\u0000");
+    const look = [t.r === shown, unreadLabel(t.r), t.r.mention, t.r.name, !!t.r.notJoined].join("\u0000");
     let e = old.get(key);
     old.delete(key);
     if (!e || e.getAttribute("data-look") !== look) {

@@ -26,10 +26,6 @@ export const state = {
   pmOrder: [],
   pm: "",
   seenPrivate: {},   // ids of private messages already shown
-  // Private messages this page sent whose echo has not come yet, each
-  // {text, at}: the echo of one of them shows its conversation; one sent
-  // from another device of the same key only lands in its tab.
-  pmSent: [],
   // The user's settings as the server last sent them (a settings frame):
   // name -> value, e.g. timestamp -> "off" | "time" | "datetime".
   settings: {},
@@ -72,6 +68,9 @@ export function newRoom(name) {
     // restored: put back from the last visit (see app.js restoreTabs) and
     // not joined yet; its join's history is no catch-up.
     restored: false,
+    // notJoined: a signed-in page's tab of a room the server did not put
+    // us back in after a reconnect (see app.js onWelcome), until it does.
+    notJoined: false,
     kind: "room",
     joinLine: null,      // our own latest join line: the join's history goes above it
     firstUnread: null,   // the first line counted unread since the tab was last shown
@@ -173,24 +172,6 @@ export function memberFrom(m) {
     away: m && m.away ? String(m.away) : "",
     registered: !!(m && m.registered === true)
   };
-}
-
-// notePrivateSent remembers that this page sent text privately.
-export function notePrivateSent(text) {
-  const now = Date.now();
-  // Those never echoed (refused, or cleaned into another text) go after a
-  // minute.
-  state.pmSent = state.pmSent.filter(function (p) { return now - p.at < 60000; });
-  state.pmSent.push({ text: String(text).trim(), at: now });
-}
-
-// takePrivateSent tells whether text is the echo of a private message
-// this page sent, and forgets it.
-export function takePrivateSent(text) {
-  const i = state.pmSent.findIndex(function (p) { return p.text === String(text).trim(); });
-  if (i < 0) return false;
-  state.pmSent.splice(i, 1);
-  return true;
 }
 
 export function isMe(nick) { return !!state.me && fold(nick) === fold(state.me); }
