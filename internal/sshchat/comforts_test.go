@@ -289,3 +289,28 @@ func TestFarewellKeepsTheConversationAndTheReason(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-V never asks for the clipboard of the machine the server runs on:
+// the key does nothing; pasting is the user's terminal's bracketed paste.
+func TestCtrlVDoesNotReadTheServersClipboard(t *testing.T) {
+	hub := room.NewHub()
+	cs, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cs.Leave)
+	m := newTUIModel(hub, cs, 80, 24)
+	_, cmd := m.Update(tea.KeyPressMsg{Code: 'v', Mod: tea.ModCtrl})
+	if cmd != nil {
+		if msg := cmd(); msg != nil {
+			t.Fatalf("Ctrl-V ran a command that produced %T", msg)
+		}
+	}
+	if got := m.input.Value(); got != "" {
+		t.Fatalf("Ctrl-V typed %q", got)
+	}
+	m.Update(tea.PasteMsg{Content: "from the user's terminal"})
+	if got := m.input.Value(); got != "from the user's terminal" {
+		t.Fatalf("a bracketed paste gave %q", got)
+	}
+}

@@ -96,6 +96,10 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	// The terminal's own cursor marks the caret (see layoutInput): no
 	// drawn cursor, so no blinking, so no output while idle.
 	in.SetVirtualCursor(false)
+	// Ctrl-V would read the clipboard of the machine the server runs on
+	// (running xclip or the like there): the user's own terminal pastes
+	// (bracketed paste: tea.PasteMsg in Update).
+	in.KeyMap.Paste.SetEnabled(false)
 	in.Focus()
 	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true}
 	m.initComforts()
