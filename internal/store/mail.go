@@ -205,22 +205,12 @@ func (s *sqlStore) MessagesSince(ctx context.Context, room string, since time.Ti
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Message
-	for rows.Next() {
-		var m Message
-		var ts int64
-		if err := rows.Scan(&m.ID, &m.Room, &m.Kind, &m.From, &m.Text, &ts); err != nil {
-			return nil, err
-		}
-		m.Time = time.UnixMilli(ts)
-		if !m.Time.After(since) {
-			break
-		}
-		out = append(out, m)
+	out, err := scanMessagesWhile(rows, func(m *Message) bool { return m.Time.After(since) })
+	if err != nil {
+		return nil, err
 	}
 	slices.Reverse(out)
-	return out, rows.Err()
+	return out, nil
 }
 
 // PruneMail implements MailStore.

@@ -298,6 +298,12 @@ func (s *sqlStore) EntriesAfter(ctx context.Context, room string, after int64, l
 // scanMessages reads the rows of a history query (id, room, kind, sender,
 // text, ts) and closes them.
 func scanMessages(rows *sql.Rows) ([]Message, error) {
+	return scanMessagesWhile(rows, nil)
+}
+
+// scanMessagesWhile is scanMessages stopping at the first row keep (if
+// given) refuses.
+func scanMessagesWhile(rows *sql.Rows, keep func(*Message) bool) ([]Message, error) {
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
@@ -307,6 +313,9 @@ func scanMessages(rows *sql.Rows) ([]Message, error) {
 			return nil, err
 		}
 		m.Time = time.UnixMilli(ts)
+		if keep != nil && !keep(&m) {
+			break
+		}
 		out = append(out, m)
 	}
 	return out, rows.Err()
