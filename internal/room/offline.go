@@ -256,6 +256,13 @@ func mentionsAny(text string, nicks []string) bool {
 	return false
 }
 
+// Mentions reports whether text names nick as a whole word, ignoring
+// case: what the terminal highlights and what is listed as a mention while
+// away.
+func Mentions(text, nick string) bool {
+	return mentionsWord(strings.ToLower(text), strings.ToLower(nick))
+}
+
 func mentionsWord(lower, n string) bool {
 	for i := 0; n != ""; {
 		j := strings.Index(lower[i:], n)

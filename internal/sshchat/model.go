@@ -447,7 +447,7 @@ func (m *tuiModel) look() *look {
 
 // mentionsMe: ev is someone else's message naming the user.
 func (m *tuiModel) mentionsMe(ev *room.Event, nick string) bool {
-	return ev.Kind == room.KindMessage && ev.From != nick && mentions(ev.Text, nick)
+	return ev.Kind == room.KindMessage && ev.From != nick && room.Mentions(ev.Text, nick)
 }
 
 // historyText is a stored message as the session shows it, marked if it

@@ -142,23 +142,3 @@ func tuiMemberList(members []room.Member) string {
 	}
 	return fmt.Sprintf("%s, … and %d more", wire.MemberList(members[:tuiMembersShown]), len(members)-tuiMembersShown)
 }
-
-// mentions reports whether text names nick as a whole word, ignoring case.
-func mentions(text, nick string) bool {
-	lower, n := strings.ToLower(text), strings.ToLower(nick)
-	for i := 0; ; {
-		j := strings.Index(lower[i:], n)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(n)
-		if (start == 0 || !isWordByte(lower[start-1])) && (end == len(lower) || !isWordByte(lower[end])) {
-			return true
-		}
-		i = start + 1
-	}
-}
-
-func isWordByte(b byte) bool {
-	return b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-' || b >= 0x80
-}
