@@ -351,16 +351,7 @@ func reclaimRooms(ctx context.Context, hub *room.Hub, after time.Duration) {
 	if after <= 0 {
 		return
 	}
-	t := time.NewTicker(min(after, time.Minute))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			hub.ReclaimRooms()
-		}
-	}
+	every(ctx, min(after, time.Minute), func() { hub.ReclaimRooms() })
 }
 
 // pruneOffline deletes the private messages and mentions kept for offline
@@ -368,14 +359,19 @@ func reclaimRooms(ctx context.Context, hub *room.Hub, after time.Duration) {
 // (what is past it is also left out when read).
 func pruneOffline(ctx context.Context, hub *room.Hub) {
 	hub.PruneOffline()
-	t := time.NewTicker(time.Hour)
+	every(ctx, time.Hour, hub.PruneOffline)
+}
+
+// every runs fn once per interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			hub.PruneOffline()
+			fn()
 		}
 	}
 }
