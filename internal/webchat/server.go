@@ -243,14 +243,25 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // serveConn runs one upgraded connection: the hello exchange, then the read
 // loop, with the write loop in a goroutine of its own.
 func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity, release func()) {
-	defer release()
-	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
-
 	cs := s.greet(conn, id)
 	if cs == nil {
+		_ = conn.Close()
+		release()
 		return
 	}
+	// The hello exchange (the session's settings, its first room and
+	// history) may have grown this goroutine's stack far beyond what an
+	// idle session needs, and a collection only halves a stack: the
+	// session's reader and writer start on fresh ones.
+	go s.runSession(conn, bc, cs, release)
+}
+
+// runSession is the read loop of a welcomed session, with the write loop in
+// a goroutine of its own.
+func (s *Server) runSession(conn *websocket.Conn, bc *batchConn, cs *room.Session, release func()) {
+	defer release()
+	defer conn.Close()
 	cs.OnClose(func(reason room.CloseReason) {
 		// A writer blocked on a peer that does not read would hold a
 		// dropped session's connection until the write timeout. Close
