@@ -475,19 +475,14 @@ func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, cs *room.Sessio
 	return true
 }
 
-// writeFrames writes one frame per event of batch, held by bc and flushed
+// writeFrames writes the frames of batch (at most maxBatchEvents events)
 // together. On a write error it closes the connection.
 func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.Event) error {
-	var err error
-	bc.Hold()
-	for _, ev := range batch {
-		if err = conn.WriteMessage(websocket.TextMessage, ev.Render(room.FormatJSON, wire.EncodeEvent)); err != nil {
-			break
-		}
+	var frames [maxBatchEvents][]byte
+	for i, ev := range batch {
+		frames[i] = eventFrame(ev)
 	}
-	if ferr := bc.Flush(); err == nil {
-		err = ferr
-	}
+	err := bc.WriteFrames(frames[:len(batch)])
 	if err != nil {
 		_ = conn.Close()
 	}
