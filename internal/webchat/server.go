@@ -240,8 +240,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go s.serveConn(conn, hj.conn, room.Identity{Via: room.ViaWeb, Remote: remote, Fingerprint: key, WebToken: token}, release)
 }
 
-// serveConn runs one upgraded connection: the hello exchange, then the read
-// loop, with the write loop in a goroutine of its own.
+// serveConn runs one upgraded connection's hello exchange, then hands the
+// welcomed session to runSession.
 func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity, release func()) {
 	conn.SetReadLimit(s.readLimit)
 	cs := s.greet(conn, id)
