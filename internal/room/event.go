@@ -122,6 +122,10 @@ const (
 	FormatJSON Format = iota
 	FormatLine
 	FormatTUI
+	// FormatWebFrame is the whole websocket frame of FormatJSON, header
+	// included: server frames are not masked, so every recipient is sent
+	// the same bytes.
+	FormatWebFrame
 	numFormats
 )
 

@@ -1,5 +1,7 @@
 package room
 
+import "time"
+
 // The writer's side of a session's queue. deliver (session.go) decides what
 // goes into the queue and when a session that does not read it is dropped;
 // these are what every front-end's writer does with it, whatever its
@@ -31,14 +33,15 @@ func (s *Session) NextBatch(batch []*Event, first *Event, max int) []*Event {
 // delivery latency and, for a lagging session, notes the progress and makes
 // good what it missed once its queue has drained (see deliver).
 func (s *Session) Ack(batch []*Event) {
+	now := s.hub.now() // one clock reading per batch: it went out at once
 	for _, ev := range batch {
-		s.written(ev)
+		s.written(ev, now)
 	}
 }
 
-func (s *Session) written(ev *Event) {
+func (s *Session) written(ev *Event, now time.Time) {
 	if !ev.Time.IsZero() {
-		s.hub.obs.Written(s.via, s.hub.now().Sub(ev.Time))
+		s.hub.obs.Written(s.via, now.Sub(ev.Time))
 	}
 	if s.lagging.Load() {
 		s.progressed()

@@ -24,8 +24,12 @@ type Session struct {
 	// invalid if remote is not an address.
 	source netip.Prefix
 
+	// What deliver reads for every member, kept together so that a room's
+	// fan-out touches one cache line of each session.
 	out  chan *Event
 	done chan struct{}
+	// prefs are the user's settings (settings.go); nil: the defaults.
+	prefs atomic.Pointer[Preferences]
 
 	// What was skipped while the queue was nearly full, by room ("" for
 	// private messages); made good once it drains (see deliver, Ack).
@@ -44,8 +48,6 @@ type Session struct {
 	closed    bool                     // guarded by mu: Close has run
 	onClose   func(reason CloseReason) // guarded by mu; see OnClose
 
-	// prefs are the user's settings (settings.go); nil: the defaults.
-	prefs atomic.Pointer[Preferences]
 	// wantsSettings: the front-end is sent KindSettings events.
 	wantsSettings bool
 

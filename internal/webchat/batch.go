@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // A batch is what one wake-up of a session's writer sends: the event that
@@ -17,78 +19,73 @@ const (
 	maxBatchBytes  = 64 << 10
 )
 
-// batchConn is a websocket's connection once hijacked. gorilla/websocket
-// writes every frame with one Write, after a SetWriteDeadline. Between Hold
-// and Flush, batchConn collects those writes and ignores the deadlines, so
-// that a batch of frames costs one system call and at most one deadline
-// update; outside a batch (the hello exchange, pings, pongs, the close
-// frame) it writes through with the deadline it was given.
+// batchConn is a websocket's connection once hijacked. The session's
+// events are written by WriteFrames, as frames built once per event and
+// shared by every recipient (eventFrame), bypassing gorilla/websocket: a
+// batch of them costs one system call and at most one deadline update.
+// gorilla's own writes (the hello exchange, pings, pongs, close frames)
+// go through Write with the deadline gorilla set.
 //
-// gorilla writes one whole frame at a time, but the reader goroutine may
-// write a pong or a close frame while the writer holds a batch: mu orders
-// them, and such a frame joins the batch, which is flushed right after.
-// Reads and Close go straight to the connection: Close must not wait for a
-// flush blocked on a peer that does not read.
+// The reader goroutine may write a pong or a close frame while the writer
+// writes a batch: mu orders whole writes, and gorilla writes one whole
+// control frame per Write. Once gorilla has written a close frame, no more
+// events are written (as gorilla refuses further messages). Reads and
+// Close go straight to the connection: Close must not wait for a write
+// blocked on a peer that does not read.
 type batchConn struct {
 	net.Conn
-	timeout time.Duration // write deadline of a flush, from its start
+	timeout time.Duration // write deadline of a batch, from its start
 	bufs    *sync.Pool    // of *[]byte, shared by the server's connections
 
-	mu       sync.Mutex
-	holding  bool
-	buf      *[]byte   // the batch so far; nil when empty
-	deadline time.Time // the write deadline last set on Conn
-	err      error     // first write error: the stream is cut, later writes fail
+	mu        sync.Mutex
+	buf       *[]byte   // the batch so far; nil when empty
+	deadline  time.Time // the write deadline last set on Conn
+	err       error     // first write error: the stream is cut, later writes fail
+	closeSent bool      // a close frame was written
 }
 
-// Hold starts a batch: writes are kept until Flush.
-func (b *batchConn) Hold() {
-	b.mu.Lock()
-	b.holding = true
-	b.mu.Unlock()
-}
-
-// Flush ends the batch and writes it with one system call.
-func (b *batchConn) Flush() error {
+// WriteFrames writes frames, whole websocket frames, with one system call
+// per maxBatchBytes of them: a single frame as it is, several copied into
+// a pooled buffer. The frames are not kept.
+func (b *batchConn) WriteFrames(frames [][]byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.holding = false
+	switch {
+	case b.err != nil:
+		return b.err
+	case b.closeSent:
+		return websocket.ErrCloseSent
+	case len(frames) == 1:
+		return b.writeNowLocked(frames[0])
+	}
+	for _, f := range frames {
+		if err := b.bufferLocked(f); err != nil {
+			return err
+		}
+	}
 	return b.flushLocked()
 }
 
+// Write is gorilla's: one whole frame, or part of a frame too large for
+// gorilla's buffer.
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {
 		return 0, b.err
 	}
-	if !b.holding {
-		return b.writeLocked(p)
+	n, err := b.writeLocked(p)
+	if err == nil && isCloseFrame(p) {
+		b.closeSent = true
 	}
-	if b.buf != nil && len(*b.buf)+len(p) > maxBatchBytes {
-		if err := b.flushLocked(); err != nil {
-			return 0, err
-		}
-	}
-	if len(p) >= maxBatchBytes {
-		// A large frame (a big member list) is not copied.
-		if err := b.renewDeadline(); err != nil {
-			return 0, err
-		}
-		return b.writeLocked(p)
-	}
-	if b.buf == nil {
-		b.buf = b.bufs.Get().(*[]byte)
-	}
-	*b.buf = append(*b.buf, p...)
-	return len(p), nil
+	return n, err
 }
 
-// SetWriteDeadline applies outside a batch only: a flush sets its own.
+// SetWriteDeadline is gorilla's, for its own writes.
 func (b *batchConn) SetWriteDeadline(t time.Time) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.holding || t.Equal(b.deadline) {
+	if t.Equal(b.deadline) {
 		return nil
 	}
 	b.deadline = t
@@ -100,6 +97,34 @@ func (b *batchConn) SetDeadline(t time.Time) error {
 	defer b.mu.Unlock()
 	b.deadline = t
 	return b.Conn.SetDeadline(t)
+}
+
+// bufferLocked adds frame p to the batch, writing what is held first if p
+// would not fit; a large frame (a big member list) is written at once,
+// not copied.
+func (b *batchConn) bufferLocked(p []byte) error {
+	if b.buf != nil && len(*b.buf)+len(p) > maxBatchBytes {
+		if err := b.flushLocked(); err != nil {
+			return err
+		}
+	}
+	if len(p) >= maxBatchBytes {
+		return b.writeNowLocked(p)
+	}
+	if b.buf == nil {
+		b.buf = b.bufs.Get().(*[]byte)
+	}
+	*b.buf = append(*b.buf, p...)
+	return nil
+}
+
+// writeNowLocked writes p with a renewed deadline.
+func (b *batchConn) writeNowLocked(p []byte) error {
+	if err := b.renewDeadline(); err != nil {
+		return err
+	}
+	_, err := b.writeLocked(p)
+	return err
 }
 
 func (b *batchConn) flushLocked() error {
@@ -119,11 +144,7 @@ func (b *batchConn) flushLocked() error {
 	if b.err != nil {
 		return b.err
 	}
-	if err := b.renewDeadline(); err != nil {
-		return err
-	}
-	_, err := b.writeLocked(*buf)
-	return err
+	return b.writeNowLocked(*buf)
 }
 
 // writeLocked writes p to the connection; a failure is kept, since a frame

@@ -1,10 +1,12 @@
 package webchat
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -58,11 +60,19 @@ func newTestBatchConn(c net.Conn, timeout time.Duration) *batchConn {
 	return &batchConn{Conn: c, timeout: timeout, bufs: pool}
 }
 
+func frames(ss ...string) [][]byte {
+	var fs [][]byte
+	for _, s := range ss {
+		fs = append(fs, []byte(s))
+	}
+	return fs
+}
+
 func TestBatchConn(t *testing.T) {
 	rc := &recConn{}
 	bc := newTestBatchConn(rc, 10*time.Second)
 
-	// Outside a batch: written through, with the deadline given.
+	// gorilla's writes: written through, with the deadline given.
 	soon := time.Now().Add(time.Second)
 	must(t, bc.SetWriteDeadline(soon))
 	must(t, bc.SetWriteDeadline(soon)) // unchanged: not set again
@@ -73,66 +83,107 @@ func TestBatchConn(t *testing.T) {
 		t.Fatalf("direct write: %q, %d deadlines; want one write, one deadline", w, d)
 	}
 
-	// A batch: one write, one deadline (the one given is too short).
-	bc.Hold()
-	must(t, bc.SetWriteDeadline(time.Now().Add(time.Second))) // ignored in a batch
-	for _, s := range []string{"b", "c", "d"} {
-		if _, err := bc.Write([]byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if w, _ := rc.state(); len(w) != 1 {
-		t.Fatalf("written before the flush: %q", w)
-	}
-	must(t, bc.Flush())
+	// A batch: one write, one deadline (the one set is too short).
+	must(t, bc.WriteFrames(frames("b", "c", "d")))
 	if w, d := rc.state(); len(w) != 2 || w[1] != "bcd" || d != 2 {
-		t.Fatalf("after a flush: %q, %d deadlines; want \"bcd\" in one write and one more deadline", w, d)
+		t.Fatalf("after a batch: %q, %d deadlines; want \"bcd\" in one write and one more deadline", w, d)
 	}
 	// The next batch, soon after, keeps that deadline.
-	bc.Hold()
-	_, _ = bc.Write([]byte("e"))
-	must(t, bc.Flush())
+	must(t, bc.WriteFrames(frames("e")))
 	if w, d := rc.state(); len(w) != 3 || w[2] != "e" || d != 2 {
 		t.Fatalf("second batch: %q, %d deadlines; want \"e\", no new deadline", w, d)
 	}
 	// An empty batch writes nothing.
-	bc.Hold()
-	must(t, bc.Flush())
+	must(t, bc.WriteFrames(nil))
 	if w, _ := rc.state(); len(w) != 3 {
 		t.Fatalf("empty batch wrote: %q", w)
 	}
 
 	// A frame that does not fit flushes what is held and goes alone.
 	big := strings.Repeat("x", maxBatchBytes)
-	bc.Hold()
-	_, _ = bc.Write([]byte("f"))
-	_, _ = bc.Write([]byte(big))
-	_, _ = bc.Write([]byte("g"))
-	must(t, bc.Flush())
+	must(t, bc.WriteFrames(frames("f", big, "g")))
 	if w, _ := rc.state(); len(w) != 6 || w[3] != "f" || w[4] != big || w[5] != "g" {
 		t.Fatalf("large frame: %d writes, want f, the large one, g", len(w))
 	}
 
-	// A failed flush fails every later write.
+	// A failed write fails every later write.
 	boom := errors.New("boom")
 	rc.mu.Lock()
 	rc.fail = boom
 	rc.mu.Unlock()
-	bc.Hold()
-	if _, err := bc.Write([]byte("h")); err != nil {
-		t.Fatalf("held write failed: %v", err)
-	}
-	if err := bc.Flush(); !errors.Is(err, boom) {
-		t.Fatalf("flush: %v, want boom", err)
+	if err := bc.WriteFrames(frames("h", "h")); !errors.Is(err, boom) {
+		t.Fatalf("batch: %v, want boom", err)
 	}
 	rc.mu.Lock()
 	rc.fail = nil
 	rc.mu.Unlock()
 	if _, err := bc.Write([]byte("i")); !errors.Is(err, boom) {
-		t.Fatalf("write after a failed flush: %v, want boom", err)
+		t.Fatalf("write after a failed batch: %v, want boom", err)
+	}
+	if err := bc.WriteFrames(frames("j")); !errors.Is(err, boom) {
+		t.Fatalf("batch after a failed batch: %v, want boom", err)
 	}
 	if w, _ := rc.state(); len(w) != 6 {
 		t.Fatalf("written after the failure: %q", w[6:])
+	}
+}
+
+// Once gorilla has written a close frame, events are no longer written,
+// as gorilla refuses further messages; its own writes still go through.
+func TestBatchConnAfterClose(t *testing.T) {
+	rc := &recConn{}
+	bc := newTestBatchConn(rc, 10*time.Second)
+	closeFrame := append([]byte{0x88, 2}, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")...)
+	if _, err := bc.Write(closeFrame); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.WriteFrames(frames("a")); !errors.Is(err, websocket.ErrCloseSent) {
+		t.Fatalf("event after the close frame: %v, want ErrCloseSent", err)
+	}
+	if w, _ := rc.state(); len(w) != 1 {
+		t.Fatalf("writes: %q, want the close frame only", w)
+	}
+}
+
+// An event's frame is byte for byte what gorilla/websocket writes for the
+// same payload, at every length encoding.
+func TestEventFrameMatchesGorilla(t *testing.T) {
+	sizes := []int{0, 1, 125, 126, 1000, 1100, 65535, 65536, 70000}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		for _, n := range sizes {
+			if conn.WriteMessage(websocket.TextMessage, bytes.Repeat([]byte{'x'}, n)) != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	c, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	for _, n := range sizes {
+		want := appendTextFrame(nil, bytes.Repeat([]byte{'x'}, n))
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(br, got); err != nil {
+			t.Fatalf("payload of %d: %v", n, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("payload of %d: gorilla wrote % x..., we build % x...", n, got[:min(12, len(got))], want[:min(12, len(want))])
+		}
 	}
 }
 

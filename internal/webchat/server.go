@@ -240,17 +240,29 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go s.serveConn(conn, hj.conn, room.Identity{Via: room.ViaWeb, Remote: remote, Fingerprint: key, WebToken: token, Settings: true}, release)
 }
 
-// serveConn runs one upgraded connection: the hello exchange, then the read
-// loop, with the write loop in a goroutine of its own.
+// serveConn runs one upgraded connection's hello exchange, then hands the
+// welcomed session to runSession.
 func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity, release func()) {
-	defer release()
-	defer conn.Close()
 	conn.SetReadLimit(s.readLimit)
-
 	cs := s.greet(conn, id)
 	if cs == nil {
+		_ = conn.Close()
+		release()
 		return
 	}
+	// The hello exchange (the session's settings, its first room and
+	// history) may have grown this goroutine's stack far beyond what an
+	// idle session needs, and a collection only halves a stack: the
+	// session's reader and writer start on fresh ones.
+	go s.runSession(conn, bc, cs, release)
+}
+
+// runSession is the read loop of a welcomed session, with the write loop in
+// a goroutine of its own.
+func (s *Server) runSession(conn *websocket.Conn, bc *batchConn, cs *room.Session, release func()) {
+	defer release()
+	defer conn.Close()
+	calls := newWriterCalls()
 	cs.OnClose(func(reason room.CloseReason) {
 		// A writer blocked on a peer that does not read would hold a
 		// dropped session's connection until the write timeout. Close
@@ -258,19 +270,69 @@ func (s *Server) serveConn(conn *websocket.Conn, bc *batchConn, id room.Identity
 		if reason.DropsQueue() {
 			_ = bc.Close()
 		}
+		calls.wake()
 	})
-	// Pong ids from the reader to the writer, the connection's only
-	// writer. A client has no reason to ping faster than they are
-	// answered: pings beyond these get no pong.
-	pongs := make(chan json.RawMessage, 4)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(conn, bc, cs, pongs)
+		s.writeLoop(conn, bc, cs, calls)
 	}()
-	s.readLoop(conn, cs, pongs)
+	s.readLoop(conn, cs, calls)
 	cs.Leave()
 	<-writerDone
+}
+
+// writerCalls is what a session's writer is asked to do besides writing
+// its events: pong the client's pings, ping the client, see that the
+// session is done. It wakes the writer through one channel, so that the
+// writer waits on two (its events and this) rather than on four: that wait
+// is paid for every event written.
+type writerCalls struct {
+	wakeup chan struct{} // holds a token while a call may be pending
+
+	mu      sync.Mutex
+	pongs   []json.RawMessage
+	pingDue bool
+}
+
+// maxPendingPongs bounds the pongs waiting for the writer: a client has no
+// reason to ping faster than it is answered, and pings beyond these get
+// no pong.
+const maxPendingPongs = 4
+
+func newWriterCalls() *writerCalls { return &writerCalls{wakeup: make(chan struct{}, 1)} }
+
+// wake makes the writer look at its calls and at Done.
+func (c *writerCalls) wake() {
+	select {
+	case c.wakeup <- struct{}{}:
+	default: // a token is already waiting
+	}
+}
+
+func (c *writerCalls) pong(id json.RawMessage) {
+	c.mu.Lock()
+	if len(c.pongs) < maxPendingPongs {
+		c.pongs = append(c.pongs, id)
+	}
+	c.mu.Unlock()
+	c.wake()
+}
+
+func (c *writerCalls) ping() {
+	c.mu.Lock()
+	c.pingDue = true
+	c.mu.Unlock()
+	c.wake()
+}
+
+// take returns the pending calls and clears them.
+func (c *writerCalls) take() (pongs []json.RawMessage, ping bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pongs, ping = c.pongs, c.pingDue
+	c.pongs, c.pingDue = nil, false
+	return pongs, ping
 }
 
 // maxHelloAttempts bounds the frames a connection may send before a
@@ -355,7 +417,7 @@ func readFrame(conn *websocket.Conn) (wire.ClientFrame, error) {
 	return wire.DecodeClientFrame(typ, data)
 }
 
-func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- json.RawMessage) {
+func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, calls *writerCalls) {
 	wait := 2 * s.pingInterval
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wait)) })
@@ -403,10 +465,7 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- j
 				cs.Error("bad_frame", fmt.Sprintf("a ping's id must be a string or a number of at most %d bytes", wire.MaxPingIDLen))
 				continue
 			}
-			select {
-			case pongs <- f.ID:
-			default:
-			}
+			calls.pong(f.ID)
 		case "read":
 			id, ok := f.ReadID()
 			switch {
@@ -430,35 +489,49 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, pongs chan<- j
 }
 
 // writeLoop is the connection's only writer once the session exists.
-func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, pongs <-chan json.RawMessage) {
-	ping := time.NewTicker(s.pingInterval)
+func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, calls *writerCalls) {
+	ping := time.AfterFunc(s.pingInterval, calls.ping)
 	defer ping.Stop()
 	for {
+		select {
+		case <-cs.Done():
+			s.finish(conn, bc, cs)
+			return
+		default:
+		}
 		select {
 		case ev := <-cs.Events():
 			if !s.writeBatch(conn, bc, cs, ev) {
 				cs.Close(room.ReasonClosed)
 				return
 			}
-		case <-ping.C:
-			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-			if err := conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				cs.Close(room.ReasonClosed)
-				_ = conn.Close()
-				return
+		case <-calls.wakeup:
+			pongs, pingDue := calls.take()
+			for _, id := range pongs {
+				if !s.writeControl(conn, cs, websocket.TextMessage, wire.EncodePong(id)) {
+					return
+				}
 			}
-		case id := <-pongs:
-			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
-			if err := conn.WriteMessage(websocket.TextMessage, wire.EncodePong(id)); err != nil {
-				cs.Close(room.ReasonClosed)
-				_ = conn.Close()
-				return
+			if pingDue {
+				if !s.writeControl(conn, cs, websocket.PingMessage, nil) {
+					return
+				}
+				ping.Reset(s.pingInterval)
 			}
-		case <-cs.Done():
-			s.finish(conn, bc, cs)
-			return
 		}
 	}
+}
+
+// writeControl writes a ping or a pong through gorilla; on an error it
+// closes the session and the connection and returns false.
+func (s *Server) writeControl(conn *websocket.Conn, cs *room.Session, typ int, data []byte) bool {
+	_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+	if err := conn.WriteMessage(typ, data); err != nil {
+		cs.Close(room.ReasonClosed)
+		_ = conn.Close()
+		return false
+	}
+	return true
 }
 
 // writeBatch writes ev and whatever else is already queued, up to
@@ -476,19 +549,14 @@ func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, cs *room.Sessio
 	return true
 }
 
-// writeFrames writes one frame per event of batch, held by bc and flushed
+// writeFrames writes the frames of batch (at most maxBatchEvents events)
 // together. On a write error it closes the connection.
 func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.Event) error {
-	var err error
-	bc.Hold()
-	for _, ev := range batch {
-		if err = conn.WriteMessage(websocket.TextMessage, ev.Render(room.FormatJSON, wire.EncodeEvent)); err != nil {
-			break
-		}
+	var frames [maxBatchEvents][]byte
+	for i, ev := range batch {
+		frames[i] = eventFrame(ev)
 	}
-	if ferr := bc.Flush(); err == nil {
-		err = ferr
-	}
+	err := bc.WriteFrames(frames[:len(batch)])
 	if err != nil {
 		_ = conn.Close()
 	}
