@@ -51,6 +51,9 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 		}
 		if len(msgs) > 0 {
 			r.lastID.Store(uint64(msgs[len(msgs)-1].ID))
+			// Topic changes after it, if any, come again from the bus's
+			// catch-up (cluster mode), setting the same topic.
+			r.lastEntry = msgs[len(msgs)-1].ID
 		}
 		if len(msgs) > h.history {
 			r.older = true
@@ -173,6 +176,7 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 	for _, o := range gone {
 		o.dropRoom(r)
 	}
+	h.unfollowIfEmpty(r)
 	return nil
 }
 
@@ -194,6 +198,9 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 		return h.store.SetTopic(ctx, &m)
 	}, "room", r.name); err != nil {
 		return err
+	}
+	if h.bus != nil && h.publishStored(r, m, nil, s, nil) {
+		return nil // the room's feed publishes it in the store's order
 	}
 	r.mu.Lock()
 	r.topic = topic

@@ -112,6 +112,9 @@ type Hub struct {
 	// What is kept for a registered user while offline (offline.go).
 	offlineRetention time.Duration
 	maxWaiting       int
+	// bus shares stored entries with the other nodes of a cluster (nil:
+	// a single node; see bus.go).
+	bus Bus
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by
@@ -502,8 +505,21 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 // joinRoomAs is joinRoom; current tells whether r becomes the current room
 // of s.
 func (h *Hub) joinRoomAs(s *Session, r *Room, current bool) bool {
+	h.follow(r)
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	joined := h.joinRoomLocked(s, r, current)
+	// The feed stopped (its last member left) since follow: start it again
+	// now that s is in, catching up with what came meanwhile.
+	refollow := joined && h.bus != nil && r.feed == nil
+	r.mu.Unlock()
+	if refollow {
+		h.follow(r)
+	}
+	return joined
+}
+
+// joinRoomLocked is joinRoomAs once r is followed. r.mu must be held.
+func (h *Hub) joinRoomLocked(s *Session, r *Room, current bool) bool {
 	if r.removed.Load() {
 		return false
 	}
@@ -580,6 +596,7 @@ func (s *Session) Leave() {
 				r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)}, notePart(nick))
 			}
 			r.mu.Unlock()
+			h.unfollowIfEmpty(r)
 		}
 		s.mu.Lock()
 		s.rooms, s.current = nil, nil
@@ -755,22 +772,37 @@ func (h *Hub) sayOnce(s *Session, r *Room, text string, action bool, cid string)
 	if action {
 		m.Kind = store.KindAction
 	}
-	publish := func() {
+	stamp := func() {
 		ev.ID = uint64(m.ID)
 		if cid != "" {
 			echo = &Event{Kind: KindMessage, ID: ev.ID, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action, Time: ev.Time, CID: cid, fromKey: ev.fromKey}
 		}
+	}
+	publish := func() {
+		stamp()
 		r.publishMessage(h, ev, s, echo)
 	}
 	q, queued := h.store.(store.QueuedAppender)
-	if !queued {
+	if !queued || h.bus != nil {
 		// Stored and published as one step under pubMu.
 		defer r.pubMu.Unlock()
 		err := h.persistMessage(r, ev, func(ctx context.Context) error { return h.store.AppendMessage(ctx, m) })
 		if err != nil {
 			return nil, err
 		}
-		publish()
+		if h.bus == nil {
+			publish()
+			return echo, nil
+		}
+		// In a cluster the room's feed publishes it in the store's order.
+		stamp()
+		if !h.publishStored(r, *m, ev, s, echo) {
+			mine := ev
+			if echo != nil {
+				mine = echo
+			}
+			s.deliver(mine)
+		}
 		return echo, nil
 	}
 	// Queued under pubMu, so the store numbers the room's messages in this
@@ -904,6 +936,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	defer h.stopStore()
 	// Before the store is let go: the read markers not yet written.
 	defer h.flushAllReads()
+	defer h.stopFeeds()
 	h.mu.Lock()
 	h.stopping = true
 	all := make([]*Session, 0, len(h.nicks))

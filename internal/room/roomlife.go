@@ -177,6 +177,7 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 	for _, s := range members {
 		s.dropRoom(r)
 	}
+	h.unfollowIfEmpty(r)
 	err := h.forgetStoredRoom(name)
 	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", parted, "reason", reason)
 	if err != nil {
