@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			a.closeStore()
 			return nil, err
 		}
-		hubOpts = append(hubOpts, room.WithBus(bus))
+		hubOpts = append(hubOpts, room.WithBus(bus), room.WithNickClaims(clusterClaims{node: a.node, log: log}))
 	}
 	if err := a.assemble(ctx, keys, hubOpts); err != nil {
 		a.closeCluster()
@@ -186,6 +186,9 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 	a.probes.addReadyCheck(health.Check{Name: "store", Func: a.store.Ready})
 	if a.node != nil {
 		a.probes.addReadyCheck(clusterReady(a.node))
+		// Others may now take this node's nicks: its sessions end.
+		hub := a.hub
+		a.node.OnFence(func() { hub.DisconnectAll(room.ReasonClusterLost) })
 	}
 	httpSrv := &http.Server{
 		Handler:           a.probes.handler(web.Handler()),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/cluster"
@@ -136,3 +137,37 @@ func (c clusterFeed) Offer(m store.Message) {
 }
 
 func (c clusterFeed) Stop() { c.f.Stop() }
+
+// claimTimeout bounds one nick claim or release on the bus.
+const claimTimeout = 3 * time.Second
+
+// clusterClaims is the hub's NickClaims over a cluster node.
+type clusterClaims struct {
+	node *cluster.Node
+	log  *slog.Logger
+}
+
+var _ room.NickClaims = clusterClaims{}
+
+func (c clusterClaims) ClaimNick(fold string, claim room.NickClaim) error {
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	err := c.node.ClaimNick(ctx, fold, cluster.Claim{Fingerprint: claim.Fingerprint, Session: claim.Session})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrNickHeld):
+		return room.ErrNickHeldElsewhere
+	default:
+		return errors.Join(room.ErrClaimsUnavailable, err)
+	}
+}
+
+func (c clusterClaims) ReleaseNick(fold string, claim room.NickClaim) {
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	// A claim left behind is taken over once this node's lease ends.
+	if err := c.node.ReleaseNick(ctx, fold, cluster.Claim{Fingerprint: claim.Fingerprint, Session: claim.Session}); err != nil {
+		c.log.Warn("cluster: nick release failed", "err", err)
+	}
+}

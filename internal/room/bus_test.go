@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -185,5 +186,93 @@ func TestBusFollowsWhileMembersHere(t *testing.T) {
 	alice.Leave()
 	if n := bus.following("side") + bus.following("lobby"); n != 0 {
 		t.Fatalf("%d feeds left once everyone left", n)
+	}
+}
+
+// fakeClaims is a cluster's nick claims shared by hubs; down makes every
+// claim fail as an unreachable bus does.
+type fakeClaims struct {
+	mu   sync.Mutex
+	held map[string]nodeClaim
+	down bool
+}
+
+type nodeClaim struct {
+	node int
+	NickClaim
+}
+
+// fakeClaimsNode is one hub's view of the claims.
+type fakeClaimsNode struct {
+	c    *fakeClaims
+	node int
+}
+
+func (n fakeClaimsNode) ClaimNick(fold string, claim NickClaim) error {
+	c := n.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down {
+		return ErrClaimsUnavailable
+	}
+	mine := nodeClaim{n.node, claim}
+	if cur, ok := c.held[fold]; ok && cur != mine && (claim.Fingerprint == "" || cur.Fingerprint != claim.Fingerprint) {
+		return ErrNickHeldElsewhere
+	}
+	c.held[fold] = mine
+	return nil
+}
+
+func (n fakeClaimsNode) ReleaseNick(fold string, claim NickClaim) {
+	c := n.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held[fold] == (nodeClaim{n.node, claim}) {
+		delete(c.held, fold)
+	}
+}
+
+// A nick connected on one node is taken on the others: a guest gets the
+// alternative nick, /nick is refused; once its holder leaves, it is free.
+// When claims cannot be checked, connecting is refused with a code that
+// says to try again.
+func TestNickClaimsAcrossHubs(t *testing.T) {
+	claims := &fakeClaims{held: map[string]nodeClaim{}}
+	st := store.NewMemory()
+	var hubs []*Hub
+	for node := range 2 {
+		h := newTestHub(t, WithStore(st), WithNickClaims(fakeClaimsNode{claims, node}))
+		if err := h.LoadRooms(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		hubs = append(hubs, h)
+	}
+	alice := connect(t, hubs[0], "alice", ViaWeb)
+	if _, err := hubs[1].Connect(Identity{Nick: "Alice", Via: ViaWeb}); errorCode(err) != "nick_taken" {
+		t.Fatalf("Alice on the other node: %v", err)
+	}
+	other := connect(t, hubs[1], "alice", ViaSSH) // alternative nick allowed
+	if other.Nick() != "alice_2" {
+		t.Fatalf("guest got %q, want alice_2", other.Nick())
+	}
+	if ev := answerTo(t, hubs[1], other, "/nick alice"); ev.Code != "nick_taken" {
+		t.Fatalf("/nick alice = %+v", ev)
+	}
+	alice.Leave()
+	answerTo(t, hubs[1], other, "/nick alice")
+	if other.Nick() != "alice" {
+		t.Fatalf("after alice left: %q", other.Nick())
+	}
+	// The old nick was given back.
+	if s := connect(t, hubs[0], "alice_2", ViaWeb); s.Nick() != "alice_2" {
+		t.Fatalf("alice_2 not freed: %q", s.Nick())
+	}
+
+	claims.mu.Lock()
+	claims.down = true
+	claims.mu.Unlock()
+	_, err := hubs[0].Connect(Identity{Nick: "carol", Via: ViaWeb})
+	if errorCode(err) != CodeClusterUnavailable || !errors.Is(err, ErrClaimsUnavailable) {
+		t.Fatalf("connect with claims down: %v", err)
 	}
 }
