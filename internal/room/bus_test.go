@@ -3,8 +3,10 @@ package room
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tertulia/tertulia/internal/store"
 )
@@ -274,5 +276,30 @@ func TestNickClaimsAcrossHubs(t *testing.T) {
 	_, err := hubs[0].Connect(Identity{Nick: "carol", Via: ViaWeb})
 	if errorCode(err) != CodeClusterUnavailable || !errors.Is(err, ErrClaimsUnavailable) {
 		t.Fatalf("connect with claims down: %v", err)
+	}
+}
+
+// In cluster mode reclaiming an unused room forgets this node's copy only:
+// another node may be using it, so it stays in the shared store.
+func TestBusReclaimKeepsStoredRoom(t *testing.T) {
+	clock := newFakeClock()
+	bus, st := newFakeBus(), store.NewMemory()
+	h := newTestHub(t, WithStore(st), WithBus(fakeNode{bus}), WithClock(clock.Now), WithRoomReclaim(time.Minute))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, h, "alice", ViaWeb)
+	h.Input(alice, "", "/join quiet")
+	h.Input(alice, "", "/part quiet")
+	clock.Advance(2 * time.Minute)
+	if n := h.ReclaimRooms(); n != 1 {
+		t.Fatalf("reclaimed %d rooms, want 1", n)
+	}
+	rooms, err := st.Rooms(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rooms, func(r store.Room) bool { return r.Name == "quiet" }) {
+		t.Fatalf("#quiet was deleted from the shared store: %+v", rooms)
 	}
 }

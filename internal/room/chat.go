@@ -30,7 +30,8 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	now := h.now()
 	reclaimed := 0
 	for _, sr := range stored {
-		if h.reclaimAfter > 0 && sr.Name != h.lobby && !sr.HasEntries && sr.Topic == "" && !sr.TopicLocked {
+		// Not in cluster mode: another node may be using the room.
+		if h.bus == nil && h.reclaimAfter > 0 && sr.Name != h.lobby && !sr.HasEntries && sr.Topic == "" && !sr.TopicLocked {
 			// Nothing of it was kept and nobody is in it after a restart:
 			// a room name is all it holds, and it would count against
 			// --max-rooms for good.
