@@ -113,6 +113,23 @@ func TestClusterOneOrderAcrossNodes(t *testing.T) {
 	erin.expect("topic at join", func(f frame) bool {
 		return f.Type == "topic" && strings.Contains(string(f.Raw), "shared plans")
 	})
+
+	// A room made on node 1 is joined on node 2 with its history, and
+	// followed from then on.
+	alice := clients[0]
+	alice.say("/join #side")
+	alice.expect("#side history", func(f frame) bool { return f.Type == "history" && f.Room == "side" })
+	alice.sendJSON(map[string]string{"type": "say", "room": "side", "text": "before carol"})
+	alice.expect("echo", isMessage("alice", "before carol"))
+	carol := clients[2]
+	carol.say("/join #side")
+	h := carol.expect("#side history", func(f frame) bool { return f.Type == "history" && f.Room == "side" })
+	if !strings.Contains(string(h.Raw), `"before carol"`) {
+		t.Fatalf("carol's #side history: %s", h.Raw)
+	}
+	carol.sendJSON(map[string]string{"type": "say", "room": "side", "text": "hi from node 2"})
+	alice.expect("carol's message", isMessage("carol", "hi from node 2"))
+
 	if code, body := getReadyz(t, nodes[1].HTTPAddr); code != 200 || !strings.Contains(body, "ok cluster\n") {
 		t.Fatalf("/readyz: %d %q", code, body)
 	}
