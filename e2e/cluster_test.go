@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/tertulia/tertulia/internal/app"
 	"github.com/tertulia/tertulia/internal/cluster/natstest"
 )
@@ -168,4 +171,28 @@ func getReadyz(t *testing.T, httpAddr string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// A node cut off from NATS cannot keep its lease: once it has gone
+// without a renewal for two thirds of the lease, it closes its sessions
+// (the other nodes may give their nicks away) and says it is not ready.
+func TestClusterNodeFencesItselfWithoutNATS(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	node := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URL(), "node-1" })
+	alice := joinWS(t, node.HTTPAddr, "alice")
+	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+
+	bus.Shutdown()
+	select {
+	case <-alice.closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the session was not closed once the lease was lost")
+	}
+	var ce *websocket.CloseError
+	if err := alice.closeErr(); !errors.As(err, &ce) || ce.Text != "cluster connection lost" {
+		t.Fatalf("websocket closed with %v, want reason cluster connection lost", err)
+	}
+	if code, body := getReadyz(t, node.HTTPAddr); code != http.StatusServiceUnavailable || !strings.Contains(body, "cluster") {
+		t.Fatalf("/readyz without the lease: %d %q", code, body)
+	}
 }

@@ -164,6 +164,9 @@ func (c clusterClaims) ClaimNick(fold string, claim room.NickClaim) error {
 }
 
 func (c clusterClaims) ReleaseNick(fold string, claim room.NickClaim) {
+	if !c.node.Live() {
+		return // without the lease, its claims are taken over anyway
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
 	// A claim left behind is taken over once this node's lease ends.
