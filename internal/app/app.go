@@ -18,6 +18,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/tertulia/tertulia/internal/access"
+	"github.com/tertulia/tertulia/internal/cluster"
 	"github.com/tertulia/tertulia/internal/health"
 	"github.com/tertulia/tertulia/internal/logx"
 	"github.com/tertulia/tertulia/internal/metrics"
@@ -31,9 +32,12 @@ import (
 // Listen binds the listeners, Serve serves until its context ends and then
 // shuts down, Close releases the store.
 type App struct {
-	cfg          Config
-	log          *slog.Logger
-	store        serverStore
+	cfg   Config
+	log   *slog.Logger
+	store serverStore
+	// node is this process's membership of the cluster (nil: a single
+	// node).
+	node         *cluster.Node
 	hub          *room.Hub
 	probes       *probes
 	fingerprints []string // the host keys', for the start line
@@ -79,7 +83,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	a := &App{cfg: cfg, log: log, store: st}
+	if a.node, err = a.joinCluster(ctx); err != nil {
+		a.closeStore()
+		return nil, err
+	}
+	if a.node != nil {
+		bus, err := newClusterBus(a.node, st)
+		if err != nil {
+			a.closeCluster()
+			a.closeStore()
+			return nil, err
+		}
+		hubOpts = append(hubOpts, room.WithBus(bus), room.WithNickClaims(clusterClaims{node: a.node, log: log}))
+	}
 	if err := a.assemble(ctx, keys, hubOpts); err != nil {
+		a.closeCluster()
 		a.closeStore()
 		return nil, err
 	}
@@ -166,6 +184,12 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 		a.probes.addReadyCheck(c)
 	}
 	a.probes.addReadyCheck(health.Check{Name: "store", Func: a.store.Ready})
+	if a.node != nil {
+		a.probes.addReadyCheck(clusterReady(a.node))
+		// Others may now take this node's nicks: its sessions end.
+		hub := a.hub
+		a.node.OnFence(func() { hub.DisconnectAll(room.ReasonClusterLost) })
+	}
 	httpSrv := &http.Server{
 		Handler:           a.probes.handler(web.Handler()),
 		ReadHeaderTimeout: noneIfZero(cfg.HTTP.ReadHeader),
@@ -266,7 +290,17 @@ func (a *App) Serve(ctx context.Context) error {
 // which goes last, after every session is gone, so nothing writes after it.
 func (a *App) Close() {
 	closeListeners(a.services)
+	a.closeCluster()
 	a.closeStore()
+}
+
+// closeCluster gives this node's lease back, so that others may take its
+// nicks at once.
+func (a *App) closeCluster() {
+	if a.node != nil {
+		a.node.Close()
+		a.node = nil
+	}
 }
 
 func (a *App) closeStore() {

@@ -132,3 +132,27 @@ func TestListenFailureReleasesEarlierListeners(t *testing.T) {
 		}
 	}
 }
+
+// Cluster mode needs the shared PostgreSQL store, NATS URLs and a node id
+// that fits a NATS key; Validate names each problem.
+func TestClusterConfigIsChecked(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Cluster = "nats://a:4222,http://b:4222"
+	cfg.NodeID = "node.one"
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("cluster without PostgreSQL accepted")
+	}
+	for _, want := range []string{"--store postgres://", `"http://b:4222" is not a NATS URL`, `node id "node.one"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	cfg.Store, cfg.Cluster, cfg.NodeID = "postgres://tertulia@db/chat", "nats://a:4222, nats://b:4222", "node-1"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if id := DefaultNodeID(); !validNodeID(id) {
+		t.Fatalf("default node id %q is not valid", id)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/connlimit"
@@ -25,6 +27,13 @@ type Config struct {
 	// the embedded SQLite database in Files.DataDir, or a PostgreSQL URL
 	// (postgres://…).
 	Store string
+	// Cluster lists the NATS servers (comma-separated nats://host:port)
+	// through which several nodes sharing Store (PostgreSQL) share their
+	// rooms; empty: a single node.
+	Cluster string
+	// NodeID names this node in the cluster (letters, digits, '-' and
+	// '_'), unique among the nodes; read only with Cluster.
+	NodeID string
 	// SQLiteSync is the store's synchronous mode (store.SyncFull or
 	// store.SyncNormal).
 	SQLiteSync string
@@ -107,6 +116,7 @@ func DefaultConfig() Config {
 		Listen:          ListenAddrs{SSH: DefaultSSHAddr, HTTP: DefaultHTTPAddr},
 		Files:           Files{HostKeyDir: DefaultHostKeyDir, DataDir: DefaultDataDir},
 		SQLiteSync:      store.DefaultSync,
+		NodeID:          DefaultNodeID(),
 		ShutdownTimeout: DefaultShutdownTimeout,
 		HTTP: HTTPTimeouts{
 			ReadHeader: DefaultHTTPReadHeaderTimeout,
@@ -140,6 +150,19 @@ func (c Config) Validate() error {
 	if c.Store != "" && !store.IsPostgresURL(c.Store) {
 		errs = append(errs, fmt.Errorf("store: %q is not a PostgreSQL URL (postgres://…); leave it empty for the embedded SQLite database", c.Store))
 	}
+	if c.Cluster != "" {
+		if !store.IsPostgresURL(c.Store) {
+			errs = append(errs, errors.New("cluster: the nodes must share a PostgreSQL store: give --store postgres://… with --cluster"))
+		}
+		for _, u := range ParseList(c.Cluster) {
+			if !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+				errs = append(errs, fmt.Errorf("cluster: %q is not a NATS URL (nats://host:4222)", u))
+			}
+		}
+		if !validNodeID(c.NodeID) {
+			errs = append(errs, fmt.Errorf("node id %q: use 1 to 64 letters, digits, '-' and '_'", c.NodeID))
+		}
+	}
 	if _, err := store.ParseSync(c.SQLiteSync); err != nil {
 		errs = append(errs, fmt.Errorf("sqlite sync: %w", err))
 	}
@@ -159,4 +182,36 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Room.Validate(), c.SSH.Validate(), c.Web.Validate(), c.Conns.Validate())
 	return errors.Join(errs...)
+}
+
+// DefaultNodeID is the host name, with what a node id may not hold
+// (dots of a domain name) as '-'.
+func DefaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "tertulia"
+	}
+	id := []rune(host)
+	for i, r := range id {
+		if !nodeIDRune(r) {
+			id[i] = '-'
+		}
+	}
+	return string(id)
+}
+
+func validNodeID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !nodeIDRune(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func nodeIDRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }

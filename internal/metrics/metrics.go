@@ -74,7 +74,7 @@ func New() *Metrics {
 		}, []string{"via"}),
 		sessionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "sessions_closed_total",
-			Help: "Chat sessions closed, by front-end and reason (quit, closed, slow_client, stopping, flooding, signed_out, kicked, banned).",
+			Help: "Chat sessions closed, by front-end and reason (quit, closed, slow_client, stopping, flooding, signed_out, kicked, banned, cluster_lost).",
 		}, []string{"via", "reason"}),
 		slowDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "slow_client_drops_total",

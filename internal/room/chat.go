@@ -30,7 +30,8 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	now := h.now()
 	reclaimed := 0
 	for _, sr := range stored {
-		if h.reclaimAfter > 0 && sr.Name != h.lobby && !sr.HasEntries && sr.Topic == "" && !sr.TopicLocked {
+		// Not in cluster mode: another node may be using the room.
+		if h.bus == nil && h.reclaimAfter > 0 && sr.Name != h.lobby && !sr.HasEntries && sr.Topic == "" && !sr.TopicLocked {
 			// Nothing of it was kept and nobody is in it after a restart:
 			// a room name is all it holds, and it would count against
 			// --max-rooms for good.
@@ -51,6 +52,9 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 		}
 		if len(msgs) > 0 {
 			r.lastID.Store(uint64(msgs[len(msgs)-1].ID))
+			// Topic changes after it, if any, come again from the bus's
+			// catch-up (cluster mode), setting the same topic.
+			r.lastEntry = msgs[len(msgs)-1].ID
 		}
 		if len(msgs) > h.history {
 			r.older = true
@@ -173,6 +177,7 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 	for _, o := range gone {
 		o.dropRoom(r)
 	}
+	h.unfollowIfEmpty(r)
 	return nil
 }
 
@@ -194,6 +199,9 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 		return h.store.SetTopic(ctx, &m)
 	}, "room", r.name); err != nil {
 		return err
+	}
+	if h.bus != nil && h.publishStored(r, m, nil, s, nil) {
+		return nil // the room's feed publishes it in the store's order
 	}
 	r.mu.Lock()
 	r.topic = topic

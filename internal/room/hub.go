@@ -112,6 +112,11 @@ type Hub struct {
 	// What is kept for a registered user while offline (offline.go).
 	offlineRetention time.Duration
 	maxWaiting       int
+	// bus shares stored entries with the other nodes of a cluster (nil:
+	// a single node; see bus.go); claims keeps nicks unique across them
+	// (claims.go).
+	bus    Bus
+	claims NickClaims
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by
@@ -394,6 +399,20 @@ func (h *Hub) lobbyRoom() *Room {
 // id.AltNick an alternative. It returns with the person's memberMu held.
 func (h *Hub) enterPerson(s *Session, id Identity) (p *person, wanted string, err error) {
 	for {
+		p, wanted, err = h.enterPersonOnce(s, id)
+		if err != errEnterAgain {
+			return p, wanted, err
+		}
+	}
+}
+
+// errEnterAgain: things changed while a nick was claimed across the
+// cluster; enterPersonOnce is run again.
+var errEnterAgain = errors.New("enter again")
+
+// enterPersonOnce is enterPerson, or errEnterAgain.
+func (h *Hub) enterPersonOnce(s *Session, id Identity) (p *person, wanted string, err error) {
+	for {
 		h.mu.Lock()
 		if h.stopping {
 			h.mu.Unlock()
@@ -430,21 +449,56 @@ func (h *Hub) enterPerson(s *Session, id Identity) (p *person, wanted string, er
 	}
 	defer h.mu.Unlock()
 	wanted = h.access.OwnedNick(id.Nick, id.Fingerprint)
-	nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick)
-	if err != nil {
-		return nil, "", err
-	}
-	p = &person{id: h.nextPerson.Add(1), sessions: []*Session{s}}
-	// Not published yet: nobody else can hold its lock.
-	p.memberMu.Lock()
+	claim := NickClaim{Session: s.id}
 	if id.Fingerprint != "" && len(h.access.NicksOf(id.Fingerprint)) > 0 {
-		p.key = id.Fingerprint
-		h.keyPeople[p.key] = p
+		claim = NickClaim{Fingerprint: id.Fingerprint}
 	}
-	s.person = p
-	s.nick, s.fold = nick, access.Fold(nick)
-	h.nicks[s.fold] = p
-	return p, wanted, nil
+	// Nicks held on other nodes (cluster mode), by fold.
+	elsewhere := map[string]bool{}
+	for {
+		nick, err := h.freeNickLocked(wanted, id.Fingerprint, id.AltNick, elsewhere)
+		if err != nil {
+			return nil, "", err
+		}
+		fold := access.Fold(nick)
+		if h.claims != nil {
+			// Claimed across the cluster without h.mu (the bus may be
+			// slow), then checked here again.
+			h.mu.Unlock()
+			held, err := h.claimNick(fold, claim)
+			h.mu.Lock()
+			if err != nil {
+				return nil, "", err
+			}
+			if held {
+				elsewhere[fold] = true
+				continue
+			}
+			again, err := h.freeNickLocked(nick, id.Fingerprint, false, nil)
+			if err != nil || again != nick || h.stopping || (claim.Fingerprint != "" && h.keyPeople[claim.Fingerprint] != nil) {
+				// Taken here meanwhile, or the key's first session came
+				// in: start again.
+				h.mu.Unlock()
+				h.releaseNick(fold, claim)
+				h.mu.Lock()
+				if h.stopping || (claim.Fingerprint != "" && h.keyPeople[claim.Fingerprint] != nil) {
+					return nil, "", errEnterAgain
+				}
+				continue
+			}
+		}
+		p = &person{id: h.nextPerson.Add(1), sessions: []*Session{s}, claim: claim}
+		// Not published yet: nobody else can hold its lock.
+		p.memberMu.Lock()
+		if claim.Fingerprint != "" {
+			p.key = id.Fingerprint
+			h.keyPeople[p.key] = p
+		}
+		s.person = p
+		s.nick, s.fold = nick, fold
+		h.nicks[s.fold] = p
+		return p, wanted, nil
+	}
 }
 
 // admitRefusal is admit's error as Connect reports it.
@@ -459,10 +513,12 @@ func admitRefusal(err error) error {
 }
 
 // freeNickLocked returns nick if this key may use it now, or with alt an
-// unused, unregistered "nick_N". h.mu must be held.
-func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool) (string, error) {
+// unused, unregistered "nick_N"; nicks whose folds are in elsewhere are
+// in use on other nodes. h.mu must be held.
+func (h *Hub) freeNickLocked(nick, fingerprint string, alt bool, elsewhere map[string]bool) (string, error) {
 	usable := func(n string) bool {
-		if _, taken := h.nicks[access.Fold(n)]; taken {
+		fold := access.Fold(n)
+		if _, taken := h.nicks[fold]; taken || elsewhere[fold] {
 			return false
 		}
 		owner := h.registeredTo(n)
@@ -502,8 +558,21 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 // joinRoomAs is joinRoom; current tells whether r becomes the current room
 // of s.
 func (h *Hub) joinRoomAs(s *Session, r *Room, current bool) bool {
+	h.follow(r)
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	joined := h.joinRoomLocked(s, r, current)
+	// The feed stopped (its last member left) since follow: start it again
+	// now that s is in, catching up with what came meanwhile.
+	refollow := joined && h.bus != nil && r.feed == nil
+	r.mu.Unlock()
+	if refollow {
+		h.follow(r)
+	}
+	return joined
+}
+
+// joinRoomLocked is joinRoomAs once r is followed. r.mu must be held.
+func (h *Hub) joinRoomLocked(s *Session, r *Room, current bool) bool {
 	if r.removed.Load() {
 		return false
 	}
@@ -559,9 +628,11 @@ func (s *Session) Leave() {
 		s.mu.Unlock()
 		p := s.person
 		p.sessions = slices.DeleteFunc(p.sessions, func(o *Session) bool { return o == s })
+		release := ""
 		if len(p.sessions) == 0 {
 			if h.nicks[fold] == p {
 				delete(h.nicks, fold)
+				release = fold
 			}
 			if p.key != "" && h.keyPeople[p.key] == p {
 				delete(h.keyPeople, p.key)
@@ -569,6 +640,7 @@ func (s *Session) Leave() {
 		}
 		stopping := h.stopping
 		h.mu.Unlock()
+		h.releaseNick(release, p.claim)
 		if !stopping { // Shutdown records every key as seen at once
 			h.noteKeySeen(s)
 		}
@@ -580,6 +652,7 @@ func (s *Session) Leave() {
 				r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)}, notePart(nick))
 			}
 			r.mu.Unlock()
+			h.unfollowIfEmpty(r)
 		}
 		s.mu.Lock()
 		s.rooms, s.current = nil, nil
@@ -755,22 +828,37 @@ func (h *Hub) sayOnce(s *Session, r *Room, text string, action bool, cid string)
 	if action {
 		m.Kind = store.KindAction
 	}
-	publish := func() {
+	stamp := func() {
 		ev.ID = uint64(m.ID)
 		if cid != "" {
 			echo = &Event{Kind: KindMessage, ID: ev.ID, Room: ev.Room, From: ev.From, Text: ev.Text, Action: ev.Action, Time: ev.Time, CID: cid, fromKey: ev.fromKey}
 		}
+	}
+	publish := func() {
+		stamp()
 		r.publishMessage(h, ev, s, echo)
 	}
 	q, queued := h.store.(store.QueuedAppender)
-	if !queued {
+	if !queued || h.bus != nil {
 		// Stored and published as one step under pubMu.
 		defer r.pubMu.Unlock()
 		err := h.persistMessage(r, ev, func(ctx context.Context) error { return h.store.AppendMessage(ctx, m) })
 		if err != nil {
 			return nil, err
 		}
-		publish()
+		if h.bus == nil {
+			publish()
+			return echo, nil
+		}
+		// In a cluster the room's feed publishes it in the store's order.
+		stamp()
+		if !h.publishStored(r, *m, ev, s, echo) {
+			mine := ev
+			if echo != nil {
+				mine = echo
+			}
+			s.deliver(mine)
+		}
 		return echo, nil
 	}
 	// Queued under pubMu, so the store numbers the room's messages in this
@@ -845,6 +933,28 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		return nil
 	}
 	fold := access.Fold(nick)
+	s.mu.Lock()
+	oldFold := s.fold
+	s.mu.Unlock()
+	// In a cluster the new nick is claimed first (without h.mu: the bus
+	// may be slow); the claim is given back unless the change is made.
+	claim, kept := s.person.claim, false
+	if h.claims != nil && fold != oldFold {
+		held, err := h.claimNick(fold, claim)
+		if err != nil {
+			return err
+		}
+		if held {
+			return userErr("nick_taken", "the nick "+nick+" is already in use")
+		}
+		defer func() {
+			if kept {
+				h.releaseNick(oldFold, claim)
+			} else {
+				h.releaseNick(fold, claim)
+			}
+		}()
+	}
 	h.mu.Lock()
 	select {
 	case <-s.done:
@@ -867,6 +977,7 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	// The person's sessions share the nick.
 	delete(h.nicks, s.fold)
 	h.nicks[fold] = s.person
+	kept = true
 	all := append([]*Session(nil), s.person.sessions...)
 	for _, o := range all {
 		o.mu.Lock()
@@ -904,6 +1015,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	defer h.stopStore()
 	// Before the store is let go: the read markers not yet written.
 	defer h.flushAllReads()
+	defer h.stopFeeds()
 	h.mu.Lock()
 	h.stopping = true
 	all := make([]*Session, 0, len(h.nicks))

@@ -33,6 +33,9 @@ type person struct {
 	// key is the registered key whose sessions share this person, "" for
 	// a person of one session.
 	key string
+	// claim is how the person claims its nick across a cluster (see
+	// claims.go); set once.
+	claim NickClaim
 	// memberMu makes a change of the person's rooms (a join or part,
 	// applied to every session, or a new session taking the person's
 	// rooms) one step. Taken holding no lock; see doc.go.

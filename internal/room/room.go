@@ -27,7 +27,20 @@ type Room struct {
 	// is published (or failed); nil if none was queued. Guarded by pubMu.
 	tail chan struct{}
 
+	// feedMu makes starting and stopping the room's feed on the bus (see
+	// bus.go) one step; taken holding no lock but a person's memberMu or
+	// pubMu.
+	feedMu sync.Mutex
+
 	mu sync.Mutex
+	// feed follows the room on the hub's bus while it has members here
+	// (nil without a bus); echoes are the entries this node stored and
+	// offered to it, not yet delivered, by ID; lastEntry is the ID of the
+	// room's last entry delivered here (any kind). Written under feedMu
+	// and mu.
+	feed      Feed
+	echoes    map[int64]pendingEcho
+	lastEntry int64
 	// members are the sessions in the room: where its events are
 	// delivered. people maps each person in it to the key it is filed
 	// under in order (its folded nick when it was filed: the room's own
@@ -315,12 +328,17 @@ func (r *Room) publish(h *Hub, ev *Event) {
 // place, even if it left the room meanwhile: it answers its say.
 func (r *Room) publishMessage(h *Hub, ev *Event, sender *Session, echo *Event) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.publishMessageLocked(h, ev, sender, echo)
+}
+
+// publishMessageLocked is publishMessage. r.mu must be held.
+func (r *Room) publishMessageLocked(h *Hub, ev *Event, sender *Session, echo *Event) {
 	r.kept = true
 	r.rememberLocked(ev, h.history)
 	r.lastID.Store(max(r.lastID.Load(), ev.ID))
 	if echo == nil {
 		r.publishLocked(h, ev)
-		r.mu.Unlock()
 		return
 	}
 	// The sender's other sessions get ev: the same message, without the
@@ -344,7 +362,6 @@ func (r *Room) publishMessage(h *Hub, ev *Event, sender *Session, echo *Event) {
 		sender.deliver(echo)
 	}
 	h.obs.Delivered(len(r.members))
-	r.mu.Unlock()
 }
 
 // drainLocked waits until every message queued so far is published, so an

@@ -81,7 +81,8 @@ func (h *Hub) allowRoomCreation(s *Session) error {
 
 // ReclaimRooms removes, from the hub and the store, the rooms that hold
 // nothing (no stored message or topic, no +t) and have been empty for the
-// reclaim delay; never the lobby. It returns how many. The server calls it
+// reclaim delay; never the lobby. In cluster mode they stay in the
+// store, which other nodes share. It returns how many. The server calls it
 // periodically, and it runs whenever the room cap is reached.
 func (h *Hub) ReclaimRooms() int {
 	if h.reclaimAfter <= 0 {
@@ -107,6 +108,13 @@ func (h *Hub) ReclaimRooms() int {
 	}
 	h.mu.Unlock()
 	for _, name := range names {
+		if h.bus != nil {
+			// Another node may be using the room right now (what it
+			// stores there, this node, not following it, never saw):
+			// only this node's copy goes.
+			h.releaseRoomName(name)
+			continue
+		}
 		h.forgetStoredRoom(name)
 	}
 	if len(names) > 0 {
@@ -121,11 +129,17 @@ func (h *Hub) forgetStoredRoom(name string) error {
 	err := h.persist("delete room", "#"+name+" was removed, but its stored history could not be deleted: it may come back after a restart", func(ctx context.Context) error {
 		return h.store.DeleteRoom(ctx, name)
 	}, "room", name)
+	h.releaseRoomName(name)
+	return err
+}
+
+// releaseRoomName lets a name taken out of h.rooms (and marked busy) be
+// created again.
+func (h *Hub) releaseRoomName(name string) {
 	h.mu.Lock()
 	close(h.busyRooms[name])
 	delete(h.busyRooms, name)
 	h.mu.Unlock()
-	return err
 }
 
 // removeRoom is /rmroom: an operator removes a room and its stored history.
@@ -177,6 +191,7 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 	for _, s := range members {
 		s.dropRoom(r)
 	}
+	h.unfollowIfEmpty(r)
 	err := h.forgetStoredRoom(name)
 	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", parted, "reason", reason)
 	if err != nil {

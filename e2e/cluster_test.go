@@ -1,0 +1,198 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/tertulia/tertulia/internal/app"
+	"github.com/tertulia/tertulia/internal/cluster/natstest"
+)
+
+// clusterNodes starts n servers sharing one PostgreSQL database and one
+// NATS server, as nodes of one cluster.
+func clusterNodes(t *testing.T, n int) []*server {
+	t.Helper()
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range n {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID = url, bus.URL(), fmt.Sprintf("node-%d", i+1)
+		}))
+	}
+	return nodes
+}
+
+// lobbyMessages collects n lobby messages a client receives, in order.
+func lobbyMessages(wc *wsClient, n int) []frame {
+	var got []frame
+	for len(got) < n {
+		got = append(got, wc.expect(fmt.Sprintf("message %d of %d", len(got)+1, n), func(f frame) bool {
+			return f.Type == "message" && f.Room == "lobby"
+		}))
+	}
+	return got
+}
+
+// Two nodes share the lobby: with senders on both at once, every client on
+// either node gets every message once, all in the same order (the store's);
+// a topic set on one node reaches the other; /readyz checks the cluster.
+func TestClusterOneOrderAcrossNodes(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	clients := []*wsClient{
+		joinWS(t, nodes[0].HTTPAddr, "alice"), joinWS(t, nodes[0].HTTPAddr, "bob"),
+		joinWS(t, nodes[1].HTTPAddr, "carol"), joinWS(t, nodes[1].HTTPAddr, "dave"),
+	}
+	for _, c := range clients {
+		c.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+	}
+	const perSender = 25
+	senders := []struct {
+		wc   *wsClient
+		nick string
+	}{{clients[0], "alice"}, {clients[2], "carol"}, {clients[3], "dave"}}
+	var wg sync.WaitGroup
+	for _, s := range senders {
+		wg.Go(func() {
+			for i := range perSender {
+				if err := s.wc.ws.Say("lobby", fmt.Sprintf("%s %d", s.nick, i)); err != nil {
+					t.Errorf("%s: %v", s.nick, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := perSender * len(senders)
+	var first []string
+	for i, c := range clients {
+		got := lobbyMessages(c, total)
+		var order []string
+		seen := map[string]bool{}
+		var last uint64
+		for _, f := range got {
+			if seen[f.Text] {
+				t.Fatalf("client %d got %q twice", i, f.Text)
+			}
+			if f.ID <= last {
+				t.Fatalf("client %d: id %d after %d", i, f.ID, last)
+			}
+			seen[f.Text], last = true, f.ID
+			order = append(order, fmt.Sprintf("%d %s", f.ID, f.Text))
+		}
+		if first == nil {
+			first = order
+		} else if !slices.Equal(order, first) {
+			t.Fatalf("client %d's order differs:\n%v\nfirst client's:\n%v", i, order, first)
+		}
+	}
+	// Each sender's own messages came in the order sent.
+	for _, s := range senders {
+		next := 0
+		for _, line := range first {
+			if _, text, _ := strings.Cut(line, " "); strings.HasPrefix(text, s.nick+" ") {
+				if text != fmt.Sprintf("%s %d", s.nick, next) {
+					t.Fatalf("%s's messages out of order: %q, want number %d", s.nick, text, next)
+				}
+				next++
+			}
+		}
+	}
+
+	clients[0].say("/topic shared plans")
+	for _, c := range clients[2:] {
+		c.expect("topic from node 1", func(f frame) bool {
+			return f.Type == "topic" && f.Room == "lobby" && strings.Contains(string(f.Raw), "shared plans")
+		})
+	}
+	erin := joinWS(t, nodes[1].HTTPAddr, "erin")
+	erin.expect("topic at join", func(f frame) bool {
+		return f.Type == "topic" && strings.Contains(string(f.Raw), "shared plans")
+	})
+
+	// A room made on node 1 is joined on node 2 with its history, and
+	// followed from then on.
+	alice := clients[0]
+	alice.say("/join #side")
+	alice.expect("#side history", func(f frame) bool { return f.Type == "history" && f.Room == "side" })
+	alice.sendJSON(map[string]string{"type": "say", "room": "side", "text": "before carol"})
+	alice.expect("echo", isMessage("alice", "before carol"))
+	carol := clients[2]
+	carol.say("/join #side")
+	h := carol.expect("#side history", func(f frame) bool { return f.Type == "history" && f.Room == "side" })
+	if !strings.Contains(string(h.Raw), `"before carol"`) {
+		t.Fatalf("carol's #side history: %s", h.Raw)
+	}
+	carol.sendJSON(map[string]string{"type": "say", "room": "side", "text": "hi from node 2"})
+	alice.expect("carol's message", isMessage("carol", "hi from node 2"))
+
+	if code, body := getReadyz(t, nodes[1].HTTPAddr); code != 200 || !strings.Contains(body, "ok cluster\n") {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+}
+
+// A nick connected on one node is refused on the other (a guest over SSH
+// gets the alternative nick); once the first node stops, its nicks are
+// free on the other at once.
+func TestClusterNickUniqueAcrossNodes(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
+	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+
+	web := newWSClient(t, nodes[1].HTTPAddr)
+	web.sendJSON(map[string]string{"type": "hello", "nick": "Alice"})
+	if f := web.expect("error", func(f frame) bool { return f.Type == "error" }); f.Code != "nick_taken" {
+		t.Fatalf("hello Alice on node 2: %+v", f)
+	}
+	guest := newLineClient(t, nodes[1].SSHAddr, "alice")
+	guest.expect("-!- welcome alice_2")
+	guest.expect("The nick alice is taken; you are alice_2")
+	guest.send("/nick ALICE")
+	guest.expect("-!- error: the nick ALICE is already in use")
+
+	nodes[0].Stop()
+	web.sendJSON(map[string]string{"type": "hello", "nick": "alice"})
+	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Type != "welcome" || f.Nick != "alice" {
+		t.Fatalf("hello alice once node 1 stopped: %+v", f)
+	}
+}
+
+func getReadyz(t *testing.T, httpAddr string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: waitTimeout}).Get("http://" + httpAddr + "/readyz")
+	must(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// A node cut off from NATS cannot keep its lease: once it has gone
+// without a renewal for two thirds of the lease, it closes its sessions
+// (the other nodes may give their nicks away) and says it is not ready.
+func TestClusterNodeFencesItselfWithoutNATS(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	node := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URL(), "node-1" })
+	alice := joinWS(t, node.HTTPAddr, "alice")
+	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+
+	bus.Shutdown()
+	select {
+	case <-alice.closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the session was not closed once the lease was lost")
+	}
+	var ce *websocket.CloseError
+	if err := alice.closeErr(); !errors.As(err, &ce) || ce.Text != "cluster connection lost" {
+		t.Fatalf("websocket closed with %v, want reason cluster connection lost", err)
+	}
+	if code, body := getReadyz(t, node.HTTPAddr); code != http.StatusServiceUnavailable || !strings.Contains(body, "cluster") {
+		t.Fatalf("/readyz without the lease: %d %q", code, body)
+	}
+}

@@ -1,0 +1,176 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/cluster"
+	"github.com/tertulia/tertulia/internal/health"
+	"github.com/tertulia/tertulia/internal/room"
+	"github.com/tertulia/tertulia/internal/store"
+)
+
+// joinCluster joins the cluster named by cfg.Cluster, if any: nil, nil
+// for a single node.
+func (a *App) joinCluster(ctx context.Context) (*cluster.Node, error) {
+	if a.cfg.Cluster == "" {
+		return nil, nil
+	}
+	node, err := cluster.Join(ctx, cluster.Config{URLs: ParseList(a.cfg.Cluster), NodeID: a.cfg.NodeID, Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", a.cfg.Cluster)
+	return node, nil
+}
+
+// clusterReady is the "cluster" readiness check: this node holds its
+// lease.
+func clusterReady(node *cluster.Node) health.Check {
+	return health.Check{Name: "cluster", Func: func(context.Context) error {
+		if !node.Live() {
+			return errors.New("this node does not hold its cluster lease")
+		}
+		return nil
+	}}
+}
+
+// clusterBus is the room hub's Bus over a cluster node: entries travel as
+// cluster.Entry values whose payload is entryPayload, and what the bus
+// lost is read from the shared store.
+type clusterBus struct {
+	node    *cluster.Node
+	entries store.EntryReader
+}
+
+var _ room.Bus = (*clusterBus)(nil)
+
+func newClusterBus(node *cluster.Node, st store.Store) (*clusterBus, error) {
+	entries, ok := st.(store.EntryReader)
+	if !ok {
+		return nil, fmt.Errorf("cluster: the store cannot read entries back (%T)", st)
+	}
+	return &clusterBus{node: node, entries: entries}, nil
+}
+
+// entryPayload is what the bus carries of a stored entry, enough to
+// rebuild its event on every node.
+type entryPayload struct {
+	Kind string    `json:"kind"`
+	From string    `json:"from"`
+	Text string    `json:"text"`
+	Time time.Time `json:"time"`
+	ID   int64     `json:"id"`
+}
+
+func entryOf(m store.Message) (cluster.Entry, error) {
+	payload, err := json.Marshal(entryPayload{Kind: m.Kind, From: m.From, Text: m.Text, Time: m.Time, ID: m.ID})
+	if err != nil {
+		return cluster.Entry{}, err
+	}
+	return cluster.Entry{Room: m.Room, ID: m.ID, Prev: m.Prev, Payload: payload}, nil
+}
+
+func messageOf(e cluster.Entry) (store.Message, bool) {
+	var p entryPayload
+	if err := json.Unmarshal(e.Payload, &p); err != nil || p.ID != e.ID {
+		return store.Message{}, false
+	}
+	return store.Message{ID: e.ID, Prev: e.Prev, Room: e.Room, Kind: p.Kind, From: p.From, Text: p.Text, Time: p.Time}, true
+}
+
+// fetchPage is how many entries one catch-up read takes at a time.
+const fetchPage = 500
+
+// fetch reads every entry of room after the given ID from the store.
+func (b *clusterBus) fetch(ctx context.Context, room string, after int64) ([]cluster.Entry, error) {
+	var out []cluster.Entry
+	for {
+		page, err := b.entries.EntriesAfter(ctx, room, after, fetchPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page {
+			e, err := entryOf(m)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+			after = m.ID
+		}
+		if len(page) < fetchPage {
+			return out, nil
+		}
+	}
+}
+
+func (b *clusterBus) Follow(roomName string, last int64, deliver func(store.Message)) (room.Feed, error) {
+	f, err := b.node.Follow(roomName, last, b.fetch, func(e cluster.Entry) {
+		if m, ok := messageOf(e); ok {
+			deliver(m)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return clusterFeed{f}, nil
+}
+
+func (b *clusterBus) Publish(m store.Message) error {
+	e, err := entryOf(m)
+	if err != nil {
+		return err
+	}
+	return b.node.PublishEntry(e)
+}
+
+type clusterFeed struct{ f *cluster.RoomFeed }
+
+func (c clusterFeed) Offer(m store.Message) {
+	if e, err := entryOf(m); err == nil {
+		c.f.Offer(e)
+	}
+}
+
+func (c clusterFeed) Stop() { c.f.Stop() }
+
+// claimTimeout bounds one nick claim or release on the bus.
+const claimTimeout = 3 * time.Second
+
+// clusterClaims is the hub's NickClaims over a cluster node.
+type clusterClaims struct {
+	node *cluster.Node
+	log  *slog.Logger
+}
+
+var _ room.NickClaims = clusterClaims{}
+
+func (c clusterClaims) ClaimNick(fold string, claim room.NickClaim) error {
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	err := c.node.ClaimNick(ctx, fold, cluster.Claim{Fingerprint: claim.Fingerprint, Session: claim.Session})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, cluster.ErrNickHeld):
+		return room.ErrNickHeldElsewhere
+	default:
+		return errors.Join(room.ErrClaimsUnavailable, err)
+	}
+}
+
+func (c clusterClaims) ReleaseNick(fold string, claim room.NickClaim) {
+	if !c.node.Live() {
+		return // without the lease, its claims are taken over anyway
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
+	defer cancel()
+	// A claim left behind is taken over once this node's lease ends.
+	if err := c.node.ReleaseNick(ctx, fold, cluster.Claim{Fingerprint: claim.Fingerprint, Session: claim.Session}); err != nil {
+		c.log.Warn("cluster: nick release failed", "err", err)
+	}
+}

@@ -1,0 +1,305 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/store"
+)
+
+// fakeBus joins hubs sharing one store as one cluster would: what a hub
+// publishes reaches every other hub's feed of the room at once, and a
+// new feed catches up with what was published after its last entry.
+type fakeBus struct {
+	mu    sync.Mutex
+	log   []store.Message
+	feeds map[*fakeFeed]bool
+}
+
+type fakeFeed struct {
+	bus     *fakeBus
+	room    string
+	deliver func(store.Message)
+}
+
+func newFakeBus() *fakeBus { return &fakeBus{feeds: map[*fakeFeed]bool{}} }
+
+// node is one hub's view of the bus.
+type fakeNode struct{ bus *fakeBus }
+
+func (n fakeNode) Follow(room string, last int64, deliver func(store.Message)) (Feed, error) {
+	b := n.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := &fakeFeed{bus: b, room: room, deliver: deliver}
+	b.feeds[f] = true
+	for _, m := range b.log {
+		if m.Room == room && m.ID > last {
+			deliver(m)
+		}
+	}
+	return f, nil
+}
+
+func (n fakeNode) Publish(m store.Message) error {
+	b := n.bus
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.log = append(b.log, m)
+	for f := range b.feeds {
+		if f.room == m.Room {
+			f.deliver(m) // the sender's own feed too: it ignores what it delivered
+		}
+	}
+	return nil
+}
+
+func (f *fakeFeed) Offer(m store.Message) {
+	f.bus.mu.Lock()
+	defer f.bus.mu.Unlock()
+	if f.bus.feeds[f] {
+		f.deliver(m)
+	}
+}
+
+func (f *fakeFeed) Stop() {
+	f.bus.mu.Lock()
+	defer f.bus.mu.Unlock()
+	delete(f.bus.feeds, f)
+}
+
+func (b *fakeBus) following(room string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for f := range b.feeds {
+		if f.room == room {
+			n++
+		}
+	}
+	return n
+}
+
+func newClusterHubs(t *testing.T, n int) (*fakeBus, []*Hub) {
+	t.Helper()
+	bus, st := newFakeBus(), store.NewMemory()
+	var hubs []*Hub
+	for range n {
+		h := newTestHub(t, WithStore(st), WithBus(fakeNode{bus}))
+		if err := h.LoadRooms(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		hubs = append(hubs, h)
+	}
+	return bus, hubs
+}
+
+// With a bus, a message reaches the members on every node once, the
+// sender's copy carrying its cid, and a topic set on one node is the
+// room's topic on the others, shown to later joiners too.
+func TestBusMessagesAndTopicAcrossHubs(t *testing.T) {
+	_, hubs := newClusterHubs(t, 2)
+	alice := connect(t, hubs[0], "alice", ViaWeb)
+	bob := connect(t, hubs[1], "bob", ViaWeb)
+	nextKind(t, alice, KindHistory)
+	nextKind(t, bob, KindHistory)
+
+	hubs[0].InputWithCID(alice, "", "hello", "c1")
+	if ev := nextMessage(t, alice); ev.Text != "hello" || ev.CID != "c1" || ev.ID == 0 {
+		t.Fatalf("alice's echo = %+v", ev)
+	}
+	got := nextMessage(t, bob)
+	if got.Text != "hello" || got.From != "alice" || got.CID != "" {
+		t.Fatalf("bob got %+v", got)
+	}
+	hubs[1].Input(bob, "", "hi alice")
+	if ev := nextMessage(t, alice); ev.Text != "hi alice" || ev.ID <= got.ID {
+		t.Fatalf("alice got %+v after id %d", ev, got.ID)
+	}
+	if ev := nextMessage(t, bob); ev.Text != "hi alice" {
+		t.Fatalf("bob's own message = %+v", ev)
+	}
+
+	hubs[1].Input(bob, "", "/topic shared")
+	if ev := nextKind(t, alice, KindTopic); ev.Text != "shared" || ev.From != "bob" {
+		t.Fatalf("alice's topic event = %+v", ev)
+	}
+	if ev := nextKind(t, bob, KindTopic); ev.Text != "shared" {
+		t.Fatalf("bob's topic event = %+v", ev)
+	}
+	carol := connect(t, hubs[0], "carol", ViaWeb)
+	if ev := nextKind(t, carol, KindTopic); ev.Text != "shared" {
+		t.Fatalf("carol joined to topic %+v", ev)
+	}
+	hist := nextKind(t, carol, KindHistory)
+	if len(hist.History) != 2 || hist.History[0].Text != "hello" || hist.History[1].Text != "hi alice" {
+		t.Fatalf("carol's history = %+v", hist.History)
+	}
+	// Each message once: nothing else queued for alice but carol's join.
+	for len(alice.Events()) > 0 {
+		if ev := <-alice.Events(); ev.Kind == KindMessage {
+			t.Fatalf("alice got a message twice: %+v", ev)
+		}
+	}
+}
+
+// A node follows a room while it has members there; what was stored
+// meanwhile on other nodes is in the room's history when someone joins
+// again.
+func TestBusFollowsWhileMembersHere(t *testing.T) {
+	bus, hubs := newClusterHubs(t, 2)
+	alice := connect(t, hubs[0], "alice", ViaWeb)
+	bob := connect(t, hubs[1], "bob", ViaWeb)
+	hubs[0].Input(alice, "", "/join side")
+	nextKind(t, alice, KindHistory)
+	nextKind(t, alice, KindHistory)
+	if n := bus.following("side"); n != 1 {
+		t.Fatalf("%d feeds of #side, want 1 (alice's node)", n)
+	}
+	hubs[1].Input(bob, "", "/join side")
+	if n := bus.following("side"); n != 2 {
+		t.Fatalf("%d feeds of #side, want 2", n)
+	}
+	hubs[1].Input(bob, "", "/part side")
+	nextKind(t, bob, KindPart)
+	if n := bus.following("side"); n != 1 {
+		t.Fatalf("%d feeds of #side after bob left, want 1", n)
+	}
+	hubs[0].InputWithCID(alice, "side", "while bob was away", "c2")
+	if ev := nextMessage(t, alice); ev.Text != "while bob was away" || ev.CID != "c2" {
+		t.Fatalf("alice's echo = %+v", ev)
+	}
+	hubs[1].Input(bob, "", "/join side")
+	for {
+		ev := nextKind(t, bob, KindHistory)
+		if ev.Room != "side" {
+			continue
+		}
+		if len(ev.History) != 1 || ev.History[0].Text != "while bob was away" {
+			t.Fatalf("bob's history of #side = %+v", ev.History)
+		}
+		break
+	}
+	bob.Leave()
+	alice.Leave()
+	if n := bus.following("side") + bus.following("lobby"); n != 0 {
+		t.Fatalf("%d feeds left once everyone left", n)
+	}
+}
+
+// fakeClaims is a cluster's nick claims shared by hubs; down makes every
+// claim fail as an unreachable bus does.
+type fakeClaims struct {
+	mu   sync.Mutex
+	held map[string]nodeClaim
+	down bool
+}
+
+type nodeClaim struct {
+	node int
+	NickClaim
+}
+
+// fakeClaimsNode is one hub's view of the claims.
+type fakeClaimsNode struct {
+	c    *fakeClaims
+	node int
+}
+
+func (n fakeClaimsNode) ClaimNick(fold string, claim NickClaim) error {
+	c := n.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down {
+		return ErrClaimsUnavailable
+	}
+	mine := nodeClaim{n.node, claim}
+	if cur, ok := c.held[fold]; ok && cur != mine && (claim.Fingerprint == "" || cur.Fingerprint != claim.Fingerprint) {
+		return ErrNickHeldElsewhere
+	}
+	c.held[fold] = mine
+	return nil
+}
+
+func (n fakeClaimsNode) ReleaseNick(fold string, claim NickClaim) {
+	c := n.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held[fold] == (nodeClaim{n.node, claim}) {
+		delete(c.held, fold)
+	}
+}
+
+// A nick connected on one node is taken on the others: a guest gets the
+// alternative nick, /nick is refused; once its holder leaves, it is free.
+// When claims cannot be checked, connecting is refused with a code that
+// says to try again.
+func TestNickClaimsAcrossHubs(t *testing.T) {
+	claims := &fakeClaims{held: map[string]nodeClaim{}}
+	st := store.NewMemory()
+	var hubs []*Hub
+	for node := range 2 {
+		h := newTestHub(t, WithStore(st), WithNickClaims(fakeClaimsNode{claims, node}))
+		if err := h.LoadRooms(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		hubs = append(hubs, h)
+	}
+	alice := connect(t, hubs[0], "alice", ViaWeb)
+	if _, err := hubs[1].Connect(Identity{Nick: "Alice", Via: ViaWeb}); errorCode(err) != "nick_taken" {
+		t.Fatalf("Alice on the other node: %v", err)
+	}
+	other := connect(t, hubs[1], "alice", ViaSSH) // alternative nick allowed
+	if other.Nick() != "alice_2" {
+		t.Fatalf("guest got %q, want alice_2", other.Nick())
+	}
+	if ev := answerTo(t, hubs[1], other, "/nick alice"); ev.Code != "nick_taken" {
+		t.Fatalf("/nick alice = %+v", ev)
+	}
+	alice.Leave()
+	answerTo(t, hubs[1], other, "/nick alice")
+	if other.Nick() != "alice" {
+		t.Fatalf("after alice left: %q", other.Nick())
+	}
+	// The old nick was given back.
+	if s := connect(t, hubs[0], "alice_2", ViaWeb); s.Nick() != "alice_2" {
+		t.Fatalf("alice_2 not freed: %q", s.Nick())
+	}
+
+	claims.mu.Lock()
+	claims.down = true
+	claims.mu.Unlock()
+	_, err := hubs[0].Connect(Identity{Nick: "carol", Via: ViaWeb})
+	if errorCode(err) != CodeClusterUnavailable || !errors.Is(err, ErrClaimsUnavailable) {
+		t.Fatalf("connect with claims down: %v", err)
+	}
+}
+
+// In cluster mode reclaiming an unused room forgets this node's copy only:
+// another node may be using it, so it stays in the shared store.
+func TestBusReclaimKeepsStoredRoom(t *testing.T) {
+	clock := newFakeClock()
+	bus, st := newFakeBus(), store.NewMemory()
+	h := newTestHub(t, WithStore(st), WithBus(fakeNode{bus}), WithClock(clock.Now), WithRoomReclaim(time.Minute))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, h, "alice", ViaWeb)
+	h.Input(alice, "", "/join quiet")
+	h.Input(alice, "", "/part quiet")
+	clock.Advance(2 * time.Minute)
+	if n := h.ReclaimRooms(); n != 1 {
+		t.Fatalf("reclaimed %d rooms, want 1", n)
+	}
+	rooms, err := st.Rooms(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(rooms, func(r store.Room) bool { return r.Name == "quiet" }) {
+		t.Fatalf("#quiet was deleted from the shared store: %+v", rooms)
+	}
+}

@@ -1,0 +1,91 @@
+package room
+
+import (
+	"errors"
+)
+
+// NickClaims keeps connected nicks unique across the nodes of a cluster
+// (optional, WithNickClaims): a nick free on this node is also claimed
+// there before it is used, and given back when its person leaves it.
+type NickClaims interface {
+	// ClaimNick takes the folded nick for c. It fails with
+	// ErrNickHeldElsewhere if someone else holds it, with
+	// ErrClaimsUnavailable (closed, so nicks stay unique) if the claim
+	// cannot be checked now.
+	ClaimNick(fold string, c NickClaim) error
+	// ReleaseNick gives the nick back if c still holds it.
+	ReleaseNick(fold string, c NickClaim)
+}
+
+// NickClaim says who claims a nick: a registered key's person (whose
+// devices share the nick, on any node), or one guest session.
+type NickClaim struct {
+	Fingerprint string
+	Session     uint64
+}
+
+// Errors of NickClaims.ClaimNick.
+var (
+	ErrNickHeldElsewhere = errors.New("nick in use on another node")
+	ErrClaimsUnavailable = errors.New("nicks cannot be checked across the cluster right now; please try again in a moment")
+)
+
+// CodeClusterUnavailable is the refusal of a nick that cannot be claimed
+// across the cluster now.
+const CodeClusterUnavailable = "cluster_unavailable"
+
+// WithNickClaims makes connected nicks unique across a cluster's nodes.
+func WithNickClaims(c NickClaims) Option { return func(h *Hub) { h.claims = c } }
+
+// claimOf is how p claims its nick.
+func claimOf(p *person, s *Session) NickClaim {
+	if p.key != "" {
+		return NickClaim{Fingerprint: p.key}
+	}
+	return NickClaim{Session: s.id}
+}
+
+// claimNick claims fold across the cluster for the person of s (claim);
+// a nil error without claims. held is true if another holds it.
+func (h *Hub) claimNick(fold string, claim NickClaim) (held bool, err error) {
+	if h.claims == nil {
+		return false, nil
+	}
+	switch err := h.claims.ClaimNick(fold, claim); {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, ErrNickHeldElsewhere):
+		return true, nil
+	default:
+		h.log.Warn("cluster: nick claim failed", "nick", fold, "err", err)
+		return false, refusal(CodeClusterUnavailable, ErrClaimsUnavailable)
+	}
+}
+
+func (h *Hub) releaseNick(fold string, claim NickClaim) {
+	if h.claims != nil && fold != "" {
+		h.claims.ReleaseNick(fold, claim)
+	}
+}
+
+// ReasonClusterLost closes the sessions of a node that lost its cluster
+// lease: other nodes may now give their nicks away.
+var ReasonClusterLost = CloseReason{CodeClusterLost, "cluster connection lost"}
+
+// CodeClusterLost is ReasonClusterLost's code.
+const CodeClusterLost = "cluster_lost"
+
+// DisconnectAll closes every session with reason (the node lost its
+// cluster lease): their front-ends end the connections, and Leave frees
+// their nicks and rooms.
+func (h *Hub) DisconnectAll(reason CloseReason) {
+	h.mu.Lock()
+	var all []*Session
+	for _, p := range h.nicks {
+		all = append(all, p.sessions...)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.Close(reason)
+	}
+}
