@@ -44,7 +44,10 @@ type Room struct {
 	// registration changes, so listing touches no session. Kept apart from
 	// order so that publishing walks a compact slice.
 	listed []Member
-	topic  string
+	// watchers are one-shot sessions following the room unlisted (see
+	// Watch): delivered what the members are, counted and listed nowhere.
+	watchers map[*Session]struct{}
+	topic    string
 	// topicLocked is mode +t: only operators set the topic.
 	topicLocked bool
 	recent      []*Event // the last messages, oldest first, for joiners
@@ -301,6 +304,7 @@ func (r *Room) publishLocked(h *Hub, ev *Event) {
 	for i := range r.order {
 		r.order[i].deliverLocked(ev)
 	}
+	r.deliverWatchersLocked(ev)
 	h.obs.Delivered(len(r.members))
 }
 
@@ -323,6 +327,7 @@ func (r *Room) publishMessage(h *Hub, ev *Event, sender *Session, echo *Event) {
 		r.mu.Unlock()
 		return
 	}
+	r.deliverWatchersLocked(ev)
 	// The sender's other sessions get ev: the same message, without the
 	// cid their client did not send.
 	_, echoed := r.members[sender]
