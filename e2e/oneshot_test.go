@@ -187,6 +187,17 @@ func TestOneShotCommands(t *testing.T) {
 		t.Errorf("rooms: %q", rooms.stdout)
 	}
 
+	whois := sshOneShot(t, srv.SSHAddr, key, "", "", "whois", "watch")
+	whois.ok(t, "whois")
+	if !strings.HasPrefix(whois.stdout, "-!- watch (web)") {
+		t.Errorf("whois watch: %q", whois.stdout)
+	}
+	sshOneShot(t, srv.SSHAddr, key, "", "", "msg", "watch", "psst  there").ok(t, "msg")
+	awaitFrame(t, watcher, "private message", func(f frame) bool {
+		return f.Type == "private" && f.From == "kim" && f.To == "watch" && f.Text == "psst  there"
+	})
+	sshOneShot(t, srv.SSHAddr, key, "", "", "msg", "nobody", "hello").refused(t, "msg to nobody", "nobody")
+
 	sshOneShot(t, srv.SSHAddr, key, "", "", "dance", "#dev").refused(t, "unknown command", `unknown command "dance"`)
 	sshOneShot(t, srv.SSHAddr, key, "", "", "say", "#nowhere", "lost").refused(t, "no such room", "there is no room #nowhere")
 	sshOneShot(t, srv.SSHAddr, key, "", strings.Repeat("x", 2000*4+1), "say", "#dev").refused(t, "stdin too long", "longer than")
