@@ -357,6 +357,11 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		h.notice(s, motd)
 	}
 	h.joinRoom(s, lobby)
+	if wanted == "" && h.othersAreOneShots(s) {
+		// The person is only one-shots (a `tail -f` running, say): s
+		// arrives as the person's first device would, rooms and all.
+		wanted = nick
+	}
 	switch {
 	case wanted == "":
 		// Another session of the key: the person's nick, whatever was

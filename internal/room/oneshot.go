@@ -146,3 +146,14 @@ func (s *Session) InputWait() time.Duration {
 	}
 	return time.Duration((1 - tokens) / perSecond * float64(time.Second))
 }
+
+// othersAreOneShots tells whether every other session of s's person is a
+// one-shot, which is in no room.
+func (h *Hub) othersAreOneShots(s *Session) bool {
+	for _, o := range h.sessionsOf(s)[1:] {
+		if !o.oneShot {
+			return false
+		}
+	}
+	return true
+}

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -136,5 +137,35 @@ func TestOneShotsShareTheRate(t *testing.T) {
 	h.Input(other, "#lobby", "three")
 	if evs := queued(other); len(evs) != 0 {
 		t.Fatalf("other key: %+v, want it stored", evs[0])
+	}
+}
+
+// A registered key connecting while one of its one-shots runs gets its
+// rooms back as if it were the key's first session.
+func TestOneShotLeavesTheKeysRoomsToItsNextSession(t *testing.T) {
+	h := newTestHub(t)
+	first, err := h.Connect(Identity{Nick: "kim", Via: ViaSSH, Fingerprint: "SHA256:kim", AltNick: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Input(first, "", "/register")
+	h.Input(first, "", "/join #dev")
+	nextKind(t, first, KindHistory) // of #dev
+	first.Leave()
+
+	shot := connectOneShot(t, h, Identity{Nick: "kim", Fingerprint: "SHA256:kim"})
+	if shot.Nick() != "kim" {
+		t.Fatalf("one-shot nick %q, want kim", shot.Nick())
+	}
+	again, err := h.Connect(Identity{Nick: "kim", Via: ViaSSH, Fingerprint: "SHA256:kim", AltNick: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(again.Leave)
+	if again.Nick() != "kim" {
+		t.Fatalf("nick %q, want kim", again.Nick())
+	}
+	if rooms := strings.Join(again.Rooms(), ","); !strings.Contains(rooms, "dev") {
+		t.Fatalf("rooms %q, want #dev back", rooms)
 	}
 }
