@@ -295,3 +295,68 @@ func TestOneShotRefusals(t *testing.T) {
 		t.Errorf("the room got %q, want the two messages within the budget only", got)
 	}
 }
+
+// say --lines waits for the rate budget instead of being refused: every
+// line arrives, in order, and the command succeeds.
+func TestOneShotSayLinesIsPaced(t *testing.T) {
+	srv := startServer(t, func(c *app.Config) { c.Room.RateBurst, c.Room.RatePerSecond = 1, 20 })
+	watcher := joinWS(t, srv.HTTPAddr, "watch")
+	watcher.expect("member list", func(f frame) bool { return f.Type == "members" && f.Room == "lobby" })
+	key, _ := oneShotKey(t)
+	sshOneShot(t, srv.SSHAddr, key, "", "l1\nl2\n\nl3\nl4\r\nl5", "say", "--lines", "#lobby").ok(t, "say --lines")
+	for _, want := range []string{"l1", "l2", "l3", "l4", "l5"} {
+		f := awaitFrame(t, watcher, want, func(f frame) bool { return f.Type == "message" })
+		if f.Text != want {
+			t.Fatalf("got %q, want %q", f.Text, want)
+		}
+	}
+}
+
+// With a terminal (ssh -t), tail -f writes CRLF lines and ends, with
+// status 0, when the user types Ctrl-C.
+func TestOneShotTailFollowEndsOnCtrlC(t *testing.T) {
+	srv := startServer(t)
+	watcher := joinWS(t, srv.HTTPAddr, "watch")
+	watcher.expect("member list", func(f frame) bool { return f.Type == "members" && f.Room == "lobby" })
+	watcher.say("first")
+	watcher.expect("own message", isMessage("watch", "first"))
+
+	client := dialSSH(t, srv.SSHAddr, "viewer", guestAuth())
+	sess, err := client.NewSession()
+	must(t, err)
+	defer sess.Close()
+	must(t, sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}))
+	stdin, err := sess.StdinPipe()
+	must(t, err)
+	stdout, err := sess.StdoutPipe()
+	must(t, err)
+	must(t, sess.Start("tail -f -n 1 #lobby"))
+	br := bufio.NewReader(stdout)
+	readLine := func() string {
+		t.Helper()
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading tail -f: %v (got %q)", err, line)
+		}
+		return line
+	}
+	if l := readLine(); !strings.HasSuffix(l, "<watch> first\r\n") {
+		t.Errorf("history line %q, want it CRLF-terminated", l)
+	}
+	watcher.say("second")
+	if l := readLine(); l != "#lobby <watch> second\r\n" {
+		t.Errorf("live line %q", l)
+	}
+	_, err = stdin.Write([]byte{0x03})
+	must(t, err)
+	done := make(chan error, 1)
+	go func() { done <- sess.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("tail -f ended with %v, want status 0", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("tail -f did not end on Ctrl-C")
+	}
+}

@@ -2,6 +2,7 @@ package sshchat
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,18 @@ func (s *Server) runOneShot(sess ssh.Session, cs *room.Session) int {
 		s.oneShotError(sess, err.Error())
 		return exitUsage
 	}
-	out := bufio.NewWriter(sess)
+	var w io.Writer = sess
+	_, _, isPty := sess.Pty()
+	if isPty {
+		// `ssh -t`: the client's terminal is raw, so lines end in CRLF, and
+		// Ctrl-C or Ctrl-D typed there arrive as bytes: they end the
+		// command (tail -f), which reads no other input then.
+		w = crlfWriter{sess}
+		if args.Command != "say" {
+			go endOnInterrupt(sess, cs)
+		}
+	}
+	out := bufio.NewWriter(w)
 	run := &oneShot{srv: s, sess: sess, cs: cs, args: args, out: out}
 	err = run.run()
 	if ferr := out.Flush(); err == nil && ferr != nil {
@@ -61,7 +73,34 @@ func (s *Server) oneShotError(sess ssh.Session, text string) {
 		}
 		return r
 	}, text)
-	fmt.Fprintf(sess.Stderr(), "tertulia: %s\n", text)
+	end := "\n"
+	if _, _, isPty := sess.Pty(); isPty {
+		end = "\r\n"
+	}
+	fmt.Fprintf(sess.Stderr(), "tertulia: %s%s", text, end)
+}
+
+// crlfWriter ends lines in CRLF, for a terminal in raw mode.
+type crlfWriter struct{ w io.Writer }
+
+func (c crlfWriter) Write(p []byte) (int, error) {
+	if _, err := c.w.Write(bytes.ReplaceAll(p, []byte("\n"), []byte("\r\n"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// endOnInterrupt closes cs when the terminal sends Ctrl-C or Ctrl-D, or
+// its input ends.
+func endOnInterrupt(r io.Reader, cs *room.Session) {
+	defer cs.Close(room.ReasonClosed)
+	buf := make([]byte, 64)
+	for {
+		n, err := r.Read(buf)
+		if bytes.ContainsAny(buf[:n], "\x03\x04") || err != nil {
+			return
+		}
+	}
 }
 
 // oneShot is one one-shot command being run.
