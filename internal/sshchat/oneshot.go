@@ -401,9 +401,10 @@ func (o *oneShot) tail() error {
 	}
 }
 
-// printLive prints the messages of the followed rooms.
+// printLive prints the messages of the followed rooms, and what a
+// follower too slow to keep up missed of them (see room.Session.deliver).
 func (o *oneShot) printLive(rooms map[string]bool, ev *room.Event) error {
-	if ev.Kind != room.KindMessage || !rooms[ev.Room] {
+	if (ev.Kind != room.KindMessage && ev.Kind != room.KindMissed) || !rooms[ev.Room] {
 		return nil
 	}
 	return o.print(ev)
