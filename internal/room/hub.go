@@ -712,8 +712,8 @@ func (h *Hub) allowInput(s *Session) bool {
 		return false
 	}
 	// A line tagged with a cid is always answered: its client shows it
-	// pending until then.
-	if n == 1 || n%5 == 0 || s.saying.Load() != nil {
+	// pending until then. So is a one-shot's: its exit status says.
+	if n == 1 || n%5 == 0 || s.saying.Load() != nil || s.oneShot {
 		h.fail(s, userErr("rate_limited", fmt.Sprintf("slow down: at most %d lines at once, then %g a second; not sent", h.rateBurst, h.ratePerSec)))
 	} else {
 		h.obs.InputRefused(s.via, "rate_limited")
