@@ -360,3 +360,29 @@ func TestOneShotTailFollowEndsOnCtrlC(t *testing.T) {
 		t.Fatal("tail -f did not end on Ctrl-C")
 	}
 }
+
+// With a terminal, say without text is refused at once (a raw terminal's
+// Ctrl-D would never end its input), and help lists the commands.
+func TestOneShotSayWithATerminalNeedsText(t *testing.T) {
+	srv := startServer(t)
+	run := func(command string) (string, error) {
+		client := dialSSH(t, srv.SSHAddr, "viewer", guestAuth())
+		sess, err := client.NewSession()
+		must(t, err)
+		defer sess.Close()
+		must(t, sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}))
+		var out lockedBuffer
+		sess.Stdout, sess.Stderr = &out, &out
+		err = sess.Run(command)
+		return out.String(), err
+	}
+	out, err := run("say #lobby")
+	var exit *gossh.ExitError
+	if !errors.As(err, &exit) || exit.ExitStatus() != 2 || !strings.Contains(out, "without a terminal") {
+		t.Errorf("say with a terminal: %v, %q; want status 2 and the reason", err, out)
+	}
+	out, err = run("help")
+	if err != nil || !strings.Contains(out, "tail [-f] [-n N]") || !strings.Contains(out, "\r\n") {
+		t.Errorf("help: %v, %q", err, out)
+	}
+}

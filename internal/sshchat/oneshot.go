@@ -42,14 +42,17 @@ func (s *Server) runOneShot(sess ssh.Session, cs *room.Session) int {
 	}
 	var w io.Writer = sess
 	_, _, isPty := sess.Pty()
+	if isPty && args.Command == "say" && !args.HasText {
+		// A raw terminal sends Ctrl-D as a byte, not as the end of input.
+		s.oneShotError(sess, "usage: say reads standard input only without a terminal (no ssh -t); or give the TEXT")
+		return exitUsage
+	}
 	if isPty {
 		// `ssh -t`: the client's terminal is raw, so lines end in CRLF, and
 		// Ctrl-C or Ctrl-D typed there arrive as bytes: they end the
 		// command (tail -f), which reads no other input then.
 		w = crlfWriter{sess}
-		if args.Command != "say" {
-			go endOnInterrupt(sess, cs)
-		}
+		go endOnInterrupt(sess, cs)
 	}
 	out := bufio.NewWriter(w)
 	run := &oneShot{srv: s, sess: sess, cs: cs, args: args, out: out}
