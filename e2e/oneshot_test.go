@@ -187,6 +187,21 @@ func TestOneShotCommands(t *testing.T) {
 		t.Errorf("rooms: %q", rooms.stdout)
 	}
 
+	for _, c := range [][]string{{"who", "#dev", "--json"}, {"rooms", "--json"}, {"whois", "watch", "--json"}, {"tail", "#dev", "-n", "1", "--json"}} {
+		run := sshOneShot(t, srv.SSHAddr, key, "", "", c...)
+		run.ok(t, strings.Join(c, " "))
+		want := map[string]string{"who": "members", "rooms": "rooms", "whois": "notice", "tail": "message"}[c[0]]
+		lines := strings.Split(strings.TrimRight(run.stdout, "\n"), "\n")
+		for _, line := range lines {
+			if f, err := wire.DecodeFrame([]byte(line)); err != nil || f.Type != want {
+				t.Errorf("%v: line %q: %v; want a %s frame", c, line, err, want)
+			}
+		}
+		if len(lines) != 1 {
+			t.Errorf("%v: %d lines, want 1", c, len(lines))
+		}
+	}
+
 	whois := sshOneShot(t, srv.SSHAddr, key, "", "", "whois", "watch")
 	whois.ok(t, "whois")
 	if !strings.HasPrefix(whois.stdout, "-!- watch (web)") {
