@@ -172,3 +172,25 @@ func TestOneShotLeavesTheKeysRoomsToItsNextSession(t *testing.T) {
 		t.Fatalf("rooms %q, want #dev back", rooms)
 	}
 }
+
+// A room someone follows with tail -f is not reclaimed as unused while it
+// is followed, and is once the follower has gone.
+func TestWatchedRoomIsNotReclaimed(t *testing.T) {
+	now := time.Unix(1e9, 0)
+	h := newTestHub(t, WithRoomReclaim(time.Minute), WithClock(func() time.Time { return now }))
+	alice := connect(t, h, "alice", ViaSSH)
+	h.Input(alice, "", "/join #dev")
+	h.Input(alice, "", "/part #dev")
+	shot := connectOneShot(t, h, Identity{Nick: "tail"})
+	if _, err := h.Watch(shot, "#dev"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if n := h.ReclaimRooms(); n != 0 {
+		t.Fatalf("reclaimed %d rooms while #dev is watched", n)
+	}
+	shot.Leave()
+	if n := h.ReclaimRooms(); n != 1 {
+		t.Fatalf("reclaimed %d rooms once nobody watches, want #dev", n)
+	}
+}

@@ -233,11 +233,11 @@ func (r *Room) leaveLocked(h *Hub, s *Session) (member, last bool) {
 }
 
 // reclaimableLocked tells whether the room may be removed as unused at now:
-// not the lobby, nothing stored, no +t, and empty for long enough. r.mu
-// must be held.
+// not the lobby, nothing stored, no +t, nobody watching (one-shots), and
+// empty for long enough. r.mu must be held.
 func (r *Room) reclaimableLocked(h *Hub, now time.Time) bool {
 	return r.name != h.lobby && !r.kept && !r.topicLocked && r.topic == "" &&
-		len(r.order) == 0 && now.Sub(r.emptySince) >= h.reclaimAfter
+		len(r.order) == 0 && len(r.watchers) == 0 && now.Sub(r.emptySince) >= h.reclaimAfter
 }
 
 // refreshLocked refiles and relists the person of s from its current
