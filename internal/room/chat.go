@@ -366,9 +366,9 @@ const maxIgnoredPages = 10
 // of people s ignores are taken out is followed by the next one, so that
 // clients, which page from the last message they hold, move on.
 func (h *Hub) historyPage(s *Session, room string, limit int, bound uint64, read func(context.Context, string, uint64, int) ([]store.Message, error), reply *Event) error {
-	r := s.roomNamed(roomName(room))
-	if r == nil {
-		return userErr("not_in_room", "you are not in #"+roomName(room))
+	r, err := h.reachableRoom(s, room)
+	if err != nil {
+		return err
 	}
 	if limit <= 0 || limit > maxHistoryPage {
 		limit = maxHistoryPage

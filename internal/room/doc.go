@@ -37,7 +37,8 @@
 //     taken under it.
 //  2. Hub.mu: nicks (each a person's), the people of registered keys and
 //     each person's sessions, rooms, rooms being created or removed.
-//  3. Room.mu: a room's members (sessions) and people and their order; delivery to members
+//  3. Room.mu: a room's members (sessions) and people and their order, and
+//     its watchers (one-shot sessions following it unlisted, oneshot.go); delivery to members
 //     (Session.deliver) runs under it, so it never blocks. A big room's
 //     pending presence summary is gathered under it, and sent under it
 //     by a goroutine that waits at most a second (presence.go).
@@ -49,7 +50,8 @@
 // access.Book.mu (registrations, operators, bans, mutes, the allowlist, the
 // MOTD, sign-in rate limiters: every Book method but Register takes only
 // it, and never across store I/O), creatorTable.mu (room creation budgets),
-// Session.lagMu (rooms and counts a lagging reader missed), readBook.mu
+// Session.lagMu (rooms and counts a lagging reader missed),
+// oneShotRates.mu (the one-shot sessions' shared input budgets), readBook.mu
 // (the keys' read markers; never held across store I/O).
 //
 // Who may do what is package access's (Hub.access, an *access.Book): the

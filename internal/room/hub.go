@@ -109,6 +109,8 @@ type Hub struct {
 	roomEvery    time.Duration
 	reclaimAfter time.Duration // 0 or less: never
 	roomCreators *creatorTable
+	// oneShotRates: the input budgets one-shot sessions share (oneshot.go).
+	oneShotRates *oneShotRates
 	// What is kept for a registered user while offline (offline.go).
 	offlineRetention time.Duration
 	maxWaiting       int
@@ -277,6 +279,7 @@ func NewHub(opts ...Option) *Hub {
 	h.defaultPrefs = newPreferences(Settings{})
 	h.defaultSettings = &Event{Kind: KindSettings, Prefs: h.defaultPrefs, Time: h.now()}
 	h.roomCreators = newCreatorTable(h.roomBurst, h.roomEvery)
+	h.oneShotRates = &oneShotRates{byIdentity: make(map[string]*rate.Limiter)}
 	h.rooms[h.lobby] = newRoom(h.lobby, h.now())
 	return h
 }
@@ -296,6 +299,10 @@ type Identity struct {
 	// Settings: the front-end is sent KindSettings events (the web page),
 	// at connection and whenever the user's settings change.
 	Settings bool
+	// OneShot: a session for one command (SSH exec, see oneshot.go): it
+	// joins no room and is in no member list, so nobody sees it come or
+	// go; it gets no welcome, MOTD or history unless it asks.
+	OneShot bool
 }
 
 // Connect registers a session under a unique nick and puts it in the lobby.
@@ -326,8 +333,12 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		limiter:     rate.NewLimiter(rate.Limit(h.ratePerSec), h.rateBurst),
 
 		wantsSettings: id.Settings,
+		oneShot:       id.OneShot,
 	}
 	s.source, _ = connlimit.SourceOf(id.Remote)
+	if s.oneShot {
+		s.limiter = h.oneShotLimiter(s)
+	}
 	p, wanted, err := h.enterPerson(s, id)
 	if err != nil {
 		return nil, err
@@ -343,11 +354,19 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.log.Info("connect", "nick", nick, "via", id.Via, "remote", id.Remote, "key", id.Fingerprint)
 	h.loadSettings(s)
 	h.attachReads(s)
+	if s.oneShot {
+		return s, nil
+	}
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
 	if motd := h.motd(); motd != "" {
 		h.notice(s, motd)
 	}
 	h.joinRoom(s, lobby)
+	if wanted == "" && h.othersAreOneShots(s) {
+		// The person is only one-shots (a `tail -f` running, say): s
+		// arrives as the person's first device would, rooms and all.
+		wanted = nick
+	}
 	switch {
 	case wanted == "":
 		// Another session of the key: the person's nick, whatever was
@@ -558,6 +577,10 @@ func (h *Hub) joinRoom(s *Session, r *Room) bool {
 // joinRoomAs is joinRoom; current tells whether r becomes the current room
 // of s.
 func (h *Hub) joinRoomAs(s *Session, r *Room, current bool) bool {
+	if s.oneShot {
+		// Never a member, even when its person joins a room elsewhere.
+		return true
+	}
 	h.follow(r)
 	r.mu.Lock()
 	joined := h.joinRoomLocked(s, r, current)
@@ -644,6 +667,7 @@ func (s *Session) Leave() {
 		if !stopping { // Shutdown records every key as seen at once
 			h.noteKeySeen(s)
 		}
+		s.unwatchAll()
 		reason, partText := s.CloseReason(), s.partText()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
@@ -761,8 +785,8 @@ func (h *Hub) allowInput(s *Session) bool {
 		return false
 	}
 	// A line tagged with a cid is always answered: its client shows it
-	// pending until then.
-	if n == 1 || n%5 == 0 || s.saying.Load() != nil {
+	// pending until then. So is a one-shot's: its exit status says.
+	if n == 1 || n%5 == 0 || s.saying.Load() != nil || s.oneShot {
 		h.fail(s, userErr("rate_limited", fmt.Sprintf("slow down: at most %d lines at once, then %g a second; not sent", h.rateBurst, h.ratePerSec)))
 	} else {
 		h.obs.InputRefused(s.via, "rate_limited")
@@ -896,11 +920,7 @@ func (h *Hub) targetRoom(s *Session, room string) (*Room, *UserError) {
 		}
 		return r, nil
 	}
-	r := s.roomNamed(roomName(room))
-	if r == nil {
-		return nil, userErr("not_in_room", "you are not in #"+roomName(room))
-	}
-	return r, nil
+	return h.reachableRoom(s, room)
 }
 
 func (h *Hub) notice(s *Session, text string) {

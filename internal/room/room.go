@@ -57,7 +57,10 @@ type Room struct {
 	// registration changes, so listing touches no session. Kept apart from
 	// order so that publishing walks a compact slice.
 	listed []Member
-	topic  string
+	// watchers are one-shot sessions following the room unlisted (see
+	// Watch): delivered what the members are, counted and listed nowhere.
+	watchers map[*Session]struct{}
+	topic    string
 	// topicLocked is mode +t: only operators set the topic.
 	topicLocked bool
 	recent      []*Event // the last messages, oldest first, for joiners
@@ -243,11 +246,11 @@ func (r *Room) leaveLocked(h *Hub, s *Session) (member, last bool) {
 }
 
 // reclaimableLocked tells whether the room may be removed as unused at now:
-// not the lobby, nothing stored, no +t, and empty for long enough. r.mu
-// must be held.
+// not the lobby, nothing stored, no +t, nobody watching (one-shots), and
+// empty for long enough. r.mu must be held.
 func (r *Room) reclaimableLocked(h *Hub, now time.Time) bool {
 	return r.name != h.lobby && !r.kept && !r.topicLocked && r.topic == "" &&
-		len(r.order) == 0 && now.Sub(r.emptySince) >= h.reclaimAfter
+		len(r.order) == 0 && len(r.watchers) == 0 && now.Sub(r.emptySince) >= h.reclaimAfter
 }
 
 // refreshLocked refiles and relists the person of s from its current
@@ -314,6 +317,7 @@ func (r *Room) publishLocked(h *Hub, ev *Event) {
 	for i := range r.order {
 		r.order[i].deliverLocked(ev)
 	}
+	r.deliverWatchersLocked(ev)
 	h.obs.Delivered(len(r.members))
 }
 
@@ -341,6 +345,7 @@ func (r *Room) publishMessageLocked(h *Hub, ev *Event, sender *Session, echo *Ev
 		r.publishLocked(h, ev)
 		return
 	}
+	r.deliverWatchersLocked(ev)
 	// The sender's other sessions get ev: the same message, without the
 	// cid their client did not send.
 	_, echoed := r.members[sender]

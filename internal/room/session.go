@@ -50,6 +50,8 @@ type Session struct {
 
 	// wantsSettings: the front-end is sent KindSettings events.
 	wantsSettings bool
+	// oneShot: a session for one command (Identity.OneShot, oneshot.go).
+	oneShot bool
 
 	// saying is the cid of the say being handled (see InputWithCID), nil
 	// when it has none.
@@ -72,6 +74,8 @@ type Session struct {
 	replyTo replyTarget // who last sent this session a private message
 	rooms   []*Room     // joined rooms, in join order
 	current *Room
+	// watching: the rooms a one-shot session follows unlisted (Watch).
+	watching []*Room
 
 	// A mute on the session itself follows it across /nick (guarded by
 	// mu); zero mutedUntil: until lifted.

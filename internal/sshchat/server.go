@@ -333,6 +333,9 @@ func (s *Server) connect(next ssh.Handler) ssh.Handler {
 			Fingerprint: keyFingerprint(sess),
 			Remote:      connlimit.HostOf(sess.RemoteAddr().String()),
 			AltNick:     true,
+			// An exec request is a one-shot command (oneshot.go): the
+			// rooms see no one come or go.
+			OneShot: sess.RawCommand() != "",
 		})
 		if err != nil {
 			fmt.Fprintf(sess.Stderr(), "tertulia: %v\r\n", err)
@@ -386,6 +389,12 @@ func (s *Server) keepAliveMiddleware(next ssh.Handler) ssh.Handler {
 func (s *Server) chat(ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		cs := chatSessionOf(sess)
+		if sess.RawCommand() != "" {
+			status := s.runOneShot(sess, cs)
+			cs.Leave()
+			_ = sess.Exit(status)
+			return
+		}
 		if _, _, isPty := sess.Pty(); isPty {
 			s.runTUI(sess, cs)
 		} else {
