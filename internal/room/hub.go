@@ -79,6 +79,8 @@ type Hub struct {
 	obs        Observer
 	// cids remembers the client ids of stored messages (see InputWithCID).
 	cids *cidTable
+	// posters are the sessions HTTP posts are made as (see Post).
+	posters *posterTable
 	// store is never nil: a hub given none keeps everything in memory.
 	store store.Store
 	// calls runs every store operation made for a user, the hub's and
@@ -240,6 +242,7 @@ func NewHub(opts ...Option) *Hub {
 		obs:        nopObserver{},
 		accessCfg:  access.Config{MaxNicksPerKey: DefaultMaxNicksPerKey},
 		cids:       newCIDTable(),
+		posters:    newPosterTable(),
 
 		maxSessionsPerKey: DefaultMaxSessionsPerKey,
 
@@ -291,6 +294,12 @@ type Identity struct {
 	// Settings: the front-end is sent KindSettings events (the web page),
 	// at connection and whenever the user's settings change.
 	Settings bool
+	// BotToken is the hash (access.SignInID) of the bot token the
+	// connection signed in with (see Hub.BotToken), or "". Such a session
+	// is a person of its own under the token's nick, never an operator,
+	// and carries nothing between visits of the key; revoking the token
+	// closes it.
+	BotToken string
 }
 
 // Connect registers a session under a unique nick and puts it in the lobby.
@@ -315,6 +324,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		fingerprint: id.Fingerprint,
 		remote:      id.Remote,
 		webLogin:    webLoginOf(id),
+		botToken:    id.BotToken,
 		since:       h.now(),
 		out:         make(chan *Event, h.queueSize),
 		done:        make(chan struct{}),
@@ -399,7 +409,7 @@ func (h *Hub) enterPerson(s *Session, id Identity) (p *person, wanted string, er
 			h.mu.Unlock()
 			return nil, "", refusal(CodeStopping, ErrStopping)
 		}
-		if p = h.keyPeople[id.Fingerprint]; p == nil || id.Fingerprint == "" {
+		if p = h.keyPeople[id.Fingerprint]; p == nil || id.Fingerprint == "" || id.BotToken != "" {
 			break
 		}
 		// The person's memberMu comes before h.mu: look the person up
@@ -437,7 +447,7 @@ func (h *Hub) enterPerson(s *Session, id Identity) (p *person, wanted string, er
 	p = &person{id: h.nextPerson.Add(1), sessions: []*Session{s}}
 	// Not published yet: nobody else can hold its lock.
 	p.memberMu.Lock()
-	if id.Fingerprint != "" && len(h.access.NicksOf(id.Fingerprint)) > 0 {
+	if id.Fingerprint != "" && id.BotToken == "" && len(h.access.NicksOf(id.Fingerprint)) > 0 {
 		p.key = id.Fingerprint
 		h.keyPeople[p.key] = p
 	}
