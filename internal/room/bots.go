@@ -109,6 +109,7 @@ func (h *Hub) revokeToken(s *Session, name, owner string) error {
 	h.notice(s, "Bot token "+t.Name+" ("+t.Nick+") revoked.")
 	h.posters.forget(t.TokenHash)
 	for _, o := range h.sessionsWhere(func(o *Session) bool { return o.botToken == t.TokenHash }) {
+		h.fail(o, userErr(CodeRevoked, "the bot token this connection signed in with was revoked"))
 		o.Close(ReasonRevoked)
 	}
 	return nil
@@ -180,19 +181,12 @@ func (h *Hub) Post(tok BotToken, remote, roomArg, text, cid string) (*Event, err
 	if err := validCID(cid); err != nil {
 		return nil, err
 	}
-	if err := h.admit(Identity{Fingerprint: tok.Fingerprint, Remote: remote}); err != nil {
-		return nil, admitRefusal(err)
+	p, err := h.enterPoster(tok, remote)
+	if err != nil {
+		return nil, err
 	}
-	p := h.poster(tok, remote)
-	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.s
-	s.remote = remote
-	s.source, _ = connlimit.SourceOf(remote)
-	h.obs.InputReceived(s.via)
-	if !s.limiter.AllowN(h.now(), 1) {
-		return nil, userErr("rate_limited", fmt.Sprintf("slow down: at most %d lines at once, then %g a second; not sent", h.rateBurst, h.ratePerSec))
-	}
 	text = normaliseBreaks(text)
 	if utf8.RuneCountInString(text) > h.maxMessage {
 		return nil, userErr("too_long", fmt.Sprintf("message not sent: longer than %d characters", h.maxMessage))
@@ -233,10 +227,35 @@ func (h *Hub) Post(tok BotToken, remote, roomArg, text, cid string) (*Event, err
 	}
 }
 
+// enterPoster checks that tok's key and remote are admitted and spends
+// one unit of the token's rate budget, as a websocket's frame does; it
+// returns the token's poster, locked.
+func (h *Hub) enterPoster(tok BotToken, remote string) (*poster, error) {
+	if err := h.admit(Identity{Fingerprint: tok.Fingerprint, Remote: remote}); err != nil {
+		return nil, admitRefusal(err)
+	}
+	p := h.poster(tok, remote)
+	p.mu.Lock()
+	s := p.s
+	s.remote = remote
+	s.source, _ = connlimit.SourceOf(remote)
+	h.obs.InputReceived(s.via)
+	if !s.limiter.AllowN(h.now(), 1) {
+		p.mu.Unlock()
+		return nil, userErr("rate_limited", fmt.Sprintf("slow down: at most %d requests at once, then %g a second; not done", h.rateBurst, h.ratePerSec))
+	}
+	return p, nil
+}
+
 // MessagesAfter returns, as a history event, up to limit messages of room
 // newer than after (oldest first; More: newer ones remain): what the HTTP
-// API reads.
-func (h *Hub) MessagesAfter(roomArg string, after uint64, limit int) (*Event, error) {
+// API reads with tok, spending its rate budget.
+func (h *Hub) MessagesAfter(tok BotToken, remote, roomArg string, after uint64, limit int) (*Event, error) {
+	p, err := h.enterPoster(tok, remote)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Unlock()
 	r, err := h.roomByName(roomName(roomArg), false)
 	if err != nil {
 		return nil, err

@@ -105,7 +105,7 @@ func TestPostIsASayWithoutASession(t *testing.T) {
 	if _, err := h.Post(tok, "192.0.2.7", "lobby", strings.Repeat("x", DefaultMaxMessage+1), ""); errorCode(err) != "too_long" {
 		t.Fatalf("a long post: %v", err)
 	}
-	page, err := h.MessagesAfter("lobby", first.ID-1, 10)
+	page, err := h.MessagesAfter(tok, "192.0.2.7", "lobby", first.ID-1, 10)
 	if err != nil || len(page.History) != 2 || page.History[1].Text != "second" || page.More {
 		t.Fatalf("MessagesAfter = %+v, %v", page, err)
 	}

@@ -35,6 +35,9 @@ type ClientFrame struct {
 	// NAME VALUE).
 	Name  string `json:"name,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Token signs a hello in with a bot token (/token new): as its key,
+	// under its nick.
+	Token string `json:"token,omitempty"`
 }
 
 // MaxPingIDLen bounds a ping's id, in bytes of JSON as sent.
