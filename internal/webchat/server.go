@@ -406,6 +406,16 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 			s.writeRaw(conn, wire.EncodeError("internal", "could not join"))
 			return nil
 		}
+		if token != "" {
+			// A token's nick is its own: another hello would not fare
+			// better.
+			text := ue.Text
+			if ue.Code == "nick_taken" {
+				text = "the bot token's nick " + nick + " is in use (a websocket bot needs a nick its owner is not using: /token new NAME NICK)"
+			}
+			s.writeRaw(conn, wire.EncodeError(ue.Code, text))
+			return nil
+		}
 		s.writeRaw(conn, wire.EncodeError(ue.Code, helloRefusalText(ue, nick)))
 		switch ue.Code {
 		case "banned", "not_allowed", "stopping":

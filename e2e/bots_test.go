@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+var botTokenPattern = regexp.MustCompile(`tt_[A-Za-z0-9_-]+`)
+
+// newBotToken registers "owner" and "deployer" for a fresh key over SSH
+// and makes the bot token "ci" for "deployer" (a websocket bot needs a
+// nick its owner is not using); it returns the owner's line client and the
+// token.
+func newBotToken(t *testing.T, srv *server) (*lineClient, string) {
+	t.Helper()
+	owner := newLineClient(t, srv.SSHAddr, "owner", gossh.PublicKeys(newSigner(t)))
+	owner.expect("-!- welcome owner")
+	owner.send("/register")
+	owner.expect("registered")
+	owner.send("/nick deployer")
+	owner.expect("now known as deployer")
+	owner.send("/register")
+	owner.expect("deployer is now registered")
+	owner.send("/nick owner")
+	owner.expect("now known as owner")
+	owner.send("/token new ci deployer")
+	token := botTokenPattern.FindString(owner.expect("Bot token ci"))
+	if token == "" {
+		t.Fatal("no token shown")
+	}
+	return owner, token
+}
+
+// apiRequest makes one HTTP API request and returns its status and body.
+func apiRequest(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	must(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	must(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestBotTokenPostsByHTTPAndWebsocket(t *testing.T) {
+	srv := startServer(t)
+	_, token := newBotToken(t, srv)
+	watcher := joinWS(t, srv.HTTPAddr, "watcher")
+	messages := "http://" + srv.HTTPAddr + "/api/rooms/lobby/messages"
+
+	status, body := apiRequest(t, "POST", messages, token, `{"text":"build 12 passed","cid":"build-12"}`)
+	if status != http.StatusOK || !strings.Contains(body, `"from":"deployer"`) || !strings.Contains(body, `"cid":"build-12"`) {
+		t.Fatalf("post answered %d %s", status, body)
+	}
+	watcher.expect("the posted message", isMessage("deployer", "build 12 passed"))
+	// The same cid again: answered alike, stored once.
+	if status, again := apiRequest(t, "POST", messages, token, `{"text":"build 12 passed","cid":"build-12"}`); status != http.StatusOK || again != body {
+		t.Fatalf("the same post again answered %d %s, want %s", status, again, body)
+	}
+	status, page := apiRequest(t, "GET", messages+"?after=0&limit=50", token, "")
+	if status != http.StatusOK || !strings.HasPrefix(page, `{"type":"history"`) || strings.Count(page, "build 12 passed") != 1 {
+		t.Fatalf("read answered %d %s; want the message once", status, page)
+	}
+
+	bot := newWSClient(t, srv.HTTPAddr)
+	must(t, bot.ws.HelloToken(token))
+	if f := bot.expect("welcome", func(f frame) bool { return f.Type == "welcome" }); f.Nick != "deployer" {
+		t.Fatalf("the bot is welcomed as %q", f.Nick)
+	}
+	bot.say("deployed to staging")
+	watcher.expect("the bot's message", isMessage("deployer", "deployed to staging"))
+}
+
+func TestRevokedBotTokenRefusedAtOnce(t *testing.T) {
+	srv := startServer(t)
+	owner, token := newBotToken(t, srv)
+	messages := "http://" + srv.HTTPAddr + "/api/rooms/lobby/messages"
+	bot := newWSClient(t, srv.HTTPAddr)
+	must(t, bot.ws.HelloToken(token))
+	bot.expect("welcome", func(f frame) bool { return f.Type == "welcome" })
+	wrongStatus, wrongBody := apiRequest(t, "POST", messages, "tt_not-a-token", `{"text":"x"}`)
+	if wrongStatus != http.StatusUnauthorized || !strings.Contains(wrongBody, `"code":"bad_token"`) {
+		t.Fatalf("a wrong token answered %d %s", wrongStatus, wrongBody)
+	}
+
+	owner.send("/token revoke ci")
+	owner.expect("revoked")
+	if f := bot.expect("the revocation", func(f frame) bool { return f.Type == "error" }); f.Code != "token_revoked" {
+		t.Fatalf("the open bot connection was told %s %q", f.Code, f.Text)
+	}
+	select {
+	case <-bot.closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the bot connection was not closed")
+	}
+	var ce *websocket.CloseError
+	if err := bot.closeErr(); !errors.As(err, &ce) || ce.Text != "bot token revoked" {
+		t.Fatalf("the bot connection ended with %v", err)
+	}
+	if status, body := apiRequest(t, "POST", messages, token, `{"text":"x"}`); status != wrongStatus || body != wrongBody {
+		t.Fatalf("a revoked token answered %d %s, want %d %s", status, body, wrongStatus, wrongBody)
+	}
+	again := newWSClient(t, srv.HTTPAddr)
+	must(t, again.ws.HelloToken(token))
+	if f := again.expect("the refusal", func(f frame) bool { return f.Type == "error" }); f.Code != "bad_token" {
+		t.Fatalf("a hello with a revoked token was answered %s %q", f.Code, f.Text)
+	}
+}
