@@ -120,3 +120,34 @@ func TestRevokedBotTokenRefusedAtOnce(t *testing.T) {
 		t.Fatalf("a hello with a revoked token was answered %s %q", f.Code, f.Text)
 	}
 }
+
+func TestBotWebsocketGetsNoReplayAndIsMarked(t *testing.T) {
+	srv := startServer(t)
+	human := joinWS(t, srv.HTTPAddr, "human")
+	human.say("said before the bot came")
+	human.expect("own message", isMessage("human", "said before the bot came"))
+
+	bot := newWSClient(t, srv.HTTPAddr)
+	bot.sendJSON(map[string]any{"type": "hello", "nick": "ci", "bot": true})
+	bot.expect("welcome", func(f frame) bool { return f.Type == "welcome" })
+	members := bot.expect("members", func(f frame) bool { return f.Type == "members" })
+	if !strings.Contains(string(members.Raw), `{"nick":"ci","via":"web","registered":false,"bot":true}`) {
+		t.Fatalf("the bot's member list: %s", members.Raw)
+	}
+	join := human.expect("the bot's join", func(f frame) bool { return f.Type == "join" && f.Nick == "ci" })
+	if !strings.Contains(string(join.Raw), `"bot":true`) {
+		t.Fatalf("the others saw the join %s", join.Raw)
+	}
+	// Up to the answer to its ping, no history came.
+	bot.sendJSON(map[string]any{"type": "ping", "id": 1})
+	bot.expect("pong", func(f frame) bool {
+		if f.Type == "history" || strings.Contains(string(f.Raw), "said before the bot came") {
+			t.Fatalf("the bot was sent %s", f.Raw)
+		}
+		return f.Type == "pong"
+	})
+	human.sendJSON(map[string]any{"type": "say", "room": "lobby", "text": "/whois ci"})
+	if f := human.expect("whois", func(f frame) bool { return f.Type == "notice" && strings.HasPrefix(f.Text, "ci ") }); !strings.Contains(f.Text, "a bot") {
+		t.Fatalf("/whois ci = %q", f.Text)
+	}
+}

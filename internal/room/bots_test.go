@@ -1,6 +1,7 @@
 package room
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -125,5 +126,49 @@ func TestPostRateLimited(t *testing.T) {
 	// The token's budget outlives each request.
 	if _, err := h.Post(tok, "192.0.2.7", "lobby", "three", ""); errorCode(err) != "rate_limited" {
 		t.Fatalf("beyond the budget: %v", err)
+	}
+}
+
+func TestBotSessionsGetNoReplayAndAreMarked(t *testing.T) {
+	h := newTestHub(t, WithMOTD("rules: be kind"))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	human := connect(t, h, "human", ViaWeb)
+	h.Input(human, "", "before the bot")
+	motd := false
+	for _, ev := range drain(human) {
+		motd = motd || ev.Kind == KindNotice && strings.Contains(ev.Text, "be kind")
+	}
+	if !motd {
+		t.Fatal("a person was not shown the MOTD")
+	}
+	bot, err := h.Connect(Identity{Nick: "ci", Via: ViaWeb, Bot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bot.Leave)
+	for _, ev := range drain(bot) {
+		if ev.Kind == KindHistory || ev.Kind == KindNotice && strings.Contains(ev.Text, "be kind") {
+			t.Fatalf("the bot was sent %v on joining: %q", ev.Kind, ev.Text)
+		}
+		if ev.Kind == KindMembers {
+			for _, m := range ev.Members {
+				if m.Bot != (m.Nick == "ci") {
+					t.Fatalf("member %+v", m)
+				}
+			}
+		}
+	}
+	if join := nextKind(t, human, KindJoin); join.From != "ci" || !join.Bot {
+		t.Fatalf("the others saw %+v", join)
+	}
+	if ev := answerTo(t, h, human, "/whois ci"); !strings.Contains(ev.Text, "a bot") {
+		t.Fatalf("/whois ci = %q", ev.Text)
+	}
+	// Asked, it gets history.
+	h.HistoryRequest(bot, "lobby", 0, 10)
+	if ev := nextKind(t, bot, KindHistory); len(ev.History) != 1 || ev.History[0].Text != "before the bot" {
+		t.Fatalf("history asked for: %+v", ev)
 	}
 }

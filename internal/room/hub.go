@@ -300,6 +300,10 @@ type Identity struct {
 	// and carries nothing between visits of the key; revoking the token
 	// closes it.
 	BotToken string
+	// Bot: the client is a program (a hello's "bot": true). It is shown
+	// as one in member lists, joins and /whois, and is sent no MOTD and no
+	// history when it joins a room (it asks for history if it wants it).
+	Bot bool
 }
 
 // Connect registers a session under a unique nick and puts it in the lobby.
@@ -325,6 +329,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		remote:      id.Remote,
 		webLogin:    webLoginOf(id),
 		botToken:    id.BotToken,
+		bot:         id.Bot,
 		since:       h.now(),
 		out:         make(chan *Event, h.queueSize),
 		done:        make(chan struct{}),
@@ -349,7 +354,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 	h.loadSettings(s)
 	h.attachReads(s)
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
-	if motd := h.motd(); motd != "" {
+	if motd := h.motd(); motd != "" && !s.bot {
 		h.notice(s, motd)
 	}
 	h.joinRoom(s, lobby)
@@ -535,16 +540,18 @@ func (h *Hub) joinRoomAs(s *Session, r *Room, current bool) bool {
 	key, m := h.memberInfo(s)
 	now := h.now()
 	if r.addLocked(s, key, m) {
-		r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order)}, noteJoin(m.Nick), s)
+		r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: len(r.order)}, noteJoin(m.Nick), s)
 	} else {
 		// Another device of someone in r already: only s sees it join.
-		s.deliver(&Event{Kind: KindJoin, Room: r.name, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order), Time: now})
+		s.deliver(&Event{Kind: KindJoin, Room: r.name, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: len(r.order), Time: now})
 	}
 	s.deliver(r.membersEventLocked(h, now))
 	if r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
-	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
+	if !s.bot {
+		s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
+	}
 	h.readOnJoinLocked(s, r, now)
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.

@@ -382,6 +382,7 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 			id.Fingerprint, id.Nick, id.BotToken, id.WebToken = tok.Fingerprint, tok.Nick, tok.TokenHash, ""
 			f.Nick = tok.Nick
 		}
+		id.Bot = f.Bot
 		id.Nick = strings.TrimSpace(f.Nick)
 		if id.Nick == "" && id.Fingerprint != "" {
 			// A signed-in browser may leave the nick to its key.
