@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -149,5 +151,29 @@ func TestBotWebsocketGetsNoReplayAndIsMarked(t *testing.T) {
 	human.sendJSON(map[string]any{"type": "say", "room": "lobby", "text": "/whois ci"})
 	if f := human.expect("whois", func(f frame) bool { return f.Type == "notice" && strings.HasPrefix(f.Text, "ci ") }); !strings.Contains(f.Text, "a bot") {
 		t.Fatalf("/whois ci = %q", f.Text)
+	}
+}
+
+// The example CI notification (examples/ci-notify.sh) posts with curl, and
+// a retried job's post is stored once.
+func TestExampleCINotification(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("no curl")
+	}
+	srv := startServer(t)
+	_, token := newBotToken(t, srv)
+	watcher := joinWS(t, srv.HTTPAddr, "watcher")
+	for range 2 {
+		cmd := exec.Command("sh", "../examples/ci-notify.sh", "lobby", "build \"812\" passed\nall green", "build-812")
+		cmd.Env = append(os.Environ(), "TERTULIA_URL=http://"+srv.HTTPAddr, "TERTULIA_TOKEN="+token)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"cid":"build-812"`) {
+			t.Fatalf("ci-notify.sh: %v\n%s", err, out)
+		}
+	}
+	watcher.expect("the notification", isMessage("deployer", "build \"812\" passed\nall green"))
+	status, page := apiRequest(t, "GET", "http://"+srv.HTTPAddr+"/api/rooms/lobby/messages", token, "")
+	if status != http.StatusOK || strings.Count(page, "all green") != 1 {
+		t.Fatalf("read answered %d %s; want the notification once", status, page)
 	}
 }
