@@ -115,6 +115,18 @@ func (h *Hub) revokeToken(s *Session, name, owner string) error {
 	return nil
 }
 
+// closeBotsUnder closes the bot-token sessions of key under nick, which
+// the key gave up: their tokens sign in no more (access.Book.TokenFor).
+func (h *Hub) closeBotsUnder(key, nick string) {
+	fold := access.Fold(nick)
+	for _, o := range h.sessionsWhere(func(o *Session) bool { return o.botToken != "" && o.fingerprint == key }) {
+		if access.Fold(o.Nick()) == fold {
+			h.fail(o, userErr(CodeRevoked, "the nick of the bot token this connection signed in with was unregistered"))
+			o.Close(ReasonRevoked)
+		}
+	}
+}
+
 // posterTable holds the sessions HTTP posts are made as, one per token:
 // what such a session keeps between requests is its rate budget.
 type posterTable struct {

@@ -172,3 +172,29 @@ func TestBotSessionsGetNoReplayAndAreMarked(t *testing.T) {
 		t.Fatalf("history asked for: %+v", ev)
 	}
 }
+
+func TestUnregisteringABotTokensNickClosesItsSessions(t *testing.T) {
+	h := newTestHub(t)
+	alice := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	answerTo(t, h, alice, "/register")
+	answerTo(t, h, alice, "/nick alicebot")
+	answerTo(t, h, alice, "/register")
+	answerTo(t, h, alice, "/nick alice")
+	tok, _ := h.BotToken(tokenFromNotice(t, answerTo(t, h, alice, "/token new ci alicebot")))
+	bot, err := h.Connect(Identity{Nick: tok.Nick, Via: ViaWeb, Fingerprint: tok.Fingerprint, BotToken: tok.TokenHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bot.Leave)
+	answerTo(t, h, alice, "/unregister alicebot")
+	select {
+	case <-bot.Done():
+	default:
+		t.Fatal("the bot still speaks under a nick its key gave up")
+	}
+	select {
+	case <-alice.Done():
+		t.Fatal("the owner was closed too")
+	default:
+	}
+}

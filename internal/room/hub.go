@@ -288,12 +288,6 @@ type Identity struct {
 	// WebToken is the sign-in token a browser's connection presented (web
 	// only): signing that browser out closes the connection too.
 	WebToken string
-	// AltNick lets Connect pick "nick_2", "nick_3"... when the nick is taken
-	// (SSH), instead of failing with ErrNickTaken (web).
-	AltNick bool
-	// Settings: the front-end is sent KindSettings events (the web page),
-	// at connection and whenever the user's settings change.
-	Settings bool
 	// BotToken is the hash (access.SignInID) of the bot token the
 	// connection signed in with (see Hub.BotToken), or "". Such a session
 	// is a person of its own under the token's nick, never an operator,
@@ -304,6 +298,12 @@ type Identity struct {
 	// as one in member lists, joins and /whois, and is sent no MOTD and no
 	// history when it joins a room (it asks for history if it wants it).
 	Bot bool
+	// AltNick lets Connect pick "nick_2", "nick_3"... when the nick is taken
+	// (SSH), instead of failing with ErrNickTaken (web).
+	AltNick bool
+	// Settings: the front-end is sent KindSettings events (the web page),
+	// at connection and whenever the user's settings change.
+	Settings bool
 }
 
 // Connect registers a session under a unique nick and puts it in the lobby.

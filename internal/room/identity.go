@@ -145,6 +145,7 @@ func (h *Hub) unregister(s *Session, nick string) error {
 		return storeErr(err)
 	}
 	h.registrationChanged(nick)
+	h.closeBotsUnder(s.fingerprint, nick)
 	if len(h.NicksOf(s.fingerprint)) == 0 {
 		// No longer known by its key: what it carried between visits goes.
 		h.forgetKey(s.fingerprint)
