@@ -397,6 +397,7 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 				// Revoked while connecting: the revocation may have
 				// looked for the token's sessions before this one was.
 				if _, ok := s.hub.BotToken(token); !ok {
+					cs.Error(room.CodeRevoked, "the bot token this connection signed in with was revoked")
 					cs.Close(room.ReasonRevoked)
 				}
 			}
