@@ -65,6 +65,12 @@ func (c *WS) SendRaw(data []byte) error {
 // Hello asks to sign in as nick; the answer is a welcome or an error frame.
 func (c *WS) Hello(nick string) error { return c.Send(wire.ClientFrame{Type: "hello", Nick: nick}) }
 
+// HelloToken signs in with a bot token (/token new): as its key, under
+// its nick.
+func (c *WS) HelloToken(token string) error {
+	return c.Send(wire.ClientFrame{Type: "hello", Token: token})
+}
+
 // Say sends text (a message or a /command) to room, "" for the current one.
 func (c *WS) Say(room, text string) error {
 	return c.Send(wire.ClientFrame{Type: "say", Room: room, Text: text})

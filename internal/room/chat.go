@@ -454,6 +454,9 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	now := h.now()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s)", t.Nick(), t.via)
+	if t.bot {
+		b.WriteString("\n  a bot")
+	}
 	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", asker.FormatTime(t.since), roundDur(now.Sub(t.since)))
 	// Idle since the person's last input on any of its devices.
 	sessions := h.sessionsOf(t)

@@ -27,7 +27,7 @@ func (s *Session) keyHelp() string {
 // between visits (its rooms, its sent lines): only for a key that has
 // registered a nick, someone who chose to be known by it.
 func (s *Session) keyRemembers() bool {
-	return s.fingerprint != "" && len(s.hub.NicksOf(s.fingerprint)) > 0
+	return s.fingerprint != "" && s.botToken == "" && len(s.hub.NicksOf(s.fingerprint)) > 0
 }
 
 // InputHistory is the lines s's key sent in earlier visits, oldest first

@@ -166,7 +166,7 @@ type commandTable struct {
 
 func newCommandTable() *commandTable {
 	t := &commandTable{byName: make(map[string]*command)}
-	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), moderationCommands(), settingsCommands()} {
+	for _, family := range [][]*command{chatCommands(), roomCommands(), identityCommands(), tokenCommands(), moderationCommands(), settingsCommands()} {
 		for _, c := range family {
 			if err := c.checkDeclaration(); err != "" {
 				panic("room: command /" + c.name + ": " + err)
@@ -198,6 +198,11 @@ func (h *Hub) runCommand(s *Session, target *Room, name, args string) {
 	}
 	if cmd.needsKey && s.fingerprint == "" {
 		h.fail(s, userErr("needs_key", "/"+cmd.name+" needs a key: connect over SSH with your key (or sign this browser in with a code from /weblogin)"))
+		return
+	}
+	if s.botToken != "" && (cmd.needsKey || cmd.name == "unregister") {
+		// A token speaks for its key's nick, not for the key.
+		h.fail(s, userErr("needs_key", "/"+cmd.name+" acts on your key: use it from your own session, not a bot token's"))
 		return
 	}
 	if target == nil && (cmd.room == needsRoom || cmd.room == needsRoomUnlessNamed && args == "") {

@@ -136,6 +136,8 @@ type Member struct {
 	Away string `json:"away,omitempty"`
 	// Registered: the nick belongs to the member's key (not a guest).
 	Registered bool `json:"registered"`
+	// Bot: the member is a program (a hello's "bot": true).
+	Bot bool `json:"bot,omitempty"`
 }
 
 // NickChange is one member's change of nick, in a PresenceSummary.
@@ -181,6 +183,7 @@ type Event struct {
 	// Registered: the joiner's or renamed member's nick belongs to its key
 	// (KindJoin, KindNick).
 	Registered bool
+	Bot        bool   // the joiner is a program (KindJoin)
 	Code       string // machine-readable error code (KindError)
 	Count      int    // room member count after this event (join, part, members, presence)
 	Members    []Member

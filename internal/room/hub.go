@@ -79,6 +79,8 @@ type Hub struct {
 	obs        Observer
 	// cids remembers the client ids of stored messages (see InputWithCID).
 	cids *cidTable
+	// posters are the sessions HTTP posts are made as (see Post).
+	posters *posterTable
 	// store is never nil: a hub given none keeps everything in memory.
 	store store.Store
 	// calls runs every store operation made for a user, the hub's and
@@ -247,6 +249,7 @@ func NewHub(opts ...Option) *Hub {
 		obs:        nopObserver{},
 		accessCfg:  access.Config{MaxNicksPerKey: DefaultMaxNicksPerKey},
 		cids:       newCIDTable(),
+		posters:    newPosterTable(),
 
 		maxSessionsPerKey: DefaultMaxSessionsPerKey,
 
@@ -293,6 +296,16 @@ type Identity struct {
 	// WebToken is the sign-in token a browser's connection presented (web
 	// only): signing that browser out closes the connection too.
 	WebToken string
+	// BotToken is the hash (access.SignInID) of the bot token the
+	// connection signed in with (see Hub.BotToken), or "". Such a session
+	// is a person of its own under the token's nick, never an operator,
+	// and carries nothing between visits of the key; revoking the token
+	// closes it.
+	BotToken string
+	// Bot: the client is a program (a hello's "bot": true). It is shown
+	// as one in member lists, joins and /whois, and is sent no MOTD and no
+	// history when it joins a room (it asks for history if it wants it).
+	Bot bool
 	// AltNick lets Connect pick "nick_2", "nick_3"... when the nick is taken
 	// (SSH), instead of failing with ErrNickTaken (web).
 	AltNick bool
@@ -327,6 +340,8 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		fingerprint: id.Fingerprint,
 		remote:      id.Remote,
 		webLogin:    webLoginOf(id),
+		botToken:    id.BotToken,
+		bot:         id.Bot,
 		since:       h.now(),
 		out:         make(chan *Event, h.queueSize),
 		done:        make(chan struct{}),
@@ -358,7 +373,7 @@ func (h *Hub) Connect(id Identity) (*Session, error) {
 		return s, nil
 	}
 	s.deliver(&Event{Kind: KindWelcome, From: nick, Rooms: []string{lobby.name}, Time: h.now(), MaxMessage: h.maxMessage, MaxLines: h.maxLines})
-	if motd := h.motd(); motd != "" {
+	if motd := h.motd(); motd != "" && !s.bot {
 		h.notice(s, motd)
 	}
 	h.joinRoom(s, lobby)
@@ -437,7 +452,7 @@ func (h *Hub) enterPersonOnce(s *Session, id Identity) (p *person, wanted string
 			h.mu.Unlock()
 			return nil, "", refusal(CodeStopping, ErrStopping)
 		}
-		if p = h.keyPeople[id.Fingerprint]; p == nil || id.Fingerprint == "" {
+		if p = h.keyPeople[id.Fingerprint]; p == nil || id.Fingerprint == "" || id.BotToken != "" {
 			break
 		}
 		// The person's memberMu comes before h.mu: look the person up
@@ -469,7 +484,7 @@ func (h *Hub) enterPersonOnce(s *Session, id Identity) (p *person, wanted string
 	defer h.mu.Unlock()
 	wanted = h.access.OwnedNick(id.Nick, id.Fingerprint)
 	claim := NickClaim{Session: s.id}
-	if id.Fingerprint != "" && len(h.access.NicksOf(id.Fingerprint)) > 0 {
+	if id.Fingerprint != "" && id.BotToken == "" && len(h.access.NicksOf(id.Fingerprint)) > 0 {
 		claim = NickClaim{Fingerprint: id.Fingerprint}
 	}
 	// Nicks held on other nodes (cluster mode), by fold.
@@ -617,16 +632,18 @@ func (h *Hub) joinRoomLocked(s *Session, r *Room, current bool) bool {
 	key, m := h.memberInfo(s)
 	now := h.now()
 	if r.addLocked(s, key, m) {
-		r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order)}, noteJoin(m.Nick), s)
+		r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: len(r.order)}, noteJoin(m.Nick), s)
 	} else {
 		// Another device of someone in r already: only s sees it join.
-		s.deliver(&Event{Kind: KindJoin, Room: r.name, From: m.Nick, Via: s.via, Registered: m.Registered, Count: len(r.order), Time: now})
+		s.deliver(&Event{Kind: KindJoin, Room: r.name, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: len(r.order), Time: now})
 	}
 	s.deliver(r.membersEventLocked(h, now))
 	if r.topic != "" {
 		s.deliver(&Event{Kind: KindTopic, Room: r.name, Text: r.topic, Time: now})
 	}
-	s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
+	if !s.bot {
+		s.deliver(&Event{Kind: KindHistory, Room: r.name, History: append([]*Event(nil), r.recent...), More: r.older, Time: now})
+	}
 	h.readOnJoinLocked(s, r, now)
 	// The join does not say the joiner is away; after the joiner's own
 	// join sequence, which its member list completes.

@@ -86,7 +86,10 @@ func (s *Session) isRegistered() bool {
 }
 
 // IsOperator tells whether the session's key is an operator.
-func (s *Session) IsOperator() bool { return s.hub.access.IsOperator(s.fingerprint) }
+// A bot token's session never is: a leaked token must not moderate.
+func (s *Session) IsOperator() bool {
+	return s.botToken == "" && s.hub.access.IsOperator(s.fingerprint)
+}
 
 func (h *Hub) motd() string { return h.access.MOTD() }
 
@@ -142,6 +145,7 @@ func (h *Hub) unregister(s *Session, nick string) error {
 		return storeErr(err)
 	}
 	h.registrationChanged(nick)
+	h.closeBotsUnder(s.fingerprint, nick)
 	if len(h.NicksOf(s.fingerprint)) == 0 {
 		// No longer known by its key: what it carried between visits goes.
 		h.forgetKey(s.fingerprint)
@@ -234,7 +238,7 @@ func (h *Hub) logoutAll(s *Session) error {
 	// before their part notices.
 	h.log.Info("logout-all", "key", s.fingerprint, "sessions", n)
 	h.notice(s, fmt.Sprintf("Ended %d web session(s).", n))
-	for _, other := range h.sessionsWhere(func(o *Session) bool { return o.via == ViaWeb && o.fingerprint == s.fingerprint }) {
+	for _, other := range h.sessionsWhere(func(o *Session) bool { return o.via == ViaWeb && o.fingerprint == s.fingerprint && o.botToken == "" }) {
 		h.notice(other, "This browser was signed out.")
 		other.Close(ReasonSignedOut)
 	}

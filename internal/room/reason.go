@@ -11,14 +11,15 @@ type CloseReason struct {
 
 // The codes of CloseReason, one per way a session ends.
 const (
-	CodeQuit       = "quit"        // the user quit (/quit, Ctrl-C)
-	CodeClosed     = "closed"      // the connection ended
-	CodeSlowClient = "slow_client" // the client did not read its queue
-	CodeStopping   = "stopping"    // the server is stopping
-	CodeFlooding   = "flooding"    // too many refused lines in a row
-	CodeSignedOut  = "signed_out"  // the browser was signed out
-	CodeKicked     = "kicked"      // an operator's /kick
-	CodeBanned     = "banned"      // an operator's /ban
+	CodeQuit       = "quit"          // the user quit (/quit, Ctrl-C)
+	CodeClosed     = "closed"        // the connection ended
+	CodeSlowClient = "slow_client"   // the client did not read its queue
+	CodeStopping   = "stopping"      // the server is stopping
+	CodeFlooding   = "flooding"      // too many refused lines in a row
+	CodeSignedOut  = "signed_out"    // the browser was signed out
+	CodeKicked     = "kicked"        // an operator's /kick
+	CodeBanned     = "banned"        // an operator's /ban
+	CodeRevoked    = "token_revoked" // the bot token it signed in with was revoked
 )
 
 // The reasons whose text does not depend on who ended the session; kicks and
@@ -31,6 +32,7 @@ var (
 	ReasonStopping   = CloseReason{CodeStopping, "server is stopping"}
 	ReasonFlooding   = CloseReason{CodeFlooding, "flooding"}
 	ReasonSignedOut  = CloseReason{CodeSignedOut, "signed out"}
+	ReasonRevoked    = CloseReason{CodeRevoked, "bot token revoked"}
 )
 
 // kickedBy is the reason of a session kicked by the operator op, who may

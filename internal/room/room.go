@@ -127,7 +127,7 @@ func (r *Room) sessionsLocked() []*Session {
 // memberInfo is what a room files and lists of s, read now.
 func (h *Hub) memberInfo(s *Session) (key string, m Member) {
 	s.mu.Lock()
-	key, m = s.fold, Member{Nick: s.nick, Via: s.via, Away: s.away}
+	key, m = s.fold, Member{Nick: s.nick, Via: s.via, Away: s.away, Bot: s.bot}
 	s.mu.Unlock()
 	// Not under s.mu: the access lock is a leaf.
 	m.Registered = h.access.OwnsFold(key, s.fingerprint)

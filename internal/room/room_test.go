@@ -124,7 +124,7 @@ func TestCommands(t *testing.T) {
 		}
 	}
 	h.Input(b, "lobby", "/who")
-	if ev := next(t, b); ev.Kind != KindMembers || fmt.Sprint(ev.Members) != "[{alice ssh  false} {bob web  false}]" {
+	if ev := next(t, b); ev.Kind != KindMembers || fmt.Sprint(ev.Members) != "[{alice ssh  false false} {bob web  false false}]" {
 		t.Fatalf("/who: %+v", ev)
 	}
 	h.Input(a, "", "/nick carol")

@@ -19,6 +19,8 @@ type Session struct {
 	fingerprint string
 	remote      string
 	webLogin    string // hash of the browser's sign-in token, or ""
+	botToken    string // hash of the bot token it signed in with, or ""
+	bot         bool   // a program (Identity.Bot)
 	since       time.Time
 	// source is the unit remote is banned and muted as (connlimit.Source);
 	// invalid if remote is not an address.

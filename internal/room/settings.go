@@ -343,9 +343,10 @@ func (h *Hub) settingsLock(fingerprint string) *sync.Mutex {
 	return &h.settingsMu[f.Sum32()%settingsStripes]
 }
 
-// sessionsOfKey lists the connected sessions of a key.
+// sessionsOfKey lists the connected sessions of a key, not its bot
+// tokens': a bot online does not make its owner online.
 func (h *Hub) sessionsOfKey(fingerprint string) []*Session {
-	return h.sessionsWhere(func(s *Session) bool { return s.fingerprint == fingerprint })
+	return h.sessionsWhere(func(s *Session) bool { return s.fingerprint == fingerprint && s.botToken == "" })
 }
 
 // loadZone looks up an IANA zone name. "Local" (the server's own zone) is

@@ -40,6 +40,7 @@ var copiedTables = []copiedTable{
 	{name: "key_mentions", columns: []string{"id", "fingerprint", "room", "message_id", "sender", "text", "ts"}, identity: true},
 	{name: "key_seen", columns: []string{"fingerprint", "seen_at"}},
 	{name: "read_markers", columns: []string{"fingerprint", "target", "last_id"}},
+	{name: "bot_tokens", columns: []string{"token_hash", "fingerprint", "name", "nick", "created_at"}},
 }
 
 // CopyCount is how many rows of one table were copied (and found there

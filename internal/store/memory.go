@@ -22,16 +22,17 @@ type Memory struct {
 	lastPrivateID int64
 	lastBanID     int64
 
-	rooms    map[string]*memoryRoom
-	privates []Private
-	regs     map[string]Registration // by fold
-	ops      map[string]bool
-	bans     []Ban // by ID
-	mutes    map[string]Mute
-	settings map[string]string
-	keyDocs  map[string]string // personal settings by key fingerprint
-	codes    map[string]memoryCode
-	webs     []WebSession // in the order they were added
+	rooms     map[string]*memoryRoom
+	privates  []Private
+	regs      map[string]Registration // by fold
+	ops       map[string]bool
+	bans      []Ban // by ID
+	mutes     map[string]Mute
+	settings  map[string]string
+	keyDocs   map[string]string // personal settings by key fingerprint
+	codes     map[string]memoryCode
+	webs      []WebSession // in the order they were added
+	botTokens []BotToken
 	// What keys carry between visits (see KeyStore), by fingerprint.
 	keyRooms map[string][]string
 	keyLines map[string][]string // oldest first

@@ -150,6 +150,15 @@ var postgresMigrations = []string{
 		last_id     BIGINT NOT NULL,
 		PRIMARY KEY (fingerprint, target)
 	);`,
+	// 8: bot tokens: named, per key, bound to one of its nicks; kept hashed.
+	`CREATE TABLE bot_tokens (
+		token_hash  TEXT PRIMARY KEY,
+		fingerprint TEXT NOT NULL,
+		name        TEXT NOT NULL,
+		nick        TEXT NOT NULL,
+		created_at  BIGINT NOT NULL,
+		UNIQUE (fingerprint, name)
+	);`,
 }
 
 var postgresDialect = &dialect{

@@ -160,6 +160,15 @@ var sqliteMigrations = []string{
 		last_id     INTEGER NOT NULL,
 		PRIMARY KEY (fingerprint, target)
 	);`,
+	// 8: bot tokens: named, per key, bound to one of its nicks; kept hashed.
+	`CREATE TABLE bot_tokens (
+		token_hash  TEXT PRIMARY KEY,
+		fingerprint TEXT NOT NULL,
+		name        TEXT NOT NULL,
+		nick        TEXT NOT NULL,
+		created_at  INTEGER NOT NULL,
+		UNIQUE (fingerprint, name)
+	);`,
 }
 
 // Synchronous modes (--sqlite-sync). Full: every commit is on the disk

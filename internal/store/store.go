@@ -87,6 +87,31 @@ type Store interface {
 	KeyStore
 	MailStore
 	ReadMarkerStore
+	TokenStore
+}
+
+// BotToken is a named token a key made for a bot: it signs in as the key,
+// under Nick. Only its hash is kept.
+type BotToken struct {
+	TokenHash   string
+	Fingerprint string
+	Name        string
+	Nick        string
+	CreatedAt   time.Time
+}
+
+// TokenStore keeps bot tokens.
+type TokenStore interface {
+	// AddBotToken stores t; ErrExists if the key has a token of that name.
+	AddBotToken(ctx context.Context, t BotToken) error
+	// BotTokenByHash returns the token of that hash, or ErrNotFound.
+	BotTokenByHash(ctx context.Context, tokenHash string) (BotToken, error)
+	// BotTokens lists a key's tokens ("": every key's), by key, then by
+	// name.
+	BotTokens(ctx context.Context, fingerprint string) ([]BotToken, error)
+	// DeleteBotToken deletes the key's token of that name and returns it;
+	// ErrNotFound if there is none.
+	DeleteBotToken(ctx context.Context, fingerprint, name string) (BotToken, error)
 }
 
 // EntryReader is implemented by the SQL stores: every kind of a room's

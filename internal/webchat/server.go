@@ -156,6 +156,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /login", s.serveLogin)
 	mux.HandleFunc("POST /logout", s.serveLogout)
 	mux.HandleFunc("GET /session", s.serveSession)
+	mux.HandleFunc("POST /api/rooms/{room}/messages", s.serveAPIPost)
+	mux.HandleFunc("GET /api/rooms/{room}/messages", s.serveAPIRead)
 	return s.checkHost(mux)
 }
 
@@ -366,6 +368,21 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 			s.writeRaw(conn, wire.EncodeError("hello_first", `send {"type":"hello","nick":"..."} first`))
 			continue
 		}
+		token := f.Token
+		if token != "" {
+			tok, ok := s.hub.BotToken(token)
+			if !ok {
+				// Wrong, revoked or never made: the same answer.
+				s.writeRaw(conn, wire.EncodeError(CodeBadToken, BadTokenText))
+				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, BadTokenText), time.Now().Add(time.Second))
+				return nil
+			}
+			// The token's key and nick, whatever the browser's cookie
+			// or the frame say.
+			id.Fingerprint, id.Nick, id.BotToken, id.WebToken = tok.Fingerprint, tok.Nick, tok.TokenHash, ""
+			f.Nick = tok.Nick
+		}
+		id.Bot = f.Bot
 		id.Nick = strings.TrimSpace(f.Nick)
 		if id.Nick == "" && id.Fingerprint != "" {
 			// A signed-in browser may leave the nick to its key.
@@ -376,11 +393,29 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 		nick := id.Nick
 		cs, err := s.hub.Connect(id)
 		if err == nil {
+			if token != "" {
+				// Revoked while connecting: the revocation may have
+				// looked for the token's sessions before this one was.
+				if _, ok := s.hub.BotToken(token); !ok {
+					cs.Error(room.CodeRevoked, "the bot token this connection signed in with was revoked")
+					cs.Close(room.ReasonRevoked)
+				}
+			}
 			return cs
 		}
 		var ue *room.UserError
 		if !errors.As(err, &ue) {
 			s.writeRaw(conn, wire.EncodeError("internal", "could not join"))
+			return nil
+		}
+		if token != "" {
+			// A token's nick is its own: another hello would not fare
+			// better.
+			text := ue.Text
+			if ue.Code == "nick_taken" {
+				text = "the bot token's nick " + nick + " is in use (a websocket bot needs a nick its owner is not using: /token new NAME NICK)"
+			}
+			s.writeRaw(conn, wire.EncodeError(ue.Code, text))
 			return nil
 		}
 		s.writeRaw(conn, wire.EncodeError(ue.Code, helloRefusalText(ue, nick)))

@@ -35,6 +35,11 @@ type ClientFrame struct {
 	// NAME VALUE).
 	Name  string `json:"name,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Token signs a hello in with a bot token (/token new): as its key,
+	// under its nick.
+	Token string `json:"token,omitempty"`
+	// Bot (hello): the client is a program; see room.Identity.Bot.
+	Bot bool `json:"bot,omitempty"`
 }
 
 // MaxPingIDLen bounds a ping's id, in bytes of JSON as sent.
@@ -106,6 +111,7 @@ type PresenceFrame struct {
 	Nick       string   `json:"nick"`
 	Via        room.Via `json:"via,omitempty"`
 	Registered bool     `json:"registered"`
+	Bot        bool     `json:"bot,omitempty"`
 	Reason     string   `json:"reason,omitempty"`
 	Count      int      `json:"count"`
 }

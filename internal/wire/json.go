@@ -24,7 +24,7 @@ func encodeEvent(ev *room.Event) (frame []byte, known bool) {
 	case room.KindMessage:
 		v = MessageFrame{"message", ev.ID, ev.Room, ev.From, ev.Text, ev.Time.UTC().Format(TimeFormat), ev.Action, ev.CID}
 	case room.KindJoin:
-		v = PresenceFrame{Type: "join", Room: ev.Room, Nick: ev.From, Via: ev.Via, Registered: ev.Registered, Count: ev.Count}
+		v = PresenceFrame{Type: "join", Room: ev.Room, Nick: ev.From, Via: ev.Via, Registered: ev.Registered, Bot: ev.Bot, Count: ev.Count}
 	case room.KindPart:
 		v = PresenceFrame{Type: "part", Room: ev.Room, Nick: ev.From, Reason: ev.Text, Count: ev.Count}
 	case room.KindNick:

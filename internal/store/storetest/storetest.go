@@ -51,6 +51,7 @@ func Run(t *testing.T, open Open) {
 		{"InputHistoryKeepsTheNewestAndIsForgotten", testInputHistory},
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},
+		{"BotTokens", testBotTokens},
 		{"Waiting", testWaiting},
 		{"WaitingTakenOnce", testWaitingTakenOnce},
 		{"MentionsAndSeen", testMentionsAndSeen},
