@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net/http"
@@ -175,5 +176,55 @@ func TestExampleCINotification(t *testing.T) {
 	status, page := apiRequest(t, "GET", "http://"+srv.HTTPAddr+"/api/rooms/lobby/messages", token, "")
 	if status != http.StatusOK || strings.Count(page, "all green") != 1 {
 		t.Fatalf("read answered %d %s; want the notification once", status, page)
+	}
+}
+
+// A line-mode client that sets TERTULIA_BOT=1 is a bot as a websocket
+// hello's "bot": true: no history replayed, marked for others.
+func TestLineModeBotByEnvironment(t *testing.T) {
+	srv := startServer(t)
+	human := joinWS(t, srv.HTTPAddr, "human")
+	human.say("said before the bot came")
+	human.expect("own message", isMessage("human", "said before the bot came"))
+
+	c := dialSSH(t, srv.SSHAddr, "linebot", guestAuth())
+	sess, err := c.NewSession()
+	must(t, err)
+	must(t, sess.Setenv("TERTULIA_BOT", "1"))
+	stdin, err := sess.StdinPipe()
+	must(t, err)
+	stdout, err := sess.StdoutPipe()
+	must(t, err)
+	must(t, sess.Shell())
+	join := human.expect("the bot's join", func(f frame) bool { return f.Type == "join" && f.Nick == "linebot" })
+	if !strings.Contains(string(join.Raw), `"bot":true`) {
+		t.Fatalf("the others saw the join %s", join.Raw)
+	}
+	_, err = stdin.Write([]byte("/whois linebot\n"))
+	must(t, err)
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(waitTimeout)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the session ended before /whois answered")
+			}
+			if strings.Contains(l, "said before the bot came") {
+				t.Fatalf("the line-mode bot was sent history: %q", l)
+			}
+			if strings.Contains(l, "a bot") {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no /whois answer saying the session is a bot")
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,6 +337,7 @@ func (s *Server) connect(next ssh.Handler) ssh.Handler {
 			// An exec request is a one-shot command (oneshot.go): the
 			// rooms see no one come or go.
 			OneShot: sess.RawCommand() != "",
+			Bot:     wantsBot(sess),
 		})
 		if err != nil {
 			fmt.Fprintf(sess.Stderr(), "tertulia: %v\r\n", err)
@@ -349,6 +351,29 @@ func (s *Server) connect(next ssh.Handler) ssh.Handler {
 		sess.Context().SetValue(chatSessionKey{}, cs)
 		next(sess)
 	}
+}
+
+// BotEnv is the environment variable a line-mode client sets to say it is
+// a program (ssh -T -o SetEnv=TERTULIA_BOT=1): as a websocket hello's
+// "bot": true, no message of the day, no history replayed on joining,
+// shown as a bot to others. Ignored with a terminal.
+const BotEnv = "TERTULIA_BOT"
+
+// wantsBot says whether a session without a terminal set BotEnv to 1,
+// true or yes.
+func wantsBot(sess ssh.Session) bool {
+	if _, _, pty := sess.Pty(); pty {
+		return false
+	}
+	for _, kv := range sess.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == BotEnv {
+			switch strings.ToLower(v) {
+			case "1", "true", "yes":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cutStuckWriter cuts the connection of a session that ended (quit,
