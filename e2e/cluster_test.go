@@ -196,3 +196,82 @@ func TestClusterNodeFencesItselfWithoutNATS(t *testing.T) {
 		t.Fatalf("/readyz without the lease: %d %q", code, body)
 	}
 }
+
+// listsNick tells whether a members frame lists nick.
+func listsNick(f frame, nick string) bool {
+	return slices.ContainsFunc(f.Members, func(m memberFrame) bool { return m.Nick == nick })
+}
+
+// Presence is shared: a member on one node is listed on the other and its
+// members see them join once and part; the lists of a joiner show both
+// nodes' members; a person with a device on each node is listed once and
+// joins once. When a node stops, its members part everywhere with
+// "connection lost" within the lease time and their nicks are free.
+func TestClusterPresenceAcrossNodes(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	carol := joinWS(t, nodes[1].HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+
+	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
+	// Node 2 writes carol within a fifth of a second: alice's list shows
+	// her, or she joins just after.
+	list := alice.expect("alice's list", func(f frame) bool { return f.Type == "members" && f.Room == "lobby" })
+	if !listsNick(list, "alice") {
+		t.Fatalf("alice's list: %+v", list.Members)
+	}
+	if !listsNick(list, "carol") {
+		alice.expect("carol from node 2", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "carol" })
+	}
+	alice.say("hello from node 1")
+	// Presence and messages travel apart: the join may come after the
+	// message, but comes once.
+	joins := 0
+	countJoins := func(f frame) {
+		if f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" {
+			joins++
+			if f.Count != 2 {
+				t.Errorf("alice's join on node 2 counts %d members, want 2", f.Count)
+			}
+		}
+	}
+	said := false
+	carol.expect("alice's join and message", func(f frame) bool {
+		countJoins(f)
+		said = said || isMessage("alice", "hello from node 1")(f)
+		return said && joins > 0
+	})
+	carol.say("/names")
+	carol.expect("/names on node 2 lists alice", func(f frame) bool {
+		countJoins(f)
+		return f.Type == "members" && f.Room == "lobby" && listsNick(f, "alice") && listsNick(f, "carol") && len(f.Members) == 2
+	})
+	if joins != 1 {
+		t.Fatalf("carol saw alice join %d times, want once", joins)
+	}
+
+	// A second room: alice joins and parts, carol on node 2 sees both.
+	carol.say("/join #side")
+	carol.expect("#side history", func(f frame) bool { return f.Type == "history" && f.Room == "side" })
+	alice.say("/join #side")
+	carol.expect("alice joins #side", func(f frame) bool { return f.Type == "join" && f.Room == "side" && f.Nick == "alice" })
+	alice.say("/part #side")
+	carol.expect("alice parts #side", func(f frame) bool { return f.Type == "part" && f.Room == "side" && f.Nick == "alice" })
+
+	// Node 1 stops (a clean stop: its lease and entries are given back).
+	start := time.Now()
+	nodes[0].Stop()
+	carol.expect("alice leaves with node 1", func(f frame) bool {
+		return f.Type == "part" && f.Room == "lobby" && f.Nick == "alice" && f.Reason == "connection lost"
+	})
+	gone := time.Since(start)
+	t.Logf("alice parted on node 2 %v after node 1 was told to stop", gone)
+	if gone > 6*time.Second {
+		t.Fatalf("alice parted %v after node 1 stopped, want within the lease (6 s)", gone)
+	}
+	carol.say("/names")
+	carol.expect("/names without alice", func(f frame) bool {
+		return f.Type == "members" && f.Room == "lobby" && !listsNick(f, "alice") && listsNick(f, "carol")
+	})
+	again := joinWS(t, nodes[1].HTTPAddr, "alice")
+	again.expect("alice's nick free on node 2", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
+}

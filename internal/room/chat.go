@@ -171,7 +171,7 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 		r.emptySince = h.now()
 	}
 	nick := s.Nick()
-	r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)}, notePart(nick), gone...)
+	r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}, notePart(nick), gone...)
 	r.mu.Unlock()
 
 	for _, o := range gone {

@@ -69,6 +69,7 @@ func cappedNames[T any](list []T, more *int, item T) []T {
 // and the person's sessions in r, get ev itself either way, even those no
 // longer members. r.mu must be held.
 func (r *Room) presenceLocked(h *Hub, ev *Event, note func(*PresenceSummary), self ...*Session) {
+	r.sharePresenceLocked(h)
 	if !r.summarizingLocked(h) {
 		r.publishLocked(h, ev)
 		for _, s := range self {
