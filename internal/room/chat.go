@@ -123,6 +123,8 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 			return nil, err
 		}
 		r := newRoom(name, h.now())
+		// Not yet shared: no other goroutine can reach r.
+		r.seedRemoteLocked(h)
 		h.rooms[name] = r
 		// Under the lock, so concurrent creations report in order.
 		h.obs.RoomsChanged(len(h.rooms))
