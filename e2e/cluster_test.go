@@ -275,3 +275,32 @@ func TestClusterPresenceAcrossNodes(t *testing.T) {
 	again := joinWS(t, nodes[1].HTTPAddr, "alice")
 	again.expect("alice's nick free on node 2", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
 }
+
+// A node that dies (its process killed: no part, no lease given back):
+// its members part on the other node with "connection lost" once its
+// lease runs out, within the lease time of 6 s after its last renewal,
+// and their nicks are free there.
+func TestClusterDeadNodesMembersLeave(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	doomed := startProcess(t, t.TempDir(), "--store", url, "--cluster", bus.URL(), "--node-id", "node-1")
+	live := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URL(), "node-2" })
+	carol := joinWS(t, live.HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+	joinWS(t, doomed.HTTPAddr, "alice")
+	carol.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" })
+
+	killed := time.Now()
+	must(t, doomed.cmd.Process.Kill())
+	<-doomed.exited
+	carol.expect("alice leaves with node 1", func(f frame) bool {
+		return f.Type == "part" && f.Room == "lobby" && f.Nick == "alice" && f.Reason == "connection lost"
+	})
+	took := time.Since(killed)
+	t.Logf("alice parted on node 2 %v after node 1 was killed", took)
+	// The lease runs 6 s from the last renewal, at most 2 s before the kill.
+	if took > 9*time.Second {
+		t.Fatalf("alice parted %v after node 1 died, want within its lease", took)
+	}
+	again := joinWS(t, live.HTTPAddr, "alice")
+	again.expect("alice's nick free on node 2", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
+}
