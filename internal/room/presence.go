@@ -131,7 +131,7 @@ func (r *Room) flushLocked(h *Hub, now time.Time) {
 	if r.removed.Load() {
 		return
 	}
-	r.publishLocked(h, &Event{Kind: KindPresence, Presence: sum, Count: len(r.order), Time: now})
+	r.publishLocked(h, &Event{Kind: KindPresence, Presence: sum, Count: r.countLocked(), Time: now})
 }
 
 // notePart, noteJoin, noteNick and noteAway add one change to a summary.
