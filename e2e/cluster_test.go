@@ -196,3 +196,112 @@ func TestClusterNodeFencesItselfWithoutNATS(t *testing.T) {
 		t.Fatalf("/readyz without the lease: %d %q", code, body)
 	}
 }
+
+// listsNick tells whether a members frame lists nick.
+func listsNick(f frame, nick string) bool {
+	return slices.ContainsFunc(f.Members, func(m memberFrame) bool { return m.Nick == nick })
+}
+
+// Presence is shared: a member on one node is listed on the other and its
+// members see them join once and part; the lists of a joiner show both
+// nodes' members. When a node stops, its members part everywhere within
+// the lease time and their nicks are free.
+func TestClusterPresenceAcrossNodes(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	carol := joinWS(t, nodes[1].HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+
+	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
+	// Node 2 writes carol within a fifth of a second: alice's list shows
+	// her, or she joins just after.
+	list := alice.expect("alice's list", func(f frame) bool { return f.Type == "members" && f.Room == "lobby" })
+	if !listsNick(list, "alice") {
+		t.Fatalf("alice's list: %+v", list.Members)
+	}
+	if !listsNick(list, "carol") {
+		alice.expect("carol from node 2", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "carol" })
+	}
+	alice.say("hello from node 1")
+	// Presence and messages travel apart: the join may come after the
+	// message, but comes once.
+	joins := 0
+	countJoins := func(f frame) {
+		if f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" {
+			joins++
+			if f.Count != 2 {
+				t.Errorf("alice's join on node 2 counts %d members, want 2", f.Count)
+			}
+		}
+	}
+	said := false
+	carol.expect("alice's join and message", func(f frame) bool {
+		countJoins(f)
+		said = said || isMessage("alice", "hello from node 1")(f)
+		return said && joins > 0
+	})
+	carol.say("/names")
+	carol.expect("/names on node 2 lists alice", func(f frame) bool {
+		countJoins(f)
+		return f.Type == "members" && f.Room == "lobby" && listsNick(f, "alice") && listsNick(f, "carol") && len(f.Members) == 2
+	})
+	if joins != 1 {
+		t.Fatalf("carol saw alice join %d times, want once", joins)
+	}
+
+	// A second room: alice joins and parts, carol on node 2 sees both.
+	carol.say("/join #side")
+	carol.expect("#side history", func(f frame) bool { return f.Type == "history" && f.Room == "side" })
+	alice.say("/join #side")
+	carol.expect("alice joins #side", func(f frame) bool { return f.Type == "join" && f.Room == "side" && f.Nick == "alice" })
+	alice.say("/part #side")
+	carol.expect("alice parts #side", func(f frame) bool { return f.Type == "part" && f.Room == "side" && f.Nick == "alice" })
+
+	// Node 1 stops (a clean stop: its lease and entries are given back;
+	// its last list may come first, without alice, so the part may have
+	// no reason).
+	start := time.Now()
+	nodes[0].Stop()
+	part := carol.expect("alice leaves with node 1", func(f frame) bool {
+		return f.Type == "part" && f.Room == "lobby" && f.Nick == "alice"
+	})
+	gone := time.Since(start)
+	t.Logf("alice parted on node 2 %v after node 1 was told to stop (reason %q)", gone, part.Reason)
+	if gone > 6*time.Second {
+		t.Fatalf("alice parted %v after node 1 stopped, want within the lease (6 s)", gone)
+	}
+	carol.say("/names")
+	carol.expect("/names without alice", func(f frame) bool {
+		return f.Type == "members" && f.Room == "lobby" && !listsNick(f, "alice") && listsNick(f, "carol")
+	})
+	again := joinWS(t, nodes[1].HTTPAddr, "alice")
+	again.expect("alice's nick free on node 2", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
+}
+
+// A node that dies (its process killed: no part, no lease given back):
+// its members part on the other node with "connection lost" once its
+// lease runs out, within the lease time of 6 s after its last renewal,
+// and their nicks are free there.
+func TestClusterDeadNodesMembersLeave(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	doomed := startProcess(t, t.TempDir(), "--store", url, "--cluster", bus.URL(), "--node-id", "node-1")
+	live := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URL(), "node-2" })
+	carol := joinWS(t, live.HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+	joinWS(t, doomed.HTTPAddr, "alice")
+	carol.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" })
+
+	killed := time.Now()
+	must(t, doomed.cmd.Process.Kill())
+	<-doomed.exited
+	carol.expect("alice leaves with node 1", func(f frame) bool {
+		return f.Type == "part" && f.Room == "lobby" && f.Nick == "alice" && f.Reason == "connection lost"
+	})
+	took := time.Since(killed)
+	t.Logf("alice parted on node 2 %v after node 1 was killed", took)
+	// The lease runs 6 s from the last renewal, at most 2 s before the kill.
+	if took > 9*time.Second {
+		t.Fatalf("alice parted %v after node 1 died, want within its lease", took)
+	}
+	again := joinWS(t, live.HTTPAddr, "alice")
+	again.expect("alice's nick free on node 2", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
+}

@@ -38,6 +38,7 @@ type App struct {
 	// node is this process's membership of the cluster (nil: a single
 	// node).
 	node         *cluster.Node
+	presence     *cluster.Presence
 	hub          *room.Hub
 	probes       *probes
 	fingerprints []string // the host keys', for the start line
@@ -94,12 +95,21 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			a.closeStore()
 			return nil, err
 		}
-		hubOpts = append(hubOpts, room.WithBus(bus), room.WithNickClaims(clusterClaims{node: a.node, log: log}))
+		a.presence = a.node.NewPresence()
+		hubOpts = append(hubOpts, room.WithBus(bus), room.WithNickClaims(clusterClaims{node: a.node, log: log}),
+			room.WithPresence(clusterPresence{a.presence}))
 	}
 	if err := a.assemble(ctx, keys, hubOpts); err != nil {
 		a.closeCluster()
 		a.closeStore()
 		return nil, err
+	}
+	if a.presence != nil {
+		if err := startPresence(ctx, a.presence, a.hub); err != nil {
+			a.closeCluster()
+			a.closeStore()
+			return nil, fmt.Errorf("cluster presence: %w", err)
+		}
 	}
 	return a, nil
 }
@@ -297,6 +307,11 @@ func (a *App) Close() {
 // closeCluster gives this node's lease back, so that others may take its
 // nicks at once.
 func (a *App) closeCluster() {
+	if a.presence != nil {
+		// Before the lease: the others see this node's members leave.
+		a.presence.Close()
+		a.presence = nil
+	}
 	if a.node != nil {
 		a.node.Close()
 		a.node = nil

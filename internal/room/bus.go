@@ -56,6 +56,7 @@ func (h *Hub) follow(r *Room) {
 	r.feedMu.Lock()
 	defer r.feedMu.Unlock()
 	r.mu.Lock()
+	r.seedRemoteLocked(h)
 	following, last := r.feed != nil, r.lastEntry
 	r.mu.Unlock()
 	if following || r.removed.Load() {

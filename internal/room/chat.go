@@ -123,6 +123,8 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 			return nil, err
 		}
 		r := newRoom(name, h.now())
+		// Not yet shared: no other goroutine can reach r.
+		r.seedRemoteLocked(h)
 		h.rooms[name] = r
 		// Under the lock, so concurrent creations report in order.
 		h.obs.RoomsChanged(len(h.rooms))
@@ -171,7 +173,7 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 		r.emptySince = h.now()
 	}
 	nick := s.Nick()
-	r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: len(r.order)}, notePart(nick), gone...)
+	r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}, notePart(nick), gone...)
 	r.mu.Unlock()
 
 	for _, o := range gone {

@@ -52,7 +52,10 @@
 // it, and never across store I/O), creatorTable.mu (room creation budgets),
 // Session.lagMu (rooms and counts a lagging reader missed),
 // oneShotRates.mu (the one-shot sessions' shared input budgets), readBook.mu
-// (the keys' read markers; never held across store I/O).
+// (the keys' read markers; never held across store I/O), the presence
+// bus's own lock (cluster mode, bus_presence.go: Changed and Snapshot are
+// called under Room.mu or Hub.mu; it calls the hub's RemoteMembers and
+// LocalMembers holding no lock).
 //
 // Who may do what is package access's (Hub.access, an *access.Book): the
 // hub's identity and moderation methods ask the Book, then do the

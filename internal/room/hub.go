@@ -119,8 +119,9 @@ type Hub struct {
 	// bus shares stored entries with the other nodes of a cluster (nil:
 	// a single node; see bus.go); claims keeps nicks unique across them
 	// (claims.go).
-	bus    Bus
-	claims NickClaims
+	bus      Bus
+	claims   NickClaims
+	presence Presence
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by
@@ -631,11 +632,12 @@ func (h *Hub) joinRoomLocked(s *Session, r *Room, current bool) bool {
 	// change either refreshes r after this or is already read here.
 	key, m := h.memberInfo(s)
 	now := h.now()
-	if r.addLocked(s, key, m) {
-		r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: len(r.order)}, noteJoin(m.Nick), s)
+	// Listed already by another node: only s sees it join.
+	if r.addLocked(s, key, m) && !r.remoteHasLocked(key) {
+		r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: r.countLocked()}, noteJoin(m.Nick), s)
 	} else {
 		// Another device of someone in r already: only s sees it join.
-		s.deliver(&Event{Kind: KindJoin, Room: r.name, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: len(r.order), Time: now})
+		s.deliver(&Event{Kind: KindJoin, Room: r.name, From: m.Nick, Via: s.via, Registered: m.Registered, Bot: m.Bot, Count: r.countLocked(), Time: now})
 	}
 	s.deliver(r.membersEventLocked(h, now))
 	if r.topic != "" {
@@ -689,8 +691,8 @@ func (s *Session) Leave() {
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()
 			// The others see the person part with its last session.
-			if _, last := r.leaveLocked(h, s); last {
-				r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: partText, Count: len(r.order)}, notePart(nick))
+			if _, last := r.leaveLocked(h, s); last && !r.remoteHasLocked(fold) {
+				r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: partText, Count: r.countLocked()}, notePart(nick))
 			}
 			r.mu.Unlock()
 			h.unfollowIfEmpty(r)

@@ -69,6 +69,7 @@ func cappedNames[T any](list []T, more *int, item T) []T {
 // and the person's sessions in r, get ev itself either way, even those no
 // longer members. r.mu must be held.
 func (r *Room) presenceLocked(h *Hub, ev *Event, note func(*PresenceSummary), self ...*Session) {
+	r.sharePresenceLocked(h)
 	if !r.summarizingLocked(h) {
 		r.publishLocked(h, ev)
 		for _, s := range self {
@@ -130,7 +131,7 @@ func (r *Room) flushLocked(h *Hub, now time.Time) {
 	if r.removed.Load() {
 		return
 	}
-	r.publishLocked(h, &Event{Kind: KindPresence, Presence: sum, Count: len(r.order), Time: now})
+	r.publishLocked(h, &Event{Kind: KindPresence, Presence: sum, Count: r.countLocked(), Time: now})
 }
 
 // notePart, noteJoin, noteNick and noteAway add one change to a summary.

@@ -60,7 +60,11 @@ type Room struct {
 	// watchers are one-shot sessions following the room unlisted (see
 	// Watch): delivered what the members are, counted and listed nowhere.
 	watchers map[*Session]struct{}
-	topic    string
+	// remote are the other nodes' members of the room, by node (see
+	// bus_presence.go); remoteSeeded: taken from a snapshot once.
+	remote       map[string][]SharedMember
+	remoteSeeded bool
+	topic        string
 	// topicLocked is mode +t: only operators set the topic.
 	topicLocked bool
 	recent      []*Event // the last messages, oldest first, for joiners
@@ -406,14 +410,14 @@ func (r *Room) membersEventLocked(h *Hub, now time.Time) *Event {
 		return r.membersPageLocked("", MembersPageSize, now)
 	}
 	// Never nil: an empty room lists [] to the front-ends, not null.
-	list := append(make([]Member, 0, len(r.listed)), r.listed...)
+	list := r.mergedListLocked()
 	return &Event{Kind: KindMembers, Room: r.name, Members: list, Count: len(list), Time: now}
 }
 
 func (r *Room) info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return RoomInfo{Name: r.name, Count: len(r.order), Topic: r.topic}
+	return RoomInfo{Name: r.name, Count: r.countLocked(), Topic: r.topic}
 }
 
 // isTopicLocked reports whether the room is +t: only operators set its

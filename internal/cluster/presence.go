@@ -1,0 +1,283 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PresenceBucket holds, per room and node, that node's members of the room
+// (key <hex room>.<node>, an opaque payload). A node's keys are purged when
+// its lease ends, by whichever node sees it first.
+const PresenceBucket = "tertulia_presence"
+
+// PresenceEvery is the least time between two writes of one room's
+// members by one node: changes in between are coalesced.
+const PresenceEvery = 200 * time.Millisecond
+
+// PresenceApply receives another node's members of a room: payload is nil
+// once that node's entry is gone (its lease ended or it stopped).
+type PresenceApply func(room, node string, payload []byte)
+
+// Presence shares this node's member lists and follows the others'.
+type Presence struct {
+	node *Node
+	kv   jetstream.KeyValue
+
+	mu      sync.Mutex
+	dirty   map[string]struct{}
+	written map[string][]byte            // room → the payload last written
+	wrote   map[string]time.Time         // room → when it was last written
+	kick    chan struct{}                // a room became dirty
+	others  map[string]map[string][]byte // room → node → payload
+	read    func(room string) []byte
+	apply   PresenceApply
+
+	stop   context.CancelFunc
+	done   chan struct{}
+	closed bool
+}
+
+// NewPresence prepares presence sharing; Changed may be called before
+// Start (the change is written once started).
+func (n *Node) NewPresence() *Presence {
+	return &Presence{node: n, dirty: make(map[string]struct{}), written: make(map[string][]byte),
+		wrote: make(map[string]time.Time), kick: make(chan struct{}, 1), others: make(map[string]map[string][]byte)}
+}
+
+// Start creates the bucket, reads what the other nodes hold (apply gets
+// each before Start returns), and from then on writes this node's lists
+// (read gives one room's, encoded) and follows the others'.
+func (p *Presence) Start(ctx context.Context, read func(room string) []byte, apply PresenceApply) error {
+	kv, err := p.node.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: PresenceBucket, Storage: jetstream.MemoryStorage, Replicas: p.node.cfg.Replicas,
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.kv, p.read, p.apply = kv, read, apply
+	p.mu.Unlock()
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.stop, p.done = cancel, make(chan struct{})
+	w, err := kv.WatchAll(runCtx)
+	if err != nil {
+		cancel()
+		return err
+	}
+	// The initial values, then nil.
+	var stale []string
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		if node := p.entry(e); node == p.node.ID() {
+			stale = append(stale, e.Key()) // left by an earlier run of this node
+		}
+	}
+	for _, key := range stale {
+		_ = kv.Purge(ctx, key)
+	}
+	if err := p.node.WatchNodes(runCtx, func(id string, alive bool) {
+		if !alive && id != p.node.ID() {
+			p.purgeNode(id)
+		}
+	}); err != nil {
+		cancel()
+		w.Stop()
+		return err
+	}
+	// Nodes that died while nobody watched.
+	for _, id := range p.nodes() {
+		if alive, err := p.node.NodeAlive(ctx, id); err == nil && !alive {
+			p.purgeNode(id)
+		}
+	}
+	go func() {
+		defer w.Stop()
+		for e := range w.Updates() {
+			if e != nil {
+				p.entry(e)
+			}
+		}
+	}()
+	go p.writeLoop(runCtx)
+	return nil
+}
+
+// entry takes one update of the bucket in and hands it to apply unless it
+// is this node's own; it returns the node the key is about.
+func (p *Presence) entry(e jetstream.KeyValueEntry) string {
+	hexRoom, node, ok := strings.Cut(e.Key(), ".")
+	raw, err := hex.DecodeString(hexRoom)
+	if !ok || err != nil {
+		return ""
+	}
+	room := string(raw)
+	if node == p.node.ID() {
+		return node
+	}
+	var payload []byte
+	if e.Operation() == jetstream.KeyValuePut {
+		payload = e.Value()
+	}
+	p.mu.Lock()
+	byNode := p.others[room]
+	if payload == nil {
+		delete(byNode, node)
+		if len(byNode) == 0 {
+			delete(p.others, room)
+		}
+	} else {
+		if byNode == nil {
+			byNode = make(map[string][]byte)
+			p.others[room] = byNode
+		}
+		byNode[node] = payload
+	}
+	apply := p.apply
+	p.mu.Unlock()
+	apply(room, node, payload)
+	return node
+}
+
+func (p *Presence) nodes() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, byNode := range p.others {
+		for id := range byNode {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// purgeNode removes a dead node's entries (idempotent: every node may).
+func (p *Presence) purgeNode(id string) {
+	p.mu.Lock()
+	var keys []string
+	for room, byNode := range p.others {
+		if _, ok := byNode[id]; ok {
+			keys = append(keys, token(room)+"."+id)
+		}
+	}
+	p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, key := range keys {
+		if err := p.kv.Purge(ctx, key); err != nil {
+			p.node.log.Warn("cluster: presence purge failed", "key", key, "err", err)
+		}
+	}
+}
+
+// Changed notes that this node's members of room changed: they are written
+// within PresenceEvery.
+func (p *Presence) Changed(room string) {
+	p.mu.Lock()
+	p.dirty[room] = struct{}{}
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Snapshot is what the other nodes list of room now, by node.
+func (p *Presence) Snapshot(room string) map[string][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string][]byte, len(p.others[room]))
+	for id, payload := range p.others[room] {
+		out[id] = payload
+	}
+	return out
+}
+
+func (p *Presence) writeLoop(ctx context.Context) {
+	defer close(p.done)
+	// A change is written at once unless its room was written less than
+	// PresenceEvery ago; then with whatever followed, on a later tick.
+	tick := time.NewTicker(PresenceEvery / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-p.kick:
+		}
+		now := time.Now()
+		var due []string
+		p.mu.Lock()
+		for room := range p.dirty {
+			if now.Sub(p.wrote[room]) >= PresenceEvery {
+				due = append(due, room)
+				delete(p.dirty, room)
+				p.wrote[room] = now
+			}
+		}
+		p.mu.Unlock()
+		for _, room := range due {
+			p.write(ctx, room)
+		}
+	}
+}
+
+func (p *Presence) write(ctx context.Context, room string) {
+	payload := p.read(room)
+	p.mu.Lock()
+	same := bytes.Equal(p.written[room], payload)
+	p.mu.Unlock()
+	if same {
+		return
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err := p.kv.Put(wctx, token(room)+"."+p.node.ID(), payload)
+	cancel()
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			p.node.log.Warn("cluster: presence write failed", "room", room, "err", err)
+		}
+		p.Changed(room) // tried again on the next tick
+		return
+	}
+	p.mu.Lock()
+	p.written[room] = payload
+	p.mu.Unlock()
+}
+
+// Close stops sharing and removes this node's entries: the others see its
+// members leave at once.
+func (p *Presence) Close() {
+	p.mu.Lock()
+	if p.closed || p.stop == nil {
+		p.closed = true
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	rooms := make([]string, 0, len(p.written))
+	for room := range p.written {
+		rooms = append(rooms, room)
+	}
+	p.mu.Unlock()
+	p.stop()
+	<-p.done
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, room := range rooms {
+		_ = p.kv.Purge(ctx, token(room)+"."+p.node.ID())
+	}
+}
