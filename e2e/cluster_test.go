@@ -196,3 +196,41 @@ func TestClusterNodeFencesItselfWithoutNATS(t *testing.T) {
 		t.Fatalf("/readyz without the lease: %d %q", code, body)
 	}
 }
+
+// A private message from node 2 reaches its recipient on node 1, and the
+// sender's connection gets its copy with its cid and the same id; the
+// recipient's /reply goes back across; /whois of a nick on the other node
+// is answered there; a nick connected nowhere is refused.
+func TestClusterPrivateMessagesAndWhoisAcrossNodes(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
+	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+
+	start := time.Now()
+	bob.sendJSON(map[string]string{"type": "say", "room": "lobby", "text": "/msg alice across the cluster", "cid": "pm1"})
+	echo := bob.expect("bob's copy", func(f frame) bool { return f.Type == "private" })
+	got := alice.expect("bob's message", func(f frame) bool { return f.Type == "private" })
+	t.Logf("private message across nodes delivered and echoed in %v", time.Since(start))
+	if echo.CID != "pm1" || echo.To != "alice" || echo.Text != "across the cluster" || echo.ID == 0 {
+		t.Fatalf("bob's copy: %+v", echo.Frame)
+	}
+	if got.From != "bob" || got.Text != "across the cluster" || got.CID != "" || got.ID != echo.ID {
+		t.Fatalf("alice got %+v, want bob's message %d without a cid", got.Frame, echo.ID)
+	}
+
+	alice.say("/reply and back")
+	if f := bob.expect("alice's reply", func(f frame) bool { return f.Type == "private" }); f.From != "alice" || f.Text != "and back" {
+		t.Fatalf("bob got %+v, want alice's reply", f.Frame)
+	}
+
+	bob.say("/whois alice")
+	if f := bob.expect("whois", func(f frame) bool { return f.Type == "notice" && strings.HasPrefix(f.Text, "alice ") }); !strings.Contains(f.Text, "connected since") {
+		t.Fatalf("/whois alice from node 2 = %q", f.Text)
+	}
+	bob.say("/msg nobody hello")
+	if f := bob.expect("refusal", func(f frame) bool { return f.Type == "error" }); f.Code != "no_such_nick" {
+		t.Fatalf("/msg nobody: %+v", f.Frame)
+	}
+}

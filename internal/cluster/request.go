@@ -43,6 +43,12 @@ func (n *Node) Serve(service string, fn func(payload []byte) []byte) (stop func(
 	if err != nil {
 		return nil, err
 	}
+	// The server knows of it once Serve returns: a request sent then is
+	// answered, not refused for want of a responder.
+	if err := n.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
 	// Flushed, so that once stop returns the server sends no more.
 	return func() { _ = sub.Unsubscribe(); _ = n.nc.Flush() }, nil
 }

@@ -121,6 +121,9 @@ type Hub struct {
 	// (claims.go).
 	bus    Bus
 	claims NickClaims
+	// remote reaches people on the cluster's other nodes (nil: a single
+	// node; see bus_pm.go).
+	remote Remote
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by

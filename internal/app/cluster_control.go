@@ -1,0 +1,137 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/cluster"
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// Services each node serves to the others (cluster.NodeSubject).
+const (
+	servicePrivate = "pm"
+	serviceWhois   = "whois"
+)
+
+// remoteTimeout bounds one request to another node: past it the node is
+// taken as not answering, as if nobody held the nick.
+const remoteTimeout = 2 * time.Second
+
+// remoteAnswer is a node's answer to another's request: the result, or the
+// refusal the user sees, or NotHere if the nick is not connected there
+// (any more).
+type remoteAnswer struct {
+	Result  json.RawMessage `json:"result,omitempty"`
+	Code    string          `json:"code,omitempty"`
+	Text    string          `json:"text,omitempty"`
+	NotHere bool            `json:"not_here,omitempty"`
+}
+
+// clusterRemote is the hub's Remote over a cluster node: it asks the node
+// holding a nick (its claim says which) through request/reply.
+type clusterRemote struct {
+	node *cluster.Node
+	log  *slog.Logger
+}
+
+var _ room.Remote = clusterRemote{}
+
+func (c clusterRemote) Private(fold string, pm room.RemotePrivate) (room.RemoteDelivered, error) {
+	var got room.RemoteDelivered
+	err := c.ask(fold, servicePrivate, pm, &got)
+	return got, err
+}
+
+func (c clusterRemote) Whois(fold string, q room.RemoteWhois) (string, error) {
+	var text string
+	err := c.ask(fold, serviceWhois, q, &text)
+	return text, err
+}
+
+// ask sends question to the node holding fold's claim and decodes its
+// result into result.
+func (c clusterRemote) ask(fold, service string, question, result any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+	defer cancel()
+	holder, alive, err := c.node.NickHolder(ctx, fold)
+	if err != nil {
+		return err
+	}
+	if !alive || holder.Node == c.node.ID() {
+		return room.ErrNotElsewhere
+	}
+	payload, err := json.Marshal(question)
+	if err != nil {
+		return err
+	}
+	data, err := c.node.Request(ctx, cluster.NodeSubject(holder.Node, service), payload)
+	if errors.Is(err, cluster.ErrNoResponder) || errors.Is(err, context.DeadlineExceeded) {
+		// The node is gone or stuck: its claims are taken over soon.
+		c.log.Warn("cluster: node did not answer", "node", holder.Node, "service", service, "err", err)
+		return room.ErrNotElsewhere
+	}
+	if err != nil {
+		return err
+	}
+	var a remoteAnswer
+	if err := json.Unmarshal(data, &a); err != nil {
+		return fmt.Errorf("cluster: answer of %s: %w", holder.Node, err)
+	}
+	switch {
+	case a.NotHere:
+		return room.ErrNotElsewhere
+	case a.Code != "":
+		return &room.UserError{Code: a.Code, Text: a.Text}
+	}
+	return json.Unmarshal(a.Result, result)
+}
+
+// serveRemote answers the other nodes' requests about this hub's people.
+func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
+	if _, err := node.Serve(servicePrivate, func(payload []byte) []byte {
+		var pm room.RemotePrivate
+		if err := json.Unmarshal(payload, &pm); err != nil {
+			return answer(nil, err, log)
+		}
+		got, err := hub.DeliverRemotePrivate(pm)
+		return answer(got, err, log)
+	}); err != nil {
+		return err
+	}
+	_, err := node.Serve(serviceWhois, func(payload []byte) []byte {
+		var q room.RemoteWhois
+		if err := json.Unmarshal(payload, &q); err != nil {
+			return answer(nil, err, log)
+		}
+		text, err := hub.WhoisHere(q)
+		return answer(text, err, log)
+	})
+	return err
+}
+
+// answer encodes a served request's outcome as a remoteAnswer.
+func answer(result any, err error, log *slog.Logger) []byte {
+	var a remoteAnswer
+	var ue *room.UserError
+	switch {
+	case errors.Is(err, room.ErrNotElsewhere):
+		a.NotHere = true
+	case errors.As(err, &ue):
+		a.Code, a.Text = ue.Code, ue.Text
+	case err != nil:
+		log.Warn("cluster: request failed", "err", err)
+		a.Code, a.Text = room.CodeClusterUnavailable, "the other node could not do it; please try again"
+	default:
+		a.Result, err = json.Marshal(result)
+		if err != nil {
+			a.Code, a.Text = room.CodeClusterUnavailable, "the other node could not answer"
+		}
+	}
+	data, _ := json.Marshal(a)
+	return data
+}

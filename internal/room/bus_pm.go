@@ -1,0 +1,167 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/access"
+	"github.com/tertulia/tertulia/internal/store"
+)
+
+// Remote reaches people connected to the other nodes of a cluster
+// (optional, WithRemote): a private message or /whois for a nick nobody
+// holds here goes to the node that holds it, whose hub answers through
+// DeliverRemotePrivate and WhoisHere.
+type Remote interface {
+	// Private delivers pm to whoever holds the folded nick on another
+	// node. It fails with ErrNotElsewhere if nobody does (or their node
+	// does not answer), with a *UserError the other node gave, or with
+	// another error if the cluster cannot be asked.
+	Private(fold string, pm RemotePrivate) (RemoteDelivered, error)
+	// Whois describes the folded nick held on another node; errors as
+	// Private's.
+	Whois(fold string, q RemoteWhois) (string, error)
+}
+
+// RemotePrivate is a private message for a person on another node.
+type RemotePrivate struct {
+	From    string    `json:"from"`
+	FromKey string    `json:"from_key,omitempty"`
+	To      string    `json:"to"`
+	Text    string    `json:"text"`
+	Time    time.Time `json:"time"`
+}
+
+// RemoteDelivered is the other node's answer to a private message it
+// delivered: its id, the recipient's nick as they use it, and their away
+// reason if any.
+type RemoteDelivered struct {
+	ID   uint64 `json:"id"`
+	To   string `json:"to"`
+	Away string `json:"away,omitempty"`
+}
+
+// RemoteWhois is a /whois asked on another node: the asker's time zone
+// (an IANA name) and whether they may see the address.
+type RemoteWhois struct {
+	Nick        string `json:"nick"`
+	Location    string `json:"location,omitempty"`
+	ShowAddress bool   `json:"show_address,omitempty"`
+}
+
+// ErrNotElsewhere: no other node has the nick connected.
+var ErrNotElsewhere = errors.New("not connected on another node")
+
+// WithRemote lets the hub reach people on the cluster's other nodes.
+func WithRemote(r Remote) Option { return func(h *Hub) { h.remote = r } }
+
+// privateRemote sends a private message from s to nick on another node;
+// handled is false if nobody holds nick elsewhere (the caller goes on as
+// for a nick nobody holds).
+func (h *Hub) privateRemote(s *Session, nick, text, cid string) (echo *Event, err error, handled bool) {
+	if h.remote == nil || ValidateNick(nick) != nil {
+		return nil, nil, false
+	}
+	pm := RemotePrivate{From: s.Nick(), FromKey: s.fingerprint, To: nick, Text: text, Time: h.now().Truncate(time.Millisecond)}
+	got, err := h.remote.Private(access.Fold(nick), pm)
+	var ue *UserError
+	switch {
+	case errors.Is(err, ErrNotElsewhere):
+		return nil, nil, false
+	case errors.As(err, &ue):
+		return nil, ue, true
+	case err != nil:
+		h.log.Warn("cluster: private message not delivered", "to", nick, "err", err)
+		return nil, refusal(CodeClusterUnavailable, errors.New("message not sent: the cluster cannot be reached right now; please try again in a moment")), true
+	}
+	ev := &Event{Kind: KindPrivate, ID: got.ID, From: pm.From, To: got.To, Text: text, Time: pm.Time, fromKey: s.fingerprint}
+	h.noteLastPM(ev.ID)
+	mine := ev
+	if cid != "" {
+		echo = &Event{Kind: KindPrivate, ID: ev.ID, From: ev.From, To: ev.To, Text: ev.Text, Time: ev.Time, CID: cid, fromKey: ev.fromKey}
+		mine = echo
+	}
+	// The sender's sessions here see what they sent, as for a local one.
+	for _, o := range h.sessionsOf(s) {
+		if o == s {
+			o.deliver(mine)
+		} else {
+			o.deliver(ev)
+		}
+	}
+	if got.Away != "" {
+		h.notice(s, fmt.Sprintf("%s is away: %s", ev.To, got.Away))
+	}
+	return echo, nil, true
+}
+
+// DeliverRemotePrivate delivers a private message sent on another node
+// to every session here of the person holding pm.To. ErrNotElsewhere if
+// nobody here does.
+func (h *Hub) DeliverRemotePrivate(pm RemotePrivate) (RemoteDelivered, error) {
+	to := h.sessionByNick(pm.To)
+	if to == nil {
+		return RemoteDelivered{}, ErrNotElsewhere
+	}
+	ev := &Event{Kind: KindPrivate, From: pm.From, To: to.Nick(), Text: pm.Text, Time: pm.Time, fromKey: pm.FromKey}
+	if h.storePM {
+		p := store.Private{From: ev.From, To: ev.To, Text: ev.Text, Time: ev.Time}
+		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
+			return h.store.AppendPrivate(ctx, &p)
+		}); err != nil {
+			return RemoteDelivered{}, err
+		}
+		ev.ID = uint64(p.ID)
+	} else {
+		ev.ID = h.nextPM.Add(1)
+	}
+	h.noteLastPM(ev.ID)
+	// Someone ignored is not told (see privateTo).
+	ignored := to.Preferences().ignores(ev)
+	for _, t := range h.sessionsOf(to) {
+		t.mu.Lock()
+		if !t.closed && !ignored {
+			t.replyTo = replyTarget{nick: ev.From, fingerprint: pm.FromKey, elsewhere: true}
+		}
+		t.mu.Unlock()
+		t.deliver(ev)
+	}
+	return RemoteDelivered{ID: ev.ID, To: ev.To, Away: to.awayReason()}, nil
+}
+
+// whoisRemote asks the node holding nick for its /whois; handled is false
+// if nobody holds it elsewhere.
+func (h *Hub) whoisRemote(asker *Session, nick string) (text string, err error, handled bool) {
+	if h.remote == nil || ValidateNick(nick) != nil {
+		return "", nil, false
+	}
+	q := RemoteWhois{Nick: nick, Location: asker.Preferences().Location.String(), ShowAddress: asker.IsOperator()}
+	text, err = h.remote.Whois(access.Fold(nick), q)
+	var ue *UserError
+	switch {
+	case errors.Is(err, ErrNotElsewhere):
+		return "", nil, false
+	case errors.As(err, &ue):
+		return "", ue, true
+	case err != nil:
+		h.log.Warn("cluster: whois not answered", "nick", nick, "err", err)
+		return "", refusal(CodeClusterUnavailable, errors.New("the cluster cannot be reached right now; please try again in a moment")), true
+	}
+	return text, nil, true
+}
+
+// WhoisHere answers a /whois asked on another node about a nick connected
+// here. ErrNotElsewhere if nobody here holds it.
+func (h *Hub) WhoisHere(q RemoteWhois) (string, error) {
+	t := h.sessionByNick(q.Nick)
+	if t == nil {
+		return "", ErrNotElsewhere
+	}
+	loc, err := time.LoadLocation(q.Location)
+	if err != nil {
+		loc = time.UTC
+	}
+	return h.whoisOf(t, loc, q.ShowAddress), nil
+}
