@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -232,5 +234,72 @@ func TestClusterPrivateMessagesAndWhoisAcrossNodes(t *testing.T) {
 	bob.say("/msg nobody hello")
 	if f := bob.expect("refusal", func(f frame) bool { return f.Type == "error" }); f.Code != "no_such_nick" {
 		t.Fatalf("/msg nobody: %+v", f.Frame)
+	}
+}
+
+// An operator on node 1 kicks a user connected to node 2 (and hears it
+// was done), and bans the address of another: that user's connection to
+// node 2 closes within a second or so, with the ban's reason.
+func TestClusterKickAndBanAcrossNodes(t *testing.T) {
+	admins := filepath.Join(t.TempDir(), "admins")
+	bossKey := newSigner(t)
+	writeAuthorizedKeys(t, admins, bossKey)
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range 2 {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
+		}))
+	}
+	boss := newLineClientFrom(t, "127.0.0.2", nodes[0].SSHAddr, "boss", keyAuth(bossKey))
+	boss.expect("welcome boss")
+	join := func(local, nick string) *wsClient {
+		wc := dialWSFrom(t, local, nodes[1].HTTPAddr)
+		wc.sendJSON(map[string]string{"type": "hello", "nick": nick})
+		wc.expect("welcome", func(f frame) bool { return f.Type == "welcome" })
+		return wc
+	}
+	mallory, troll := join("127.0.0.3", "mallory"), join("127.0.0.4", "troll")
+
+	closedWith := func(wc *wsClient, what, want string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		select {
+		case <-wc.closed:
+		case <-time.After(waitTimeout):
+			t.Fatalf("%s: the connection on node 2 was not closed", what)
+		}
+		took := time.Since(start)
+		var ce *websocket.CloseError
+		if err := wc.closeErr(); !errors.As(err, &ce) || !strings.Contains(ce.Text, want) {
+			t.Fatalf("%s: closed with %v, want %q", what, err, want)
+		}
+		return took
+	}
+
+	boss.send("/kick mallory too loud")
+	closedWith(mallory, "kick", "kicked by boss: too loud")
+	boss.expect("Kicked mallory")
+
+	start := time.Now()
+	boss.send("/ban 127.0.0.4 spamming")
+	closedWith(troll, "ban", "banned by boss: spamming")
+	took := time.Since(start)
+	t.Logf("a ban made on node 1 closed the connection on node 2 in %v", took)
+	if took > 3*time.Second {
+		t.Fatalf("the ban took %v to reach node 2", took)
+	}
+	// Node 2 now refuses the banned address outright.
+	d := &websocket.Dialer{HandshakeTimeout: waitTimeout, NetDial: func(network, addr string) (net.Conn, error) {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
+		return nd.Dial(network, addr)
+	}}
+	conn, resp, err := dialWS(t, nodes[1].HTTPAddr, nil, d)
+	if err == nil {
+		conn.Close()
+		t.Fatal("node 2 let the banned address connect again")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the banned address connecting to node 2 again: %v %+v", err, resp)
 	}
 }

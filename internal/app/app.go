@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			return nil, err
 		}
 		hubOpts = append(hubOpts, room.WithBus(bus), room.WithNickClaims(clusterClaims{node: a.node, log: log}),
-			room.WithRemote(clusterRemote{node: a.node, log: log}))
+			room.WithRemote(clusterRemote{node: a.node, log: log}), room.WithModerationSync(broadcastModeration(a.node, log)))
 	}
 	if err := a.assemble(ctx, keys, hubOpts); err != nil {
 		a.closeCluster()

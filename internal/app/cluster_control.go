@@ -16,7 +16,12 @@ import (
 const (
 	servicePrivate = "pm"
 	serviceWhois   = "whois"
+	serviceKick    = "kick"
 )
+
+// moderationKind is the broadcast of a change of operators, bans or
+// mutes: every node reloads them from the store.
+const moderationKind = "moderation"
 
 // remoteTimeout bounds one request to another node: past it the node is
 // taken as not answering, as if nobody held the nick.
@@ -51,6 +56,12 @@ func (c clusterRemote) Whois(fold string, q room.RemoteWhois) (string, error) {
 	var text string
 	err := c.ask(fold, serviceWhois, q, &text)
 	return text, err
+}
+
+func (c clusterRemote) Kick(fold string, k room.RemoteKick) (string, error) {
+	var kicked string
+	err := c.ask(fold, serviceKick, k, &kicked)
+	return kicked, err
 }
 
 // ask sends question to the node holding fold's claim and decodes its
@@ -111,7 +122,49 @@ func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 		text, err := hub.WhoisHere(q)
 		return answer(text, err, log)
 	})
+	if err != nil {
+		return err
+	}
+	_, err = node.Serve(serviceKick, func(payload []byte) []byte {
+		var k room.RemoteKick
+		if err := json.Unmarshal(payload, &k); err != nil {
+			return answer(nil, err, log)
+		}
+		kicked, err := hub.KickHere(k)
+		return answer(kicked, err, log)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = node.OnBroadcast(moderationKind, func(payload []byte) {
+		var c room.ModerationChange
+		if err := json.Unmarshal(payload, &c); err != nil {
+			log.Warn("cluster: moderation change not understood", "err", err)
+			return
+		}
+		hit, err := hub.ApplyModerationChange(c)
+		if err != nil {
+			log.Warn("cluster: moderation reload failed", "err", err)
+			return
+		}
+		if len(hit) > 0 {
+			log.Info("moderation", "by", c.By, "action", "ban", "elsewhere", true, "disconnected", hit)
+		}
+	})
 	return err
+}
+
+// broadcastModeration tells every node of a moderation change made here.
+func broadcastModeration(node *cluster.Node, log *slog.Logger) func(room.ModerationChange) {
+	return func(c room.ModerationChange) {
+		payload, err := json.Marshal(c)
+		if err == nil {
+			err = node.Broadcast(moderationKind, payload)
+		}
+		if err != nil {
+			log.Warn("cluster: moderation change not broadcast", "err", err)
+		}
+	}
 }
 
 // answer encodes a served request's outcome as a remoteAnswer.

@@ -23,6 +23,16 @@ type Remote interface {
 	// Whois describes the folded nick held on another node; errors as
 	// Private's.
 	Whois(fold string, q RemoteWhois) (string, error)
+	// Kick disconnects the folded nick held on another node, returning
+	// the nick as they used it; errors as Private's.
+	Kick(fold string, k RemoteKick) (string, error)
+}
+
+// RemoteKick is a /kick made on another node.
+type RemoteKick struct {
+	Nick   string `json:"nick"`
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // RemotePrivate is a private message for a person on another node.
@@ -164,4 +174,37 @@ func (h *Hub) WhoisHere(q RemoteWhois) (string, error) {
 		loc = time.UTC
 	}
 	return h.whoisOf(t, loc, q.ShowAddress), nil
+}
+
+// kickRemote kicks nick off the node that holds it; handled is false if
+// nobody holds it elsewhere.
+func (h *Hub) kickRemote(by *Session, nick, reason string) (err error, handled bool) {
+	if h.remote == nil || ValidateNick(nick) != nil {
+		return nil, false
+	}
+	kicked, err := h.remote.Kick(access.Fold(nick), RemoteKick{Nick: nick, By: by.Nick(), Reason: reason})
+	var ue *UserError
+	switch {
+	case errors.Is(err, ErrNotElsewhere):
+		return nil, false
+	case errors.As(err, &ue):
+		return ue, true
+	case err != nil:
+		h.log.Warn("cluster: kick not answered", "nick", nick, "err", err)
+		return refusal(CodeClusterUnavailable, errors.New("the cluster cannot be reached right now; please try again in a moment")), true
+	}
+	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", kicked, "reason", reason, "elsewhere", true)
+	h.notice(by, "Kicked "+kicked)
+	return nil, true
+}
+
+// KickHere carries out a /kick made on another node of a nick connected
+// here, and returns the nick. ErrNotElsewhere if nobody here holds it.
+func (h *Hub) KickHere(k RemoteKick) (string, error) {
+	t := h.sessionByNick(k.Nick)
+	if t == nil {
+		return "", ErrNotElsewhere
+	}
+	h.closeKicked(t, k.By, k.Reason)
+	return t.Nick(), nil
 }

@@ -17,6 +17,10 @@ func (r hubsRemote) Whois(fold string, q RemoteWhois) (string, error) {
 	return (*r.other).WhoisHere(q)
 }
 
+func (r hubsRemote) Kick(fold string, k RemoteKick) (string, error) {
+	return (*r.other).KickHere(k)
+}
+
 // twoNodes are two hubs, each reaching the other's people as a cluster's
 // nodes do.
 func twoNodes(t *testing.T) (*Hub, *Hub) {

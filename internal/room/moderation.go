@@ -58,6 +58,7 @@ func (h *Hub) setOperator(by *Session, nick string, on bool) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	h.moderationChanged(ModerationChange{})
 	if on {
 		h.announce(by, "op", t, fmt.Sprintf("%s is now an operator (by %s)", t.Nick(), by.Nick()))
 	} else {
@@ -67,20 +68,30 @@ func (h *Hub) setOperator(by *Session, nick string, on bool) error {
 }
 
 func (h *Hub) kick(by *Session, nick, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if h.sessionByNick(nick) == nil {
+		if err, handled := h.kickRemote(by, nick, reason); handled {
+			return err
+		}
+	}
 	t, err := h.connected(nick)
 	if err != nil {
 		return err
 	}
-	reason = strings.TrimSpace(reason)
-	kicked := kickedBy(by.Nick(), reason)
 	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", t.Nick(), "reason", reason)
+	h.closeKicked(t, by.Nick(), reason)
+	return nil
+}
+
+// closeKicked closes every session of t's person, kicked by the nick by.
+func (h *Hub) closeKicked(t *Session, by, reason string) {
+	kicked := kickedBy(by, reason)
 	// Every device of the person: the part notice, with its last session,
 	// carries the reason to every room.
 	for _, o := range h.sessionsOf(t) {
 		h.notice(o, "You were "+kicked.Text)
 		o.Close(kicked)
 	}
-	return nil
 }
 
 // banTargets turns "nick|fingerprint|ip[/cidr]" into what to ban. An
@@ -157,16 +168,8 @@ func (h *Hub) ban(by *Session, target, rest string) error {
 	if err := h.access.Ban(bans...); err != nil {
 		return storeErr(err)
 	}
-	banned := bannedBy(by.Nick(), reason)
-	var hit []string
-	for _, s := range h.sessionsWhere(func(*Session) bool { return true }) {
-		addr, _ := netip.ParseAddr(s.remote)
-		if _, covered := h.access.BanFor(s.fingerprint, addr); covered {
-			hit = append(hit, s.Nick())
-			h.notice(s, "You were "+banned.Text)
-			s.Close(banned)
-		}
-	}
+	hit := h.disconnectBanned(bannedBy(by.Nick(), reason))
+	h.moderationChanged(ModerationChange{Ban: true, By: by.Nick(), Reason: reason})
 	values := make([]string, len(bans))
 	wholeNet := ""
 	for i, b := range bans {
@@ -193,6 +196,7 @@ func (h *Hub) unban(by *Session, target string) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	h.moderationChanged(ModerationChange{})
 	h.log.Info("moderation", "by", by.Nick(), "action", "unban", "target", target, "lifted", n)
 	h.notice(by, fmt.Sprintf("Lifted %d ban(s) on %s", n, target))
 	return nil
@@ -246,7 +250,11 @@ func (h *Hub) setMutes(by *Session, targets []access.Target, expires time.Time, 
 	} else {
 		err = h.access.Unmute(targets)
 	}
-	return storeErr(err)
+	if err != nil {
+		return storeErr(err)
+	}
+	h.moderationChanged(ModerationChange{})
+	return nil
 }
 
 func describeMuteTargets(targets []access.Target) string {

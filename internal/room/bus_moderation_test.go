@@ -1,0 +1,63 @@
+package room
+
+import (
+	"strings"
+	"testing"
+)
+
+// An operator on one node kicks a user on another, and is told it was
+// done; a ban made on one node, told to the other, closes the sessions
+// it covers there and keeps them out; an operator granted on one node is
+// one on the other.
+func TestModerationAcrossNodes(t *testing.T) {
+	st := openTestStore(t)
+	var one, two *Hub
+	tell := func(other **Hub) Option {
+		return WithModerationSync(func(c ModerationChange) {
+			if _, err := (*other).ApplyModerationChange(c); err != nil {
+				t.Errorf("applying %+v: %v", c, err)
+			}
+		})
+	}
+	one = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&two}), tell(&two))
+	two = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&one}), tell(&one))
+	op := connectAs(t, one, "boss", opKey, "192.0.2.1")
+	mallory := connectAs(t, two, "mallory", "SHA256:mallory", "192.0.2.2")
+	troll := connectAs(t, two, "troll", "SHA256:troll", "192.0.2.3")
+	helper := connectAs(t, two, "helper", "SHA256:helper", "192.0.2.4")
+
+	if ev := run(t, one, op, "/kick mallory too loud"); ev.Kind != KindNotice || ev.Text != "Kicked mallory" {
+		t.Fatalf("/kick across nodes answered %v %q", ev.Kind, ev.Text)
+	}
+	if r, closed := closeReason(mallory); !closed || r.Text != "kicked by boss: too loud" {
+		t.Fatalf("mallory: closed %v with %+v", closed, r)
+	}
+
+	run(t, one, op, "/ban SHA256:troll spamming")
+	if r, closed := closeReason(troll); !closed || r.Code != CodeBanned || !strings.Contains(r.Text, "spamming") {
+		t.Fatalf("troll: closed %v with %+v", closed, r)
+	}
+	if _, err := two.Connect(Identity{Nick: "troll", Via: ViaSSH, Fingerprint: "SHA256:troll", Remote: "192.0.2.9"}); errorCode(err) != CodeBanned {
+		t.Fatalf("the banned key connecting to the other node again: %v", err)
+	}
+
+	if helper.IsOperator() {
+		t.Fatal("helper is an operator before being made one")
+	}
+	// /op needs the person connected to the operator's node.
+	helperHere := connectAs(t, one, "helper", "SHA256:helper", "192.0.2.4")
+	run(t, one, op, "/op helper")
+	if !helper.IsOperator() || !helperHere.IsOperator() {
+		t.Fatal("an operator made on one node is not one on the other")
+	}
+}
+
+// closeReason is why s was closed, and whether it was.
+func closeReason(s *Session) (CloseReason, bool) {
+	select {
+	case <-s.Done():
+		return s.CloseReason(), true
+	default:
+		return CloseReason{}, false
+	}
+}
