@@ -142,6 +142,9 @@ func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 			log.Warn("cluster: moderation change not understood", "err", err)
 			return
 		}
+		if c.Node == node.ID() {
+			return // made here, and applied here already
+		}
 		hit, err := hub.ApplyModerationChange(c)
 		if err != nil {
 			log.Warn("cluster: moderation reload failed", "err", err)
@@ -157,6 +160,7 @@ func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 // broadcastModeration tells every node of a moderation change made here.
 func broadcastModeration(node *cluster.Node, log *slog.Logger) func(room.ModerationChange) {
 	return func(c room.ModerationChange) {
+		c.Node = node.ID()
 		payload, err := json.Marshal(c)
 		if err == nil {
 			err = node.Broadcast(moderationKind, payload)

@@ -2,17 +2,28 @@ package room
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 	"time"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 // ModerationChange tells the cluster's other nodes that operators, bans
 // or mutes changed in the store; for a ban, who made it and why, for the
-// notice of those it disconnects there.
+// notice of those it disconnects there. Room and Mode tell of a room's
+// topic lock set or cleared (+t, -t), Allowlist of an allowlist reload.
 type ModerationChange struct {
-	Ban    bool   `json:"ban,omitempty"`
-	By     string `json:"by,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Ban       bool   `json:"ban,omitempty"`
+	By        string `json:"by,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Room      string `json:"room,omitempty"`
+	Mode      string `json:"mode,omitempty"`
+	Allowlist bool   `json:"allowlist,omitempty"`
+	// Node is the node it was made on (set by the cluster adapter).
+	Node string `json:"node,omitempty"`
 }
 
 // WithModerationSync has the hub tell fn of every change of operators,
@@ -36,6 +47,16 @@ const moderationReload = 5 * time.Second
 // which another node changed, and for a ban disconnects the sessions here
 // it now covers. It returns their nicks.
 func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
+	switch {
+	case c.Mode != "":
+		h.applyMode(c.By, c.Room, c.Mode)
+		return nil, nil
+	case c.Allowlist:
+		if _, err := h.access.ReloadAllowlist(); err != nil && !errors.Is(err, access.ErrNoAllowlist) {
+			return nil, err
+		}
+		return nil, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
 	defer cancel()
 	if err := h.access.ReloadModeration(ctx); err != nil {
@@ -60,4 +81,22 @@ func (h *Hub) disconnectBanned(banned CloseReason) []string {
 		}
 	}
 	return hit
+}
+
+// applyMode sets a room's topic lock as another node stored it, and tells
+// the room's members here, if it has any.
+func (h *Hub) applyMode(by, name, mode string) {
+	r, err := h.roomByName(roomName(name), false)
+	if err != nil {
+		return // not served here: it is read from the store when it is
+	}
+	r.pubMu.Lock() // as setMode
+	defer r.pubMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed.Load() {
+		return
+	}
+	r.topicLocked = mode == "+t"
+	r.publishLocked(h, &Event{Kind: KindNotice, Text: fmt.Sprintf("%s set mode %s on #%s", by, strings.TrimSpace(mode), r.name)})
 }

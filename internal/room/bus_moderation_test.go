@@ -50,6 +50,21 @@ func TestModerationAcrossNodes(t *testing.T) {
 	if !helper.IsOperator() || !helperHere.IsOperator() {
 		t.Fatal("an operator made on one node is not one on the other")
 	}
+
+	// A topic locked on one node is locked on the other, whose members
+	// are told.
+	guest := connectAs(t, two, "guest", "", "192.0.2.5")
+	run(t, one, op, "/mode #lobby +t")
+	found := false
+	for _, ev := range drain(guest) {
+		found = found || ev.Kind == KindNotice && ev.Text == "boss set mode +t on #lobby"
+	}
+	if !found {
+		t.Error("the other node's members were not told of +t")
+	}
+	if ev := run(t, two, guest, "/topic anyone's topic"); ev.Kind != KindError {
+		t.Fatalf("a topic set by a non-operator on the other node under +t: %v %q", ev.Kind, ev.Text)
+	}
 }
 
 // closeReason is why s was closed, and whether it was.

@@ -366,6 +366,7 @@ func (h *Hub) setMode(by *Session, name, mode string) error {
 	r.publishLocked(h, &Event{Kind: KindNotice, Text: fmt.Sprintf("%s set mode %s on #%s", by.Nick(), strings.TrimSpace(mode), r.name)})
 	r.mu.Unlock()
 	h.log.Info("moderation", "by", by.Nick(), "action", "mode", "room", r.name, "mode", mode)
+	h.moderationChanged(ModerationChange{By: by.Nick(), Room: r.name, Mode: strings.TrimSpace(mode)})
 	return nil
 }
 
@@ -379,6 +380,7 @@ func (h *Hub) reloadAllowlist(by *Session) error {
 		return userErr("allowlist", "could not reload the allowlist: "+err.Error())
 	}
 	h.log.Info("moderation", "by", by.Nick(), "action", "allowlist reload", "keys", n)
+	h.moderationChanged(ModerationChange{Allowlist: true})
 	h.notice(by, fmt.Sprintf("Allowlist reloaded: %d key(s).", n))
 	return nil
 }
