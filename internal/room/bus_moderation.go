@@ -14,7 +14,8 @@ import (
 // ModerationChange tells the cluster's other nodes that operators, bans
 // or mutes changed in the store; for a ban, who made it and why, for the
 // notice of those it disconnects there. Room and Mode tell of a room's
-// topic lock set or cleared (+t, -t), Allowlist of an allowlist reload.
+// topic lock set or cleared (+t, -t), Allowlist of an allowlist reload;
+// the SignOut fields of browsers signed out.
 type ModerationChange struct {
 	Ban       bool   `json:"ban,omitempty"`
 	By        string `json:"by,omitempty"`
@@ -22,6 +23,10 @@ type ModerationChange struct {
 	Room      string `json:"room,omitempty"`
 	Mode      string `json:"mode,omitempty"`
 	Allowlist bool   `json:"allowlist,omitempty"`
+	// SignOutKey: /logout-all of that key; SignOutLogin: one browser
+	// signed out (its access.SignInID). The store has ended them already.
+	SignOutKey   string `json:"sign_out_key,omitempty"`
+	SignOutLogin string `json:"sign_out_login,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -48,6 +53,12 @@ const moderationReload = 5 * time.Second
 // it now covers. It returns their nicks.
 func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	switch {
+	case c.SignOutKey != "":
+		h.signOutKey(c.SignOutKey)
+		return nil, nil
+	case c.SignOutLogin != "":
+		h.signOutLogin(c.SignOutLogin)
+		return nil, nil
 	case c.Mode != "":
 		h.applyMode(c.By, c.Room, c.Mode)
 		return nil, nil

@@ -67,6 +67,38 @@ func TestModerationAcrossNodes(t *testing.T) {
 	}
 }
 
+// /logout-all on one node closes the browsers signed in as that key on
+// the other node, not its terminals there.
+func TestLogoutAllAcrossNodes(t *testing.T) {
+	st := openTestStore(t)
+	var one, two *Hub
+	tell := func(other **Hub) Option {
+		return WithModerationSync(func(c ModerationChange) {
+			if _, err := (*other).ApplyModerationChange(c); err != nil {
+				t.Errorf("applying %+v: %v", c, err)
+			}
+		})
+	}
+	one = newStoredHub(t, WithStore(st), tell(&two))
+	two = newStoredHub(t, WithStore(st), tell(&one))
+	const key = "SHA256:alice"
+	terminal := connectAs(t, one, "alice", key, "192.0.2.1")
+	browser, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: key, Remote: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(browser.Leave)
+	otherTerminal := connectAs(t, two, "alice", key, "192.0.2.1")
+
+	run(t, one, terminal, "/logout-all")
+	if r, closed := closeReason(browser); !closed || r != ReasonSignedOut {
+		t.Fatalf("the browser on the other node: closed %v with %+v", closed, r)
+	}
+	if _, closed := closeReason(otherTerminal); closed {
+		t.Fatal("a terminal on the other node was closed too")
+	}
+}
+
 // closeReason is why s was closed, and whether it was.
 func closeReason(s *Session) (CloseReason, bool) {
 	select {
