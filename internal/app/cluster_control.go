@@ -154,8 +154,23 @@ func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 			log.Info("moderation", "by", c.By, "action", "ban", "elsewhere", true, "disconnected", hit)
 		}
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	node.Every(moderationBackstop, func() {
+		hit, err := hub.ReloadModeration()
+		if err != nil {
+			log.Warn("cluster: moderation reload failed", "err", err)
+		} else if len(hit) > 0 {
+			log.Info("moderation", "action", "ban", "reloaded", true, "disconnected", hit)
+		}
+	})
+	return nil
 }
+
+// moderationBackstop is how often every node reloads operators, bans and
+// mutes from the store, in case it missed a broadcast.
+const moderationBackstop = 30 * time.Second
 
 // broadcastModeration tells every node of a moderation change made here.
 func broadcastModeration(node *cluster.Node, log *slog.Logger) func(room.ModerationChange) {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -51,4 +52,21 @@ func (n *Node) Serve(service string, fn func(payload []byte) []byte) (stop func(
 	}
 	// Flushed, so that once stop returns the server sends no more.
 	return func() { _ = sub.Unsubscribe(); _ = n.nc.Flush() }, nil
+}
+
+// Every calls fn every period until the node is closed: a backstop for
+// what a broadcast may have missed while the bus was away.
+func (n *Node) Every(period time.Duration, fn func()) {
+	go func() {
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-n.stop:
+				return
+			case <-tick.C:
+				fn()
+			}
+		}
+	}()
 }

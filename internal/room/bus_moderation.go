@@ -13,7 +13,7 @@ import (
 
 // ModerationChange tells the cluster's other nodes that operators, bans
 // or mutes changed in the store; for a ban, who made it and why, for the
-// notice of those it disconnects there. Room and Mode tell of a room's
+// notice of those it disconnects there (the stored ban says it too). Room and Mode tell of a room's
 // topic lock set or cleared (+t, -t), Allowlist of an allowlist reload;
 // the SignOut fields of browsers signed out.
 type ModerationChange struct {
@@ -76,16 +76,24 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	if !c.Ban {
 		return nil, nil
 	}
-	return h.disconnectBanned(bannedBy(c.By, c.Reason)), nil
+	return h.disconnectBanned(), nil
+}
+
+// ReloadModeration reads operators, bans and mutes from the store again
+// and closes the sessions here a ban covers: a backstop for a change
+// whose broadcast this node missed.
+func (h *Hub) ReloadModeration() ([]string, error) {
+	return h.ApplyModerationChange(ModerationChange{Ban: true})
 }
 
 // disconnectBanned closes the sessions here that a ban in force covers,
-// telling them why, and returns their nicks.
-func (h *Hub) disconnectBanned(banned CloseReason) []string {
+// telling them who banned them and why, and returns their nicks.
+func (h *Hub) disconnectBanned() []string {
 	var hit []string
 	for _, s := range h.sessionsWhere(func(*Session) bool { return true }) {
 		addr, _ := netip.ParseAddr(s.remote)
-		if _, covered := h.access.BanFor(s.fingerprint, addr); covered {
+		if ban, covered := h.access.BanFor(s.fingerprint, addr); covered {
+			banned := bannedBy(ban.By, ban.Reason)
 			hit = append(hit, s.Nick())
 			h.notice(s, "You were "+banned.Text)
 			s.Close(banned)

@@ -99,6 +99,28 @@ func TestLogoutAllAcrossNodes(t *testing.T) {
 	}
 }
 
+// A node that missed a ban's broadcast catches up at its periodic reload:
+// the banned session is closed then, with the ban's author and reason.
+func TestReloadModerationCatchesAMissedBan(t *testing.T) {
+	st := openTestStore(t)
+	one := newStoredHub(t, WithStore(st), WithAdmins(opKey))
+	two := newStoredHub(t, WithStore(st), WithAdmins(opKey))
+	op := connectAs(t, one, "boss", opKey, "192.0.2.1")
+	troll := connectAs(t, two, "troll", "SHA256:troll", "192.0.2.3")
+
+	run(t, one, op, "/ban SHA256:troll spamming")
+	if _, closed := closeReason(troll); closed {
+		t.Fatal("closed before the other node heard of the ban")
+	}
+	hit, err := two.ReloadModeration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, closed := closeReason(troll); !closed || r.Text != "banned by boss: spamming" || len(hit) != 1 || hit[0] != "troll" {
+		t.Fatalf("after the reload: closed %v with %+v, disconnected %v", closed, r, hit)
+	}
+}
+
 // closeReason is why s was closed, and whether it was.
 func closeReason(s *Session) (CloseReason, bool) {
 	select {

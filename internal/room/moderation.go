@@ -168,7 +168,7 @@ func (h *Hub) ban(by *Session, target, rest string) error {
 	if err := h.access.Ban(bans...); err != nil {
 		return storeErr(err)
 	}
-	hit := h.disconnectBanned(bannedBy(by.Nick(), reason))
+	hit := h.disconnectBanned()
 	h.moderationChanged(ModerationChange{Ban: true, By: by.Nick(), Reason: reason})
 	values := make([]string, len(bans))
 	wholeNet := ""
