@@ -238,8 +238,9 @@ func TestClusterPrivateMessagesAndWhoisAcrossNodes(t *testing.T) {
 }
 
 // An operator on node 1 kicks a user connected to node 2 (and hears it
-// was done), and bans the address of another: that user's connection to
-// node 2 closes within a second or so, with the ban's reason.
+// was done), and bans another by nick (a guest: its address is banned):
+// that user's connection to node 2 closes within a second or so, with the
+// ban's reason, and node 2 refuses the address from then on.
 func TestClusterKickAndBanAcrossNodes(t *testing.T) {
 	admins := filepath.Join(t.TempDir(), "admins")
 	bossKey := newSigner(t)
@@ -282,7 +283,7 @@ func TestClusterKickAndBanAcrossNodes(t *testing.T) {
 	boss.expect("Kicked mallory")
 
 	start := time.Now()
-	boss.send("/ban 127.0.0.4 spamming")
+	boss.send("/ban troll spamming")
 	closedWith(troll, "ban", "banned by boss: spamming")
 	took := time.Since(start)
 	t.Logf("a ban made on node 1 closed the connection on node 2 in %v", took)

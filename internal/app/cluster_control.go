@@ -17,6 +17,7 @@ const (
 	servicePrivate = "pm"
 	serviceWhois   = "whois"
 	serviceKick    = "kick"
+	serviceBan     = "ban-targets"
 )
 
 // moderationKind is the broadcast of a change of operators, bans or
@@ -62,6 +63,12 @@ func (c clusterRemote) Kick(fold string, k room.RemoteKick) (string, error) {
 	var kicked string
 	err := c.ask(fold, serviceKick, k, &kicked)
 	return kicked, err
+}
+
+func (c clusterRemote) BanTargets(fold, nick string) (room.RemoteTargets, error) {
+	var got room.RemoteTargets
+	err := c.ask(fold, serviceBan, nick, &got)
+	return got, err
 }
 
 // ask sends question to the node holding fold's claim and decodes its
@@ -132,6 +139,17 @@ func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 		}
 		kicked, err := hub.KickHere(k)
 		return answer(kicked, err, log)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = node.Serve(serviceBan, func(payload []byte) []byte {
+		var nick string
+		if err := json.Unmarshal(payload, &nick); err != nil {
+			return answer(nil, err, log)
+		}
+		got, err := hub.BanTargetsHere(nick)
+		return answer(got, err, log)
 	})
 	if err != nil {
 		return err

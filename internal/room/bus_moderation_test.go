@@ -7,8 +7,9 @@ import (
 
 // An operator on one node kicks a user on another, and is told it was
 // done; a ban made on one node, told to the other, closes the sessions
-// it covers there and keeps them out; an operator granted on one node is
-// one on the other.
+// it covers there and keeps them out, also a ban by the nick of a guest
+// connected there; an operator granted on one node is one on the other;
+// a topic lock set on one node holds on the other.
 func TestModerationAcrossNodes(t *testing.T) {
 	st := openTestStore(t)
 	var one, two *Hub
@@ -39,6 +40,15 @@ func TestModerationAcrossNodes(t *testing.T) {
 	}
 	if _, err := two.Connect(Identity{Nick: "troll", Via: ViaSSH, Fingerprint: "SHA256:troll", Remote: "192.0.2.9"}); errorCode(err) != CodeBanned {
 		t.Fatalf("the banned key connecting to the other node again: %v", err)
+	}
+
+	// A ban by the nick of a guest on the other node covers its address.
+	pest := connectAs(t, two, "pest", "", "192.0.2.6")
+	if ev := run(t, one, op, "/ban pest"); ev.Kind != KindNotice || !strings.Contains(ev.Text, "192.0.2.6/32") {
+		t.Fatalf("/ban of a guest on the other node answered %v %q", ev.Kind, ev.Text)
+	}
+	if r, closed := closeReason(pest); !closed || r.Code != CodeBanned {
+		t.Fatalf("pest: closed %v with %+v", closed, r)
 	}
 
 	if helper.IsOperator() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/access"
@@ -26,6 +27,16 @@ type Remote interface {
 	// Kick disconnects the folded nick held on another node, returning
 	// the nick as they used it; errors as Private's.
 	Kick(fold string, k RemoteKick) (string, error)
+	// BanTargets says what a ban of the folded nick held on another node
+	// covers: its key and its address; errors as Private's.
+	BanTargets(fold string, nick string) (RemoteTargets, error)
+}
+
+// RemoteTargets are what a ban of a nick on another node covers: its key
+// (if any) and its address as a prefix (connlimit.Source).
+type RemoteTargets struct {
+	Fingerprint string `json:"key,omitempty"`
+	Source      string `json:"source,omitempty"`
 }
 
 // RemoteKick is a /kick made on another node.
@@ -207,4 +218,40 @@ func (h *Hub) KickHere(k RemoteKick) (string, error) {
 	}
 	h.closeKicked(t, k.By, k.Reason)
 	return t.Nick(), nil
+}
+
+// banTargetsRemote is what a ban of nick, connected to another node,
+// covers; ok is false if nobody holds it elsewhere or it cannot be asked.
+func (h *Hub) banTargetsRemote(nick string) (targets []access.Target, ok bool) {
+	if h.remote == nil || ValidateNick(nick) != nil {
+		return nil, false
+	}
+	got, err := h.remote.BanTargets(access.Fold(nick), nick)
+	if err != nil {
+		if !errors.Is(err, ErrNotElsewhere) {
+			h.log.Warn("cluster: ban targets not answered", "nick", nick, "err", err)
+		}
+		return nil, false
+	}
+	if got.Fingerprint != "" {
+		targets = append(targets, access.KeyTarget(got.Fingerprint))
+	}
+	if p, err := netip.ParsePrefix(got.Source); err == nil {
+		targets = append(targets, access.PrefixTarget(p))
+	}
+	return targets, len(targets) > 0
+}
+
+// BanTargetsHere answers another node's ban of a nick connected here.
+// ErrNotElsewhere if nobody here holds it.
+func (h *Hub) BanTargetsHere(nick string) (RemoteTargets, error) {
+	t := h.sessionByNick(nick)
+	if t == nil {
+		return RemoteTargets{}, ErrNotElsewhere
+	}
+	got := RemoteTargets{Fingerprint: t.fingerprint}
+	if t.source.IsValid() {
+		got.Source = t.source.String()
+	}
+	return got, nil
 }

@@ -17,6 +17,10 @@ func (r hubsRemote) Whois(fold string, q RemoteWhois) (string, error) {
 	return (*r.other).WhoisHere(q)
 }
 
+func (r hubsRemote) BanTargets(fold, nick string) (RemoteTargets, error) {
+	return (*r.other).BanTargetsHere(nick)
+}
+
 func (r hubsRemote) Kick(fold string, k RemoteKick) (string, error) {
 	return (*r.other).KickHere(k)
 }

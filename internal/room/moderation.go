@@ -117,6 +117,8 @@ func (h *Hub) banTargets(target string) ([]access.Target, error) {
 		if t.source.IsValid() {
 			targets = append(targets, access.PrefixTarget(t.source))
 		}
+	} else if elsewhere, ok := h.banTargetsRemote(target); ok {
+		targets = elsewhere
 	} else if fp := h.registeredTo(target); fp != "" {
 		targets = append(targets, access.KeyTarget(fp))
 	}
