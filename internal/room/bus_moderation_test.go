@@ -42,6 +42,15 @@ func TestModerationAcrossNodes(t *testing.T) {
 		t.Fatalf("the banned key connecting to the other node again: %v", err)
 	}
 
+	// A mute by the nick of someone on the other node holds there.
+	loud := connectAs(t, two, "loud", "SHA256:loud", "192.0.2.7")
+	if ev := run(t, one, op, "/mute loud"); ev.Kind != KindNotice || !strings.HasPrefix(ev.Text, "Muted loud") {
+		t.Fatalf("/mute of a nick on the other node answered %v %q", ev.Kind, ev.Text)
+	}
+	if ev := run(t, two, loud, "/msg helper hi"); ev.Kind != KindError || ev.Code != "muted" {
+		t.Fatalf("a private message by the muted user on the other node: %v %q", ev.Kind, ev.Text)
+	}
+
 	// A ban by the nick of a guest on the other node covers its address.
 	pest := connectAs(t, two, "pest", "", "192.0.2.6")
 	if ev := run(t, one, op, "/ban pest"); ev.Kind != KindNotice || !strings.Contains(ev.Text, "192.0.2.6/32") {

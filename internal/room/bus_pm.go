@@ -255,3 +255,20 @@ func (h *Hub) BanTargetsHere(nick string) (RemoteTargets, error) {
 	}
 	return got, nil
 }
+
+// muteElsewhere mutes (on) or unmutes the key and address of nick,
+// connected to another node, which reloads its mutes on the broadcast
+// (its person is not sent a notice of it).
+func (h *Hub) muteElsewhere(by *Session, nick string, targets []access.Target, expires time.Time, on bool) error {
+	if err := h.setMutes(by, targets, expires, on); err != nil {
+		return err
+	}
+	if on {
+		h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", "mute", "target", nick, "elsewhere", true, "until", describeUntil(expires))
+		h.notice(by, fmt.Sprintf("Muted %s (%s) %s", nick, describeMuteTargets(targets), describeUntil(expires)))
+	} else {
+		h.log.Info("moderation", "by", by.Nick(), "by_key", by.fingerprint, "action", "unmute", "target", nick, "elsewhere", true)
+		h.notice(by, fmt.Sprintf("Unmuted %s (%s)", nick, describeMuteTargets(targets)))
+	}
+	return nil
+}

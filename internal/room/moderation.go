@@ -293,6 +293,9 @@ func (h *Hub) mute(by *Session, target, duration string, on bool) error {
 	}
 	t := h.sessionByNick(target)
 	if t == nil {
+		if targets, ok := h.banTargetsRemote(target); ok {
+			return h.muteElsewhere(by, target, targets, expires, on)
+		}
 		return userErr("no_such_nick", target+" is not connected, nor an address")
 	}
 	nick := t.Nick() // one name in every notice, should it change meanwhile
