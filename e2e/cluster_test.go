@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -304,4 +306,110 @@ func TestClusterDeadNodesMembersLeave(t *testing.T) {
 	}
 	again := joinWS(t, live.HTTPAddr, "alice")
 	again.expect("alice's nick free on node 2", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
+}
+
+// A private message from node 2 reaches its recipient on node 1, and the
+// sender's connection gets its copy with its cid and the same id; the
+// recipient's /reply goes back across; /whois of a nick on the other node
+// is answered there; a nick connected nowhere is refused.
+func TestClusterPrivateMessagesAndWhoisAcrossNodes(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
+	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+
+	start := time.Now()
+	bob.sendJSON(map[string]string{"type": "say", "room": "lobby", "text": "/msg alice across the cluster", "cid": "pm1"})
+	echo := bob.expect("bob's copy", func(f frame) bool { return f.Type == "private" })
+	got := alice.expect("bob's message", func(f frame) bool { return f.Type == "private" })
+	t.Logf("private message across nodes delivered and echoed in %v", time.Since(start))
+	if echo.CID != "pm1" || echo.To != "alice" || echo.Text != "across the cluster" || echo.ID == 0 {
+		t.Fatalf("bob's copy: %+v", echo.Frame)
+	}
+	if got.From != "bob" || got.Text != "across the cluster" || got.CID != "" || got.ID != echo.ID {
+		t.Fatalf("alice got %+v, want bob's message %d without a cid", got.Frame, echo.ID)
+	}
+
+	alice.say("/reply and back")
+	if f := bob.expect("alice's reply", func(f frame) bool { return f.Type == "private" }); f.From != "alice" || f.Text != "and back" {
+		t.Fatalf("bob got %+v, want alice's reply", f.Frame)
+	}
+
+	bob.say("/whois alice")
+	if f := bob.expect("whois", func(f frame) bool { return f.Type == "notice" && strings.HasPrefix(f.Text, "alice ") }); !strings.Contains(f.Text, "connected since") {
+		t.Fatalf("/whois alice from node 2 = %q", f.Text)
+	}
+	bob.say("/msg nobody hello")
+	if f := bob.expect("refusal", func(f frame) bool { return f.Type == "error" }); f.Code != "no_such_nick" {
+		t.Fatalf("/msg nobody: %+v", f.Frame)
+	}
+}
+
+// An operator on node 1 kicks a user connected to node 2 (and hears it
+// was done), and bans another by nick (a guest: its address is banned):
+// that user's connection to node 2 closes within a second or so, with the
+// ban's reason, and node 2 refuses the address from then on.
+func TestClusterKickAndBanAcrossNodes(t *testing.T) {
+	admins := filepath.Join(t.TempDir(), "admins")
+	bossKey := newSigner(t)
+	writeAuthorizedKeys(t, admins, bossKey)
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range 2 {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
+		}))
+	}
+	boss := newLineClientFrom(t, "127.0.0.2", nodes[0].SSHAddr, "boss", keyAuth(bossKey))
+	boss.expect("welcome boss")
+	join := func(local, nick string) *wsClient {
+		wc := dialWSFrom(t, local, nodes[1].HTTPAddr)
+		wc.sendJSON(map[string]string{"type": "hello", "nick": nick})
+		wc.expect("welcome", func(f frame) bool { return f.Type == "welcome" })
+		return wc
+	}
+	mallory, troll := join("127.0.0.3", "mallory"), join("127.0.0.4", "troll")
+
+	closedWith := func(wc *wsClient, what, want string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		select {
+		case <-wc.closed:
+		case <-time.After(waitTimeout):
+			t.Fatalf("%s: the connection on node 2 was not closed", what)
+		}
+		took := time.Since(start)
+		var ce *websocket.CloseError
+		if err := wc.closeErr(); !errors.As(err, &ce) || !strings.Contains(ce.Text, want) {
+			t.Fatalf("%s: closed with %v, want %q", what, err, want)
+		}
+		return took
+	}
+
+	boss.send("/kick mallory too loud")
+	closedWith(mallory, "kick", "kicked by boss: too loud")
+	boss.expect("Kicked mallory")
+
+	start := time.Now()
+	boss.send("/ban troll spamming")
+	closedWith(troll, "ban", "banned by boss: spamming")
+	took := time.Since(start)
+	t.Logf("a ban made on node 1 closed the connection on node 2 in %v", took)
+	if took > 3*time.Second {
+		t.Fatalf("the ban took %v to reach node 2", took)
+	}
+	// Node 2 now refuses the banned address outright.
+	d := &websocket.Dialer{HandshakeTimeout: waitTimeout, NetDial: func(network, addr string) (net.Conn, error) {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
+		return nd.Dial(network, addr)
+	}}
+	conn, resp, err := dialWS(t, nodes[1].HTTPAddr, nil, d)
+	if err == nil {
+		conn.Close()
+		t.Fatal("node 2 let the banned address connect again")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("the banned address connecting to node 2 again: %v %+v", err, resp)
+	}
 }

@@ -97,7 +97,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 		a.presence = a.node.NewPresence()
 		hubOpts = append(hubOpts, room.WithBus(bus), room.WithNickClaims(clusterClaims{node: a.node, log: log}),
-			room.WithPresence(clusterPresence{a.presence}))
+			room.WithPresence(clusterPresence{a.presence}),
+			room.WithRemote(clusterRemote{node: a.node, log: log}), room.WithModerationSync(broadcastModeration(a.node, log)))
 	}
 	if err := a.assemble(ctx, keys, hubOpts); err != nil {
 		a.closeCluster()
@@ -199,6 +200,9 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 		// Others may now take this node's nicks: its sessions end.
 		hub := a.hub
 		a.node.OnFence(func() { hub.DisconnectAll(room.ReasonClusterLost) })
+		if err := serveRemote(a.node, hub, a.log); err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
 	}
 	httpSrv := &http.Server{
 		Handler:           a.probes.handler(web.Handler()),

@@ -7,6 +7,7 @@
 //
 //	tertulia.room.<hex room>   stored room entries (Entry, JSON)
 //	tertulia.ctl.<kind>        broadcasts: bans, kicks, settings...
+//	tertulia.node.<id>.<svc>   requests to one node (Request, Serve): pm, whois, kick
 //	tertulia_nodes (KV)        one key per live node, TTL = lease
 //	tertulia_nicks (KV)        one key per connected nick (hex of its fold)
 package cluster

@@ -235,6 +235,9 @@ func (h *Hub) private(s *Session, nick, text, cid string) (echo *Event, err erro
 	}
 	to := h.sessionByNick(nick)
 	if to == nil {
+		if echo, err, handled := h.privateRemote(s, nick, text, cid); handled {
+			return echo, err
+		}
 		return h.privateOffline(s, nick, text, cid)
 	}
 	return h.privateTo(s, to, text, cid)
@@ -246,6 +249,9 @@ type replyTarget struct {
 	session     *Session
 	nick        string // as it was then
 	fingerprint string
+	// elsewhere: the sender was on another node of the cluster (session
+	// is nil); a reply goes to whoever holds nick there.
+	elsewhere bool
 }
 
 // reply answers the last private message s received. It goes to the
@@ -260,6 +266,9 @@ func (h *Hub) reply(s *Session, text, cid string) (echo *Event, err error) {
 	s.mu.Lock()
 	last := s.replyTo
 	s.mu.Unlock()
+	if last.elsewhere {
+		return h.private(s, last.nick, text, cid)
+	}
 	if last.session == nil {
 		return nil, userErr("no_reply", "nobody has sent you a private message yet")
 	}
@@ -447,19 +456,28 @@ func (h *Hub) roomList() []RoomInfo {
 	return list
 }
 
-// whois describes a connected user.
+// whois describes a connected user, on this node or (with a Remote)
+// another.
 func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	t := h.sessionByNick(nick)
 	if t == nil {
+		if text, err, handled := h.whoisRemote(asker, nick); handled {
+			return text, err
+		}
 		return "", userErr("no_such_nick", nick+" is not connected")
 	}
+	return h.whoisOf(t, asker.Preferences().Location, asker == t || asker.IsOperator()), nil
+}
+
+// whoisOf describes t, with times in loc, and its address if showAddress.
+func (h *Hub) whoisOf(t *Session, loc *time.Location, showAddress bool) string {
 	now := h.now()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s)", t.Nick(), t.via)
 	if t.bot {
 		b.WriteString("\n  a bot")
 	}
-	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", asker.FormatTime(t.since), roundDur(now.Sub(t.since)))
+	fmt.Fprintf(&b, "\n  connected since %s (%s ago)", t.since.In(loc).Format("2006-01-02 15:04:05 MST"), roundDur(now.Sub(t.since)))
 	// Idle since the person's last input on any of its devices.
 	sessions := h.sessionsOf(t)
 	idleSince := t.since
@@ -493,10 +511,10 @@ func (h *Hub) whois(asker *Session, nick string) (string, error) {
 	if t.IsOperator() {
 		b.WriteString("\n  operator")
 	}
-	if (asker == t || asker.IsOperator()) && t.remote != "" {
+	if showAddress && t.remote != "" {
 		fmt.Fprintf(&b, "\n  address %s", t.remote)
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 func roundDur(d time.Duration) time.Duration {

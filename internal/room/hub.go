@@ -122,6 +122,12 @@ type Hub struct {
 	bus      Bus
 	claims   NickClaims
 	presence Presence
+	// remote reaches people on the cluster's other nodes (nil: a single
+	// node; see bus_pm.go).
+	remote Remote
+	// moderationSync tells the other nodes of moderation changes
+	// (bus_moderation.go).
+	moderationSync func(ModerationChange)
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by

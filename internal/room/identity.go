@@ -200,11 +200,17 @@ func (h *Hub) Logout(token string) error {
 		return storeErr(err)
 	}
 	id := access.SignInID(token)
+	h.signOutLogin(id)
+	h.moderationChanged(ModerationChange{SignOutLogin: id})
+	return nil
+}
+
+// signOutLogin closes the connections here of the signed-in browser id.
+func (h *Hub) signOutLogin(id string) {
 	for _, s := range h.sessionsWhere(func(o *Session) bool { return o.webLogin == id }) {
 		h.notice(s, "This browser was signed out.")
 		s.Close(ReasonSignedOut)
 	}
-	return nil
 }
 
 // webLoginOf is what identifies a signed-in browser's connections.
@@ -238,11 +244,18 @@ func (h *Hub) logoutAll(s *Session) error {
 	// before their part notices.
 	h.log.Info("logout-all", "key", s.fingerprint, "sessions", n)
 	h.notice(s, fmt.Sprintf("Ended %d web session(s).", n))
-	for _, other := range h.sessionsWhere(func(o *Session) bool { return o.via == ViaWeb && o.fingerprint == s.fingerprint && o.botToken == "" }) {
+	h.signOutKey(s.fingerprint)
+	h.moderationChanged(ModerationChange{SignOutKey: s.fingerprint})
+	return nil
+}
+
+// signOutKey closes the connections here of every browser signed in as
+// the key (bots' are not signed in).
+func (h *Hub) signOutKey(fingerprint string) {
+	for _, other := range h.sessionsWhere(func(o *Session) bool { return o.via == ViaWeb && o.fingerprint == fingerprint && o.botToken == "" }) {
 		h.notice(other, "This browser was signed out.")
 		other.Close(ReasonSignedOut)
 	}
-	return nil
 }
 
 // sessionsWhere lists connected sessions matching keep.

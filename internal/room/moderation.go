@@ -58,6 +58,7 @@ func (h *Hub) setOperator(by *Session, nick string, on bool) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	h.moderationChanged(ModerationChange{})
 	if on {
 		h.announce(by, "op", t, fmt.Sprintf("%s is now an operator (by %s)", t.Nick(), by.Nick()))
 	} else {
@@ -67,20 +68,30 @@ func (h *Hub) setOperator(by *Session, nick string, on bool) error {
 }
 
 func (h *Hub) kick(by *Session, nick, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if h.sessionByNick(nick) == nil {
+		if err, handled := h.kickRemote(by, nick, reason); handled {
+			return err
+		}
+	}
 	t, err := h.connected(nick)
 	if err != nil {
 		return err
 	}
-	reason = strings.TrimSpace(reason)
-	kicked := kickedBy(by.Nick(), reason)
 	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", t.Nick(), "reason", reason)
+	h.closeKicked(t, by.Nick(), reason)
+	return nil
+}
+
+// closeKicked closes every session of t's person, kicked by the nick by.
+func (h *Hub) closeKicked(t *Session, by, reason string) {
+	kicked := kickedBy(by, reason)
 	// Every device of the person: the part notice, with its last session,
 	// carries the reason to every room.
 	for _, o := range h.sessionsOf(t) {
 		h.notice(o, "You were "+kicked.Text)
 		o.Close(kicked)
 	}
-	return nil
 }
 
 // banTargets turns "nick|fingerprint|ip[/cidr]" into what to ban. An
@@ -106,6 +117,8 @@ func (h *Hub) banTargets(target string) ([]access.Target, error) {
 		if t.source.IsValid() {
 			targets = append(targets, access.PrefixTarget(t.source))
 		}
+	} else if elsewhere, ok := h.banTargetsRemote(target); ok {
+		targets = elsewhere
 	} else if fp := h.registeredTo(target); fp != "" {
 		targets = append(targets, access.KeyTarget(fp))
 	}
@@ -157,16 +170,8 @@ func (h *Hub) ban(by *Session, target, rest string) error {
 	if err := h.access.Ban(bans...); err != nil {
 		return storeErr(err)
 	}
-	banned := bannedBy(by.Nick(), reason)
-	var hit []string
-	for _, s := range h.sessionsWhere(func(*Session) bool { return true }) {
-		addr, _ := netip.ParseAddr(s.remote)
-		if _, covered := h.access.BanFor(s.fingerprint, addr); covered {
-			hit = append(hit, s.Nick())
-			h.notice(s, "You were "+banned.Text)
-			s.Close(banned)
-		}
-	}
+	hit := h.disconnectBanned()
+	h.moderationChanged(ModerationChange{Ban: true, By: by.Nick(), Reason: reason})
 	values := make([]string, len(bans))
 	wholeNet := ""
 	for i, b := range bans {
@@ -193,6 +198,7 @@ func (h *Hub) unban(by *Session, target string) error {
 	if err != nil {
 		return storeErr(err)
 	}
+	h.moderationChanged(ModerationChange{})
 	h.log.Info("moderation", "by", by.Nick(), "action", "unban", "target", target, "lifted", n)
 	h.notice(by, fmt.Sprintf("Lifted %d ban(s) on %s", n, target))
 	return nil
@@ -246,7 +252,11 @@ func (h *Hub) setMutes(by *Session, targets []access.Target, expires time.Time, 
 	} else {
 		err = h.access.Unmute(targets)
 	}
-	return storeErr(err)
+	if err != nil {
+		return storeErr(err)
+	}
+	h.moderationChanged(ModerationChange{})
+	return nil
 }
 
 func describeMuteTargets(targets []access.Target) string {
@@ -283,6 +293,9 @@ func (h *Hub) mute(by *Session, target, duration string, on bool) error {
 	}
 	t := h.sessionByNick(target)
 	if t == nil {
+		if targets, ok := h.banTargetsRemote(target); ok {
+			return h.muteElsewhere(by, target, targets, expires, on)
+		}
 		return userErr("no_such_nick", target+" is not connected, nor an address")
 	}
 	nick := t.Nick() // one name in every notice, should it change meanwhile
@@ -358,6 +371,7 @@ func (h *Hub) setMode(by *Session, name, mode string) error {
 	r.publishLocked(h, &Event{Kind: KindNotice, Text: fmt.Sprintf("%s set mode %s on #%s", by.Nick(), strings.TrimSpace(mode), r.name)})
 	r.mu.Unlock()
 	h.log.Info("moderation", "by", by.Nick(), "action", "mode", "room", r.name, "mode", mode)
+	h.moderationChanged(ModerationChange{By: by.Nick(), Room: r.name, Mode: strings.TrimSpace(mode)})
 	return nil
 }
 
@@ -371,6 +385,7 @@ func (h *Hub) reloadAllowlist(by *Session) error {
 		return userErr("allowlist", "could not reload the allowlist: "+err.Error())
 	}
 	h.log.Info("moderation", "by", by.Nick(), "action", "allowlist reload", "keys", n)
+	h.moderationChanged(ModerationChange{Allowlist: true})
 	h.notice(by, fmt.Sprintf("Allowlist reloaded: %d key(s).", n))
 	return nil
 }

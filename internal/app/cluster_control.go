@@ -1,0 +1,227 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/cluster"
+	"github.com/tertulia/tertulia/internal/room"
+)
+
+// Services each node serves to the others (cluster.NodeSubject).
+const (
+	servicePrivate = "pm"
+	serviceWhois   = "whois"
+	serviceKick    = "kick"
+	serviceBan     = "ban-targets"
+)
+
+// moderationKind is the broadcast of a change of operators, bans or
+// mutes: every node reloads them from the store.
+const moderationKind = "moderation"
+
+// remoteTimeout bounds one request to another node: past it the node is
+// taken as not answering, as if nobody held the nick.
+const remoteTimeout = 2 * time.Second
+
+// remoteAnswer is a node's answer to another's request: the result, or the
+// refusal the user sees, or NotHere if the nick is not connected there
+// (any more).
+type remoteAnswer struct {
+	Result  json.RawMessage `json:"result,omitempty"`
+	Code    string          `json:"code,omitempty"`
+	Text    string          `json:"text,omitempty"`
+	NotHere bool            `json:"not_here,omitempty"`
+}
+
+// clusterRemote is the hub's Remote over a cluster node: it asks the node
+// holding a nick (its claim says which) through request/reply.
+type clusterRemote struct {
+	node *cluster.Node
+	log  *slog.Logger
+}
+
+var _ room.Remote = clusterRemote{}
+
+func (c clusterRemote) Private(fold string, pm room.RemotePrivate) (room.RemoteDelivered, error) {
+	var got room.RemoteDelivered
+	err := c.ask(fold, servicePrivate, pm, &got)
+	return got, err
+}
+
+func (c clusterRemote) Whois(fold string, q room.RemoteWhois) (string, error) {
+	var text string
+	err := c.ask(fold, serviceWhois, q, &text)
+	return text, err
+}
+
+func (c clusterRemote) Kick(fold string, k room.RemoteKick) (string, error) {
+	var kicked string
+	err := c.ask(fold, serviceKick, k, &kicked)
+	return kicked, err
+}
+
+func (c clusterRemote) BanTargets(fold, nick string) (room.RemoteTargets, error) {
+	var got room.RemoteTargets
+	err := c.ask(fold, serviceBan, nick, &got)
+	return got, err
+}
+
+// ask sends question to the node holding fold's claim and decodes its
+// result into result.
+func (c clusterRemote) ask(fold, service string, question, result any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+	defer cancel()
+	holder, alive, err := c.node.NickHolder(ctx, fold)
+	if err != nil {
+		return err
+	}
+	if !alive || holder.Node == c.node.ID() {
+		return room.ErrNotElsewhere
+	}
+	payload, err := json.Marshal(question)
+	if err != nil {
+		return err
+	}
+	data, err := c.node.Request(ctx, cluster.NodeSubject(holder.Node, service), payload)
+	if errors.Is(err, cluster.ErrNoResponder) || errors.Is(err, context.DeadlineExceeded) {
+		// The node is gone or stuck: its claims are taken over soon.
+		c.log.Warn("cluster: node did not answer", "node", holder.Node, "service", service, "err", err)
+		return room.ErrNotElsewhere
+	}
+	if err != nil {
+		return err
+	}
+	var a remoteAnswer
+	if err := json.Unmarshal(data, &a); err != nil {
+		return fmt.Errorf("cluster: answer of %s: %w", holder.Node, err)
+	}
+	switch {
+	case a.NotHere:
+		return room.ErrNotElsewhere
+	case a.Code != "":
+		return &room.UserError{Code: a.Code, Text: a.Text}
+	}
+	return json.Unmarshal(a.Result, result)
+}
+
+// serveRemote answers the other nodes' requests about this hub's people.
+func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
+	if _, err := node.Serve(servicePrivate, func(payload []byte) []byte {
+		var pm room.RemotePrivate
+		if err := json.Unmarshal(payload, &pm); err != nil {
+			return answer(nil, err, log)
+		}
+		got, err := hub.DeliverRemotePrivate(pm)
+		return answer(got, err, log)
+	}); err != nil {
+		return err
+	}
+	_, err := node.Serve(serviceWhois, func(payload []byte) []byte {
+		var q room.RemoteWhois
+		if err := json.Unmarshal(payload, &q); err != nil {
+			return answer(nil, err, log)
+		}
+		text, err := hub.WhoisHere(q)
+		return answer(text, err, log)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = node.Serve(serviceKick, func(payload []byte) []byte {
+		var k room.RemoteKick
+		if err := json.Unmarshal(payload, &k); err != nil {
+			return answer(nil, err, log)
+		}
+		kicked, err := hub.KickHere(k)
+		return answer(kicked, err, log)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = node.Serve(serviceBan, func(payload []byte) []byte {
+		var nick string
+		if err := json.Unmarshal(payload, &nick); err != nil {
+			return answer(nil, err, log)
+		}
+		got, err := hub.BanTargetsHere(nick)
+		return answer(got, err, log)
+	})
+	if err != nil {
+		return err
+	}
+	_, err = node.OnBroadcast(moderationKind, func(payload []byte) {
+		var c room.ModerationChange
+		if err := json.Unmarshal(payload, &c); err != nil {
+			log.Warn("cluster: moderation change not understood", "err", err)
+			return
+		}
+		if c.Node == node.ID() {
+			return // made here, and applied here already
+		}
+		hit, err := hub.ApplyModerationChange(c)
+		if err != nil {
+			log.Warn("cluster: moderation reload failed", "err", err)
+			return
+		}
+		if len(hit) > 0 {
+			log.Info("moderation", "by", c.By, "action", "ban", "elsewhere", true, "disconnected", hit)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	node.Every(moderationBackstop, func() {
+		hit, err := hub.ReloadModeration()
+		if err != nil {
+			log.Warn("cluster: moderation reload failed", "err", err)
+		} else if len(hit) > 0 {
+			log.Info("moderation", "action", "ban", "reloaded", true, "disconnected", hit)
+		}
+	})
+	return nil
+}
+
+// moderationBackstop is how often every node reloads operators, bans and
+// mutes from the store, in case it missed a broadcast.
+const moderationBackstop = 30 * time.Second
+
+// broadcastModeration tells every node of a moderation change made here.
+func broadcastModeration(node *cluster.Node, log *slog.Logger) func(room.ModerationChange) {
+	return func(c room.ModerationChange) {
+		c.Node = node.ID()
+		payload, err := json.Marshal(c)
+		if err == nil {
+			err = node.Broadcast(moderationKind, payload)
+		}
+		if err != nil {
+			log.Warn("cluster: moderation change not broadcast", "err", err)
+		}
+	}
+}
+
+// answer encodes a served request's outcome as a remoteAnswer.
+func answer(result any, err error, log *slog.Logger) []byte {
+	var a remoteAnswer
+	var ue *room.UserError
+	switch {
+	case errors.Is(err, room.ErrNotElsewhere):
+		a.NotHere = true
+	case errors.As(err, &ue):
+		a.Code, a.Text = ue.Code, ue.Text
+	case err != nil:
+		log.Warn("cluster: request failed", "err", err)
+		a.Code, a.Text = room.CodeClusterUnavailable, "the other node could not do it; please try again"
+	default:
+		a.Result, err = json.Marshal(result)
+		if err != nil {
+			a.Code, a.Text = room.CodeClusterUnavailable, "the other node could not answer"
+		}
+	}
+	data, _ := json.Marshal(a)
+	return data
+}

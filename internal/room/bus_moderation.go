@@ -1,0 +1,121 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/access"
+)
+
+// ModerationChange tells the cluster's other nodes that operators, bans
+// or mutes changed in the store; for a ban, who made it and why, for the
+// notice of those it disconnects there (the stored ban says it too). Room and Mode tell of a room's
+// topic lock set or cleared (+t, -t), Allowlist of an allowlist reload;
+// the SignOut fields of browsers signed out.
+type ModerationChange struct {
+	Ban       bool   `json:"ban,omitempty"`
+	By        string `json:"by,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Room      string `json:"room,omitempty"`
+	Mode      string `json:"mode,omitempty"`
+	Allowlist bool   `json:"allowlist,omitempty"`
+	// SignOutKey: /logout-all of that key; SignOutLogin: one browser
+	// signed out (its access.SignInID). The store has ended them already.
+	SignOutKey   string `json:"sign_out_key,omitempty"`
+	SignOutLogin string `json:"sign_out_login,omitempty"`
+	// Node is the node it was made on (set by the cluster adapter).
+	Node string `json:"node,omitempty"`
+}
+
+// WithModerationSync has the hub tell fn of every change of operators,
+// bans and mutes it makes (cluster mode: fn broadcasts it, and every
+// node calls ApplyModerationChange).
+func WithModerationSync(fn func(ModerationChange)) Option {
+	return func(h *Hub) { h.moderationSync = fn }
+}
+
+// moderationChanged tells the other nodes of a change made here.
+func (h *Hub) moderationChanged(c ModerationChange) {
+	if h.moderationSync != nil {
+		h.moderationSync(c)
+	}
+}
+
+// moderationReload bounds one reload of the moderation state.
+const moderationReload = 5 * time.Second
+
+// ApplyModerationChange reloads operators, bans and mutes from the store,
+// which another node changed, and for a ban disconnects the sessions here
+// it now covers. It returns their nicks.
+func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
+	switch {
+	case c.SignOutKey != "":
+		h.signOutKey(c.SignOutKey)
+		return nil, nil
+	case c.SignOutLogin != "":
+		h.signOutLogin(c.SignOutLogin)
+		return nil, nil
+	case c.Mode != "":
+		h.applyMode(c.By, c.Room, c.Mode)
+		return nil, nil
+	case c.Allowlist:
+		if _, err := h.access.ReloadAllowlist(); err != nil && !errors.Is(err, access.ErrNoAllowlist) {
+			return nil, err
+		}
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
+	defer cancel()
+	if err := h.access.ReloadModeration(ctx); err != nil {
+		return nil, err
+	}
+	if !c.Ban {
+		return nil, nil
+	}
+	return h.disconnectBanned(), nil
+}
+
+// ReloadModeration reads operators, bans and mutes from the store again
+// and closes the sessions here a ban covers: a backstop for a change
+// whose broadcast this node missed.
+func (h *Hub) ReloadModeration() ([]string, error) {
+	return h.ApplyModerationChange(ModerationChange{Ban: true})
+}
+
+// disconnectBanned closes the sessions here that a ban in force covers,
+// telling them who banned them and why, and returns their nicks.
+func (h *Hub) disconnectBanned() []string {
+	var hit []string
+	for _, s := range h.sessionsWhere(func(*Session) bool { return true }) {
+		addr, _ := netip.ParseAddr(s.remote)
+		if ban, covered := h.access.BanFor(s.fingerprint, addr); covered {
+			banned := bannedBy(ban.By, ban.Reason)
+			hit = append(hit, s.Nick())
+			h.notice(s, "You were "+banned.Text)
+			s.Close(banned)
+		}
+	}
+	return hit
+}
+
+// applyMode sets a room's topic lock as another node stored it, and tells
+// the room's members here, if it has any.
+func (h *Hub) applyMode(by, name, mode string) {
+	r, err := h.roomByName(roomName(name), false)
+	if err != nil {
+		return // not served here: it is read from the store when it is
+	}
+	r.pubMu.Lock() // as setMode
+	defer r.pubMu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed.Load() {
+		return
+	}
+	r.topicLocked = mode == "+t"
+	r.publishLocked(h, &Event{Kind: KindNotice, Text: fmt.Sprintf("%s set mode %s on #%s", by, strings.TrimSpace(mode), r.name)})
+}

@@ -1,0 +1,151 @@
+package room
+
+import (
+	"strings"
+	"testing"
+)
+
+// An operator on one node kicks a user on another, and is told it was
+// done; a ban made on one node, told to the other, closes the sessions
+// it covers there and keeps them out, also a ban by the nick of a guest
+// connected there; an operator granted on one node is one on the other;
+// a topic lock set on one node holds on the other.
+func TestModerationAcrossNodes(t *testing.T) {
+	st := openTestStore(t)
+	var one, two *Hub
+	tell := func(other **Hub) Option {
+		return WithModerationSync(func(c ModerationChange) {
+			if _, err := (*other).ApplyModerationChange(c); err != nil {
+				t.Errorf("applying %+v: %v", c, err)
+			}
+		})
+	}
+	one = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&two}), tell(&two))
+	two = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&one}), tell(&one))
+	op := connectAs(t, one, "boss", opKey, "192.0.2.1")
+	mallory := connectAs(t, two, "mallory", "SHA256:mallory", "192.0.2.2")
+	troll := connectAs(t, two, "troll", "SHA256:troll", "192.0.2.3")
+	helper := connectAs(t, two, "helper", "SHA256:helper", "192.0.2.4")
+
+	if ev := run(t, one, op, "/kick mallory too loud"); ev.Kind != KindNotice || ev.Text != "Kicked mallory" {
+		t.Fatalf("/kick across nodes answered %v %q", ev.Kind, ev.Text)
+	}
+	if r, closed := closeReason(mallory); !closed || r.Text != "kicked by boss: too loud" {
+		t.Fatalf("mallory: closed %v with %+v", closed, r)
+	}
+
+	run(t, one, op, "/ban SHA256:troll spamming")
+	if r, closed := closeReason(troll); !closed || r.Code != CodeBanned || !strings.Contains(r.Text, "spamming") {
+		t.Fatalf("troll: closed %v with %+v", closed, r)
+	}
+	if _, err := two.Connect(Identity{Nick: "troll", Via: ViaSSH, Fingerprint: "SHA256:troll", Remote: "192.0.2.9"}); errorCode(err) != CodeBanned {
+		t.Fatalf("the banned key connecting to the other node again: %v", err)
+	}
+
+	// A mute by the nick of someone on the other node holds there.
+	loud := connectAs(t, two, "loud", "SHA256:loud", "192.0.2.7")
+	if ev := run(t, one, op, "/mute loud"); ev.Kind != KindNotice || !strings.HasPrefix(ev.Text, "Muted loud") {
+		t.Fatalf("/mute of a nick on the other node answered %v %q", ev.Kind, ev.Text)
+	}
+	if ev := run(t, two, loud, "/msg helper hi"); ev.Kind != KindError || ev.Code != "muted" {
+		t.Fatalf("a private message by the muted user on the other node: %v %q", ev.Kind, ev.Text)
+	}
+
+	// A ban by the nick of a guest on the other node covers its address.
+	pest := connectAs(t, two, "pest", "", "192.0.2.6")
+	if ev := run(t, one, op, "/ban pest"); ev.Kind != KindNotice || !strings.Contains(ev.Text, "192.0.2.6/32") {
+		t.Fatalf("/ban of a guest on the other node answered %v %q", ev.Kind, ev.Text)
+	}
+	if r, closed := closeReason(pest); !closed || r.Code != CodeBanned {
+		t.Fatalf("pest: closed %v with %+v", closed, r)
+	}
+
+	if helper.IsOperator() {
+		t.Fatal("helper is an operator before being made one")
+	}
+	// /op needs the person connected to the operator's node.
+	helperHere := connectAs(t, one, "helper", "SHA256:helper", "192.0.2.4")
+	run(t, one, op, "/op helper")
+	if !helper.IsOperator() || !helperHere.IsOperator() {
+		t.Fatal("an operator made on one node is not one on the other")
+	}
+
+	// A topic locked on one node is locked on the other, whose members
+	// are told.
+	guest := connectAs(t, two, "guest", "", "192.0.2.5")
+	run(t, one, op, "/mode #lobby +t")
+	found := false
+	for _, ev := range drain(guest) {
+		found = found || ev.Kind == KindNotice && ev.Text == "boss set mode +t on #lobby"
+	}
+	if !found {
+		t.Error("the other node's members were not told of +t")
+	}
+	if ev := run(t, two, guest, "/topic anyone's topic"); ev.Kind != KindError {
+		t.Fatalf("a topic set by a non-operator on the other node under +t: %v %q", ev.Kind, ev.Text)
+	}
+}
+
+// /logout-all on one node closes the browsers signed in as that key on
+// the other node, not its terminals there.
+func TestLogoutAllAcrossNodes(t *testing.T) {
+	st := openTestStore(t)
+	var one, two *Hub
+	tell := func(other **Hub) Option {
+		return WithModerationSync(func(c ModerationChange) {
+			if _, err := (*other).ApplyModerationChange(c); err != nil {
+				t.Errorf("applying %+v: %v", c, err)
+			}
+		})
+	}
+	one = newStoredHub(t, WithStore(st), tell(&two))
+	two = newStoredHub(t, WithStore(st), tell(&one))
+	const key = "SHA256:alice"
+	terminal := connectAs(t, one, "alice", key, "192.0.2.1")
+	browser, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: key, Remote: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(browser.Leave)
+	otherTerminal := connectAs(t, two, "alice", key, "192.0.2.1")
+
+	run(t, one, terminal, "/logout-all")
+	if r, closed := closeReason(browser); !closed || r != ReasonSignedOut {
+		t.Fatalf("the browser on the other node: closed %v with %+v", closed, r)
+	}
+	if _, closed := closeReason(otherTerminal); closed {
+		t.Fatal("a terminal on the other node was closed too")
+	}
+}
+
+// A node that missed a ban's broadcast catches up at its periodic reload:
+// the banned session is closed then, with the ban's author and reason.
+func TestReloadModerationCatchesAMissedBan(t *testing.T) {
+	st := openTestStore(t)
+	one := newStoredHub(t, WithStore(st), WithAdmins(opKey))
+	two := newStoredHub(t, WithStore(st), WithAdmins(opKey))
+	op := connectAs(t, one, "boss", opKey, "192.0.2.1")
+	troll := connectAs(t, two, "troll", "SHA256:troll", "192.0.2.3")
+
+	run(t, one, op, "/ban SHA256:troll spamming")
+	if _, closed := closeReason(troll); closed {
+		t.Fatal("closed before the other node heard of the ban")
+	}
+	hit, err := two.ReloadModeration()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, closed := closeReason(troll); !closed || r.Text != "banned by boss: spamming" || len(hit) != 1 || hit[0] != "troll" {
+		t.Fatalf("after the reload: closed %v with %+v, disconnected %v", closed, r, hit)
+	}
+}
+
+// closeReason is why s was closed, and whether it was.
+func closeReason(s *Session) (CloseReason, bool) {
+	select {
+	case <-s.Done():
+		return s.CloseReason(), true
+	default:
+		return CloseReason{}, false
+	}
+}

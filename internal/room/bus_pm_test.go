@@ -1,0 +1,80 @@
+package room
+
+import (
+	"strings"
+	"testing"
+)
+
+// hubsRemote is the Remote of one of two hubs standing for two nodes:
+// what nobody holds on its own hub goes to the other.
+type hubsRemote struct{ other **Hub }
+
+func (r hubsRemote) Private(fold string, pm RemotePrivate) (RemoteDelivered, error) {
+	return (*r.other).DeliverRemotePrivate(pm)
+}
+
+func (r hubsRemote) Whois(fold string, q RemoteWhois) (string, error) {
+	return (*r.other).WhoisHere(q)
+}
+
+func (r hubsRemote) BanTargets(fold, nick string) (RemoteTargets, error) {
+	return (*r.other).BanTargetsHere(nick)
+}
+
+func (r hubsRemote) Kick(fold string, k RemoteKick) (string, error) {
+	return (*r.other).KickHere(k)
+}
+
+// twoNodes are two hubs, each reaching the other's people as a cluster's
+// nodes do.
+func twoNodes(t *testing.T) (*Hub, *Hub) {
+	var one, two *Hub
+	one = newTestHub(t, WithRemote(hubsRemote{&two}))
+	two = newTestHub(t, WithRemote(hubsRemote{&one}))
+	return one, two
+}
+
+// A private message to a nick connected to another node reaches it there;
+// the sender's connection gets its copy with the cid and the same id; a
+// /reply goes back across; a nick connected nowhere is refused as on one
+// node.
+func TestPrivateMessageToAnotherNode(t *testing.T) {
+	one, two := twoNodes(t)
+	alice := connect(t, one, "alice", ViaWeb)
+	bob := connect(t, two, "bob", ViaSSH)
+	drain(alice)
+	drain(bob)
+
+	two.InputWithCID(bob, "", "/msg ALICE hello across", "c1")
+	mine := privatesIn(drain(bob))
+	if len(mine) != 1 || mine[0].CID != "c1" || mine[0].To != "alice" || mine[0].Text != "hello across" || mine[0].ID == 0 {
+		t.Fatalf("the sender got %+v, want its message once with cid c1, to alice", mine)
+	}
+	got := privatesIn(drain(alice))
+	if len(got) != 1 || got[0].From != "bob" || got[0].Text != "hello across" || got[0].CID != "" || got[0].ID != mine[0].ID {
+		t.Fatalf("alice got %+v, want bob's message %d once without a cid", got, mine[0].ID)
+	}
+
+	one.Input(alice, "", "/reply back to you")
+	if got := privatesIn(drain(bob)); len(got) != 1 || got[0].From != "alice" || got[0].Text != "back to you" {
+		t.Fatalf("bob got %+v, want alice's reply", got)
+	}
+	if got := privatesIn(drain(alice)); len(got) != 1 || got[0].To != "bob" {
+		t.Fatalf("alice's own copy of her reply: %+v", got)
+	}
+
+	wantAnswer(t, answerTo(t, two, bob, "/msg nobody hello"), "no_such_nick", "nobody is not connected")
+}
+
+// /whois of a nick connected to another node is answered by that node.
+func TestWhoisOnAnotherNode(t *testing.T) {
+	one, two := twoNodes(t)
+	alice := connect(t, one, "alice", ViaWeb)
+	bob := connect(t, two, "bob", ViaSSH)
+	drain(alice)
+	ev := answerTo(t, two, bob, "/whois alice")
+	if ev.Kind != KindNotice || !strings.HasPrefix(ev.Text, "alice (web)") || !strings.Contains(ev.Text, "connected since") {
+		t.Fatalf("/whois alice from the other node: %v %q", ev.Kind, ev.Text)
+	}
+	wantAnswer(t, answerTo(t, two, bob, "/whois nobody"), "no_such_nick", "nobody is not connected")
+}
