@@ -151,15 +151,7 @@ func (b *Book) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ops, err := b.st.Operators(ctx)
-	if err != nil {
-		return err
-	}
-	storedBans, err := b.st.Bans(ctx, now)
-	if err != nil {
-		return err
-	}
-	storedMutes, err := b.st.Mutes(ctx, now)
+	mod, err := b.readModeration(ctx, now)
 	if err != nil {
 		return err
 	}
@@ -172,27 +164,13 @@ func (b *Book) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bans := make([]Ban, 0, len(storedBans))
-	for _, sb := range storedBans {
-		ban, ok := banFromStore(sb)
-		if !ok {
-			b.log.Warn("stored ban not understood, ignored", "kind", sb.Kind, "value", sb.Value)
-			continue
-		}
-		bans = append(bans, ban)
-	}
 	// Mutes bound to a nick (older versions) would silence whoever takes
 	// the nick next: they are dropped.
-	mutes := map[string]Mute{}
-	for _, m := range storedMutes {
-		if t, ok := parseMuteTarget(m.Target); ok {
-			mutes[t.muteString()] = Mute{Target: t, By: m.By, Until: m.Expires}
-			continue
-		}
-		if err := b.st.RemoveMute(ctx, m.Target); err != nil {
+	for _, target := range mod.nickMutes {
+		if err := b.st.RemoveMute(ctx, target); err != nil {
 			return err
 		}
-		b.log.Info("mute bound to a nick dropped", "target", m.Target)
+		b.log.Info("mute bound to a nick dropped", "target", target)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -210,11 +188,7 @@ func (b *Book) Load(ctx context.Context) error {
 		}
 		b.regs[fold] = Registration{Nick: r.Nick, Key: r.Fingerprint, Created: r.CreatedAt, storedFold: r.Fold}
 	}
-	for _, fp := range ops {
-		b.ops[fp] = true
-	}
-	b.bans = bans
-	b.mutes = mutes
+	b.ops, b.bans, b.mutes = mod.ops, mod.bans, mod.mutes
 	b.allow = allow
 	b.motd = motd
 	return nil

@@ -2,43 +2,66 @@ package access
 
 import (
 	"context"
+	"time"
 )
 
 // ReloadModeration reads the operators, bans and mutes from the store
 // again: in a cluster, another node may have changed them. Mutes bound to
 // a nick (older versions) are left to Load to drop.
 func (b *Book) ReloadModeration(ctx context.Context) error {
-	now := b.now()
-	ops, err := b.st.Operators(ctx)
+	mod, err := b.readModeration(ctx, b.now())
 	if err != nil {
 		return err
-	}
-	storedBans, err := b.st.Bans(ctx, now)
-	if err != nil {
-		return err
-	}
-	storedMutes, err := b.st.Mutes(ctx, now)
-	if err != nil {
-		return err
-	}
-	bans := make([]Ban, 0, len(storedBans))
-	for _, sb := range storedBans {
-		if ban, ok := banFromStore(sb); ok {
-			bans = append(bans, ban)
-		}
-	}
-	mutes := map[string]Mute{}
-	for _, m := range storedMutes {
-		if t, ok := parseMuteTarget(m.Target); ok {
-			mutes[t.muteString()] = Mute{Target: t, By: m.By, Until: m.Expires}
-		}
-	}
-	granted := make(map[string]bool, len(ops))
-	for _, fp := range ops {
-		granted[fp] = true
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.ops, b.bans, b.mutes = granted, bans, mutes
+	b.ops, b.bans, b.mutes = mod.ops, mod.bans, mod.mutes
 	return nil
+}
+
+// moderation is the operators, bans and mutes as stored.
+type moderation struct {
+	ops   map[string]bool
+	bans  []Ban
+	mutes map[string]Mute
+	// nickMutes are stored mutes bound to a nick (older versions), not
+	// in mutes.
+	nickMutes []string
+}
+
+// readModeration reads the operators, and the bans and mutes in force at
+// now, from the store.
+func (b *Book) readModeration(ctx context.Context, now time.Time) (moderation, error) {
+	ops, err := b.st.Operators(ctx)
+	if err != nil {
+		return moderation{}, err
+	}
+	storedBans, err := b.st.Bans(ctx, now)
+	if err != nil {
+		return moderation{}, err
+	}
+	storedMutes, err := b.st.Mutes(ctx, now)
+	if err != nil {
+		return moderation{}, err
+	}
+	mod := moderation{ops: make(map[string]bool, len(ops)), bans: make([]Ban, 0, len(storedBans)), mutes: map[string]Mute{}}
+	for _, fp := range ops {
+		mod.ops[fp] = true
+	}
+	for _, sb := range storedBans {
+		ban, ok := banFromStore(sb)
+		if !ok {
+			b.log.Warn("stored ban not understood, ignored", "kind", sb.Kind, "value", sb.Value)
+			continue
+		}
+		mod.bans = append(mod.bans, ban)
+	}
+	for _, m := range storedMutes {
+		if t, ok := parseMuteTarget(m.Target); ok {
+			mod.mutes[t.muteString()] = Mute{Target: t, By: m.By, Until: m.Expires}
+		} else {
+			mod.nickMutes = append(mod.nickMutes, m.Target)
+		}
+	}
+	return mod, nil
 }
