@@ -159,7 +159,7 @@ func TestBotWebsocketGetsNoReplayAndIsMarked(t *testing.T) {
 // a retried job's post is stored once.
 func TestExampleCINotification(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("no curl")
+		t.Fatal("curl is missing: ./scripts/test installs it")
 	}
 	srv := startServer(t)
 	_, token := newBotToken(t, srv)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	gossh "golang.org/x/crypto/ssh"
@@ -112,7 +113,7 @@ func TestOnePersonOnThreeDevices(t *testing.T) {
 
 	// Line mode and the browser leave; the terminal stays: no part.
 	line.send("/quit")
-	<-line.closed
+	awaitClosed(t, line)
 	p.do("sign the page out", chromedp.WaitVisible(chromedp.ID("chat-sign-out")), chromedp.Click(chromedp.ID("chat-sign-out")))
 	p.waitGuestForm()
 	bob.send("/who")
@@ -167,7 +168,7 @@ func TestEleventhSessionOfAKeyRefused(t *testing.T) {
 	}
 
 	devices[9].send("/quit")
-	<-devices[9].closed
+	awaitClosed(t, devices[9])
 	// The session is gone before its client sees the end: the same socket
 	// may try again now.
 	web.sendJSON(map[string]string{"type": "hello"})
@@ -176,4 +177,15 @@ func TestEleventhSessionOfAKeyRefused(t *testing.T) {
 	}
 	web.say("and a browser again")
 	devices[0].expect("#lobby <alice> and a browser again")
+}
+
+// awaitClosed waits for a line client's session to end, failing the test
+// rather than hanging if it does not.
+func awaitClosed(t *testing.T, lc *lineClient) {
+	t.Helper()
+	select {
+	case <-lc.closed:
+	case <-time.After(waitTimeout):
+		t.Fatal("the session did not end")
+	}
 }

@@ -265,6 +265,9 @@ func TestOneShotCommands(t *testing.T) {
 		if f.Type == "message" && f.Text != "end" && !strings.HasPrefix(f.Text, "live") {
 			t.Errorf("watcher got %q from %s", f.Text, f.From)
 		}
+		if (f.Type == "join" || f.Type == "part" || f.Type == "presence") && f.Room == "dev" {
+			t.Errorf("a one-shot was seen coming or going: %s", f.Raw)
+		}
 		return inRoom("dev", "watch", "end")(f)
 	})
 }

@@ -108,6 +108,10 @@ func assertHeaderNotBelieved(t *testing.T, addr string) {
 	t.Helper()
 	c, err := dialSSHBehindProxy(t, addr, "203.0.113.7", "mallory")
 	if err != nil {
+		// Refused: the server must still be serving plain connections.
+		if got := whoisAddress(t, dialSSH(t, addr, "plain", guestAuth()), "plain"); got != "127.0.0.1" {
+			t.Fatalf("after a refused header, a plain connection is seen from %q", got)
+		}
 		return
 	}
 	if got := whoisAddress(t, c, "mallory"); got != "127.0.0.1" {

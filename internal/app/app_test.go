@@ -156,3 +156,14 @@ func TestClusterConfigIsChecked(t *testing.T) {
 		t.Fatalf("default node id %q is not valid", id)
 	}
 }
+
+// --ssh-proxy-protocol with no trusted proxies would believe no header:
+// refused at start with the setting named.
+func TestProxyProtocolNeedsTrustedProxies(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SSH.ProxyProtocol = true
+	cfg.Web.TrustedProxies = nil
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "trusted-proxies") {
+		t.Fatalf("Validate = %v, want a refusal naming --trusted-proxies", err)
+	}
+}

@@ -147,6 +147,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: required", r.name))
 		}
 	}
+	if c.SSH.ProxyProtocol && len(c.Web.TrustedProxies) == 0 {
+		// Every header would be ignored: behind a balancer all clients
+		// would be the balancer's address, sharing one ban and one cap.
+		errs = append(errs, errors.New("ssh proxy protocol: needs --trusted-proxies (the balancers whose PROXY headers are believed)"))
+	}
 	if c.Store != "" && !store.IsPostgresURL(c.Store) {
 		errs = append(errs, fmt.Errorf("store: %q is not a PostgreSQL URL (postgres://…); leave it empty for the embedded SQLite database", c.Store))
 	}

@@ -143,7 +143,9 @@ type poster struct {
 	s  *Session
 }
 
-// maxPosters bounds the table: beyond it, everyone's budget starts afresh.
+// maxPosters bounds the table: beyond it, an idle poster (its budget
+// full again) makes room, so that filling the table resets no one's
+// spent budget.
 const maxPosters = 10000
 
 func newPosterTable() *posterTable { return &posterTable{byToken: make(map[string]*poster)} }
@@ -158,6 +160,19 @@ func (t *posterTable) forget(tokenHash string) {
 	}
 }
 
+// evictLocked drops one poster whose budget is full again (nothing to
+// reset), else any one. t.mu must be held.
+func (t *posterTable) evictLocked(burst int) {
+	victim := ""
+	for hash, p := range t.byToken {
+		victim = hash
+		if p.s.limiter.Tokens() >= float64(burst) {
+			break
+		}
+	}
+	delete(t.byToken, victim)
+}
+
 // poster returns the token's poster, making it.
 func (h *Hub) poster(tok BotToken, remote string) *poster {
 	t := h.posters
@@ -167,7 +182,7 @@ func (h *Hub) poster(tok BotToken, remote string) *poster {
 		return p
 	}
 	if len(t.byToken) >= maxPosters {
-		clear(t.byToken)
+		t.evictLocked(h.rateBurst)
 	}
 	s := &Session{
 		hub: h, id: h.nextSess.Add(1), via: ViaWeb, fingerprint: tok.Fingerprint, remote: remote,

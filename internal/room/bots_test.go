@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // tokenFromNotice is the token /token new shows.
@@ -196,5 +199,18 @@ func TestUnregisteringABotTokensNickClosesItsSessions(t *testing.T) {
 	case <-alice.Done():
 		t.Fatal("the owner was closed too")
 	default:
+	}
+}
+
+// A full poster table makes room by dropping an idle poster (its budget
+// full again), never one whose spent budget dropping would reset.
+func TestPosterTableEvictsAnIdlePoster(t *testing.T) {
+	busy := &poster{s: &Session{limiter: rate.NewLimiter(1, 5)}}
+	busy.s.limiter.AllowN(time.Now(), 5)
+	idle := &poster{s: &Session{limiter: rate.NewLimiter(1, 5)}}
+	tab := &posterTable{byToken: map[string]*poster{"busy": busy, "idle": idle}}
+	tab.evictLocked(5)
+	if _, ok := tab.byToken["busy"]; !ok || len(tab.byToken) != 1 {
+		t.Fatalf("after eviction: %v, want only the busy poster kept", tab.byToken)
 	}
 }

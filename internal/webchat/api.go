@@ -18,8 +18,10 @@ const (
 	BadTokenText = "the bot token is not valid"
 )
 
-// maxPostBody bounds a POST's body beyond the read limit of a websocket
-// frame: a say's JSON, escaped, and a cid.
+// maxPostBody bounds a POST's body as the read limit bounds a websocket
+// frame (a say's JSON, escaped, and a cid): a text near --max-message
+// that escapes long (\uXXXX) may be refused as too_large, as the same say
+// over a websocket would be.
 func (s *Server) maxPostBody() int64 { return s.readLimit }
 
 // apiPost is the body of POST /api/rooms/{room}/messages.
