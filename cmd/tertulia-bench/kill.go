@@ -77,13 +77,20 @@ func (r *run) reconnectWS(c *client) {
 	c.moved.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), reconnectTimeout)
 	defer cancel()
-	n := len(r.wsURLs)
+	// The others in turn, starting from one that spreads the moved
+	// clients evenly.
+	var others []int
+	for i := range r.wsURLs {
+		if i != r.killIndex() && i != c.node {
+			others = append(others, i)
+		}
+	}
+	if len(others) == 0 {
+		others = []int{c.node}
+	}
 	var last error
 	for attempt := 0; ctx.Err() == nil && !c.closing.Load(); attempt++ {
-		node := (c.node + 1 + attempt) % n
-		if node == r.killIndex() {
-			continue
-		}
+		node := others[(c.idx+attempt)%len(others)]
 		ws, err := r.rejoinWS(ctx, c, r.wsURLs[node])
 		if err == nil {
 			c.wsMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -183,6 +184,9 @@ func (p *serverProbe) sumPIDs() procSample {
 	defer p.mu.Unlock()
 	for _, pid := range p.pids {
 		ps, err := readProc(pid)
+		if prev := p.last[pid]; err == nil && ps.CPU < prev.CPU {
+			err = errors.New("gone") // a zombie's times may read 0
+		}
 		if err == nil {
 			p.last[pid] = ps
 		} else if ps = p.last[pid]; !ps.OK {

@@ -392,7 +392,7 @@ func (r *run) tallyErrors(rep *report) {
 		}
 	}
 	for _, c := range r.clients {
-		if c.connectErr == nil && c.dead.Load() && rep.DropReason == "" {
+		if c.connectErr == nil && (c.dead.Load() || c.moved.Load()) && rep.DropReason == "" {
 			if p := c.deadWhy.Load(); p != nil {
 				rep.DropReason = *p
 			}

@@ -220,6 +220,9 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 // still connected.
 func lostExample(c *client, sender, seq int) string {
 	why := "connected"
+	if c.moved.Load() {
+		why = "moved to another node"
+	}
 	if c.dead.Load() {
 		why = "disconnected"
 		if p := c.deadWhy.Load(); p != nil {
