@@ -465,7 +465,8 @@ func TestClusterOperatorsAcrossNodes(t *testing.T) {
 // One registered key on two nodes, an SSH session on node 1 and a browser
 // signed in on node 2 with a code issued on node 1, is one person: one
 // nick, held while either device is connected; bob on node 2 sees alice
-// join once and listed once; when her device on node 1 parts, alice stays
+// join once and listed once; private messages to her reach both devices,
+// from either node; when her device on node 1 parts, alice stays
 // in the room for everyone; only when her last device leaves does she part.
 func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
@@ -500,6 +501,21 @@ func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	if len(who.Members) != 2 || strings.Count(string(who.Raw), `"nick":"alice"`) != 1 {
 		t.Fatalf("bob's /who with alice on both nodes: %s", who.Raw)
 	}
+	// bob's private message reaches her devices on both nodes, with one id.
+	bob.say("/msg alice to every device")
+	pm := web.expect("the message in her browser", func(f frame) bool { return f.Type == "private" })
+	if pm.From != "bob" || pm.Text != "to every device" || pm.ID == 0 {
+		t.Fatalf("alice's browser got %+v", pm.Frame)
+	}
+	line.expect("[pm] bob -> alice: to every device")
+	// And one sent from node 1 to her reaches both too.
+	dora := joinWS(t, nodes[0].HTTPAddr, "dora")
+	dora.say("/msg alice from node 1")
+	line.expect("[pm] dora -> alice: from node 1")
+	if f := web.expect("dora's message in her browser", func(f frame) bool { return f.Type == "private" }); f.From != "dora" {
+		t.Fatalf("alice's browser got %+v", f.Frame)
+	}
+
 	// The nick stays alice's on node 1 too.
 	guest := newWSClient(t, nodes[0].HTTPAddr)
 	guest.sendJSON(map[string]string{"type": "hello", "nick": "alice"})
@@ -514,7 +530,7 @@ func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	bob.expect("dave's join", func(f frame) bool { noAlicePart(f); return f.Type == "join" && f.Nick == "dave" })
 	bob.say("/who")
 	who = bob.expect("bob's /who", func(f frame) bool { noAlicePart(f); return f.Type == "members" })
-	if len(who.Members) != 3 || !listsNick(who, "alice") {
+	if len(who.Members) != 4 || !listsNick(who, "alice") { // alice, bob, dave, dora
 		t.Fatalf("bob's /who once alice's device on node 1 parted: %s", who.Raw)
 	}
 	// Node 2 lists her browser within a fifth of a second: dave's list

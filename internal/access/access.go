@@ -174,7 +174,7 @@ func (b *Book) Load(ctx context.Context) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.regs = b.registrationsByFold(regs)
+	b.regs = b.registrationsByFold(regs, true)
 	b.ops, b.bans, b.mutes = mod.ops, mod.bans, mod.mutes
 	b.allow = allow
 	b.motd = motd
@@ -186,12 +186,15 @@ func (b *Book) Load(ctx context.Context) error {
 // was narrower still holds every lookalike the fold now knows. The stored
 // fold stays the key it is removed under (see Unregister). Should two
 // older registrations now fold together, the older one holds the nick; the
-// other stays stored, unused.
-func (b *Book) registrationsByFold(regs []store.Registration) map[string]Registration {
+// other stays stored, unused (logged if warn: at start, not at each reload).
+func (b *Book) registrationsByFold(regs []store.Registration, warn bool) map[string]Registration {
 	out := make(map[string]Registration, len(regs))
 	for _, r := range regs {
 		fold := Fold(r.Nick)
 		if held, taken := out[fold]; taken {
+			if !warn {
+				continue
+			}
 			b.log.Warn("registration shadowed by an older lookalike", "nick", r.Nick, "key", r.Fingerprint, "held_by", held.Nick, "held_by_key", held.Key)
 			continue
 		}

@@ -37,7 +37,7 @@ func (b *Book) reloadRegistrations(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	byFold := b.registrationsByFold(regs)
+	byFold := b.registrationsByFold(regs, false)
 	b.mu.Lock()
 	b.regs = byFold
 	b.mu.Unlock()

@@ -47,9 +47,21 @@ type clusterRemote struct {
 
 var _ room.Remote = clusterRemote{}
 
+// Private delivers pm on the first other node holding the nick that
+// answers, then a copy with its id on every other one (the person's other
+// devices). A pm that has an id already is such a copy for them all.
 func (c clusterRemote) Private(fold string, pm room.RemotePrivate) (room.RemoteDelivered, error) {
-	var got room.RemoteDelivered
-	err := c.ask(fold, servicePrivate, pm, &got)
+	got := room.RemoteDelivered{ID: pm.ID}
+	err := c.askHolders(fold, servicePrivate, func() any { return pm }, func(data json.RawMessage) (bool, error) {
+		if pm.ID != 0 {
+			return false, nil // a copy delivered
+		}
+		if err := json.Unmarshal(data, &got); err != nil {
+			return true, err
+		}
+		pm.ID = got.ID
+		return false, nil
+	})
 	return got, err
 }
 
@@ -62,7 +74,7 @@ func (c clusterRemote) Whois(fold string, q room.RemoteWhois) (string, error) {
 // Kick disconnects the person on every other node that holds the nick.
 func (c clusterRemote) Kick(fold string, k room.RemoteKick) (string, error) {
 	var kicked string
-	err := c.askHolders(fold, serviceKick, k, func(data json.RawMessage) (bool, error) {
+	err := c.askHolders(fold, serviceKick, func() any { return k }, func(data json.RawMessage) (bool, error) {
 		return false, json.Unmarshal(data, &kicked)
 	})
 	return kicked, err
@@ -78,15 +90,15 @@ func (c clusterRemote) BanTargets(fold, nick string) (room.RemoteTargets, error)
 // one; for a person on several nodes, the first that answers) and decodes
 // its result into result.
 func (c clusterRemote) ask(fold, service string, question, result any) error {
-	return c.askHolders(fold, service, question, func(data json.RawMessage) (bool, error) {
+	return c.askHolders(fold, service, func() any { return question }, func(data json.RawMessage) (bool, error) {
 		return true, json.Unmarshal(data, result)
 	})
 }
 
-// askHolders sends question to the nodes other than this one that hold
+// askHolders sends question() to the nodes other than this one that hold
 // fold's claim, in turn, handing each result to take until it says done.
 // ErrNotElsewhere if no node took it.
-func (c clusterRemote) askHolders(fold, service string, question any, take func(json.RawMessage) (done bool, err error)) error {
+func (c clusterRemote) askHolders(fold, service string, question func() any, take func(json.RawMessage) (done bool, err error)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
 	defer cancel()
 	holder, alive, err := c.node.NickHolder(ctx, fold)
@@ -96,14 +108,14 @@ func (c clusterRemote) askHolders(fold, service string, question any, take func(
 	if !alive {
 		return room.ErrNotElsewhere
 	}
-	payload, err := json.Marshal(question)
-	if err != nil {
-		return err
-	}
 	taken := false
 	for _, id := range holder.Nodes {
 		if id == c.node.ID() {
 			continue
+		}
+		payload, err := json.Marshal(question())
+		if err != nil {
+			return err
 		}
 		data, err := c.node.Request(ctx, cluster.NodeSubject(id, service), payload)
 		if errors.Is(err, cluster.ErrNoResponder) || errors.Is(err, context.DeadlineExceeded) {

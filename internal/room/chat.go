@@ -347,6 +347,9 @@ func (h *Hub) privateTo(s, to *Session, text, cid string) (echo *Event, err erro
 			t.deliver(ev)
 		}
 	}
+	if !ignored {
+		h.copyPrivateElsewhere(to, ev)
+	}
 	away := to.awayReason()
 	if to.person != s.person {
 		for _, o := range h.sessionsOf(s) {
