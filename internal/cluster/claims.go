@@ -192,12 +192,23 @@ func (n *Node) dropHolder(ctx context.Context, key string, mine func(Claim) bool
 // session is connected here yet, any claim naming this node is left from
 // an earlier run whose lease ended.
 func (n *Node) dropStaleClaims(ctx context.Context) error {
-	keys, err := n.nicks.ListKeys(ctx)
+	w, err := n.nicks.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return err
 	}
-	defer keys.Stop()
-	for key := range keys.Keys() {
+	var mine []string
+	for e := range w.Updates() {
+		if e == nil {
+			break // the current values are all read
+		}
+		if slices.Contains(decodeClaim(e.Value()).holders(), n.cfg.NodeID) {
+			mine = append(mine, e.Key())
+		}
+	}
+	if err := w.Stop(); err != nil {
+		return err
+	}
+	for _, key := range mine {
 		if err := n.dropHolder(ctx, key, func(Claim) bool { return true }); err != nil {
 			return err
 		}
