@@ -48,7 +48,7 @@ func newRun(cfg config, log io.Writer) *run {
 		cfg:    cfg,
 		log:    log,
 		probe:  newServerProbe(cfg.PIDs, cfg.MetricsURL),
-		wsURLs: wsURLs(cfg.HTTPAddrs),
+		wsURLs: wsURLs(cfg),
 		wsDialer: &websocket.Dialer{
 			HandshakeTimeout: cfg.ConnectTimeout,
 			ReadBufferSize:   4096,
@@ -58,7 +58,12 @@ func newRun(cfg config, log io.Writer) *run {
 	}
 }
 
-func wsURLs(addrs []string) []string {
+// wsURLs are the servers' websocket addresses: at least one.
+func wsURLs(cfg config) []string {
+	addrs := cfg.HTTPAddrs
+	if len(addrs) == 0 {
+		addrs = []string{cfg.HTTPAddr}
+	}
 	var urls []string
 	for _, a := range addrs {
 		urls = append(urls, "ws://"+a+"/ws")
