@@ -543,3 +543,54 @@ func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	web.conn.Close()
 	bob.expect("alice parts", func(f frame) bool { return f.Type == "part" && f.Nick == "alice" })
 }
+
+// A room big only once both nodes' members are counted (above
+// --presence-summary-above) is paged with every node's members: the
+// member count covers both nodes, and paging with names from either node
+// lists each member once, in one order.
+func TestClusterBigRoomPagesAcrossNodes(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range 2 {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID = url, bus.URL(), fmt.Sprintf("node-%d", i+1)
+			c.Room.PresenceSummaryAbove = 3
+		}))
+	}
+	var clients []*wsClient
+	for _, nick := range []string{"ana", "bea"} {
+		clients = append(clients, joinWS(t, nodes[0].HTTPAddr, nick))
+	}
+	for _, nick := range []string{"cai", "dan", "eva"} {
+		clients = append(clients, joinWS(t, nodes[1].HTTPAddr, nick))
+	}
+	want := []string{"ana", "bea", "cai", "dan", "eva"}
+	for i, c := range clients {
+		// Each node learns the other's members within a fifth of a
+		// second: the first page, or a presence summary after it, counts
+		// all five.
+		c.expect(fmt.Sprintf("%s counts five", want[i]), func(f frame) bool {
+			return f.Type == "members" && f.Total == len(want) || f.Type == "presence" && f.Count == len(want)
+		})
+	}
+	for i, c := range []*wsClient{clients[0], clients[4]} {
+		var listed []string
+		cursor := ""
+		for page := 0; page < len(want); page++ {
+			c.sendJSON(map[string]any{"type": "names", "room": "lobby", "cursor": cursor, "limit": 2})
+			f := c.expect("a page", func(f frame) bool { return f.Type == "members" && f.Cursor == cursor })
+			if f.Total != len(want) || len(f.Members) > 2 {
+				t.Fatalf("node %d, page after %q: total %d, %d members", i+1, cursor, f.Total, len(f.Members))
+			}
+			for _, m := range f.Members {
+				listed = append(listed, m.Nick)
+			}
+			if cursor = f.Next; cursor == "" {
+				break
+			}
+		}
+		if !slices.Equal(listed, want) {
+			t.Fatalf("node %d's pages list %v, want %v", i+1, listed, want)
+		}
+	}
+}
