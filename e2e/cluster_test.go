@@ -413,3 +413,184 @@ func TestClusterKickAndBanAcrossNodes(t *testing.T) {
 		t.Fatalf("the banned address connecting to node 2 again: %v %+v", err, resp)
 	}
 }
+
+// An operator on node 1 makes a keyed user connected to node 2 an
+// operator (/op of a nick on another node binds its key), who may then set
+// the topic of a +t room from node 2 while a guest there may not; /deop
+// from node 1 takes it away again. The new operator is told in their room
+// on node 2.
+func TestClusterOperatorsAcrossNodes(t *testing.T) {
+	admins := filepath.Join(t.TempDir(), "admins")
+	bossKey := newSigner(t)
+	writeAuthorizedKeys(t, admins, bossKey)
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range 2 {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
+		}))
+	}
+	boss := newLineClient(t, nodes[0].SSHAddr, "boss", keyAuth(bossKey))
+	boss.expect("welcome boss")
+	carol := newLineClient(t, nodes[1].SSHAddr, "carol", keyAuth(newSigner(t)))
+	carol.expect("welcome carol")
+	guest := joinWS(t, nodes[1].HTTPAddr, "guest")
+	guest.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+
+	boss.send("/op guest")
+	boss.expect("guest has no key; operator status is bound to a key")
+	boss.send("/op carol")
+	boss.expect("carol is now an operator (by boss)")
+	carol.expect("carol is now an operator (by boss)")
+	boss.send("/mode #lobby +t")
+	boss.expect("boss set mode +t on #lobby")
+	carol.expect("boss set mode +t on #lobby")
+
+	guest.say("/topic guests' plans")
+	if f := guest.expect("refusal", func(f frame) bool { return f.Type == "error" }); !strings.Contains(f.Text, "only operators") {
+		t.Fatalf("a guest's /topic under +t: %+v", f.Frame)
+	}
+	carol.send("/topic carol's plans")
+	boss.expect("carol's plans")
+
+	boss.send("/deop carol")
+	boss.expect("carol is no longer an operator (by boss)")
+	carol.expect("carol is no longer an operator (by boss)")
+	carol.send("/topic again")
+	carol.expect("only operators set its topic")
+	boss.send("/op nobody")
+	boss.expect("nobody is not connected")
+}
+
+// One registered key on two nodes, an SSH session on node 1 and a browser
+// signed in on node 2 with a code issued on node 1, is one person: one
+// nick, held while either device is connected; bob on node 2 sees alice
+// join once and listed once; private messages to her reach both devices,
+// from either node; when her device on node 1 parts, alice stays
+// in the room for everyone; only when her last device leaves does she part.
+func TestClusterOneKeyOnTwoNodes(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	line := newLineClient(t, nodes[0].SSHAddr, "alice", keyAuth(newSigner(t)))
+	line.expect("welcome alice")
+	line.register()
+	bob.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+
+	resp := postLogin(t, nodes[1].HTTPAddr, line.webLoginCode())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a code from node 1 redeemed on node 2: %s", resp.Status)
+	}
+	cookie := sessionCookie(t, resp)
+	conn, _, err := dialWS(t, nodes[1].HTTPAddr, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
+	must(t, err)
+	web := wrapWS(t, conn)
+	web.sendJSON(map[string]string{"type": "hello"})
+	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Type != "welcome" || f.Nick != "alice" {
+		t.Fatalf("the signed-in browser on node 2: %+v", f.Frame)
+	}
+	web.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+
+	noAlicePart := func(f frame) {
+		if (f.Type == "join" || f.Type == "part") && f.Nick == "alice" {
+			t.Fatalf("bob saw alice %s again: %s", f.Type, f.Raw)
+		}
+	}
+	bob.say("/who")
+	who := bob.expect("bob's /who", func(f frame) bool { noAlicePart(f); return f.Type == "members" })
+	if len(who.Members) != 2 || strings.Count(string(who.Raw), `"nick":"alice"`) != 1 {
+		t.Fatalf("bob's /who with alice on both nodes: %s", who.Raw)
+	}
+	// bob's private message reaches her devices on both nodes, with one id.
+	bob.say("/msg alice to every device")
+	pm := web.expect("the message in her browser", func(f frame) bool { return f.Type == "private" })
+	if pm.From != "bob" || pm.Text != "to every device" || pm.ID == 0 {
+		t.Fatalf("alice's browser got %+v", pm.Frame)
+	}
+	line.expect("[pm] bob -> alice: to every device")
+	// And one sent from node 1 to her reaches both too.
+	dora := joinWS(t, nodes[0].HTTPAddr, "dora")
+	dora.say("/msg alice from node 1")
+	line.expect("[pm] dora -> alice: from node 1")
+	if f := web.expect("dora's message in her browser", func(f frame) bool { return f.Type == "private" }); f.From != "dora" {
+		t.Fatalf("alice's browser got %+v", f.Frame)
+	}
+
+	// The nick stays alice's on node 1 too.
+	guest := newWSClient(t, nodes[0].HTTPAddr)
+	guest.sendJSON(map[string]string{"type": "hello", "nick": "alice"})
+	if f := guest.expect("refusal", func(f frame) bool { return f.Type == "error" || f.Type == "welcome" }); f.Type != "error" {
+		t.Fatalf("a guest asking for alice on node 1: %+v", f.Frame)
+	}
+
+	// Her device on node 1 parts: she is still in the lobby on node 2.
+	line.send("/part")
+	line.expect("#lobby <-- alice left")
+	dave := joinWS(t, nodes[0].HTTPAddr, "dave") // joins after the part on node 1
+	bob.expect("dave's join", func(f frame) bool { noAlicePart(f); return f.Type == "join" && f.Nick == "dave" })
+	bob.say("/who")
+	who = bob.expect("bob's /who", func(f frame) bool { noAlicePart(f); return f.Type == "members" })
+	if len(who.Members) != 4 || !listsNick(who, "alice") { // alice, bob, dave, dora
+		t.Fatalf("bob's /who once alice's device on node 1 parted: %s", who.Raw)
+	}
+	// Node 2 lists her browser within a fifth of a second: dave's list
+	// on node 1 shows her, or she joins just after.
+	if list := dave.expect("dave's list", func(f frame) bool { return f.Type == "members" }); !listsNick(list, "alice") {
+		dave.expect("alice from node 2", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+	}
+
+	// Her last device leaves: now she parts.
+	web.conn.Close()
+	bob.expect("alice parts", func(f frame) bool { return f.Type == "part" && f.Nick == "alice" })
+}
+
+// A room big only once both nodes' members are counted (above
+// --presence-summary-above) is paged with every node's members: the
+// member count covers both nodes, and paging with names from either node
+// lists each member once, in one order.
+func TestClusterBigRoomPagesAcrossNodes(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range 2 {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID = url, bus.URL(), fmt.Sprintf("node-%d", i+1)
+			c.Room.PresenceSummaryAbove = 3
+		}))
+	}
+	var clients []*wsClient
+	for _, nick := range []string{"ana", "bea"} {
+		clients = append(clients, joinWS(t, nodes[0].HTTPAddr, nick))
+	}
+	for _, nick := range []string{"cai", "dan", "eva"} {
+		clients = append(clients, joinWS(t, nodes[1].HTTPAddr, nick))
+	}
+	want := []string{"ana", "bea", "cai", "dan", "eva"}
+	for i, c := range clients {
+		// Each node learns the other's members within a fifth of a
+		// second: the first page, or a presence summary after it, counts
+		// all five.
+		c.expect(fmt.Sprintf("%s counts five", want[i]), func(f frame) bool {
+			return f.Type == "members" && f.Total == len(want) || f.Type == "presence" && f.Count == len(want)
+		})
+	}
+	for i, c := range []*wsClient{clients[0], clients[4]} {
+		var listed []string
+		cursor := ""
+		for page := 0; page < len(want); page++ {
+			c.sendJSON(map[string]any{"type": "names", "room": "lobby", "cursor": cursor, "limit": 2})
+			f := c.expect("a page", func(f frame) bool { return f.Type == "members" && f.Cursor == cursor })
+			if f.Total != len(want) || len(f.Members) > 2 {
+				t.Fatalf("node %d, page after %q: total %d, %d members", i+1, cursor, f.Total, len(f.Members))
+			}
+			for _, m := range f.Members {
+				listed = append(listed, m.Nick)
+			}
+			if cursor = f.Next; cursor == "" {
+				break
+			}
+		}
+		if !slices.Equal(listed, want) {
+			t.Fatalf("node %d's pages list %v, want %v", i+1, listed, want)
+		}
+	}
+}

@@ -64,6 +64,7 @@ type sig struct {
 type client struct {
 	idx     int
 	kind    kind
+	node    int    // websocket: which --http-addr it first connects to
 	nick    string // wanted nick
 	room    int    // index of the client's room
 	sender  int    // sender number, or -1
@@ -92,6 +93,7 @@ type client struct {
 	track tracker
 	probe *probeLog // storm probe: round-trip time per message
 
+	wsMu   sync.Mutex // ws, once a reconnection may replace it
 	ws     *chatclient.WS
 	line   *chatclient.Line
 	ssh    *gossh.Client
@@ -106,6 +108,19 @@ type client struct {
 	dead       atomic.Bool
 	deadWhy    atomic.Pointer[string]
 	dropped    *atomic.Int64 // the run's count of unexpected disconnections
+
+	// --kill-node: the client lost its connection and reconnected to
+	// another node (backAt, unix nanoseconds, once it had).
+	moved        atomic.Bool
+	backAt       atomic.Int64
+	reconnectErr atomic.Pointer[string]
+}
+
+// webSocket is the client's current websocket connection.
+func (c *client) webSocket() *chatclient.WS {
+	c.wsMu.Lock()
+	defer c.wsMu.Unlock()
+	return c.ws
 }
 
 func (c *client) notify(s sig) {
@@ -139,8 +154,8 @@ func (c *client) noteError(text string) {
 
 func (c *client) close() {
 	c.closing.Store(true)
-	if c.ws != nil {
-		_ = c.ws.Close()
+	if ws := c.webSocket(); ws != nil {
+		_ = ws.Close()
 	}
 	if c.ssh != nil {
 		_ = c.ssh.Close()
@@ -177,7 +192,7 @@ func (c *client) wait(ctx context.Context, room string, want ...sigKind) (sig, e
 func (c *client) send(room, text string) error {
 	switch c.kind {
 	case kindWS:
-		return c.ws.Say(room, text)
+		return c.webSocket().Say(room, text)
 	case kindLine:
 		return c.line.Send(text)
 	default:
@@ -202,7 +217,7 @@ var (
 )
 
 func (r *run) connectWS(ctx context.Context, c *client) error {
-	ws, resp, err := chatclient.DialWS(ctx, r.wsDialer, r.wsURL, nil)
+	ws, resp, err := chatclient.DialWS(ctx, r.wsDialer, r.wsURLs[c.node], nil)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("websocket upgrade: %s", resp.Status)
@@ -211,8 +226,10 @@ func (r *run) connectWS(ctx context.Context, c *client) error {
 	}
 	// Only this goroutine writes until the client is ready.
 	ws.WriteTimeout = r.cfg.ConnectTimeout
+	c.wsMu.Lock()
 	c.ws = ws
-	go r.wsReader(c, ws)
+	c.wsMu.Unlock()
+	go r.wsReader(c, ws, c.readerDone)
 	nick, lobby := c.nick, ""
 	for attempt := 2; ; attempt++ {
 		if err := ws.Hello(nick); err != nil {
@@ -235,8 +252,12 @@ func (r *run) connectWS(ctx context.Context, c *client) error {
 	return r.joinRoom(ctx, c)
 }
 
-func (r *run) wsReader(c *client, ws *chatclient.WS) {
-	defer close(c.readerDone)
+// wsReader reads ws for c until it ends, then closes done (if any); in a
+// --kill-node run a ready client whose connection ends reconnects.
+func (r *run) wsReader(c *client, ws *chatclient.WS, done chan struct{}) {
+	if done != nil {
+		defer close(done)
+	}
 	for {
 		b, err := ws.NextRaw()
 		if err != nil {
@@ -245,6 +266,9 @@ func (r *run) wsReader(c *client, ws *chatclient.WS) {
 				err = fmt.Errorf("closed by server: %d %s", ce.Code, ce.Text)
 			}
 			c.die(err)
+			if r.mayReconnect(c) {
+				go r.reconnectWS(c)
+			}
 			return
 		}
 		at := time.Now()
@@ -252,13 +276,7 @@ func (r *run) wsReader(c *client, ws *chatclient.WS) {
 			// Once ready, only what is measured is looked at, without
 			// decoding the JSON: messages, lobby joins (for pacing), errors.
 			switch {
-			case bytes.HasPrefix(b, wsMessagePrefix):
-				if i := bytes.Index(b, wsTextKey); i >= 0 {
-					j := i + len(wsTextKey)
-					if snd, seq, nanos, end, ok := parsePayload(b, j); ok && end < len(b) && b[end] == '"' {
-						r.record(c, snd, seq, nanos, at, false)
-					}
-				}
+			case r.recordWSMessage(c, b, at):
 			case bytes.HasPrefix(b, wsJoinPrefix), bytes.HasPrefix(b, wsPartPrefix):
 				c.presence(b, len(wsJoinPrefix))
 			case bytes.HasPrefix(b, wsPresencePrefix):
@@ -298,6 +316,20 @@ func (r *run) wsReader(c *client, ws *chatclient.WS) {
 			}
 		}
 	}
+}
+
+// recordWSMessage records b if it is a message frame of this run.
+func (r *run) recordWSMessage(c *client, b []byte, at time.Time) bool {
+	if !bytes.HasPrefix(b, wsMessagePrefix) {
+		return false
+	}
+	if i := bytes.Index(b, wsTextKey); i >= 0 {
+		j := i + len(wsTextKey)
+		if snd, seq, nanos, end, ok := parsePayload(b, j); ok && end < len(b) && b[end] == '"' {
+			r.record(c, snd, seq, nanos, at, false)
+		}
+	}
+	return true
 }
 
 // presence reads the member count of a lobby join, part or presence frame

@@ -13,8 +13,11 @@ import (
 
 type config struct {
 	Scenario string `json:"scenario"`
-	HTTPAddr string `json:"http_addr"`
+	HTTPAddr string `json:"http_addr"` // the first of HTTPAddrs
 	SSHAddr  string `json:"ssh_addr"`
+	// HTTPAddrs are the servers (nodes of a cluster) the websocket clients
+	// are spread over, round-robin.
+	HTTPAddrs []string `json:"http_addrs,omitempty"`
 
 	WS    int `json:"ws"`
 	Line  int `json:"line"`
@@ -36,7 +39,8 @@ type config struct {
 	Height             int           `json:"pty_height"`
 	EmulateEvery       int           `json:"emulate_every"`
 
-	PID        int    `json:"pid"`
+	PID        int    `json:"pid"` // the first of PIDs
+	PIDs       []int  `json:"pids,omitempty"`
 	MetricsURL string `json:"metrics_url"`
 	PprofURL   string `json:"pprof_url"`
 
@@ -54,6 +58,11 @@ type config struct {
 	StormTimeout     time.Duration `json:"storm_timeout_ns"`
 	StormMaxAttempts int           `json:"storm_max_attempts"`
 	ProbeEvery       time.Duration `json:"probe_every_ns"`
+
+	// KillNode (1-based, into HTTPAddrs and PIDs) is killed with SIGKILL
+	// KillAfter into the sending; its clients reconnect to the others.
+	KillNode  int           `json:"kill_node,omitempty"`
+	KillAfter time.Duration `json:"kill_after_ns,omitempty"`
 
 	TargetP99      time.Duration `json:"target_p99_ns"`
 	TargetWSBytes  int64         `json:"target_ws_bytes"`
@@ -116,6 +125,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	c.HTTPAddr = c.HTTPAddrs[0]
+	if len(c.PIDs) > 0 {
+		c.PID = c.PIDs[0]
+	}
 	if err := c.validate(); err != nil {
 		return c, err
 	}
@@ -156,10 +169,33 @@ func (c *config) validate() error {
 	case c.Width < 40 || c.Height < 5:
 		return errors.New("PTY size too small (at least 40x5)")
 	}
-	for _, a := range []string{c.HTTPAddr, c.SSHAddr} {
+	for _, a := range append([]string{c.SSHAddr}, c.HTTPAddrs...) {
 		if err := checkAddr(a, c.AllowRemote); err != nil {
 			return err
 		}
+	}
+	return c.validateKill()
+}
+
+// validateKill checks the node-kill mode: a node named by its place in
+// --http-addr and --pid, killed while sending, whose websocket clients
+// reconnect to the other nodes.
+func (c *config) validateKill() error {
+	switch {
+	case c.KillNode == 0 && c.KillAfter == 0:
+		return nil
+	case c.KillNode < 1 || c.KillNode > len(c.HTTPAddrs):
+		return fmt.Errorf("--kill-node must be between 1 and the number of --http-addr (%d)", len(c.HTTPAddrs))
+	case len(c.HTTPAddrs) < 2:
+		return errors.New("--kill-node needs at least two --http-addr: its clients reconnect to the others")
+	case len(c.PIDs) != len(c.HTTPAddrs):
+		return errors.New("--kill-node needs one --pid per --http-addr, in the same order")
+	case c.KillAfter <= 0 || c.KillAfter >= c.Duration:
+		return errors.New("--kill-after must be positive and under --duration")
+	case c.Senders == 0:
+		return errors.New("--kill-node measures deliveries: give --senders")
+	case c.Line > 0 || c.PTY > 0 || c.Rooms > 1:
+		return errors.New("--kill-node: websocket clients in one room only (--line 0 --pty 0 --rooms 1)")
 	}
 	return nil
 }
@@ -188,7 +224,8 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.Scenario, "scenario", "custom", "preset: web-fanout, terminal-fanout, capacity, storm, scaling or custom (flags given override the preset)")
 	fs.Var(sizeList{&c.Sizes}, "sizes", "scaling: websocket room sizes, comma-separated, one run each (e.g. 100,1000,5000,10000)")
 	fs.Var(sizeList{&c.PTYSizes}, "pty-sizes", "scaling: PTY room sizes, comma-separated, one run each (e.g. 100,500,1500)")
-	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "the server's HTTP address (websockets at /ws)")
+	c.HTTPAddrs = []string{"127.0.0.1:8080"}
+	fs.Var(&addrList{v: &c.HTTPAddrs}, "http-addr", "the server's HTTP address (websockets at /ws); several (repeated or comma-separated: the nodes of a cluster) spread the websocket clients over them, round-robin")
 	fs.StringVar(&c.SSHAddr, "ssh-addr", "127.0.0.1:2222", "the server's SSH address")
 	fs.IntVar(&c.WS, "ws", c.WS, "websocket clients")
 	fs.IntVar(&c.Line, "line", c.Line, "SSH line-mode clients (no PTY)")
@@ -207,7 +244,9 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Width, "pty-width", 80, "terminal width of PTY clients")
 	fs.IntVar(&c.Height, "pty-height", 24, "terminal height of PTY clients")
 	fs.IntVar(&c.EmulateEvery, "emulate-every", 100, "when nothing is sent, run a terminal emulator on one PTY client in this many (to pace connections); the others discard their output")
-	fs.IntVar(&c.PID, "pid", 0, "the server's process id, to read its memory and CPU from /proc")
+	fs.Var(&pidList{v: &c.PIDs}, "pid", "the server's process id, to read its memory and CPU from /proc; several (repeated or comma-separated: a cluster's nodes, in the order of --http-addr) are summed")
+	fs.IntVar(&c.KillNode, "kill-node", 0, "kill the Nth node (of --http-addr and --pid, from 1) with SIGKILL --kill-after into the sending; its websocket clients reconnect to the other nodes, and the report says when they all were back and what the others lost")
+	fs.DurationVar(&c.KillAfter, "kill-after", 0, "with --kill-node: when to kill it, from the start of sending")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus /metrics URL (process_resident_memory_bytes, process_cpu_seconds_total), if --pid is not usable")
 	fs.StringVar(&c.PprofURL, "pprof-url", "", "the server's pprof base URL (its --pprof-addr, e.g. http://127.0.0.1:6060): memory is then also measured after forcing a garbage collection through /debug/pprof/heap?gc=1, as an idle server reaches within two minutes anyway")
 	fs.IntVar(&c.MaxConns, "max-conns", 12000, "refuse to open more connections than this")
@@ -267,6 +306,65 @@ func orI(v, def int64) int64 {
 		return def
 	}
 	return v
+}
+
+// addrList is a flag of addresses, repeated or comma-separated; the first
+// one given replaces the default.
+type addrList struct {
+	v   *[]string
+	set bool
+}
+
+func (l *addrList) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l *addrList) Set(s string) error {
+	if !l.set {
+		*l.v, l.set = nil, true
+	}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*l.v = append(*l.v, part)
+		}
+	}
+	if len(*l.v) == 0 {
+		return errors.New("no address")
+	}
+	return nil
+}
+
+// pidList is a flag of process ids, repeated or comma-separated.
+type pidList struct{ v *[]int }
+
+func (l *pidList) String() string {
+	if l.v == nil {
+		return ""
+	}
+	var parts []string
+	for _, n := range *l.v {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *pidList) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a process id", part)
+		}
+		if n > 0 { // 0: none, as before
+			*l.v = append(*l.v, n)
+		}
+	}
+	return nil
 }
 
 // sizeList is a flag of comma-separated positive counts.

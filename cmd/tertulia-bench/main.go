@@ -44,12 +44,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tertulia-bench: the open-files limit is %d, %d clients need about %d (raise the hard limit)\n", lim, cfg.WS+cfg.Line+cfg.PTY, need)
 		return 2
 	}
-	if cfg.PID > 0 {
-		if _, err := readProc(cfg.PID); err != nil {
+	for _, pid := range cfg.PIDs {
+		if _, err := readProc(pid); err != nil {
 			fmt.Fprintln(stderr, "tertulia-bench: --pid:", err)
 			return 2
 		}
-		if lim := serverFileLimit(cfg.PID); lim > 0 && lim < int64(cfg.WS+cfg.Line+cfg.PTY)+64 {
+		if lim := serverFileLimit(pid); lim > 0 && lim < int64(cfg.WS+cfg.Line+cfg.PTY)+64 {
 			fmt.Fprintf(stderr, "tertulia-bench: the server's open-files limit is %d, too low for %d sessions: start it from a shell with `ulimit -n 65536` (or the hard limit)\n", lim, cfg.WS+cfg.Line+cfg.PTY)
 			return 2
 		}

@@ -155,3 +155,64 @@ func TestScalingFlags(t *testing.T) {
 		}
 	}
 }
+
+// One --http-addr and one --pid work as they always have; several
+// (repeated or comma-separated) spread the websocket clients over the
+// servers round-robin, with the senders, in a --kill-node run, all off the
+// node to be killed; the kill mode's flags are checked.
+func TestClusterFlagsSpreadClients(t *testing.T) {
+	one, err := parseFlags([]string{"--http-addr", "127.0.0.1:8181", "--pid", "0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.HTTPAddr != "127.0.0.1:8181" || !slices.Equal(one.HTTPAddrs, []string{"127.0.0.1:8181"}) || one.PID != 0 || len(one.PIDs) != 0 {
+		t.Fatalf("one server: %q %v pid %d %v", one.HTTPAddr, one.HTTPAddrs, one.PID, one.PIDs)
+	}
+	def, err := parseFlags(nil, io.Discard)
+	if err != nil || !slices.Equal(def.HTTPAddrs, []string{"127.0.0.1:8080"}) || def.HTTPAddr != "127.0.0.1:8080" {
+		t.Fatalf("default address: %v %q (%v)", def.HTTPAddrs, def.HTTPAddr, err)
+	}
+
+	args := []string{"--http-addr", "127.0.0.1:8181,127.0.0.1:8182", "--http-addr", "127.0.0.1:8183",
+		"--pid", "101,102", "--pid", "103", "--ws", "9", "--senders", "3", "--rate", "30", "--duration", "10s",
+		"--kill-node", "3", "--kill-after", "4s"}
+	c, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.HTTPAddrs, []string{"127.0.0.1:8181", "127.0.0.1:8182", "127.0.0.1:8183"}) || c.HTTPAddr != "127.0.0.1:8181" {
+		t.Fatalf("addresses %v, first %q", c.HTTPAddrs, c.HTTPAddr)
+	}
+	if !slices.Equal(c.PIDs, []int{101, 102, 103}) || c.PID != 101 || c.KillNode != 3 || c.KillAfter != 4*time.Second {
+		t.Fatalf("pids %v (first %d), kill node %d after %s", c.PIDs, c.PID, c.KillNode, c.KillAfter)
+	}
+	r := newRun(c, io.Discard)
+	r.buildClients()
+	perNode := make([]int, 3)
+	for _, cl := range r.clients {
+		perNode[cl.node]++
+		if want := r.wsURLs[cl.node]; want != "ws://"+c.HTTPAddrs[cl.idx%3]+"/ws" {
+			t.Errorf("client %d on %s", cl.idx, want)
+		}
+		if cl.sender >= 0 && r.onKilledNode(cl) {
+			t.Errorf("sender %d is on the node to be killed", cl.sender)
+		}
+	}
+	if !slices.Equal(perNode, []int{3, 3, 3}) {
+		t.Fatalf("clients per node: %v", perNode)
+	}
+
+	for _, bad := range [][]string{
+		{"--http-addr", "127.0.0.1:1,192.0.2.1:80"},
+		{"--http-addr", "127.0.0.1:1,127.0.0.1:2", "--pid", "x"},
+		{"--http-addr", "127.0.0.1:1,127.0.0.1:2", "--pid", "1,2", "--senders", "1", "--kill-node", "3", "--kill-after", "1s"},
+		{"--http-addr", "127.0.0.1:1,127.0.0.1:2", "--pid", "1", "--senders", "1", "--kill-node", "2", "--kill-after", "1s"},
+		{"--http-addr", "127.0.0.1:1", "--pid", "1", "--senders", "1", "--kill-node", "1", "--kill-after", "1s"},
+		{"--http-addr", "127.0.0.1:1,127.0.0.1:2", "--pid", "1,2", "--senders", "1", "--kill-node", "2", "--kill-after", "20s", "--duration", "10s"},
+		{"--http-addr", "127.0.0.1:1,127.0.0.1:2", "--pid", "1,2", "--senders", "1", "--line", "1", "--kill-node", "2", "--kill-after", "1s"},
+	} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}

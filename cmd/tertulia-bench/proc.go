@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -140,20 +142,27 @@ func readMetrics(ctx context.Context, url string) (procSample, error) {
 	return s, nil
 }
 
-// serverProbe samples the server by PID (preferred) or /metrics.
+// serverProbe samples the server by PID (preferred) or /metrics. With
+// several PIDs (the nodes of a cluster) memory and CPU are summed; a node
+// that is gone (killed) counts with what it used up to its last sample.
 type serverProbe struct {
-	pid        int
+	pids       []int
 	metricsURL string
+
+	mu   sync.Mutex
+	last map[int]procSample
 }
 
-func (p serverProbe) enabled() bool { return p.pid > 0 || p.metricsURL != "" }
+func newServerProbe(pids []int, metricsURL string) *serverProbe {
+	return &serverProbe{pids: pids, metricsURL: metricsURL, last: map[int]procSample{}}
+}
 
-func (p serverProbe) sample(ctx context.Context) procSample {
+func (p *serverProbe) enabled() bool { return len(p.pids) > 0 || p.metricsURL != "" }
+
+func (p *serverProbe) sample(ctx context.Context) procSample {
 	var s procSample
-	if p.pid > 0 {
-		if ps, err := readProc(p.pid); err == nil {
-			s = ps
-		}
+	if len(p.pids) > 0 {
+		s = p.sumPIDs()
 	}
 	if p.metricsURL != "" {
 		if ms, err := readMetrics(ctx, p.metricsURL); err == nil {
@@ -163,6 +172,31 @@ func (p serverProbe) sample(ctx context.Context) procSample {
 				s.SlowDrops, s.HeapInuse, s.Goroutines = ms.SlowDrops, ms.HeapInuse, ms.Goroutines
 			}
 		}
+	}
+	return s
+}
+
+// sumPIDs reads every PID and sums them; OK once each has been read at
+// least once.
+func (p *serverProbe) sumPIDs() procSample {
+	s := procSample{At: time.Now(), OK: true}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pid := range p.pids {
+		ps, err := readProc(pid)
+		if prev := p.last[pid]; err == nil && ps.CPU < prev.CPU {
+			err = errors.New("gone") // a zombie's times may read 0
+		}
+		if err == nil {
+			p.last[pid] = ps
+		} else if ps = p.last[pid]; !ps.OK {
+			return procSample{}
+		} else {
+			ps.RSS, ps.Threads = 0, 0 // gone: its CPU so far still counts
+		}
+		s.RSS += ps.RSS
+		s.CPU += ps.CPU
+		s.Threads += ps.Threads
 	}
 	return s
 }

@@ -103,7 +103,15 @@ func (rep *report) finish(r *run) {
 		}
 	}
 	if d := rep.Delivery; d != nil {
-		rep.target("lost deliveries", "0", fmt.Sprint(d.Lost), d.Lost == 0)
+		if k := d.Kill; k != nil {
+			// The killed node's clients miss what is said while they are
+			// away (and are dropped by it): what counts is the others,
+			// and their return.
+			rep.target("lost deliveries to clients that stayed connected", "0", fmt.Sprint(k.LostStayed), k.LostStayed == 0 && k.Error == "")
+			rep.target("killed node's clients back on the others", "all", fmt.Sprintf("%d of %d", k.Reconnected, k.Clients), k.Clients > 0 && k.Reconnected == k.Clients)
+		} else {
+			rep.target("lost deliveries", "0", fmt.Sprint(d.Lost), d.Lost == 0)
+		}
 		rep.target("duplicated deliveries", "0", fmt.Sprint(d.Duplicated), d.Duplicated == 0)
 		if d.SendFailed > 0 {
 			rep.target("sends", "no failure", fmt.Sprintf("%d failed", d.SendFailed), false)
@@ -113,7 +121,9 @@ func (rep *report) finish(r *run) {
 		}
 	}
 	if len(r.clients) > 0 && rep.Storm == nil {
-		rep.target("clients dropped by the server", "0", fmt.Sprint(rep.Dropped), rep.Dropped == 0)
+		if cfg.KillNode == 0 {
+			rep.target("clients dropped by the server", "0", fmt.Sprint(rep.Dropped), rep.Dropped == 0)
+		}
 		got := fmt.Sprint(rep.ServerErrors)
 		if rep.FirstServerError != "" {
 			got += ", first: " + rep.FirstServerError
@@ -256,6 +266,22 @@ func writeTable(w io.Writer, rep *report) {
 			}
 		}
 		fmt.Fprintln(w)
+		if k := d.Kill; k != nil {
+			fmt.Fprintf(w, "  node %d (%s, pid %d) killed %.1fs into the sending", k.Node, k.Addr, k.PID, k.AfterSeconds)
+			if k.Error != "" {
+				fmt.Fprintf(w, ": %s", k.Error)
+			}
+			fmt.Fprintf(w, "\n  its clients back on the other nodes: %d of %d", k.Reconnected, k.Clients)
+			if k.AllBackSeconds > 0 {
+				fmt.Fprintf(w, ", all within %.2fs of the kill", k.AllBackSeconds)
+			}
+			fmt.Fprintf(w, " (p50 %s, p99 %s)\n", fmtMS(k.Back.P50), fmtMS(k.Back.P99))
+			if k.FirstError != "" {
+				fmt.Fprintf(w, "  first reconnection error: %s\n", k.FirstError)
+			}
+			fmt.Fprintf(w, "  lost by the %d receivers that stayed connected: %d; by the moved ones while away: %d (they are in the history they got back, not counted here)\n",
+				k.StayedReceivers, k.LostStayed, k.LostMoved)
+		}
 		if rows := d.PerSecond1; len(rows) > 0 {
 			worst := rows[0]
 			for _, row := range rows {

@@ -20,8 +20,8 @@ import (
 type run struct {
 	cfg      config
 	log      io.Writer
-	probe    serverProbe
-	wsURL    string
+	probe    *serverProbe
+	wsURLs   []string // one per --http-addr
 	wsDialer *websocket.Dialer
 
 	clients []*client
@@ -33,6 +33,7 @@ type run struct {
 	readyCount atomic.Int64
 	dropped    atomic.Int64
 	lag        atomic.Int64 // largest backlog of join events among sampled clients
+	killedAt   atomic.Int64 // --kill-node: when it was killed, unix nanoseconds
 
 	sampleMu sync.Mutex
 	samples  []*client
@@ -44,10 +45,10 @@ type run struct {
 
 func newRun(cfg config, log io.Writer) *run {
 	return &run{
-		cfg:   cfg,
-		log:   log,
-		probe: serverProbe{pid: cfg.PID, metricsURL: cfg.MetricsURL},
-		wsURL: "ws://" + cfg.HTTPAddr + "/ws",
+		cfg:    cfg,
+		log:    log,
+		probe:  newServerProbe(cfg.PIDs, cfg.MetricsURL),
+		wsURLs: wsURLs(cfg),
 		wsDialer: &websocket.Dialer{
 			HandshakeTimeout: cfg.ConnectTimeout,
 			ReadBufferSize:   4096,
@@ -56,6 +57,22 @@ func newRun(cfg config, log io.Writer) *run {
 		},
 	}
 }
+
+// wsURLs are the servers' websocket addresses: at least one.
+func wsURLs(cfg config) []string {
+	addrs := cfg.HTTPAddrs
+	if len(addrs) == 0 {
+		addrs = []string{cfg.HTTPAddr}
+	}
+	var urls []string
+	for _, a := range addrs {
+		urls = append(urls, "ws://"+a+"/ws")
+	}
+	return urls
+}
+
+// wsURL is the first server's websocket address.
+func (r *run) wsURL() string { return r.wsURLs[0] }
 
 func (r *run) logf(format string, args ...any) {
 	fmt.Fprintf(r.log, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
@@ -380,7 +397,7 @@ func (r *run) tallyErrors(rep *report) {
 		}
 	}
 	for _, c := range r.clients {
-		if c.connectErr == nil && c.dead.Load() && rep.DropReason == "" {
+		if c.connectErr == nil && (c.dead.Load() || c.moved.Load()) && rep.DropReason == "" {
 			if p := c.deadWhy.Load(); p != nil {
 				rep.DropReason = *p
 			}
@@ -397,6 +414,7 @@ func (r *run) buildClients() {
 		for i := 0; i < count; i++ {
 			c := &client{
 				idx: n, kind: k, room: n % cfg.Rooms, sender: -1,
+				node:       i % len(r.wsURLs),
 				nick:       fmt.Sprintf("%s%s%d", cfg.NickPrefix, tag, i),
 				signals:    make(chan sig, 16),
 				readerDone: make(chan struct{}),
@@ -414,10 +432,12 @@ func (r *run) buildClients() {
 	add(kindLine, cfg.Line, "l")
 	add(kindPTY, cfg.PTY, "t")
 	pool := r.clients
-	if cfg.SenderKind != "" && cfg.SenderKind != "any" {
+	if cfg.SenderKind != "" && cfg.SenderKind != "any" || cfg.KillNode > 0 {
 		pool = nil
 		for _, c := range r.clients {
-			if c.kind.String() == cfg.SenderKind {
+			// No sender on the node to be killed: what it takes in just
+			// before it dies may be lost for everyone.
+			if (cfg.SenderKind == "" || cfg.SenderKind == "any" || c.kind.String() == cfg.SenderKind) && !r.onKilledNode(c) {
 				pool = append(pool, c)
 			}
 		}

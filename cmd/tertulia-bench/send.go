@@ -37,6 +37,8 @@ type deliveryReport struct {
 	MachineBusyPct float64     `json:"machine_busy_percent"`
 	OtherCPU       float64     `json:"other_processes_cpu_seconds"`
 	PerSecond1     []secondRow `json:"latency_per_second"`
+	// --kill-node: the node killed while sending, and its clients' return.
+	Kill *killReport `json:"kill,omitempty"`
 }
 
 // send runs the senders for --duration, waits for the deliveries (at most
@@ -61,7 +63,19 @@ func (r *run) send(ctx context.Context) *deliveryReport {
 	r.recording.Store(true)
 	s0, t0, m0 := r.probe.sample(ctx), selfSample(), readMachineCPU()
 	r.logf("sending %.0f messages/s from %d senders for %s to %d receivers", cfg.Rate, len(senders), cfg.Duration, dr.Receivers)
+	killed := make(chan struct{})
+	if cfg.KillNode > 0 {
+		i := r.killIndex()
+		dr.Kill = &killReport{Node: cfg.KillNode, PID: cfg.PIDs[i], Addr: cfg.HTTPAddrs[i], AfterSeconds: cfg.KillAfter.Seconds()}
+		go func() {
+			defer close(killed)
+			r.killAt(ctx, start.Add(cfg.KillAfter), dr.Kill)
+		}()
+	} else {
+		close(killed)
+	}
 	r.runSenders(ctx, senders, start)
+	<-killed
 	sendEnd := time.Now()
 	for s := range r.reg.count {
 		dr.Expected += r.reg.count[s].Load() * members[r.reg.room[s]]
@@ -85,6 +99,9 @@ func (r *run) send(ctx context.Context) *deliveryReport {
 	dr.DrainSeconds = drainEnd.Sub(sendEnd).Seconds()
 
 	r.countDeliveries(dr)
+	if dr.Kill != nil {
+		r.finishKill(dr.Kill)
+	}
 	if w := drainEnd.Sub(start).Seconds(); w > 0 {
 		dr.PerSecond = float64(dr.Delivered) / w
 	}
@@ -164,6 +181,9 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 		all.merge(t.lat)
 		byKind[c.kind].merge(t.lat)
 		t.mu.Unlock()
+		if dr.Kill != nil && !c.moved.Load() {
+			dr.Kill.StayedReceivers++
+		}
 		for s := range r.reg.count {
 			if r.reg.room[s] != c.room {
 				continue
@@ -174,6 +194,11 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 					continue
 				}
 				dr.Lost++
+				if dr.Kill != nil && c.moved.Load() {
+					dr.Kill.LostMoved++
+				} else if dr.Kill != nil {
+					dr.Kill.LostStayed++
+				}
 				partial[[2]int{s, seq}] = true
 				if len(dr.LostExamples) < 5 {
 					dr.LostExamples = append(dr.LostExamples, lostExample(c, s, seq))
@@ -195,6 +220,9 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 // still connected.
 func lostExample(c *client, sender, seq int) string {
 	why := "connected"
+	if c.moved.Load() {
+		why = "moved to another node"
+	}
 	if c.dead.Load() {
 		why = "disconnected"
 		if p := c.deadWhy.Load(); p != nil {

@@ -283,7 +283,7 @@ func (r *run) stormStage(ctx context.Context, k string, rate float64, probe *sto
 // user, and closes it.
 func (r *run) stormOnce(ctx context.Context, k, nick string) error {
 	if k == "ws" {
-		ws, resp, err := chatclient.DialWS(ctx, r.wsDialer, r.wsURL, nil)
+		ws, resp, err := chatclient.DialWS(ctx, r.wsDialer, r.wsURL(), nil)
 		if err != nil {
 			if resp != nil {
 				return fmt.Errorf("upgrade: %s", resp.Status)

@@ -174,24 +174,33 @@ func (b *Book) Load(ctx context.Context) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Registrations are keyed by the fold of their nick as Fold is now: a
-	// registration made when the fold was narrower still holds every
-	// lookalike the fold now knows. The stored fold stays the key it is
-	// removed under (see Unregister). Should two older registrations now
-	// fold together, the older one holds the nick; the other stays stored,
-	// unused.
-	for _, r := range regs { // oldest first
-		fold := Fold(r.Nick)
-		if held, taken := b.regs[fold]; taken {
-			b.log.Warn("registration shadowed by an older lookalike", "nick", r.Nick, "key", r.Fingerprint, "held_by", held.Nick, "held_by_key", held.Key)
-			continue
-		}
-		b.regs[fold] = Registration{Nick: r.Nick, Key: r.Fingerprint, Created: r.CreatedAt, storedFold: r.Fold}
-	}
+	b.regs = b.registrationsByFold(regs, true)
 	b.ops, b.bans, b.mutes = mod.ops, mod.bans, mod.mutes
 	b.allow = allow
 	b.motd = motd
 	return nil
+}
+
+// registrationsByFold keys stored registrations (oldest first) by the
+// fold of their nick as Fold is now: a registration made when the fold
+// was narrower still holds every lookalike the fold now knows. The stored
+// fold stays the key it is removed under (see Unregister). Should two
+// older registrations now fold together, the older one holds the nick; the
+// other stays stored, unused (logged if warn: at start, not at each reload).
+func (b *Book) registrationsByFold(regs []store.Registration, warn bool) map[string]Registration {
+	out := make(map[string]Registration, len(regs))
+	for _, r := range regs {
+		fold := Fold(r.Nick)
+		if held, taken := out[fold]; taken {
+			if !warn {
+				continue
+			}
+			b.log.Warn("registration shadowed by an older lookalike", "nick", r.Nick, "key", r.Fingerprint, "held_by", held.Nick, "held_by_key", held.Key)
+			continue
+		}
+		out[fold] = Registration{Nick: r.Nick, Key: r.Fingerprint, Created: r.CreatedAt, storedFold: r.Fold}
+	}
+	return out
 }
 
 // do runs one store operation through the Book's Calls.

@@ -5,17 +5,42 @@ import (
 	"time"
 )
 
-// ReloadModeration reads the operators, bans and mutes from the store
-// again: in a cluster, another node may have changed them. Mutes bound to
-// a nick (older versions) are left to Load to drop.
+// ReloadModeration reads the operators, bans, mutes, registrations and
+// message of the day from the store again: in a cluster, another node may
+// have changed them. Mutes bound to a nick (older versions) are left to
+// Load to drop.
 func (b *Book) ReloadModeration(ctx context.Context) error {
 	mod, err := b.readModeration(ctx, b.now())
 	if err != nil {
 		return err
 	}
+	motd, err := b.st.Setting(ctx, motdSetting)
+	if err != nil {
+		return err
+	}
+	if err := b.reloadRegistrations(ctx); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.ops, b.bans, b.mutes = mod.ops, mod.bans, mod.mutes
+	b.motd = motd
+	return nil
+}
+
+// reloadRegistrations reads the registrations from the store again.
+func (b *Book) reloadRegistrations(ctx context.Context) error {
+	// regMu: a registration made here meanwhile is not lost.
+	b.regMu.Lock()
+	defer b.regMu.Unlock()
+	regs, err := b.st.Registrations(ctx)
+	if err != nil {
+		return err
+	}
+	byFold := b.registrationsByFold(regs, false)
+	b.mu.Lock()
+	b.regs = byFold
+	b.mu.Unlock()
 	return nil
 }
 

@@ -120,6 +120,12 @@ func (b *Book) Redeem(code, remote string) (token, key string, err error) {
 	}); err != nil {
 		return "", "", err
 	}
+	if len(b.NicksOf(key)) == 0 {
+		// The code was issued for a registered key: its registration
+		// was made on another node of a cluster since this one read them
+		// (a failure is logged; the browser is signed in all the same).
+		_ = b.do("registrations", refusal, b.reloadRegistrations)
+	}
 	b.log.Info("weblogin", "key", key, "remote", remote)
 	return token, key, nil
 }

@@ -47,9 +47,21 @@ type clusterRemote struct {
 
 var _ room.Remote = clusterRemote{}
 
+// Private delivers pm on the first other node holding the nick that
+// answers, then a copy with its id on every other one (the person's other
+// devices). A pm that has an id already is such a copy for them all.
 func (c clusterRemote) Private(fold string, pm room.RemotePrivate) (room.RemoteDelivered, error) {
-	var got room.RemoteDelivered
-	err := c.ask(fold, servicePrivate, pm, &got)
+	got := room.RemoteDelivered{ID: pm.ID}
+	err := c.askHolders(fold, servicePrivate, func() any { return pm }, func(data json.RawMessage) (bool, error) {
+		if pm.ID != 0 {
+			return false, nil // a copy delivered
+		}
+		if err := json.Unmarshal(data, &got); err != nil {
+			return true, err
+		}
+		pm.ID = got.ID
+		return false, nil
+	})
 	return got, err
 }
 
@@ -59,9 +71,12 @@ func (c clusterRemote) Whois(fold string, q room.RemoteWhois) (string, error) {
 	return text, err
 }
 
+// Kick disconnects the person on every other node that holds the nick.
 func (c clusterRemote) Kick(fold string, k room.RemoteKick) (string, error) {
 	var kicked string
-	err := c.ask(fold, serviceKick, k, &kicked)
+	err := c.askHolders(fold, serviceKick, func() any { return k }, func(data json.RawMessage) (bool, error) {
+		return false, json.Unmarshal(data, &kicked)
+	})
 	return kicked, err
 }
 
@@ -71,42 +86,69 @@ func (c clusterRemote) BanTargets(fold, nick string) (room.RemoteTargets, error)
 	return got, err
 }
 
-// ask sends question to the node holding fold's claim and decodes its
-// result into result.
+// ask sends question to a node holding fold's claim (other than this
+// one; for a person on several nodes, the first that answers) and decodes
+// its result into result.
 func (c clusterRemote) ask(fold, service string, question, result any) error {
+	return c.askHolders(fold, service, func() any { return question }, func(data json.RawMessage) (bool, error) {
+		return true, json.Unmarshal(data, result)
+	})
+}
+
+// askHolders sends question() to the nodes other than this one that hold
+// fold's claim, in turn, handing each result to take until it says done.
+// ErrNotElsewhere if no node took it.
+func (c clusterRemote) askHolders(fold, service string, question func() any, take func(json.RawMessage) (done bool, err error)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
 	defer cancel()
 	holder, alive, err := c.node.NickHolder(ctx, fold)
 	if err != nil {
 		return err
 	}
-	if !alive || holder.Node == c.node.ID() {
+	if !alive {
 		return room.ErrNotElsewhere
 	}
-	payload, err := json.Marshal(question)
-	if err != nil {
-		return err
+	taken := false
+	for _, id := range holder.Nodes {
+		if id == c.node.ID() {
+			continue
+		}
+		payload, err := json.Marshal(question())
+		if err != nil {
+			return err
+		}
+		data, err := c.node.Request(ctx, cluster.NodeSubject(id, service), payload)
+		if errors.Is(err, cluster.ErrNoResponder) || errors.Is(err, context.DeadlineExceeded) {
+			// The node is gone or stuck: its claims are taken over soon.
+			c.log.Warn("cluster: node did not answer", "node", id, "service", service, "err", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var a remoteAnswer
+		if err := json.Unmarshal(data, &a); err != nil {
+			return fmt.Errorf("cluster: answer of %s: %w", id, err)
+		}
+		switch {
+		case a.NotHere:
+			continue
+		case a.Code != "":
+			return &room.UserError{Code: a.Code, Text: a.Text}
+		}
+		done, err := take(a.Result)
+		if err != nil {
+			return err
+		}
+		taken = true
+		if done {
+			return nil
+		}
 	}
-	data, err := c.node.Request(ctx, cluster.NodeSubject(holder.Node, service), payload)
-	if errors.Is(err, cluster.ErrNoResponder) || errors.Is(err, context.DeadlineExceeded) {
-		// The node is gone or stuck: its claims are taken over soon.
-		c.log.Warn("cluster: node did not answer", "node", holder.Node, "service", service, "err", err)
+	if !taken {
 		return room.ErrNotElsewhere
 	}
-	if err != nil {
-		return err
-	}
-	var a remoteAnswer
-	if err := json.Unmarshal(data, &a); err != nil {
-		return fmt.Errorf("cluster: answer of %s: %w", holder.Node, err)
-	}
-	switch {
-	case a.NotHere:
-		return room.ErrNotElsewhere
-	case a.Code != "":
-		return &room.UserError{Code: a.Code, Text: a.Text}
-	}
-	return json.Unmarshal(a.Result, result)
+	return nil
 }
 
 // serveRemote answers the other nodes' requests about this hub's people.

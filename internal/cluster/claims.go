@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -15,25 +16,74 @@ type Claim struct {
 	Node        string `json:"node"`
 	Fingerprint string `json:"key,omitempty"`
 	Session     uint64 `json:"session,omitempty"`
+	// Nodes is every node where a key's person holds the nick (its
+	// devices may be connected to several); Node is the first of them.
+	Nodes []string `json:"nodes,omitempty"`
+}
+
+// holders is every node the claim names.
+func (c Claim) holders() []string {
+	if len(c.Nodes) > 0 {
+		return c.Nodes
+	}
+	if c.Node != "" {
+		return []string{c.Node}
+	}
+	return nil
+}
+
+// sameClaimant tells whether c and o are the same person: the same key,
+// or the same guest session on the same node.
+func (c Claim) sameClaimant(o Claim) bool {
+	if c.Fingerprint != "" || o.Fingerprint != "" {
+		return c.Fingerprint == o.Fingerprint
+	}
+	return c.Session == o.Session && c.Node == o.Node
+}
+
+// withNodes is c naming nodes as its holders (none: nil).
+func (c Claim) withNodes(nodes []string) Claim {
+	c.Nodes = nil
+	c.Node = ""
+	if len(nodes) > 0 {
+		c.Node = nodes[0]
+		c.Nodes = nodes
+	}
+	return c
+}
+
+func decodeClaim(data []byte) Claim {
+	var held Claim
+	if json.Unmarshal(data, &held) != nil {
+		return Claim{}
+	}
+	return held
 }
 
 // ClaimNick takes the nick (its fold) for c, unique across the cluster:
 // it succeeds if nobody holds it, if the same key holds it (another device
-// of the same person), or if its holder's node has lost its lease (the
-// stale claim is replaced atomically). It fails closed: ErrUnavailable if
-// this node is not live or the bus does not answer, ErrNickHeld if someone
-// else holds it.
+// of the same person, on this node or another: this node is added to the
+// claim's holders), or if its holders' nodes have all lost their lease
+// (the stale claim is replaced atomically). It fails closed:
+// ErrUnavailable if this node is not live or the bus does not answer,
+// ErrNickHeld if someone else holds it. A claim with both a key and a
+// session takes over that guest session's claim here for the key (the
+// person registered the nick).
 func (n *Node) ClaimNick(ctx context.Context, fold string, c Claim) error {
 	if !n.Live() {
 		return ErrUnavailable
 	}
-	c.Node = n.cfg.NodeID
+	var asGuest uint64
+	if c.Fingerprint != "" {
+		asGuest, c.Session = c.Session, 0
+	}
+	c = c.withNodes([]string{n.cfg.NodeID})
 	val, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
 	key := token(fold)
-	for range 3 {
+	for range 5 {
 		_, err := n.nicks.Create(ctx, key, val)
 		if err == nil {
 			return nil
@@ -48,18 +98,23 @@ func (n *Node) ClaimNick(ctx context.Context, fold string, c Claim) error {
 		if err != nil {
 			return unavailable(err)
 		}
-		var held Claim
-		if json.Unmarshal(cur.Value(), &held) != nil {
-			held = Claim{}
-		}
-		if held.Node == c.Node && held == c {
-			return nil
-		}
-		if c.Fingerprint != "" && held.Fingerprint == c.Fingerprint {
-			return nil // the same person on another device
-		}
-		if held.Node != "" {
-			alive, err := n.NodeAlive(ctx, held.Node)
+		held := decodeClaim(cur.Value())
+		next := val
+		switch {
+		case asGuest != 0 && held.Fingerprint == "" && held.Session == asGuest && held.Node == n.cfg.NodeID:
+			// The guest session's claim becomes its key's.
+		case held.sameClaimant(c):
+			holders := held.holders()
+			if slices.Contains(holders, n.cfg.NodeID) {
+				return nil
+			}
+			// The same person on another device here: this node holds
+			// it too, so that it stays held while either is connected.
+			if next, err = json.Marshal(held.withNodes(append(slices.Clone(holders), n.cfg.NodeID))); err != nil {
+				return err
+			}
+		default:
+			alive, err := n.anyAlive(ctx, held.holders())
 			if err != nil {
 				return unavailable(err)
 			}
@@ -67,38 +122,102 @@ func (n *Node) ClaimNick(ctx context.Context, fold string, c Claim) error {
 				return ErrNickHeld
 			}
 		}
-		if _, err := n.nicks.Update(ctx, key, val, cur.Revision()); err == nil {
+		if _, err := n.nicks.Update(ctx, key, next, cur.Revision()); err == nil {
 			return nil
 		} else if !errors.Is(err, jetstream.ErrKeyExists) && !isRevisionMismatch(err) {
 			return unavailable(err)
 		}
-		// Someone else replaced the stale claim first: look again.
+		// Someone else changed the claim first: look again.
 	}
 	return ErrNickHeld
 }
 
-// ReleaseNick gives the nick up if c (this node's) still holds it.
+// anyAlive tells whether any of the nodes holds a lease.
+func (n *Node) anyAlive(ctx context.Context, nodes []string) (bool, error) {
+	for _, id := range nodes {
+		alive, err := n.NodeAlive(ctx, id)
+		if err != nil || alive {
+			return alive, err
+		}
+	}
+	return false, nil
+}
+
+// ReleaseNick gives the nick up if c (this node's) still holds it: a key's
+// claim held on other nodes too stays theirs.
 func (n *Node) ReleaseNick(ctx context.Context, fold string, c Claim) error {
-	c.Node = n.cfg.NodeID
-	key := token(fold)
-	cur, err := n.nicks.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
+	return n.dropHolder(ctx, token(fold), func(held Claim) bool {
+		return held.sameClaimant(c.withNodes([]string{n.cfg.NodeID}))
+	})
+}
+
+// dropHolder takes this node out of the claim under key if mine says the
+// claim is this node's person's; the claim goes once no node holds it.
+func (n *Node) dropHolder(ctx context.Context, key string, mine func(Claim) bool) error {
+	for range 5 {
+		cur, err := n.nicks.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return unavailable(err)
+		}
+		held := decodeClaim(cur.Value())
+		holders := held.holders()
+		if !mine(held) || !slices.Contains(holders, n.cfg.NodeID) {
+			return nil
+		}
+		rest := slices.DeleteFunc(slices.Clone(holders), func(id string) bool { return id == n.cfg.NodeID })
+		if len(rest) == 0 {
+			err = n.nicks.Delete(ctx, key, jetstream.LastRevision(cur.Revision()))
+		} else {
+			var next []byte
+			if next, err = json.Marshal(held.withNodes(rest)); err != nil {
+				return err
+			}
+			_, err = n.nicks.Update(ctx, key, next, cur.Revision())
+		}
+		if err == nil {
+			return nil
+		}
+		if !isRevisionMismatch(err) {
+			return unavailable(err)
+		}
+		// Changed meanwhile (another device claimed or released it).
 	}
+	return unavailable(errors.New("the nick's claim kept changing"))
+}
+
+// dropStaleClaims takes this node out of every claim: at start, when no
+// session is connected here yet, any claim naming this node is left from
+// an earlier run whose lease ended.
+func (n *Node) dropStaleClaims(ctx context.Context) error {
+	w, err := n.nicks.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return unavailable(err)
+		return err
 	}
-	var held Claim
-	if json.Unmarshal(cur.Value(), &held) != nil || held != c {
-		return nil
+	var mine []string
+	for e := range w.Updates() {
+		if e == nil {
+			break // the current values are all read
+		}
+		if slices.Contains(decodeClaim(e.Value()).holders(), n.cfg.NodeID) {
+			mine = append(mine, e.Key())
+		}
 	}
-	if err := n.nicks.Delete(ctx, key, jetstream.LastRevision(cur.Revision())); err != nil && !isRevisionMismatch(err) {
-		return unavailable(err)
+	if err := w.Stop(); err != nil {
+		return err
+	}
+	for _, key := range mine {
+		if err := n.dropHolder(ctx, key, func(Claim) bool { return true }); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// NickHolder returns who holds the nick, if anyone whose node is alive.
+// NickHolder returns who holds the nick, if anyone whose node is alive:
+// the claim's Nodes are then those of its holders that are alive.
 func (n *Node) NickHolder(ctx context.Context, fold string) (Claim, bool, error) {
 	cur, err := n.nicks.Get(ctx, token(fold))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -107,15 +226,18 @@ func (n *Node) NickHolder(ctx context.Context, fold string) (Claim, bool, error)
 	if err != nil {
 		return Claim{}, false, unavailable(err)
 	}
-	var held Claim
-	if json.Unmarshal(cur.Value(), &held) != nil {
-		return Claim{}, false, nil
+	held := decodeClaim(cur.Value())
+	var alive []string
+	for _, id := range held.holders() {
+		ok, err := n.NodeAlive(ctx, id)
+		if err != nil {
+			return Claim{}, false, unavailable(err)
+		}
+		if ok {
+			alive = append(alive, id)
+		}
 	}
-	alive, err := n.NodeAlive(ctx, held.Node)
-	if err != nil {
-		return Claim{}, false, unavailable(err)
-	}
-	return held, alive, nil
+	return held.withNodes(alive), len(alive) > 0, nil
 }
 
 func isRevisionMismatch(err error) bool {

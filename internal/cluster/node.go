@@ -137,6 +137,11 @@ func (n *Node) open(ctx context.Context) error {
 		}
 		return fmt.Errorf("cluster: lease: %w", err)
 	}
+	// Claims left from an earlier run under this id would keep nicks
+	// held by nobody.
+	if err := n.dropStaleClaims(ctx); err != nil {
+		return fmt.Errorf("cluster: nick claims: %w", err)
+	}
 	n.mu.Lock()
 	n.renewed = n.cfg.Now()
 	n.mu.Unlock()
@@ -204,9 +209,22 @@ func (n *Node) keepLease() {
 			continue
 		}
 		n.mu.Lock()
-		if n.fenced {
+		wasFenced := n.fenced
+		n.mu.Unlock()
+		if wasFenced {
+			// The sessions were closed when the lease was lost, and could
+			// not give their nicks back: their claims go before new
+			// sessions may claim any (none can while fenced).
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
+			err := n.dropStaleClaims(ctx)
+			cancel()
+			if err != nil {
+				n.log.Warn("cluster: stale nick claims not dropped", "err", err)
+				continue
+			}
 			n.log.Info("cluster lease taken again")
 		}
+		n.mu.Lock()
 		n.fenced, n.renewed = false, n.cfg.Now()
 		n.mu.Unlock()
 	}

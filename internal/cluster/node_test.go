@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,43 @@ func TestNickClaims(t *testing.T) {
 	must(t, c.ClaimNick(ctx, "carol", cluster.Claim{Session: 3}))
 	c.Close() // gives its lease back: carol's claim is stale at once
 	must(t, a.ClaimNick(ctx, "carol", cluster.Claim{Session: 4}))
+}
+
+// A key's devices on two nodes hold its nick together: it stays held,
+// by that key only, until the device on each node has released it, and
+// requests about it go to the nodes still holding it. A node that starts
+// again under its id drops the claims its earlier run left.
+func TestNickClaimOfOneKeyOnTwoNodes(t *testing.T) {
+	srv := natstest.Start(t)
+	ctx := context.Background()
+	a := join(t, srv.URL(), "a", 3*time.Second)
+	b := join(t, srv.URL(), "b", 3*time.Second)
+	alice := cluster.Claim{Fingerprint: "SHA256:alice"}
+	must(t, a.ClaimNick(ctx, "alice", alice))
+	must(t, b.ClaimNick(ctx, "alice", alice))
+	must(t, b.ClaimNick(ctx, "alice", alice)) // a second device on b
+	if h, alive, err := a.NickHolder(ctx, "alice"); err != nil || !alive || !slices.Equal(h.Nodes, []string{"a", "b"}) {
+		t.Fatalf("alice held by %+v alive %v (%v), want nodes a and b", h, alive, err)
+	}
+	must(t, a.ReleaseNick(ctx, "alice", alice))
+	if err := a.ClaimNick(ctx, "alice", cluster.Claim{Session: 9}); !errors.Is(err, cluster.ErrNickHeld) {
+		t.Fatalf("a guest took alice while her device on b holds it: %v", err)
+	}
+	if h, alive, err := a.NickHolder(ctx, "alice"); err != nil || !alive || !slices.Equal(h.Nodes, []string{"b"}) {
+		t.Fatalf("alice held by %+v alive %v (%v), want node b", h, alive, err)
+	}
+	must(t, b.ReleaseNick(ctx, "alice", alice))
+	must(t, a.ClaimNick(ctx, "alice", cluster.Claim{Session: 9}))
+
+	c, err := cluster.Join(ctx, cluster.Config{URLs: []string{srv.URL()}, NodeID: "c", LeaseTTL: 3 * time.Second})
+	must(t, err)
+	must(t, c.ClaimNick(ctx, "carol", cluster.Claim{Fingerprint: "SHA256:carol"}))
+	must(t, b.ClaimNick(ctx, "carol", cluster.Claim{Fingerprint: "SHA256:carol"}))
+	c.Close()
+	again := join(t, srv.URL(), "c", 3*time.Second) // no session of carol's there
+	if h, alive, err := again.NickHolder(ctx, "carol"); err != nil || !alive || !slices.Equal(h.Nodes, []string{"b"}) {
+		t.Fatalf("carol held by %+v alive %v (%v) once c started again, want node b", h, alive, err)
+	}
 }
 
 // Fifty claims of one nick at once over three nodes: exactly one wins.

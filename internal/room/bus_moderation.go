@@ -27,6 +27,10 @@ type ModerationChange struct {
 	// signed out (its access.SignInID). The store has ended them already.
 	SignOutKey   string `json:"sign_out_key,omitempty"`
 	SignOutLogin string `json:"sign_out_login,omitempty"`
+	// Announce is told to the rooms of AnnounceTo, if connected to the
+	// node (an operator made or unmade).
+	Announce   string `json:"announce,omitempty"`
+	AnnounceTo string `json:"announce_to,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -72,6 +76,13 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	defer cancel()
 	if err := h.access.ReloadModeration(ctx); err != nil {
 		return nil, err
+	}
+	if c.AnnounceTo != "" {
+		if t := h.sessionByNick(c.AnnounceTo); t != nil {
+			for _, r := range t.joinedRooms() {
+				r.publish(h, &Event{Kind: KindNotice, Text: c.Announce})
+			}
+		}
 	}
 	if !c.Ban {
 		return nil, nil

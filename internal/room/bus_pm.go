@@ -53,6 +53,9 @@ type RemotePrivate struct {
 	To      string    `json:"to"`
 	Text    string    `json:"text"`
 	Time    time.Time `json:"time"`
+	// ID, if set: a copy of a message delivered (and stored) on another
+	// node, for the recipient's devices here.
+	ID uint64 `json:"id,omitempty"`
 }
 
 // RemoteDelivered is the other node's answer to a private message it
@@ -127,7 +130,9 @@ func (h *Hub) DeliverRemotePrivate(pm RemotePrivate) (RemoteDelivered, error) {
 		return RemoteDelivered{}, ErrNotElsewhere
 	}
 	ev := &Event{Kind: KindPrivate, From: pm.From, To: to.Nick(), Text: pm.Text, Time: pm.Time, fromKey: pm.FromKey}
-	if h.storePM {
+	if pm.ID != 0 {
+		ev.ID = pm.ID // stored where it was delivered first
+	} else if h.storePM {
 		p := store.Private{From: ev.From, To: ev.To, Text: ev.Text, Time: ev.Time}
 		if err := h.persist("private message", "message not sent: it could not be stored, please try again", func(ctx context.Context) error {
 			return h.store.AppendPrivate(ctx, &p)
@@ -150,6 +155,18 @@ func (h *Hub) DeliverRemotePrivate(pm RemotePrivate) (RemoteDelivered, error) {
 		t.deliver(ev)
 	}
 	return RemoteDelivered{ID: ev.ID, To: ev.To, Away: to.awayReason()}, nil
+}
+
+// copyPrivateElsewhere hands ev, a private message delivered here to a
+// keyed person, to that person's devices on other nodes.
+func (h *Hub) copyPrivateElsewhere(to *Session, ev *Event) {
+	if h.remote == nil || to.fingerprint == "" {
+		return
+	}
+	pm := RemotePrivate{From: ev.From, FromKey: ev.fromKey, To: ev.To, Text: ev.Text, Time: ev.Time, ID: ev.ID}
+	if _, err := h.remote.Private(access.Fold(ev.To), pm); err != nil && !errors.Is(err, ErrNotElsewhere) {
+		h.log.Warn("cluster: private message not copied to other devices", "to", ev.To, "err", err)
+	}
 }
 
 // whoisRemote asks the node holding nick for its /whois; handled is false

@@ -182,6 +182,32 @@ func (r *Room) mergedListLocked() []Member {
 	return out
 }
 
+// mergedKeyedLocked is r's members here and on the other nodes, each
+// once, sorted by key: their keys and, at the same index, their listings.
+// Without other nodes, r's own slices. r.mu must be held.
+func (r *Room) mergedKeyedLocked() (keys []string, listed []Member) {
+	remote := r.remoteOnlyLocked()
+	keys = make([]string, 0, len(r.order)+len(remote))
+	if len(remote) == 0 {
+		for _, m := range r.order {
+			keys = append(keys, m.key)
+		}
+		return keys, r.listed
+	}
+	listed = make([]Member, 0, len(r.order)+len(remote))
+	i, j := 0, 0
+	for i < len(r.order) || j < len(remote) {
+		if j == len(remote) || i < len(r.order) && r.order[i].key <= remote[j].Key {
+			keys, listed = append(keys, r.order[i].key), append(listed, r.listed[i])
+			i++
+			continue
+		}
+		keys, listed = append(keys, remote[j].Key), append(listed, remote[j].Member)
+		j++
+	}
+	return keys, listed
+}
+
 // remoteHasLocked tells whether another node lists key in r. r.mu must be
 // held.
 func (r *Room) remoteHasLocked(key string) bool {

@@ -1,9 +1,12 @@
 package room
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/tertulia/tertulia/internal/access"
 )
 
 // recordedPresence is a Presence that notes which rooms changed and holds
@@ -73,4 +76,75 @@ func TestRemoteMembersListedAndAnnounced(t *testing.T) {
 			t.Fatalf("unexpected %v of %s", ev.Kind, ev.From)
 		}
 	}
+}
+
+// A room big only with the other nodes' members counted is big: /who
+// answers with its first page, the count covers every node, and paging on
+// with the cursor lists every member once, this node's and the others'
+// interleaved in the order of the full list; presence is summed up.
+func TestBigRoomPagesIncludeOtherNodesMembers(t *testing.T) {
+	timers := &fakeTimers{clock: newFakeClock()}
+	h := newTestHub(t, WithClock(timers.clock.Now), WithTimer(timers.After), WithQueueSize(4096),
+		WithPresenceSummaryAbove(10), WithPresence(&recordedPresence{}))
+	obs := connect(t, h, "obs", ViaWeb)
+	var mine []string
+	for i := range 5 {
+		mine = append(mine, connect(t, h, fmt.Sprintf("m%03d", 2*i), ViaWeb).Nick())
+	}
+	var theirs []SharedMember
+	for i := range MembersPageSize + 20 {
+		m := sharedMember(fmt.Sprintf("m%03d", 2*i+1))
+		m.Key = access.Fold(m.Nick) // as nodes share them
+		theirs = append(theirs, m)
+	}
+	drain(obs)
+	h.RemoteMembers(h.lobby, "n1", theirs[:60], "")
+	h.RemoteMembers(h.lobby, "n2", theirs[50:], "") // ten on both nodes
+	timers.Advance(SummaryInterval)
+	joined, count := 0, 0
+	for joined < len(theirs) {
+		switch ev := next(t, obs); ev.Kind {
+		case KindJoin:
+			t.Fatalf("%s's join came one by one in a big room", ev.From)
+		case KindPresence:
+			joined += summaryTotal(ev.Presence.Joined, ev.Presence.JoinedMore)
+			count = ev.Count
+		}
+	}
+	if joined != len(theirs) || count != 1+5+len(theirs) {
+		t.Fatalf("summaries: %d joined, last count %d; want %d joined, count %d", joined, count, len(theirs), 1+5+len(theirs))
+	}
+
+	h.Input(obs, "", "/who")
+	ev := nextKind(t, obs, KindMembers)
+	total := 1 + len(mine) + len(theirs)
+	if !ev.Paged || ev.Count != total || len(ev.Members) != MembersPageSize || ev.Next == "" {
+		t.Fatalf("/who: paged %v, count %d, %d listed, next %q; want a page of %d members", ev.Paged, ev.Count, len(ev.Members), ev.Next, total)
+	}
+	listed := nicksOf(ev.Members)
+	for cursor := ev.Next; cursor != ""; {
+		h.MembersRequest(obs, "lobby", cursor, 7)
+		page := nextKind(t, obs, KindMembers)
+		if page.Count != total {
+			t.Fatalf("page after %q counts %d, want %d", cursor, page.Count, total)
+		}
+		listed = append(listed, nicksOf(page.Members)...)
+		cursor = page.Next
+	}
+	var want []string
+	for _, m := range theirs {
+		want = append(want, m.Nick)
+	}
+	want = sortedByFold(append(append(want, mine...), "obs"))
+	if !slices.Equal(listed, want) {
+		t.Fatalf("pages list\n%v\nwant\n%v", listed, want)
+	}
+}
+
+func nicksOf(members []Member) []string {
+	var out []string
+	for _, m := range members {
+		out = append(out, m.Nick)
+	}
+	return out
 }

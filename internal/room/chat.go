@@ -173,7 +173,21 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 		r.emptySince = h.now()
 	}
 	nick := s.Nick()
-	r.presenceLocked(h, &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}, notePart(nick), gone...)
+	ev := &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}
+	s.mu.Lock()
+	fold := s.fold
+	s.mu.Unlock()
+	if r.remoteHasLocked(fold) {
+		// Still in r through a device on another node: only the
+		// sessions here that left see it.
+		ev.Room, ev.Time = r.name, h.now()
+		for _, o := range gone {
+			o.deliver(ev)
+		}
+		r.sharePresenceLocked(h)
+	} else {
+		r.presenceLocked(h, ev, notePart(nick), gone...)
+	}
 	r.mu.Unlock()
 
 	for _, o := range gone {
@@ -332,6 +346,9 @@ func (h *Hub) privateTo(s, to *Session, text, cid string) (echo *Event, err erro
 		} else {
 			t.deliver(ev)
 		}
+	}
+	if !ignored {
+		h.copyPrivateElsewhere(to, ev)
 	}
 	away := to.awayReason()
 	if to.person != s.person {

@@ -18,7 +18,8 @@ type NickClaims interface {
 }
 
 // NickClaim says who claims a nick: a registered key's person (whose
-// devices share the nick, on any node), or one guest session.
+// devices share the nick, on any node), or one guest session. Both: the
+// session's claim becomes its key's.
 type NickClaim struct {
 	Fingerprint string
 	Session     uint64
@@ -60,6 +61,34 @@ func (h *Hub) claimNick(fold string, claim NickClaim) (held bool, err error) {
 		h.log.Warn("cluster: nick claim failed", "nick", fold, "err", err)
 		return false, refusal(CodeClusterUnavailable, ErrClaimsUnavailable)
 	}
+}
+
+// claimAsKey turns the cluster claim of s's nick, made for its session,
+// into its key's, once its person is known by its key (it registered a
+// nick): the key's devices on other nodes may then share the nick.
+func (h *Hub) claimAsKey(s *Session) {
+	if h.claims == nil {
+		return
+	}
+	h.mu.Lock()
+	p := s.person
+	old, key := p.claim, p.key
+	h.mu.Unlock()
+	if key == "" || old.Fingerprint != "" {
+		return
+	}
+	s.mu.Lock()
+	fold := s.fold
+	s.mu.Unlock()
+	if err := h.claims.ClaimNick(fold, NickClaim{Fingerprint: key, Session: old.Session}); err != nil {
+		// It stays the session's: the key's other devices elsewhere get
+		// another nick until it reconnects.
+		h.log.Warn("cluster: nick claim not moved to the key", "nick", fold, "err", err)
+		return
+	}
+	h.mu.Lock()
+	p.claim = NickClaim{Fingerprint: key}
+	h.mu.Unlock()
 }
 
 func (h *Hub) releaseNick(fold string, claim NickClaim) {

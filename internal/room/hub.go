@@ -676,7 +676,7 @@ func (s *Session) Leave() {
 		s.mu.Unlock()
 		p := s.person
 		p.sessions = slices.DeleteFunc(p.sessions, func(o *Session) bool { return o == s })
-		release := ""
+		release, claim := "", p.claim
 		if len(p.sessions) == 0 {
 			if h.nicks[fold] == p {
 				delete(h.nicks, fold)
@@ -688,7 +688,7 @@ func (s *Session) Leave() {
 		}
 		stopping := h.stopping
 		h.mu.Unlock()
-		h.releaseNick(release, p.claim)
+		h.releaseNick(release, claim)
 		if !stopping { // Shutdown records every key as seen at once
 			h.noteKeySeen(s)
 		}
@@ -983,7 +983,9 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	s.mu.Unlock()
 	// In a cluster the new nick is claimed first (without h.mu: the bus
 	// may be slow); the claim is given back unless the change is made.
+	h.mu.Lock()
 	claim, kept := s.person.claim, false
+	h.mu.Unlock()
 	if h.claims != nil && fold != oldFold {
 		held, err := h.claimNick(fold, claim)
 		if err != nil {

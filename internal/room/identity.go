@@ -128,7 +128,9 @@ func (h *Hub) register(s *Session, nick string) error {
 		return nil
 	}
 	h.registrationChanged(nick)
+	h.moderationChanged(ModerationChange{}) // the other nodes read it
 	h.keyPersonFrom(s)
+	h.claimAsKey(s)
 	h.notice(s, fmt.Sprintf("%s is now registered to your key %s. Nobody else can use it; connect with this key to get it back.", nick, s.fingerprint))
 	return nil
 }
@@ -145,6 +147,7 @@ func (h *Hub) unregister(s *Session, nick string) error {
 		return storeErr(err)
 	}
 	h.registrationChanged(nick)
+	h.moderationChanged(ModerationChange{})
 	h.closeBotsUnder(s.fingerprint, nick)
 	if len(h.NicksOf(s.fingerprint)) == 0 {
 		// No longer known by its key: what it carried between visits goes.

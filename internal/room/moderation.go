@@ -40,31 +40,69 @@ func (h *Hub) connected(nick string) (*Session, error) {
 }
 
 func (h *Hub) setOperator(by *Session, nick string, on bool) error {
-	t, err := h.connected(nick)
-	if err != nil {
-		return err
-	}
-	if t.fingerprint == "" {
-		return userErr("needs_key", t.Nick()+" has no key; operator status is bound to a key")
-	}
-	if on {
-		err = h.access.Grant(t.fingerprint, by.Nick())
+	t := h.sessionByNick(nick)
+	var key string
+	if t != nil {
+		key, nick = t.fingerprint, t.Nick()
 	} else {
-		err = h.access.Revoke(t.fingerprint, by.Nick())
+		// Connected to another node, maybe: its node says its key.
+		got, err, handled := h.keyElsewhere(nick)
+		if !handled {
+			return userErr("no_such_nick", nick+" is not connected")
+		}
+		if err != nil {
+			return err
+		}
+		key = got
+	}
+	if key == "" {
+		return userErr("needs_key", nick+" has no key; operator status is bound to a key")
+	}
+	var err error
+	if on {
+		err = h.access.Grant(key, by.Nick())
+	} else {
+		err = h.access.Revoke(key, by.Nick())
 	}
 	if errors.Is(err, access.ErrAdmin) {
-		return userErr("is_admin", t.Nick()+" is an operator from the admins file; remove the key there")
+		return userErr("is_admin", nick+" is an operator from the admins file; remove the key there")
 	}
 	if err != nil {
 		return storeErr(err)
 	}
-	h.moderationChanged(ModerationChange{})
-	if on {
-		h.announce(by, "op", t, fmt.Sprintf("%s is now an operator (by %s)", t.Nick(), by.Nick()))
-	} else {
-		h.announce(by, "deop", t, fmt.Sprintf("%s is no longer an operator (by %s)", t.Nick(), by.Nick()))
+	text := fmt.Sprintf("%s is now an operator (by %s)", nick, by.Nick())
+	action := "op"
+	if !on {
+		text, action = fmt.Sprintf("%s is no longer an operator (by %s)", nick, by.Nick()), "deop"
+	}
+	// The other nodes reload the operators; the one nick is connected to
+	// tells its rooms there.
+	h.moderationChanged(ModerationChange{By: by.Nick(), AnnounceTo: nick, Announce: text})
+	h.announce(by, action, t, text)
+	if t == nil {
+		h.notice(by, text)
 	}
 	return nil
+}
+
+// keyElsewhere asks the node nick is connected to for its key ("" if it
+// has none); handled is false if nobody holds nick on another node.
+func (h *Hub) keyElsewhere(nick string) (key string, err error, handled bool) {
+	if h.remote == nil || ValidateNick(nick) != nil {
+		return "", nil, false
+	}
+	got, err := h.remote.BanTargets(access.Fold(nick), nick)
+	var ue *UserError
+	switch {
+	case errors.Is(err, ErrNotElsewhere):
+		return "", nil, false
+	case errors.As(err, &ue):
+		return "", ue, true
+	case err != nil:
+		h.log.Warn("cluster: key of a nick not answered", "nick", nick, "err", err)
+		return "", refusal(CodeClusterUnavailable, errors.New("the cluster cannot be reached right now; please try again in a moment")), true
+	}
+	return got.Fingerprint, nil, true
 }
 
 func (h *Hub) kick(by *Session, nick, reason string) error {
@@ -80,6 +118,12 @@ func (h *Hub) kick(by *Session, nick, reason string) error {
 	}
 	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", t.Nick(), "reason", reason)
 	h.closeKicked(t, by.Nick(), reason)
+	if t.fingerprint != "" && h.remote != nil {
+		// The person's devices on other nodes go too.
+		if _, err := h.remote.Kick(access.Fold(nick), RemoteKick{Nick: nick, By: by.Nick(), Reason: reason}); err != nil && !errors.Is(err, ErrNotElsewhere) {
+			h.log.Warn("cluster: kick of other devices not answered", "nick", nick, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -333,6 +377,7 @@ func (h *Hub) setMOTD(by *Session, text string) error {
 	if err := h.access.SetMOTD(text); err != nil {
 		return storeErr(err)
 	}
+	h.moderationChanged(ModerationChange{})
 	h.log.Info("moderation", "by", by.Nick(), "action", "motd", "text", text)
 	h.notice(by, "Message of the day set.")
 	return nil

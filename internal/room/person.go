@@ -34,7 +34,7 @@ type person struct {
 	// a person of one session.
 	key string
 	// claim is how the person claims its nick across a cluster (see
-	// claims.go); set once.
+	// claims.go); under Hub.mu.
 	claim NickClaim
 	// memberMu makes a change of the person's rooms (a join or part,
 	// applied to every session, or a new session taking the person's

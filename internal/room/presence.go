@@ -1,7 +1,7 @@
 package room
 
 import (
-	"slices"
+	"sort"
 	"time"
 )
 
@@ -43,7 +43,12 @@ func WithTimer(after func(time.Duration) <-chan time.Time) Option {
 // its presence is summed up and its member list sent in pages. r.mu must be
 // held.
 func (r *Room) bigLocked(h *Hub) bool {
-	return h.summaryAbove > 0 && len(r.order) > h.summaryAbove
+	if h.summaryAbove <= 0 {
+		return false
+	}
+	// The other nodes' members count too; counting them costs, so only
+	// when this node's alone do not decide.
+	return len(r.order) > h.summaryAbove || len(r.remote) > 0 && r.countLocked() > h.summaryAbove
 }
 
 // summarizingLocked tells whether a presence change of r goes into its
@@ -164,20 +169,22 @@ func noteAway(nick, away string) func(*PresenceSummary) {
 // The cursor is a key, not an offset, so paging on while members join and
 // leave lists each member who stays exactly once. r.mu must be held.
 func (r *Room) membersPageLocked(cursor string, limit int, now time.Time) *Event {
+	n, keyAt, listed := len(r.order), func(i int) string { return r.order[i].key }, r.listed
+	if len(r.remote) > 0 {
+		// The other nodes' members are paged with this node's.
+		var keys []string
+		keys, listed = r.mergedKeyedLocked()
+		n, keyAt = len(keys), func(i int) string { return keys[i] }
+	}
 	start := 0
 	if cursor != "" {
-		start, _ = slices.BinarySearchFunc(r.order, cursor, func(m roomMember, key string) int {
-			if m.key <= key {
-				return -1
-			}
-			return 1
-		})
+		start = sort.Search(n, func(i int) bool { return keyAt(i) > cursor })
 	}
-	end := min(start+limit, len(r.order))
-	ev := &Event{Kind: KindMembers, Room: r.name, Paged: true, Cursor: cursor, Count: len(r.order), Time: now,
-		Members: append(make([]Member, 0, end-start), r.listed[start:end]...)}
-	if end < len(r.order) && end > start {
-		ev.Next = r.order[end-1].key
+	end := min(start+limit, n)
+	ev := &Event{Kind: KindMembers, Room: r.name, Paged: true, Cursor: cursor, Count: n, Time: now,
+		Members: append(make([]Member, 0, end-start), listed[start:end]...)}
+	if end < n && end > start {
+		ev.Next = keyAt(end - 1)
 	}
 	return ev
 }
