@@ -10,6 +10,7 @@ import (
 
 	"github.com/tertulia/tertulia/internal/cluster"
 	"github.com/tertulia/tertulia/internal/health"
+	"github.com/tertulia/tertulia/internal/metrics"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/store"
 )
@@ -37,6 +38,18 @@ func clusterReady(node *cluster.Node) health.Check {
 		}
 		return nil
 	}}
+}
+
+// clusterStats reads the node's bus counters for the metrics.
+func clusterStats(node *cluster.Node) func() metrics.ClusterStats {
+	return func() metrics.ClusterStats {
+		s := node.Stats()
+		return metrics.ClusterStats{
+			Published: s.Published, Received: s.Received, Gaps: s.Gaps,
+			CatchUpEntries: s.CatchUpEntries, CatchUpFailures: s.CatchUpFailures,
+			Disconnects: s.Disconnects, Connected: s.Connected, LeaseHeld: s.LeaseHeld,
+		}
+	}
 }
 
 // clusterBus is the room hub's Bus over a cluster node: entries travel as

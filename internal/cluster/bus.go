@@ -29,7 +29,11 @@ func (n *Node) PublishEntry(e Entry) error {
 	if err != nil {
 		return err
 	}
-	return n.nc.Publish("tertulia.room."+token(e.Room), data)
+	if err := n.nc.Publish("tertulia.room."+token(e.Room), data); err != nil {
+		return err
+	}
+	n.stats.published.Add(1)
+	return nil
 }
 
 // RoomFeed is one room's entries from every node, in the store's order,
@@ -59,6 +63,7 @@ func (n *Node) Follow(room string, last int64, fetch Fetch, deliver func(Entry))
 		if json.Unmarshal(m.Data, &e) != nil || e.Room != room {
 			return
 		}
+		n.stats.received.Add(1)
 		f.offer(e)
 	})
 	if err != nil {
@@ -95,8 +100,14 @@ func (f *RoomFeed) armGapLocked(missing bool) {
 		return
 	}
 	if f.gap == nil {
-		f.gap = time.AfterFunc(gapWait, f.catchUp)
+		f.gap = time.AfterFunc(gapWait, f.fillGap)
 	}
+}
+
+// fillGap reads from the store what the bus has not brought in time.
+func (f *RoomFeed) fillGap() {
+	f.node.stats.gaps.Add(1)
+	f.catchUp()
 }
 
 // catchUp reads from the store what followed the last delivered entry.
@@ -109,6 +120,7 @@ func (f *RoomFeed) catchUp() {
 	fetched, err := f.fetch(ctx, f.room, after)
 	cancel()
 	if err != nil {
+		f.node.stats.catchUpFailures.Add(1)
 		f.node.log.Warn("cluster catch-up failed", "room", f.room, "err", err)
 		return
 	}
@@ -119,7 +131,8 @@ func (f *RoomFeed) catchUp() {
 		return
 	default:
 	}
-	ready, missing := f.order.catchUp(fetched)
+	ready, fromStore, missing := f.order.catchUp(fetched)
+	f.node.stats.catchUpEntries.Add(uint64(fromStore))
 	for _, r := range ready {
 		f.deliver(r)
 	}

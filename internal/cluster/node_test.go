@@ -256,3 +256,43 @@ func TestFeedsAgreeOnOneOrder(t *testing.T) {
 	}
 	_ = feeds
 }
+
+// A node counts the entries it publishes and receives, the gaps it fills
+// from the store and the entries only the store supplied; it shows its
+// lease held and its connection up.
+func TestStatsCountBusAndCatchUp(t *testing.T) {
+	srv := natstest.Start(t)
+	st := &store{rooms: map[string][]cluster.Entry{}}
+	a, b := join(t, srv.URL(), "a", 6*time.Second), join(t, srv.URL(), "b", 6*time.Second)
+	got := make(chan int64, 10)
+	f, err := b.Follow("lobby", 0, st.fetch, func(e cluster.Entry) { got <- e.ID })
+	must(t, err)
+	t.Cleanup(f.Stop)
+	must(t, b.Conn().Flush()) // the server has b's subscription
+
+	must(t, a.PublishEntry(st.commit("lobby", "one")))
+	st.commit("lobby", "two") // its publish is lost
+	must(t, a.PublishEntry(st.commit("lobby", "three")))
+	for _, want := range []int64{1, 2, 3} {
+		select {
+		case id := <-got:
+			if id != want {
+				t.Fatalf("delivered %d, want %d", id, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("entry %d not delivered", want)
+		}
+	}
+	sa, sb := a.Stats(), b.Stats()
+	if sa.Published != 2 || sa.Received != 0 {
+		t.Errorf("publisher: %+v, want 2 published, 0 received (it follows no room)", sa)
+	}
+	if sb.Published != 0 || sb.Received != 2 || sb.Gaps != 1 || sb.CatchUpEntries != 1 || sb.CatchUpFailures != 0 {
+		t.Errorf("follower: %+v, want 2 received, 1 gap filled with 1 entry from the store", sb)
+	}
+	for _, s := range []cluster.Stats{sa, sb} {
+		if !s.Connected || !s.LeaseHeld || s.Disconnects != 0 {
+			t.Errorf("%+v: want connected, lease held, no disconnect", s)
+		}
+	}
+}
