@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/cluster"
@@ -25,8 +26,21 @@ func (a *App) joinCluster(ctx context.Context) (*cluster.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", a.cfg.Cluster)
+	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", redactURLs(ParseList(a.cfg.Cluster)))
 	return node, nil
+}
+
+// redactURLs hides the passwords of NATS URLs (nats://user:password@host),
+// for the log.
+func redactURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = u
+		if p, err := url.Parse(u); err == nil {
+			out[i] = p.Redacted()
+		}
+	}
+	return out
 }
 
 // clusterReady is the "cluster" readiness check: this node holds its
