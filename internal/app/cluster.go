@@ -110,29 +110,22 @@ func messageOf(e cluster.Entry) (store.Message, bool) {
 	return store.Message{ID: e.ID, Prev: e.Prev, Room: e.Room, Kind: p.Kind, From: p.From, Text: p.Text, Time: p.Time}, true
 }
 
-// fetchPage is how many entries one catch-up read takes at a time.
-const fetchPage = 500
-
-// fetch reads every entry of room after the given ID from the store.
-func (b *clusterBus) fetch(ctx context.Context, room string, after int64) ([]cluster.Entry, error) {
-	var out []cluster.Entry
-	for {
-		page, err := b.entries.EntriesAfter(ctx, room, after, fetchPage)
+// fetch reads up to limit of room's entries after the given ID from the
+// store: one page of a catch-up.
+func (b *clusterBus) fetch(ctx context.Context, room string, after int64, limit int) ([]cluster.Entry, error) {
+	page, err := b.entries.EntriesAfter(ctx, room, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cluster.Entry, 0, len(page))
+	for _, m := range page {
+		e, err := entryOf(m)
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range page {
-			e, err := entryOf(m)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, e)
-			after = m.ID
-		}
-		if len(page) < fetchPage {
-			return out, nil
-		}
+		out = append(out, e)
 	}
+	return out, nil
 }
 
 func (b *clusterBus) Follow(roomName string, last int64, deliver func(store.Message)) (room.Feed, error) {

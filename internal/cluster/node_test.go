@@ -188,12 +188,12 @@ func (s *store) commit(room, text string) cluster.Entry {
 	return e
 }
 
-func (s *store) fetch(_ context.Context, room string, after int64) ([]cluster.Entry, error) {
+func (s *store) fetch(_ context.Context, room string, after int64, limit int) ([]cluster.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []cluster.Entry
 	for _, e := range s.rooms[room] {
-		if e.ID > after {
+		if e.ID > after && len(out) < limit {
 			e.Prev = 0
 			out = append(out, e)
 		}
@@ -294,5 +294,63 @@ func TestStatsCountBusAndCatchUp(t *testing.T) {
 		if !s.Connected || !s.LeaseHeld || s.Disconnects != 0 {
 			t.Errorf("%+v: want connected, lease held, no disconnect", s)
 		}
+	}
+}
+
+// A long backlog the bus never brought is read from the store a page at a
+// time, each page delivered before the next is read and without the
+// feed's lock held meanwhile; every entry arrives once, in order.
+func TestCatchUpReadsALongBacklogInPages(t *testing.T) {
+	srv := natstest.Start(t)
+	st := &store{rooms: map[string][]cluster.Entry{}}
+	a, b := join(t, srv.URL(), "a", 6*time.Second), join(t, srv.URL(), "b", 6*time.Second)
+	var (
+		feed    atomic.Pointer[cluster.RoomFeed]
+		limits  []int
+		largest int
+	)
+	fetch := func(ctx context.Context, room string, after int64, limit int) ([]cluster.Entry, error) {
+		if f := feed.Load(); f != nil && f.Last() != after {
+			// Last takes the feed's lock: a catch-up holding it would
+			// never get here.
+			return nil, fmt.Errorf("read after %d, but %d was delivered", after, f.Last())
+		}
+		page, err := st.fetch(ctx, room, after, limit)
+		limits, largest = append(limits, limit), max(largest, len(page))
+		return page, err
+	}
+	delivered := make(chan int64, 2000)
+	f, err := b.Follow("lobby", 0, fetch, func(e cluster.Entry) { delivered <- e.ID })
+	must(t, err)
+	t.Cleanup(f.Stop)
+	feed.Store(f)
+	must(t, b.Conn().Flush())
+
+	const backlog = 1250
+	var last cluster.Entry
+	for i := range backlog {
+		last = st.commit("lobby", fmt.Sprint(i))
+	}
+	must(t, a.PublishEntry(last)) // only the newest arrives: the rest is a gap
+	for want := int64(1); want <= backlog; want++ {
+		select {
+		case id := <-delivered:
+			if id != want {
+				t.Fatalf("delivered %d, want %d", id, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("entry %d not delivered", want)
+		}
+	}
+	select {
+	case id := <-delivered:
+		t.Fatalf("entry %d delivered again", id)
+	default:
+	}
+	if largest > 500 || len(limits) < 1+backlog/500 {
+		t.Fatalf("%d reads with limits %v, the largest %d entries; want pages of at most 500", len(limits), limits, largest)
+	}
+	if s := b.Stats(); s.Gaps != 1 || s.CatchUpEntries != backlog-1 {
+		t.Fatalf("stats %+v: want 1 gap, %d entries from the store", s, backlog-1)
 	}
 }
