@@ -158,6 +158,13 @@ func TestClusterDeployFilesAgree(t *testing.T) {
 	if m := regexp.MustCompile(`check port (\d+)`).FindStringSubmatch(readDeploy(t, "haproxy.cfg")); m == nil || m[1] != "8080" {
 		t.Errorf("haproxy.cfg: health checks on %v, want the nodes' HTTP port 8080", m)
 	}
+	// HAProxy waits for /readyz's answer, which comes within the bound of
+	// each readiness check even when a dependency hangs.
+	if m := regexp.MustCompile(`timeout check (\d+)s`).FindStringSubmatch(readDeploy(t, "haproxy.cfg")); m == nil {
+		t.Error("haproxy.cfg sets no timeout check")
+	} else if d, _ := time.ParseDuration(m[1] + "s"); d <= health.DefaultCheckTimeout {
+		t.Errorf("haproxy.cfg: timeout check %v, want more than /readyz's check bound %v", d, health.DefaultCheckTimeout)
+	}
 
 	// Idle timeouts exceed the keepalives that keep a quiet connection busy.
 	timeouts := []struct {
