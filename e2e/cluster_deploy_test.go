@@ -38,9 +38,12 @@ const clusterDeploy = "../deploy/cluster"
 
 // The addresses the example files use: the balancer and the three nodes
 // (each also a NATS server).
-var exampleNodes = []string{"10.0.0.11", "10.0.0.12", "10.0.0.13"}
+const (
+	exampleBalancer = "10.0.0.10"
+	exampleNodeList = "10.0.0.11 10.0.0.12 10.0.0.13"
+)
 
-const exampleBalancer = "10.0.0.10"
+func exampleNodes() []string { return strings.Fields(exampleNodeList) }
 
 func readDeploy(t testing.TB, name string) string {
 	t.Helper()
@@ -120,18 +123,18 @@ func TestClusterDeployFilesAgree(t *testing.T) {
 	}
 	proxies, err := app.ParseTrustedProxies(flags["trusted-proxies"])
 	must(t, err)
-	if len(proxies) != 1 || !proxies[0].Contains(netip.MustParseAddr(exampleBalancer)) || proxies[0].Contains(netip.MustParseAddr(exampleNodes[0])) {
+	if len(proxies) != 1 || !proxies[0].Contains(netip.MustParseAddr(exampleBalancer)) || proxies[0].Contains(netip.MustParseAddr(exampleNodes()[0])) {
 		t.Errorf("tertulia.env: --trusted-proxies=%q, want the balancer %s alone", flags["trusted-proxies"], exampleBalancer)
 	}
 	if !strings.HasPrefix(flags["store"], "postgres://") {
 		t.Errorf("tertulia.env: --store=%q, want a PostgreSQL URL", flags["store"])
 	}
 	urls := app.ParseList(flags["cluster"])
-	if len(urls) != len(exampleNodes) {
-		t.Errorf("tertulia.env: --cluster lists %d servers, want %d", len(urls), len(exampleNodes))
+	if len(urls) != len(exampleNodes()) {
+		t.Errorf("tertulia.env: --cluster lists %d servers, want %d", len(urls), len(exampleNodes()))
 	}
 	for i, u := range urls {
-		if want := "@" + exampleNodes[i] + ":4222"; !strings.HasPrefix(u, "nats://tertulia:") || !strings.HasSuffix(u, want) {
+		if want := "@" + exampleNodes()[i] + ":4222"; !strings.HasPrefix(u, "nats://tertulia:") || !strings.HasSuffix(u, want) {
 			t.Errorf("tertulia.env: NATS server %q, want nats://tertulia:PASSWORD%s", u, want)
 		}
 	}
@@ -151,8 +154,8 @@ func TestClusterDeployFilesAgree(t *testing.T) {
 			}
 			got = append(got, m[1])
 		}
-		if strings.Join(got, " ") != strings.Join(exampleNodes, " ") {
-			t.Errorf("%s lists %v, want %v", f.file, got, exampleNodes)
+		if strings.Join(got, " ") != exampleNodeList {
+			t.Errorf("%s lists %v, want %s", f.file, got, exampleNodeList)
 		}
 	}
 	if m := regexp.MustCompile(`check port (\d+)`).FindStringSubmatch(readDeploy(t, "haproxy.cfg")); m == nil || m[1] != "8080" {
@@ -291,9 +294,9 @@ func TestClusterSystemdUnits(t *testing.T) {
 	}
 }
 
-// natsServerBinary builds the pinned NATS server (the module go.mod
+// deployNATSServer builds the pinned NATS server (the module go.mod
 // names as a tool) into a temporary folder.
-func natsServerBinary(t *testing.T) string {
+func deployNATSServer(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "nats-server")
 	if out, err := exec.Command("go", "build", "-o", path, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
@@ -307,7 +310,7 @@ func natsServerBinary(t *testing.T) string {
 // run from it (ports and folders moved) form one cluster whose JetStream
 // keeps a three-replica bucket, as the nodes' leases and nicks need.
 func TestClusterNATSConfig(t *testing.T) {
-	bin := natsServerBinary(t)
+	bin := deployNATSServer(t)
 	conf := readDeploy(t, "nats.conf")
 	natsEnv := envFile(readDeploy(t, "nats.env"))
 	for _, k := range []string{"NATS_SERVER_NAME", "NATS_CLIENT_PASSWORD"} {
@@ -461,15 +464,15 @@ func (lc *lineClient) ownAddress(nick string) string {
 	return strings.TrimSpace(addr)
 }
 
-// upstreams rewrites the three server lines of an upstream (re matches one,
+// rewriteUpstream rewrites the three server lines of an upstream (re matches one,
 // its first group the parameters after the address) into one line per
 // address, with the same parameters.
-func upstreams(t *testing.T, name, s, re string, addrs []string) string {
+func rewriteUpstream(t *testing.T, name, s, re string, addrs []string) string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
 	ms := rx.FindAllStringSubmatchIndex(s, -1)
-	if len(ms) != len(exampleNodes) {
-		t.Fatalf("%s: %d matches of %q, want %d", name, len(ms), re, len(exampleNodes))
+	if len(ms) != len(exampleNodes()) {
+		t.Fatalf("%s: %d matches of %q, want %d", name, len(ms), re, len(exampleNodes()))
 	}
 	params := s[ms[0][2]:ms[0][3]]
 	var lines []string
@@ -517,11 +520,11 @@ func startClusterNginx(t *testing.T, nodes []*deployNode) *clusterNginx {
 	web = rewrite(t, webName, web, `/etc/letsencrypt/live/chat\.example\.com/fullchain\.pem`, certFile, 1)
 	web = rewrite(t, webName, web, `/etc/letsencrypt/live/chat\.example\.com/privkey\.pem`, keyFile, 1)
 	web = rewrite(t, webName, web, `root /var/www/html;`, "root "+webroot+";", 1)
-	web = upstreams(t, webName, web, `server 10\.0\.0\.\d+:8080([^;]*);`, httpAddrs)
+	web = rewriteUpstream(t, webName, web, `server 10\.0\.0\.\d+:8080([^;]*);`, httpAddrs)
 	stream := readDeploy(t, streamName)
 	stream = rewrite(t, streamName, stream, `listen 22;`, "listen "+p.SSHAddr+";", 1)
 	stream = rewrite(t, streamName, stream, `(?m)^\s*listen \[::\]:22;\n`, "", 1)
-	stream = upstreams(t, streamName, stream, `server 10\.0\.0\.\d+:2222([^;]*);`, sshAddrs)
+	stream = rewriteUpstream(t, streamName, stream, `server 10\.0\.0\.\d+:2222([^;]*);`, sshAddrs)
 	must(t, os.WriteFile(filepath.Join(dir, webName), []byte(web), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, streamName), []byte(stream), 0o600))
 	for _, d := range []string{"body", "proxy", "fastcgi", "uwsgi", "scgi"} {
@@ -748,8 +751,8 @@ func startClusterHAProxy(t *testing.T, nodes []*deployNode) *clusterHAProxy {
 	// Two descriptors per connection: more than a test process may open.
 	cfg = rewrite(t, name, cfg, `(?m)^\s*maxconn \d+$`, "    maxconn 1000", 1)
 	rx := regexp.MustCompile(`(?m)^\s*server (node-\d) 10\.0\.0\.\d+:2222$`)
-	if got := len(rx.FindAllString(cfg, -1)); got != len(exampleNodes) {
-		t.Fatalf("%s: %d server lines, want %d", name, got, len(exampleNodes))
+	if got := len(rx.FindAllString(cfg, -1)); got != len(exampleNodes()) {
+		t.Fatalf("%s: %d server lines, want %d", name, got, len(exampleNodes()))
 	}
 	var servers []string
 	for _, n := range nodes {
