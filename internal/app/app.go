@@ -196,6 +196,7 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 	}
 	a.probes.addReadyCheck(health.Check{Name: "store", Func: a.store.Ready})
 	if a.node != nil {
+		met.ObserveCluster(clusterStats(a.node))
 		a.probes.addReadyCheck(clusterReady(a.node))
 		// Others may now take this node's nicks: its sessions end.
 		hub := a.hub

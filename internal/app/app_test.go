@@ -167,3 +167,11 @@ func TestProxyProtocolNeedsTrustedProxies(t *testing.T) {
 		t.Fatalf("Validate = %v, want a refusal naming --trusted-proxies", err)
 	}
 }
+
+// The log names the NATS servers a node joined without their passwords.
+func TestRedactURLsHidesPasswords(t *testing.T) {
+	got := strings.Join(redactURLs([]string{"nats://tertulia:s3cret@10.0.0.11:4222", "nats://10.0.0.12:4222"}), " ")
+	if strings.Contains(got, "s3cret") || !strings.Contains(got, "tertulia:") || !strings.Contains(got, "@10.0.0.11:4222") || !strings.Contains(got, "nats://10.0.0.12:4222") {
+		t.Fatalf("redacted: %q", got)
+	}
+}

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/cluster"
 	"github.com/tertulia/tertulia/internal/health"
+	"github.com/tertulia/tertulia/internal/metrics"
 	"github.com/tertulia/tertulia/internal/room"
 	"github.com/tertulia/tertulia/internal/store"
 )
@@ -24,8 +26,21 @@ func (a *App) joinCluster(ctx context.Context) (*cluster.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", a.cfg.Cluster)
+	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", redactURLs(ParseList(a.cfg.Cluster)))
 	return node, nil
+}
+
+// redactURLs hides the passwords of NATS URLs (nats://user:password@host),
+// for the log.
+func redactURLs(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = u
+		if p, err := url.Parse(u); err == nil {
+			out[i] = p.Redacted()
+		}
+	}
+	return out
 }
 
 // clusterReady is the "cluster" readiness check: this node holds its
@@ -37,6 +52,18 @@ func clusterReady(node *cluster.Node) health.Check {
 		}
 		return nil
 	}}
+}
+
+// clusterStats reads the node's bus counters for the metrics.
+func clusterStats(node *cluster.Node) func() metrics.ClusterStats {
+	return func() metrics.ClusterStats {
+		s := node.Stats()
+		return metrics.ClusterStats{
+			Published: s.Published, Received: s.Received, Gaps: s.Gaps,
+			CatchUpEntries: s.CatchUpEntries, CatchUpFailures: s.CatchUpFailures,
+			Disconnects: s.Disconnects, Connected: s.Connected, LeaseHeld: s.LeaseHeld,
+		}
+	}
 }
 
 // clusterBus is the room hub's Bus over a cluster node: entries travel as
@@ -83,29 +110,22 @@ func messageOf(e cluster.Entry) (store.Message, bool) {
 	return store.Message{ID: e.ID, Prev: e.Prev, Room: e.Room, Kind: p.Kind, From: p.From, Text: p.Text, Time: p.Time}, true
 }
 
-// fetchPage is how many entries one catch-up read takes at a time.
-const fetchPage = 500
-
-// fetch reads every entry of room after the given ID from the store.
-func (b *clusterBus) fetch(ctx context.Context, room string, after int64) ([]cluster.Entry, error) {
-	var out []cluster.Entry
-	for {
-		page, err := b.entries.EntriesAfter(ctx, room, after, fetchPage)
+// fetch reads up to limit of room's entries after the given ID from the
+// store: one page of a catch-up.
+func (b *clusterBus) fetch(ctx context.Context, room string, after int64, limit int) ([]cluster.Entry, error) {
+	page, err := b.entries.EntriesAfter(ctx, room, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cluster.Entry, 0, len(page))
+	for _, m := range page {
+		e, err := entryOf(m)
 		if err != nil {
 			return nil, err
 		}
-		for _, m := range page {
-			e, err := entryOf(m)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, e)
-			after = m.ID
-		}
-		if len(page) < fetchPage {
-			return out, nil
-		}
+		out = append(out, e)
 	}
+	return out, nil
 }
 
 func (b *clusterBus) Follow(roomName string, last int64, deliver func(store.Message)) (room.Feed, error) {

@@ -18,9 +18,15 @@ const (
 	checkEvery = 10 * time.Second
 )
 
-// Fetch reads a room's entries with ID > after from the store, oldest
-// first (Prev unset: the order fills it in).
-type Fetch func(ctx context.Context, room string, after int64) ([]Entry, error)
+// Fetch reads up to limit of a room's entries with ID > after from the
+// store, oldest first (Prev unset: the order fills it in).
+type Fetch func(ctx context.Context, room string, after int64, limit int) ([]Entry, error)
+
+// catchUpPage is how many entries one store read of a catch-up takes. A
+// long backlog (a node back after a long cut from the bus) is read and
+// delivered a page at a time, so neither the memory it takes nor the time
+// the feed's lock is held grows with it.
+const catchUpPage = 500
 
 // PublishEntry sends a stored entry to every node serving its room. The
 // bus is at most once; the receivers fill what it loses from the store.
@@ -29,7 +35,11 @@ func (n *Node) PublishEntry(e Entry) error {
 	if err != nil {
 		return err
 	}
-	return n.nc.Publish("tertulia.room."+token(e.Room), data)
+	if err := n.nc.Publish("tertulia.room."+token(e.Room), data); err != nil {
+		return err
+	}
+	n.stats.published.Add(1)
+	return nil
 }
 
 // RoomFeed is one room's entries from every node, in the store's order,
@@ -40,6 +50,10 @@ type RoomFeed struct {
 	fetch   Fetch
 	deliver func(Entry)
 	sub     *nats.Subscription
+
+	// catchingUp serialises catch-ups (the gap timer, the periodic check,
+	// the first one): one reads the backlog, the next finds it read.
+	catchingUp sync.Mutex
 
 	mu      sync.Mutex
 	order   *roomOrder
@@ -59,6 +73,7 @@ func (n *Node) Follow(room string, last int64, fetch Fetch, deliver func(Entry))
 		if json.Unmarshal(m.Data, &e) != nil || e.Room != room {
 			return
 		}
+		n.stats.received.Add(1)
 		f.offer(e)
 	})
 	if err != nil {
@@ -95,35 +110,64 @@ func (f *RoomFeed) armGapLocked(missing bool) {
 		return
 	}
 	if f.gap == nil {
-		f.gap = time.AfterFunc(gapWait, f.catchUp)
+		f.gap = time.AfterFunc(gapWait, f.fillGap)
 	}
 }
 
-// catchUp reads from the store what followed the last delivered entry.
+// fillGap reads from the store what the bus has not brought in time.
+func (f *RoomFeed) fillGap() {
+	f.node.stats.gaps.Add(1)
+	f.catchUp()
+}
+
+// catchUp reads from the store what followed the last delivered entry, a
+// page at a time, delivering each page before reading the next; the feed's
+// lock is not held while the store is read.
 func (f *RoomFeed) catchUp() {
+	f.catchingUp.Lock()
+	defer f.catchingUp.Unlock()
 	f.mu.Lock()
 	f.gap = nil
-	after := f.order.Last()
 	f.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	fetched, err := f.fetch(ctx, f.room, after)
-	cancel()
-	if err != nil {
-		f.node.log.Warn("cluster catch-up failed", "room", f.room, "err", err)
-		return
+	for {
+		f.mu.Lock()
+		after := f.order.Last()
+		f.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		page, err := f.fetch(ctx, f.room, after, catchUpPage)
+		cancel()
+		if err != nil {
+			f.node.stats.catchUpFailures.Add(1)
+			f.node.log.Warn("cluster catch-up failed", "room", f.room, "err", err)
+			return
+		}
+		if !f.deliverPage(page, after) {
+			return
+		}
 	}
+}
+
+// deliverPage delivers what a page read after the given ID makes ready, and
+// says whether there may be more to read: the page was full and moved the
+// room on.
+func (f *RoomFeed) deliverPage(page []Entry, after int64) (more bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	select {
 	case <-f.stopped:
-		return
+		return false
 	default:
 	}
-	ready, missing := f.order.catchUp(fetched)
+	ready, fromStore, missing := f.order.catchUp(page)
+	f.node.stats.catchUpEntries.Add(uint64(fromStore))
 	for _, r := range ready {
 		f.deliver(r)
 	}
+	if len(page) == catchUpPage && f.order.Last() > after {
+		return true
+	}
 	f.armGapLocked(missing)
+	return false
 }
 
 func (f *RoomFeed) checkLoop() {

@@ -64,6 +64,7 @@ type Node struct {
 	js    jetstream.JetStream
 	nodes jetstream.KeyValue
 	nicks jetstream.KeyValue
+	stats *nodeStats
 
 	mu      sync.Mutex
 	renewed time.Time // the last successful lease renewal
@@ -95,15 +96,17 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	stats := &nodeStats{}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
 		nats.Name("tertulia "+cfg.NodeID),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(false))
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { stats.disconnects.Add(1) }))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), nc: nc, stop: make(chan struct{}), done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), nc: nc, stats: stats, stop: make(chan struct{}), done: make(chan struct{})}
 	if err := n.open(ctx); err != nil {
 		nc.Close()
 		return nil, err

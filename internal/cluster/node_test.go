@@ -226,12 +226,12 @@ func (s *store) commit(room, text string) cluster.Entry {
 	return e
 }
 
-func (s *store) fetch(_ context.Context, room string, after int64) ([]cluster.Entry, error) {
+func (s *store) fetch(_ context.Context, room string, after int64, limit int) ([]cluster.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []cluster.Entry
 	for _, e := range s.rooms[room] {
-		if e.ID > after {
+		if e.ID > after && len(out) < limit {
 			e.Prev = 0
 			out = append(out, e)
 		}
@@ -293,4 +293,102 @@ func TestFeedsAgreeOnOneOrder(t *testing.T) {
 		}
 	}
 	_ = feeds
+}
+
+// A node counts the entries it publishes and receives, the gaps it fills
+// from the store and the entries only the store supplied; it shows its
+// lease held and its connection up.
+func TestStatsCountBusAndCatchUp(t *testing.T) {
+	srv := natstest.Start(t)
+	st := &store{rooms: map[string][]cluster.Entry{}}
+	a, b := join(t, srv.URL(), "a", 6*time.Second), join(t, srv.URL(), "b", 6*time.Second)
+	got := make(chan int64, 10)
+	f, err := b.Follow("lobby", 0, st.fetch, func(e cluster.Entry) { got <- e.ID })
+	must(t, err)
+	t.Cleanup(f.Stop)
+	must(t, b.Conn().Flush()) // the server has b's subscription
+
+	must(t, a.PublishEntry(st.commit("lobby", "one")))
+	st.commit("lobby", "two") // its publish is lost
+	must(t, a.PublishEntry(st.commit("lobby", "three")))
+	for _, want := range []int64{1, 2, 3} {
+		select {
+		case id := <-got:
+			if id != want {
+				t.Fatalf("delivered %d, want %d", id, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("entry %d not delivered", want)
+		}
+	}
+	sa, sb := a.Stats(), b.Stats()
+	if sa.Published != 2 || sa.Received != 0 {
+		t.Errorf("publisher: %+v, want 2 published, 0 received (it follows no room)", sa)
+	}
+	if sb.Published != 0 || sb.Received != 2 || sb.Gaps != 1 || sb.CatchUpEntries != 1 || sb.CatchUpFailures != 0 {
+		t.Errorf("follower: %+v, want 2 received, 1 gap filled with 1 entry from the store", sb)
+	}
+	for _, s := range []cluster.Stats{sa, sb} {
+		if !s.Connected || !s.LeaseHeld || s.Disconnects != 0 {
+			t.Errorf("%+v: want connected, lease held, no disconnect", s)
+		}
+	}
+}
+
+// A long backlog the bus never brought is read from the store a page at a
+// time, each page delivered before the next is read and without the
+// feed's lock held meanwhile; every entry arrives once, in order.
+func TestCatchUpReadsALongBacklogInPages(t *testing.T) {
+	srv := natstest.Start(t)
+	st := &store{rooms: map[string][]cluster.Entry{}}
+	a, b := join(t, srv.URL(), "a", 6*time.Second), join(t, srv.URL(), "b", 6*time.Second)
+	var (
+		feed    atomic.Pointer[cluster.RoomFeed]
+		limits  []int
+		largest int
+	)
+	fetch := func(ctx context.Context, room string, after int64, limit int) ([]cluster.Entry, error) {
+		if f := feed.Load(); f != nil && f.Last() != after {
+			// Last takes the feed's lock: a catch-up holding it would
+			// never get here.
+			return nil, fmt.Errorf("read after %d, but %d was delivered", after, f.Last())
+		}
+		page, err := st.fetch(ctx, room, after, limit)
+		limits, largest = append(limits, limit), max(largest, len(page))
+		return page, err
+	}
+	delivered := make(chan int64, 2000)
+	f, err := b.Follow("lobby", 0, fetch, func(e cluster.Entry) { delivered <- e.ID })
+	must(t, err)
+	t.Cleanup(f.Stop)
+	feed.Store(f)
+	must(t, b.Conn().Flush())
+
+	const backlog = 1250
+	var last cluster.Entry
+	for i := range backlog {
+		last = st.commit("lobby", fmt.Sprint(i))
+	}
+	must(t, a.PublishEntry(last)) // only the newest arrives: the rest is a gap
+	for want := int64(1); want <= backlog; want++ {
+		select {
+		case id := <-delivered:
+			if id != want {
+				t.Fatalf("delivered %d, want %d", id, want)
+			}
+		case <-time.After(wait):
+			t.Fatalf("entry %d not delivered", want)
+		}
+	}
+	select {
+	case id := <-delivered:
+		t.Fatalf("entry %d delivered again", id)
+	default:
+	}
+	if largest > 500 || len(limits) < 1+backlog/500 {
+		t.Fatalf("%d reads with limits %v, the largest %d entries; want pages of at most 500", len(limits), limits, largest)
+	}
+	if s := b.Stats(); s.Gaps != 1 || s.CatchUpEntries != backlog-1 {
+		t.Fatalf("stats %+v: want 1 gap, %d entries from the store", s, backlog-1)
+	}
 }

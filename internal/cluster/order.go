@@ -65,8 +65,10 @@ func (o *roomOrder) offer(e Entry) (ready []Entry, missing bool) {
 func (o *roomOrder) Last() int64 { return o.last }
 
 // catchUp offers entries read from the store after Last, oldest first,
-// chaining them as the store holds them.
-func (o *roomOrder) catchUp(fetched []Entry) (ready []Entry, missing bool) {
+// chaining them as the store holds them. fromStore counts the ready entries
+// that only the store supplied (the bus had not brought them); the others
+// were held, waiting for them.
+func (o *roomOrder) catchUp(fetched []Entry) (ready []Entry, fromStore int, missing bool) {
 	prev := o.last
 	for _, e := range fetched {
 		if e.ID <= prev {
@@ -75,8 +77,11 @@ func (o *roomOrder) catchUp(fetched []Entry) (ready []Entry, missing bool) {
 		e.Prev = prev
 		prev = e.ID
 		r, m := o.offer(e)
+		if len(r) > 0 && r[0].ID == e.ID {
+			fromStore++
+		}
 		ready = append(ready, r...)
 		missing = m
 	}
-	return ready, missing
+	return ready, fromStore, missing
 }

@@ -60,15 +60,16 @@ func TestOrderHoldsUntilTheGapFills(t *testing.T) {
 }
 
 // A lost entry is filled from the store; what the bus brought meanwhile is
-// delivered after it, once.
+// delivered after it, once. Only the lost one counts as supplied by the
+// store.
 func TestOrderCatchesUpFromTheStore(t *testing.T) {
 	o := newRoomOrder(3)
 	es := chain(3, 7, 8, 9)
 	o.offer(es[2]) // 8 (7 was lost)
 	o.offer(es[3]) // 9
-	r, missing := o.catchUp([]Entry{{ID: 7}, {ID: 8}, {ID: 9}})
-	if ids(r) != "[7 8 9]" || missing {
-		t.Fatalf("caught up %s, missing %v", ids(r), missing)
+	r, fromStore, missing := o.catchUp([]Entry{{ID: 7}, {ID: 8}, {ID: 9}})
+	if ids(r) != "[7 8 9]" || missing || fromStore != 1 {
+		t.Fatalf("caught up %s, %d from the store, missing %v", ids(r), fromStore, missing)
 	}
 	if r, _ := o.offer(es[3]); len(r) != 0 {
 		t.Fatalf("9 again delivered %s", ids(r))

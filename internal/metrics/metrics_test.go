@@ -184,3 +184,40 @@ func TestUnknownFrontEnd(t *testing.T) {
 		}
 	}
 }
+
+// A cluster node's series read its counters at each scrape.
+func TestClusterSeries(t *testing.T) {
+	m := New()
+	if got, _ := scrape(t, m); func() bool { _, ok := got["tertulia_cluster_lease_held"]; return ok }() {
+		t.Fatal("a single node shows cluster series")
+	}
+	var mu sync.Mutex
+	stats := ClusterStats{Published: 3, Received: 5, Gaps: 1, CatchUpEntries: 2, CatchUpFailures: 4, Disconnects: 6, Connected: true, LeaseHeld: true}
+	m.ObserveCluster(func() ClusterStats {
+		mu.Lock()
+		defer mu.Unlock()
+		return stats
+	})
+	got, body := scrape(t, m)
+	for series, want := range map[string]float64{
+		"tertulia_cluster_published_total": 3, "tertulia_cluster_received_total": 5, "tertulia_cluster_gaps_total": 1,
+		"tertulia_cluster_catchup_entries_total": 2, "tertulia_cluster_catchup_failures_total": 4,
+		"tertulia_cluster_bus_disconnects_total": 6, "tertulia_cluster_bus_connected": 1, "tertulia_cluster_lease_held": 1,
+	} {
+		if v, ok := got[series]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v\n%s", series, v, ok, want, body)
+		}
+	}
+	for _, typ := range []string{"# TYPE tertulia_cluster_gaps_total counter", "# TYPE tertulia_cluster_lease_held gauge"} {
+		if !strings.Contains(body, typ) {
+			t.Errorf("exposition lacks %q", typ)
+		}
+	}
+	mu.Lock()
+	stats.Published, stats.LeaseHeld, stats.Connected = 4, false, false
+	mu.Unlock()
+	got, _ = scrape(t, m)
+	if got["tertulia_cluster_published_total"] != 4 || got["tertulia_cluster_lease_held"] != 0 || got["tertulia_cluster_bus_connected"] != 0 {
+		t.Errorf("after a change: %v", got)
+	}
+}
