@@ -20,11 +20,11 @@ func (a *App) joinCluster(ctx context.Context) (*cluster.Node, error) {
 	if a.cfg.Cluster == "" {
 		return nil, nil
 	}
-	node, err := cluster.Join(ctx, cluster.Config{URLs: ParseList(a.cfg.Cluster), NodeID: a.cfg.NodeID, Log: a.log})
+	node, err := cluster.Join(ctx, cluster.Config{URLs: ParseList(a.cfg.Cluster), NodeID: a.cfg.NodeID, Replicas: a.cfg.Replicas(), Log: a.log})
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", a.cfg.Cluster)
+	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", a.cfg.Cluster, "replicas", a.cfg.Replicas())
 	return node, nil
 }
 
