@@ -118,6 +118,43 @@ func (n *Node) NickHolder(ctx context.Context, fold string) (Claim, bool, error)
 	return held, alive, nil
 }
 
+// dropOwnClaims deletes every nick claim this node holds. Only for when it
+// has no session: at join, and when it takes its lease again after a
+// fence (which closed them all).
+func (n *Node) dropOwnClaims(ctx context.Context) error {
+	keys, err := n.nicks.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	}
+	if err != nil {
+		return unavailable(err)
+	}
+	var own []jetstream.KeyValueEntry
+	for key := range keys.Keys() {
+		cur, err := n.nicks.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			_ = keys.Stop()
+			return unavailable(err)
+		}
+		var held Claim
+		if json.Unmarshal(cur.Value(), &held) == nil && held.Node == n.cfg.NodeID {
+			own = append(own, cur)
+		}
+	}
+	for _, cur := range own {
+		if err := n.nicks.Delete(ctx, cur.Key(), jetstream.LastRevision(cur.Revision())); err != nil && !isRevisionMismatch(err) {
+			return unavailable(err)
+		}
+	}
+	if len(own) > 0 {
+		n.log.Info("cluster: dropped the nick claims of sessions gone", "claims", len(own))
+	}
+	return nil
+}
+
 func isRevisionMismatch(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)

@@ -137,6 +137,11 @@ func (n *Node) open(ctx context.Context) error {
 		}
 		return fmt.Errorf("cluster: lease: %w", err)
 	}
+	// A node that starts again under its id (after a crash) has none of
+	// its old sessions: their claims would keep those nicks from everyone.
+	if err := n.dropOwnClaims(ctx); err != nil {
+		return fmt.Errorf("cluster: nick claims of a previous run: %w", err)
+	}
 	n.mu.Lock()
 	n.renewed = n.cfg.Now()
 	n.mu.Unlock()
@@ -204,9 +209,22 @@ func (n *Node) keepLease() {
 			continue
 		}
 		n.mu.Lock()
-		if n.fenced {
+		fenced := n.fenced
+		n.mu.Unlock()
+		if fenced {
+			// The fence closed every session of this node, but the bus may
+			// not have taken their releases: once this node is live again
+			// those claims would hold their nicks for good.
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
+			err := n.dropOwnClaims(ctx)
+			cancel()
+			if err != nil {
+				n.log.Warn("cluster: dropping the nick claims of closed sessions failed", "err", err)
+				continue
+			}
 			n.log.Info("cluster lease taken again")
 		}
+		n.mu.Lock()
 		n.fenced, n.renewed = false, n.cfg.Now()
 		n.mu.Unlock()
 	}
