@@ -33,7 +33,7 @@ type Config struct {
 	// NodeID names this node; unique in the cluster.
 	NodeID string
 	// LeaseTTL is how long a node that stops renewing its lease is still
-	// taken as alive (default 6 s). It renews every third of it and fences
+	// taken as alive (default 5 s). It renews every third of it and fences
 	// itself (Live reports false) after two thirds without a renewal.
 	LeaseTTL time.Duration
 	// Replicas of the key-value buckets: 1 with one NATS server, 3 in a
@@ -44,8 +44,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DefaultLeaseTTL is Config.LeaseTTL's default.
-const DefaultLeaseTTL = 6 * time.Second
+// DefaultLeaseTTL is Config.LeaseTTL's default: a dead node's members
+// must be seen to leave everywhere within 6 s of its death, which comes up
+// to a renewal period (a third of the TTL) after its last renewal, and
+// the bucket takes a moment to expire the key.
+const DefaultLeaseTTL = 5 * time.Second
 
 // Errors.
 var (
