@@ -122,26 +122,30 @@ func (n *Node) NickHolder(ctx context.Context, fold string) (Claim, bool, error)
 // has no session: at join, and when it takes its lease again after a
 // fence (which closed them all).
 func (n *Node) dropOwnClaims(ctx context.Context) error {
-	keys, err := n.nicks.ListKeys(ctx)
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil
-	}
+	// One watcher reads every claim (a Get per key would be a round trip
+	// per connected nick in the cluster).
+	w, err := n.nicks.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return unavailable(err)
 	}
+	defer func() { _ = w.Stop() }()
 	var own []jetstream.KeyValueEntry
-	for key := range keys.Keys() {
-		cur, err := n.nicks.Get(ctx, key)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue
-		}
-		if err != nil {
-			_ = keys.Stop()
-			return unavailable(err)
-		}
-		var held Claim
-		if json.Unmarshal(cur.Value(), &held) == nil && held.Node == n.cfg.NodeID {
-			own = append(own, cur)
+	for read := false; !read; {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return unavailable(ctx.Err())
+			}
+			if e == nil { // every current claim has been read
+				read = true
+				continue
+			}
+			var held Claim
+			if json.Unmarshal(e.Value(), &held) == nil && held.Node == n.cfg.NodeID {
+				own = append(own, e)
+			}
+		case <-ctx.Done():
+			return unavailable(ctx.Err())
 		}
 	}
 	for _, cur := range own {

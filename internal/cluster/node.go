@@ -218,7 +218,8 @@ func (n *Node) keepLease() {
 			// The fence closed every session of this node, but the bus may
 			// not have taken their releases: once this node is live again
 			// those claims would hold their nicks for good.
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
+			// The lease was just renewed: this may take up to half of it.
+			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/2)
 			err := n.dropOwnClaims(ctx)
 			cancel()
 			if err != nil {
