@@ -661,7 +661,7 @@ func TestClusterOfProcesses(t *testing.T) {
 	})
 
 	t.Run("node stopped for 15 s", func(t *testing.T) {
-		c.stoppedNode(t, webs)
+		c.stoppedNode(t, webs, lines)
 	})
 
 	t.Run("NATS server leading the buckets killed", func(t *testing.T) {
@@ -955,7 +955,7 @@ func (c *procCluster) natsFailover(t *testing.T) {
 // see its members leave and give their nicks away; when it resumes it
 // closes its clients rather than hold those nicks too, and serves them
 // again.
-func (c *procCluster) stoppedNode(t *testing.T, webs []*wsClient) {
+func (c *procCluster) stoppedNode(t *testing.T, webs []*wsClient, lines []*lineClient) {
 	stopped := c.nodes[1]
 	must(t, stopped.cmd.Process.Signal(syscall.SIGSTOP))
 	resumeAt := time.Now().Add(15 * time.Second)
@@ -964,8 +964,21 @@ func (c *procCluster) stoppedNode(t *testing.T, webs []*wsClient) {
 	webs[0].expect("wtwo leaves with the stopped node", func(f frame) bool {
 		return f.Type == "part" && f.Room == "lobby" && f.Nick == "wtwo"
 	})
-	// Someone else takes wtwo's nick on node 1 while node 2 is stopped.
+	// Someone else takes wtwo's nick on node 1 while node 2 is stopped;
+	// node 3 sees one wtwo.
 	other := joinWS(t, c.nodes[0].HTTPAddr, "wtwo")
+	// (Directly: nginx may still count node 3, started again, as down
+	// and send the client to a backup, which may be the stopped node.)
+	onThree := joinWS(t, c.nodes[2].HTTPAddr, "watchthree")
+	oneWtwo := func(when string) {
+		t.Helper()
+		onThree.say("/whois wtwo")
+		f := onThree.expect("whois", func(f frame) bool { return f.Type == "notice" && strings.HasPrefix(f.Text, "wtwo ") })
+		if n := strings.Count(f.Text, "connected since"); n != 1 {
+			t.Fatalf("/whois wtwo on node 3 %s: %d sessions: %q", when, n, f.Text)
+		}
+	}
+	oneWtwo("while node 2 is stopped")
 	// The stopped node's client says something it cannot say once the
 	// nick is someone else's.
 	webs[1].say("stale.wtwo.0")
@@ -978,6 +991,7 @@ func (c *procCluster) stoppedNode(t *testing.T, webs []*wsClient) {
 		t.Fatalf("the stopped node's client closed with %v, want cluster connection lost", err)
 	}
 	t.Logf("the resumed node closed its client %v after SIGCONT", took)
+	lineClosed(t, lines[1], "the stopped node's SSH client after SIGCONT")
 	// Nothing was said under the nick held on node 1 by its old holder:
 	// a message sent after the close arrives with nothing of it before.
 	webs[0].say("after.wone.0")
@@ -987,10 +1001,7 @@ func (c *procCluster) stoppedNode(t *testing.T, webs []*wsClient) {
 	if f.Text != "after.wone.0" {
 		t.Fatalf("a message from the stopped node's old wtwo reached node 1 while another held the nick: %+v", f.Frame)
 	}
-	other.say("/whois wtwo")
-	if f := other.expect("whois", func(f frame) bool { return f.Type == "notice" && strings.HasPrefix(f.Text, "wtwo ") }); strings.Count(f.Text, "connected since") != 1 {
-		t.Fatalf("/whois wtwo: %q", f.Text)
-	}
+	oneWtwo("once node 2 resumed")
 	// The old wtwo comes back (to node 2 again) once the nick is free.
 	other.conn.Close()
 	webs[0].expect("the other wtwo leaves", func(f frame) bool { return f.Type == "part" && f.Nick == "wtwo" })
@@ -999,6 +1010,7 @@ func (c *procCluster) stoppedNode(t *testing.T, webs []*wsClient) {
 		if f.Type == "welcome" {
 			wc.say("back.wtwo.0")
 			webs[0].expect("wtwo back", isMessage("wtwo", "back.wtwo.0"))
+			webs[1] = wc
 			break
 		}
 		// The resumed node refuses until it holds its lease again.
@@ -1007,4 +1019,5 @@ func (c *procCluster) stoppedNode(t *testing.T, webs []*wsClient) {
 		}
 		wc.conn.Close()
 	}
+	lines[1] = c.ssh(25, "ltwo")
 }
