@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +101,7 @@ cluster { name: tertulia-e2e, listen: %s, routes: [%s] }
 		t.Cleanup(func() {
 			_ = cmd.Process.Kill()
 			<-s.exited
+			logTailIfFailed(t, name, logFile.Name())
 		})
 		servers = append(servers, s)
 	}
@@ -127,6 +129,17 @@ cluster { name: tertulia-e2e, listen: %s, routes: [%s] }
 		}
 	}
 	return servers
+}
+
+// logTailIfFailed shows the end of a helper process's log when the test
+// failed (the log goes with the test's temporary folder).
+func logTailIfFailed(t *testing.T, name, path string) {
+	if !t.Failed() {
+		return
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	t.Logf("the last lines of %s's log:\n%s", name, strings.Join(lines[max(0, len(lines)-40):], "\n"))
 }
 
 func natsURLs(servers []*natsProc) string {
@@ -261,6 +274,7 @@ stream {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
+		logTailIfFailed(t, "nginx", logFile.Name())
 	})
 	// nginx binds before it logs anything useful; a connection accepted by
 	// both listeners says it is serving.
@@ -401,9 +415,7 @@ func checkOnceInOrder(t *testing.T, who string, texts []string) {
 		}
 		seen[s] = true
 		m := markerRx.FindStringSubmatch(s)
-		var num int
-		fmt.Sscan(m[3], &num)
-		if num != next[m[2]] {
+		if num, _ := strconv.Atoi(m[3]); num != next[m[2]] {
 			t.Fatalf("%s: %q, want number %d from %s", who, s, next[m[2]], m[2])
 		}
 		next[m[2]]++
@@ -473,6 +485,10 @@ func TestClusterOfProcesses(t *testing.T) {
 		founder.say(text)
 		founder.expect("echo", isMessage("founder", text))
 	}
+	founder.say("/join #archive")
+	founder.expect("#archive history", func(f frame) bool { return f.Type == "history" && f.Room == "archive" })
+	founder.sendJSON(map[string]string{"type": "say", "room": "archive", "text": "kept in a room of its own"})
+	founder.expect("echo", isMessage("founder", "kept in a room of its own"))
 	singleHistory := messageIDs(historyAll(t, founder, "lobby"))
 	must(t, single.stop(syscall.SIGTERM))
 	store := postgresDatabase(t)
@@ -498,6 +514,13 @@ func TestClusterOfProcesses(t *testing.T) {
 			if got := messageIDs(historyAll(t, wc, "lobby")); !slices.Equal(got, singleHistory) {
 				t.Fatalf("node %d's lobby history: %q, want the single node's %q", i+1, got, singleHistory)
 			}
+			reader := joinWS(t, c.nodes[i].HTTPAddr, fmt.Sprintf("reader%d", i+1))
+			reader.say("/join #archive")
+			h := reader.expect("#archive history", func(f frame) bool { return f.Type == "history" && f.Room == "archive" })
+			if !strings.Contains(string(h.Raw), `"kept in a room of its own"`) {
+				t.Fatalf("node %d's #archive history: %s", i+1, h.Raw)
+			}
+			reader.conn.Close()
 		}
 	})
 
