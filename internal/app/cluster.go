@@ -120,6 +120,9 @@ func (b *clusterBus) Follow(roomName string, last int64, deliver func(store.Mess
 	return clusterFeed{f}, nil
 }
 
+// Live: the hub stores no message while this node has lost its lease.
+func (b *clusterBus) Live() bool { return b.node.Live() }
+
 func (b *clusterBus) Publish(m store.Message) error {
 	e, err := entryOf(m)
 	if err != nil {
