@@ -471,12 +471,14 @@ func messageIDs(fs []frame) []string {
 // served by every node; SSH line-mode, terminal and websocket clients on
 // every node see one order with senders on every node; a ban reaches
 // another node within a second and a private message crosses nodes; one
-// nick asked for by 50 connections at once goes to one; the NATS server
-// leading the cluster's buckets is killed and delivery resumes within
-// 10 s with nothing lost or doubled; a node is killed and its members part
-// everywhere within 6 s and come back through nginx to a complete history
-// under their nicks; a node is stopped for 15 s and nobody holds a nick
-// twice, its clients are closed when it resumes and can come back.
+// nick asked for by 50 connections at once goes to one; a node is killed
+// and its members part everywhere within 6 s and come back through nginx
+// to a complete history under their nicks; a node is stopped for 15 s and
+// nobody holds a nick twice, its clients are closed when it resumes and
+// can come back; the NATS server leading the leases' bucket is killed and
+// delivery resumes within 10 s with nothing lost or doubled (the nodes
+// lose their leases while JetStream elects a new leader, so their users
+// connect again and catch up, as the page does).
 func TestClusterOfProcesses(t *testing.T) {
 	// A single node's SQLite history, migrated into the cluster's store.
 	single := startProcess(t, t.TempDir())
