@@ -496,7 +496,7 @@ type clusterNginx struct {
 	Roots              *x509.CertPool
 }
 
-func startClusterNginx(t *testing.T, nodes []*deployNode) *clusterNginx {
+func startDeployNginx(t *testing.T, nodes []*deployNode) *clusterNginx {
 	t.Helper()
 	bin := nginxPath(t)
 	if _, err := os.Stat(ngxStreamModule); err != nil {
@@ -656,7 +656,7 @@ func addressPerNode(t *testing.T, nodes []*deployNode, reach func(from string, i
 // had reach the other one.
 func TestClusterThroughNginx(t *testing.T) {
 	nodes := deployNodes(t, 2)
-	ngx := startClusterNginx(t, nodes)
+	ngx := startDeployNginx(t, nodes)
 
 	web := addressPerNode(t, nodes, func(from string, i int) string {
 		node, wc := ngx.webNode(t, from, fmt.Sprintf("w%d", i))

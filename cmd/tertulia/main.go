@@ -83,6 +83,7 @@ func bindFlags(fs *flag.FlagSet, cfg *app.Config) *textFlags {
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "where rooms, history and identities are kept: empty for the embedded SQLite database in --data, or a PostgreSQL URL (postgres://user:password@host/db)")
 	fs.StringVar(&cfg.Cluster, "cluster", cfg.Cluster, "comma-separated NATS servers (nats://a:4222,nats://b:4222) through which several nodes sharing one --store postgres://… share their rooms (partial: see README); empty: a single node")
 	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "this node's name in the --cluster, unique among the nodes (letters, digits, '-' and '_'; default: the host name)")
+	fs.IntVar(&cfg.ClusterReplicas, "cluster-replicas", cfg.ClusterReplicas, "NATS servers keeping a copy of each of the --cluster's key-value buckets (node leases, nick claims, presence), 1 to 5; 0: 3 when --cluster lists three or more servers, else 1")
 	fs.StringVar(&cfg.SQLiteSync, "sqlite-sync", cfg.SQLiteSync, "when a commit reaches the disk: full (before anyone sees the message: survives an OS crash or power cut) or normal (faster: survives a process crash, an OS crash may lose the last commits)")
 	fs.StringVar(&text.origins, "allowed-origins", "", "comma-separated extra origins (e.g. https://chat.example.com) allowed to open websockets; the page's own host is always allowed")
 	fs.IntVar(&cfg.Room.QueueSize, "outbound-queue", cfg.Room.QueueSize, "events queued per session before a client too slow to read them is dropped (at least 1)")

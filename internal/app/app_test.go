@@ -152,6 +152,20 @@ func TestClusterConfigIsChecked(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range []struct {
+		urls       string
+		configured int
+		want       int
+	}{{"nats://a:4222", 0, 1}, {"nats://a:4222,nats://b:4222", 0, 1}, {"nats://a:4222,nats://b:4222,nats://c:4222", 0, 3}, {"nats://a:4222,nats://b:4222,nats://c:4222", 1, 1}, {"nats://a:4222", 5, 5}} {
+		cfg.Cluster, cfg.ClusterReplicas = c.urls, c.configured
+		if got := cfg.Replicas(); got != c.want {
+			t.Errorf("replicas for %s with --cluster-replicas %d = %d, want %d", c.urls, c.configured, got, c.want)
+		}
+	}
+	cfg.ClusterReplicas = 6
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "cluster replicas 6") {
+		t.Errorf("--cluster-replicas 6: %v", err)
+	}
 	if id := DefaultNodeID(); !validNodeID(id) {
 		t.Fatalf("default node id %q is not valid", id)
 	}

@@ -22,11 +22,11 @@ func (a *App) joinCluster(ctx context.Context) (*cluster.Node, error) {
 	if a.cfg.Cluster == "" {
 		return nil, nil
 	}
-	node, err := cluster.Join(ctx, cluster.Config{URLs: ParseList(a.cfg.Cluster), NodeID: a.cfg.NodeID, Log: a.log})
+	node, err := cluster.Join(ctx, cluster.Config{URLs: ParseList(a.cfg.Cluster), NodeID: a.cfg.NodeID, Replicas: a.cfg.Replicas(), Log: a.log})
 	if err != nil {
 		return nil, err
 	}
-	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", redactURLs(ParseList(a.cfg.Cluster)))
+	a.log.Info("cluster joined", "node", a.cfg.NodeID, "nats", redactURLs(ParseList(a.cfg.Cluster)), "replicas", a.cfg.Replicas())
 	return node, nil
 }
 
@@ -139,6 +139,9 @@ func (b *clusterBus) Follow(roomName string, last int64, deliver func(store.Mess
 	}
 	return clusterFeed{f}, nil
 }
+
+// Live: the hub stores no message while this node has lost its lease.
+func (b *clusterBus) Live() bool { return b.node.Live() }
 
 func (b *clusterBus) Publish(m store.Message) error {
 	e, err := entryOf(m)

@@ -34,6 +34,12 @@ type Config struct {
 	// NodeID names this node in the cluster (letters, digits, '-' and
 	// '_'), unique among the nodes; read only with Cluster.
 	NodeID string
+	// ClusterReplicas is how many NATS servers keep a copy of each
+	// key-value bucket the cluster uses (node leases, nick claims,
+	// presence), so that they outlive a NATS server; 0: 3 when Cluster
+	// lists three or more servers, else 1. At most 5 (JetStream's cap);
+	// read only with Cluster.
+	ClusterReplicas int
 	// SQLiteSync is the store's synchronous mode (store.SyncFull or
 	// store.SyncNormal).
 	SQLiteSync string
@@ -167,6 +173,9 @@ func (c Config) Validate() error {
 		if !validNodeID(c.NodeID) {
 			errs = append(errs, fmt.Errorf("node id %q: use 1 to 64 letters, digits, '-' and '_'", c.NodeID))
 		}
+		if c.ClusterReplicas < 0 || c.ClusterReplicas > 5 {
+			errs = append(errs, fmt.Errorf("cluster replicas %d: use 1 to 5, or 0 for 3 with three or more NATS servers, else 1", c.ClusterReplicas))
+		}
 	}
 	if _, err := store.ParseSync(c.SQLiteSync); err != nil {
 		errs = append(errs, fmt.Errorf("sqlite sync: %w", err))
@@ -187,6 +196,19 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Room.Validate(), c.SSH.Validate(), c.Web.Validate(), c.Conns.Validate())
 	return errors.Join(errs...)
+}
+
+// Replicas is the number of copies of the cluster's buckets: ClusterReplicas,
+// or by default 3 in a NATS cluster of three or more servers (one may die
+// without losing a lease or a nick claim) and 1 otherwise.
+func (c Config) Replicas() int {
+	if c.ClusterReplicas > 0 {
+		return c.ClusterReplicas
+	}
+	if len(ParseList(c.Cluster)) >= 3 {
+		return 3
+	}
+	return 1
 }
 
 // DefaultNodeID is the host name, with what a node id may not hold

@@ -188,30 +188,44 @@ func (n *Node) dropHolder(ctx context.Context, key string, mine func(Claim) bool
 	return unavailable(errors.New("the nick's claim kept changing"))
 }
 
-// dropStaleClaims takes this node out of every claim: at start, when no
-// session is connected here yet, any claim naming this node is left from
-// an earlier run whose lease ended.
+// dropStaleClaims takes this node out of every claim. Only for when it
+// has no session: at start (claims naming this node are left from an
+// earlier run whose lease ended) and when it takes its lease again after a
+// fence (which closed every session, whose releases the bus may not have
+// taken).
 func (n *Node) dropStaleClaims(ctx context.Context) error {
+	// One watcher reads every claim (a Get per key would be a round trip
+	// per connected nick in the cluster).
 	w, err := n.nicks.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
-		return err
+		return unavailable(err)
 	}
+	defer func() { _ = w.Stop() }()
 	var mine []string
-	for e := range w.Updates() {
-		if e == nil {
-			break // the current values are all read
+	for read := false; !read; {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return unavailable(ctx.Err())
+			}
+			if e == nil { // every current claim has been read
+				read = true
+				continue
+			}
+			if slices.Contains(decodeClaim(e.Value()).holders(), n.cfg.NodeID) {
+				mine = append(mine, e.Key())
+			}
+		case <-ctx.Done():
+			return unavailable(ctx.Err())
 		}
-		if slices.Contains(decodeClaim(e.Value()).holders(), n.cfg.NodeID) {
-			mine = append(mine, e.Key())
-		}
-	}
-	if err := w.Stop(); err != nil {
-		return err
 	}
 	for _, key := range mine {
 		if err := n.dropHolder(ctx, key, func(Claim) bool { return true }); err != nil {
 			return err
 		}
+	}
+	if len(mine) > 0 {
+		n.log.Info("cluster: dropped the nick claims of sessions gone", "claims", len(mine))
 	}
 	return nil
 }

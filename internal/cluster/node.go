@@ -33,7 +33,7 @@ type Config struct {
 	// NodeID names this node; unique in the cluster.
 	NodeID string
 	// LeaseTTL is how long a node that stops renewing its lease is still
-	// taken as alive (default 6 s). It renews every third of it and fences
+	// taken as alive (default 5 s). It renews every third of it and fences
 	// itself (Live reports false) after two thirds without a renewal.
 	LeaseTTL time.Duration
 	// Replicas of the key-value buckets: 1 with one NATS server, 3 in a
@@ -44,8 +44,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// DefaultLeaseTTL is Config.LeaseTTL's default.
-const DefaultLeaseTTL = 6 * time.Second
+// DefaultLeaseTTL is Config.LeaseTTL's default: a dead node's members
+// must be seen to leave everywhere within 6 s of its death, which comes up
+// to a renewal period (a third of the TTL) after its last renewal, and
+// the bucket takes a moment to expire the key.
+const DefaultLeaseTTL = 5 * time.Second
 
 // Errors.
 var (
@@ -140,10 +143,10 @@ func (n *Node) open(ctx context.Context) error {
 		}
 		return fmt.Errorf("cluster: lease: %w", err)
 	}
-	// Claims left from an earlier run under this id would keep nicks
-	// held by nobody.
+	// A node that starts again under its id (after a crash) has none of
+	// its old sessions: their claims would keep those nicks from everyone.
 	if err := n.dropStaleClaims(ctx); err != nil {
-		return fmt.Errorf("cluster: nick claims: %w", err)
+		return fmt.Errorf("cluster: nick claims of a previous run: %w", err)
 	}
 	n.mu.Lock()
 	n.renewed = n.cfg.Now()
@@ -178,59 +181,89 @@ func (n *Node) OnFence(fn func()) {
 	n.mu.Unlock()
 }
 
-// keepLease renews the lease every third of the TTL. A renewal that comes
-// too late (the process was stopped, the bus was away) fences the node
-// first; it rejoins with a fresh lease.
+// retryLease is how soon a failed renewal is tried again: after a NATS
+// server's death JetStream elects the bucket's new leader within seconds,
+// and the sooner the lease is renewed then, the sooner the node serves
+// again.
+const retryLease = 250 * time.Millisecond
+
+// keepLease renews the lease every third of the TTL, and every retryLease
+// while renewals fail. A renewal that comes too late (the process was
+// stopped, the bus was away) fences the node first; it rejoins with a
+// fresh lease.
 func (n *Node) keepLease() {
 	defer close(n.done)
-	tick := time.NewTicker(n.cfg.LeaseTTL / 3)
-	defer tick.Stop()
+	timer := time.NewTimer(n.cfg.LeaseTTL / 3)
+	defer timer.Stop()
+	failing := false
 	for {
 		select {
 		case <-n.stop:
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
-		n.mu.Lock()
-		late := !n.fenced && n.cfg.Now().Sub(n.renewed) >= n.fenceAfter()
-		if late {
-			n.fenced = true
+		ok := n.renew(failing)
+		if ok && failing {
+			n.log.Info("cluster lease renewed again")
 		}
-		hooks := n.onFence
-		n.mu.Unlock()
-		if late {
-			n.log.Warn("cluster lease lost: disconnecting this node's sessions")
-			for _, fn := range hooks {
-				fn()
-			}
+		failing = !ok
+		if failing {
+			timer.Reset(retryLease)
+		} else {
+			timer.Reset(n.cfg.LeaseTTL / 3)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
-		_, err := n.nodes.Put(ctx, n.cfg.NodeID, []byte(n.cfg.Now().UTC().Format(time.RFC3339)))
+	}
+}
+
+// renew fences the node if its last renewal is too old, then renews the
+// lease; it says whether the renewal went through.
+func (n *Node) renew(failing bool) bool {
+	n.mu.Lock()
+	late := !n.fenced && n.cfg.Now().Sub(n.renewed) >= n.fenceAfter()
+	if late {
+		n.fenced = true
+	}
+	hooks := n.onFence
+	n.mu.Unlock()
+	if late {
+		n.log.Warn("cluster lease lost: disconnecting this node's sessions")
+		for _, fn := range hooks {
+			fn()
+		}
+	}
+	// Taken before the write, so that the lease is never thought younger
+	// than the bucket's copy of it.
+	sent := n.cfg.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
+	_, err := n.nodes.Put(ctx, n.cfg.NodeID, []byte(sent.UTC().Format(time.RFC3339)))
+	cancel()
+	if err != nil {
+		if !failing {
+			n.log.Warn("cluster lease renewal failed; trying again", "err", err)
+		}
+		return false
+	}
+	n.mu.Lock()
+	fenced := n.fenced
+	n.mu.Unlock()
+	if fenced {
+		// The fence closed every session of this node, but the bus may
+		// not have taken their releases: once this node is live again
+		// those claims would hold their nicks for good. The lease was
+		// just renewed: this may take up to half of it.
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/2)
+		err := n.dropStaleClaims(ctx)
 		cancel()
 		if err != nil {
-			n.log.Warn("cluster lease renewal failed", "err", err)
-			continue
+			n.log.Warn("cluster: dropping the nick claims of closed sessions failed", "err", err)
+			return false
 		}
-		n.mu.Lock()
-		wasFenced := n.fenced
-		n.mu.Unlock()
-		if wasFenced {
-			// The sessions were closed when the lease was lost, and could
-			// not give their nicks back: their claims go before new
-			// sessions may claim any (none can while fenced).
-			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
-			err := n.dropStaleClaims(ctx)
-			cancel()
-			if err != nil {
-				n.log.Warn("cluster: stale nick claims not dropped", "err", err)
-				continue
-			}
-			n.log.Info("cluster lease taken again")
-		}
-		n.mu.Lock()
-		n.fenced, n.renewed = false, n.cfg.Now()
-		n.mu.Unlock()
+		n.log.Info("cluster lease taken again")
 	}
+	n.mu.Lock()
+	n.fenced, n.renewed = false, sent
+	n.mu.Unlock()
+	return true
 }
 
 // NodeAlive says whether the node id holds a lease.

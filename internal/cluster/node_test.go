@@ -93,6 +93,52 @@ func TestNodeFencesItselfWhenLate(t *testing.T) {
 	}
 }
 
+// A node that was fenced closed all its sessions; when it takes its lease
+// again, the claims of those sessions (which it could not release while
+// cut off) are dropped, or their nicks would stay taken for good. A node
+// started again under the id of one that died likewise drops the claims
+// of its previous run.
+func TestNodeDropsClaimsOfClosedSessions(t *testing.T) {
+	srv := natstest.Start(t)
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	ctx := context.Background()
+	a, err := cluster.Join(ctx, cluster.Config{URLs: []string{srv.URL()}, NodeID: "a", LeaseTTL: 3 * time.Second, Now: clock})
+	must(t, err)
+	defer a.Close()
+	b := join(t, srv.URL(), "b", 3*time.Second)
+	must(t, a.ClaimNick(ctx, "alice", cluster.Claim{Session: 1}))
+	fenced := make(chan struct{}, 1)
+	a.OnFence(func() { fenced <- struct{}{} })
+	now.Add(int64(2500 * time.Millisecond)) // past two thirds of the lease
+	select {
+	case <-fenced:
+	case <-time.After(wait):
+		t.Fatal("a did not fence itself")
+	}
+	// No event says the lease is back: ask until it is.
+	deadline := time.Now().Add(wait)
+	for !a.Live() {
+		if time.Now().After(deadline) {
+			t.Fatal("a did not take its lease again")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := b.ClaimNick(ctx, "alice", cluster.Claim{Session: 2}); err != nil {
+		t.Fatalf("alice, whose session a closed when fenced, is still held: %v", err)
+	}
+
+	c, err := cluster.Join(ctx, cluster.Config{URLs: []string{srv.URL()}, NodeID: "c", LeaseTTL: 3 * time.Second})
+	must(t, err)
+	must(t, c.ClaimNick(ctx, "carol", cluster.Claim{Session: 3}))
+	c.Close() // as if it died: its claim stays
+	join(t, srv.URL(), "c", 3*time.Second)
+	if err := b.ClaimNick(ctx, "carol", cluster.Claim{Session: 4}); err != nil {
+		t.Fatalf("carol, claimed by c's previous run, is held once c started again: %v", err)
+	}
+}
+
 // Nicks are unique across nodes; the same key shares its nick between
 // devices; a released nick, or one held by a node whose lease ended, can
 // be taken.

@@ -32,6 +32,14 @@ type Feed interface {
 	Stop()
 }
 
+// busLive says whether this node may speak in the cluster now: true
+// without a bus, or with one that cannot tell (no Live method); with a
+// cluster bus, whether the node holds its lease.
+func (h *Hub) busLive() bool {
+	lb, ok := h.bus.(interface{ Live() bool })
+	return !ok || lb.Live()
+}
+
 // WithBus shares the hub's rooms with other nodes (cluster mode). The
 // hub's store must be the one the other nodes write to, and set each
 // entry's Prev.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -276,6 +277,48 @@ func TestNickClaimsAcrossHubs(t *testing.T) {
 	_, err := hubs[0].Connect(Identity{Nick: "carol", Via: ViaWeb})
 	if errorCode(err) != CodeClusterUnavailable || !errors.Is(err, ErrClaimsUnavailable) {
 		t.Fatalf("connect with claims down: %v", err)
+	}
+}
+
+// fencedNode is a fakeNode that can lose its lease.
+type fencedNode struct {
+	fakeNode
+	live *atomic.Bool
+}
+
+func (n fencedNode) Live() bool { return n.live.Load() }
+
+// A node that has lost its cluster lease (stopped, or cut off from the
+// bus) stores nothing its sessions say: their nicks may be held by
+// others by now. The sender is told to try again; once the lease is back
+// the message goes through.
+func TestBusWithoutLeaseStoresNoMessage(t *testing.T) {
+	var live atomic.Bool
+	live.Store(true)
+	st := store.NewMemory()
+	h := newTestHub(t, WithStore(st), WithBus(fencedNode{fakeNode{newFakeBus()}, &live}))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, h, "alice", ViaWeb)
+	nextKind(t, alice, KindHistory)
+
+	live.Store(false)
+	h.InputWithCID(alice, "", "from a stale node", "c1")
+	if ev := nextKind(t, alice, KindError); ev.Code != CodeClusterUnavailable || ev.CID != "c1" {
+		t.Fatalf("a message without the lease: %+v", ev)
+	}
+	live.Store(true)
+	h.InputWithCID(alice, "", "from a live node", "c2")
+	if ev := nextMessage(t, alice); ev.Text != "from a live node" || ev.CID != "c2" {
+		t.Fatalf("a message with the lease back: %+v", ev)
+	}
+	msgs, err := st.History(context.Background(), h.lobby, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || msgs[0].Text != "from a live node" {
+		t.Fatalf("stored: %+v", msgs)
 	}
 }
 
