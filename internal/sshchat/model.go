@@ -2,6 +2,7 @@ package sshchat
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,9 +66,12 @@ type tuiModel struct {
 	newBelowShown int
 	newBelowWidth int
 	newBelowTheme *theme
-	// statusKey is the status line as last built and statusView the same
-	// fitted to the width and styled.
+	// statusKey is what the status line was last built from (see
+	// appendStatusKey) and statusView the line, fitted to the width and
+	// styled; statusBuf and statusRooms are reused to build the key.
 	statusKey   string
+	statusBuf   []byte
+	statusRooms []string
 	statusWidth int
 	statusTheme *theme
 	statusView  string
@@ -573,6 +577,13 @@ func (m *tuiModel) sync() {
 // text, the width or the theme changes.
 func (m *tuiModel) statusLine() string {
 	th := m.look().theme
+	// Most frames (every message) leave the line as it was: what it is
+	// made of is compared first, without building it.
+	m.statusBuf = m.appendStatusKey(m.statusBuf[:0])
+	if string(m.statusBuf) == m.statusKey && m.width == m.statusWidth && th == m.statusTheme && m.statusView != "" {
+		return m.statusView
+	}
+	m.statusKey, m.statusWidth, m.statusTheme = string(m.statusBuf), m.width, th
 	shown := m.shownKey()
 	var place, members, waiting, views, marked, topic string
 	nick := " " + m.cs.Nick()
@@ -618,10 +629,6 @@ func (m *tuiModel) statusLine() string {
 	if m.closing != "" {
 		status, mentioned = " disconnected: "+m.closing+" ", nil
 	}
-	if status == m.statusKey && m.width == m.statusWidth && th == m.statusTheme && m.statusView != "" {
-		return m.statusView
-	}
-	m.statusKey, m.statusWidth, m.statusTheme = status, m.width, th
 	if m.closing == "" && !fitsWidth(status, m.width) {
 		// What comes before the topic first; the topic in what is left,
 		// if enough is; then less and less before it.
@@ -649,6 +656,48 @@ func (m *tuiModel) statusLine() string {
 	}
 	m.statusView = styleMarks(status, mentioned, th.status, th.statusMention)
 	return m.statusView
+}
+
+// appendStatusKey appends to b everything statusLine shows, apart from
+// the width and the theme, without allocating: the line is built again
+// only when this changes.
+func (m *tuiModel) appendStatusKey(b []byte) []byte {
+	const sep = 0 // in no nick, room name, topic or close reason
+	b = append(b, m.closing...)
+	b = append(append(b, sep), m.cs.Nick()...)
+	b = append(append(b, sep), m.pmPeer...)
+	cur := m.cs.CurrentRoom()
+	b = append(append(b, sep), cur...)
+	if v := m.views[cur]; v != nil {
+		b = append(b, sep)
+		b = strconv.AppendInt(b, int64(v.members), 10)
+		b = append(append(b, sep), v.topic...)
+	}
+	b = append(b, sep)
+	b = strconv.AppendInt(b, int64(len(m.waiting)), 10)
+	// The views and their marks, as viewKeys lists them.
+	m.statusRooms = m.cs.AppendRooms(m.statusRooms[:0])
+	for _, k := range m.statusRooms {
+		b = m.appendViewMark(append(append(b, sep, '#'), k...), m.views[k])
+	}
+	for _, p := range m.pmPeers {
+		b = m.appendViewMark(append(append(b, sep, '@'), p...), m.views["@"+p])
+	}
+	return b
+}
+
+// appendViewMark appends the unread and mention marks of v to b.
+func (m *tuiModel) appendViewMark(b []byte, v *roomView) []byte {
+	if v == nil {
+		return append(b, '-')
+	}
+	if v.unread {
+		b = append(b, '*')
+	}
+	if v.mentioned {
+		b = append(b, '!')
+	}
+	return b
 }
 
 // styleMarks renders status in style, and each of marks found in it (whole,
