@@ -58,6 +58,8 @@ type tuiModel struct {
 	// input changes: events do not change it.
 	inputView  inputLayout
 	inputStale bool
+	// placeholderStyle is the input's placeholder style (see setInputStyles).
+	placeholderStyle lipgloss.Style
 	// newBelow counts the messages that came to the shown room while the
 	// user reads further up; newBelowView is its line as last drawn, for
 	// newBelowShown at newBelowWidth.
@@ -161,10 +163,7 @@ func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// The one-line input would flatten the paste's line breaks into
 		// spaces: they are kept as marks, and Enter sends one message.
 		msg.Content = markLineBreaks(msg.Content)
-		var cmd tea.Cmd
-		m.input, cmd = m.input.Update(msg)
-		m.inputStale = true
-		return m, cmd
+		return m, m.updateInput(msg)
 	case tea.KeyPressMsg:
 		if msg.String() != "tab" {
 			m.completion = completion{}
@@ -174,7 +173,7 @@ func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.interrupt()
 			return m, nil
 		case "ctrl+d":
-			if m.input.Value() == "" {
+			if m.inputEmpty() {
 				m.cs.Close(room.ReasonQuit)
 				return m, nil
 			}
@@ -218,10 +217,37 @@ func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
+	return m, m.updateInput(msg)
+}
+
+// The textinput's methods take it by value (7.8 KB): a function calling
+// them needs that much stack for each call, whether or not it is made. They
+// are called from functions of their own, not inlined, so that what runs
+// for every event (update, View) keeps a small frame, and an idle
+// session's goroutine a small stack.
+
+// updateInput passes msg to the input.
+//
+//go:noinline
+func (m *tuiModel) updateInput(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
 	m.inputStale = true
-	return m, cmd
+	return cmd
+}
+
+// inputEmpty reports whether nothing is typed.
+//
+//go:noinline
+func (m *tuiModel) inputEmpty() bool {
+	return m.input.Value() == ""
+}
+
+// layoutInputNow lays the input out.
+//
+//go:noinline
+func (m *tuiModel) layoutInputNow() {
+	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.placeholderStyle, m.inputView.rows)
 }
 
 // lineBreakMark stands for a line break in the input line, which holds
@@ -442,11 +468,21 @@ func (m *tuiModel) look() *look {
 		old := m.lk
 		m.lk = newLook(prefs, m.colour)
 		if old == nil || old.theme != m.lk.theme {
-			m.input.SetStyles(m.lk.theme.input())
-			m.inputStale = true
+			m.setInputStyles(m.lk.theme)
 		}
 	}
 	return m.lk
+}
+
+// setInputStyles styles the input for th. textinput.Styles is some 3 KB
+// and copied by value on its way in and out: the placeholder's style is
+// kept apart, so that laying the input out (every keystroke) copies none
+// of it, and the session's goroutine does not grow its stack for them.
+func (m *tuiModel) setInputStyles(th *theme) {
+	st := th.input()
+	m.input.SetStyles(st)
+	m.placeholderStyle = st.Focused.Placeholder
+	m.inputStale = true
 }
 
 // mentionsMe: ev is someone else's message naming the user.
@@ -584,6 +620,16 @@ func (m *tuiModel) statusLine() string {
 		return m.statusView
 	}
 	m.statusKey, m.statusWidth, m.statusTheme = string(m.statusBuf), m.width, th
+	m.statusView = m.buildStatusLine(th)
+	return m.statusView
+}
+
+// buildStatusLine builds the status line (see statusLine). Not inlined:
+// its styles are copied by value, a frame of some KB that the check for
+// an unchanged line does not need.
+//
+//go:noinline
+func (m *tuiModel) buildStatusLine(th *theme) string {
 	shown := m.shownKey()
 	var place, members, waiting, views, marked, topic string
 	nick := " " + m.cs.Nick()
@@ -654,8 +700,7 @@ func (m *tuiModel) statusLine() string {
 	if !fitsWidth(status, m.width) {
 		status = ansi.Truncate(status, max(m.width-widthRisk(status)-1, 0), "…")
 	}
-	m.statusView = styleMarks(status, mentioned, th.status, th.statusMention)
-	return m.statusView
+	return styleMarks(status, mentioned, th.status, th.statusMention)
 }
 
 // appendStatusKey appends to b everything statusLine shows, apart from
@@ -738,7 +783,7 @@ func (m *tuiModel) inputLines() {
 	}
 	m.look() // which sets the theme's input styles
 	m.inputStale = false
-	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.input.Styles().Focused.Placeholder, m.inputView.rows)
+	m.layoutInputNow()
 	if h := max(m.height-1-len(m.inputView.rows), 1); h != m.msgs.height {
 		m.msgs.setSize(m.width, h)
 	}
