@@ -134,6 +134,17 @@ func (s *Session) Rooms() []string {
 	return names
 }
 
+// AppendRooms appends the names Rooms returns to dst: a caller that asks
+// for every frame reuses its slice.
+func (s *Session) AppendRooms(dst []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.rooms {
+		dst = append(dst, r.name)
+	}
+	return dst
+}
+
 // SetCurrentRoom makes a joined room the one plain messages go to.
 func (s *Session) SetCurrentRoom(name string) error {
 	r := s.roomNamed(roomName(name))

@@ -2,6 +2,7 @@ package sshchat
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -57,6 +58,8 @@ type tuiModel struct {
 	// input changes: events do not change it.
 	inputView  inputLayout
 	inputStale bool
+	// placeholderStyle is the input's placeholder style (see setInputStyles).
+	placeholderStyle lipgloss.Style
 	// newBelow counts the messages that came to the shown room while the
 	// user reads further up; newBelowView is its line as last drawn, for
 	// newBelowShown at newBelowWidth.
@@ -65,9 +68,12 @@ type tuiModel struct {
 	newBelowShown int
 	newBelowWidth int
 	newBelowTheme *theme
-	// statusKey is the status line as last built and statusView the same
-	// fitted to the width and styled.
+	// statusKey is what the status line was last built from (see
+	// appendStatusKey) and statusView the line, fitted to the width and
+	// styled; statusBuf and statusRooms are reused to build the key.
 	statusKey   string
+	statusBuf   []byte
+	statusRooms []string
 	statusWidth int
 	statusTheme *theme
 	statusView  string
@@ -157,10 +163,7 @@ func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		// The one-line input would flatten the paste's line breaks into
 		// spaces: they are kept as marks, and Enter sends one message.
 		msg.Content = markLineBreaks(msg.Content)
-		var cmd tea.Cmd
-		m.input, cmd = m.input.Update(msg)
-		m.inputStale = true
-		return m, cmd
+		return m, m.updateInput(msg)
 	case tea.KeyPressMsg:
 		if msg.String() != "tab" {
 			m.completion = completion{}
@@ -170,7 +173,7 @@ func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.interrupt()
 			return m, nil
 		case "ctrl+d":
-			if m.input.Value() == "" {
+			if m.inputEmpty() {
 				m.cs.Close(room.ReasonQuit)
 				return m, nil
 			}
@@ -214,10 +217,37 @@ func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	}
+	return m, m.updateInput(msg)
+}
+
+// The textinput's methods take it by value (7.8 KB): a function calling
+// them needs that much stack for each call, whether or not it is made. They
+// are called from functions of their own, not inlined, so that what runs
+// for every event (update, View) keeps a small frame, and an idle
+// session's goroutine a small stack.
+
+// updateInput passes msg to the input.
+//
+//go:noinline
+func (m *tuiModel) updateInput(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(msg)
 	m.inputStale = true
-	return m, cmd
+	return cmd
+}
+
+// inputEmpty reports whether nothing is typed.
+//
+//go:noinline
+func (m *tuiModel) inputEmpty() bool {
+	return m.input.Value() == ""
+}
+
+// layoutInputNow lays the input out.
+//
+//go:noinline
+func (m *tuiModel) layoutInputNow() {
+	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.placeholderStyle, m.inputView.rows)
 }
 
 // lineBreakMark stands for a line break in the input line, which holds
@@ -438,11 +468,21 @@ func (m *tuiModel) look() *look {
 		old := m.lk
 		m.lk = newLook(prefs, m.colour)
 		if old == nil || old.theme != m.lk.theme {
-			m.input.SetStyles(m.lk.theme.input())
-			m.inputStale = true
+			m.setInputStyles(m.lk.theme)
 		}
 	}
 	return m.lk
+}
+
+// setInputStyles styles the input for th. textinput.Styles is some 3 KB
+// and copied by value on its way in and out: the placeholder's style is
+// kept apart, so that laying the input out (every keystroke) copies none
+// of it, and the session's goroutine does not grow its stack for them.
+func (m *tuiModel) setInputStyles(th *theme) {
+	st := th.input()
+	m.input.SetStyles(st)
+	m.placeholderStyle = st.Focused.Placeholder
+	m.inputStale = true
 }
 
 // mentionsMe: ev is someone else's message naming the user.
@@ -573,6 +613,23 @@ func (m *tuiModel) sync() {
 // text, the width or the theme changes.
 func (m *tuiModel) statusLine() string {
 	th := m.look().theme
+	// Most frames (every message) leave the line as it was: what it is
+	// made of is compared first, without building it.
+	m.statusBuf = m.appendStatusKey(m.statusBuf[:0])
+	if string(m.statusBuf) == m.statusKey && m.width == m.statusWidth && th == m.statusTheme && m.statusView != "" {
+		return m.statusView
+	}
+	m.statusKey, m.statusWidth, m.statusTheme = string(m.statusBuf), m.width, th
+	m.statusView = m.buildStatusLine(th)
+	return m.statusView
+}
+
+// buildStatusLine builds the status line (see statusLine). Not inlined:
+// its styles are copied by value, a frame of some KB that the check for
+// an unchanged line does not need.
+//
+//go:noinline
+func (m *tuiModel) buildStatusLine(th *theme) string {
 	shown := m.shownKey()
 	var place, members, waiting, views, marked, topic string
 	nick := " " + m.cs.Nick()
@@ -618,10 +675,6 @@ func (m *tuiModel) statusLine() string {
 	if m.closing != "" {
 		status, mentioned = " disconnected: "+m.closing+" ", nil
 	}
-	if status == m.statusKey && m.width == m.statusWidth && th == m.statusTheme && m.statusView != "" {
-		return m.statusView
-	}
-	m.statusKey, m.statusWidth, m.statusTheme = status, m.width, th
 	if m.closing == "" && !fitsWidth(status, m.width) {
 		// What comes before the topic first; the topic in what is left,
 		// if enough is; then less and less before it.
@@ -647,8 +700,49 @@ func (m *tuiModel) statusLine() string {
 	if !fitsWidth(status, m.width) {
 		status = ansi.Truncate(status, max(m.width-widthRisk(status)-1, 0), "…")
 	}
-	m.statusView = styleMarks(status, mentioned, th.status, th.statusMention)
-	return m.statusView
+	return styleMarks(status, mentioned, th.status, th.statusMention)
+}
+
+// appendStatusKey appends to b everything statusLine shows, apart from
+// the width and the theme, without allocating: the line is built again
+// only when this changes.
+func (m *tuiModel) appendStatusKey(b []byte) []byte {
+	const sep = 0 // in no nick, room name, topic or close reason
+	b = append(b, m.closing...)
+	b = append(append(b, sep), m.cs.Nick()...)
+	b = append(append(b, sep), m.pmPeer...)
+	cur := m.cs.CurrentRoom()
+	b = append(append(b, sep), cur...)
+	if v := m.views[cur]; v != nil {
+		b = append(b, sep)
+		b = strconv.AppendInt(b, int64(v.members), 10)
+		b = append(append(b, sep), v.topic...)
+	}
+	b = append(b, sep)
+	b = strconv.AppendInt(b, int64(len(m.waiting)), 10)
+	// The views and their marks, as viewKeys lists them.
+	m.statusRooms = m.cs.AppendRooms(m.statusRooms[:0])
+	for _, k := range m.statusRooms {
+		b = m.appendViewMark(append(append(b, sep, '#'), k...), m.views[k])
+	}
+	for _, p := range m.pmPeers {
+		b = m.appendViewMark(append(append(b, sep, '@'), p...), m.views["@"+p])
+	}
+	return b
+}
+
+// appendViewMark appends the unread and mention marks of v to b.
+func (m *tuiModel) appendViewMark(b []byte, v *roomView) []byte {
+	if v == nil {
+		return append(b, '-')
+	}
+	if v.unread {
+		b = append(b, '*')
+	}
+	if v.mentioned {
+		b = append(b, '!')
+	}
+	return b
 }
 
 // styleMarks renders status in style, and each of marks found in it (whole,
@@ -689,7 +783,7 @@ func (m *tuiModel) inputLines() {
 	}
 	m.look() // which sets the theme's input styles
 	m.inputStale = false
-	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.input.Styles().Focused.Placeholder, m.inputView.rows)
+	m.layoutInputNow()
 	if h := max(m.height-1-len(m.inputView.rows), 1); h != m.msgs.height {
 		m.msgs.setSize(m.width, h)
 	}

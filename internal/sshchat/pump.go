@@ -186,13 +186,12 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	default:
 	}
 	size := win.get()
-	model := newTUIModelApart(s.hub, cs, size.Width, size.Height)
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
+	// Without colours the mono theme is the default (see theme).
+	model := newTUIModelApart(s.hub, cs, size.Width, size.Height, profile > colorprofile.ASCII)
 	model.scr = newScreen(s.screenOutput(sess), profile, model.width, model.height)
 	model.scr.converted, model.scr.frames = &s.profileRows, &s.frameBufs
-	// Without colours the mono theme is the default (see theme).
-	model.colour = profile > colorprofile.ASCII
 	// The loop runs the model; screen draws and readKeys reads in place of
 	// Bubble Tea's renderer and input reader (see why there).
 	loop := newTUILoop(model)
@@ -210,14 +209,20 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 	}
 }
 
-// newTUIModelApart is newTUIModel on a goroutine of its own. Building the
-// textinput (7.8 KB, copied by value on the way) takes a 32 KB stack,
-// which the session's goroutine would otherwise keep for its whole life
-// (until collections shrink it, by half each): more than the session's own
-// heap.
-func newTUIModelApart(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
+// newTUIModelApart is newTUIModel on a goroutine of its own, with its
+// colours and its look (which styles the textinput) settled there too.
+// Building and styling the textinput (7.8 KB, and 3 KB of styles, copied by
+// value on the way) takes a 32–128 KB stack, which the session's goroutine
+// would otherwise keep for its whole life (until collections shrink it, by
+// half each): more than the session's own heap.
+func newTUIModelApart(hub *room.Hub, cs *room.Session, width, height int, colour bool) *tuiModel {
 	built := make(chan *tuiModel, 1)
-	go func() { built <- newTUIModel(hub, cs, width, height) }()
+	go func() {
+		m := newTUIModel(hub, cs, width, height)
+		m.colour = colour
+		m.look()
+		built <- m
+	}()
 	return <-built
 }
 

@@ -216,10 +216,22 @@ func (s *screen) write(b []byte) {
 	// terminal that says it has fewer than true colour gets the nearest
 	// ones, as Bubble Tea's renderer gave it, without the frame being
 	// parsed again on its way out.
-	if _, err := s.out.Write(b); err != nil {
-		s.failed = true
+	for len(b) > 0 {
+		n := min(len(b), maxFrameWrite)
+		if _, err := s.out.Write(b[:n]); err != nil {
+			s.failed = true
+			return
+		}
+		b = b[n:]
 	}
 }
+
+// maxFrameWrite bounds one write of a frame to the channel. x/crypto keeps
+// a channel's packet buffer, and the cipher its output buffer, at the size
+// of the largest packet the connection sent, for as long as it lasts: a
+// full redraw (the first frame, a resize) written whole would keep both at
+// several KB per session, where a message's frame is a few hundred bytes.
+const maxFrameWrite = 1 << 10
 
 // scrolledBy returns the smallest k > 0 such that the new rows are the old
 // ones moved up k rows (the last k aside), or 0. Comparing the same string

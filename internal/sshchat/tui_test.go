@@ -603,3 +603,43 @@ func TestTUIPasteOfSeveralLinesIsOneMessage(t *testing.T) {
 		t.Errorf("alice got the messages %q, want one of three lines", got)
 	}
 }
+
+// The status line follows every change of what it shows: the member
+// count, the topic, the user's nick, another room and its unread mark;
+// frames in between show it unchanged.
+func TestStatusLineFollowsItsParts(t *testing.T) {
+	m, hub, bob := testModel(t, 120, 24)
+	status := func() string { return ansi.Strip(m.statusLine()) }
+	want := func(step string, parts ...string) {
+		t.Helper()
+		s := status()
+		for _, p := range parts {
+			if !strings.Contains(s, p) {
+				t.Fatalf("%s: status %q lacks %q", step, s, p)
+			}
+		}
+	}
+	want("alone", "bob │ #lobby │ 1 members")
+	if again := status(); again != status() {
+		t.Fatalf("status changed with nothing new: %q", again)
+	}
+	alice, err := hub.Connect(room.Identity{Nick: "alice", Via: room.ViaWeb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Leave()
+	readQueued(m, bob)
+	want("a second member", "#lobby │ 2 members")
+	hub.Input(bob, "", "/topic tea at five")
+	readQueued(m, bob)
+	want("topic", "│ tea at five")
+	hub.Input(bob, "", "/nick robert")
+	readQueued(m, bob)
+	want("nick", "robert │ #lobby")
+	hub.Input(bob, "", "/join kitchen")
+	readQueued(m, bob)
+	want("second room", "#kitchen │ 1 members", "#lobby #kitchen")
+	hub.Input(alice, "", "hello lobby")
+	readQueued(m, bob)
+	want("unread", "#lobby*")
+}
