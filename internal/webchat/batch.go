@@ -112,20 +112,24 @@ func (b *batchConn) CanTryWrite() bool { return b.raw != nil }
 
 // TryWriteFrames writes frames, whole websocket frames, with one
 // non-blocking system call, so that a writer that is not the session's own
-// goroutine never waits on a client. written is false if nothing could be
-// written, or only part: the rest is kept and written, before anything
-// else, by the next Write, WriteFrames or FlushPending. An error cuts the
-// stream, as in WriteFrames. Only for a connection that CanTryWrite.
-func (b *batchConn) TryWriteFrames(w *rawWriter, frames [][]byte) (written bool, err error) {
-	b.mu.Lock()
+// goroutine never waits on a client. It returns tryWritten if all went out;
+// trySent if only part did (or nothing, the socket being full): the rest is
+// kept and written, before anything else, by the next Write, WriteFrames
+// or FlushPending; tryBusy if another write holds the connection (it may
+// be waiting on the client): nothing was written or kept. An error cuts
+// the stream, as in WriteFrames. Only for a connection that CanTryWrite.
+func (b *batchConn) TryWriteFrames(w *rawWriter, frames [][]byte) (tryResult, error) {
+	if !b.mu.TryLock() {
+		return tryBusy, nil
+	}
 	defer b.mu.Unlock()
 	switch {
 	case b.err != nil:
-		return false, b.err
+		return tryBusy, b.err
 	case b.closeSent:
-		return false, websocket.ErrCloseSent
+		return tryBusy, websocket.ErrCloseSent
 	case b.pending != nil:
-		return false, nil
+		return tryBusy, nil
 	}
 	p := frames[0]
 	if len(frames) > 1 {
@@ -152,14 +156,23 @@ func (b *batchConn) TryWriteFrames(w *rawWriter, frames [][]byte) (written bool,
 	}
 	if err != nil {
 		b.err = err
-		return false, err
+		return tryBusy, err
 	}
 	if n < len(p) {
 		b.pending = append([]byte(nil), p[n:]...)
-		return false, nil
+		return trySent, nil
 	}
-	return true, nil
+	return tryWritten, nil
 }
+
+// tryResult is what TryWriteFrames did with the frames.
+type tryResult int
+
+const (
+	tryWritten tryResult = iota // all written
+	trySent                     // the rest is pending in the batchConn
+	tryBusy                     // nothing written or kept
+)
 
 // FlushPending writes what TryWriteFrames left, waiting for the client
 // up to the write timeout.

@@ -118,9 +118,11 @@ type directWriter struct {
 	state atomic.Uint32
 	mu    sync.Mutex // held by the worker while it takes and writes events
 	// handed is a batch the worker could not write whole, for the writer
-	// to finish (the rest is pending in bc) and acknowledge. Written by
-	// the worker under mu before it sets writerOwns; then the writer's.
-	handed []*room.Event
+	// to finish and acknowledge: the rest is pending in bc, or if
+	// handedUnsent, nothing of it was written. Written by the worker under
+	// mu before it sets writerOwns; then the writer's.
+	handed       []*room.Event
+	handedUnsent bool
 }
 
 // queued is the session's OnQueued hook: an event was queued. While the
@@ -172,7 +174,17 @@ func (d *directWriter) finishHanded() bool {
 		return true
 	}
 	d.handed = nil
-	if err := d.bc.FlushPending(); err != nil {
+	var err error
+	if d.handedUnsent {
+		var frames [maxBatchEvents][]byte
+		for i, ev := range batch {
+			frames[i] = eventFrame(ev)
+		}
+		err = d.bc.WriteFrames(frames[:len(batch)])
+	} else {
+		err = d.bc.FlushPending()
+	}
+	if err != nil {
 		_ = d.conn.Close()
 		d.cs.Close(room.ReasonClosed)
 		return false
@@ -203,14 +215,18 @@ func (d *directWriter) writeQueued(w *rawWriter) {
 	for i, ev := range batch {
 		frames[i] = eventFrame(ev)
 	}
-	written, err := d.bc.TryWriteFrames(w, frames[:len(batch)])
+	result, err := d.bc.TryWriteFrames(w, frames[:len(batch)])
 	switch {
 	case err != nil:
 		d.state.Or(writerOwns)
 		_ = d.conn.Close()
 		d.cs.Close(room.ReasonClosed)
-	case !written:
+	case result != tryWritten:
+		// The client's socket is full, or another write (a ping, a pong)
+		// holds the connection and may be waiting on it: the session's
+		// writer waits instead of the worker.
 		d.handed = append([]*room.Event(nil), batch...)
+		d.handedUnsent = result == tryBusy
 		d.state.Or(writerOwns)
 		d.calls.wake()
 	default:

@@ -54,7 +54,8 @@ func tcpPair(t *testing.T) (server *net.TCPConn, client *net.TCPConn) {
 // A non-blocking write of frames writes what the socket takes; the rest of
 // a cut frame is kept and goes out before gorilla's next frame, so the
 // client reads every frame whole and in order. A deadline left over from
-// an earlier blocking write does not stop it.
+// an earlier blocking write does not stop it; another write in progress
+// does (nothing is written then).
 func TestTryWriteFramesKeepsTheRest(t *testing.T) {
 	server, client := tcpPair(t)
 	pool := &sync.Pool{New: func() any { b := make([]byte, 0, 64); return &b }}
@@ -67,6 +68,14 @@ func TestTryWriteFramesKeepsTheRest(t *testing.T) {
 	frame := func(i int) []byte {
 		return appendTextFrame(nil, bytes.Repeat([]byte{byte('a' + i%26)}, 700+i%300))
 	}
+	// While another write holds the connection (it may be waiting on the
+	// client), nothing is tried.
+	bc.mu.Lock()
+	result, err := bc.TryWriteFrames(w, [][]byte{frame(0)})
+	bc.mu.Unlock()
+	if result != tryBusy || err != nil {
+		t.Fatalf("a write while another holds the connection: %v, %v", result, err)
+	}
 	var sent [][]byte
 	for i := 0; ; i++ {
 		if i == 100000 {
@@ -76,18 +85,18 @@ func TestTryWriteFramesKeepsTheRest(t *testing.T) {
 		if i%3 == 0 {
 			batch = append(batch, frame(2*i+1))
 		}
-		written, err := bc.TryWriteFrames(w, batch)
-		if err != nil {
-			t.Fatalf("write %d: %v", i, err)
+		result, err := bc.TryWriteFrames(w, batch)
+		if err != nil || result == tryBusy {
+			t.Fatalf("write %d: %v, %v", i, result, err)
 		}
 		sent = append(sent, batch...)
-		if !written {
+		if result == trySent {
 			break
 		}
 	}
 	// With a frame's rest pending, nothing more is tried.
-	if written, err := bc.TryWriteFrames(w, [][]byte{frame(0)}); written || err != nil {
-		t.Fatalf("a write with the rest pending: written %v, %v", written, err)
+	if result, err := bc.TryWriteFrames(w, [][]byte{frame(0)}); result != tryBusy || err != nil {
+		t.Fatalf("a write with the rest pending: %v, %v", result, err)
 	}
 	closeFrame := []byte{0x88, 2, 0x03, 0xe8}
 	wrote := make(chan error, 1)
@@ -276,5 +285,89 @@ func TestClientThatStopsReadingIsDropped(t *testing.T) {
 	}
 	if n := hub.SessionCount(); n != 2 {
 		t.Fatalf("%d sessions, want bob and carol", n)
+	}
+}
+
+// When another write holds a session's connection (a ping or a pong that
+// may be waiting on the client), the fan-out writes nothing and leaves the
+// events to the session's writer, which writes them once the connection
+// is free, in order, before anything queued later.
+func TestBusyConnectionIsLeftToTheWriter(t *testing.T) {
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithRate(1<<30, math.Inf(1)))
+	s := New(hub, WithLogger(slog.New(slog.DiscardHandler)))
+	type upgraded struct {
+		conn *websocket.Conn
+		bc   *batchConn
+	}
+	got := make(chan upgraded, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := &hijacker{ResponseWriter: w, s: s}
+		conn, err := s.upgrader.Upgrade(h, r, nil)
+		if err != nil {
+			t.Errorf("upgrade: %v", err)
+			close(got)
+			return
+		}
+		got <- upgraded{conn, h.conn}
+	}))
+	defer srv.Close()
+	client, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	must(t, err)
+	defer client.Close()
+	up, ok := <-got
+	if !ok {
+		t.FailNow()
+	}
+	if !up.bc.CanTryWrite() {
+		t.Fatal("a TCP connection cannot take non-blocking writes")
+	}
+
+	alice, err := hub.Connect(room.Identity{Nick: "alice", Via: room.ViaWeb})
+	must(t, err)
+	bob, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+	must(t, err)
+	defer bob.Close(room.ReasonQuit)
+	go func() {
+		for {
+			select {
+			case <-bob.Events():
+			case <-bob.Done():
+				return
+			}
+		}
+	}()
+	calls := newWriterCalls()
+	alice.OnClose(func(room.CloseReason) { calls.wake() })
+	d := s.fanOut.add(up.conn, up.bc, alice, calls)
+	// What a writer does with an empty queue: hand it to the fan-out.
+	for len(alice.Events()) > 0 {
+		<-alice.Events()
+	}
+	d.release()
+
+	up.bc.mu.Lock() // as a blocking write would
+	hub.Input(bob, "", "m0")
+	hub.Input(bob, "", "m1")
+	// The worker's turn at alice (it may have had it already).
+	d.writeQueued(newRawWriter())
+	if !d.ownedByWriter() {
+		t.Fatal("the fan-out kept the events of a busy connection")
+	}
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		s.writeLoop(up.conn, up.bc, alice, calls, d)
+	}()
+	defer func() {
+		alice.Close(room.ReasonQuit)
+		<-writerDone
+	}()
+	up.bc.mu.Unlock()
+	hub.Input(bob, "", "m2")
+	for i := range 3 {
+		f := readUntil(t, client, func(f testFrame) bool { return f.Type == "message" })
+		if want := fmt.Sprintf("m%d", i); f.Text != want {
+			t.Fatalf("message %d: %q, want %q", i, f.Text, want)
+		}
 	}
 }
