@@ -561,6 +561,11 @@ func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session
 		}
 		select {
 		case ev := <-events:
+			// The fan-out may have handed a batch back since the check
+			// above: it was taken from the queue before ev.
+			if d != nil && !d.finishHanded() {
+				return
+			}
 			if !s.writeBatch(conn, bc, cs, ev) {
 				cs.Close(room.ReasonClosed)
 				return
