@@ -63,5 +63,8 @@
 //
 // Session.Close may run under room locks (a full queue closes its session
 // from deliver): it only closes channels and runs the front-end's OnClose
-// hook, and leaves its rooms from a goroutine of its own.
+// hook, and leaves its rooms from a goroutine of its own. The front-end's
+// OnQueued hook runs under room locks and Session.lagMu too: it only notes
+// the session on a list under a leaf lock of the front-end's (the web
+// front-end's fan-out shards) and may start a goroutine.
 package room

@@ -32,6 +32,8 @@ type Session struct {
 	done chan struct{}
 	// prefs are the user's settings (settings.go); nil: the defaults.
 	prefs atomic.Pointer[Preferences]
+	// queued, when set, runs after each event is queued (OnQueued).
+	queued atomic.Pointer[func()]
 
 	// What was skipped while the queue was nearly full, by room ("" for
 	// private messages); made good once it drains (see deliver, Ack).
@@ -289,8 +291,22 @@ func (s *Session) deliver(ev *Event) {
 	}
 	select {
 	case s.out <- ev:
+		s.notifyQueued()
 	default:
 		s.Close(ReasonSlowClient)
+	}
+}
+
+// OnQueued sets f to run after each event is queued for the session, in
+// the goroutine that queued it, possibly under room locks: a front-end
+// whose writer does not wait on Events (it has its events written for it
+// while idle) learns there is something to write. f must not block or call
+// into the hub. Events queued before OnQueued are not signalled.
+func (s *Session) OnQueued(f func()) { s.queued.Store(&f) }
+
+func (s *Session) notifyQueued() {
+	if f := s.queued.Load(); f != nil {
+		(*f)()
 	}
 }
 
@@ -345,6 +361,7 @@ func (s *Session) skip(ev *Event) (skipped, tooSlow bool) {
 			select {
 			case s.out <- &Event{Kind: KindMissed, Room: key, Count: lag.missed, Time: now}:
 				lag.missed = 0
+				s.notifyQueued()
 			default:
 			}
 		}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -37,11 +39,159 @@ type batchConn struct {
 	timeout time.Duration // write deadline of a batch, from its start
 	bufs    *sync.Pool    // of *[]byte, shared by the server's connections
 
+	// raw is the socket of a plain TCP connection, for TryWriteFrames;
+	// nil for any other connection.
+	raw syscall.RawConn
+
 	mu        sync.Mutex
 	buf       *[]byte   // the batch so far; nil when empty
 	deadline  time.Time // the write deadline last set on Conn
 	err       error     // first write error: the stream is cut, later writes fail
 	closeSent bool      // a close frame was written
+	// pending is what TryWriteFrames could not write at once: the rest of
+	// a frame, written before anything else.
+	pending []byte
+}
+
+// rawWriter makes non-blocking writes for TryWriteFrames. It is owned by
+// one goroutine at a time (a fan-out worker) and holds the argument and
+// results of a write, so that the function handed to RawConn.Write is made
+// once per worker, not per write.
+type rawWriter struct {
+	buf   []byte
+	n     int
+	err   error
+	write func(fd uintptr) bool
+}
+
+func newRawWriter() *rawWriter {
+	w := &rawWriter{}
+	w.write = w.writeFD
+	return w
+}
+
+// writeFD is handed to RawConn.Write: one attempt, never a wait for the
+// socket to become writable.
+func (w *rawWriter) writeFD(fd uintptr) bool {
+	w.n, w.err = syscall.Write(int(fd), w.buf)
+	return true
+}
+
+// try makes one write(2) of p to raw without waiting: the socket is
+// non-blocking, and a full send buffer (EAGAIN) is 0 bytes written.
+func (w *rawWriter) try(raw syscall.RawConn, p []byte) (int, error) {
+	w.buf = p
+	err := raw.Write(w.write)
+	n, werr := w.n, w.err
+	w.buf, w.err = nil, nil
+	switch {
+	case err != nil: // the connection is closed
+		return 0, err
+	case werr == syscall.EAGAIN || werr == syscall.EINTR:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return n, nil
+}
+
+// newBatchConn wraps a hijacked connection.
+func newBatchConn(c net.Conn, timeout time.Duration, bufs *sync.Pool) *batchConn {
+	b := &batchConn{Conn: c, timeout: timeout, bufs: bufs}
+	if tc, ok := c.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			b.raw = raw
+		}
+	}
+	return b
+}
+
+// CanTryWrite tells whether TryWriteFrames may be used: the connection is
+// a plain TCP socket.
+func (b *batchConn) CanTryWrite() bool { return b.raw != nil }
+
+// TryWriteFrames writes frames, whole websocket frames, with one
+// non-blocking system call, so that a writer that is not the session's own
+// goroutine never waits on a client. It returns tryWritten if all went out;
+// trySent if only part did (or nothing, the socket being full): the rest is
+// kept and written, before anything else, by the next Write, WriteFrames
+// or FlushPending; tryBusy if another write holds the connection (it may
+// be waiting on the client): nothing was written or kept. An error cuts
+// the stream, as in WriteFrames. Only for a connection that CanTryWrite.
+func (b *batchConn) TryWriteFrames(w *rawWriter, frames [][]byte) (tryResult, error) {
+	if !b.mu.TryLock() {
+		return tryBusy, nil
+	}
+	defer b.mu.Unlock()
+	switch {
+	case b.err != nil:
+		return tryBusy, b.err
+	case b.closeSent:
+		return tryBusy, websocket.ErrCloseSent
+	case b.pending != nil:
+		return tryBusy, nil
+	}
+	p := frames[0]
+	if len(frames) > 1 {
+		buf := b.bufs.Get().(*[]byte)
+		for _, f := range frames {
+			*buf = append(*buf, f...)
+		}
+		p = *buf
+		defer func() {
+			if cap(*buf) <= 2*maxBatchBytes {
+				*buf = (*buf)[:0]
+				b.bufs.Put(buf)
+			}
+		}()
+	}
+	n, err := w.try(b.raw, p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline of an earlier blocking write has passed; it means
+		// nothing to a write that does not wait.
+		if err = b.Conn.SetWriteDeadline(time.Time{}); err == nil {
+			b.deadline = time.Time{}
+			n, err = w.try(b.raw, p)
+		}
+	}
+	if err != nil {
+		b.err = err
+		return tryBusy, err
+	}
+	if n < len(p) {
+		b.pending = append([]byte(nil), p[n:]...)
+		return trySent, nil
+	}
+	return tryWritten, nil
+}
+
+// tryResult is what TryWriteFrames did with the frames.
+type tryResult int
+
+const (
+	tryWritten tryResult = iota // all written
+	trySent                     // the rest is pending in the batchConn
+	tryBusy                     // nothing written or kept
+)
+
+// FlushPending writes what TryWriteFrames left, waiting for the client
+// up to the write timeout.
+func (b *batchConn) FlushPending() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return b.err
+	}
+	return b.flushPendingLocked()
+}
+
+func (b *batchConn) flushPendingLocked() error {
+	if b.pending == nil {
+		return nil
+	}
+	p := b.pending
+	b.pending = nil
+	return b.writeNowLocked(p)
 }
 
 // WriteFrames writes frames, whole websocket frames, with one system call
@@ -55,7 +205,11 @@ func (b *batchConn) WriteFrames(frames [][]byte) error {
 		return b.err
 	case b.closeSent:
 		return websocket.ErrCloseSent
-	case len(frames) == 1:
+	}
+	if err := b.flushPendingLocked(); err != nil {
+		return err
+	}
+	if len(frames) == 1 {
 		return b.writeNowLocked(frames[0])
 	}
 	for _, f := range frames {
@@ -73,6 +227,15 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	defer b.mu.Unlock()
 	if b.err != nil {
 		return 0, b.err
+	}
+	if b.pending != nil {
+		// The rest of an event's frame goes first: gorilla's frame must
+		// not land inside it. gorilla set the deadline for its write.
+		p0 := b.pending
+		b.pending = nil
+		if _, err := b.writeLocked(p0); err != nil {
+			return 0, err
+		}
 	}
 	n, err := b.writeLocked(p)
 	if err == nil && isCloseFrame(p) {
@@ -194,6 +357,6 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.conn = &batchConn{Conn: c, timeout: h.s.writeTimeout, bufs: &h.s.batchBufs}
+	h.conn = newBatchConn(c, h.s.writeTimeout, &h.s.batchBufs)
 	return h.conn, rw, nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,7 @@ type Server struct {
 	limiter        *connlimit.Limiter
 	writeBufs      sync.Pool // gorilla's frame buffers, held only while a frame is written
 	batchBufs      sync.Pool // *[]byte, held only while a batch is written (batchConn)
+	fanOut         *fanOut   // writes idle sessions' events (fanout.go)
 	static         http.Handler
 }
 
@@ -126,6 +128,7 @@ func New(hub *room.Hub, opts ...Option) *Server {
 		panic("webchat: embedded page: " + err.Error())
 	}
 	s.static = static
+	s.fanOut = newFanOut(runtime.GOMAXPROCS(0))
 	s.batchBufs.New = func() any {
 		b := make([]byte, 0, 4096)
 		return &b
@@ -274,10 +277,14 @@ func (s *Server) runSession(conn *websocket.Conn, bc *batchConn, cs *room.Sessio
 		}
 		calls.wake()
 	})
+	var d *directWriter
+	if bc.CanTryWrite() {
+		d = s.fanOut.add(conn, bc, cs, calls)
+	}
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		s.writeLoop(conn, bc, cs, calls)
+		s.writeLoop(conn, bc, cs, calls, d)
 	}()
 	s.readLoop(conn, cs, calls)
 	cs.Leave()
@@ -523,19 +530,42 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, calls *writerC
 	}
 }
 
-// writeLoop is the connection's only writer once the session exists.
-func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, calls *writerCalls) {
+// writeLoop is the connection's only writer once the session exists,
+// besides the fan-out (d, nil for a connection that cannot take
+// non-blocking writes), which writes the session's events while this
+// goroutine waits with an empty queue.
+func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, calls *writerCalls, d *directWriter) {
 	ping := time.AfterFunc(s.pingInterval, calls.ping)
 	defer ping.Stop()
 	for {
 		select {
 		case <-cs.Done():
+			if d != nil && !d.takeBack() {
+				return
+			}
 			s.finish(conn, bc, cs)
 			return
 		default:
 		}
+		events := cs.Events()
+		if d != nil && d.ownedByWriter() {
+			if !d.finishHanded() {
+				return
+			}
+			if len(events) == 0 {
+				d.release()
+			}
+		}
+		if d != nil && !d.ownedByWriter() {
+			events = nil // the fan-out's
+		}
 		select {
-		case ev := <-cs.Events():
+		case ev := <-events:
+			// The fan-out may have handed a batch back since the check
+			// above: it was taken from the queue before ev.
+			if d != nil && !d.finishHanded() {
+				return
+			}
 			if !s.writeBatch(conn, bc, cs, ev) {
 				cs.Close(room.ReasonClosed)
 				return
