@@ -527,9 +527,7 @@ func startDeployNginx(t *testing.T, nodes []*deployNode) *clusterNginx {
 	stream = rewriteUpstream(t, streamName, stream, `server 10\.0\.0\.\d+:2222([^;]*);`, sshAddrs)
 	must(t, os.WriteFile(filepath.Join(dir, webName), []byte(web), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, streamName), []byte(stream), 0o600))
-	for _, d := range []string{"body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		must(t, os.MkdirAll(filepath.Join(dir, "tmp", d), 0o700))
-	}
+	temps := nginxTempPaths(t, dir)
 	// The stream block sits at the top level, as the file's install notes
 	// say; the site inside http.
 	main := fmt.Sprintf(`# written by e2e/cluster_deploy_test.go
@@ -539,14 +537,10 @@ events { worker_connections 256; }
 include %[1]s/%[3]s;
 http {
     access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
+    %[5]s
     include %[1]s/%[4]s;
 }
-`, dir, ngxStreamModule, streamName, webName)
+`, dir, ngxStreamModule, streamName, webName, temps)
 	conf := filepath.Join(dir, "nginx.conf")
 	must(t, os.WriteFile(conf, []byte(main), 0o600))
 
@@ -715,14 +709,7 @@ func TestClusterThroughNginx(t *testing.T) {
 // haproxyPath finds Debian's HAProxy; a missing one fails the test.
 func haproxyPath(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("haproxy"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
-		return "/usr/sbin/haproxy"
-	}
-	t.Fatal("haproxy not found: run ./scripts/test, which installs haproxy")
-	return ""
+	return daemonPath(t, "haproxy", "haproxy")
 }
 
 // clusterHAProxy is HAProxy running deploy/cluster/haproxy.cfg in front of

@@ -210,25 +210,19 @@ func startClusterNginx(t *testing.T, nodes []*process) *clusterProxy {
         default   %[1]s_3;
     }`, proto)
 	}
-	for _, d := range []string{"body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		must(t, os.MkdirAll(filepath.Join(dir, "tmp", d), 0o700))
-	}
+	temps := nginxTempPaths(t, dir)
 	conf := fmt.Sprintf(`# written by e2e/cluster_procs_test.go
 load_module %[1]s;
 error_log stderr notice;
 events { worker_connections 1024; }
 http {
     access_log off;
-    client_body_temp_path %[2]s/tmp/body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
+    %[8]s
+    %[2]s
     %[3]s
-    %[4]s
     map $http_upgrade $connection_upgrade { default upgrade; "" close; }
     server {
-        listen %[5]s;
+        listen %[4]s;
         location / {
             proxy_pass http://$web_node;
             proxy_http_version 1.1;
@@ -243,16 +237,16 @@ http {
     }
 }
 stream {
+    %[5]s
     %[6]s
-    %[7]s
     server {
-        listen %[8]s;
+        listen %[7]s;
         proxy_pass $ssh_node;
         proxy_protocol on;
         proxy_connect_timeout 2s;
     }
 }
-`, streamModule, dir, webUpstreams, affinity("web"), p.HTTPAddr, sshUpstreams, affinity("ssh"), p.SSHAddr)
+`, streamModule, webUpstreams, affinity("web"), p.HTTPAddr, sshUpstreams, affinity("ssh"), p.SSHAddr, temps)
 	must(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600))
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr",
 		"-g", "daemon off; master_process off; pid "+filepath.Join(dir, "nginx.pid")+";")

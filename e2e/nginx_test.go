@@ -34,13 +34,38 @@ const nginxSite = "../deploy/nginx/tertulia.conf"
 // nginxPath finds Debian's nginx; a missing nginx fails the test.
 func nginxPath(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("nginx"); err == nil {
+	return daemonPath(t, "nginx", "nginx-light")
+}
+
+// nginxTempPaths makes the temporary folders nginx writes request bodies
+// and proxied responses to under dir, and returns the http block's
+// directives that point there (the defaults are under /var/lib/nginx).
+func nginxTempPaths(t testing.TB, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	for i, d := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		path := filepath.Join(dir, "tmp", strings.TrimPrefix(d, "client_"))
+		must(t, os.MkdirAll(path, 0o700))
+		if i > 0 {
+			b.WriteString("\n    ")
+		}
+		fmt.Fprintf(&b, "%s_temp_path %s;", d, path)
+	}
+	return b.String()
+}
+
+// daemonPath finds a Debian daemon on PATH or in /usr/sbin (root's PATH
+// may lack it); a missing one fails the test, naming the package
+// ./scripts/test installs.
+func daemonPath(t testing.TB, name, pkg string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
+	if _, err := os.Stat("/usr/sbin/" + name); err == nil {
+		return "/usr/sbin/" + name
 	}
-	t.Fatal("nginx not found: run ./scripts/test, which installs nginx-light")
+	t.Fatalf("%s not found: run ./scripts/test, which installs %s", name, pkg)
 	return ""
 }
 
@@ -119,22 +144,16 @@ func startNginx(t testing.TB, backend, readTimeout string) *proxy {
 	conf = substitute(t, conf, `proxy_read_timeout \d+s;`, "proxy_read_timeout "+readTimeout+";", 1)
 	must(t, os.WriteFile(filepath.Join(dir, "tertulia.conf"), []byte(conf), 0o600))
 
-	for _, d := range []string{"body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		must(t, os.MkdirAll(filepath.Join(dir, "tmp", d), 0o700))
-	}
+	temps := nginxTempPaths(t, dir)
 	main := fmt.Sprintf(`# written by e2e/nginx_test.go
 error_log stderr notice;
 events { worker_connections 256; }
 http {
     access_log %[1]s/access.log;
-    client_body_temp_path %[1]s/tmp/body;
-    proxy_temp_path %[1]s/tmp/proxy;
-    fastcgi_temp_path %[1]s/tmp/fastcgi;
-    uwsgi_temp_path %[1]s/tmp/uwsgi;
-    scgi_temp_path %[1]s/tmp/scgi;
+    %[2]s
     include %[1]s/tertulia.conf;
 }
-`, dir)
+`, dir, temps)
 	must(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o600))
 
 	// One process, no workers: it runs as whoever runs the tests and needs

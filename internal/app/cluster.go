@@ -187,12 +187,16 @@ func (c clusterClaims) ClaimNick(fold string, claim room.NickClaim) error {
 }
 
 func (c clusterClaims) ReleaseNick(fold string, claim room.NickClaim) {
-	if !c.node.Live() {
-		return // without the lease, its claims are taken over anyway
+	if c.node.Fenced() {
+		// The fence closed every session; their claims are dropped when
+		// the node takes its lease again.
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
-	// A claim left behind is taken over once this node's lease ends.
+	// Tried even when the lease is late but not yet lost: dropping this
+	// node from a claim is a compare-and-set, safe at any time, and a
+	// claim left behind by a live node would hold its nick for good.
 	if err := c.node.ReleaseNick(ctx, fold, cluster.Claim{Fingerprint: claim.Fingerprint, Session: claim.Session}); err != nil {
 		c.log.Warn("cluster: nick release failed", "err", err)
 	}

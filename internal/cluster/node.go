@@ -148,8 +148,15 @@ func (n *Node) open(ctx context.Context) error {
 	if err := n.dropStaleClaims(ctx); err != nil {
 		return fmt.Errorf("cluster: nick claims of a previous run: %w", err)
 	}
+	// Written again now: the clean-up may have taken a good part of the
+	// lease created above, and the lease counts from the time taken
+	// before its write.
+	sent := n.cfg.Now()
+	if _, err := n.nodes.Put(ctx, n.cfg.NodeID, []byte(sent.UTC().Format(time.RFC3339))); err != nil {
+		return fmt.Errorf("cluster: lease: %w", err)
+	}
 	n.mu.Lock()
-	n.renewed = n.cfg.Now()
+	n.renewed = sent
 	n.mu.Unlock()
 	return nil
 }
@@ -168,6 +175,14 @@ func (n *Node) Live() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return !n.fenced && n.cfg.Now().Sub(n.renewed) < n.fenceAfter()
+}
+
+// Fenced says whether the node has fenced itself (its sessions were
+// closed) and not yet taken its lease again.
+func (n *Node) Fenced() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.fenced
 }
 
 func (n *Node) fenceAfter() time.Duration { return n.cfg.LeaseTTL * 2 / 3 }
@@ -231,6 +246,25 @@ func (n *Node) renew(failing bool) bool {
 			fn()
 		}
 	}
+	n.mu.Lock()
+	fenced := n.fenced
+	n.mu.Unlock()
+	if fenced {
+		// The fence closed every session of this node, but the bus may
+		// not have taken their releases: once this node is live again
+		// those claims would hold their nicks for good. Dropped before
+		// the lease is written (nothing is claimed here while fenced), so
+		// that the time this takes does not eat into the new lease.
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/2)
+		err := n.dropStaleClaims(ctx)
+		cancel()
+		if err != nil {
+			if !failing {
+				n.log.Warn("cluster: dropping the nick claims of closed sessions failed", "err", err)
+			}
+			return false
+		}
+	}
 	// Taken before the write, so that the lease is never thought younger
 	// than the bucket's copy of it.
 	sent := n.cfg.Now()
@@ -243,21 +277,7 @@ func (n *Node) renew(failing bool) bool {
 		}
 		return false
 	}
-	n.mu.Lock()
-	fenced := n.fenced
-	n.mu.Unlock()
 	if fenced {
-		// The fence closed every session of this node, but the bus may
-		// not have taken their releases: once this node is live again
-		// those claims would hold their nicks for good. The lease was
-		// just renewed: this may take up to half of it.
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/2)
-		err := n.dropStaleClaims(ctx)
-		cancel()
-		if err != nil {
-			n.log.Warn("cluster: dropping the nick claims of closed sessions failed", "err", err)
-			return false
-		}
 		n.log.Info("cluster lease taken again")
 	}
 	n.mu.Lock()

@@ -90,15 +90,8 @@ func (h *Hub) privateRemote(s *Session, nick, text, cid string) (echo *Event, er
 	}
 	pm := RemotePrivate{From: s.Nick(), FromKey: s.fingerprint, To: nick, Text: text, Time: h.now().Truncate(time.Millisecond)}
 	got, err := h.remote.Private(access.Fold(nick), pm)
-	var ue *UserError
-	switch {
-	case errors.Is(err, ErrNotElsewhere):
-		return nil, nil, false
-	case errors.As(err, &ue):
-		return nil, ue, true
-	case err != nil:
-		h.log.Warn("cluster: private message not delivered", "to", nick, "err", err)
-		return nil, refusal(CodeClusterUnavailable, errors.New("message not sent: the cluster cannot be reached right now; please try again in a moment")), true
+	if err, handled := h.remoteOutcome(err, "private message not delivered", nick, "message not sent: "); err != nil || !handled {
+		return nil, err, handled
 	}
 	ev := &Event{Kind: KindPrivate, ID: got.ID, From: pm.From, To: got.To, Text: text, Time: pm.Time, fromKey: s.fingerprint}
 	h.noteLastPM(ev.ID)
@@ -177,15 +170,8 @@ func (h *Hub) whoisRemote(asker *Session, nick string) (text string, err error, 
 	}
 	q := RemoteWhois{Nick: nick, Location: asker.Preferences().Location.String(), ShowAddress: asker.IsOperator()}
 	text, err = h.remote.Whois(access.Fold(nick), q)
-	var ue *UserError
-	switch {
-	case errors.Is(err, ErrNotElsewhere):
-		return "", nil, false
-	case errors.As(err, &ue):
-		return "", ue, true
-	case err != nil:
-		h.log.Warn("cluster: whois not answered", "nick", nick, "err", err)
-		return "", refusal(CodeClusterUnavailable, errors.New("the cluster cannot be reached right now; please try again in a moment")), true
+	if err, handled := h.remoteOutcome(err, "whois not answered", nick, ""); err != nil || !handled {
+		return "", err, handled
 	}
 	return text, nil, true
 }
@@ -211,15 +197,8 @@ func (h *Hub) kickRemote(by *Session, nick, reason string) (err error, handled b
 		return nil, false
 	}
 	kicked, err := h.remote.Kick(access.Fold(nick), RemoteKick{Nick: nick, By: by.Nick(), Reason: reason})
-	var ue *UserError
-	switch {
-	case errors.Is(err, ErrNotElsewhere):
-		return nil, false
-	case errors.As(err, &ue):
-		return ue, true
-	case err != nil:
-		h.log.Warn("cluster: kick not answered", "nick", nick, "err", err)
-		return refusal(CodeClusterUnavailable, errors.New("the cluster cannot be reached right now; please try again in a moment")), true
+	if err, handled := h.remoteOutcome(err, "kick not answered", nick, ""); err != nil || !handled {
+		return err, handled
 	}
 	h.log.Info("moderation", "by", by.Nick(), "action", "kick", "target", kicked, "reason", reason, "elsewhere", true)
 	h.notice(by, "Kicked "+kicked)
@@ -288,4 +267,23 @@ func (h *Hub) muteElsewhere(by *Session, nick string, targets []access.Target, e
 		h.notice(by, fmt.Sprintf("Unmuted %s (%s)", nick, describeMuteTargets(targets)))
 	}
 	return nil
+}
+
+// remoteOutcome sorts the error of a request to the node holding nick:
+// handled is false if nobody holds it elsewhere; the other node's refusal
+// is passed on; any other failure is logged (as what) and becomes "try
+// again", after prefix.
+func (h *Hub) remoteOutcome(err error, what, nick, prefix string) (_ error, handled bool) {
+	var ue *UserError
+	switch {
+	case err == nil:
+		return nil, true
+	case errors.Is(err, ErrNotElsewhere):
+		return nil, false
+	case errors.As(err, &ue):
+		return ue, true
+	default:
+		h.log.Warn("cluster: "+what, "nick", nick, "err", err)
+		return refusal(CodeClusterUnavailable, errors.New(prefix+"the cluster cannot be reached right now; please try again in a moment")), true
+	}
 }

@@ -346,3 +346,45 @@ func TestBusReclaimKeepsStoredRoom(t *testing.T) {
 		t.Fatalf("#quiet was deleted from the shared store: %+v", rooms)
 	}
 }
+
+// fenceDuringClaim runs during (when set) once a claim is made, as a node
+// that fences itself while the bus answers.
+type fenceDuringClaim struct {
+	fakeClaimsNode
+	during func()
+}
+
+func (n *fenceDuringClaim) ClaimNick(fold string, claim NickClaim) error {
+	err := n.fakeClaimsNode.ClaimNick(fold, claim)
+	if n.during != nil {
+		n.during()
+	}
+	return err
+}
+
+// A node that fences itself (closing every session) while a newcomer's
+// nick is being claimed refuses the newcomer with "try again" and gives
+// the claim back, rather than admit a session the fence did not close
+// under a nick the cluster may give away.
+func TestFenceDuringAClaimRefusesTheNewcomer(t *testing.T) {
+	claims := &fakeClaims{held: map[string]nodeClaim{}}
+	node := &fenceDuringClaim{fakeClaimsNode: fakeClaimsNode{claims, 0}}
+	h := newTestHub(t, WithStore(store.NewMemory()), WithNickClaims(node))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	node.during = func() { h.DisconnectAll(ReasonClusterLost) }
+	if _, err := h.Connect(Identity{Nick: "carol", Via: ViaWeb}); errorCode(err) != CodeClusterUnavailable {
+		t.Fatalf("connect across a fence: %v, want %s", err, CodeClusterUnavailable)
+	}
+	claims.mu.Lock()
+	_, kept := claims.held["carol"]
+	claims.mu.Unlock()
+	if kept {
+		t.Fatal("the claim made across the fence was kept")
+	}
+	node.during = nil
+	if s := connect(t, h, "carol", ViaWeb); s.Nick() != "carol" {
+		t.Fatalf("after the fence: %q", s.Nick())
+	}
+}

@@ -109,6 +109,7 @@ const CodeClusterLost = "cluster_lost"
 // their nicks and rooms.
 func (h *Hub) DisconnectAll(reason CloseReason) {
 	h.mu.Lock()
+	h.fences++
 	var all []*Session
 	for _, p := range h.nicks {
 		all = append(all, p.sessions...)

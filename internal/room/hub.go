@@ -153,7 +153,10 @@ type Hub struct {
 
 	mu       sync.Mutex
 	stopping bool
-	nicks    map[string]*person // by folded nick
+	// fences counts DisconnectAll's calls: a nick claimed across the
+	// cluster while one ran is not taken (its session would escape it).
+	fences uint64
+	nicks  map[string]*person // by folded nick
 	// keyPeople are the people of registered keys, by fingerprint: a
 	// key's new session joins its person (person.go).
 	keyPeople map[string]*person
@@ -505,11 +508,21 @@ func (h *Hub) enterPersonOnce(s *Session, id Identity) (p *person, wanted string
 		if h.claims != nil {
 			// Claimed across the cluster without h.mu (the bus may be
 			// slow), then checked here again.
+			fences := h.fences
 			h.mu.Unlock()
 			held, err := h.claimNick(fold, claim)
 			h.mu.Lock()
 			if err != nil {
 				return nil, "", err
+			}
+			if !held && h.fences != fences {
+				// The node fenced itself meanwhile: this session, not yet
+				// listed, was not closed with the others, and the cluster
+				// may give its nick away.
+				h.mu.Unlock()
+				h.releaseNick(fold, claim)
+				h.mu.Lock()
+				return nil, "", refusal(CodeClusterUnavailable, ErrClaimsUnavailable)
 			}
 			if held {
 				elsewhere[fold] = true
@@ -989,7 +1002,7 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	// In a cluster the new nick is claimed first (without h.mu: the bus
 	// may be slow); the claim is given back unless the change is made.
 	h.mu.Lock()
-	claim, kept := s.person.claim, false
+	claim, kept, fences := s.person.claim, false, h.fences
 	h.mu.Unlock()
 	if h.claims != nil && fold != oldFold {
 		held, err := h.claimNick(fold, claim)
@@ -1015,6 +1028,12 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		h.mu.Unlock()
 		return nil
 	default:
+	}
+	if h.claims != nil && h.fences != fences {
+		// The node fenced itself while the claim was made: the claim may
+		// not outlive the fence.
+		h.mu.Unlock()
+		return refusal(CodeClusterUnavailable, ErrClaimsUnavailable)
 	}
 	// Registration first: it is the lasting reason, whether or not its
 	// owner is connected (or just leaving) right now.

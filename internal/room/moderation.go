@@ -92,15 +92,8 @@ func (h *Hub) keyElsewhere(nick string) (key string, err error, handled bool) {
 		return "", nil, false
 	}
 	got, err := h.remote.BanTargets(access.Fold(nick), nick)
-	var ue *UserError
-	switch {
-	case errors.Is(err, ErrNotElsewhere):
-		return "", nil, false
-	case errors.As(err, &ue):
-		return "", ue, true
-	case err != nil:
-		h.log.Warn("cluster: key of a nick not answered", "nick", nick, "err", err)
-		return "", refusal(CodeClusterUnavailable, errors.New("the cluster cannot be reached right now; please try again in a moment")), true
+	if err, handled := h.remoteOutcome(err, "key of a nick not answered", nick, ""); err != nil || !handled {
+		return "", err, handled
 	}
 	return got.Fingerprint, nil, true
 }

@@ -148,9 +148,12 @@ func (b *batchConn) TryWriteFrames(w *rawWriter, frames [][]byte) (tryResult, er
 	n, err := w.try(b.raw, p)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// The deadline of an earlier blocking write has passed; it means
-		// nothing to a write that does not wait.
-		if err = b.Conn.SetWriteDeadline(time.Time{}); err == nil {
-			b.deadline = time.Time{}
+		// nothing to a write that does not wait. It is renewed rather than
+		// cleared: gorilla sets its deadline and writes under two holds of
+		// the lock, and its write between them must not go without one.
+		d := time.Now().Add(b.timeout)
+		if err = b.Conn.SetWriteDeadline(d); err == nil {
+			b.deadline = d
 			n, err = w.try(b.raw, p)
 		}
 	}
