@@ -594,3 +594,117 @@ func TestClusterBigRoomPagesAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// A person with devices on two nodes who changes nick on one changes it
+// on both: the device on the other node gets its own nick event and
+// speaks under the new nick, the new nick is held for the person on every
+// node and the old one freed, and the other members on either node see
+// one nick change, no part or join.
+func TestClusterNickChangeReachesEveryDevice(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	line := newLineClient(t, nodes[0].SSHAddr, "alice", keyAuth(newSigner(t)))
+	line.expect("welcome alice")
+	line.register()
+	bob.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+	carol.expect("alice joins", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+
+	resp := postLogin(t, nodes[1].HTTPAddr, line.webLoginCode())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a code from node 1 redeemed on node 2: %s", resp.Status)
+	}
+	cookie := sessionCookie(t, resp)
+	conn, _, err := dialWS(t, nodes[1].HTTPAddr, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
+	must(t, err)
+	web := wrapWS(t, conn)
+	web.sendJSON(map[string]string{"type": "hello"})
+	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Type != "welcome" || f.Nick != "alice" {
+		t.Fatalf("the signed-in browser on node 2: %+v", f.Frame)
+	}
+	web.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	// Node 2 lists her browser too before she changes nick.
+	bob.say("/who")
+	bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
+
+	line.send("/nick alicia")
+	line.expect("#lobby --- alice is now known as alicia")
+	if f := web.expect("her browser's nick event", func(f frame) bool { return f.Type == "nick" }); f.Old != "alice" || f.New != "alicia" || f.Room != "lobby" {
+		t.Fatalf("her browser on node 2 got %s", f.Raw)
+	}
+	onceRenamed := func(who *wsClient) func(frame) bool {
+		renamed := false
+		return func(f frame) bool {
+			switch {
+			case (f.Type == "join" || f.Type == "part") && (f.Nick == "alice" || f.Nick == "alicia"):
+				t.Fatalf("saw alice %s: %s", f.Type, f.Raw)
+			case f.Type == "nick" && renamed:
+				t.Fatalf("saw a second nick change: %s", f.Raw)
+			case f.Type == "nick":
+				if f.Old != "alice" || f.New != "alicia" {
+					t.Fatalf("nick change: %s", f.Raw)
+				}
+				renamed = true
+			}
+			return f.Type == "message" && f.From == "alicia" && f.Text == "hello from node 2"
+		}
+	}
+	bobSees, carolSees := onceRenamed(bob), onceRenamed(carol)
+	web.say("hello from node 2")
+	bob.expect("her message under the new nick", bobSees)
+	carol.expect("her message under the new nick", carolSees)
+	line.expect("#lobby <alicia> hello from node 2")
+
+	// Each node's later joins come after its earlier presence: once both
+	// are seen, nothing more of the rename is on its way.
+	joinWS(t, nodes[0].HTTPAddr, "dave")
+	joinWS(t, nodes[1].HTTPAddr, "erin")
+	for _, c := range []struct {
+		name string
+		ws   *wsClient
+		sees func(frame) bool
+	}{{"bob", bob, bobSees}, {"carol", carol, carolSees}} {
+		joined := map[string]bool{}
+		c.ws.expect(c.name+" sees dave and erin join", func(f frame) bool {
+			c.sees(f)
+			if f.Type == "join" {
+				joined[f.Nick] = true
+			}
+			return joined["dave"] && joined["erin"]
+		})
+		c.ws.say("/who")
+		who := c.ws.expect(c.name+"'s /who", func(f frame) bool { c.sees(f); return f.Type == "members" })
+		if len(who.Members) != 5 || !listsNick(who, "alicia") || listsNick(who, "alice") {
+			t.Fatalf("%s's /who after the rename: %s", c.name, who.Raw)
+		}
+	}
+
+	// The new nick is hers on both nodes.
+	for _, n := range nodes {
+		guest := newWSClient(t, n.HTTPAddr)
+		guest.sendJSON(map[string]string{"type": "hello", "nick": "alicia"})
+		if f := guest.expect("refusal", func(f frame) bool { return f.Type == "error" || f.Type == "welcome" }); f.Type != "error" || f.Code != "nick_taken" {
+			t.Fatalf("a guest asking for alicia: %+v", f.Frame)
+		}
+	}
+	// Her device on node 1 goes: node 1 has let the nick go once carol's
+	// list shows her browser on node 2 only, and the nick is still hers.
+	line.client.Close()
+	for listed := ""; listed != "web"; {
+		carol.say("/who")
+		who := carol.expect("carol's /who", func(f frame) bool { return f.Type == "members" })
+		listed = ""
+		for _, m := range who.Members {
+			if m.Nick == "alicia" {
+				listed = m.Via
+			}
+		}
+	}
+	guest := newWSClient(t, nodes[0].HTTPAddr)
+	guest.sendJSON(map[string]string{"type": "hello", "nick": "alicia"})
+	if f := guest.expect("refusal", func(f frame) bool { return f.Type == "error" || f.Type == "welcome" }); f.Type != "error" || f.Code != "nick_taken" {
+		t.Fatalf("a guest on node 1 asking for alicia once only her browser on node 2 is left: %+v", f.Frame)
+	}
+}

@@ -973,8 +973,16 @@ func (h *Hub) fail(s *Session, err error) {
 	s.deliver(ev)
 }
 
-// changeNick renames s, telling every room it is in.
+// changeNick renames s, telling every room it is in; in a cluster, the
+// person's devices on the other nodes follow.
 func (h *Hub) changeNick(s *Session, nick string) error {
+	return h.renamePerson(s, nick, true)
+}
+
+// renamePerson renames the person of s on this node, telling every room it
+// is in; share tells the other nodes, whose devices of the same key take
+// the nick too (false: the rename comes from one of them).
+func (h *Hub) renamePerson(s *Session, nick string, share bool) error {
 	if err := ValidateNick(nick); err != nil {
 		return err
 	}
@@ -1042,7 +1050,15 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	for _, r := range rooms {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
-			r.presenceLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick), s)
+			// A rename another node's device of this person made is
+			// announced here once, by whichever of the two came first.
+			if r.renamed[oldFold] != fold {
+				r.presenceLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick), s)
+				if r.remoteHasLocked(oldFold) {
+					r.noteRenameLocked(oldFold, fold)
+				}
+			}
+			r.pruneRenamesLocked()
 			r.publishAwayLocked(h, s, was, now)
 		}
 		r.mu.Unlock()
@@ -1053,6 +1069,9 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		}
 	}
 	h.log.Info("nick", "old", old, "new", nick, "via", s.via)
+	if share && claim.Fingerprint != "" {
+		h.moderationChanged(ModerationChange{RenameKey: claim.Fingerprint, RenameFrom: old, RenameTo: nick})
+	}
 	return nil
 }
 
