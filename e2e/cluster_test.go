@@ -708,3 +708,40 @@ func TestClusterNickChangeReachesEveryDevice(t *testing.T) {
 		t.Fatalf("a guest on node 1 asking for alicia once only her browser on node 2 is left: %+v", f.Frame)
 	}
 }
+
+// A member on another node who changes nick is seen to change nick, with
+// the same frame and line as on one node, not to part and join.
+func TestClusterRemoteNickChange(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	watcher := newLineClient(t, nodes[1].SSHAddr, "walt")
+	watcher.expect("welcome walt")
+	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
+	bob.expect("carol joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "carol" })
+	watcher.expect("#lobby --> carol joined (web)")
+
+	carol.say("/nick caroline")
+	f := bob.expect("carol's nick change", func(f frame) bool {
+		if (f.Type == "join" || f.Type == "part") && strings.HasPrefix(f.Nick, "carol") {
+			t.Fatalf("bob saw %s", f.Raw)
+		}
+		return f.Type == "nick"
+	})
+	if f.Old != "carol" || f.New != "caroline" || f.Room != "lobby" {
+		t.Fatalf("bob's nick event: %s", f.Raw)
+	}
+	watcher.expectFunc("carol's nick change", func(l string) bool {
+		if strings.Contains(l, "<-- carol") || strings.Contains(l, "--> caroline") {
+			t.Fatalf("walt saw %q", l)
+		}
+		return l == "#lobby --- carol is now known as caroline"
+	})
+	carol.say("still me")
+	bob.expect("her message", func(f frame) bool {
+		if (f.Type == "join" || f.Type == "part") && strings.HasPrefix(f.Nick, "carol") {
+			t.Fatalf("bob saw %s", f.Raw)
+		}
+		return f.Type == "message" && f.From == "caroline"
+	})
+}
