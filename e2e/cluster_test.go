@@ -745,3 +745,54 @@ func TestClusterRemoteNickChange(t *testing.T) {
 		return f.Type == "message" && f.From == "caroline"
 	})
 }
+
+// /rooms lists the rooms of the shared store, with the members other
+// nodes have in them, whichever node is asked; /rmroom on one node removes
+// the room on every node: its members on another node part with the
+// reason, and no node lists it any more.
+func TestClusterRoomsAndRmroomAcrossNodes(t *testing.T) {
+	admins := filepath.Join(t.TempDir(), "admins")
+	bossKey := newSigner(t)
+	writeAuthorizedKeys(t, admins, bossKey)
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range 2 {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
+		}))
+	}
+	boss := newLineClient(t, nodes[0].SSHAddr, "boss", keyAuth(bossKey))
+	boss.expect("welcome boss")
+	dora := joinWS(t, nodes[1].HTTPAddr, "dora")
+	dora.say("/join garden")
+	dora.expect("garden's history", func(f frame) bool { return f.Type == "history" && f.Room == "garden" })
+	must(t, dora.ws.Say("garden", "in the old garden"))
+	dora.expect("her message", func(f frame) bool { return f.Type == "message" && f.Room == "garden" })
+	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
+
+	// Node 1 serves no #garden: its list comes from the store, counted
+	// with node 2's members once node 2 has shared them.
+	for listed := false; !listed; {
+		carol.say("/rooms")
+		f := carol.expect("carol's /rooms", func(f frame) bool { return f.Type == "rooms" })
+		listed = strings.Contains(string(f.Rooms), `{"name":"garden","count":1,`)
+	}
+
+	boss.send("/rmroom #garden spring cleaning")
+	boss.expect("#garden removed with its history")
+	f := dora.expect("dora's part", func(f frame) bool { return f.Type == "part" && f.Room == "garden" })
+	if f.Nick != "dora" || f.Reason != "room removed by boss: spring cleaning" {
+		t.Fatalf("dora's part on node 2: %s", f.Raw)
+	}
+	for _, c := range []*wsClient{carol, dora} {
+		c.say("/rooms")
+		if f := c.expect("/rooms", func(f frame) bool { return f.Type == "rooms" }); strings.Contains(string(f.Rooms), "garden") {
+			t.Fatalf("/rooms after the removal: %s", f.Raw)
+		}
+	}
+	// Its name is free again on node 2: dora makes a new, empty #garden.
+	dora.say("/join garden")
+	if f := dora.expect("the new garden's history", func(f frame) bool { return f.Type == "history" && f.Room == "garden" }); len(f.Messages) != 0 {
+		t.Fatalf("the new #garden has history: %s", f.Raw)
+	}
+}

@@ -36,6 +36,9 @@ type ModerationChange struct {
 	RenameKey  string `json:"rename_key,omitempty"`
 	RenameFrom string `json:"rename_from,omitempty"`
 	RenameTo   string `json:"rename_to,omitempty"`
+	// RemoveRoom: /rmroom of that room on another node, which deleted it
+	// from the store; its members here part with Reason.
+	RemoveRoom string `json:"remove_room,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -67,6 +70,9 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 		return nil, nil
 	case c.SignOutLogin != "":
 		h.signOutLogin(c.SignOutLogin)
+		return nil, nil
+	case c.RemoveRoom != "":
+		h.applyRemoveRoom(c.RemoveRoom, c.Reason)
 		return nil, nil
 	case c.RenameKey != "":
 		return nil, h.applyRename(c.RenameKey, c.RenameFrom, c.RenameTo)
