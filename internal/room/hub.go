@@ -997,7 +997,7 @@ func (h *Hub) renamePerson(s *Session, nick string, share bool) error {
 	// In a cluster the new nick is claimed first (without h.mu: the bus
 	// may be slow); the claim is given back unless the change is made.
 	h.mu.Lock()
-	claim, kept := s.person.claim, false
+	claim, key, kept := s.person.claim, s.person.key, false
 	h.mu.Unlock()
 	if h.claims != nil && fold != oldFold {
 		held, err := h.claimNick(fold, claim)
@@ -1069,8 +1069,8 @@ func (h *Hub) renamePerson(s *Session, nick string, share bool) error {
 		}
 	}
 	h.log.Info("nick", "old", old, "new", nick, "via", s.via)
-	if share && claim.Fingerprint != "" {
-		h.moderationChanged(ModerationChange{RenameKey: claim.Fingerprint, RenameFrom: old, RenameTo: nick})
+	if share && key != "" {
+		h.moderationChanged(ModerationChange{RenameKey: key, RenameFrom: old, RenameTo: nick})
 	}
 	return nil
 }
