@@ -1052,10 +1052,19 @@ func (h *Hub) renamePerson(s *Session, nick string, share bool) error {
 		if was, now, ok := r.refreshLocked(h, s); ok {
 			// A rename another node's device of this person made is
 			// announced here once, by whichever of the two came first.
-			if r.renamed[oldFold] != fold {
-				r.presenceLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick), s)
+			ev := &Event{Kind: KindNick, From: old, To: nick, Registered: registered}
+			switch {
+			case r.renamed[oldFold] != fold:
+				r.presenceLocked(h, ev, noteNick(old, nick), s)
 				if r.remoteHasLocked(oldFold) {
 					r.noteRenameLocked(oldFold, fold)
+				}
+			case r.summarizingLocked(h):
+				// The room heard it in a summary; the person's devices
+				// here get their own nick event, as presenceLocked gives.
+				ev.Time, ev.Room = h.now(), r.name
+				if i := r.personIndexLocked(s.person); i >= 0 {
+					r.order[i].deliverLocked(ev)
 				}
 			}
 			r.pruneRenamesLocked()
