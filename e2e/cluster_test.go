@@ -594,3 +594,205 @@ func TestClusterBigRoomPagesAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// A person with devices on two nodes who changes nick on one changes it
+// on both: the device on the other node gets its own nick event and
+// speaks under the new nick, the new nick is held for the person on every
+// node and the old one freed, and the other members on either node see
+// one nick change, no part or join.
+func TestClusterNickChangeReachesEveryDevice(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	line := newLineClient(t, nodes[0].SSHAddr, "alice", keyAuth(newSigner(t)))
+	line.expect("welcome alice")
+	line.register()
+	bob.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+	carol.expect("alice joins", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+
+	resp := postLogin(t, nodes[1].HTTPAddr, line.webLoginCode())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a code from node 1 redeemed on node 2: %s", resp.Status)
+	}
+	cookie := sessionCookie(t, resp)
+	conn, _, err := dialWS(t, nodes[1].HTTPAddr, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
+	must(t, err)
+	web := wrapWS(t, conn)
+	web.sendJSON(map[string]string{"type": "hello"})
+	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Type != "welcome" || f.Nick != "alice" {
+		t.Fatalf("the signed-in browser on node 2: %+v", f.Frame)
+	}
+	web.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	// Node 2 lists her browser too before she changes nick.
+	bob.say("/who")
+	bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
+
+	line.send("/nick alicia")
+	line.expect("#lobby --- alice is now known as alicia")
+	if f := web.expect("her browser's nick event", func(f frame) bool { return f.Type == "nick" }); f.Old != "alice" || f.New != "alicia" || f.Room != "lobby" {
+		t.Fatalf("her browser on node 2 got %s", f.Raw)
+	}
+	onceRenamed := func(who *wsClient) func(frame) bool {
+		renamed := false
+		return func(f frame) bool {
+			switch {
+			case (f.Type == "join" || f.Type == "part") && (f.Nick == "alice" || f.Nick == "alicia"):
+				t.Fatalf("saw alice %s: %s", f.Type, f.Raw)
+			case f.Type == "nick" && renamed:
+				t.Fatalf("saw a second nick change: %s", f.Raw)
+			case f.Type == "nick":
+				if f.Old != "alice" || f.New != "alicia" {
+					t.Fatalf("nick change: %s", f.Raw)
+				}
+				renamed = true
+			}
+			return f.Type == "message" && f.From == "alicia" && f.Text == "hello from node 2"
+		}
+	}
+	bobSees, carolSees := onceRenamed(bob), onceRenamed(carol)
+	web.say("hello from node 2")
+	bob.expect("her message under the new nick", bobSees)
+	carol.expect("her message under the new nick", carolSees)
+	line.expect("#lobby <alicia> hello from node 2")
+
+	// Each node's later joins come after its earlier presence: once both
+	// are seen, nothing more of the rename is on its way.
+	joinWS(t, nodes[0].HTTPAddr, "dave")
+	joinWS(t, nodes[1].HTTPAddr, "erin")
+	for _, c := range []struct {
+		name string
+		ws   *wsClient
+		sees func(frame) bool
+	}{{"bob", bob, bobSees}, {"carol", carol, carolSees}} {
+		joined := map[string]bool{}
+		c.ws.expect(c.name+" sees dave and erin join", func(f frame) bool {
+			c.sees(f)
+			if f.Type == "join" {
+				joined[f.Nick] = true
+			}
+			return joined["dave"] && joined["erin"]
+		})
+		c.ws.say("/who")
+		who := c.ws.expect(c.name+"'s /who", func(f frame) bool { c.sees(f); return f.Type == "members" })
+		if len(who.Members) != 5 || !listsNick(who, "alicia") || listsNick(who, "alice") {
+			t.Fatalf("%s's /who after the rename: %s", c.name, who.Raw)
+		}
+	}
+
+	// The new nick is hers on both nodes.
+	for _, n := range nodes {
+		guest := newWSClient(t, n.HTTPAddr)
+		guest.sendJSON(map[string]string{"type": "hello", "nick": "alicia"})
+		if f := guest.expect("refusal", func(f frame) bool { return f.Type == "error" || f.Type == "welcome" }); f.Type != "error" || f.Code != "nick_taken" {
+			t.Fatalf("a guest asking for alicia: %+v", f.Frame)
+		}
+	}
+	// Her device on node 1 goes: node 1 has let the nick go once carol's
+	// list shows her browser on node 2 only, and the nick is still hers.
+	line.client.Close()
+	for listed := ""; listed != "web"; {
+		carol.say("/who")
+		who := carol.expect("carol's /who", func(f frame) bool { return f.Type == "members" })
+		listed = ""
+		for _, m := range who.Members {
+			if m.Nick == "alicia" {
+				listed = m.Via
+			}
+		}
+	}
+	guest := newWSClient(t, nodes[0].HTTPAddr)
+	guest.sendJSON(map[string]string{"type": "hello", "nick": "alicia"})
+	if f := guest.expect("refusal", func(f frame) bool { return f.Type == "error" || f.Type == "welcome" }); f.Type != "error" || f.Code != "nick_taken" {
+		t.Fatalf("a guest on node 1 asking for alicia once only her browser on node 2 is left: %+v", f.Frame)
+	}
+}
+
+// A member on another node who changes nick is seen to change nick, with
+// the same frame and line as on one node, not to part and join.
+func TestClusterRemoteNickChange(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	watcher := newLineClient(t, nodes[1].SSHAddr, "walt")
+	watcher.expect("welcome walt")
+	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
+	bob.expect("carol joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "carol" })
+	watcher.expect("#lobby --> carol joined (web)")
+
+	carol.say("/nick caroline")
+	f := bob.expect("carol's nick change", func(f frame) bool {
+		if (f.Type == "join" || f.Type == "part") && strings.HasPrefix(f.Nick, "carol") {
+			t.Fatalf("bob saw %s", f.Raw)
+		}
+		return f.Type == "nick"
+	})
+	if f.Old != "carol" || f.New != "caroline" || f.Room != "lobby" {
+		t.Fatalf("bob's nick event: %s", f.Raw)
+	}
+	watcher.expectFunc("carol's nick change", func(l string) bool {
+		if strings.Contains(l, "<-- carol") || strings.Contains(l, "--> caroline") {
+			t.Fatalf("walt saw %q", l)
+		}
+		return l == "#lobby --- carol is now known as caroline"
+	})
+	carol.say("still me")
+	bob.expect("her message", func(f frame) bool {
+		if (f.Type == "join" || f.Type == "part") && strings.HasPrefix(f.Nick, "carol") {
+			t.Fatalf("bob saw %s", f.Raw)
+		}
+		return f.Type == "message" && f.From == "caroline"
+	})
+}
+
+// /rooms lists the rooms of the shared store, with the members other
+// nodes have in them, whichever node is asked; /rmroom on one node removes
+// the room on every node: its members on another node part with the
+// reason, and no node lists it any more.
+func TestClusterRoomsAndRmroomAcrossNodes(t *testing.T) {
+	admins := filepath.Join(t.TempDir(), "admins")
+	bossKey := newSigner(t)
+	writeAuthorizedKeys(t, admins, bossKey)
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	var nodes []*server
+	for i := range 2 {
+		nodes = append(nodes, startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
+		}))
+	}
+	boss := newLineClient(t, nodes[0].SSHAddr, "boss", keyAuth(bossKey))
+	boss.expect("welcome boss")
+	dora := joinWS(t, nodes[1].HTTPAddr, "dora")
+	dora.say("/join garden")
+	dora.expect("garden's history", func(f frame) bool { return f.Type == "history" && f.Room == "garden" })
+	must(t, dora.ws.Say("garden", "in the old garden"))
+	dora.expect("her message", func(f frame) bool { return f.Type == "message" && f.Room == "garden" })
+	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
+
+	// Node 1 serves no #garden: its list comes from the store, counted
+	// with node 2's members once node 2 has shared them.
+	for listed := false; !listed; {
+		carol.say("/rooms")
+		f := carol.expect("carol's /rooms", func(f frame) bool { return f.Type == "rooms" })
+		listed = strings.Contains(string(f.Rooms), `{"name":"garden","count":1,`)
+	}
+
+	boss.send("/rmroom #garden spring cleaning")
+	boss.expect("#garden removed with its history")
+	f := dora.expect("dora's part", func(f frame) bool { return f.Type == "part" && f.Room == "garden" })
+	if f.Nick != "dora" || f.Reason != "room removed by boss: spring cleaning" {
+		t.Fatalf("dora's part on node 2: %s", f.Raw)
+	}
+	for _, c := range []*wsClient{carol, dora} {
+		c.say("/rooms")
+		if f := c.expect("/rooms", func(f frame) bool { return f.Type == "rooms" }); strings.Contains(string(f.Rooms), "garden") {
+			t.Fatalf("/rooms after the removal: %s", f.Raw)
+		}
+	}
+	// Its name is free again on node 2: dora makes a new, empty #garden.
+	dora.say("/join garden")
+	if f := dora.expect("the new garden's history", func(f frame) bool { return f.Type == "history" && f.Room == "garden" }); len(f.Messages) != 0 {
+		t.Fatalf("the new #garden has history: %s", f.Raw)
+	}
+}

@@ -207,7 +207,7 @@ func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 		}
 		hit, err := hub.ApplyModerationChange(c)
 		if err != nil {
-			log.Warn("cluster: moderation reload failed", "err", err)
+			log.Warn("cluster: change from another node not applied", "from", c.Node, "err", err)
 			return
 		}
 		if len(hit) > 0 {

@@ -31,6 +31,14 @@ type ModerationChange struct {
 	// node (an operator made or unmade).
 	Announce   string `json:"announce,omitempty"`
 	AnnounceTo string `json:"announce_to,omitempty"`
+	// RenameKey: the person of that key took the nick RenameTo (it was
+	// RenameFrom) on another node; its devices here take it too.
+	RenameKey  string `json:"rename_key,omitempty"`
+	RenameFrom string `json:"rename_from,omitempty"`
+	RenameTo   string `json:"rename_to,omitempty"`
+	// RemoveRoom: /rmroom of that room on another node, which deleted it
+	// from the store; its members here part with Reason.
+	RemoveRoom string `json:"remove_room,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -63,6 +71,11 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	case c.SignOutLogin != "":
 		h.signOutLogin(c.SignOutLogin)
 		return nil, nil
+	case c.RemoveRoom != "":
+		h.applyRemoveRoom(c.RemoveRoom, c.Reason)
+		return nil, nil
+	case c.RenameKey != "":
+		return nil, h.applyRename(c.RenameKey, c.RenameFrom, c.RenameTo)
 	case c.Mode != "":
 		h.applyMode(c.By, c.Room, c.Mode)
 		return nil, nil
@@ -129,4 +142,20 @@ func (h *Hub) applyMode(by, name, mode string) {
 	}
 	r.topicLocked = mode == "+t"
 	r.publishLocked(h, &Event{Kind: KindNotice, Text: fmt.Sprintf("%s set mode %s on #%s", by, strings.TrimSpace(mode), r.name)})
+}
+
+// applyRename gives the person of key here the nick to, which its device
+// on another node took in place of from. A person here known by another
+// nick (its claim of from could not be shared) keeps it.
+func (h *Hub) applyRename(key, from, to string) error {
+	h.mu.Lock()
+	var s *Session
+	if p := h.keyPeople[key]; p != nil && len(p.sessions) > 0 {
+		s = p.sessions[0]
+	}
+	h.mu.Unlock()
+	if s == nil || access.Fold(s.Nick()) != access.Fold(from) {
+		return nil
+	}
+	return h.renamePerson(s, to, false)
 }

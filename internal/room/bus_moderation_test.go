@@ -149,3 +149,56 @@ func closeReason(s *Session) (CloseReason, bool) {
 		return CloseReason{}, false
 	}
 }
+
+// A person's nick change on one node, told to the other, renames their
+// device there, which gets its own nick event; an /rmroom on one node
+// parts the room's members on the other with the reason.
+func TestNickChangeAndRoomRemovalAcrossNodes(t *testing.T) {
+	st := openTestStore(t)
+	var one, two *Hub
+	tell := func(other **Hub) Option {
+		return WithModerationSync(func(c ModerationChange) {
+			if _, err := (*other).ApplyModerationChange(c); err != nil {
+				t.Errorf("applying %+v: %v", c, err)
+			}
+		})
+	}
+	one = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&two}), tell(&two))
+	two = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&one}), tell(&one))
+	alice := aliceDevices(t, one)[0]
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	drain(phone)
+
+	one.Input(alice, "", "/nick alicia")
+	if ev := nextKind(t, phone, KindNick); ev.From != "alice" || ev.To != "alicia" {
+		t.Fatalf("her device on the other node got %+v", ev)
+	}
+	if phone.Nick() != "alicia" {
+		t.Fatalf("her device on the other node is %q", phone.Nick())
+	}
+
+	op := connectAs(t, one, "boss", opKey, "192.0.2.1")
+	dora := connectAs(t, two, "dora", "", "192.0.2.2")
+	one.Input(op, "", "/join garden")
+	nextKind(t, op, KindMembers)
+	two.Input(dora, "", "/join garden")
+	nextKind(t, dora, KindMembers)
+	if ev := run(t, one, op, "/rmroom #garden weeds"); ev.Kind != KindNotice {
+		t.Fatalf("/rmroom answered %v %q", ev.Kind, ev.Text)
+	}
+	for {
+		if ev := next(t, dora); ev.Kind == KindPart && ev.Room == "garden" {
+			if ev.From != "dora" || ev.Text != "room removed by boss: weeds" {
+				t.Fatalf("dora's part: %+v", ev)
+			}
+			break
+		}
+	}
+	if dora.roomNamed("garden") != nil {
+		t.Fatal("dora is still in #garden on the other node")
+	}
+}

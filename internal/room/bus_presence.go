@@ -23,6 +23,9 @@ type Presence interface {
 // by which a person with devices on several nodes is listed once.
 type SharedMember struct {
 	Key string `json:"key"`
+	// Person tells one person of the node apart from another across its
+	// lists: a key that changes for the same person is a nick change.
+	Person uint64 `json:"person,omitempty"`
 	Member
 }
 
@@ -45,7 +48,7 @@ func (h *Hub) LocalMembers(name string) []SharedMember {
 	defer r.mu.Unlock()
 	out := make([]SharedMember, len(r.order))
 	for i, m := range r.order {
-		out[i] = SharedMember{Key: m.key, Member: r.listed[i]}
+		out[i] = SharedMember{Key: m.key, Person: m.s.person.id, Member: r.listed[i]}
 	}
 	return out
 }
@@ -98,8 +101,22 @@ func (h *Hub) RemoteMembers(name, node string, list []SharedMember, reason strin
 	now := make(map[string]bool, len(list))
 	for _, m := range list {
 		now[m.Key] = true
+	}
+	renamedFrom := renamesIn(old, list, was, now)
+	gone := make(map[string]bool, len(renamedFrom))
+	for _, m := range list {
 		prev, in := was[m.Key]
+		from, renamed := renamedFrom[m.Key]
 		switch {
+		case renamed:
+			gone[from.Key] = true
+			if r.renamed[from.Key] != m.Key {
+				r.noteRenameLocked(from.Key, m.Key)
+				r.presenceLocked(h, &Event{Kind: KindNick, From: from.Nick, To: m.Nick, Registered: m.Registered}, noteNick(from.Nick, m.Nick))
+			}
+			if from.Away != m.Away {
+				r.presenceLocked(h, &Event{Kind: KindAway, From: m.Nick, Text: m.Away}, noteAway(m.Nick, m.Away))
+			}
 		case elsewhere[m.Key]:
 		case !in:
 			r.presenceLocked(h, &Event{Kind: KindJoin, From: m.Nick, Via: m.Via, Registered: m.Registered, Bot: m.Bot, Count: r.countLocked()}, noteJoin(m.Nick))
@@ -111,8 +128,60 @@ func (h *Hub) RemoteMembers(name, node string, list []SharedMember, reason strin
 		}
 	}
 	for _, m := range old {
-		if !now[m.Key] && !elsewhere[m.Key] {
+		if !now[m.Key] && !elsewhere[m.Key] && !gone[m.Key] {
 			r.presenceLocked(h, &Event{Kind: KindPart, From: m.Nick, Text: reason, Count: r.countLocked()}, notePart(m.Nick))
+		}
+	}
+	r.pruneRenamesLocked()
+}
+
+// renamesIn pairs the members of a node's new list whose key is new with
+// the same person's key gone from its old list (was and now are the two
+// lists' keys): those people changed nick. By new key.
+func renamesIn(old, list []SharedMember, was map[string]Member, now map[string]bool) map[string]SharedMember {
+	var goneByPerson map[uint64]SharedMember
+	for _, m := range old {
+		if m.Person != 0 && !now[m.Key] {
+			if goneByPerson == nil {
+				goneByPerson = make(map[uint64]SharedMember)
+			}
+			goneByPerson[m.Person] = m
+		}
+	}
+	if goneByPerson == nil {
+		return nil
+	}
+	out := make(map[string]SharedMember)
+	for _, m := range list {
+		if _, in := was[m.Key]; in || m.Person == 0 {
+			continue
+		}
+		if from, ok := goneByPerson[m.Person]; ok {
+			out[m.Key] = from
+		}
+	}
+	return out
+}
+
+// noteRenameLocked remembers that the rename of from to to was announced
+// here while another node may still list from. r.mu must be held.
+func (r *Room) noteRenameLocked(from, to string) {
+	if r.renamed == nil {
+		r.renamed = make(map[string]string)
+	}
+	r.renamed[from] = to
+}
+
+// pruneRenamesLocked forgets the announced renames whose old key no node
+// lists any more. r.mu must be held.
+func (r *Room) pruneRenamesLocked() {
+	if len(r.renamed) == 0 {
+		return
+	}
+	keys := r.keysLocked("")
+	for from := range r.renamed {
+		if !keys[from] {
+			delete(r.renamed, from)
 		}
 	}
 }

@@ -148,3 +148,42 @@ func nicksOf(members []Member) []string {
 	}
 	return out
 }
+
+// A member of another node whose nick changes there is seen to change
+// nick, as on one node, not to part and join; a person listed by two
+// nodes who changes nick on both, one after the other, is seen to change
+// it once.
+func TestRemoteNickChangeIsANickEvent(t *testing.T) {
+	h := newTestHub(t, WithPresence(&recordedPresence{}))
+	carol := connect(t, h, "carol", ViaWeb)
+	person := func(nick string, id uint64) SharedMember {
+		m := sharedMember(nick)
+		m.Person = id
+		return m
+	}
+	h.RemoteMembers(h.lobby, "n1", []SharedMember{person("alice", 7)}, "")
+	nextKind(t, carol, KindJoin)
+	h.RemoteMembers(h.lobby, "n1", []SharedMember{person("alicia", 7)}, "")
+	if ev := nextKind(t, carol, KindNick); ev.From != "alice" || ev.To != "alicia" {
+		t.Fatalf("alice's nick change on n1: %+v", ev)
+	}
+	if got := whoNicks(t, h, carol); !slices.Equal(got, []string{"alicia", "carol"}) {
+		t.Fatalf("/who after the change: %v", got)
+	}
+
+	// alicia's devices on n1 and n2 both become ali.
+	h.RemoteMembers(h.lobby, "n2", []SharedMember{person("alicia", 3)}, "")
+	h.RemoteMembers(h.lobby, "n1", []SharedMember{person("ali", 7)}, "")
+	h.RemoteMembers(h.lobby, "n2", []SharedMember{person("ali", 3)}, "")
+	if ev := nextKind(t, carol, KindNick); ev.From != "alicia" || ev.To != "ali" {
+		t.Fatalf("the change on both nodes: %+v", ev)
+	}
+	if got := whoNicks(t, h, carol); !slices.Equal(got, []string{"ali", "carol"}) {
+		t.Fatalf("/who after the change on both nodes: %v", got)
+	}
+	for len(carol.Events()) > 0 {
+		if ev := <-carol.Events(); ev.Kind == KindPart || ev.Kind == KindJoin || ev.Kind == KindNick {
+			t.Fatalf("unexpected %v of %s", ev.Kind, ev.From)
+		}
+	}
+}

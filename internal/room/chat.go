@@ -469,8 +469,45 @@ func (h *Hub) roomList() []RoomInfo {
 	for i, r := range rooms {
 		list[i] = r.info()
 	}
+	list = append(list, h.roomsServedElsewhere(list)...)
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	return list
+}
+
+// roomsServedElsewhere is, in a cluster, the shared store's rooms that are
+// not in listed (this node's), each counted with the other nodes' members
+// in it. If the store cannot be read, none: /rooms lists this node's.
+func (h *Hub) roomsServedElsewhere(listed []RoomInfo) []RoomInfo {
+	if h.bus == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
+	defer cancel()
+	stored, err := h.store.Rooms(ctx)
+	if err != nil {
+		h.log.Warn("cluster: rooms not read from the store", "err", err)
+		return nil
+	}
+	here := make(map[string]bool, len(listed))
+	for _, r := range listed {
+		here[r.Name] = true
+	}
+	var out []RoomInfo
+	for _, r := range stored {
+		if here[r.Name] {
+			continue
+		}
+		keys := map[string]bool{}
+		if h.presence != nil {
+			for _, list := range h.presence.Snapshot(r.Name) {
+				for _, m := range list {
+					keys[m.Key] = true
+				}
+			}
+		}
+		out = append(out, RoomInfo{Name: r.Name, Count: len(keys), Topic: r.Topic})
+	}
+	return out
 }
 
 // whois describes a connected user, on this node or (with a Remote)

@@ -986,8 +986,16 @@ func (h *Hub) fail(s *Session, err error) {
 	s.deliver(ev)
 }
 
-// changeNick renames s, telling every room it is in.
+// changeNick renames s, telling every room it is in; in a cluster, the
+// person's devices on the other nodes follow.
 func (h *Hub) changeNick(s *Session, nick string) error {
+	return h.renamePerson(s, nick, true)
+}
+
+// renamePerson renames the person of s on this node, telling every room it
+// is in; share tells the other nodes, whose devices of the same key take
+// the nick too (false: the rename comes from one of them).
+func (h *Hub) renamePerson(s *Session, nick string, share bool) error {
 	if err := ValidateNick(nick); err != nil {
 		return err
 	}
@@ -1002,7 +1010,7 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	// In a cluster the new nick is claimed first (without h.mu: the bus
 	// may be slow); the claim is given back unless the change is made.
 	h.mu.Lock()
-	claim, kept, fences := s.person.claim, false, h.fences
+	claim, key, kept, fences := s.person.claim, s.person.key, false, h.fences
 	h.mu.Unlock()
 	if h.claims != nil && fold != oldFold {
 		held, err := h.claimNick(fold, claim)
@@ -1061,7 +1069,24 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 	for _, r := range rooms {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
-			r.presenceLocked(h, &Event{Kind: KindNick, From: old, To: nick, Registered: registered}, noteNick(old, nick), s)
+			// A rename another node's device of this person made is
+			// announced here once, by whichever of the two came first.
+			ev := &Event{Kind: KindNick, From: old, To: nick, Registered: registered}
+			switch {
+			case r.renamed[oldFold] != fold:
+				r.presenceLocked(h, ev, noteNick(old, nick), s)
+				if r.remoteHasLocked(oldFold) {
+					r.noteRenameLocked(oldFold, fold)
+				}
+			case r.summarizingLocked(h):
+				// The room heard it in a summary; the person's devices
+				// here get their own nick event, as presenceLocked gives.
+				ev.Time, ev.Room = h.now(), r.name
+				if i := r.personIndexLocked(s.person); i >= 0 {
+					r.order[i].deliverLocked(ev)
+				}
+			}
+			r.pruneRenamesLocked()
 			r.publishAwayLocked(h, s, was, now)
 		}
 		r.mu.Unlock()
@@ -1072,6 +1097,9 @@ func (h *Hub) changeNick(s *Session, nick string) error {
 		}
 	}
 	h.log.Info("nick", "old", old, "new", nick, "via", s.via)
+	if share && key != "" {
+		h.moderationChanged(ModerationChange{RenameKey: key, RenameFrom: old, RenameTo: nick})
+	}
 	return nil
 }
 

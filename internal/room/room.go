@@ -64,7 +64,12 @@ type Room struct {
 	// bus_presence.go); remoteSeeded: taken from a snapshot once.
 	remote       map[string][]SharedMember
 	remoteSeeded bool
-	topic        string
+	// renamed are the renames announced here of people still listed by
+	// another node under their old key (old key → new key): one person's
+	// devices on several nodes take a new nick one node after the other,
+	// and the room hears it once.
+	renamed map[string]string
+	topic   string
 	// topicLocked is mode +t: only operators set the topic.
 	topicLocked bool
 	recent      []*Event // the last messages, oldest first, for joiners

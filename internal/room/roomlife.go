@@ -3,11 +3,14 @@ package room
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // Rooms come and go: creation is paced per session and per address, rooms
@@ -143,7 +146,9 @@ func (h *Hub) releaseRoomName(name string) {
 }
 
 // removeRoom is /rmroom: an operator removes a room and its stored history.
-// Each member gets its own part, with the reason, and is no longer in it.
+// Each member gets its own part, with the reason, and is no longer in it;
+// in a cluster, on every node (a room this node does not serve is removed
+// from the store and from the others).
 func (h *Hub) removeRoom(by *Session, room, reason string) error {
 	name := roomName(room)
 	if name == "" {
@@ -152,17 +157,34 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 	if name == h.lobby {
 		return userErr("is_lobby", "#"+name+" is the lobby: it cannot be removed")
 	}
-	h.mu.Lock()
-	r := h.rooms[name]
-	h.mu.Unlock()
-	if r == nil {
-		return userErr("no_such_room", "there is no room #"+name)
-	}
 	text := "room removed by " + by.Nick()
 	if reason = strings.TrimSpace(reason); reason != "" {
 		text += ": " + reason
 	}
+	parted, found := h.removeRoomHere(name, text)
+	if !found && !h.takeStoredRoomName(name) {
+		return userErr("no_such_room", "there is no room #"+name)
+	}
+	err := h.forgetStoredRoom(name)
+	h.moderationChanged(ModerationChange{RemoveRoom: name, By: by.Nick(), Reason: text})
+	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", parted, "reason", reason)
+	if err != nil {
+		return err
+	}
+	h.notice(by, fmt.Sprintf("#%s removed with its history (%d members parted)", name, parted))
+	return nil
+}
 
+// removeRoomHere takes room name out of this node, parting its members
+// here with text, and leaves its name marked busy (forgetStoredRoom or
+// releaseRoomName frees it); false if this node has no such room.
+func (h *Hub) removeRoomHere(name, text string) (parted int, found bool) {
+	h.mu.Lock()
+	r := h.rooms[name]
+	h.mu.Unlock()
+	if r == nil {
+		return 0, false
+	}
 	// Under pubMu, once the messages queued so far are stored and
 	// published: later ones see the room removed and are refused.
 	r.pubMu.Lock()
@@ -171,17 +193,19 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 	h.mu.Lock()
 	if h.rooms[name] != r {
 		h.mu.Unlock()
-		return userErr("no_such_room", "there is no room #"+name)
+		return 0, false
 	}
 	now := h.now()
 	r.mu.Lock()
 	r.removed.Store(true)
-	parted := len(r.order)
+	parted = len(r.order)
 	members := r.sessionsLocked()
 	for _, s := range members {
 		r.removeLocked(s)
 		s.deliver(&Event{Kind: KindPart, Room: name, From: s.Nick(), Text: text, Time: now})
 	}
+	// The other nodes list nobody here in it any more.
+	r.sharePresenceLocked(h)
 	r.mu.Unlock()
 	delete(h.rooms, name)
 	h.busyRooms[name] = make(chan struct{})
@@ -192,11 +216,37 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 		s.dropRoom(r)
 	}
 	h.unfollowIfEmpty(r)
-	err := h.forgetStoredRoom(name)
-	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", parted, "reason", reason)
-	if err != nil {
-		return err
+	return parted, true
+}
+
+// takeStoredRoomName marks name busy, for removal, if this node does not
+// serve it but the shared store of a cluster holds it; false otherwise.
+func (h *Hub) takeStoredRoomName(name string) bool {
+	if h.bus == nil {
+		return false
 	}
-	h.notice(by, fmt.Sprintf("#%s removed with its history (%d members parted)", name, parted))
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
+	defer cancel()
+	rooms, err := h.store.Rooms(ctx)
+	if err != nil || !slices.ContainsFunc(rooms, func(r store.Room) bool { return r.Name == name }) {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.rooms[name] != nil || h.busyRooms[name] != nil {
+		return false
+	}
+	h.busyRooms[name] = make(chan struct{})
+	return true
+}
+
+// applyRemoveRoom removes a room another node removed (and deleted from
+// the store): its members here part with text.
+func (h *Hub) applyRemoveRoom(name, text string) {
+	parted, found := h.removeRoomHere(name, text)
+	if !found {
+		return
+	}
+	h.releaseRoomName(name)
+	h.log.Info("room removed", "room", name, "elsewhere", true, "members", parted)
 }
