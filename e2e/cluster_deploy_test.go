@@ -554,54 +554,6 @@ http {
 	return p
 }
 
-// runNginxConf runs nginx on conf, one process without workers, until the
-// test ends; it returns once nginx has bound its listeners.
-func runNginxConf(t *testing.T, bin, dir, conf, pidOpt string) {
-	t.Helper()
-	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; master_process off; "+pidOpt)
-	stderr, err := cmd.StderrPipe()
-	must(t, err)
-	must(t, cmd.Start())
-	exited, listening := make(chan struct{}), make(chan struct{})
-	var early []string
-	go func() {
-		defer close(exited)
-		sc := bufio.NewScanner(stderr)
-		signalled := false
-		for sc.Scan() {
-			line := sc.Text()
-			t.Log("nginx: " + line)
-			if signalled {
-				continue
-			}
-			early = append(early, line)
-			// nginx reports the OS limits right after it has bound its
-			// listening sockets.
-			if strings.Contains(line, "getrlimit(RLIMIT_NOFILE)") {
-				signalled = true
-				close(listening)
-			}
-		}
-		_ = cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(waitTimeout):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	select {
-	case <-listening:
-	case <-exited:
-		t.Fatalf("nginx exited at start:\n%s", strings.Join(early, "\n"))
-	case <-time.After(waitTimeout):
-		t.Fatal("nginx did not start in time")
-	}
-}
-
 // webNode says hello as nick on a websocket through nginx from the
 // loopback address from, and returns the node that answered.
 func (p *clusterNginx) webNode(t *testing.T, from, nick string) (string, *wsClient) {

@@ -472,24 +472,7 @@ func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
 	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
 	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
-	line := newLineClient(t, nodes[0].SSHAddr, "alice", keyAuth(newSigner(t)))
-	line.expect("welcome alice")
-	line.register()
-	bob.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
-
-	resp := postLogin(t, nodes[1].HTTPAddr, line.webLoginCode())
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("a code from node 1 redeemed on node 2: %s", resp.Status)
-	}
-	cookie := sessionCookie(t, resp)
-	conn, _, err := dialWS(t, nodes[1].HTTPAddr, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
-	must(t, err)
-	web := wrapWS(t, conn)
-	web.sendJSON(map[string]string{"type": "hello"})
-	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Type != "welcome" || f.Nick != "alice" {
-		t.Fatalf("the signed-in browser on node 2: %+v", f.Frame)
-	}
-	web.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	line, web := aliceOnTwoNodes(t, nodes, bob)
 
 	noAlicePart := func(f frame) {
 		if (f.Type == "join" || f.Type == "part") && f.Nick == "alice" {
@@ -606,25 +589,7 @@ func TestClusterNickChangeReachesEveryDevice(t *testing.T) {
 	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" })
 	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
 	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
-	line := newLineClient(t, nodes[0].SSHAddr, "alice", keyAuth(newSigner(t)))
-	line.expect("welcome alice")
-	line.register()
-	bob.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
-	carol.expect("alice joins", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
-
-	resp := postLogin(t, nodes[1].HTTPAddr, line.webLoginCode())
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("a code from node 1 redeemed on node 2: %s", resp.Status)
-	}
-	cookie := sessionCookie(t, resp)
-	conn, _, err := dialWS(t, nodes[1].HTTPAddr, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
-	must(t, err)
-	web := wrapWS(t, conn)
-	web.sendJSON(map[string]string{"type": "hello"})
-	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Type != "welcome" || f.Nick != "alice" {
-		t.Fatalf("the signed-in browser on node 2: %+v", f.Frame)
-	}
-	web.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	line, web := aliceOnTwoNodes(t, nodes, bob, carol)
 	// Node 2 lists her browser too before she changes nick.
 	bob.say("/who")
 	bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" && listsNick(f, "alice") })
@@ -795,4 +760,31 @@ func TestClusterRoomsAndRmroomAcrossNodes(t *testing.T) {
 	if f := dora.expect("the new garden's history", func(f frame) bool { return f.Type == "history" && f.Room == "garden" }); len(f.Messages) != 0 {
 		t.Fatalf("the new #garden has history: %s", f.Raw)
 	}
+}
+
+// aliceOnTwoNodes makes alice one person with a device on each of two
+// nodes: her key registers over line mode on node 1 (every watcher sees
+// her join), and a browser on node 2 signs in with a code from node 1.
+func aliceOnTwoNodes(t *testing.T, nodes []*server, watchers ...*wsClient) (*lineClient, *wsClient) {
+	t.Helper()
+	line := newLineClient(t, nodes[0].SSHAddr, "alice", keyAuth(newSigner(t)))
+	line.expect("welcome alice")
+	line.register()
+	for _, w := range watchers {
+		w.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+	}
+	resp := postLogin(t, nodes[1].HTTPAddr, line.webLoginCode())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a code from node 1 redeemed on node 2: %s", resp.Status)
+	}
+	cookie := sessionCookie(t, resp)
+	conn, _, err := dialWS(t, nodes[1].HTTPAddr, http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}}, nil)
+	must(t, err)
+	web := wrapWS(t, conn)
+	web.sendJSON(map[string]string{"type": "hello"})
+	if f := web.expect("welcome", func(f frame) bool { return f.Type == "welcome" || f.Type == "error" }); f.Type != "welcome" || f.Nick != "alice" {
+		t.Fatalf("the signed-in browser on node 2: %+v", f.Frame)
+	}
+	web.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	return line, web
 }

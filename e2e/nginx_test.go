@@ -156,15 +156,19 @@ http {
 `, dir, temps)
 	must(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o600))
 
-	// One process, no workers: it runs as whoever runs the tests and needs
-	// no user switch to read the temporary prefix.
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr",
-		"-g", "daemon off; master_process off; pid "+filepath.Join(dir, "nginx.pid")+";")
+	runNginxConf(t, bin, dir, filepath.Join(dir, "nginx.conf"), "pid "+filepath.Join(dir, "nginx.pid")+";")
+	return p
+}
+
+// runNginxConf runs nginx on conf, one process without workers, until the
+// test ends; it returns once nginx has bound its listeners.
+func runNginxConf(t testing.TB, bin, dir, conf, pidOpt string) {
+	t.Helper()
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off; master_process off; "+pidOpt)
 	stderr, err := cmd.StderrPipe()
 	must(t, err)
 	must(t, cmd.Start())
-	exited := make(chan struct{})
-	listening := make(chan struct{})
+	exited, listening := make(chan struct{}), make(chan struct{})
 	var early []string
 	go func() {
 		defer close(exited)
@@ -173,12 +177,13 @@ http {
 		for sc.Scan() {
 			line := sc.Text()
 			t.Log("nginx: " + line)
-			if !signalled {
-				early = append(early, line)
+			if signalled {
+				continue
 			}
+			early = append(early, line)
 			// nginx reports the OS limits right after it has bound its
-			// listening sockets: from then on connections queue for it.
-			if !signalled && strings.Contains(line, "getrlimit(RLIMIT_NOFILE)") {
+			// listening sockets.
+			if strings.Contains(line, "getrlimit(RLIMIT_NOFILE)") {
 				signalled = true
 				close(listening)
 			}
@@ -186,7 +191,7 @@ http {
 		_ = cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // fast stop: open websockets are not waited for
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(waitTimeout):
@@ -201,7 +206,6 @@ http {
 	case <-time.After(waitTimeout):
 		t.Fatal("nginx did not start in time")
 	}
-	return p
 }
 
 // dialerFrom dials from a given loopback address, so that the client is
