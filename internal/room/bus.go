@@ -32,6 +32,16 @@ type Feed interface {
 	Stop()
 }
 
+// leaseRefusal refuses what a session would store while this node has lost
+// its cluster lease (it was stopped or cut off): the session's nick may be
+// someone else's by now on another node.
+func (h *Hub) leaseRefusal(prefix string) error {
+	if h.busLive() {
+		return nil
+	}
+	return userErr(CodeClusterUnavailable, prefix+"the cluster cannot be reached right now; please try again in a moment")
+}
+
 // busLive says whether this node may speak in the cluster now: true
 // without a bus, or with one that cannot tell (no Live method); with a
 // cluster bus, whether the node holds its lease.

@@ -289,8 +289,8 @@ type fencedNode struct {
 func (n fencedNode) Live() bool { return n.live.Load() }
 
 // A node that has lost its cluster lease (stopped, or cut off from the
-// bus) stores nothing its sessions say: their nicks may be held by
-// others by now. The sender is told to try again; once the lease is back
+// bus) stores nothing its sessions say, message or topic: their nicks may
+// be held by others by now. The sender is told to try again; once the lease is back
 // the message goes through.
 func TestBusWithoutLeaseStoresNoMessage(t *testing.T) {
 	var live atomic.Bool
@@ -307,6 +307,10 @@ func TestBusWithoutLeaseStoresNoMessage(t *testing.T) {
 	h.InputWithCID(alice, "", "from a stale node", "c1")
 	if ev := nextKind(t, alice, KindError); ev.Code != CodeClusterUnavailable || ev.CID != "c1" {
 		t.Fatalf("a message without the lease: %+v", ev)
+	}
+	h.Input(alice, "", "/topic set by a stale node")
+	if ev := nextKind(t, alice, KindError); ev.Code != CodeClusterUnavailable {
+		t.Fatalf("a topic without the lease: %+v", ev)
 	}
 	live.Store(true)
 	h.InputWithCID(alice, "", "from a live node", "c2")

@@ -202,6 +202,9 @@ func (h *Hub) setTopic(s *Session, r *Room, topic string) error {
 	if h.muted(s) {
 		return userErr("muted", "you are muted")
 	}
+	if err := h.leaseRefusal("topic not set: "); err != nil {
+		return err
+	}
 	r.pubMu.Lock()
 	defer r.pubMu.Unlock()
 	if r.removed.Load() {

@@ -879,10 +879,8 @@ func (h *Hub) sayOnce(s *Session, r *Room, text string, action bool, cid string)
 	if h.muted(s) {
 		return nil, userErr("muted", "you are muted: your message was not shown to anyone")
 	}
-	if !h.busLive() {
-		// This node lost its cluster lease (it was stopped or cut off):
-		// the sender's nick may be someone else's by now on another node.
-		return nil, userErr(CodeClusterUnavailable, "message not sent: the cluster cannot be reached right now; please try again in a moment")
+	if err := h.leaseRefusal("message not sent: "); err != nil {
+		return nil, err
 	}
 	r.pubMu.Lock()
 	if r.removed.Load() {
