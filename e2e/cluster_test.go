@@ -16,17 +16,34 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/tertulia/tertulia/internal/app"
 	"github.com/tertulia/tertulia/internal/cluster/natstest"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // clusterNodes starts n servers sharing one PostgreSQL database and one
 // NATS server, as nodes of one cluster.
 func clusterNodes(t *testing.T, n int) []*server {
 	t.Helper()
+	return clusterNodesWith(t, n, func(*app.Config) {})
+}
+
+// clusterNodesWithOperator starts two cluster nodes whose operators file
+// lists the returned key.
+func clusterNodesWithOperator(t *testing.T) ([]*server, gossh.Signer) {
+	t.Helper()
+	admins := filepath.Join(t.TempDir(), "admins")
+	bossKey := newSigner(t)
+	writeAuthorizedKeys(t, admins, bossKey)
+	return clusterNodesWith(t, 2, func(c *app.Config) { c.Files.Admins = admins }), bossKey
+}
+
+func clusterNodesWith(t *testing.T, n int, configure func(*app.Config)) []*server {
+	t.Helper()
 	url, bus := postgresDatabase(t), natstest.Start(t)
 	var nodes []*server
 	for i := range n {
 		nodes = append(nodes, startServer(t, func(c *app.Config) {
 			c.Store, c.Cluster, c.NodeID = url, bus.URL(), fmt.Sprintf("node-%d", i+1)
+			configure(c)
 		}))
 	}
 	return nodes
@@ -351,16 +368,7 @@ func TestClusterPrivateMessagesAndWhoisAcrossNodes(t *testing.T) {
 // that user's connection to node 2 closes within a second or so, with the
 // ban's reason, and node 2 refuses the address from then on.
 func TestClusterKickAndBanAcrossNodes(t *testing.T) {
-	admins := filepath.Join(t.TempDir(), "admins")
-	bossKey := newSigner(t)
-	writeAuthorizedKeys(t, admins, bossKey)
-	url, bus := postgresDatabase(t), natstest.Start(t)
-	var nodes []*server
-	for i := range 2 {
-		nodes = append(nodes, startServer(t, func(c *app.Config) {
-			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
-		}))
-	}
+	nodes, bossKey := clusterNodesWithOperator(t)
 	boss := newLineClientFrom(t, "127.0.0.2", nodes[0].SSHAddr, "boss", keyAuth(bossKey))
 	boss.expect("welcome boss")
 	join := func(local, nick string) *wsClient {
@@ -420,16 +428,7 @@ func TestClusterKickAndBanAcrossNodes(t *testing.T) {
 // from node 1 takes it away again. The new operator is told in their room
 // on node 2.
 func TestClusterOperatorsAcrossNodes(t *testing.T) {
-	admins := filepath.Join(t.TempDir(), "admins")
-	bossKey := newSigner(t)
-	writeAuthorizedKeys(t, admins, bossKey)
-	url, bus := postgresDatabase(t), natstest.Start(t)
-	var nodes []*server
-	for i := range 2 {
-		nodes = append(nodes, startServer(t, func(c *app.Config) {
-			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
-		}))
-	}
+	nodes, bossKey := clusterNodesWithOperator(t)
 	boss := newLineClient(t, nodes[0].SSHAddr, "boss", keyAuth(bossKey))
 	boss.expect("welcome boss")
 	carol := newLineClient(t, nodes[1].SSHAddr, "carol", keyAuth(newSigner(t)))
@@ -716,16 +715,7 @@ func TestClusterRemoteNickChange(t *testing.T) {
 // the room on every node: its members on another node part with the
 // reason, and no node lists it any more.
 func TestClusterRoomsAndRmroomAcrossNodes(t *testing.T) {
-	admins := filepath.Join(t.TempDir(), "admins")
-	bossKey := newSigner(t)
-	writeAuthorizedKeys(t, admins, bossKey)
-	url, bus := postgresDatabase(t), natstest.Start(t)
-	var nodes []*server
-	for i := range 2 {
-		nodes = append(nodes, startServer(t, func(c *app.Config) {
-			c.Store, c.Cluster, c.NodeID, c.Files.Admins = url, bus.URL(), fmt.Sprintf("node-%d", i+1), admins
-		}))
-	}
+	nodes, bossKey := clusterNodesWithOperator(t)
 	boss := newLineClient(t, nodes[0].SSHAddr, "boss", keyAuth(bossKey))
 	boss.expect("welcome boss")
 	dora := joinWS(t, nodes[1].HTTPAddr, "dora")

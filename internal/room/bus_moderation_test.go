@@ -11,17 +11,7 @@ import (
 // connected there; an operator granted on one node is one on the other;
 // a topic lock set on one node holds on the other.
 func TestModerationAcrossNodes(t *testing.T) {
-	st := openTestStore(t)
-	var one, two *Hub
-	tell := func(other **Hub) Option {
-		return WithModerationSync(func(c ModerationChange) {
-			if _, err := (*other).ApplyModerationChange(c); err != nil {
-				t.Errorf("applying %+v: %v", c, err)
-			}
-		})
-	}
-	one = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&two}), tell(&two))
-	two = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&one}), tell(&one))
+	one, two := syncedNodes(t, WithAdmins(opKey))
 	op := connectAs(t, one, "boss", opKey, "192.0.2.1")
 	mallory := connectAs(t, two, "mallory", "SHA256:mallory", "192.0.2.2")
 	troll := connectAs(t, two, "troll", "SHA256:troll", "192.0.2.3")
@@ -89,17 +79,7 @@ func TestModerationAcrossNodes(t *testing.T) {
 // /logout-all on one node closes the browsers signed in as that key on
 // the other node, not its terminals there.
 func TestLogoutAllAcrossNodes(t *testing.T) {
-	st := openTestStore(t)
-	var one, two *Hub
-	tell := func(other **Hub) Option {
-		return WithModerationSync(func(c ModerationChange) {
-			if _, err := (*other).ApplyModerationChange(c); err != nil {
-				t.Errorf("applying %+v: %v", c, err)
-			}
-		})
-	}
-	one = newStoredHub(t, WithStore(st), tell(&two))
-	two = newStoredHub(t, WithStore(st), tell(&one))
+	one, two := syncedNodes(t)
 	const key = "SHA256:alice"
 	terminal := connectAs(t, one, "alice", key, "192.0.2.1")
 	browser, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: key, Remote: "192.0.2.1"})
@@ -154,17 +134,7 @@ func closeReason(s *Session) (CloseReason, bool) {
 // device there, which gets its own nick event; an /rmroom on one node
 // parts the room's members on the other with the reason.
 func TestNickChangeAndRoomRemovalAcrossNodes(t *testing.T) {
-	st := openTestStore(t)
-	var one, two *Hub
-	tell := func(other **Hub) Option {
-		return WithModerationSync(func(c ModerationChange) {
-			if _, err := (*other).ApplyModerationChange(c); err != nil {
-				t.Errorf("applying %+v: %v", c, err)
-			}
-		})
-	}
-	one = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&two}), tell(&two))
-	two = newStoredHub(t, WithStore(st), WithAdmins(opKey), WithRemote(hubsRemote{&one}), tell(&one))
+	one, two := syncedNodes(t, WithAdmins(opKey))
 	alice := aliceDevices(t, one)[0]
 	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
 	if err != nil || phone.Nick() != "alice" {
@@ -201,4 +171,21 @@ func TestNickChangeAndRoomRemovalAcrossNodes(t *testing.T) {
 	if dora.roomNamed("garden") != nil {
 		t.Fatal("dora is still in #garden on the other node")
 	}
+}
+
+// syncedNodes makes two hubs sharing one store as two cluster nodes: each
+// tells the other its moderation changes and asks it about its nicks.
+func syncedNodes(t *testing.T, opts ...Option) (one, two *Hub) {
+	t.Helper()
+	st := openTestStore(t)
+	tell := func(other **Hub) Option {
+		return WithModerationSync(func(c ModerationChange) {
+			if _, err := (*other).ApplyModerationChange(c); err != nil {
+				t.Errorf("applying %+v: %v", c, err)
+			}
+		})
+	}
+	one = newStoredHub(t, append([]Option{WithStore(st), WithRemote(hubsRemote{&two}), tell(&two)}, opts...)...)
+	two = newStoredHub(t, append([]Option{WithStore(st), WithRemote(hubsRemote{&one}), tell(&one)}, opts...)...)
+	return one, two
 }
