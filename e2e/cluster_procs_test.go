@@ -248,50 +248,7 @@ stream {
 }
 `, streamModule, webUpstreams, affinity("web"), p.HTTPAddr, sshUpstreams, affinity("ssh"), p.SSHAddr, temps)
 	must(t, os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600))
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", "stderr",
-		"-g", "daemon off; master_process off; pid "+filepath.Join(dir, "nginx.pid")+";")
-	logFile, err := os.Create(filepath.Join(dir, "nginx.log"))
-	must(t, err)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	must(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(waitTimeout):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logTailIfFailed(t, "nginx", logFile.Name())
-	})
-	// nginx binds before it logs anything useful; a connection accepted by
-	// both listeners says it is serving.
-	deadline := time.Now().Add(waitTimeout)
-	for _, addr := range []string{p.HTTPAddr, p.SSHAddr} {
-		for {
-			c, err := dialerFrom("127.0.0.1").Dial("tcp", addr)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(filepath.Join(dir, "nginx.log"))
-				t.Fatalf("nginx not listening on %s: %v\n%s", addr, err, log)
-			}
-			select {
-			case <-exited:
-				log, _ := os.ReadFile(filepath.Join(dir, "nginx.log"))
-				t.Fatalf("nginx exited at start:\n%s", log)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
+	runNginxConf(t, bin, dir, filepath.Join(dir, "nginx.conf"), "pid "+filepath.Join(dir, "nginx.pid")+";")
 	return p
 }
 

@@ -85,6 +85,7 @@ type Book struct {
 	codeLimits   map[string]*rate.Limiter // codes issued, per key
 	redeemLimits map[string]*rate.Limiter // codes tried, per address
 	regLimits    map[string]*rate.Limiter // registrations, per key and per address
+	tokenLimits  map[string]*rate.Limiter // wrong bot tokens, per address
 }
 
 // New returns an empty Book; call Load before use.
@@ -95,7 +96,7 @@ func New(d Deps, cfg Config) *Book {
 		regs: map[string]Registration{}, ops: map[string]bool{}, admins: map[string]bool{},
 		mutes:      map[string]Mute{},
 		codeLimits: map[string]*rate.Limiter{}, redeemLimits: map[string]*rate.Limiter{},
-		regLimits: map[string]*rate.Limiter{},
+		regLimits: map[string]*rate.Limiter{}, tokenLimits: map[string]*rate.Limiter{},
 	}
 	if b.now == nil {
 		b.now = time.Now

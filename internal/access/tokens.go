@@ -27,6 +27,7 @@ var (
 	ErrTokenExists   = errors.New("your key has a token of that name already")
 	ErrTooManyTokens = fmt.Errorf("a key holds at most %d tokens", MaxTokensPerKey)
 	ErrNoToken       = errors.New("no such token")
+	ErrBadToken      = errors.New("wrong, revoked or unknown bot token")
 )
 
 // BotToken is a bot token as its owner and operators see it: never the
@@ -93,6 +94,31 @@ func (b *Book) CreateToken(key, name, nick string) (token string, t BotToken, er
 	}
 	b.log.Info("bot token made", "key", key, "name", name, "nick", reg.Nick)
 	return token, t, nil
+}
+
+// Wrong bot tokens an address may present: tokenBurst, then one every
+// redeemEvery (as sign-in codes). Right ones cost nothing.
+const tokenBurst = 10
+
+// TokenFrom is TokenFor for a token presented by remote: an address that
+// presented too many wrong tokens lately is refused (ErrRateLimited)
+// without a look at the store, so guessing costs the store nothing.
+func (b *Book) TokenFrom(token, remote string) (BotToken, error) {
+	b.mu.Lock()
+	l := limiter(b.tokenLimits, remote, redeemEvery, tokenBurst)
+	ok := l.TokensAt(b.now()) >= 1
+	b.mu.Unlock()
+	if !ok {
+		return BotToken{}, ErrRateLimited
+	}
+	t, found := b.TokenFor(token)
+	if !found {
+		b.mu.Lock()
+		l.AllowN(b.now(), 1)
+		b.mu.Unlock()
+		return BotToken{}, ErrBadToken
+	}
+	return t, nil
 }
 
 // TokenFor returns the bot token that token is, if it is one in force:

@@ -87,3 +87,30 @@ func TestBotTokensPerKeyBounded(t *testing.T) {
 		t.Fatalf("Tokens(\"\") = %d, %v", len(list), err)
 	}
 }
+
+// An address that presents many wrong bot tokens is refused for a while
+// without the store being asked; a right token presented before that,
+// and from another address meanwhile, still signs in.
+func TestWrongBotTokensAreLimitedPerAddress(t *testing.T) {
+	f := signInFixture(t)
+	b := f.book
+	if _, err := b.Register("SHA256:alice", prefix("192.0.2.1/32"), "alicebot"); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := b.CreateToken("SHA256:alice", "ci", "alicebot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.TokenFrom(token, "192.0.2.9"); err != nil {
+		t.Fatalf("a right token: %v", err)
+	}
+	for range tokenBurst {
+		_, err := b.TokenFrom(tokenPrefix+"guess", "192.0.2.9")
+		mustErr(t, err, ErrBadToken)
+	}
+	_, err = b.TokenFrom(token, "192.0.2.9")
+	mustErr(t, err, ErrRateLimited)
+	if got, err := b.TokenFrom(token, "198.51.100.1"); err != nil || got.Nick != "alicebot" {
+		t.Fatalf("the right token from another address: %+v, %v", got, err)
+	}
+}

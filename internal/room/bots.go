@@ -25,6 +25,17 @@ type BotToken = store.BotToken
 // token is simply not one.
 func (h *Hub) BotToken(token string) (BotToken, bool) { return h.access.TokenFor(token) }
 
+// BotTokenFrom is BotToken for a token presented by remote to sign in: a
+// wrong one is refused with the bad token's code, and an address that
+// presented too many lately with rate_limited, without a store look-up.
+func (h *Hub) BotTokenFrom(token, remote string) (BotToken, error) {
+	t, err := h.access.TokenFrom(token, remote)
+	if errors.Is(err, access.ErrRateLimited) {
+		return BotToken{}, userErr("rate_limited", "too many wrong bot tokens from your address; wait a minute")
+	}
+	return t, err
+}
+
 // newToken is /token new: a token for s's key under nick (default: s's).
 func (h *Hub) newToken(s *Session, name, nick string) error {
 	if name == "" {

@@ -69,7 +69,7 @@ func (s *Server) serveAPIRead(w http.ResponseWriter, r *http.Request) {
 	var limit int
 	var err error
 	if v := q.Get("after"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+		if after, err = strconv.ParseUint(v, 10, 63); err != nil {
 			apiError(w, http.StatusBadRequest, "bad_frame", "after must be a message id (a number)")
 			return
 		}
@@ -97,11 +97,16 @@ func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) (room.BotToken,
 		return room.BotToken{}, "", false
 	}
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	tok, ok := room.BotToken{}, false
-	if strings.EqualFold(scheme, "Bearer") {
-		tok, ok = s.hub.BotToken(strings.TrimSpace(token))
+	if !strings.EqualFold(scheme, "Bearer") {
+		token = ""
 	}
-	if !ok {
+	tok, err := s.hub.BotTokenFrom(strings.TrimSpace(token), remote)
+	var ue *room.UserError
+	switch {
+	case errors.As(err, &ue):
+		apiUserError(w, err)
+		return room.BotToken{}, "", false
+	case err != nil:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tertulia"`)
 		apiError(w, http.StatusUnauthorized, CodeBadToken, BadTokenText)
 		return room.BotToken{}, "", false

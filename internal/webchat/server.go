@@ -377,8 +377,13 @@ func (s *Server) greet(conn *websocket.Conn, id room.Identity) *room.Session {
 		}
 		token := f.Token
 		if token != "" {
-			tok, ok := s.hub.BotToken(token)
-			if !ok {
+			tok, err := s.hub.BotTokenFrom(token, id.Remote)
+			var ue *room.UserError
+			if errors.As(err, &ue) {
+				s.writeRaw(conn, wire.EncodeError(ue.Code, ue.Text))
+				return nil
+			}
+			if err != nil {
 				// Wrong, revoked or never made: the same answer.
 				s.writeRaw(conn, wire.EncodeError(CodeBadToken, BadTokenText))
 				_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, BadTokenText), time.Now().Add(time.Second))
