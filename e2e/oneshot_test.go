@@ -216,6 +216,9 @@ func TestOneShotCommands(t *testing.T) {
 	sshOneShot(t, srv.SSHAddr, key, "", "", "dance", "#dev").refused(t, "unknown command", `unknown command "dance"`)
 	sshOneShot(t, srv.SSHAddr, key, "", "", "say", "#nowhere", "lost").refused(t, "no such room", "there is no room #nowhere")
 	sshOneShot(t, srv.SSHAddr, key, "", strings.Repeat("x", 2000*4+1), "say", "#dev").refused(t, "stdin too long", "longer than")
+	// With --lines, an over-long last line without a newline is refused
+	// too, not dropped with success.
+	sshOneShot(t, srv.SSHAddr, key, "", strings.Repeat("x", 64<<10), "say", "--lines", "#dev").refused(t, "last line too long", "line 1 not sent")
 
 	// tail -f prints the last messages, then new ones as they come, until
 	// the client is killed.

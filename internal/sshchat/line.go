@@ -83,9 +83,10 @@ func readLimitedLine(br *bufio.Reader, max int) (string, error) {
 			continue
 		}
 		if tooLong {
-			if err != nil {
+			if err != nil && !errors.Is(err, io.EOF) {
 				return "", err
 			}
+			// Also at the end of input: the caller's next read gets EOF.
 			return "", errLineTooLong
 		}
 		return strings.TrimSuffix(string(buf), "\n"), err

@@ -70,12 +70,7 @@ func (s *Server) runOneShot(sess ssh.Session, cs *room.Session) int {
 // oneShotError writes text as one line on standard error, without control
 // characters.
 func (s *Server) oneShotError(sess ssh.Session, text string) {
-	text = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, text)
+	text = withoutControls(text)
 	end := "\n"
 	if _, _, isPty := sess.Pty(); isPty {
 		end = "\r\n"
@@ -411,4 +406,15 @@ func (o *oneShot) printLive(rooms map[string]bool, ev *room.Event) error {
 		return nil
 	}
 	return o.print(ev)
+}
+
+// withoutControls turns every C0 and C1 control character and DEL into a
+// space: what is left cannot move a terminal's cursor or start a sequence.
+func withoutControls(text string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, text)
 }

@@ -80,13 +80,22 @@ func TestParseOneShotArgsRefuses(t *testing.T) {
 
 // An error quotes a long word shortened, on one line, with valid UTF-8.
 func TestParseOneShotArgsQuotesShortly(t *testing.T) {
-	_, err := ParseOneShotArgs(strings.Repeat("é", 100) + "\x1b[2J")
+	_, err := ParseOneShotArgs("\x1b[2J" + strings.Repeat("é", 100))
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	msg := err.Error()
 	if len(msg) > 120 || strings.ContainsAny(msg, "\n\x1b") || !utf8.ValidString(msg) {
 		t.Errorf("error %q: want one short line of valid UTF-8 without escapes", msg)
+	}
+}
+
+// A one-shot's error line keeps no control character: escape sequences,
+// C1 introducers and line breaks become spaces.
+func TestOneShotErrorsCarryNoControls(t *testing.T) {
+	got := withoutControls("no room \x1b[2J#x\u009b31m\r\nnext\x7f")
+	if strings.ContainsAny(got, "\x1b\u009b\r\n\x7f") || got != "no room  [2J#x 31m  next " {
+		t.Errorf("withoutControls = %q", got)
 	}
 }
 
