@@ -90,8 +90,8 @@ func (h *Hub) follow(r *Room) {
 	r.mu.Unlock()
 }
 
-// unfollowIfEmpty stops following r once it has no local member (or is
-// removed). Holding no lock but a person's memberMu.
+// unfollowIfEmpty stops following r once it has no local member or
+// watcher (or is removed). Holding no lock but a person's memberMu.
 func (h *Hub) unfollowIfEmpty(r *Room) {
 	if h.bus == nil {
 		return
@@ -100,7 +100,7 @@ func (h *Hub) unfollowIfEmpty(r *Room) {
 	defer r.feedMu.Unlock()
 	r.mu.Lock()
 	feed := r.feed
-	if feed == nil || (len(r.members) > 0 && !r.removed.Load()) {
+	if feed == nil || ((len(r.members) > 0 || len(r.watchers) > 0) && !r.removed.Load()) {
 		r.mu.Unlock()
 		return
 	}

@@ -392,3 +392,27 @@ func TestFenceDuringAClaimRefusesTheNewcomer(t *testing.T) {
 		t.Fatalf("after the fence: %q", s.Nick())
 	}
 }
+
+// A one-shot watcher (tail -f) on a node where the room has no member
+// gets the messages said on other nodes: the node follows the room while
+// it is watched, and stops when the watcher leaves.
+func TestBusWatcherWithoutMembersHere(t *testing.T) {
+	bus, hubs := newClusterHubs(t, 2)
+	alice := connect(t, hubs[0], "alice", ViaWeb)
+	nextKind(t, alice, KindHistory)
+	shot := connectOneShot(t, hubs[1], Identity{Nick: "tail"})
+	if _, err := hubs[1].Watch(shot, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	if n := bus.following("lobby"); n != 2 {
+		t.Fatalf("%d feeds of the lobby while watched on the other node, want 2", n)
+	}
+	hubs[0].Input(alice, "", "for the watcher")
+	if ev := next(t, shot); ev.Kind != KindMessage || ev.Text != "for the watcher" {
+		t.Fatalf("watcher got %+v", ev)
+	}
+	shot.Leave()
+	if n := bus.following("lobby"); n != 1 {
+		t.Fatalf("%d feeds of the lobby after the watcher left, want 1", n)
+	}
+}

@@ -705,7 +705,7 @@ func (s *Session) Leave() {
 		if !stopping { // Shutdown records every key as seen at once
 			h.noteKeySeen(s)
 		}
-		s.unwatchAll()
+		h.unwatchAll(s)
 		reason, partText := s.CloseReason(), s.partText()
 		for _, r := range s.joinedRooms() {
 			r.mu.Lock()

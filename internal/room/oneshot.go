@@ -49,6 +49,16 @@ func (h *Hub) Watch(s *Session, room string) (lastID uint64, err error) {
 	if uerr != nil {
 		return 0, uerr
 	}
+	lastID, err = r.addWatcher(s)
+	if err == nil {
+		// In a cluster the room's events come through its feed, which a
+		// node keeps only while the room has someone here.
+		h.follow(r)
+	}
+	return lastID, err
+}
+
+func (r *Room) addWatcher(s *Session) (lastID uint64, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.removed.Load() {
@@ -76,8 +86,9 @@ func (r *Room) deliverWatchersLocked(ev *Event) {
 	}
 }
 
-// unwatchAll stops s watching its rooms (Leave).
-func (s *Session) unwatchAll() {
+// unwatchAll stops s watching its rooms (Leave), and following those
+// left with nobody here.
+func (h *Hub) unwatchAll(s *Session) {
 	s.mu.Lock()
 	watched := s.watching
 	s.watching = nil
@@ -86,6 +97,7 @@ func (s *Session) unwatchAll() {
 		r.mu.Lock()
 		delete(r.watchers, s)
 		r.mu.Unlock()
+		h.unfollowIfEmpty(r)
 	}
 }
 
