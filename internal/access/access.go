@@ -72,6 +72,9 @@ type Book struct {
 	// regMu makes a key's count check and its new registration one step,
 	// so that concurrent registrations of one key cannot pass the cap.
 	regMu sync.Mutex
+	// modChanges counts this node's changes of ops, bans and mutes (under
+	// mu): a reload that read the store before one does not undo it.
+	modChanges uint64
 
 	mu     sync.RWMutex
 	regs   map[string]Registration // by Fold of the nick

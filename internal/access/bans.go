@@ -104,6 +104,7 @@ func (b *Book) Ban(bans ...Ban) error {
 	}
 	b.mu.Lock()
 	b.bans = append(b.bans, bans...)
+	b.modChanges++
 	b.mu.Unlock()
 	return nil
 }
@@ -131,6 +132,7 @@ func (b *Book) Unban(targets ...Target) (int64, error) {
 		}
 		clear(b.bans[len(kept):])
 		b.bans = kept
+		b.modChanges++
 		b.mu.Unlock()
 	}
 	return n, nil

@@ -65,6 +65,7 @@ func (b *Book) Mute(targets []Target, by string, until time.Time) error {
 		}
 		b.mu.Lock()
 		b.mutes[t.muteString()] = m
+		b.modChanges++
 		b.mu.Unlock()
 	}
 	return nil
@@ -81,6 +82,7 @@ func (b *Book) Unmute(targets []Target) error {
 		}
 		b.mu.Lock()
 		delete(b.mutes, stored)
+		b.modChanges++
 		b.mu.Unlock()
 	}
 	return nil

@@ -42,6 +42,7 @@ func (b *Book) setOperator(key, by string, on bool) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.modChanges++
 	if on {
 		b.ops[key] = true
 	} else {

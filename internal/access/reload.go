@@ -10,10 +10,6 @@ import (
 // have changed them. Mutes bound to a nick (older versions) are left to
 // Load to drop.
 func (b *Book) ReloadModeration(ctx context.Context) error {
-	mod, err := b.readModeration(ctx, b.now())
-	if err != nil {
-		return err
-	}
 	motd, err := b.st.Setting(ctx, motdSetting)
 	if err != nil {
 		return err
@@ -22,9 +18,27 @@ func (b *Book) ReloadModeration(ctx context.Context) error {
 		return err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.ops, b.bans, b.mutes = mod.ops, mod.bans, mod.mutes
 	b.motd = motd
+	b.mu.Unlock()
+	// A change made here while the store was read is in the store but
+	// not in what was read: read again rather than undo it (the next
+	// reload catches up if changes keep coming).
+	for range 3 {
+		b.mu.Lock()
+		changes := b.modChanges
+		b.mu.Unlock()
+		mod, err := b.readModeration(ctx, b.now())
+		if err != nil {
+			return err
+		}
+		b.mu.Lock()
+		if b.modChanges == changes {
+			b.ops, b.bans, b.mutes = mod.ops, mod.bans, mod.mutes
+			b.mu.Unlock()
+			return nil
+		}
+		b.mu.Unlock()
+	}
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // Two Books on one store stand for two nodes: what one bans, mutes or
@@ -51,5 +53,41 @@ func TestReloadModerationSeesAnotherBooksChanges(t *testing.T) {
 	}
 	if other.IsOperator("SHA256:helper") {
 		t.Error("a revoked operator is still known after reloading")
+	}
+}
+
+// banDuringRead is a store that, once armed, has ban run as the mutes
+// (read after the bans) are read: a ban made here while a reload reads
+// the store.
+type banDuringRead struct {
+	store.Store
+	ban func()
+}
+
+func (s *banDuringRead) Mutes(ctx context.Context, now time.Time) ([]store.Mute, error) {
+	mutes, err := s.Store.Mutes(ctx, now)
+	if ban := s.ban; ban != nil {
+		s.ban = nil
+		ban()
+	}
+	return mutes, err
+}
+
+// A ban made on this node while a reload reads the store stays in force:
+// the reload does not put back what it read before the ban.
+func TestReloadKeepsABanMadeWhileReading(t *testing.T) {
+	f := newFixture(t, Config{})
+	st := &banDuringRead{Store: f.st}
+	b := loadBook(t, st, f.clock, f.logs, f.cfg)
+	st.ban = func() {
+		if err := b.Ban(Ban{Target: KeyTarget("SHA256:troll"), By: "op", Created: f.clock.Now()}); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := b.ReloadModeration(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, banned := b.BanFor("SHA256:troll", addr("203.0.113.1")); !banned {
+		t.Fatal("the ban made during the reload was undone")
 	}
 }
