@@ -309,6 +309,15 @@ func (n *Node) reclaim(ctx context.Context, h Holder) error {
 	lost := 0
 	for _, nick := range held {
 		err := n.claim(ctx, nick.Fold, nick.Claim)
+		if errors.Is(err, ErrNickHeld) {
+			// Held here under another claimant (the session's claim was
+			// just moving to its key): still this node's.
+			if ours, gerr := n.claimNamesThisNode(ctx, token(nick.Fold)); gerr != nil {
+				return gerr
+			} else if ours {
+				continue
+			}
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrNickHeld):
@@ -323,6 +332,19 @@ func (n *Node) reclaim(ctx context.Context, h Holder) error {
 		n.log.Warn("cluster: nicks taken elsewhere while this node's lease had lapsed: their sessions here closed", "nicks", lost, "kept", len(held)-lost)
 	}
 	return nil
+}
+
+// claimNamesThisNode tells whether the claim under key names this node
+// among its holders.
+func (n *Node) claimNamesThisNode(ctx context.Context, key string) (bool, error) {
+	cur, err := n.nicks.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return slices.Contains(decodeClaim(cur.Value()).holders(), n.cfg.NodeID), nil
 }
 
 // claimSettle is how long a claim naming this node that no session here

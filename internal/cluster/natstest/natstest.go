@@ -5,6 +5,7 @@ package natstest
 
 import (
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -18,7 +19,12 @@ type Server struct {
 }
 
 // Start runs a server until the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartUsers(t) }
+
+// StartUsers runs a server until the test ends whose clients sign in as
+// one of users (password: the name; URLFor), each allowed everything
+// until Deny; none: no sign-in.
+func StartUsers(t testing.TB, users ...string) *Server {
 	t.Helper()
 	opts := &server.Options{
 		Host:      "127.0.0.1",
@@ -27,6 +33,9 @@ func Start(t testing.TB) *Server {
 		StoreDir:  t.TempDir(),
 		NoLog:     true,
 		NoSigs:    true,
+	}
+	for _, u := range users {
+		opts.Users = append(opts.Users, &server.User{Username: u, Password: u})
 	}
 	s := &Server{opts: opts}
 	if err := s.start(); err != nil {
@@ -59,4 +68,35 @@ func (s *Server) Shutdown() {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 	}
+}
+
+// URLFor is the client URL with user's credentials.
+func (s *Server) URLFor(user string) string {
+	u, err := url.Parse(s.URL())
+	if err != nil {
+		panic(err)
+	}
+	u.User = url.UserPassword(user, user)
+	return u.String()
+}
+
+// Deny refuses user's publishes to subjects from now on (none: allows
+// everything again), through a configuration reload as an operator would
+// make: the user's connections stay up.
+func (s *Server) Deny(user string, subjects ...string) error {
+	opts := s.opts.Clone()
+	for _, u := range opts.Users {
+		if u.Username != user {
+			continue
+		}
+		u.Permissions = nil
+		if len(subjects) > 0 {
+			u.Permissions = &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: subjects}}
+		}
+	}
+	if err := s.srv.ReloadOptions(opts); err != nil {
+		return err
+	}
+	s.opts = opts
+	return nil
 }
