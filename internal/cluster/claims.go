@@ -270,9 +270,14 @@ func (n *Node) NickHolder(ctx context.Context, fold string) (Claim, bool, error)
 	return held.withNodes(alive), len(alive) > 0, nil
 }
 
+// isRevisionMismatch tells whether err is a compare-and-set's conflict.
+// Replicated buckets (three NATS servers) report it with another code
+// (10164) than a single server's (10071).
 func isRevisionMismatch(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) || (errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence)
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		(errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant))
 }
 
 // unavailable wraps a bus error as ErrUnavailable, keeping its text.
