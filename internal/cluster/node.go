@@ -283,26 +283,7 @@ func (n *Node) keepLease() {
 // written its claims again after its lease lapsed, which may have taken a
 // good part of the lease).
 func (n *Node) renew(failing bool) (ok, again bool) {
-	n.mu.Lock()
-	now := n.cfg.Now()
-	cutOff := !n.fenced && now.Sub(n.confirmed) >= n.fenceAfter()
-	tooLong := !n.fenced && (now.Sub(n.renewed) >= n.maxSoft() || n.lapsed && now.Sub(n.softSince) >= n.maxSoft())
-	if cutOff || tooLong {
-		n.fenced, n.lapsed = true, false
-	}
-	hooks := n.onFence
-	n.mu.Unlock()
-	if cutOff || tooLong {
-		if cutOff {
-			n.log.Warn("cluster: no round trip on the bus for too long: disconnecting this node's sessions")
-		} else {
-			n.log.Warn("cluster lease not renewed for too long although the bus answers: disconnecting this node's sessions")
-		}
-		n.stats.fences.Add(1)
-		for _, fn := range hooks {
-			fn()
-		}
-	}
+	n.fenceIfLate()
 	// A core round trip, timed from before it is sent so that it is never
 	// thought younger than it is.
 	sent := n.cfg.Now()
@@ -310,6 +291,11 @@ func (n *Node) renew(failing bool) (ok, again bool) {
 		if !failing {
 			n.log.Warn("cluster: the bus does not answer; trying again", "err", err)
 		}
+		return false, false
+	}
+	// A process stopped during the round trip finds it answered: the
+	// time it was stopped still counts.
+	if n.fenceIfLate() {
 		return false, false
 	}
 	n.mu.Lock()
@@ -358,6 +344,10 @@ func (n *Node) renew(failing bool) (ok, again bool) {
 		}
 		return false, false
 	}
+	// Likewise during the write: it must not count as a fresh lease.
+	if n.fenceIfLate() {
+		return false, false
+	}
 	n.mu.Lock()
 	n.renewed, n.softCounted = sent, false
 	if sent.After(n.confirmed) {
@@ -383,6 +373,35 @@ func (n *Node) renew(failing bool) (ok, again bool) {
 	n.mu.Unlock()
 	n.log.Info("cluster lease taken again after it lapsed; claims and presence written again")
 	return true, true
+}
+
+// fenceIfLate fences the node (its sessions are closed) if its last
+// confirmed round trip on the bus is two thirds of the TTL old (it was cut
+// off, or its process stopped), or its lease could not be renewed for
+// maxSoft although the bus answered; it says whether it did.
+func (n *Node) fenceIfLate() bool {
+	n.mu.Lock()
+	now := n.cfg.Now()
+	cutOff := !n.fenced && now.Sub(n.confirmed) >= n.fenceAfter()
+	tooLong := !n.fenced && (now.Sub(n.renewed) >= n.maxSoft() || n.lapsed && now.Sub(n.softSince) >= n.maxSoft())
+	if cutOff || tooLong {
+		n.fenced, n.lapsed = true, false
+	}
+	hooks := n.onFence
+	n.mu.Unlock()
+	if !cutOff && !tooLong {
+		return false
+	}
+	if cutOff {
+		n.log.Warn("cluster: no round trip on the bus for too long: disconnecting this node's sessions")
+	} else {
+		n.log.Warn("cluster lease not renewed for too long although the bus answers: disconnecting this node's sessions")
+	}
+	n.stats.fences.Add(1)
+	for _, fn := range hooks {
+		fn()
+	}
+	return true
 }
 
 // writeLease renews the lease written last at revision leaseRev, with a
