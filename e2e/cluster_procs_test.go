@@ -660,7 +660,9 @@ func singleDBPath(p *process) string {
 // nginx the way the page does: when its connection is closed it connects
 // again, under its nick, and asks the history after the last message it
 // got. It sends a numbered message with a cid every tick until told to
-// stop, sending again after a reconnection what was not acknowledged.
+// stop, once the one before is acknowledged; it sends again under the same
+// cid a message refused (its node had no lease for a moment), and after a
+// reconnection what was not acknowledged.
 type steadyClient struct {
 	c    *procCluster
 	last int // its address, 127.0.0.last
@@ -712,6 +714,12 @@ func (s *steadyClient) run(t *testing.T, mu *sync.Mutex, killedAt *time.Time, st
 				stopped = true
 				continue
 			default:
+			}
+			if len(s.unacked) > 0 {
+				// One line at a time: a line refused while the node had no
+				// lease is stored before any later one, so that each
+				// sender's lines stay in the order sent.
+				continue
 			}
 			text := fmt.Sprintf("f.%s.%d", s.nick, n)
 			n++
