@@ -47,11 +47,11 @@ func (s *sessions) NickLost(fold string) {
 	s.lost <- fold
 }
 
-func joinAs(t *testing.T, url, id string, ttl time.Duration) *cluster.Node {
+func joinAs(t *testing.T, url, id string, ttl time.Duration, replicas int) *cluster.Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	n, err := cluster.Join(ctx, cluster.Config{URLs: []string{url}, NodeID: id, LeaseTTL: ttl})
+	n, err := cluster.Join(ctx, cluster.Config{URLs: []string{url}, NodeID: id, LeaseTTL: ttl, Replicas: replicas})
 	must(t, err)
 	t.Cleanup(n.Close)
 	return n
@@ -111,11 +111,27 @@ type presenceEvent struct {
 // it takes its lease again it claims its sessions' nicks again (one whose
 // claim was lost is claimed anew), closes only the sessions whose nick
 // another node took, and writes its members again, before it is live.
+// With three NATS servers the buckets are replicated, and report a
+// compare-and-set's conflict otherwise than one server does.
 func TestNodeKeepsSessionsWhileOnlyItsLeaseCannotBeWritten(t *testing.T) {
-	srv := natstest.StartUsers(t, "a", "b", "tester")
+	t.Run("one NATS server", func(t *testing.T) {
+		keepsSessionsWhileOnlyItsLeaseCannotBeWritten(t, natstest.StartUsers(t, "a", "b", "tester"), 1)
+	})
+	t.Run("three NATS servers", func(t *testing.T) {
+		keepsSessionsWhileOnlyItsLeaseCannotBeWritten(t, natstest.StartCluster(t, 3, "a", "b", "tester"), 3)
+	})
+}
+
+// testBus is NATS as the tests run it: one server or a cluster.
+type testBus interface {
+	URLFor(user string) string
+	Deny(user string, subjects ...string) error
+}
+
+func keepsSessionsWhileOnlyItsLeaseCannotBeWritten(t *testing.T, srv testBus, replicas int) {
 	const ttl = 3 * time.Second
-	a := joinAs(t, srv.URLFor("a"), "a", ttl)
-	b := joinAs(t, srv.URLFor("b"), "b", ttl)
+	a := joinAs(t, srv.URLFor("a"), "a", ttl, replicas)
+	b := joinAs(t, srv.URLFor("b"), "b", ttl, replicas)
 	ctx := context.Background()
 	fenced := make(chan struct{}, 1)
 	a.OnFence(func() { fenced <- struct{}{} })
@@ -207,7 +223,7 @@ func TestNodeKeepsSessionsWhileOnlyItsLeaseCannotBeWritten(t *testing.T) {
 // its lease can end and the others give its nicks away.
 func TestNodeFencesItselfCutOffFromTheBus(t *testing.T) {
 	srv := natstest.Start(t)
-	a := joinAs(t, srv.URL(), "a", 3*time.Second)
+	a := joinAs(t, srv.URL(), "a", 3*time.Second, 1)
 	fenced := make(chan time.Time, 1)
 	a.OnFence(func() { fenced <- time.Now() })
 	cut := time.Now()
@@ -226,8 +242,8 @@ func TestNodeFencesItselfCutOffFromTheBus(t *testing.T) {
 // for a while; the claims its sessions hold stay.
 func TestNodeDropsClaimsNoSessionHolds(t *testing.T) {
 	srv := natstest.Start(t)
-	a := joinAs(t, srv.URL(), "a", 3*time.Second)
-	b := joinAs(t, srv.URL(), "b", 3*time.Second)
+	a := joinAs(t, srv.URL(), "a", 3*time.Second, 1)
+	b := joinAs(t, srv.URL(), "b", 3*time.Second, 1)
 	ctx := context.Background()
 	here := newSessions(cluster.HeldNick{Fold: "alice", Claim: cluster.Claim{Session: 1}})
 	must(t, a.ClaimNick(ctx, "alice", cluster.Claim{Session: 1}))
