@@ -915,6 +915,20 @@ func (c *procCluster) natsFailover(t *testing.T, webs []*wsClient, lines []*line
 		s.lastAt = time.Now()
 		wg.Go(func() { s.run(t, &mu, &killedAt, stop, quiet, wants[i]) })
 	}
+	// A check failing below ends the test while the users still read:
+	// they are told to stop first, so that none reports after the test
+	// has ended (which would abort every other test).
+	defer func() {
+		if t.Failed() {
+			for _, w := range wants {
+				select {
+				case w <- 0:
+				default:
+				}
+			}
+			wg.Wait()
+		}
+	}()
 	// Messages flow between the nodes before the kill.
 	wsMarkers(watcher, "f", 30)
 	mu.Lock()
