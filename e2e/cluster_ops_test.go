@@ -128,6 +128,12 @@ func TestClusterMetricsAndReadiness(t *testing.T) {
 		t.Fatalf("node 1 after NATS came back: disconnects %v, lease_held %v, bus_connected %v",
 			m1["tertulia_cluster_bus_disconnects_total"], m1["tertulia_cluster_lease_held"], m1["tertulia_cluster_bus_connected"])
 	}
+	// It counts the fence as one; it never had its lease unrenewed while
+	// NATS answered it.
+	if m1["tertulia_cluster_fences_total"] < 1 || m1["tertulia_cluster_soft_periods_total"] != 0 {
+		t.Fatalf("node 1 after NATS came back: fences %v, soft periods %v; want at least one fence and no soft period",
+			m1["tertulia_cluster_fences_total"], m1["tertulia_cluster_soft_periods_total"])
+	}
 	carol := joinWS(t, node1.HTTPAddr, "carol")
 	carol.say("back again")
 	bob.expect("message after the node came back", isMessage("carol", "back again"))

@@ -630,7 +630,7 @@ func TestClusterOfProcesses(t *testing.T) {
 		if got, want := messageIDs(historyAll(t, back, "lobby")), messageIDs(historyAll(t, webs[0], "lobby")); !slices.Equal(got, want) {
 			t.Fatalf("wthree's history after coming back differs from wone's:\n%q\n%q", got, want)
 		}
-		c.ssh(26, "lthree")
+		lines[2] = c.ssh(26, "lthree")
 		webs[2] = back
 		// Node 3 starts again, where nginx expects it.
 		c.nodes[2] = c.startNode(2)
@@ -641,7 +641,7 @@ func TestClusterOfProcesses(t *testing.T) {
 	})
 
 	t.Run("NATS server leading the buckets killed", func(t *testing.T) {
-		c.natsFailover(t)
+		c.natsFailover(t, webs, lines)
 	})
 }
 
@@ -660,7 +660,9 @@ func singleDBPath(p *process) string {
 // nginx the way the page does: when its connection is closed it connects
 // again, under its nick, and asks the history after the last message it
 // got. It sends a numbered message with a cid every tick until told to
-// stop, sending again after a reconnection what was not acknowledged.
+// stop, once the one before is acknowledged; it sends again under the same
+// cid a message refused (its node had no lease for a moment), and after a
+// reconnection what was not acknowledged.
 type steadyClient struct {
 	c    *procCluster
 	last int // its address, 127.0.0.last
@@ -672,6 +674,8 @@ type steadyClient struct {
 	caughtUp   uint64        // the last message of the history read after reconnecting
 	reconnects int           // connections closed by the server
 	refused    int           // says refused while its node had no lease
+	refusedAt  [2]time.Time  // the first and last refusal
+	retry      []string      // refused says to send again
 	unacked    []string      // sent, not yet echoed
 	lastAt     time.Time     // when the last message from another node came
 	maxGap     time.Duration // the longest wait for one since the kill
@@ -694,6 +698,14 @@ func (s *steadyClient) run(t *testing.T, mu *sync.Mutex, killedAt *time.Time, st
 		}
 		select {
 		case <-tick.C:
+			// Refused while the node had no lease: sent again, under
+			// the same cid, until stored.
+			for _, text := range s.retry {
+				if slices.Contains(s.unacked, text) {
+					_ = s.wc.ws.SendRaw(fmt.Appendf(nil, `{"type":"say","room":"lobby","text":%q,"cid":%q}`, text, text))
+				}
+			}
+			s.retry = s.retry[:0]
 			if stopped {
 				continue
 			}
@@ -702,6 +714,12 @@ func (s *steadyClient) run(t *testing.T, mu *sync.Mutex, killedAt *time.Time, st
 				stopped = true
 				continue
 			default:
+			}
+			if len(s.unacked) > 0 {
+				// One line at a time: a line refused while the node had no
+				// lease is stored before any later one, so that each
+				// sender's lines stay in the order sent.
+				continue
 			}
 			text := fmt.Sprintf("f.%s.%d", s.nick, n)
 			n++
@@ -715,6 +733,14 @@ func (s *steadyClient) run(t *testing.T, mu *sync.Mutex, killedAt *time.Time, st
 					t.Errorf("%s: %s", s.nick, f.Raw)
 				}
 				s.refused++
+				now := time.Now()
+				if s.refusedAt[0].IsZero() {
+					s.refusedAt[0] = now
+				}
+				s.refusedAt[1] = now
+				if f.CID != "" {
+					s.retry = append(s.retry, f.CID)
+				}
 			}
 			if f.Type != "message" || f.Room != "lobby" || !strings.HasPrefix(f.Text, "f.") {
 				continue
@@ -838,10 +864,13 @@ func firstOf(wc *wsClient, types ...string) (frame, bool) {
 }
 
 // natsFailover kills the NATS server leading the nodes' lease bucket while
-// a user on every node sends: delivery across nodes resumes within 10 s
-// (for users whose node closed their connection, once they are back), and
+// a user on every node sends: no connection is closed (the nodes refuse
+// claims and messages, "try again", while JetStream elects a leader, and
+// keep their sessions), delivery across nodes resumes within 10 s, and
 // every user ends with every stored message once, in the store's order.
-func (c *procCluster) natsFailover(t *testing.T) {
+// The users connected before (webs and lines, websocket and SSH on every
+// node) are still connected and can speak.
+func (c *procCluster) natsFailover(t *testing.T, webs []*wsClient, lines []*lineClient) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	nc, err := nats.Connect(natsURLs(c.nats))
@@ -886,6 +915,20 @@ func (c *procCluster) natsFailover(t *testing.T) {
 		s.lastAt = time.Now()
 		wg.Go(func() { s.run(t, &mu, &killedAt, stop, quiet, wants[i]) })
 	}
+	// A check failing below ends the test while the users still read:
+	// they are told to stop first, so that none reports after the test
+	// has ended (which would abort every other test).
+	defer func() {
+		if t.Failed() {
+			for _, w := range wants {
+				select {
+				case w <- 0:
+				default:
+				}
+			}
+			wg.Wait()
+		}
+	}()
 	// Messages flow between the nodes before the kill.
 	wsMarkers(watcher, "f", 30)
 	mu.Lock()
@@ -925,10 +968,38 @@ func (c *procCluster) natsFailover(t *testing.T) {
 		if !slices.Equal(s.got, stored) {
 			t.Fatalf("%s got %d messages, not the store's %d in its order", s.nick, len(s.got), len(stored))
 		}
-		t.Logf("%s: %d messages; %d says refused (no lease); connection closed %d times; longest wait for a message from another node after the kill %v", s.nick, len(s.got), s.refused, s.reconnects, s.maxGap)
+		t.Logf("%s: %d messages; %d says refused (no lease) over %v; connection closed %d times; longest wait for a message from another node after the kill %v",
+			s.nick, len(s.got), s.refused, s.refusedAt[1].Sub(s.refusedAt[0]), s.reconnects, s.maxGap)
 		if s.maxGap > 10*time.Second {
 			t.Errorf("%s waited %v for a message after the NATS leader was killed, want delivery back within 10 s", s.nick, s.maxGap)
 		}
+		if s.reconnects > 0 {
+			t.Errorf("%s's connection was closed %d times when a NATS server died, want never", s.nick, s.reconnects)
+		}
+	}
+	for _, wc := range append([]*wsClient{watcher}, webs...) {
+		select {
+		case <-wc.closed:
+			t.Fatalf("a websocket connected before the NATS server died was closed: %v", wc.closeErr())
+		default:
+		}
+	}
+	for i, lc := range lines {
+		select {
+		case <-lc.closed:
+			t.Fatalf("the SSH session of %s was closed when the NATS server died", []string{"lone", "ltwo", "lthree"}[i])
+		default:
+		}
+	}
+	for i, wc := range webs {
+		text := fmt.Sprintf("after.nats.w%d", i+1)
+		wc.say(text)
+		wc.expect("echo of "+text, func(f frame) bool { return f.Type == "message" && f.Text == text })
+	}
+	for i, lc := range lines {
+		text := fmt.Sprintf("after.nats.l%d", i+1)
+		lc.send(text)
+		lc.expect(text)
 	}
 	t.Logf("%d messages sent during the failover, each stored once and received once, in one order, by every user", len(stored))
 }

@@ -216,6 +216,81 @@ func TestClusterNodeFencesItselfWithoutNATS(t *testing.T) {
 	}
 }
 
+// A node whose lease cannot be written while NATS answers it (as while
+// JetStream elects a leader after a NATS server's death) keeps its
+// websocket and SSH sessions; it refuses to store lines meanwhile. If its
+// lease expires, the other node sees its members leave and may give their
+// nicks away; when it has its lease again it closes only the session whose
+// nick was given away (saying so), claims the others again and shows them
+// to the other node again.
+func TestClusterNodeKeepsSessionsWhileOnlyItsLeaseFails(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.StartUsers(t, "n1", "n2")
+	node1 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n1"), "node-1" })
+	node2 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n2"), "node-2" })
+	carol := joinWS(t, node2.HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+	alice := joinWS(t, node1.HTTPAddr, "alice")
+	bob := joinWS(t, node1.HTTPAddr, "bob")
+	dave := newLineClient(t, node1.SSHAddr, "dave")
+	dave.expect("-!- welcome dave")
+	for _, nick := range []string{"alice", "bob", "dave"} {
+		carol.expect(nick+" joins from node 1", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == nick })
+	}
+
+	must(t, bus.Deny("n1", "$KV.tertulia_nodes.node-1"))
+	parted := map[string]bool{}
+	carol.expect("node 1's members leave once its lease expires", func(f frame) bool {
+		if f.Type == "part" && f.Room == "lobby" && f.Reason == "connection lost" {
+			parted[f.Nick] = true
+		}
+		return len(parted) == 3
+	})
+	bob.say("said.while.unleased")
+	if f := bob.expect("refusal", func(f frame) bool { return f.Type == "error" || f.Type == "message" }); f.Code != "cluster_unavailable" {
+		t.Fatalf("a line said on a node without its lease: %+v", f.Frame)
+	}
+	// Someone takes alice's nick on node 2 meanwhile.
+	other := joinWS(t, node2.HTTPAddr, "alice")
+
+	must(t, bus.Deny("n1"))
+	closedWithin(t, alice, "the session whose nick node 2 gave away")
+	var ce *websocket.CloseError
+	if err := alice.closeErr(); !errors.As(err, &ce) || ce.Text != "your nick was taken on another node while the cluster recovered" {
+		t.Fatalf("alice's websocket closed with %v", err)
+	}
+	back := map[string]bool{}
+	carol.expect("bob and dave shown again", func(f frame) bool {
+		if f.Type == "join" && f.Room == "lobby" && (f.Nick == "bob" || f.Nick == "dave") {
+			back[f.Nick] = true
+		}
+		return len(back) == 2
+	})
+	awaitReady(t, node1.HTTPAddr)
+	select {
+	case <-bob.closed:
+		t.Fatalf("bob's websocket was closed: %v", bob.closeErr())
+	case <-dave.closed:
+		t.Fatal("dave's SSH session was closed")
+	default:
+	}
+	bob.say("said.after.recovery")
+	carol.expect("bob's line", isMessage("bob", "said.after.recovery"))
+	dave.send("said.by.dave")
+	carol.expect("dave's line", isMessage("dave", "said.by.dave"))
+	// The nicks kept are still node 1's: node 2 refuses them; alice is
+	// the other's.
+	for _, nick := range []string{"bob", "dave"} {
+		wc := newWSClient(t, node2.HTTPAddr)
+		must(t, wc.ws.Hello(nick))
+		if f, ok := firstOf(wc, "welcome", "error"); !ok || f.Type != "error" || f.Code != "nick_taken" {
+			t.Fatalf("%s on node 2 while node 1 holds it: %+v", nick, f.Frame)
+		}
+		wc.conn.Close()
+	}
+	other.say("still.alice")
+	carol.expect("the new alice's line", isMessage("alice", "still.alice"))
+}
+
 // listsNick tells whether a members frame lists nick.
 func listsNick(f frame, nick string) bool {
 	return slices.ContainsFunc(f.Members, func(m memberFrame) bool { return m.Nick == nick })

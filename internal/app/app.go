@@ -201,6 +201,8 @@ func (a *App) assemble(ctx context.Context, keys []gossh.Signer, hubOpts []room.
 		// Others may now take this node's nicks: its sessions end.
 		hub := a.hub
 		a.node.OnFence(func() { hub.DisconnectAll(room.ReasonClusterLost) })
+		// A lapse of the lease it survived: its nicks are claimed again.
+		a.node.KeepClaims(hubHolder{hub}, claimCheckEvery)
 		if err := serveRemote(a.node, hub, a.log); err != nil {
 			return fmt.Errorf("cluster: %w", err)
 		}

@@ -62,6 +62,7 @@ func clusterStats(node *cluster.Node) func() metrics.ClusterStats {
 			Published: s.Published, Received: s.Received, Gaps: s.Gaps,
 			CatchUpEntries: s.CatchUpEntries, CatchUpFailures: s.CatchUpFailures,
 			Disconnects: s.Disconnects, Connected: s.Connected, LeaseHeld: s.LeaseHeld,
+			Fences: s.Fences, SoftPeriods: s.SoftPeriods, Lapses: s.Lapses, NicksLost: s.NicksLost, StaleClaims: s.StaleClaims,
 		}
 	}
 }
@@ -200,4 +201,28 @@ func (c clusterClaims) ReleaseNick(fold string, claim room.NickClaim) {
 	if err := c.node.ReleaseNick(ctx, fold, cluster.Claim{Fingerprint: claim.Fingerprint, Session: claim.Session}); err != nil {
 		c.log.Warn("cluster: nick release failed", "err", err)
 	}
+}
+
+// claimCheckEvery is how often a node looks for nick claims naming it that
+// none of its sessions holds (their release failed while the bus was
+// away), to drop them.
+const claimCheckEvery = 30 * time.Second
+
+// hubHolder is the cluster node's view of what the hub's sessions hold.
+type hubHolder struct{ hub *room.Hub }
+
+var _ cluster.Holder = hubHolder{}
+
+func (h hubHolder) HeldNicks() []cluster.HeldNick { return clusterHeld(h.hub.HeldNicks()) }
+
+func (h hubHolder) SettleNicks() []cluster.HeldNick { return clusterHeld(h.hub.SettleNicks()) }
+
+func (h hubHolder) NickLost(fold string) { h.hub.CloseNick(fold, room.ReasonNickTakenElsewhere) }
+
+func clusterHeld(held []room.HeldNick) []cluster.HeldNick {
+	out := make([]cluster.HeldNick, len(held))
+	for i, n := range held {
+		out[i] = cluster.HeldNick{Fold: n.Fold, Claim: cluster.Claim{Fingerprint: n.Claim.Fingerprint, Session: n.Claim.Session}}
+	}
+	return out
 }

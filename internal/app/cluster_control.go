@@ -151,9 +151,16 @@ func (c clusterRemote) askHolders(fold, service string, question func() any, tak
 	return nil
 }
 
+// errNotLive answers a request about this node's people while it does not
+// hold its lease: the others may have given their nicks away meanwhile.
+var errNotLive = &room.UserError{Code: room.CodeClusterUnavailable, Text: "the node holding that nick is not reachable right now; please try again in a moment"}
+
 // serveRemote answers the other nodes' requests about this hub's people.
 func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 	if _, err := node.Serve(servicePrivate, func(payload []byte) []byte {
+		if !node.Live() {
+			return answer(nil, errNotLive, log)
+		}
 		var pm room.RemotePrivate
 		if err := json.Unmarshal(payload, &pm); err != nil {
 			return answer(nil, err, log)
@@ -164,6 +171,9 @@ func serveRemote(node *cluster.Node, hub *room.Hub, log *slog.Logger) error {
 		return err
 	}
 	_, err := node.Serve(serviceWhois, func(payload []byte) []byte {
+		if !node.Live() {
+			return answer(nil, errNotLive, log)
+		}
 		var q room.RemoteWhois
 		if err := json.Unmarshal(payload, &q); err != nil {
 			return answer(nil, err, log)

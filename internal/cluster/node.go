@@ -14,6 +14,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -68,11 +69,27 @@ type Node struct {
 	nodes jetstream.KeyValue
 	nicks jetstream.KeyValue
 	stats *nodeStats
+	// run tells this process's lease writes from those of an earlier run
+	// under the same id.
+	run string
 
-	mu      sync.Mutex
-	renewed time.Time // the last successful lease renewal
-	fenced  bool
-	onFence []func()
+	mu sync.Mutex
+	// confirmed is when the last confirmed core NATS round trip was sent:
+	// a node that cannot confirm one for two thirds of the TTL is cut off
+	// from the bus (or was stopped) and fences itself.
+	confirmed time.Time
+	renewed   time.Time // when the last successful lease write was sent
+	leaseRev  uint64    // the lease key's revision after that write
+	fenced    bool
+	// lapsed: the lease key expired while renewals failed (JetStream
+	// was electing a leader) and is being taken again; the node is not
+	// live until its claims and presence are written again (recover).
+	lapsed      bool
+	softSince   time.Time // when the lapse was found
+	softCounted bool      // this stretch of failed renewals is counted
+	onFence     []func()
+	onRecover   []func(context.Context) error
+	holder      Holder
 
 	stop chan struct{}
 	done chan struct{}
@@ -109,7 +126,8 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), nc: nc, stats: stats, stop: make(chan struct{}), done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), nc: nc, stats: stats, run: rand.Text(),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := n.open(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -137,7 +155,7 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: nicks bucket: %w", err)
 	}
-	if _, err := n.nodes.Create(ctx, n.cfg.NodeID, []byte(n.cfg.Now().UTC().Format(time.RFC3339))); err != nil {
+	if _, err := n.nodes.Create(ctx, n.cfg.NodeID, n.leaseValue(n.cfg.Now())); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("cluster: node id %q is in use by a live node", n.cfg.NodeID)
 		}
@@ -152,13 +170,26 @@ func (n *Node) open(ctx context.Context) error {
 	// lease created above, and the lease counts from the time taken
 	// before its write.
 	sent := n.cfg.Now()
-	if _, err := n.nodes.Put(ctx, n.cfg.NodeID, []byte(sent.UTC().Format(time.RFC3339))); err != nil {
+	rev, err := n.nodes.Put(ctx, n.cfg.NodeID, n.leaseValue(sent))
+	if err != nil {
 		return fmt.Errorf("cluster: lease: %w", err)
 	}
 	n.mu.Lock()
-	n.renewed = sent
+	n.renewed, n.confirmed, n.leaseRev = sent, sent, rev
 	n.mu.Unlock()
 	return nil
+}
+
+// leaseValue is what a lease write stores: when it was sent, and this
+// process's run.
+func (n *Node) leaseValue(sent time.Time) []byte {
+	return []byte(sent.UTC().Format(time.RFC3339Nano) + " " + n.run)
+}
+
+// writtenByThisRun tells whether a lease value is one of this process's.
+func (n *Node) writtenByThisRun(value []byte) bool {
+	_, run, _ := strings.Cut(string(value), " ")
+	return run == n.run
 }
 
 // ID is this node's id.
@@ -168,17 +199,22 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 func (n *Node) Conn() *nats.Conn { return n.nc }
 
 // Live says whether this node holds its lease: it renewed it within two
-// thirds of the TTL. Anything that must not happen twice in the cluster (a
-// nick held) checks it at the moment it acts, since a stopped process
-// resumes before its lease loop notices the time that passed.
+// thirds of the TTL (and, if the lease lapsed meanwhile, has written its
+// claims and presence again). Anything that must not happen twice in the
+// cluster (a nick held) checks it at the moment it acts, since a stopped
+// process resumes before its lease loop notices the time that passed.
 func (n *Node) Live() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.fenced && n.cfg.Now().Sub(n.renewed) < n.fenceAfter()
+	now := n.cfg.Now()
+	return !n.fenced && !n.lapsed && now.Sub(n.renewed) < n.fenceAfter() && now.Sub(n.confirmed) < n.fenceAfter()
 }
 
 // Fenced says whether the node has fenced itself (its sessions were
-// closed) and not yet taken its lease again.
+// closed: it was cut off from the bus, or stopped) and not yet taken its
+// lease again. A node that is neither live nor fenced keeps its sessions:
+// the bus answers but its lease could not be renewed (JetStream electing
+// a leader after a NATS server's death).
 func (n *Node) Fenced() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -187,8 +223,8 @@ func (n *Node) Fenced() bool {
 
 func (n *Node) fenceAfter() time.Duration { return n.cfg.LeaseTTL * 2 / 3 }
 
-// OnFence registers fn, called (from the lease loop) when this node loses
-// its lease: the hub disconnects its sessions, whose nicks others may now
+// OnFence registers fn, called (from the lease loop) when this node fences
+// itself: the hub disconnects its sessions, whose nicks others may now
 // take.
 func (n *Node) OnFence(fn func()) {
 	n.mu.Lock()
@@ -202,10 +238,18 @@ func (n *Node) OnFence(fn func()) {
 // again.
 const retryLease = 250 * time.Millisecond
 
+// maxSoft is the longest a node keeps its sessions while its lease cannot
+// be renewed (or its claims written again) although the bus answers:
+// longer than JetStream takes to elect a leader (4 to 9 s). Past it the
+// node fences itself as if cut off: the NATS server it talks to may be on
+// the minority side of a partition, where core round trips work and
+// JetStream never does.
+func (n *Node) maxSoft() time.Duration { return 3 * n.cfg.LeaseTTL }
+
 // keepLease renews the lease every third of the TTL, and every retryLease
-// while renewals fail. A renewal that comes too late (the process was
-// stopped, the bus was away) fences the node first; it rejoins with a
-// fresh lease.
+// while renewals fail. A node that could not confirm a round trip on the
+// bus for two thirds of the TTL (the bus was away, the process was
+// stopped) fences itself first; it rejoins with a fresh lease.
 func (n *Node) keepLease() {
 	defer close(n.done)
 	timer := time.NewTimer(n.cfg.LeaseTTL / 3)
@@ -217,36 +261,47 @@ func (n *Node) keepLease() {
 			return
 		case <-timer.C:
 		}
-		ok := n.renew(failing)
+		ok, again := n.renew(failing)
 		if ok && failing {
 			n.log.Info("cluster lease renewed again")
 		}
 		failing = !ok
-		if failing {
+		switch {
+		case again:
+			timer.Reset(0)
+		case failing:
 			timer.Reset(retryLease)
-		} else {
+		default:
 			timer.Reset(n.cfg.LeaseTTL / 3)
 		}
 	}
 }
 
-// renew fences the node if its last renewal is too old, then renews the
-// lease; it says whether the renewal went through.
-func (n *Node) renew(failing bool) bool {
-	n.mu.Lock()
-	late := !n.fenced && n.cfg.Now().Sub(n.renewed) >= n.fenceAfter()
-	if late {
-		n.fenced = true
-	}
-	hooks := n.onFence
-	n.mu.Unlock()
-	if late {
-		n.log.Warn("cluster lease lost: disconnecting this node's sessions")
-		for _, fn := range hooks {
-			fn()
+// renew fences the node if its last confirmed round trip on the bus is too
+// old, confirms one, then renews the lease. It says whether the renewal
+// went through, and whether to renew again at once (the node has just
+// written its claims again after its lease lapsed, which may have taken a
+// good part of the lease).
+func (n *Node) renew(failing bool) (ok, again bool) {
+	n.fenceIfLate()
+	// A core round trip, timed from before it is sent so that it is never
+	// thought younger than it is.
+	sent := n.cfg.Now()
+	if err := n.nc.FlushTimeout(n.cfg.LeaseTTL / 6); err != nil {
+		if !failing {
+			n.log.Warn("cluster: the bus does not answer; trying again", "err", err)
 		}
+		return false, false
+	}
+	// A process stopped during the round trip finds it answered: the
+	// time it was stopped still counts.
+	if n.fenceIfLate() {
+		return false, false
 	}
 	n.mu.Lock()
+	if sent.After(n.confirmed) {
+		n.confirmed = sent
+	}
 	fenced := n.fenced
 	n.mu.Unlock()
 	if fenced {
@@ -262,28 +317,183 @@ func (n *Node) renew(failing bool) bool {
 			if !failing {
 				n.log.Warn("cluster: dropping the nick claims of closed sessions failed", "err", err)
 			}
-			return false
+			return false, false
 		}
 	}
 	// Taken before the write, so that the lease is never thought younger
 	// than the bucket's copy of it.
-	sent := n.cfg.Now()
+	sent = n.cfg.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/3)
-	_, err := n.nodes.Put(ctx, n.cfg.NodeID, []byte(sent.UTC().Format(time.RFC3339)))
+	err := n.writeLease(ctx, sent)
 	cancel()
 	if err != nil {
-		if !failing {
+		n.mu.Lock()
+		soft := !n.fenced && !n.softCounted && n.cfg.Now().Sub(n.renewed) >= n.fenceAfter()
+		if soft {
+			n.softCounted = true
+		}
+		n.mu.Unlock()
+		if soft {
+			// Not live, but the sessions stay: others may give its nicks
+			// away only once the lease has expired, which the next write
+			// finds out.
+			n.stats.softPeriods.Add(1)
+			n.log.Warn("cluster lease not renewed while the bus answers: refusing claims and messages until it is; sessions kept")
+		} else if !failing {
 			n.log.Warn("cluster lease renewal failed; trying again", "err", err)
 		}
-		return false
+		return false, false
 	}
+	// Likewise during the write: it must not count as a fresh lease.
+	if n.fenceIfLate() {
+		return false, false
+	}
+	n.mu.Lock()
+	n.renewed, n.softCounted = sent, false
+	if sent.After(n.confirmed) {
+		n.confirmed = sent
+	}
+	if fenced {
+		n.fenced, n.lapsed = false, false
+	}
+	lapsed := n.lapsed
+	n.mu.Unlock()
 	if fenced {
 		n.log.Info("cluster lease taken again")
 	}
+	if !lapsed {
+		return true, false
+	}
+	if err := n.recover(); err != nil {
+		n.log.Warn("cluster: writing this node's claims again after its lease lapsed failed; trying again", "err", err)
+		return false, false
+	}
 	n.mu.Lock()
-	n.fenced, n.renewed = false, sent
+	n.lapsed, n.softSince = false, time.Time{}
 	n.mu.Unlock()
+	n.log.Info("cluster lease taken again after it lapsed; claims and presence written again")
+	return true, true
+}
+
+// fenceIfLate fences the node (its sessions are closed) if its last
+// confirmed round trip on the bus is two thirds of the TTL old (it was cut
+// off, or its process stopped), or its lease could not be renewed for
+// maxSoft although the bus answered; it says whether it did.
+func (n *Node) fenceIfLate() bool {
+	n.mu.Lock()
+	now := n.cfg.Now()
+	cutOff := !n.fenced && now.Sub(n.confirmed) >= n.fenceAfter()
+	tooLong := !n.fenced && (now.Sub(n.renewed) >= n.maxSoft() || n.lapsed && now.Sub(n.softSince) >= n.maxSoft())
+	if cutOff || tooLong {
+		n.fenced, n.lapsed = true, false
+	}
+	hooks := n.onFence
+	n.mu.Unlock()
+	if !cutOff && !tooLong {
+		return false
+	}
+	if cutOff {
+		n.log.Warn("cluster: no round trip on the bus for too long: disconnecting this node's sessions")
+	} else {
+		n.log.Warn("cluster lease not renewed for too long although the bus answers: disconnecting this node's sessions")
+	}
+	n.stats.fences.Add(1)
+	for _, fn := range hooks {
+		fn()
+	}
 	return true
+}
+
+// writeLease renews the lease written last at revision leaseRev, with a
+// compare-and-set: if the key is not at that revision it either expired
+// (the new leader of the bucket expires a key older than the TTL at once:
+// the other nodes saw this one die) or a write whose answer was lost went
+// through. An expired key is created again and the node marked lapsed.
+func (n *Node) writeLease(ctx context.Context, sent time.Time) error {
+	n.mu.Lock()
+	rev := n.leaseRev
+	n.mu.Unlock()
+	value := n.leaseValue(sent)
+	id := n.cfg.NodeID
+	if rev != 0 {
+		next, err := n.nodes.Update(ctx, id, value, rev)
+		if err == nil {
+			n.setLeaseRev(next)
+			return nil
+		}
+		if !isRevisionMismatch(err) && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return err
+		}
+	}
+	cur, err := n.nodes.Get(ctx, id)
+	switch {
+	case err == nil && n.writtenByThisRun(cur.Value()):
+		// A write of this process went through unanswered: the key was
+		// never gone.
+		next, err := n.nodes.Update(ctx, id, value, cur.Revision())
+		if err != nil {
+			return err
+		}
+		n.setLeaseRev(next)
+		return nil
+	case err == nil:
+		return fmt.Errorf("cluster: node id %q is held by another process", id)
+	case !errors.Is(err, jetstream.ErrKeyNotFound):
+		return err
+	}
+	// Marked before the key is created: if the answer is lost, the next
+	// write finds this process's key and must not take it as never gone.
+	n.mu.Lock()
+	if !n.fenced && !n.lapsed {
+		n.lapsed, n.softSince = true, n.cfg.Now()
+		n.stats.lapses.Add(1)
+		n.log.Warn("cluster lease lapsed while it could not be renewed: others saw this node leave; taking it again")
+	}
+	n.mu.Unlock()
+	next, err := n.nodes.Create(ctx, id, value)
+	if err != nil {
+		return err
+	}
+	n.setLeaseRev(next)
+	return nil
+}
+
+func (n *Node) setLeaseRev(rev uint64) {
+	n.mu.Lock()
+	n.leaseRev = rev
+	n.mu.Unlock()
+}
+
+// OnRecover registers fn, called (from the lease loop) when this node has
+// taken its lease again after it lapsed while the node kept its sessions:
+// the others saw its members leave. The node is live again once every fn
+// has returned nil; an error has it try again.
+func (n *Node) OnRecover(fn func(context.Context) error) {
+	n.mu.Lock()
+	n.onRecover = append(n.onRecover, fn)
+	n.mu.Unlock()
+}
+
+// recover writes again what the others dropped when they saw this node's
+// lease end: its sessions' nick claims (a nick someone took meanwhile
+// closes its sessions here), then the OnRecover hooks (presence).
+func (n *Node) recover() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.LeaseTTL)
+	defer cancel()
+	n.mu.Lock()
+	holder, hooks := n.holder, n.onRecover
+	n.mu.Unlock()
+	if holder != nil {
+		if err := n.reclaim(ctx, holder); err != nil {
+			return err
+		}
+	}
+	for _, fn := range hooks {
+		if err := fn(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NodeAlive says whether the node id holds a lease.

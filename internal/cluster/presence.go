@@ -32,23 +32,35 @@ type Presence struct {
 
 	mu      sync.Mutex
 	dirty   map[string]struct{}
-	written map[string][]byte            // room → the payload last written
-	wrote   map[string]time.Time         // room → when it was last written
-	kick    chan struct{}                // a room became dirty
-	others  map[string]map[string][]byte // room → node → payload
+	written map[string][]byte                   // room → the payload last written
+	wrote   map[string]time.Time                // room → when it was last written
+	kick    chan struct{}                       // a room became dirty
+	others  map[string]map[string]presenceEntry // room → node → its entry
 	read    func(room string) []byte
 	apply   PresenceApply
+
+	// writeMu makes reading a room's members and writing them one step,
+	// so that a rewrite after a lapse of the lease and the write loop do
+	// not leave an older list last.
+	writeMu sync.Mutex
 
 	stop   context.CancelFunc
 	done   chan struct{}
 	closed bool
 }
 
+// presenceEntry is another node's members of a room, and the revision of
+// its key.
+type presenceEntry struct {
+	payload []byte
+	rev     uint64
+}
+
 // NewPresence prepares presence sharing; Changed may be called before
 // Start (the change is written once started).
 func (n *Node) NewPresence() *Presence {
 	return &Presence{node: n, dirty: make(map[string]struct{}), written: make(map[string][]byte),
-		wrote: make(map[string]time.Time), kick: make(chan struct{}, 1), others: make(map[string]map[string][]byte)}
+		wrote: make(map[string]time.Time), kick: make(chan struct{}, 1), others: make(map[string]map[string]presenceEntry)}
 }
 
 // Start creates the bucket, reads what the other nodes hold (apply gets
@@ -108,6 +120,7 @@ func (p *Presence) Start(ctx context.Context, read func(room string) []byte, app
 		}
 	}()
 	go p.writeLoop(runCtx)
+	p.node.OnRecover(p.rewrite)
 	return nil
 }
 
@@ -136,10 +149,10 @@ func (p *Presence) entry(e jetstream.KeyValueEntry) string {
 		}
 	} else {
 		if byNode == nil {
-			byNode = make(map[string][]byte)
+			byNode = make(map[string]presenceEntry)
 			p.others[room] = byNode
 		}
-		byNode[node] = payload
+		byNode[node] = presenceEntry{payload: payload, rev: e.Revision()}
 	}
 	apply := p.apply
 	p.mu.Unlock()
@@ -164,19 +177,22 @@ func (p *Presence) nodes() []string {
 }
 
 // purgeNode removes a dead node's entries (idempotent: every node may).
+// Each goes only if it is still the one seen here: a node whose lease
+// lapsed and was taken again writes its entries again, which a purge
+// arriving late must not undo.
 func (p *Presence) purgeNode(id string) {
 	p.mu.Lock()
-	var keys []string
+	keys := map[string]uint64{}
 	for room, byNode := range p.others {
-		if _, ok := byNode[id]; ok {
-			keys = append(keys, token(room)+"."+id)
+		if e, ok := byNode[id]; ok {
+			keys[token(room)+"."+id] = e.rev
 		}
 	}
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	for _, key := range keys {
-		if err := p.kv.Purge(ctx, key); err != nil {
+	for key, rev := range keys {
+		if err := p.kv.Purge(ctx, key, jetstream.LastRevision(rev)); err != nil && !isRevisionMismatch(err) {
 			p.node.log.Warn("cluster: presence purge failed", "key", key, "err", err)
 		}
 	}
@@ -199,8 +215,8 @@ func (p *Presence) Snapshot(room string) map[string][]byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[string][]byte, len(p.others[room]))
-	for id, payload := range p.others[room] {
-		out[id] = payload
+	for id, e := range p.others[room] {
+		out[id] = e.payload
 	}
 	return out
 }
@@ -230,32 +246,67 @@ func (p *Presence) writeLoop(ctx context.Context) {
 		}
 		p.mu.Unlock()
 		for _, room := range due {
-			p.write(ctx, room)
+			if err := p.write(ctx, room); err != nil {
+				if !errors.Is(err, context.Canceled) {
+					p.node.log.Warn("cluster: presence write failed", "room", room, "err", err)
+				}
+				p.Changed(room) // tried again on the next tick
+			}
 		}
 	}
 }
 
-func (p *Presence) write(ctx context.Context, room string) {
+// write writes this node's members of room unless what it wrote last is
+// the same.
+func (p *Presence) write(ctx context.Context, room string) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
 	payload := p.read(room)
 	p.mu.Lock()
 	same := bytes.Equal(p.written[room], payload)
 	p.mu.Unlock()
 	if same {
-		return
+		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	_, err := p.kv.Put(wctx, token(room)+"."+p.node.ID(), payload)
 	cancel()
 	if err != nil {
-		if !errors.Is(err, context.Canceled) {
-			p.node.log.Warn("cluster: presence write failed", "room", room, "err", err)
-		}
-		p.Changed(room) // tried again on the next tick
-		return
+		return err
 	}
 	p.mu.Lock()
 	p.written[room] = payload
 	p.mu.Unlock()
+	return nil
+}
+
+// rewrite writes every room's members of this node again, whatever was
+// written before: run when the node takes its lease again after it
+// lapsed, since the others then purged its entries.
+func (p *Presence) rewrite(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	rooms := make([]string, 0, len(p.written)+len(p.dirty))
+	for room := range p.written {
+		rooms = append(rooms, room)
+	}
+	for room := range p.dirty {
+		if _, ok := p.written[room]; !ok {
+			rooms = append(rooms, room)
+		}
+	}
+	clear(p.written)
+	p.mu.Unlock()
+	for _, room := range rooms {
+		if err := p.write(ctx, room); err != nil {
+			p.Changed(room)
+			return err
+		}
+	}
+	return nil
 }
 
 // Close stops sharing and removes this node's entries: the others see its

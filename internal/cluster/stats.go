@@ -26,6 +26,22 @@ type Stats struct {
 	Connected bool
 	// LeaseHeld: this node holds its lease now (Live).
 	LeaseHeld bool
+	// Fences: times this node was cut off from the bus (or stopped)
+	// and closed its sessions.
+	Fences uint64
+	// SoftPeriods: times its lease could not be renewed while the bus
+	// answered (JetStream electing a leader): claims and messages were
+	// refused for a while, its sessions stayed.
+	SoftPeriods uint64
+	// Lapses: times its lease expired during such a period (the others
+	// saw its members leave) and was taken again.
+	Lapses uint64
+	// NicksLost: nicks whose sessions here were closed because another
+	// node gave the nick away during a lapse.
+	NicksLost uint64
+	// StaleClaims: nick claims of sessions gone (whose release failed)
+	// dropped by the periodic check.
+	StaleClaims uint64
 }
 
 // nodeStats are the counters behind Stats, updated where things happen.
@@ -33,6 +49,8 @@ type nodeStats struct {
 	published, received, gaps       atomic.Uint64
 	catchUpEntries, catchUpFailures atomic.Uint64
 	disconnects                     atomic.Uint64
+	fences, softPeriods, lapses     atomic.Uint64
+	nicksLost, staleClaims          atomic.Uint64
 }
 
 // Stats returns this node's counters.
@@ -46,5 +64,10 @@ func (n *Node) Stats() Stats {
 		Disconnects:     n.stats.disconnects.Load(),
 		Connected:       n.nc.IsConnected(),
 		LeaseHeld:       n.Live(),
+		Fences:          n.stats.fences.Load(),
+		SoftPeriods:     n.stats.softPeriods.Load(),
+		Lapses:          n.stats.lapses.Load(),
+		NicksLost:       n.stats.nicksLost.Load(),
+		StaleClaims:     n.stats.staleClaims.Load(),
 	}
 }

@@ -9,6 +9,8 @@ type ClusterStats struct {
 	CatchUpEntries, CatchUpFailures uint64
 	Disconnects                     uint64
 	Connected, LeaseHeld            bool
+	Fences, SoftPeriods, Lapses     uint64
+	NicksLost, StaleClaims          uint64
 }
 
 // ObserveCluster adds the tertulia_cluster_* series, which read stats at
@@ -42,7 +44,17 @@ func (m *Metrics) ObserveCluster(stats func() ClusterStats) {
 			func(s ClusterStats) uint64 { return s.Disconnects }),
 		gauge("bus_connected", "1 while this node is connected to a NATS server.",
 			func(s ClusterStats) bool { return s.Connected }),
-		gauge("lease_held", "1 while this node holds its cluster lease; 0: it has fenced itself and closed its sessions.",
+		gauge("lease_held", "1 while this node holds its cluster lease; 0: it refuses nicks and messages (fenced, or its lease could not be renewed for a moment).",
 			func(s ClusterStats) bool { return s.LeaseHeld }),
+		counter("fences_total", "Times this node could not reach NATS (or was stopped) for two thirds of its lease and closed its sessions.",
+			func(s ClusterStats) uint64 { return s.Fences }),
+		counter("soft_periods_total", "Times this node's lease could not be renewed while NATS answered (JetStream electing a leader): nicks and messages refused for a while, sessions kept.",
+			func(s ClusterStats) uint64 { return s.SoftPeriods }),
+		counter("lease_lapses_total", "Times this node's lease expired during such a period (the others saw its members leave) and it took it again, claiming its nicks again.",
+			func(s ClusterStats) uint64 { return s.Lapses }),
+		counter("nicks_lost_total", "Nicks whose sessions this node closed because another node gave the nick away while its lease had lapsed.",
+			func(s ClusterStats) uint64 { return s.NicksLost }),
+		counter("stale_claims_dropped_total", "Nick claims naming this node that none of its sessions held (their release failed), dropped by the periodic check.",
+			func(s ClusterStats) uint64 { return s.StaleClaims }),
 	)
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/store"
 )
 
@@ -390,6 +392,55 @@ func TestFenceDuringAClaimRefusesTheNewcomer(t *testing.T) {
 	node.during = nil
 	if s := connect(t, h, "carol", ViaWeb); s.Nick() != "carol" {
 		t.Fatalf("after the fence: %q", s.Nick())
+	}
+}
+
+// A node claiming its sessions' nicks again after its lease lapsed lists
+// them with their claims; a newcomer whose claim was being made meanwhile
+// is refused with "try again" and its claim given back (the list did not
+// include it); a nick another node took meanwhile closes only its own
+// person's sessions, with a reason that says so.
+func TestSettleNicksAfterALapse(t *testing.T) {
+	claims := &fakeClaims{held: map[string]nodeClaim{}}
+	node := &fenceDuringClaim{fakeClaimsNode: fakeClaimsNode{claims, 0}}
+	h := newTestHub(t, WithStore(store.NewMemory()), WithNickClaims(node))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, h, "alice", ViaWeb)
+	bob := connect(t, h, "bob", ViaSSH)
+	var listed []HeldNick
+	node.during = func() { listed = h.SettleNicks() }
+	if _, err := h.Connect(Identity{Nick: "carol", Via: ViaWeb}); errorCode(err) != CodeClusterUnavailable {
+		t.Fatalf("connect while the nicks were listed: %v, want %s", err, CodeClusterUnavailable)
+	}
+	node.during = nil
+	slices.SortFunc(listed, func(a, b HeldNick) int { return strings.Compare(a.Fold, b.Fold) })
+	want := []HeldNick{{Fold: access.Fold("alice"), Claim: NickClaim{Session: alice.id}}, {Fold: access.Fold("bob"), Claim: NickClaim{Session: bob.id}}}
+	if !slices.Equal(listed, want) {
+		t.Fatalf("listed %+v, want %+v", listed, want)
+	}
+	claims.mu.Lock()
+	_, kept := claims.held["carol"]
+	claims.mu.Unlock()
+	if kept {
+		t.Fatal("the claim made while the nicks were listed was kept")
+	}
+	if n := h.CloseNick(access.Fold("alice"), ReasonNickTakenElsewhere); n != 1 {
+		t.Fatalf("closed %d sessions of alice, want 1", n)
+	}
+	select {
+	case <-alice.Done():
+	default:
+		t.Fatal("alice's session is still open")
+	}
+	if got := alice.CloseReason(); got != ReasonNickTakenElsewhere {
+		t.Fatalf("alice closed with %+v", got)
+	}
+	select {
+	case <-bob.Done():
+		t.Fatal("bob's session was closed too")
+	default:
 	}
 }
 

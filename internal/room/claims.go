@@ -119,3 +119,56 @@ func (h *Hub) DisconnectAll(reason CloseReason) {
 		s.Close(reason)
 	}
 }
+
+// ReasonNickTakenElsewhere closes the sessions of a nick another node gave
+// away while this node's cluster lease had lapsed (the others saw it
+// leave); they may connect again, under another nick.
+var ReasonNickTakenElsewhere = CloseReason{CodeClusterLost, "your nick was taken on another node while the cluster recovered"}
+
+// HeldNick is a nick this hub's people hold, and how it is claimed across
+// the cluster.
+type HeldNick struct {
+	Fold  string
+	Claim NickClaim
+}
+
+// HeldNicks lists the nicks held here, for checking the cluster's claims
+// against them.
+func (h *Hub) HeldNicks() []HeldNick {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.heldNicksLocked()
+}
+
+// SettleNicks is HeldNicks for claiming them again (the node's lease
+// lapsed): a claim being made meanwhile is given back and refused, as
+// during DisconnectAll, so that no nick kept escapes the list.
+func (h *Hub) SettleNicks() []HeldNick {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fences++
+	return h.heldNicksLocked()
+}
+
+func (h *Hub) heldNicksLocked() []HeldNick {
+	out := make([]HeldNick, 0, len(h.nicks))
+	for fold, p := range h.nicks {
+		out = append(out, HeldNick{Fold: fold, Claim: p.claim})
+	}
+	return out
+}
+
+// CloseNick closes with reason every session of the person holding fold
+// here; it returns how many.
+func (h *Hub) CloseNick(fold string, reason CloseReason) int {
+	h.mu.Lock()
+	var all []*Session
+	if p := h.nicks[fold]; p != nil {
+		all = append(all, p.sessions...)
+	}
+	h.mu.Unlock()
+	for _, s := range all {
+		s.Close(reason)
+	}
+	return len(all)
+}

@@ -153,8 +153,9 @@ type Hub struct {
 
 	mu       sync.Mutex
 	stopping bool
-	// fences counts DisconnectAll's calls: a nick claimed across the
-	// cluster while one ran is not taken (its session would escape it).
+	// fences counts DisconnectAll's and SettleNicks' calls: a nick
+	// claimed across the cluster while one ran is not taken (its session
+	// would escape it).
 	fences uint64
 	nicks  map[string]*person // by folded nick
 	// keyPeople are the people of registered keys, by fingerprint: a

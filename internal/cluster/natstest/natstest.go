@@ -5,6 +5,9 @@ package natstest
 
 import (
 	"fmt"
+	"net"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +21,12 @@ type Server struct {
 }
 
 // Start runs a server until the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartUsers(t) }
+
+// StartUsers runs a server until the test ends whose clients sign in as
+// one of users (password: the name; URLFor), each allowed everything
+// until Deny; none: no sign-in.
+func StartUsers(t testing.TB, users ...string) *Server {
 	t.Helper()
 	opts := &server.Options{
 		Host:      "127.0.0.1",
@@ -27,6 +35,9 @@ func Start(t testing.TB) *Server {
 		StoreDir:  t.TempDir(),
 		NoLog:     true,
 		NoSigs:    true,
+	}
+	for _, u := range users {
+		opts.Users = append(opts.Users, &server.User{Username: u, Password: u})
 	}
 	s := &Server{opts: opts}
 	if err := s.start(); err != nil {
@@ -59,4 +70,121 @@ func (s *Server) Shutdown() {
 		s.srv.Shutdown()
 		s.srv.WaitForShutdown()
 	}
+}
+
+// URLFor is the client URL with user's credentials.
+func (s *Server) URLFor(user string) string {
+	u, err := url.Parse(s.URL())
+	if err != nil {
+		panic(err)
+	}
+	u.User = url.UserPassword(user, user)
+	return u.String()
+}
+
+// Deny refuses user's publishes to subjects from now on (none: allows
+// everything again), through a configuration reload as an operator would
+// make: the user's connections stay up.
+func (s *Server) Deny(user string, subjects ...string) error {
+	opts := s.opts.Clone()
+	for _, u := range opts.Users {
+		if u.Username != user {
+			continue
+		}
+		u.Permissions = nil
+		if len(subjects) > 0 {
+			u.Permissions = &server.Permissions{Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: subjects}}
+		}
+	}
+	if err := s.srv.ReloadOptions(opts); err != nil {
+		return err
+	}
+	s.opts = opts
+	return nil
+}
+
+// Cluster is embedded servers routed to one another as one NATS cluster
+// with JetStream (a bucket of three replicas lives on three of them).
+type Cluster struct {
+	Servers []*Server
+}
+
+// StartCluster runs n servers as one cluster until the test ends, users
+// as in StartUsers, and waits until JetStream has its leader on each.
+func StartCluster(t testing.TB, n int, users ...string) *Cluster {
+	t.Helper()
+	var routes []string
+	var routePorts []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		routePorts = append(routePorts, port)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", port))
+	}
+	c := &Cluster{}
+	for i := range n {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("natstest-%d", i+1),
+			Host:       "127.0.0.1",
+			Port:       server.RANDOM_PORT,
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			NoLog:      true,
+			NoSigs:     true,
+			Cluster:    server.ClusterOpts{Name: "natstest", Host: "127.0.0.1", Port: routePorts[i]},
+			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
+		}
+		for _, u := range users {
+			opts.Users = append(opts.Users, &server.User{Username: u, Password: u})
+		}
+		s := &Server{opts: opts}
+		if err := s.start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Shutdown)
+		c.Servers = append(c.Servers, s)
+	}
+	// No event says JetStream has elected its leader: ask each server's
+	// health check until it says so.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, s := range c.Servers {
+		for {
+			h := s.srv.Healthz(nil)
+			if h.Status == "ok" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not healthy: %s", s.opts.ServerName, h.Error)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// Name is the server's name in its cluster (as stream infos give leaders).
+func (s *Server) Name() string { return s.opts.ServerName }
+
+// URLFor is every server's client URL with user's credentials, comma
+// separated.
+func (c *Cluster) URLFor(user string) string {
+	urls := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		urls[i] = s.URLFor(user)
+	}
+	return strings.Join(urls, ",")
+}
+
+// Deny is Server.Deny on every server.
+func (c *Cluster) Deny(user string, subjects ...string) error {
+	for _, s := range c.Servers {
+		if err := s.Deny(user, subjects...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
