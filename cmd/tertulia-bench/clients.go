@@ -68,7 +68,10 @@ type client struct {
 	nick    string // wanted nick
 	room    int    // index of the client's room
 	sender  int    // sender number, or -1
-	emulate bool   // PTY: run a terminal emulator to read the screen
+	emulate bool   // PTY: read the screen (else discard the output)
+	// PTY, with emulate: read it with a full terminal emulator, not the
+	// row model (rows.go).
+	fullVT bool
 
 	// Owned by the client's reader goroutine (the connector reads them only
 	// after a signal): the nick the server gave and the lobby's name.
@@ -433,8 +436,13 @@ func (r *run) connectSSH(ctx context.Context, c *client) error {
 		if _, err := c.wait(ctx, "", sigMembers); err != nil {
 			return err
 		}
-	case c.emulate:
+	case c.emulate && c.fullVT:
 		go r.ptyReader(c, stdout)
+		if _, err := c.wait(ctx, "", sigMembers); err != nil {
+			return err
+		}
+	case c.emulate:
+		go r.ptyRowReader(c, stdout)
 		if _, err := c.wait(ctx, "", sigMembers); err != nil {
 			return err
 		}
@@ -578,21 +586,7 @@ func (r *run) scanScreen(c *client, screen string, at time.Time, seen []payloadP
 	// The last two rows are the status line and the input line (which
 	// echoes what a sender types: not a delivery).
 	if len(rows) >= c.height-1 {
-		if room, count, ok := parseStatus(rows[c.height-2]); ok {
-			if !c.statusSeen || room == c.lobby {
-				c.count.Store(int64(count))
-			}
-			if p := c.statusRoom.Load(); p == nil || *p != room {
-				c.statusRoom.Store(&room)
-				if !c.statusSeen {
-					c.statusSeen = true
-					c.lobby = room // the first room shown is the lobby
-					c.notify(sig{kind: sigMembers, room: room})
-				} else {
-					c.notify(sig{kind: sigJoined, room: room})
-				}
-			}
-		}
+		c.noteStatus(rows[c.height-2])
 	}
 	if !r.recording.Load() {
 		return seen
@@ -625,6 +619,28 @@ func (r *run) scanScreen(c *client, screen string, at time.Time, seen []payloadP
 		}
 	}
 	return seen
+}
+
+// noteStatus reads the status line: the member count, and the room shown
+// (the first is the lobby; another is a room joined).
+func (c *client) noteStatus(row string) {
+	room, count, ok := parseStatus(row)
+	if !ok {
+		return
+	}
+	if !c.statusSeen || room == c.lobby {
+		c.count.Store(int64(count))
+	}
+	if p := c.statusRoom.Load(); p == nil || *p != room {
+		c.statusRoom.Store(&room)
+		if !c.statusSeen {
+			c.statusSeen = true
+			c.lobby = room // the first room shown is the lobby
+			c.notify(sig{kind: sigMembers, room: room})
+		} else {
+			c.notify(sig{kind: sigJoined, room: room})
+		}
+	}
 }
 
 // parseStatus reads " nick │ #room │ N members ".
