@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -561,12 +562,14 @@ func (r *run) ptyReader(c *client, stdout io.Reader) {
 	go func() { _, _ = io.Copy(c.stdin, emu) }()
 	buf := make([]byte, 32<<10)
 	var seen []payloadPos
+	rows := make([][]byte, c.height)
 	for {
 		n, err := stdout.Read(buf)
 		if n > 0 {
 			at := time.Now()
 			_, _ = emu.Write(buf[:n])
-			seen = r.scanScreen(c, emu.String(), at, seen[:0])
+			emulatorRows(emu, rows)
+			seen = r.scanScreen(c, rows, at, seen[:0])
 		}
 		if err != nil {
 			c.die(fmt.Errorf("ssh output ended: %w", err))
@@ -580,42 +583,49 @@ type payloadPos struct {
 	nanos       int64
 }
 
+// emulatorRows reads the emulator's screen into rows, reusing their
+// buffers: the text of each cell, a blank for an empty one. (The emulator's
+// String builds the whole screen afresh, cell by cell, at about twice the
+// cost of the emulation itself.)
+func emulatorRows(emu *vt.Emulator, rows [][]byte) {
+	w := emu.Width()
+	for y := range rows {
+		row := rows[y][:0]
+		for x := range w {
+			cell := emu.CellAt(x, y)
+			switch {
+			case cell == nil || cell.Content == "" && cell.Width == 0:
+				// the second column of a wide character
+			case cell.Content == "":
+				row = append(row, ' ')
+			default:
+				row = append(row, cell.Content...)
+			}
+		}
+		rows[y] = row
+	}
+}
+
 // scanScreen reads one screen snapshot.
-func (r *run) scanScreen(c *client, screen string, at time.Time, seen []payloadPos) []payloadPos {
-	rows := strings.Split(screen, "\n")
+func (r *run) scanScreen(c *client, rows [][]byte, at time.Time, seen []payloadPos) []payloadPos {
 	// The last two rows are the status line and the input line (which
 	// echoes what a sender types: not a delivery).
-	if len(rows) >= c.height-1 {
-		c.noteStatus(rows[c.height-2])
+	if len(rows) >= c.height-1 && c.height >= 2 {
+		c.noteStatus(string(rows[c.height-2]))
 	}
 	if !r.recording.Load() {
 		return seen
 	}
 	for y := 0; y < len(rows) && y < c.height-2; y++ {
-		row := rows[y]
-		for i := 0; i < len(row); i++ {
-			if row[i] != 'b' || (i > 0 && row[i-1] != ' ') {
-				continue
-			}
-			snd, seq, nanos, end, ok := parsePayload(row, i)
-			if !ok || (end < len(row) && row[end] != ' ') {
-				continue
-			}
-			p := payloadPos{snd, seq, nanos}
-			dup := false
-			for _, q := range seen {
-				if q == p {
-					dup = true
-					break
-				}
-			}
-			if dup {
-				r.recordDup(c, snd, seq, nanos)
+		n := len(seen)
+		seen = appendRowPayloads(seen, rows[y])
+		for k := n; k < len(seen); k++ {
+			p := seen[k]
+			if slices.Contains(seen[:k], p) {
+				r.recordDup(c, p.sender, p.seq, p.nanos)
 			} else {
-				seen = append(seen, p)
-				r.record(c, snd, seq, nanos, at, true)
+				r.record(c, p.sender, p.seq, p.nanos, at, true)
 			}
-			i = end
 		}
 	}
 	return seen

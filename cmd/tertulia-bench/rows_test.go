@@ -86,7 +86,8 @@ func TestRowScreenCountsRecordedOutput(t *testing.T) {
 	}
 }
 
-// The row model ends with the screen a full terminal emulator shows.
+// The row model ends with the screen a full terminal emulator shows, and
+// so do the rows read from the emulator's cells.
 func TestRowScreenMatchesEmulator(t *testing.T) {
 	out := recordedFrames(t)
 	emu := vt.NewEmulator(80, 24)
@@ -94,6 +95,8 @@ func TestRowScreenMatchesEmulator(t *testing.T) {
 	want := strings.Split(emu.String(), "\n")
 	s := newRowScreen(80, 24)
 	s.write(out)
+	cells := make([][]byte, 24)
+	emulatorRows(emu, cells)
 	for y := range 24 {
 		w := ""
 		if y < len(want) {
@@ -101,6 +104,9 @@ func TestRowScreenMatchesEmulator(t *testing.T) {
 		}
 		if got := strings.TrimRight(string(s.rows[y]), " "); got != w {
 			t.Errorf("row %d: %q, the emulator shows %q", y+1, got, w)
+		}
+		if got := strings.TrimRight(string(cells[y]), " "); got != w {
+			t.Errorf("row %d read from the cells: %q, the emulator shows %q", y+1, got, w)
 		}
 	}
 }
