@@ -100,6 +100,8 @@ func (s *rowScreen) write(p []byte) {
 				if len(s.params) < 64 {
 					s.params = append(s.params, b)
 				}
+			case b == 0x1b: // cancels the sequence and starts another
+				s.state = escEsc
 			default: // a control inside a sequence acts at once
 				s.control(b)
 			}

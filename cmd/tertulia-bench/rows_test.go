@@ -159,4 +159,9 @@ func TestRowScreenSequences(t *testing.T) {
 	if string(s.rows[3]) != "  xy" {
 		t.Fatalf("row 4: %q", s.rows[3])
 	}
+	// An ESC inside a control sequence cancels it and starts another.
+	s.write([]byte("\x1b[1;\x1b[5;1Hz"))
+	if string(s.rows[4]) != "z" || len(s.rows[0]) != 0 {
+		t.Fatalf("after a cancelled sequence: row 1 %q, row 5 %q", s.rows[0], s.rows[4])
+	}
 }
