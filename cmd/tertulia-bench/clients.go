@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +69,10 @@ type client struct {
 	nick    string // wanted nick
 	room    int    // index of the client's room
 	sender  int    // sender number, or -1
-	emulate bool   // PTY: run a terminal emulator to read the screen
+	emulate bool   // PTY: read the screen (else discard the output)
+	// PTY, with emulate: read it with a full terminal emulator, not the
+	// row model (rows.go).
+	fullVT bool
 
 	// Owned by the client's reader goroutine (the connector reads them only
 	// after a signal): the nick the server gave and the lobby's name.
@@ -433,8 +437,13 @@ func (r *run) connectSSH(ctx context.Context, c *client) error {
 		if _, err := c.wait(ctx, "", sigMembers); err != nil {
 			return err
 		}
-	case c.emulate:
+	case c.emulate && c.fullVT:
 		go r.ptyReader(c, stdout)
+		if _, err := c.wait(ctx, "", sigMembers); err != nil {
+			return err
+		}
+	case c.emulate:
+		go r.ptyRowReader(c, stdout)
 		if _, err := c.wait(ctx, "", sigMembers); err != nil {
 			return err
 		}
@@ -553,12 +562,14 @@ func (r *run) ptyReader(c *client, stdout io.Reader) {
 	go func() { _, _ = io.Copy(c.stdin, emu) }()
 	buf := make([]byte, 32<<10)
 	var seen []payloadPos
+	rows := make([][]byte, c.height)
 	for {
 		n, err := stdout.Read(buf)
 		if n > 0 {
 			at := time.Now()
 			_, _ = emu.Write(buf[:n])
-			seen = r.scanScreen(c, emu.String(), at, seen[:0])
+			emulatorRows(emu, rows)
+			seen = r.scanScreen(c, rows, at, seen[:0])
 		}
 		if err != nil {
 			c.die(fmt.Errorf("ssh output ended: %w", err))
@@ -572,59 +583,74 @@ type payloadPos struct {
 	nanos       int64
 }
 
-// scanScreen reads one screen snapshot.
-func (r *run) scanScreen(c *client, screen string, at time.Time, seen []payloadPos) []payloadPos {
-	rows := strings.Split(screen, "\n")
-	// The last two rows are the status line and the input line (which
-	// echoes what a sender types: not a delivery).
-	if len(rows) >= c.height-1 {
-		if room, count, ok := parseStatus(rows[c.height-2]); ok {
-			if !c.statusSeen || room == c.lobby {
-				c.count.Store(int64(count))
-			}
-			if p := c.statusRoom.Load(); p == nil || *p != room {
-				c.statusRoom.Store(&room)
-				if !c.statusSeen {
-					c.statusSeen = true
-					c.lobby = room // the first room shown is the lobby
-					c.notify(sig{kind: sigMembers, room: room})
-				} else {
-					c.notify(sig{kind: sigJoined, room: room})
-				}
+// emulatorRows reads the emulator's screen into rows, reusing their
+// buffers: the text of each cell, a blank for an empty one. (The emulator's
+// String builds the whole screen afresh, cell by cell, at about twice the
+// cost of the emulation itself.)
+func emulatorRows(emu *vt.Emulator, rows [][]byte) {
+	w := emu.Width()
+	for y := range rows {
+		row := rows[y][:0]
+		for x := range w {
+			cell := emu.CellAt(x, y)
+			switch {
+			case cell == nil || cell.Content == "" && cell.Width == 0:
+				// the second column of a wide character
+			case cell.Content == "":
+				row = append(row, ' ')
+			default:
+				row = append(row, cell.Content...)
 			}
 		}
+		rows[y] = row
+	}
+}
+
+// scanScreen reads one screen snapshot.
+func (r *run) scanScreen(c *client, rows [][]byte, at time.Time, seen []payloadPos) []payloadPos {
+	// The last two rows are the status line and the input line (which
+	// echoes what a sender types: not a delivery).
+	if len(rows) >= c.height-1 && c.height >= 2 {
+		c.noteStatus(string(rows[c.height-2]))
 	}
 	if !r.recording.Load() {
 		return seen
 	}
 	for y := 0; y < len(rows) && y < c.height-2; y++ {
-		row := rows[y]
-		for i := 0; i < len(row); i++ {
-			if row[i] != 'b' || (i > 0 && row[i-1] != ' ') {
-				continue
-			}
-			snd, seq, nanos, end, ok := parsePayload(row, i)
-			if !ok || (end < len(row) && row[end] != ' ') {
-				continue
-			}
-			p := payloadPos{snd, seq, nanos}
-			dup := false
-			for _, q := range seen {
-				if q == p {
-					dup = true
-					break
-				}
-			}
-			if dup {
-				r.recordDup(c, snd, seq, nanos)
+		n := len(seen)
+		seen = appendRowPayloads(seen, rows[y])
+		for k := n; k < len(seen); k++ {
+			p := seen[k]
+			if slices.Contains(seen[:k], p) {
+				r.recordDup(c, p.sender, p.seq, p.nanos)
 			} else {
-				seen = append(seen, p)
-				r.record(c, snd, seq, nanos, at, true)
+				r.record(c, p.sender, p.seq, p.nanos, at, true)
 			}
-			i = end
 		}
 	}
 	return seen
+}
+
+// noteStatus reads the status line: the member count, and the room shown
+// (the first is the lobby; another is a room joined).
+func (c *client) noteStatus(row string) {
+	room, count, ok := parseStatus(row)
+	if !ok {
+		return
+	}
+	if !c.statusSeen || room == c.lobby {
+		c.count.Store(int64(count))
+	}
+	if p := c.statusRoom.Load(); p == nil || *p != room {
+		c.statusRoom.Store(&room)
+		if !c.statusSeen {
+			c.statusSeen = true
+			c.lobby = room // the first room shown is the lobby
+			c.notify(sig{kind: sigMembers, room: room})
+		} else {
+			c.notify(sig{kind: sigJoined, room: room})
+		}
+	}
 }
 
 // parseStatus reads " nick │ #room │ N members ".

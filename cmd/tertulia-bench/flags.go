@@ -38,6 +38,7 @@ type config struct {
 	Width              int           `json:"pty_width"`
 	Height             int           `json:"pty_height"`
 	EmulateEvery       int           `json:"emulate_every"`
+	VTEvery            int           `json:"vt_every"`
 
 	PID        int    `json:"pid"` // the first of PIDs
 	PIDs       []int  `json:"pids,omitempty"`
@@ -74,6 +75,9 @@ type config struct {
 
 	JSON    bool   `json:"-"`
 	JSONOut string `json:"-"`
+	// CPUProfile is where the tool writes a CPU profile of itself (its
+	// own cost is part of every figure on a shared machine).
+	CPUProfile string `json:"-"`
 }
 
 // scenarios are the presets of docs/performance.md; flags given on the
@@ -215,6 +219,9 @@ func (c *config) fillUnset() {
 	if c.EmulateEvery < 1 {
 		c.EmulateEvery = 1
 	}
+	if c.VTEvery < 1 {
+		c.VTEvery = 1
+	}
 }
 
 // newFlagSet defines the flags over c, whose preset values are the defaults.
@@ -244,6 +251,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Width, "pty-width", 80, "terminal width of PTY clients")
 	fs.IntVar(&c.Height, "pty-height", 24, "terminal height of PTY clients")
 	fs.IntVar(&c.EmulateEvery, "emulate-every", 100, "when nothing is sent, run a terminal emulator on one PTY client in this many (to pace connections); the others discard their output")
+	fs.IntVar(&c.VTEvery, "vt-every", 10, "when messages are sent (or with --rooms above 1), one PTY client in this many reads its output with a full terminal emulator and its whole screen after every chunk; the others with a model of the rows the server's frames write (far cheaper; the same counts of deliveries and duplicates). 1: all of them emulate")
 	fs.Var(&pidList{v: &c.PIDs}, "pid", "the server's process id, to read its memory and CPU from /proc; several (repeated or comma-separated: a cluster's nodes, in the order of --http-addr) are summed")
 	fs.IntVar(&c.KillNode, "kill-node", 0, "kill the Nth node (of --http-addr and --pid, from 1) with SIGKILL --kill-after into the sending; its websocket clients reconnect to the other nodes, and the report says when they all were back and what the others lost")
 	fs.DurationVar(&c.KillAfter, "kill-after", 0, "with --kill-node: when to kill it, from the start of sending")
@@ -267,6 +275,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.TargetPTYBytes, "target-pty-bytes", c.TargetPTYBytes, "capacity: fail if a PTY session costs more resident memory than this")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.JSONOut, "json-out", "", "also write the report as JSON to this file")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself (the whole run) to this file, for go tool pprof")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tertulia-bench [flags]\n\nLoad generator for a running Tertulia server (see docs/performance.md).\nEvery run is bounded in time and connections and loads only the given (loopback) addresses.\n\nFlags:\n")
 		fs.PrintDefaults()

@@ -104,7 +104,11 @@ func TestScanScreenIgnoresInputLine(t *testing.T) {
 		" bt0 │ #lobby │ 2 members ",
 		"> b0-2-1764097556123456790",
 	}, "\n")
-	r.scanScreen(c, screen, time.Now(), nil)
+	var rows [][]byte
+	for _, row := range strings.Split(screen, "\n") {
+		rows = append(rows, []byte(row))
+	}
+	r.scanScreen(c, rows, time.Now(), nil)
 	if c.track.unique != 1 || c.track.dups != 1 {
 		t.Fatalf("unique %d dups %d", c.track.unique, c.track.dups)
 	}

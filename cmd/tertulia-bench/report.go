@@ -251,6 +251,9 @@ func writeTable(w io.Writer, rep *report) {
 			fmt.Fprintf(w, "; %d stray payloads, %d in the wrong room", d.Stray, d.WrongRoom)
 		}
 		fmt.Fprintln(w)
+		if d.PTYFullVT+d.PTYRowRead > 0 {
+			fmt.Fprintf(w, "  terminal receivers: %d read with a full terminal emulator, %d with the row model (--vt-every)\n", d.PTYFullVT, d.PTYRowRead)
+		}
 		for _, e := range d.LostExamples {
 			fmt.Fprintf(w, "  lost: %s\n", e)
 		}

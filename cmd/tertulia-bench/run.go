@@ -423,6 +423,9 @@ func (r *run) buildClients() {
 			}
 			if k == kindPTY {
 				c.emulate = cfg.Senders > 0 || cfg.Rooms > 1 || i%cfg.EmulateEvery == 0
+				// When nothing is sent, the few that read their screen
+				// emulate it fully, as they always have.
+				c.fullVT = !(cfg.Senders > 0 || cfg.Rooms > 1) || i%cfg.VTEvery == 0
 			}
 			r.clients = append(r.clients, c)
 			n++

@@ -9,8 +9,12 @@ import (
 
 // deliveryReport is the outcome of the sending phase.
 type deliveryReport struct {
-	Senders         int                       `json:"senders"`
-	Receivers       int                       `json:"receivers"`
+	Senders   int `json:"senders"`
+	Receivers int `json:"receivers"`
+	// Terminal receivers by how they read their screen: a full terminal
+	// emulator (--vt-every) or the row model.
+	PTYFullVT       int                       `json:"pty_full_vt,omitempty"`
+	PTYRowRead      int                       `json:"pty_row_model,omitempty"`
 	Sent            int64                     `json:"sent"`
 	SendFailed      int64                     `json:"send_failed"`
 	Expected        int64                     `json:"expected"`
@@ -54,6 +58,11 @@ func (r *run) send(ctx context.Context) *deliveryReport {
 		}
 		members[c.room]++
 		dr.Receivers++
+		if c.kind == kindPTY && c.emulate && c.fullVT {
+			dr.PTYFullVT++
+		} else if c.kind == kindPTY && c.emulate {
+			dr.PTYRowRead++
+		}
 		if c.sender >= 0 {
 			senders = append(senders, c)
 		}

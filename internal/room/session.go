@@ -49,8 +49,8 @@ type Session struct {
 
 	closeOnce sync.Once
 	leaveOnce sync.Once
-	closed    bool                     // guarded by mu: Close has run
-	onClose   func(reason CloseReason) // guarded by mu; see OnClose
+	closed    bool                       // guarded by mu: Close has run
+	onClose   []func(reason CloseReason) // guarded by mu; see OnClose
 
 	// wantsSettings: the front-end is sent KindSettings events.
 	wantsSettings bool
@@ -205,11 +205,11 @@ func (s *Session) Close(reason CloseReason) {
 		s.mu.Lock()
 		s.reason = reason
 		s.closed = true
-		f := s.onClose
+		hooks := s.onClose
 		s.onClose = nil
 		s.mu.Unlock()
 		close(s.done)
-		if f != nil {
+		for _, f := range hooks {
 			f(reason)
 		}
 		// Leave takes room locks, which the caller may hold.
@@ -217,16 +217,17 @@ func (s *Session) Close(reason CloseReason) {
 	})
 }
 
-// OnClose sets f to run once when the session is closed, with the reason,
-// right after Done is closed (at once if it already is). It lets a
-// front-end cut a connection whose writer is blocked on a peer that does not
-// read without a goroutine per session waiting on Done. f runs in the
+// OnClose adds f to run once when the session is closed, with the reason,
+// right after Done is closed (at once if it already is), after the hooks
+// added before it. It lets a front-end cut a connection whose writer is
+// blocked on a peer that does not read, or wake a loop that waits on other
+// channels, without a goroutine per session waiting on Done. f runs in the
 // goroutine calling Close, possibly under room locks: it must not block or
 // call into the hub.
 func (s *Session) OnClose(f func(reason CloseReason)) {
 	s.mu.Lock()
 	if !s.closed {
-		s.onClose = f
+		s.onClose = append(s.onClose, f)
 		s.mu.Unlock()
 		return
 	}

@@ -120,7 +120,8 @@ func (st *connState) shellOutput() io.Writer {
 type windowFeed struct {
 	mu      sync.Mutex
 	win     ssh.Window
-	changed chan struct{} // one slot: "win changed since last read"
+	resized bool          // set since the last take
+	changed chan struct{} // one slot: "set or poked since last read"
 }
 
 func newWindowFeed() *windowFeed { return &windowFeed{changed: make(chan struct{}, 1)} }
@@ -129,20 +130,31 @@ func newWindowFeed() *windowFeed { return &windowFeed{changed: make(chan struct{
 func (f *windowFeed) set(win ssh.Window) {
 	f.mu.Lock()
 	f.win = win
+	f.resized = true
 	f.mu.Unlock()
+	f.poke()
+}
+
+// poke signals Changed without a new size, without ever waiting: the
+// session's loop waits on the feed's channel for its session's end too,
+// one channel fewer in the select of every event.
+func (f *windowFeed) poke() {
 	select {
 	case f.changed <- struct{}{}:
 	default:
 	}
 }
 
-func (f *windowFeed) get() ssh.Window {
+// take returns the window, and whether it was set since the last take.
+func (f *windowFeed) take() (win ssh.Window, resized bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.win
+	win, resized = f.win, f.resized
+	f.resized = false
+	return win, resized
 }
 
-// Changed is signalled after each set; read get then.
+// Changed is signalled after each set (read take then) and poke.
 func (f *windowFeed) Changed() <-chan struct{} { return f.changed }
 
 // sessionChannel is the server's handler for "session" channels: it caps

@@ -149,13 +149,19 @@ func TestWindowFeedKeepsLatest(t *testing.T) {
 		f.set(ssh.Window{Width: i%MaxTermSize + 1, Height: 24})
 	}
 	<-f.Changed()
-	if got := f.get(); got.Width != 99999%MaxTermSize+1 {
-		t.Errorf("latest width %d", got.Width)
+	if got, resized := f.take(); got.Width != 99999%MaxTermSize+1 || !resized {
+		t.Errorf("latest width %d, resized %v", got.Width, resized)
 	}
 	select {
 	case <-f.Changed():
 		t.Error("more than one change signalled")
 	default:
+	}
+	// A poke (the session's end) wakes the reader without a new size.
+	f.poke()
+	<-f.Changed()
+	if got, resized := f.take(); resized || got.Width != 99999%MaxTermSize+1 {
+		t.Errorf("after a poke: width %d, resized %v", got.Width, resized)
 	}
 }
 

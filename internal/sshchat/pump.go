@@ -99,13 +99,19 @@ func (l *tuiLoop) update(msg tea.Msg) (quit bool) {
 // from win, which keeps only the latest size: while the loop is busy
 // (drawing on a peer that does not read, say) they pile up as one, and
 // nothing on the connection's side ever waits for the loop.
+//
+// The loop waits on three channels: the queue, msgs, and win's, which the
+// session's end pokes too (the connection's end closes the session: see
+// connect). Every event pays for each channel of the select it wakes from
+// (each is locked, queued on and dequeued from), and five cost about a
+// tenth of a delivery's CPU.
 func (l *tuiLoop) run(cs *room.Session, win *windowFeed, ctxDone <-chan struct{}) {
 	defer close(l.quit)
 	events, done := cs.Events(), cs.Done()
-	var resized <-chan struct{}
-	if win != nil {
-		resized = win.Changed()
+	if win == nil {
+		win = newWindowFeed()
 	}
+	cs.OnClose(func(room.CloseReason) { win.poke() })
 	l.model.View()
 	for {
 		select {
@@ -114,27 +120,38 @@ func (l *tuiLoop) run(cs *room.Session, win *windowFeed, ctxDone <-chan struct{}
 			batch := cs.NextBatch(nil, ev, maxBatch)
 			l.update(eventsMsg(batch))
 			cs.Ack(batch)
-		case <-done:
-			cs.Drain(maxBatch, func(batch []*room.Event) error {
-				l.update(eventsMsg(slices.Clone(batch)))
-				return nil
-			})
-			l.update(closedMsg{cs.CloseReason()})
-			// The model quits on closedMsg: what it still waits for (a
-			// tick) is not awaited.
-			return
-		case <-resized:
-			w := win.get()
-			l.update(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
 		case msg := <-l.msgs:
 			if l.update(msg) {
 				return
 			}
-		case <-ctxDone:
-			cs.Close(room.ReasonClosed)
-			return
+		case <-win.Changed():
+			select {
+			case <-done:
+				l.end(cs, ctxDone)
+				return
+			default:
+			}
+			if w, resized := win.take(); resized {
+				l.update(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+			}
 		}
 	}
+}
+
+// end draws what is left of a closed session's queue, then the reason; the
+// model quits on the latter (what it still waits for, a tick, is not
+// awaited). If the connection is over, nothing is drawn.
+func (l *tuiLoop) end(cs *room.Session, ctxDone <-chan struct{}) {
+	select {
+	case <-ctxDone:
+		return
+	default:
+	}
+	cs.Drain(maxBatch, func(batch []*room.Event) error {
+		l.update(eventsMsg(slices.Clone(batch)))
+		return nil
+	})
+	l.update(closedMsg{cs.CloseReason()})
 }
 
 // screenOutput is where a terminal session's frames go: the session's
@@ -182,10 +199,10 @@ func (s *Server) runTUI(sess ssh.Session, cs *room.Session) {
 		win.set(pty.Window)
 	}
 	select {
-	case <-win.Changed(): // the size read next
+	case <-win.Changed(): // the size taken next
 	default:
 	}
-	size := win.get()
+	size, _ := win.take()
 	// The colour profile wish's options give an emulated PTY.
 	profile := colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term))
 	// Without colours the mono theme is the default (see theme).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
 	"github.com/charmbracelet/colorprofile"
 	uv "github.com/charmbracelet/ultraviolet"
 	"github.com/charmbracelet/x/ansi"
@@ -319,6 +320,8 @@ func TestMembersLineCappedInTUIOnly(t *testing.T) {
 type recordingModel struct {
 	mu   sync.Mutex
 	msgs []tea.Msg
+	// passed, if set, is sent every message too.
+	passed chan tea.Msg
 }
 
 func (p *recordingModel) Init() tea.Cmd { return nil }
@@ -327,6 +330,9 @@ func (p *recordingModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	p.mu.Lock()
 	p.msgs = append(p.msgs, msg)
 	p.mu.Unlock()
+	if p.passed != nil {
+		p.passed <- msg
+	}
 	if _, ok := msg.(closedMsg); ok {
 		return p, tea.Quit
 	}
@@ -441,6 +447,81 @@ func TestLoopBatchesInOrder(t *testing.T) {
 	if len(p.msgs) > n/2 {
 		t.Errorf("%d messages sent for %d queued events: not batched", len(p.msgs), queued)
 	}
+}
+
+// The loop passes on window changes, each once; when the session ends it
+// passes on the reason and returns; when the connection ended first (which
+// closes the session), it returns without passing anything on.
+func TestLoopWindowChangesAndEnds(t *testing.T) {
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)))
+	next := func(p *recordingModel) tea.Msg {
+		t.Helper()
+		select {
+		case msg := <-p.passed:
+			return msg
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing passed on")
+			return nil
+		}
+	}
+	skipEvents := func(p *recordingModel) tea.Msg {
+		t.Helper()
+		for {
+			if msg := next(p); !isEvents(msg) {
+				return msg
+			}
+		}
+	}
+
+	bob, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &recordingModel{passed: make(chan tea.Msg, 64)}
+	win := newWindowFeed()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		newTUILoop(p).run(bob, win, make(chan struct{}))
+	}()
+	win.set(ssh.Window{Width: 100, Height: 30})
+	if msg := skipEvents(p); msg != (tea.WindowSizeMsg{Width: 100, Height: 30}) {
+		t.Fatalf("passed %#v, want the window change", msg)
+	}
+	bob.Close(room.ReasonStopping)
+	if msg, ok := skipEvents(p).(closedMsg); !ok || msg.reason != room.ReasonStopping {
+		t.Fatalf("passed %#v, want the session's end", msg)
+	}
+	<-done
+
+	carol, err := hub.Connect(room.Identity{Nick: "carol", Via: room.ViaSSH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = &recordingModel{passed: make(chan tea.Msg, 64)}
+	ctxDone := make(chan struct{})
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		newTUILoop(p).run(carol, newWindowFeed(), ctxDone)
+	}()
+	close(ctxDone)
+	carol.Close(room.ReasonClosed)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop did not return when its connection ended")
+	}
+	for _, msg := range p.msgs {
+		if _, ok := msg.(closedMsg); ok {
+			t.Fatal("the end was drawn on a connection that is over")
+		}
+	}
+}
+
+func isEvents(msg tea.Msg) bool {
+	_, ok := msg.(eventsMsg)
+	return ok
 }
 
 // firstDiff shows where two renderings part.
