@@ -39,6 +39,10 @@ type ModerationChange struct {
 	// RemoveRoom: /rmroom of that room on another node, which deleted it
 	// from the store; its members here part with Reason.
 	RemoveRoom string `json:"remove_room,omitempty"`
+	// ForgetRoom: that room, unused (nothing stored, nobody in it on any
+	// node), was deleted from the store by the node that reclaimed it;
+	// the other nodes drop their unused copies.
+	ForgetRoom string `json:"forget_room,omitempty"`
 	// PartKey: the person of that key left PartRoom (/part) on another
 	// node; its devices here leave it too, with Reason.
 	PartKey  string `json:"part_key,omitempty"`
@@ -80,6 +84,9 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 		return nil, nil
 	case c.RenameKey != "":
 		return nil, h.applyRename(c.RenameKey, c.RenameFrom, c.RenameTo)
+	case c.ForgetRoom != "":
+		h.applyForgetRoom(c.ForgetRoom)
+		return nil, nil
 	case c.PartKey != "":
 		h.applyPart(c.PartKey, c.PartRoom, c.Reason)
 		return nil, nil

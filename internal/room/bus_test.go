@@ -3,11 +3,9 @@ package room
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tertulia/tertulia/internal/store"
 )
@@ -323,31 +321,6 @@ func TestBusWithoutLeaseStoresNoMessage(t *testing.T) {
 	}
 	if len(msgs) != 1 || msgs[0].Text != "from a live node" {
 		t.Fatalf("stored: %+v", msgs)
-	}
-}
-
-// In cluster mode reclaiming an unused room forgets this node's copy only:
-// another node may be using it, so it stays in the shared store.
-func TestBusReclaimKeepsStoredRoom(t *testing.T) {
-	clock := newFakeClock()
-	bus, st := newFakeBus(), store.NewMemory()
-	h := newTestHub(t, WithStore(st), WithBus(fakeNode{bus}), WithClock(clock.Now), WithRoomReclaim(time.Minute))
-	if err := h.LoadRooms(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	alice := connect(t, h, "alice", ViaWeb)
-	h.Input(alice, "", "/join quiet")
-	h.Input(alice, "", "/part quiet")
-	clock.Advance(2 * time.Minute)
-	if n := h.ReclaimRooms(); n != 1 {
-		t.Fatalf("reclaimed %d rooms, want 1", n)
-	}
-	rooms, err := st.Rooms(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(rooms, func(r store.Room) bool { return r.Name == "quiet" }) {
-		t.Fatalf("#quiet was deleted from the shared store: %+v", rooms)
 	}
 }
 

@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -83,6 +84,10 @@ func eventFromStored(m *store.Message) *Event {
 // creators never overshoot it; once it is reached, unused rooms are
 // reclaimed first.
 func (h *Hub) roomByName(name string, create bool) (*Room, error) {
+	// In a cluster the cap counts every node's rooms: the shared store's,
+	// read when a room is to be created here.
+	var stored []RoomInfo
+	counted := h.bus == nil
 	for {
 		h.mu.Lock()
 		if r := h.rooms[name]; r != nil {
@@ -101,9 +106,18 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 			<-busy
 			continue
 		}
-		if len(h.rooms)+len(h.busyRooms) >= h.maxRooms {
+		if !counted {
+			h.mu.Unlock()
+			stored, counted = h.storedRoomList(true), true
+			continue
+		}
+		// A room another node created is stored already: joining it here
+		// adds none.
+		elsewhere := slices.ContainsFunc(stored, func(r RoomInfo) bool { return r.Name == name })
+		if !elsewhere && h.roomCountLocked(stored) >= h.maxRooms {
 			h.mu.Unlock()
 			if h.ReclaimRooms() > 0 {
+				counted = h.bus == nil
 				continue
 			}
 			return nil, userErr("too_many_rooms", "no new rooms can be created now")
@@ -144,8 +158,10 @@ func (h *Hub) join(s *Session, name string) error {
 	for range 3 {
 		r, err := h.roomByName(name, false)
 		if err != nil {
-			if err := h.allowRoomCreation(s); err != nil {
-				return err
+			if !h.storedElsewhere(name) {
+				if err := h.allowRoomCreation(s); err != nil {
+					return err
+				}
 			}
 			if r, err = h.roomByName(name, true); err != nil {
 				return err
@@ -479,16 +495,9 @@ func (h *Hub) roomList() []RoomInfo {
 
 // roomsServedElsewhere is, in a cluster, the shared store's rooms that are
 // not in listed (this node's), each counted with the other nodes' members
-// in it. If the store cannot be read, none: /rooms lists this node's.
+// in it, as read at most storedRoomsEvery ago (roomdir.go).
 func (h *Hub) roomsServedElsewhere(listed []RoomInfo) []RoomInfo {
 	if h.bus == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
-	defer cancel()
-	stored, err := h.store.Rooms(ctx)
-	if err != nil {
-		h.log.Warn("cluster: rooms not read from the store", "err", err)
 		return nil
 	}
 	here := make(map[string]bool, len(listed))
@@ -496,19 +505,10 @@ func (h *Hub) roomsServedElsewhere(listed []RoomInfo) []RoomInfo {
 		here[r.Name] = true
 	}
 	var out []RoomInfo
-	for _, r := range stored {
-		if here[r.Name] {
-			continue
+	for _, r := range h.storedRoomList(false) {
+		if !here[r.Name] {
+			out = append(out, r)
 		}
-		keys := map[string]bool{}
-		if h.presence != nil {
-			for _, list := range h.presence.Snapshot(r.Name) {
-				for _, m := range list {
-					keys[m.Key] = true
-				}
-			}
-		}
-		out = append(out, RoomInfo{Name: r.Name, Count: len(keys), Topic: r.Topic})
 	}
 	return out
 }

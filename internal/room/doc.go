@@ -52,7 +52,9 @@
 // it, and never across store I/O), creatorTable.mu (room creation budgets),
 // Session.lagMu (rooms and counts a lagging reader missed),
 // oneShotRates.mu (the one-shot sessions' shared input budgets), readBook.mu
-// (the keys' read markers; never held across store I/O), the presence
+// (the keys' read markers; never held across store I/O), storedRooms.mu
+// (cluster mode: the shared store's rooms as last read, roomdir.go; never
+// held across store I/O), the presence
 // bus's own lock (cluster mode, bus_presence.go: Changed and Snapshot are
 // called under Room.mu or Hub.mu; it calls the hub's RemoteMembers and
 // LocalMembers holding no lock).

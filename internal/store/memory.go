@@ -217,6 +217,20 @@ func (s *Memory) DeleteRoom(ctx context.Context, name string) error {
 	return nil
 }
 
+// DeleteUnusedRoom implements UnusedRoomDeleter.
+func (s *Memory) DeleteUnusedRoom(ctx context.Context, name string) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	r := s.rooms[name]
+	if r == nil || len(r.entries) > 0 || r.room.Topic != "" || r.room.TopicLocked {
+		return false, nil
+	}
+	delete(s.rooms, name)
+	return true, nil
+}
+
 // AppendPrivate implements Store.
 func (s *Memory) AppendPrivate(ctx context.Context, p *Private) error {
 	if err := s.lock(ctx); err != nil {

@@ -406,6 +406,18 @@ func (s *sqlStore) DeleteRoom(ctx context.Context, name string) error {
 	return tx.Commit()
 }
 
+// DeleteUnusedRoom implements UnusedRoomDeleter. An entry stored at the
+// same moment either comes first (the room is kept) or finds no room.
+func (s *sqlStore) DeleteUnusedRoom(ctx context.Context, name string) (bool, error) {
+	res, err := s.noteWrite(s.db.ExecContext(ctx, s.q(`DELETE FROM rooms WHERE name = ? AND topic = '' AND NOT topic_locked
+		AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name)`), name))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
 // AppendPrivate implements Store.
 func (s *sqlStore) AppendPrivate(ctx context.Context, p *Private) error {
 	err := s.db.QueryRowContext(ctx, s.q(`INSERT INTO private_messages(sender, recipient, text, ts) VALUES (?, ?, ?, ?) RETURNING id`),

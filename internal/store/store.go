@@ -122,6 +122,16 @@ type EntryReader interface {
 	EntriesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)
 }
 
+// UnusedRoomDeleter is implemented by the stores: the deletion of a room
+// that holds nothing, checked in the same step, for nodes sharing the
+// store that cannot know whether another has just stored something in it.
+type UnusedRoomDeleter interface {
+	// DeleteUnusedRoom deletes the room if it has no entry (message,
+	// action or topic change), no topic and no +t, and says whether it
+	// did.
+	DeleteUnusedRoom(ctx context.Context, name string) (bool, error)
+}
+
 // QueuedAppender is implemented by stores that commit messages in groups
 // (SQLite). QueueMessage files m after every message queued before it and
 // returns at once; the function it returns waits until m is stored (m.ID

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		{"ConcurrentAppendsKeepEachRoomsOrder", testConcurrentAppends},
 		{"RoomsListedByName", testRoomsListedByName},
 		{"DeleteRoom", testDeleteRoom},
+		{"DeleteUnusedRoomOnly", testDeleteUnusedRoom},
 		{"PrivateMessages", testPrivateMessages},
 		{"Registrations", testRegistrations},
 		{"Operators", testOperators},
@@ -383,6 +384,41 @@ func testDeleteRoom(t *testing.T, s store.Store) {
 	}
 	if got := texts(history(t, s, "keep", 0, 10)); got != "k" {
 		t.Fatalf("other room's history = %s", got)
+	}
+}
+
+// A room is deleted as unused only while it holds nothing: no entry, no
+// topic, no +t.
+func testDeleteUnusedRoom(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d, ok := s.(store.UnusedRoomDeleter)
+	if !ok {
+		t.Fatalf("%T cannot delete unused rooms", s)
+	}
+	for _, name := range []string{"empty", "said", "topic", "locked"} {
+		ensureRoom(t, s, name)
+	}
+	appendText(t, s, "said", "hello")
+	must(t, s.SetTopic(ctx, &store.Message{Room: "topic", Text: "t", Time: t0}))
+	must(t, s.SetTopicLocked(ctx, "locked", true))
+	for _, c := range []struct {
+		name string
+		want bool
+	}{{"empty", true}, {"empty", false}, {"said", false}, {"topic", false}, {"locked", false}, {"never", false}} {
+		deleted, err := d.DeleteUnusedRoom(ctx, c.name)
+		must(t, err)
+		if deleted != c.want {
+			t.Errorf("DeleteUnusedRoom(%q) = %v, want %v", c.name, deleted, c.want)
+		}
+	}
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	var names []string
+	for _, r := range rooms {
+		names = append(names, r.Name)
+	}
+	if strings.Join(names, " ") != "locked said topic" {
+		t.Fatalf("rooms left: %v", names)
 	}
 }
 
