@@ -389,3 +389,84 @@ func TestBusWatcherWithoutMembersHere(t *testing.T) {
 		t.Fatalf("%d feeds of the lobby after the watcher left, want 1", n)
 	}
 }
+
+// heldNode is a bus whose feeds deliver nothing while held, as a feed
+// waiting for another node's entry; released, they deliver what they
+// held, in order.
+type heldNode struct {
+	fakeNode
+	// holding gets a value for each entry held.
+	holding chan struct{}
+	mu      sync.Mutex
+	held    bool
+	pending []func()
+}
+
+func (n *heldNode) Follow(room string, last int64, deliver func(store.Message)) (Feed, error) {
+	return n.fakeNode.Follow(room, last, func(m store.Message) {
+		n.mu.Lock()
+		if n.held {
+			n.pending = append(n.pending, func() { deliver(m) })
+			n.mu.Unlock()
+			n.holding <- struct{}{}
+			return
+		}
+		n.mu.Unlock()
+		deliver(m)
+	})
+}
+
+func (n *heldNode) hold() {
+	n.mu.Lock()
+	n.held = true
+	n.mu.Unlock()
+}
+
+func (n *heldNode) release() {
+	n.mu.Lock()
+	n.held = false
+	pending := n.pending
+	n.pending = nil
+	n.mu.Unlock()
+	for _, f := range pending {
+		f()
+	}
+}
+
+// In a cluster an HTTP post answers with its own message once the room's
+// feed delivers it, even when the feed is waiting for an entry first:
+// not "not confirmed", and the next post gets its own message, not the
+// one before.
+func TestPostWaitsForItsEntryOnTheFeed(t *testing.T) {
+	node := &heldNode{fakeNode: fakeNode{newFakeBus()}, holding: make(chan struct{}, 10)}
+	h := newStoredHub(t, WithStore(store.NewMemory()), WithBus(node))
+	alice := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	answerTo(t, h, alice, "/register")
+	tok, _ := h.BotToken(tokenFromNotice(t, answerTo(t, h, alice, "/token new ci")))
+
+	node.hold()
+	type result struct {
+		ev  *Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := h.Post(tok, "192.0.2.7", "lobby", "first", "")
+		done <- result{ev, err}
+	}()
+	// The post's message is stored and the feed holds it.
+	select {
+	case r := <-done:
+		t.Fatalf("the post answered before its entry came round: %+v, %v", r.ev, r.err)
+	case <-node.holding:
+	}
+	node.release()
+	first := <-done
+	if first.err != nil || first.ev.Text != "first" || first.ev.ID == 0 {
+		t.Fatalf("the first post = %+v, %v", first.ev, first.err)
+	}
+	second, err := h.Post(tok, "192.0.2.7", "lobby", "second", "")
+	if err != nil || second.Text != "second" || second.ID <= first.ev.ID {
+		t.Fatalf("the second post = %+v, %v", second, err)
+	}
+}
