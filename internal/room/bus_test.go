@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -468,5 +469,57 @@ func TestPostWaitsForItsEntryOnTheFeed(t *testing.T) {
 	second, err := h.Post(tok, "192.0.2.7", "lobby", "second", "")
 	if err != nil || second.Text != "second" || second.ID <= first.ev.ID {
 		t.Fatalf("the second post = %+v, %v", second, err)
+	}
+}
+
+// countingNode counts the entries its feeds deliver.
+type countingNode struct {
+	fakeNode
+	delivered atomic.Int64
+}
+
+func (n *countingNode) Follow(room string, last int64, deliver func(store.Message)) (Feed, error) {
+	return n.fakeNode.Follow(room, last, func(m store.Message) {
+		n.delivered.Add(1)
+		deliver(m)
+	})
+}
+
+// A node that follows a room again after a long while (or for the first
+// time, the room being made on another node) reads the room's last
+// history page and topic from the store instead of replaying every
+// entry since: the joiner gets the newest messages and the topic, and the
+// feed delivers no backlog.
+func TestFollowAgainReadsTheLastPageNotTheBacklog(t *testing.T) {
+	bus, st := newFakeBus(), store.NewMemory()
+	one := &countingNode{fakeNode: fakeNode{bus}}
+	h1 := newStoredHub(t, WithStore(st), WithBus(one), WithHistory(5))
+	h2 := newStoredHub(t, WithStore(st), WithBus(fakeNode{bus}), WithHistory(5))
+	alice := connect(t, h1, "alice", ViaWeb)
+	bob := connect(t, h2, "bob", ViaWeb)
+	h1.Input(alice, "", "/join garden")
+	h1.Input(alice, "", "/part garden")
+	h2.Input(bob, "", "/join garden")
+	h2.Input(bob, "garden", "/topic roses")
+	for i := range 60 {
+		h2.Input(bob, "garden", fmt.Sprintf("message %d", i))
+	}
+	drain(alice)
+	before := one.delivered.Load()
+	h1.Input(alice, "", "/join garden")
+	if n := one.delivered.Load() - before; n > 0 {
+		t.Fatalf("following #garden again replayed %d entries", n)
+	}
+	if ev := nextKind(t, alice, KindTopic); ev.Text != "roses" {
+		t.Fatalf("alice's topic: %+v", ev)
+	}
+	hist := nextKind(t, alice, KindHistory)
+	if len(hist.History) != 5 || hist.History[4].Text != "message 59" || hist.History[0].Text != "message 55" || !hist.More {
+		t.Fatalf("alice's history on joining again: %d messages, more %v", len(hist.History), hist.More)
+	}
+	// Live again: the next message reaches her once.
+	h2.Input(bob, "garden", "welcome back")
+	if ev := nextKind(t, alice, KindMessage); ev.Text != "welcome back" {
+		t.Fatalf("alice got %+v", ev)
 	}
 }

@@ -122,6 +122,13 @@ type EntryReader interface {
 	EntriesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)
 }
 
+// RoomReader is implemented by the stores: one room, as Rooms lists it,
+// for a node that takes up a room another node kept meanwhile.
+type RoomReader interface {
+	// StoredRoom returns the room (HasEntries set), or ErrNotFound.
+	StoredRoom(ctx context.Context, name string) (Room, error)
+}
+
 // UnusedRoomDeleter is implemented by the stores: the deletion of a room
 // that holds nothing, checked in the same step, for nodes sharing the
 // store that cannot know whether another has just stored something in it.

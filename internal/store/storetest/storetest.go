@@ -39,6 +39,7 @@ func Run(t *testing.T, open Open) {
 		{"RoomsListedByName", testRoomsListedByName},
 		{"DeleteRoom", testDeleteRoom},
 		{"DeleteUnusedRoomOnly", testDeleteUnusedRoom},
+		{"StoredRoomIsAsListed", testStoredRoom},
 		{"PrivateMessages", testPrivateMessages},
 		{"Registrations", testRegistrations},
 		{"Operators", testOperators},
@@ -419,6 +420,36 @@ func testDeleteUnusedRoom(t *testing.T, s store.Store) {
 	}
 	if strings.Join(names, " ") != "locked said topic" {
 		t.Fatalf("rooms left: %v", names)
+	}
+}
+
+// StoredRoom reads one room as Rooms lists it; a missing one is
+// ErrNotFound.
+func testStoredRoom(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	rr, ok := s.(store.RoomReader)
+	if !ok {
+		t.Fatalf("%T cannot read one room", s)
+	}
+	ensureRoom(t, s, "plain")
+	ensureRoom(t, s, "busy")
+	appendText(t, s, "busy", "hello")
+	must(t, s.SetTopic(ctx, &store.Message{Room: "busy", From: "alice", Text: "gardening", Time: t0}))
+	must(t, s.SetTopicLocked(ctx, "busy", true))
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	for _, want := range rooms {
+		got, err := rr.StoredRoom(ctx, want.Name)
+		must(t, err)
+		if got != want {
+			t.Errorf("StoredRoom(%q) = %+v, listed as %+v", want.Name, got, want)
+		}
+	}
+	if got, _ := rr.StoredRoom(ctx, "busy"); got.Topic != "gardening" || !got.TopicLocked || !got.HasEntries {
+		t.Errorf("busy = %+v", got)
+	}
+	if _, err := rr.StoredRoom(ctx, "never"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a missing room: %v", err)
 	}
 }
 
