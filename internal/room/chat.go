@@ -129,6 +129,14 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 		err := h.persist("room", "the room could not be created, please try again", func(ctx context.Context) error {
 			return h.store.EnsureRoom(ctx, store.Room{Name: name, CreatedAt: h.now()})
 		}, "room", name)
+		var r *Room
+		if err == nil {
+			r = newRoom(name, h.now())
+			// Not yet shared: no other goroutine can reach r. The other
+			// nodes' lists are decoded before h.mu is taken, which every
+			// session's commands need.
+			r.seedRemoteLocked(h)
+		}
 		h.mu.Lock()
 		delete(h.busyRooms, name)
 		close(done)
@@ -136,9 +144,6 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 			h.mu.Unlock()
 			return nil, err
 		}
-		r := newRoom(name, h.now())
-		// Not yet shared: no other goroutine can reach r.
-		r.seedRemoteLocked(h)
 		h.rooms[name] = r
 		// Under the lock, so concurrent creations report in order.
 		h.obs.RoomsChanged(len(h.rooms))

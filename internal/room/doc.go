@@ -55,8 +55,9 @@
 // (the keys' read markers; never held across store I/O), storedRooms.mu
 // (cluster mode: the shared store's rooms as last read, roomdir.go; never
 // held across store I/O), the presence
-// bus's own lock (cluster mode, bus_presence.go: Changed and Snapshot are
-// called under Room.mu or Hub.mu; it calls the hub's RemoteMembers and
+// bus's own lock (cluster mode, bus_presence.go: Changed is called under
+// Room.mu or Hub.mu, Snapshot, which decodes the other nodes' lists, under
+// Room.mu at most, never Hub.mu; it calls the hub's RemoteMembers and
 // LocalMembers holding no lock).
 //
 // Who may do what is package access's (Hub.access, an *access.Book): the

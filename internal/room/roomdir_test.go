@@ -221,3 +221,41 @@ func TestClusterMaxRoomsCountsEveryNode(t *testing.T) {
 		t.Fatalf("joining the other node's room: %+v", ev)
 	}
 }
+
+// lockCheckingPresence is a Presence that notes whether the hub's lock
+// was held when the other nodes' lists were asked for.
+type lockCheckingPresence struct {
+	listedPresence
+	hub         *Hub
+	underHubMu  atomic.Int64
+	snapshotted atomic.Int64
+}
+
+func (p *lockCheckingPresence) Snapshot(room string) map[string][]SharedMember {
+	p.snapshotted.Add(1)
+	if p.hub.mu.TryLock() {
+		p.hub.mu.Unlock()
+	} else {
+		p.underHubMu.Add(1)
+	}
+	return p.listedPresence.Snapshot(room)
+}
+
+// Creating a room in a cluster takes the other nodes' member lists of it
+// (decoding them) without holding the hub's lock, which every session's
+// commands wait for; the joiner's list shows them.
+func TestRoomCreationReadsOtherNodesListsOutsideTheHubLock(t *testing.T) {
+	p := &lockCheckingPresence{}
+	p.list("garden", "two", "bob")
+	h := newStoredHub(t, WithStore(store.NewMemory()), WithBus(fakeNode{newFakeBus()}), WithPresence(p))
+	p.hub = h
+	alice := connect(t, h, "alice", ViaWeb)
+	drain(alice)
+	h.Input(alice, "", "/join garden")
+	if ev := nextKind(t, alice, KindMembers); ev.Room != "garden" || len(ev.Members) != 2 {
+		t.Fatalf("alice's list of #garden: %+v", ev)
+	}
+	if p.snapshotted.Load() == 0 || p.underHubMu.Load() != 0 {
+		t.Fatalf("%d of %d reads of the other nodes' lists held the hub's lock", p.underHubMu.Load(), p.snapshotted.Load())
+	}
+}
