@@ -102,8 +102,10 @@ type BotToken struct {
 
 // TokenStore keeps bot tokens.
 type TokenStore interface {
-	// AddBotToken stores t; ErrExists if the key has a token of that name.
-	AddBotToken(ctx context.Context, t BotToken) error
+	// AddBotToken stores t; ErrExists if the key has a token of that
+	// name, ErrTooMany if it has limit tokens or more (limit <= 0: no
+	// limit), counted in the same step as the token is added.
+	AddBotToken(ctx context.Context, t BotToken, limit int) error
 	// BotTokenByHash returns the token of that hash, or ErrNotFound.
 	BotTokenByHash(ctx context.Context, tokenHash string) (BotToken, error)
 	// BotTokens lists a key's tokens ("": every key's), by key, then by

@@ -54,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},
 		{"BotTokens", testBotTokens},
+		{"BotTokenLimitHoldsUnderConcurrency", testBotTokenLimit},
 		{"Waiting", testWaiting},
 		{"WaitingTakenOnce", testWaitingTakenOnce},
 		{"MentionsAndSeen", testMentionsAndSeen},
