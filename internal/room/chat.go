@@ -383,6 +383,8 @@ func (h *Hub) privateTo(s, to *Session, text, cid string) (echo *Event, err erro
 				o.deliver(ev)
 			}
 		}
+		// A message to oneself reached the other devices above.
+		h.copyPrivateToSender(s, ev)
 	}
 	if away != "" {
 		h.notice(s, fmt.Sprintf("%s is away: %s", ev.To, away))
