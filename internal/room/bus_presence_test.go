@@ -187,3 +187,25 @@ func TestRemoteNickChangeIsANickEvent(t *testing.T) {
 		}
 	}
 }
+
+// A member's registration, which shows in member lists and in no event,
+// is handed to the presence bus at once, so that the other nodes list
+// the member as registered without waiting for its next join, part or
+// away change.
+func TestRegistrationIsSharedWithTheOtherNodes(t *testing.T) {
+	p := &recordedPresence{}
+	h := newTestHub(t, WithPresence(p))
+	alice := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	p.mu.Lock()
+	p.changed = nil
+	p.mu.Unlock()
+	answerTo(t, h, alice, "/register")
+	if got := h.LocalMembers("lobby"); len(got) != 1 || !got[0].Registered {
+		t.Fatalf("the lobby's members here: %+v", got)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.Contains(p.changed, "lobby") {
+		t.Fatalf("the registration was not handed to the presence bus: %v", p.changed)
+	}
+}
