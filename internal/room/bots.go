@@ -1,7 +1,6 @@
 package room
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -322,24 +321,9 @@ func (h *Hub) MessagesAfter(tok BotToken, remote, roomArg string, after uint64, 
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > maxHistoryPage {
-		limit = maxHistoryPage
-	}
-	var msgs []store.Message
-	if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
-		var err error
-		msgs, err = h.store.HistoryAfter(ctx, r.name, int64(after), limit+1)
-		return err
-	}, "room", r.name); err != nil {
+	ev := &Event{After: after, Forward: true}
+	if err := h.readHistoryPage(p.s, r, limit, after, h.storedAfter, ev); err != nil {
 		return nil, err
-	}
-	ev := &Event{Kind: KindHistory, Room: r.name, After: after, Forward: true, More: len(msgs) > limit, Time: h.now()}
-	if ev.More {
-		msgs = msgs[:limit]
-	}
-	ev.History = make([]*Event, len(msgs))
-	for i := range msgs {
-		ev.History[i] = eventFromStored(&msgs[i])
 	}
 	return ev, nil
 }

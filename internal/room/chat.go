@@ -404,9 +404,13 @@ func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) e
 // after, oldest first, telling whether newer ones remain: a client that
 // was away asks for what followed the last message it holds.
 func (h *Hub) newerMessages(s *Session, room string, after uint64, limit int) error {
-	return h.historyPage(s, room, limit, after, func(ctx context.Context, name string, bound uint64, n int) ([]store.Message, error) {
-		return h.store.HistoryAfter(ctx, name, int64(bound), n)
-	}, &Event{After: after, Forward: true})
+	return h.historyPage(s, room, limit, after, h.storedAfter, &Event{After: after, Forward: true})
+}
+
+// storedAfter reads up to n of a room's stored messages after the ID
+// bound, oldest first: a forward history page.
+func (h *Hub) storedAfter(ctx context.Context, name string, bound uint64, n int) ([]store.Message, error) {
+	return h.store.HistoryAfter(ctx, name, int64(bound), n)
 }
 
 // maxIgnoredPages bounds how many pages of history made only of messages
@@ -423,6 +427,19 @@ func (h *Hub) historyPage(s *Session, room string, limit int, bound uint64, read
 	r, err := h.reachableRoom(s, room)
 	if err != nil {
 		return err
+	}
+	if err := h.readHistoryPage(s, r, limit, bound, read, reply); err != nil {
+		return err
+	}
+	s.deliver(reply)
+	return nil
+}
+
+// readHistoryPage makes reply the page of r's stored messages that
+// historyPage sends s (the HTTP API's reads too, for its poster s).
+func (h *Hub) readHistoryPage(s *Session, r *Room, limit int, bound uint64, read func(context.Context, string, uint64, int) ([]store.Message, error), reply *Event) error {
+	if r.removed.Load() {
+		return userErr("no_such_room", "there is no room #"+r.name)
 	}
 	if limit <= 0 || limit > maxHistoryPage {
 		limit = maxHistoryPage
@@ -459,7 +476,6 @@ func (h *Hub) historyPage(s *Session, room string, limit int, bound uint64, read
 		}
 	}
 	reply.Kind, reply.Room, reply.History, reply.Time = KindHistory, r.name, page, h.now()
-	s.deliver(reply)
 	return nil
 }
 
