@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -465,7 +466,8 @@ func TestClusterOperatorsAcrossNodes(t *testing.T) {
 // signed in on node 2 with a code issued on node 1, is one person: one
 // nick, held while either device is connected; bob on node 2 sees alice
 // join once and listed once; private messages to her reach both devices,
-// from either node; her /part on node 1 parts her on both nodes.
+// from either node, and those she sends reach both too; her /part on
+// node 1 parts her on both nodes.
 func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
 	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
@@ -494,6 +496,12 @@ func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	dora.say("/msg alice from node 1")
 	line.expect("[pm] dora -> alice: from node 1")
 	if f := web.expect("dora's message in her browser", func(f frame) bool { return f.Type == "private" }); f.From != "dora" {
+		t.Fatalf("alice's browser got %+v", f.Frame)
+	}
+
+	// One she sends from node 1 reaches her browser on node 2 too.
+	line.send("/msg dora from my terminal")
+	if f := web.expect("her own message in her browser", func(f frame) bool { return f.Type == "private" }); f.From != "alice" || f.To != "dora" || f.Text != "from my terminal" {
 		t.Fatalf("alice's browser got %+v", f.Frame)
 	}
 
@@ -769,4 +777,41 @@ func aliceOnTwoNodes(t *testing.T, nodes []*server, watchers ...*wsClient) (*lin
 	}
 	web.expect("lobby history", func(f frame) bool { return f.Type == "history" })
 	return line, web
+}
+
+// HTTP posts to a room on node 1 while people on node 2 talk in it: each
+// post is answered with its own message (its text, a new id), never "not
+// confirmed" nor an earlier post's message, although node 1's feed of the
+// room may be waiting for node 2's messages when a post is stored.
+func TestClusterPostsAnswerWithTheirOwnMessages(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	_, token := newBotToken(t, nodes[0])
+	messages := "http://" + nodes[0].HTTPAddr + "/api/rooms/lobby/messages"
+	var talkers []*wsClient
+	for i := range 4 {
+		c := joinWS(t, nodes[1].HTTPAddr, fmt.Sprintf("talker%d", i))
+		c.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+		talkers = append(talkers, c)
+	}
+	var last uint64
+	for round := range 16 {
+		var wg sync.WaitGroup
+		for i, c := range talkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.say(fmt.Sprintf("round %d from talker %d", round, i))
+			}()
+		}
+		status, body := apiRequest(t, "POST", messages, token, fmt.Sprintf(`{"text":"post %d"}`, round))
+		wg.Wait()
+		var got struct {
+			ID   uint64 `json:"id"`
+			Text string `json:"text"`
+		}
+		if status != http.StatusOK || json.Unmarshal([]byte(body), &got) != nil || got.Text != fmt.Sprintf("post %d", round) || got.ID <= last {
+			t.Fatalf("post %d answered %d %s (the one before had id %d)", round, status, body, last)
+		}
+		last = got.ID
+	}
 }
