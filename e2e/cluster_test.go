@@ -726,11 +726,20 @@ func TestClusterRoomsAndRmroomAcrossNodes(t *testing.T) {
 	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
 
 	// Node 1 serves no #garden: its list comes from the store, counted
-	// with node 2's members once node 2 has shared them.
-	for listed := false; !listed; {
+	// with node 2's members once node 2 has shared them, as node 1 read
+	// them at most 5 s before.
+	deadline := time.Now().Add(waitTimeout)
+	for {
 		carol.say("/rooms")
 		f := carol.expect("carol's /rooms", func(f frame) bool { return f.Type == "rooms" })
-		listed = strings.Contains(string(f.Rooms), `{"name":"garden","count":1,`)
+		if strings.Contains(string(f.Rooms), `{"name":"garden","count":1,`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("carol's /rooms on node 1: %s", f.Raw)
+		}
+		// The list is read again every 5 s; a /rooms costs rate budget.
+		time.Sleep(500 * time.Millisecond)
 	}
 
 	boss.send("/rmroom #garden spring cleaning")
@@ -813,5 +822,57 @@ func TestClusterPostsAnswerWithTheirOwnMessages(t *testing.T) {
 			t.Fatalf("post %d answered %d %s (the one before had id %d)", round, status, body, last)
 		}
 		last = got.ID
+	}
+}
+
+// --max-rooms counts the rooms of every node: with the lobby and a room
+// made on each of two nodes, a cap of 3 refuses a fourth on either, while
+// a room made on the other node can still be joined. A room left unused
+// on every node is deleted from the shared store (--room-reclaim-after),
+// which frees its place under the cap for a room made on the other node.
+func TestClusterRoomCapAndReclaimAcrossNodes(t *testing.T) {
+	nodes := clusterNodesWith(t, 2, func(c *app.Config) {
+		c.Room.MaxRooms = 3
+		c.Room.RoomReclaimAfter = 200 * time.Millisecond
+	})
+	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
+	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	dora := joinWS(t, nodes[1].HTTPAddr, "dora")
+	dora.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	join := func(c *wsClient, room string) frame {
+		c.say("/join " + room)
+		return c.expect("/join "+room, func(f frame) bool {
+			return f.Type == "error" || f.Type == "members" && f.Room == room
+		})
+	}
+	if f := join(dora, "first"); f.Type != "members" {
+		t.Fatalf("dora's /join first on node 2: %s", f.Raw)
+	}
+	if f := join(alice, "second"); f.Type != "members" {
+		t.Fatalf("alice's /join second on node 1: %s", f.Raw)
+	}
+	if f := join(dora, "third"); f.Type != "error" || f.Code != "too_many_rooms" {
+		t.Fatalf("a fourth room in the cluster, made on node 2: %s", f.Raw)
+	}
+	if f := join(dora, "second"); f.Type != "members" {
+		t.Fatalf("dora joining node 1's #second on node 2: %s", f.Raw)
+	}
+
+	// dora leaves #first, which nobody is in on either node: node 2
+	// deletes it from the store once it has been empty 200 ms, and a
+	// new room fits under the cap again, on node 1.
+	dora.say("/part #first")
+	dora.expect("dora's part", func(f frame) bool { return f.Type == "part" && f.Room == "first" })
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		f := join(alice, "third")
+		if f.Type == "members" {
+			break
+		}
+		if f.Code != "too_many_rooms" || time.Now().After(deadline) {
+			t.Fatalf("alice's /join third once #first was left: %s", f.Raw)
+		}
+		// The reclaim runs every 200 ms; a refused try costs rate budget.
+		time.Sleep(500 * time.Millisecond)
 	}
 }
