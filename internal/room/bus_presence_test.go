@@ -209,3 +209,30 @@ func TestRegistrationIsSharedWithTheOtherNodes(t *testing.T) {
 		t.Fatalf("the registration was not handed to the presence bus: %v", p.changed)
 	}
 }
+
+// A person's /part takes them out of the room on every node: the others
+// here see the part, with its reason, at once, although another node
+// still lists the person's device in the room; when that node's list
+// drops them nothing more is announced, and their coming back there is a
+// join again.
+func TestPartIsAnnouncedOnceWhileAnotherNodeStillListsThePerson(t *testing.T) {
+	h := newTestHub(t, WithPresence(&recordedPresence{}))
+	alice := aliceDevices(t, h)[0]
+	bob := connect(t, h, "bob", ViaWeb)
+	aliceThere := SharedMember{Key: access.Fold("alice"), Member: Member{Nick: "alice", Via: ViaWeb, Registered: true}}
+	h.RemoteMembers("lobby", "two", []SharedMember{aliceThere}, "")
+	drain(bob)
+
+	h.Input(alice, "", "/part lobby")
+	if ev := nextKind(t, bob, KindPart); ev.From != "alice" || ev.Text != "left" {
+		t.Fatalf("bob saw %+v", ev)
+	}
+	h.RemoteMembers("lobby", "two", []SharedMember{}, "")
+	if n := countOf(drain(bob), KindPart, "alice"); n != 0 {
+		t.Fatalf("bob saw alice part %d more times once the other node dropped her", n)
+	}
+	h.RemoteMembers("lobby", "two", []SharedMember{aliceThere}, "")
+	if n := countOf(drain(bob), KindJoin, "alice"); n != 1 {
+		t.Fatalf("bob saw alice come back on the other node %d times", n)
+	}
+}

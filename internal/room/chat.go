@@ -180,7 +180,10 @@ func (h *Hub) join(s *Session, name string) error {
 }
 
 // part takes the person of s out of r with all its sessions; the others
-// and each of those sessions see the part.
+// and each of those sessions see the part. In a cluster the person leaves
+// r on every node (sharePart, applyPart): the part is announced here at
+// once, even while another node still lists the person, whose dropping
+// it later is then not announced again.
 func (h *Hub) part(s *Session, r *Room, reason string) error {
 	s.person.memberMu.Lock()
 	defer s.person.memberMu.Unlock()
@@ -194,21 +197,15 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 		r.emptySince = h.now()
 	}
 	nick := s.Nick()
-	ev := &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}
 	s.mu.Lock()
 	fold := s.fold
 	s.mu.Unlock()
-	if r.remoteHasLocked(fold) {
-		// Still in r through a device on another node: only the
-		// sessions here that left see it.
-		ev.Room, ev.Time = r.name, h.now()
-		for _, o := range gone {
-			o.deliver(ev)
-		}
-		r.sharePresenceLocked(h)
-	} else {
-		r.presenceLocked(h, ev, notePart(nick), gone...)
-	}
+	// The other nodes' lists of r drop the person now rather than when
+	// they come next: their own parts, or later lists, announce nothing
+	// more (a later list that has the person again is a join).
+	r.dropRemoteLocked(fold)
+	ev := &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}
+	r.presenceLocked(h, ev, notePart(nick), gone...)
 	r.mu.Unlock()
 
 	for _, o := range gone {
