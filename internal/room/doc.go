@@ -32,9 +32,10 @@
 //     is taken holding no lock, and takes Hub.mu under it.
 //     Room.feedMu (cluster mode, bus.go) too: it makes starting or
 //     stopping the room's feed on the bus one step, is taken holding no
-//     lock or pubMu, and the feed's own lock (which calls the hub's
-//     deliverEntry, taking Room.mu) is taken under it. pubMu is never
-//     taken under it.
+//     lock or pubMu, is held across store I/O (the room's reload and the
+//     feed's first catch-up), and the feed's own lock (which calls the
+//     hub's deliverEntry, taking Room.mu) is taken under it. pubMu is
+//     never taken under it.
 //  2. Hub.mu: nicks (each a person's), the people of registered keys and
 //     each person's sessions, rooms, rooms being created or removed.
 //  3. Room.mu: a room's members (sessions) and people and their order, and
