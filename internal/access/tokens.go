@@ -63,34 +63,29 @@ func (b *Book) CreateToken(key, name, nick string) (token string, t BotToken, er
 	if !found || reg.Key != key {
 		return "", t, ErrNotRegistered
 	}
-	var have []BotToken
-	if err := b.do("bot tokens", "could not make the token, please try again", func(ctx context.Context) error {
-		var err error
-		have, err = b.st.BotTokens(ctx, key)
-		return err
-	}); err != nil {
-		return "", t, err
-	}
-	if len(have) >= MaxTokensPerKey {
-		return "", t, ErrTooManyTokens
-	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	token = tokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	t = BotToken{TokenHash: SignInID(token), Fingerprint: key, Name: name, Nick: reg.Nick, CreatedAt: b.now()}
-	exists := false
+	// The store counts the key's tokens in the step that adds this one:
+	// concurrent calls (on any node) cannot pass the limit together.
+	var refused error
 	if err := b.do("bot token", "could not make the token, please try again", func(ctx context.Context) error {
-		err := b.st.AddBotToken(ctx, t)
-		exists = errors.Is(err, store.ErrExists)
-		if exists {
-			return nil
+		err := b.st.AddBotToken(ctx, t, MaxTokensPerKey)
+		switch {
+		case errors.Is(err, store.ErrExists):
+			refused = ErrTokenExists
+		case errors.Is(err, store.ErrTooMany):
+			refused = ErrTooManyTokens
+		default:
+			return err
 		}
-		return err
+		return nil
 	}); err != nil {
 		return "", t, err
 	}
-	if exists {
-		return "", t, ErrTokenExists
+	if refused != nil {
+		return "", t, refused
 	}
 	b.log.Info("bot token made", "key", key, "name", name, "nick", reg.Nick)
 	return token, t, nil

@@ -1,7 +1,6 @@
 package room
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -248,20 +247,44 @@ func (h *Hub) Post(tok BotToken, remote, roomArg, text, cid string) (*Event, err
 		rand.Read(raw)
 		cid = "post-" + base64.RawURLEncoding.EncodeToString(raw)
 	}
+	// Copies of earlier posts that came after their answer (see
+	// awaitEcho) are not this one's.
+	for len(s.out) > 0 {
+		<-s.out
+	}
 	s.saying.Store(&sayTag{cid: cid})
 	defer s.saying.Store(nil)
 	if err := h.say(s, r, text, false); err != nil {
 		return nil, err
 	}
-	select {
-	case echo := <-s.out:
-		if echo.CID == given {
-			return echo, nil
-		}
-		// The cid made here is not the client's to see.
-		return &Event{Kind: echo.Kind, ID: echo.ID, Room: echo.Room, From: echo.From, Text: echo.Text, Time: echo.Time, CID: given, fromKey: echo.fromKey}, nil
-	default:
+	echo := h.awaitEcho(s, cid)
+	if echo == nil {
 		return nil, userErr("internal", "message not confirmed")
+	}
+	if echo.CID == given {
+		return echo, nil
+	}
+	// The cid made here is not the client's to see.
+	return &Event{Kind: echo.Kind, ID: echo.ID, Room: echo.Room, From: echo.From, Text: echo.Text, Time: echo.Time, CID: given, fromKey: echo.fromKey}, nil
+}
+
+// awaitEcho waits for the poster's copy of the message it just said with
+// cid, for at most storeTimeout; nil if it did not come. On one node it
+// is queued before say returns; in a cluster the room's feed delivers it
+// in the store's order, which may first wait for another node's entry.
+func (h *Hub) awaitEcho(s *Session, cid string) *Event {
+	deadline := h.after(storeTimeout)
+	for {
+		select {
+		case ev := <-s.out:
+			if ev.Kind == KindMessage && ev.CID == cid {
+				return ev
+			}
+		case <-deadline:
+			return nil
+		case <-s.done:
+			return nil
+		}
 	}
 }
 
@@ -298,24 +321,9 @@ func (h *Hub) MessagesAfter(tok BotToken, remote, roomArg string, after uint64, 
 	if err != nil {
 		return nil, err
 	}
-	if limit <= 0 || limit > maxHistoryPage {
-		limit = maxHistoryPage
-	}
-	var msgs []store.Message
-	if err := h.persist("history", "history is not available right now", func(ctx context.Context) error {
-		var err error
-		msgs, err = h.store.HistoryAfter(ctx, r.name, int64(after), limit+1)
-		return err
-	}, "room", r.name); err != nil {
+	ev := &Event{After: after, Forward: true}
+	if err := h.readHistoryPage(p.s, r, limit, after, h.storedAfter, ev); err != nil {
 		return nil, err
-	}
-	ev := &Event{Kind: KindHistory, Room: r.name, After: after, Forward: true, More: len(msgs) > limit, Time: h.now()}
-	if ev.More {
-		msgs = msgs[:limit]
-	}
-	ev.History = make([]*Event, len(msgs))
-	for i := range msgs {
-		ev.History[i] = eventFromStored(&msgs[i])
 	}
 	return ev, nil
 }

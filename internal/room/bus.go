@@ -1,6 +1,8 @@
 package room
 
 import (
+	"context"
+
 	"github.com/tertulia/tertulia/internal/store"
 )
 
@@ -75,11 +77,15 @@ func (h *Hub) follow(r *Room) {
 	defer r.feedMu.Unlock()
 	r.mu.Lock()
 	r.seedRemoteLocked(h)
-	following, last := r.feed != nil, r.lastEntry
+	following := r.feed != nil
 	r.mu.Unlock()
 	if following || r.removed.Load() {
 		return
 	}
+	h.reloadRoom(r)
+	r.mu.Lock()
+	last := r.lastEntry
+	r.mu.Unlock()
 	feed, err := h.bus.Follow(r.name, last, func(m store.Message) { h.deliverEntry(r, m) })
 	if err != nil {
 		h.log.Warn("cluster: cannot follow room", "room", r.name, "err", err)
@@ -88,6 +94,49 @@ func (h *Hub) follow(r *Room) {
 	r.mu.Lock()
 	r.feed = feed
 	r.mu.Unlock()
+}
+
+// reloadRoom reads r's last history page, topic and mode from the store
+// again before this node follows it: what was said since it last did (or
+// ever, for a room another node made) may be long, and the feed need only
+// replay what follows the page. If the store cannot be read, the feed
+// replays everything since the last entry known here. Holding r.feedMu
+// only.
+func (h *Hub) reloadRoom(r *Room) {
+	rr, ok := h.store.(store.RoomReader)
+	if !ok {
+		return
+	}
+	var msgs []store.Message
+	var info store.Room
+	// The page first: a topic set after it was read comes after its last
+	// message, and the feed replays it.
+	if err := h.persist("room", "", func(ctx context.Context) (err error) {
+		if msgs, err = h.store.History(ctx, r.name, 0, h.history+1); err != nil {
+			return err
+		}
+		info, err = rr.StoredRoom(ctx, r.name)
+		return err
+	}, "room", r.name); err != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.topic, r.topicLocked, r.kept = info.Topic, info.TopicLocked, r.kept || info.HasEntries
+	if len(msgs) == 0 || msgs[len(msgs)-1].ID <= r.lastEntry {
+		return // nothing said since: the feed replays at most topic changes
+	}
+	newest := msgs[len(msgs)-1].ID
+	r.lastEntry = newest
+	r.lastID.Store(uint64(newest))
+	r.older = len(msgs) > h.history
+	if r.older {
+		msgs = msgs[len(msgs)-h.history:]
+	}
+	r.recent = make([]*Event, len(msgs))
+	for i := range msgs {
+		r.recent[i] = eventFromStored(&msgs[i])
+	}
 }
 
 // unfollowIfEmpty stops following r once it has no local member or

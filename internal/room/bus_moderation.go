@@ -39,6 +39,14 @@ type ModerationChange struct {
 	// RemoveRoom: /rmroom of that room on another node, which deleted it
 	// from the store; its members here part with Reason.
 	RemoveRoom string `json:"remove_room,omitempty"`
+	// ForgetRoom: that room, unused (nothing stored, nobody in it on any
+	// node), was deleted from the store by the node that reclaimed it;
+	// the other nodes drop their unused copies.
+	ForgetRoom string `json:"forget_room,omitempty"`
+	// PartKey: the person of that key left PartRoom (/part) on another
+	// node; its devices here leave it too, with Reason.
+	PartKey  string `json:"part_key,omitempty"`
+	PartRoom string `json:"part_room,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -76,6 +84,12 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 		return nil, nil
 	case c.RenameKey != "":
 		return nil, h.applyRename(c.RenameKey, c.RenameFrom, c.RenameTo)
+	case c.ForgetRoom != "":
+		h.applyForgetRoom(c.ForgetRoom)
+		return nil, nil
+	case c.PartKey != "":
+		h.applyPart(c.PartKey, c.PartRoom, c.Reason)
+		return nil, nil
 	case c.Mode != "":
 		h.applyMode(c.By, c.Room, c.Mode)
 		return nil, nil
@@ -158,4 +172,35 @@ func (h *Hub) applyRename(key, from, to string) error {
 		return nil
 	}
 	return h.renamePerson(s, to, false)
+}
+
+// sharePart tells the other nodes that the person of s left the room
+// name: its devices of the same key there leave it too, as its sessions
+// here did (a person is in a room on every device or on none).
+func (h *Hub) sharePart(s *Session, name, reason string) {
+	h.mu.Lock()
+	key := s.person.key
+	h.mu.Unlock()
+	if key != "" {
+		h.moderationChanged(ModerationChange{PartKey: key, PartRoom: name, Reason: reason})
+	}
+}
+
+// applyPart parts the person of key here from the room name, which its
+// device on another node left.
+func (h *Hub) applyPart(key, name, reason string) {
+	h.mu.Lock()
+	var sessions []*Session
+	if p := h.keyPeople[key]; p != nil {
+		sessions = append(sessions, p.sessions...)
+	}
+	h.mu.Unlock()
+	for _, s := range sessions {
+		if r := s.roomNamed(name); r != nil {
+			// The part reaches each of the person's sessions here; one
+			// made meanwhile here is not_in_room, which needs no answer.
+			_ = h.part(s, r, reason)
+			return
+		}
+	}
 }

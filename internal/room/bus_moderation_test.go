@@ -189,3 +189,41 @@ func syncedNodes(t *testing.T, opts ...Option) (one, two *Hub) {
 	two = newStoredHub(t, append([]Option{WithStore(st), WithRemote(hubsRemote{&one}), tell(&one)}, opts...)...)
 	return one, two
 }
+
+// A person's /part on one node parts their devices of the same key on
+// the other node too, as it parts all their devices on one node: each
+// gets its part and is no longer in the room; the others there stay.
+func TestPartOfAPersonAcrossNodes(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := aliceDevices(t, one)[0]
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	dora := connectAs(t, two, "dora", "", "192.0.2.2")
+	for _, join := range []struct {
+		h *Hub
+		s *Session
+	}{{one, alice}, {two, phone}, {two, dora}} {
+		join.h.Input(join.s, "", "/join garden")
+		nextKind(t, join.s, KindMembers)
+	}
+	drain(phone)
+
+	one.Input(alice, "", "/part #garden")
+	for {
+		if ev := next(t, phone); ev.Kind == KindPart && ev.Room == "garden" {
+			if ev.From != "alice" || ev.Text != "left" {
+				t.Fatalf("her device on the other node got %+v", ev)
+			}
+			break
+		}
+	}
+	if phone.roomNamed("garden") != nil || alice.roomNamed("garden") != nil {
+		t.Fatal("alice is still in #garden on a node")
+	}
+	if dora.roomNamed("garden") == nil {
+		t.Fatal("dora left #garden with alice")
+	}
+}

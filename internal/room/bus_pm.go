@@ -56,6 +56,10 @@ type RemotePrivate struct {
 	// ID, if set: a copy of a message delivered (and stored) on another
 	// node, for the recipient's devices here.
 	ID uint64 `json:"id,omitempty"`
+	// SenderCopy: the copy (ID set) is for the sender's devices here,
+	// the person holding From with FromKey, as a sender's devices on one
+	// node see what it sent.
+	SenderCopy bool `json:"sender_copy,omitempty"`
 }
 
 // RemoteDelivered is the other node's answer to a private message it
@@ -100,7 +104,8 @@ func (h *Hub) privateRemote(s *Session, nick, text, cid string) (echo *Event, er
 		echo = &Event{Kind: KindPrivate, ID: ev.ID, From: ev.From, To: ev.To, Text: ev.Text, Time: ev.Time, CID: cid, fromKey: ev.fromKey}
 		mine = echo
 	}
-	// The sender's sessions here see what they sent, as for a local one.
+	// The sender's sessions here see what they sent, as for a local one,
+	// and so do its devices on the other nodes.
 	for _, o := range h.sessionsOf(s) {
 		if o == s {
 			o.deliver(mine)
@@ -108,6 +113,7 @@ func (h *Hub) privateRemote(s *Session, nick, text, cid string) (echo *Event, er
 			o.deliver(ev)
 		}
 	}
+	h.copyPrivateToSender(s, ev)
 	if got.Away != "" {
 		h.notice(s, fmt.Sprintf("%s is away: %s", ev.To, got.Away))
 	}
@@ -118,6 +124,9 @@ func (h *Hub) privateRemote(s *Session, nick, text, cid string) (echo *Event, er
 // to every session here of the person holding pm.To. ErrNotElsewhere if
 // nobody here does.
 func (h *Hub) DeliverRemotePrivate(pm RemotePrivate) (RemoteDelivered, error) {
+	if pm.SenderCopy {
+		return h.deliverSenderCopy(pm)
+	}
 	to := h.sessionByNick(pm.To)
 	if to == nil {
 		return RemoteDelivered{}, ErrNotElsewhere
@@ -160,6 +169,38 @@ func (h *Hub) copyPrivateElsewhere(to *Session, ev *Event) {
 	if _, err := h.remote.Private(access.Fold(ev.To), pm); err != nil && !errors.Is(err, ErrNotElsewhere) {
 		h.log.Warn("cluster: private message not copied to other devices", "to", ev.To, "err", err)
 	}
+}
+
+// copyPrivateToSender hands ev, a private message s sent (delivered,
+// with its id), to the devices of the person of s on other nodes: the
+// devices of a registered key see what any of them sent, on any node.
+func (h *Hub) copyPrivateToSender(s *Session, ev *Event) {
+	h.mu.Lock()
+	key := s.person.key
+	h.mu.Unlock()
+	if h.remote == nil || key == "" {
+		return
+	}
+	pm := RemotePrivate{From: ev.From, FromKey: s.fingerprint, To: ev.To, Text: ev.Text, Time: ev.Time, ID: ev.ID, SenderCopy: true}
+	if _, err := h.remote.Private(access.Fold(ev.From), pm); err != nil && !errors.Is(err, ErrNotElsewhere) {
+		h.log.Warn("cluster: private message not copied to the sender's other devices", "from", ev.From, "err", err)
+	}
+}
+
+// deliverSenderCopy delivers pm, a private message the person holding
+// pm.From sent from another node, to that person's sessions here.
+// ErrNotElsewhere if nobody here holds it with that key.
+func (h *Hub) deliverSenderCopy(pm RemotePrivate) (RemoteDelivered, error) {
+	from := h.sessionByNick(pm.From)
+	if from == nil || pm.FromKey == "" || from.fingerprint != pm.FromKey || pm.ID == 0 {
+		return RemoteDelivered{}, ErrNotElsewhere
+	}
+	ev := &Event{Kind: KindPrivate, ID: pm.ID, From: pm.From, To: pm.To, Text: pm.Text, Time: pm.Time, fromKey: pm.FromKey}
+	h.noteLastPM(ev.ID)
+	for _, o := range h.sessionsOf(from) {
+		o.deliver(ev)
+	}
+	return RemoteDelivered{ID: ev.ID, To: ev.To}, nil
 }
 
 // whoisRemote asks the node holding nick for its /whois; handled is false

@@ -78,3 +78,34 @@ func TestWhoisOnAnotherNode(t *testing.T) {
 	}
 	wantAnswer(t, answerTo(t, two, bob, "/whois nobody"), "no_such_nick", "nobody is not connected")
 }
+
+// A private message a person with devices on two nodes sends from one
+// reaches their device on the other too, as it reaches all their devices
+// on one node: whether the recipient is on the sender's node or the
+// other, once each, with the message's id.
+func TestSentPrivateMessageReachesTheSendersDevicesOnOtherNodes(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := aliceDevices(t, one)[0]
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	bob := connectAs(t, one, "bob", "", "192.0.2.2")
+	dora := connectAs(t, two, "dora", "", "192.0.2.3")
+	drain(phone)
+
+	for _, to := range []*Session{bob, dora} {
+		drain(alice)
+		one.Input(alice, "", "/msg "+to.Nick()+" hello "+to.Nick())
+		sent := privatesIn(drain(alice))
+		got := privatesIn(drain(to))
+		copies := privatesIn(drain(phone))
+		if len(sent) != 1 || len(got) != 1 || got[0].ID != sent[0].ID {
+			t.Fatalf("to %s: alice got %+v, %s got %+v", to.Nick(), sent, to.Nick(), got)
+		}
+		if len(copies) != 1 || copies[0].ID != sent[0].ID || copies[0].From != "alice" || copies[0].To != to.Nick() || copies[0].Text != "hello "+to.Nick() {
+			t.Fatalf("to %s: her device on the other node got %+v", to.Nick(), copies)
+		}
+	}
+}

@@ -277,6 +277,16 @@ func (r *Room) mergedKeyedLocked() (keys []string, listed []Member) {
 	return keys, listed
 }
 
+// dropRemoteLocked takes key out of this node's copies of the other
+// nodes' lists of r. r.mu must be held.
+func (r *Room) dropRemoteLocked(key string) {
+	for node, list := range r.remote {
+		if slices.ContainsFunc(list, func(m SharedMember) bool { return m.Key == key }) {
+			r.remote[node] = slices.DeleteFunc(slices.Clone(list), func(m SharedMember) bool { return m.Key == key })
+		}
+	}
+}
+
 // remoteHasLocked tells whether another node lists key in r. r.mu must be
 // held.
 func (r *Room) remoteHasLocked(key string) bool {

@@ -187,3 +187,52 @@ func TestRemoteNickChangeIsANickEvent(t *testing.T) {
 		}
 	}
 }
+
+// A member's registration, which shows in member lists and in no event,
+// is handed to the presence bus at once, so that the other nodes list
+// the member as registered without waiting for its next join, part or
+// away change.
+func TestRegistrationIsSharedWithTheOtherNodes(t *testing.T) {
+	p := &recordedPresence{}
+	h := newTestHub(t, WithPresence(p))
+	alice := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	p.mu.Lock()
+	p.changed = nil
+	p.mu.Unlock()
+	answerTo(t, h, alice, "/register")
+	if got := h.LocalMembers("lobby"); len(got) != 1 || !got[0].Registered {
+		t.Fatalf("the lobby's members here: %+v", got)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.Contains(p.changed, "lobby") {
+		t.Fatalf("the registration was not handed to the presence bus: %v", p.changed)
+	}
+}
+
+// A person's /part takes them out of the room on every node: the others
+// here see the part, with its reason, at once, although another node
+// still lists the person's device in the room; when that node's list
+// drops them nothing more is announced, and their coming back there is a
+// join again.
+func TestPartIsAnnouncedOnceWhileAnotherNodeStillListsThePerson(t *testing.T) {
+	h := newTestHub(t, WithPresence(&recordedPresence{}))
+	alice := aliceDevices(t, h)[0]
+	bob := connect(t, h, "bob", ViaWeb)
+	aliceThere := SharedMember{Key: access.Fold("alice"), Member: Member{Nick: "alice", Via: ViaWeb, Registered: true}}
+	h.RemoteMembers("lobby", "two", []SharedMember{aliceThere}, "")
+	drain(bob)
+
+	h.Input(alice, "", "/part lobby")
+	if ev := nextKind(t, bob, KindPart); ev.From != "alice" || ev.Text != "left" {
+		t.Fatalf("bob saw %+v", ev)
+	}
+	h.RemoteMembers("lobby", "two", []SharedMember{}, "")
+	if n := countOf(drain(bob), KindPart, "alice"); n != 0 {
+		t.Fatalf("bob saw alice part %d more times once the other node dropped her", n)
+	}
+	h.RemoteMembers("lobby", "two", []SharedMember{aliceThere}, "")
+	if n := countOf(drain(bob), KindJoin, "alice"); n != 1 {
+		t.Fatalf("bob saw alice come back on the other node %d times", n)
+	}
+}

@@ -3,12 +3,12 @@ package room
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/store"
@@ -328,31 +328,6 @@ func TestBusWithoutLeaseStoresNoMessage(t *testing.T) {
 	}
 }
 
-// In cluster mode reclaiming an unused room forgets this node's copy only:
-// another node may be using it, so it stays in the shared store.
-func TestBusReclaimKeepsStoredRoom(t *testing.T) {
-	clock := newFakeClock()
-	bus, st := newFakeBus(), store.NewMemory()
-	h := newTestHub(t, WithStore(st), WithBus(fakeNode{bus}), WithClock(clock.Now), WithRoomReclaim(time.Minute))
-	if err := h.LoadRooms(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	alice := connect(t, h, "alice", ViaWeb)
-	h.Input(alice, "", "/join quiet")
-	h.Input(alice, "", "/part quiet")
-	clock.Advance(2 * time.Minute)
-	if n := h.ReclaimRooms(); n != 1 {
-		t.Fatalf("reclaimed %d rooms, want 1", n)
-	}
-	rooms, err := st.Rooms(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.ContainsFunc(rooms, func(r store.Room) bool { return r.Name == "quiet" }) {
-		t.Fatalf("#quiet was deleted from the shared store: %+v", rooms)
-	}
-}
-
 // fenceDuringClaim runs during (when set) once a claim is made, as a node
 // that fences itself while the bus answers.
 type fenceDuringClaim struct {
@@ -465,5 +440,138 @@ func TestBusWatcherWithoutMembersHere(t *testing.T) {
 	shot.Leave()
 	if n := bus.following("lobby"); n != 1 {
 		t.Fatalf("%d feeds of the lobby after the watcher left, want 1", n)
+	}
+}
+
+// heldNode is a bus whose feeds deliver nothing while held, as a feed
+// waiting for another node's entry; released, they deliver what they
+// held, in order.
+type heldNode struct {
+	fakeNode
+	// holding gets a value for each entry held.
+	holding chan struct{}
+	mu      sync.Mutex
+	held    bool
+	pending []func()
+}
+
+func (n *heldNode) Follow(room string, last int64, deliver func(store.Message)) (Feed, error) {
+	return n.fakeNode.Follow(room, last, func(m store.Message) {
+		n.mu.Lock()
+		if n.held {
+			n.pending = append(n.pending, func() { deliver(m) })
+			n.mu.Unlock()
+			n.holding <- struct{}{}
+			return
+		}
+		n.mu.Unlock()
+		deliver(m)
+	})
+}
+
+func (n *heldNode) hold() {
+	n.mu.Lock()
+	n.held = true
+	n.mu.Unlock()
+}
+
+func (n *heldNode) release() {
+	n.mu.Lock()
+	n.held = false
+	pending := n.pending
+	n.pending = nil
+	n.mu.Unlock()
+	for _, f := range pending {
+		f()
+	}
+}
+
+// In a cluster an HTTP post answers with its own message once the room's
+// feed delivers it, even when the feed is waiting for an entry first:
+// not "not confirmed", and the next post gets its own message, not the
+// one before.
+func TestPostWaitsForItsEntryOnTheFeed(t *testing.T) {
+	node := &heldNode{fakeNode: fakeNode{newFakeBus()}, holding: make(chan struct{}, 10)}
+	h := newStoredHub(t, WithStore(store.NewMemory()), WithBus(node))
+	alice := connectKey(t, h, "alice", aliceKey, ViaSSH)
+	answerTo(t, h, alice, "/register")
+	tok, _ := h.BotToken(tokenFromNotice(t, answerTo(t, h, alice, "/token new ci")))
+
+	node.hold()
+	type result struct {
+		ev  *Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ev, err := h.Post(tok, "192.0.2.7", "lobby", "first", "")
+		done <- result{ev, err}
+	}()
+	// The post's message is stored and the feed holds it.
+	select {
+	case r := <-done:
+		t.Fatalf("the post answered before its entry came round: %+v, %v", r.ev, r.err)
+	case <-node.holding:
+	}
+	node.release()
+	first := <-done
+	if first.err != nil || first.ev.Text != "first" || first.ev.ID == 0 {
+		t.Fatalf("the first post = %+v, %v", first.ev, first.err)
+	}
+	second, err := h.Post(tok, "192.0.2.7", "lobby", "second", "")
+	if err != nil || second.Text != "second" || second.ID <= first.ev.ID {
+		t.Fatalf("the second post = %+v, %v", second, err)
+	}
+}
+
+// countingNode counts the entries its feeds deliver.
+type countingNode struct {
+	fakeNode
+	delivered atomic.Int64
+}
+
+func (n *countingNode) Follow(room string, last int64, deliver func(store.Message)) (Feed, error) {
+	return n.fakeNode.Follow(room, last, func(m store.Message) {
+		n.delivered.Add(1)
+		deliver(m)
+	})
+}
+
+// A node that follows a room again after a long while (or for the first
+// time, the room being made on another node) reads the room's last
+// history page and topic from the store instead of replaying every
+// entry since: the joiner gets the newest messages and the topic, and the
+// feed delivers no backlog.
+func TestFollowAgainReadsTheLastPageNotTheBacklog(t *testing.T) {
+	bus, st := newFakeBus(), store.NewMemory()
+	one := &countingNode{fakeNode: fakeNode{bus}}
+	h1 := newStoredHub(t, WithStore(st), WithBus(one), WithHistory(5))
+	h2 := newStoredHub(t, WithStore(st), WithBus(fakeNode{bus}), WithHistory(5))
+	alice := connect(t, h1, "alice", ViaWeb)
+	bob := connect(t, h2, "bob", ViaWeb)
+	h1.Input(alice, "", "/join garden")
+	h1.Input(alice, "", "/part garden")
+	h2.Input(bob, "", "/join garden")
+	h2.Input(bob, "garden", "/topic roses")
+	for i := range 60 {
+		h2.Input(bob, "garden", fmt.Sprintf("message %d", i))
+	}
+	drain(alice)
+	before := one.delivered.Load()
+	h1.Input(alice, "", "/join garden")
+	if n := one.delivered.Load() - before; n > 0 {
+		t.Fatalf("following #garden again replayed %d entries", n)
+	}
+	if ev := nextKind(t, alice, KindTopic); ev.Text != "roses" {
+		t.Fatalf("alice's topic: %+v", ev)
+	}
+	hist := nextKind(t, alice, KindHistory)
+	if len(hist.History) != 5 || hist.History[4].Text != "message 59" || hist.History[0].Text != "message 55" || !hist.More {
+		t.Fatalf("alice's history on joining again: %d messages, more %v", len(hist.History), hist.More)
+	}
+	// Live again: the next message reaches her once.
+	h2.Input(bob, "garden", "welcome back")
+	if ev := nextKind(t, alice, KindMessage); ev.Text != "welcome back" {
+		t.Fatalf("alice got %+v", ev)
 	}
 }

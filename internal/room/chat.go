@@ -3,6 +3,7 @@ package room
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -83,6 +84,10 @@ func eventFromStored(m *store.Message) *Event {
 // creators never overshoot it; once it is reached, unused rooms are
 // reclaimed first.
 func (h *Hub) roomByName(name string, create bool) (*Room, error) {
+	// In a cluster the cap counts every node's rooms: the shared store's,
+	// read when a room is to be created here.
+	var stored []RoomInfo
+	counted := h.bus == nil
 	for {
 		h.mu.Lock()
 		if r := h.rooms[name]; r != nil {
@@ -101,9 +106,18 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 			<-busy
 			continue
 		}
-		if len(h.rooms)+len(h.busyRooms) >= h.maxRooms {
+		if !counted {
+			h.mu.Unlock()
+			stored, counted = h.storedRoomList(true), true
+			continue
+		}
+		// A room another node created is stored already: joining it here
+		// adds none.
+		elsewhere := slices.ContainsFunc(stored, func(r RoomInfo) bool { return r.Name == name })
+		if !elsewhere && h.roomCountLocked(stored) >= h.maxRooms {
 			h.mu.Unlock()
 			if h.ReclaimRooms() > 0 {
+				counted = h.bus == nil
 				continue
 			}
 			return nil, userErr("too_many_rooms", "no new rooms can be created now")
@@ -115,6 +129,14 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 		err := h.persist("room", "the room could not be created, please try again", func(ctx context.Context) error {
 			return h.store.EnsureRoom(ctx, store.Room{Name: name, CreatedAt: h.now()})
 		}, "room", name)
+		var r *Room
+		if err == nil {
+			r = newRoom(name, h.now())
+			// Not yet shared: no other goroutine can reach r. The other
+			// nodes' lists are decoded before h.mu is taken, which every
+			// session's commands need.
+			r.seedRemoteLocked(h)
+		}
 		h.mu.Lock()
 		delete(h.busyRooms, name)
 		close(done)
@@ -122,9 +144,6 @@ func (h *Hub) roomByName(name string, create bool) (*Room, error) {
 			h.mu.Unlock()
 			return nil, err
 		}
-		r := newRoom(name, h.now())
-		// Not yet shared: no other goroutine can reach r.
-		r.seedRemoteLocked(h)
 		h.rooms[name] = r
 		// Under the lock, so concurrent creations report in order.
 		h.obs.RoomsChanged(len(h.rooms))
@@ -144,8 +163,10 @@ func (h *Hub) join(s *Session, name string) error {
 	for range 3 {
 		r, err := h.roomByName(name, false)
 		if err != nil {
-			if err := h.allowRoomCreation(s); err != nil {
-				return err
+			if !h.storedElsewhere(name) {
+				if err := h.allowRoomCreation(s); err != nil {
+					return err
+				}
 			}
 			if r, err = h.roomByName(name, true); err != nil {
 				return err
@@ -159,7 +180,10 @@ func (h *Hub) join(s *Session, name string) error {
 }
 
 // part takes the person of s out of r with all its sessions; the others
-// and each of those sessions see the part.
+// and each of those sessions see the part. In a cluster the person leaves
+// r on every node (sharePart, applyPart): the part is announced here at
+// once, even while another node still lists the person, whose dropping
+// it later is then not announced again.
 func (h *Hub) part(s *Session, r *Room, reason string) error {
 	s.person.memberMu.Lock()
 	defer s.person.memberMu.Unlock()
@@ -173,21 +197,15 @@ func (h *Hub) part(s *Session, r *Room, reason string) error {
 		r.emptySince = h.now()
 	}
 	nick := s.Nick()
-	ev := &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}
 	s.mu.Lock()
 	fold := s.fold
 	s.mu.Unlock()
-	if r.remoteHasLocked(fold) {
-		// Still in r through a device on another node: only the
-		// sessions here that left see it.
-		ev.Room, ev.Time = r.name, h.now()
-		for _, o := range gone {
-			o.deliver(ev)
-		}
-		r.sharePresenceLocked(h)
-	} else {
-		r.presenceLocked(h, ev, notePart(nick), gone...)
-	}
+	// The other nodes' lists of r drop the person now rather than when
+	// they come next: their own parts, or later lists, announce nothing
+	// more (a later list that has the person again is a join).
+	r.dropRemoteLocked(fold)
+	ev := &Event{Kind: KindPart, From: nick, Text: reason, Count: r.countLocked()}
+	r.presenceLocked(h, ev, notePart(nick), gone...)
 	r.mu.Unlock()
 
 	for _, o := range gone {
@@ -362,6 +380,8 @@ func (h *Hub) privateTo(s, to *Session, text, cid string) (echo *Event, err erro
 				o.deliver(ev)
 			}
 		}
+		// A message to oneself reached the other devices above.
+		h.copyPrivateToSender(s, ev)
 	}
 	if away != "" {
 		h.notice(s, fmt.Sprintf("%s is away: %s", ev.To, away))
@@ -381,9 +401,13 @@ func (h *Hub) olderMessages(s *Session, room string, before uint64, limit int) e
 // after, oldest first, telling whether newer ones remain: a client that
 // was away asks for what followed the last message it holds.
 func (h *Hub) newerMessages(s *Session, room string, after uint64, limit int) error {
-	return h.historyPage(s, room, limit, after, func(ctx context.Context, name string, bound uint64, n int) ([]store.Message, error) {
-		return h.store.HistoryAfter(ctx, name, int64(bound), n)
-	}, &Event{After: after, Forward: true})
+	return h.historyPage(s, room, limit, after, h.storedAfter, &Event{After: after, Forward: true})
+}
+
+// storedAfter reads up to n of a room's stored messages after the ID
+// bound, oldest first: a forward history page.
+func (h *Hub) storedAfter(ctx context.Context, name string, bound uint64, n int) ([]store.Message, error) {
+	return h.store.HistoryAfter(ctx, name, int64(bound), n)
 }
 
 // maxIgnoredPages bounds how many pages of history made only of messages
@@ -400,6 +424,19 @@ func (h *Hub) historyPage(s *Session, room string, limit int, bound uint64, read
 	r, err := h.reachableRoom(s, room)
 	if err != nil {
 		return err
+	}
+	if err := h.readHistoryPage(s, r, limit, bound, read, reply); err != nil {
+		return err
+	}
+	s.deliver(reply)
+	return nil
+}
+
+// readHistoryPage makes reply the page of r's stored messages that
+// historyPage sends s (the HTTP API's reads too, for its poster s).
+func (h *Hub) readHistoryPage(s *Session, r *Room, limit int, bound uint64, read func(context.Context, string, uint64, int) ([]store.Message, error), reply *Event) error {
+	if r.removed.Load() {
+		return userErr("no_such_room", "there is no room #"+r.name)
 	}
 	if limit <= 0 || limit > maxHistoryPage {
 		limit = maxHistoryPage
@@ -436,7 +473,6 @@ func (h *Hub) historyPage(s *Session, room string, limit int, bound uint64, read
 		}
 	}
 	reply.Kind, reply.Room, reply.History, reply.Time = KindHistory, r.name, page, h.now()
-	s.deliver(reply)
 	return nil
 }
 
@@ -479,16 +515,9 @@ func (h *Hub) roomList() []RoomInfo {
 
 // roomsServedElsewhere is, in a cluster, the shared store's rooms that are
 // not in listed (this node's), each counted with the other nodes' members
-// in it. If the store cannot be read, none: /rooms lists this node's.
+// in it, as read at most storedRoomsEvery ago (roomdir.go).
 func (h *Hub) roomsServedElsewhere(listed []RoomInfo) []RoomInfo {
 	if h.bus == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
-	defer cancel()
-	stored, err := h.store.Rooms(ctx)
-	if err != nil {
-		h.log.Warn("cluster: rooms not read from the store", "err", err)
 		return nil
 	}
 	here := make(map[string]bool, len(listed))
@@ -496,19 +525,10 @@ func (h *Hub) roomsServedElsewhere(listed []RoomInfo) []RoomInfo {
 		here[r.Name] = true
 	}
 	var out []RoomInfo
-	for _, r := range stored {
-		if here[r.Name] {
-			continue
+	for _, r := range h.storedRoomList(false) {
+		if !here[r.Name] {
+			out = append(out, r)
 		}
-		keys := map[string]bool{}
-		if h.presence != nil {
-			for _, list := range h.presence.Snapshot(r.Name) {
-				for _, m := range list {
-					keys[m.Key] = true
-				}
-			}
-		}
-		out = append(out, RoomInfo{Name: r.Name, Count: len(keys), Topic: r.Topic})
 	}
 	return out
 }

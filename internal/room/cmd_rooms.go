@@ -22,6 +22,7 @@ func roomCommands() []*command {
 				return err
 			}
 			c.hub.saveKeyRooms(c.session)
+			c.hub.sharePart(c.session, r.name, "left")
 			return nil
 		}},
 		{name: "read", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, needsKey: true, help: "mark everything in this room (or the one named) read, on all your devices", long: "Your other sessions (terminal, browser) clear the room's unread mark at once; a new one starts with it read.", run: func(c *call) error {

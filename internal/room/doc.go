@@ -32,9 +32,10 @@
 //     is taken holding no lock, and takes Hub.mu under it.
 //     Room.feedMu (cluster mode, bus.go) too: it makes starting or
 //     stopping the room's feed on the bus one step, is taken holding no
-//     lock or pubMu, and the feed's own lock (which calls the hub's
-//     deliverEntry, taking Room.mu) is taken under it. pubMu is never
-//     taken under it.
+//     lock or pubMu, is held across store I/O (the room's reload and the
+//     feed's first catch-up), and the feed's own lock (which calls the
+//     hub's deliverEntry, taking Room.mu) is taken under it. pubMu is
+//     never taken under it.
 //  2. Hub.mu: nicks (each a person's), the people of registered keys and
 //     each person's sessions, rooms, rooms being created or removed.
 //  3. Room.mu: a room's members (sessions) and people and their order, and
@@ -52,9 +53,12 @@
 // it, and never across store I/O), creatorTable.mu (room creation budgets),
 // Session.lagMu (rooms and counts a lagging reader missed),
 // oneShotRates.mu (the one-shot sessions' shared input budgets), readBook.mu
-// (the keys' read markers; never held across store I/O), the presence
-// bus's own lock (cluster mode, bus_presence.go: Changed and Snapshot are
-// called under Room.mu or Hub.mu; it calls the hub's RemoteMembers and
+// (the keys' read markers; never held across store I/O), storedRooms.mu
+// (cluster mode: the shared store's rooms as last read, roomdir.go; never
+// held across store I/O), the presence
+// bus's own lock (cluster mode, bus_presence.go: Changed is called under
+// Room.mu or Hub.mu, Snapshot, which decodes the other nodes' lists, under
+// Room.mu at most, never Hub.mu; it calls the hub's RemoteMembers and
 // LocalMembers holding no lock).
 //
 // Who may do what is package access's (Hub.access, an *access.Book): the

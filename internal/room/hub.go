@@ -128,6 +128,9 @@ type Hub struct {
 	// moderationSync tells the other nodes of moderation changes
 	// (bus_moderation.go).
 	moderationSync func(ModerationChange)
+	// stored is the shared store's rooms as last read (cluster mode,
+	// roomdir.go).
+	stored storedRooms
 
 	// settingsMu makes each change of a user's settings one step: stored,
 	// then given to the key's sessions (see changeSettings). Striped by

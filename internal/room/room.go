@@ -309,6 +309,11 @@ func (h *Hub) refreshMember(s *Session) {
 		r.mu.Lock()
 		if was, now, ok := r.refreshLocked(h, s); ok {
 			r.publishAwayLocked(h, s, was, now)
+			if was != now {
+				// The other nodes list it as it is now (a registration
+				// shows no event, only in member lists).
+				r.sharePresenceLocked(h)
+			}
 		}
 		r.mu.Unlock()
 	}

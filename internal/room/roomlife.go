@@ -84,9 +84,10 @@ func (h *Hub) allowRoomCreation(s *Session) error {
 
 // ReclaimRooms removes, from the hub and the store, the rooms that hold
 // nothing (no stored message or topic, no +t) and have been empty for the
-// reclaim delay; never the lobby. In cluster mode they stay in the
-// store, which other nodes share. It returns how many. The server calls it
-// periodically, and it runs whenever the room cap is reached.
+// reclaim delay; never the lobby. In cluster mode a room leaves the
+// shared store only if no other node lists anyone in it (reclaimShared).
+// It returns how many. The server calls it periodically, and it runs
+// whenever the room cap is reached.
 func (h *Hub) ReclaimRooms() int {
 	if h.reclaimAfter <= 0 {
 		return 0
@@ -112,9 +113,7 @@ func (h *Hub) ReclaimRooms() int {
 	h.mu.Unlock()
 	for _, name := range names {
 		if h.bus != nil {
-			// Another node may be using the room right now (what it
-			// stores there, this node, not following it, never saw):
-			// only this node's copy goes.
+			h.reclaimShared(name)
 			h.releaseRoomName(name)
 			continue
 		}
@@ -166,6 +165,7 @@ func (h *Hub) removeRoom(by *Session, room, reason string) error {
 		return userErr("no_such_room", "there is no room #"+name)
 	}
 	err := h.forgetStoredRoom(name)
+	h.forgetStored(name)
 	h.moderationChanged(ModerationChange{RemoveRoom: name, By: by.Nick(), Reason: text})
 	h.log.Info("room removed", "room", name, "by", by.Nick(), "members", parted, "reason", reason)
 	if err != nil {
@@ -243,6 +243,7 @@ func (h *Hub) takeStoredRoomName(name string) bool {
 // applyRemoveRoom removes a room another node removed (and deleted from
 // the store): its members here part with text.
 func (h *Hub) applyRemoveRoom(name, text string) {
+	h.forgetStored(name)
 	parted, found := h.removeRoomHere(name, text)
 	if !found {
 		return

@@ -207,6 +207,21 @@ func (s *Memory) Rooms(ctx context.Context) ([]Room, error) {
 	return out, nil
 }
 
+// StoredRoom implements RoomReader.
+func (s *Memory) StoredRoom(ctx context.Context, name string) (Room, error) {
+	if err := s.lock(ctx); err != nil {
+		return Room{}, err
+	}
+	defer s.mu.Unlock()
+	r := s.rooms[name]
+	if r == nil {
+		return Room{}, ErrNotFound
+	}
+	room := r.room
+	room.HasEntries = len(r.entries) > 0
+	return room, nil
+}
+
 // DeleteRoom implements Store.
 func (s *Memory) DeleteRoom(ctx context.Context, name string) error {
 	if err := s.lock(ctx); err != nil {
@@ -215,6 +230,20 @@ func (s *Memory) DeleteRoom(ctx context.Context, name string) error {
 	defer s.mu.Unlock()
 	delete(s.rooms, name)
 	return nil
+}
+
+// DeleteUnusedRoom implements UnusedRoomDeleter.
+func (s *Memory) DeleteUnusedRoom(ctx context.Context, name string) (bool, error) {
+	if err := s.lock(ctx); err != nil {
+		return false, err
+	}
+	defer s.mu.Unlock()
+	r := s.rooms[name]
+	if r == nil || len(r.entries) > 0 || r.room.Topic != "" || r.room.TopicLocked {
+		return false, nil
+	}
+	delete(s.rooms, name)
+	return true, nil
 }
 
 // AppendPrivate implements Store.

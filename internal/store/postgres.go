@@ -166,7 +166,9 @@ var postgresDialect = &dialect{
 	// Any constant will do: it names this program's migration lock among
 	// the database's advisory locks.
 	migrationLock: `SELECT pg_advisory_xact_lock(7403105)`,
-	numbered:      true,
+	// The first number names the key locks among the advisory locks.
+	keyLock:  `SELECT pg_advisory_xact_lock(7403106, hashtext(?))`,
+	numbered: true,
 }
 
 // IsPostgresURL says whether a --store value names a PostgreSQL database.

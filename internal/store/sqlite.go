@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -366,28 +367,49 @@ func (s *sqlStore) setTopic(ctx context.Context, m *Message) error {
 	return nil
 }
 
+// roomColumns are what Rooms and StoredRoom read of a room (scanRoom).
+const roomColumns = `name, topic, topic_by, topic_at, created_at, topic_locked,
+		EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name)`
+
 // Rooms implements Store.
 func (s *sqlStore) Rooms(ctx context.Context) ([]Room, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT name, topic, topic_by, topic_at, created_at, topic_locked,
-		EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name) FROM rooms ORDER BY name`))
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+roomColumns+` FROM rooms ORDER BY name`))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []Room
 	for rows.Next() {
-		var r Room
-		var topicAt, created int64
-		if err := rows.Scan(&r.Name, &r.Topic, &r.TopicBy, &topicAt, &created, &r.TopicLocked, &r.HasEntries); err != nil {
+		r, err := scanRoom(rows.Scan)
+		if err != nil {
 			return nil, err
 		}
-		if topicAt > 0 {
-			r.TopicAt = time.UnixMilli(topicAt)
-		}
-		r.CreatedAt = time.UnixMilli(created)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// StoredRoom implements RoomReader.
+func (s *sqlStore) StoredRoom(ctx context.Context, name string) (Room, error) {
+	r, err := scanRoom(s.db.QueryRowContext(ctx, s.q(`SELECT `+roomColumns+` FROM rooms WHERE name = ?`), name).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Room{}, ErrNotFound
+	}
+	return r, err
+}
+
+// scanRoom reads one row of roomColumns.
+func scanRoom(scan func(...any) error) (Room, error) {
+	var r Room
+	var topicAt, created int64
+	if err := scan(&r.Name, &r.Topic, &r.TopicBy, &topicAt, &created, &r.TopicLocked, &r.HasEntries); err != nil {
+		return Room{}, err
+	}
+	if topicAt > 0 {
+		r.TopicAt = time.UnixMilli(topicAt)
+	}
+	r.CreatedAt = time.UnixMilli(created)
+	return r, nil
 }
 
 // DeleteRoom implements Store.
@@ -404,6 +426,18 @@ func (s *sqlStore) DeleteRoom(ctx context.Context, name string) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// DeleteUnusedRoom implements UnusedRoomDeleter. An entry stored at the
+// same moment either comes first (the room is kept) or finds no room.
+func (s *sqlStore) DeleteUnusedRoom(ctx context.Context, name string) (bool, error) {
+	res, err := s.noteWrite(s.db.ExecContext(ctx, s.q(`DELETE FROM rooms WHERE name = ? AND topic = '' AND NOT topic_locked
+		AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name)`), name))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // AppendPrivate implements Store.

@@ -28,6 +28,12 @@ type dialect struct {
 	// migrationLock, if set, runs first in the migration transaction, so
 	// that nodes starting together on one database migrate it once.
 	migrationLock string
+	// keyLock, if set, runs first in a transaction that counts a key's
+	// rows before it adds one (its one argument is the key), so that
+	// concurrent transactions on several connections count one after the
+	// other. SQLite needs none: its one connection runs one transaction
+	// at a time.
+	keyLock string
 	// numbered placeholders ($1, $2...) instead of ?.
 	numbered bool
 	rebound  sync.Map // query → its numbered form

@@ -102,8 +102,10 @@ type BotToken struct {
 
 // TokenStore keeps bot tokens.
 type TokenStore interface {
-	// AddBotToken stores t; ErrExists if the key has a token of that name.
-	AddBotToken(ctx context.Context, t BotToken) error
+	// AddBotToken stores t; ErrExists if the key has a token of that
+	// name, ErrTooMany if it has limit tokens or more (limit <= 0: no
+	// limit), counted in the same step as the token is added.
+	AddBotToken(ctx context.Context, t BotToken, limit int) error
 	// BotTokenByHash returns the token of that hash, or ErrNotFound.
 	BotTokenByHash(ctx context.Context, tokenHash string) (BotToken, error)
 	// BotTokens lists a key's tokens ("": every key's), by key, then by
@@ -120,6 +122,23 @@ type EntryReader interface {
 	// EntriesAfter returns up to limit of the room's entries (messages,
 	// actions and topic changes) with ID > after, oldest first.
 	EntriesAfter(ctx context.Context, room string, after int64, limit int) ([]Message, error)
+}
+
+// RoomReader is implemented by the stores: one room, as Rooms lists it,
+// for a node that takes up a room another node kept meanwhile.
+type RoomReader interface {
+	// StoredRoom returns the room (HasEntries set), or ErrNotFound.
+	StoredRoom(ctx context.Context, name string) (Room, error)
+}
+
+// UnusedRoomDeleter is implemented by the stores: the deletion of a room
+// that holds nothing, checked in the same step, for nodes sharing the
+// store that cannot know whether another has just stored something in it.
+type UnusedRoomDeleter interface {
+	// DeleteUnusedRoom deletes the room if it has no entry (message,
+	// action or topic change), no topic and no +t, and says whether it
+	// did.
+	DeleteUnusedRoom(ctx context.Context, name string) (bool, error)
 }
 
 // QueuedAppender is implemented by stores that commit messages in groups

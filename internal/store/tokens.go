@@ -8,10 +8,34 @@ import (
 	"strings"
 )
 
+// ErrTooMany is AddBotToken's refusal of a token beyond the key's limit.
+var ErrTooMany = errors.New("too many")
+
 // AddBotToken stores a bot token; ErrExists if the key has one of that
-// name (or, unlikely, the hash is stored already).
-func (s *sqlStore) AddBotToken(ctx context.Context, t BotToken) error {
-	res, err := s.db.ExecContext(ctx, s.q(`INSERT INTO bot_tokens(token_hash, fingerprint, name, nick, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
+// name (or, unlikely, the hash is stored already), ErrTooMany if it has
+// limit tokens already. The count and the insert are one transaction,
+// which the dialect's key lock serialises per key.
+func (s *sqlStore) AddBotToken(ctx context.Context, t BotToken, limit int) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.dialect.keyLock != "" {
+		if _, err := tx.ExecContext(ctx, s.q(s.dialect.keyLock), t.Fingerprint); err != nil {
+			return err
+		}
+	}
+	if limit > 0 {
+		var have int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM bot_tokens WHERE fingerprint = ?`), t.Fingerprint).Scan(&have); err != nil {
+			return err
+		}
+		if have >= limit {
+			return ErrTooMany
+		}
+	}
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO bot_tokens(token_hash, fingerprint, name, nick, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 		t.TokenHash, t.Fingerprint, t.Name, t.Nick, ms(t.CreatedAt))
 	if err != nil {
 		return err
@@ -19,7 +43,7 @@ func (s *sqlStore) AddBotToken(ctx context.Context, t BotToken) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrExists
 	}
-	return nil
+	return tx.Commit()
 }
 
 const botTokenColumns = `token_hash, fingerprint, name, nick, created_at`
@@ -69,7 +93,7 @@ func (s *sqlStore) DeleteBotToken(ctx context.Context, fingerprint, name string)
 }
 
 // AddBotToken implements TokenStore.
-func (s *Memory) AddBotToken(ctx context.Context, t BotToken) error {
+func (s *Memory) AddBotToken(ctx context.Context, t BotToken, limit int) error {
 	if err := s.lock(ctx); err != nil {
 		return err
 	}
@@ -78,6 +102,15 @@ func (s *Memory) AddBotToken(ctx context.Context, t BotToken) error {
 		return o.TokenHash == t.TokenHash || o.Fingerprint == t.Fingerprint && o.Name == t.Name
 	}) {
 		return ErrExists
+	}
+	have := 0
+	for _, o := range s.botTokens {
+		if o.Fingerprint == t.Fingerprint {
+			have++
+		}
+	}
+	if limit > 0 && have >= limit {
+		return ErrTooMany
 	}
 	t.CreatedAt = fromMS(ms(t.CreatedAt))
 	s.botTokens = append(s.botTokens, t)

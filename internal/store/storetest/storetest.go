@@ -38,6 +38,8 @@ func Run(t *testing.T, open Open) {
 		{"ConcurrentAppendsKeepEachRoomsOrder", testConcurrentAppends},
 		{"RoomsListedByName", testRoomsListedByName},
 		{"DeleteRoom", testDeleteRoom},
+		{"DeleteUnusedRoomOnly", testDeleteUnusedRoom},
+		{"StoredRoomIsAsListed", testStoredRoom},
 		{"PrivateMessages", testPrivateMessages},
 		{"Registrations", testRegistrations},
 		{"Operators", testOperators},
@@ -52,6 +54,7 @@ func Run(t *testing.T, open Open) {
 		{"LoginCodes", testLoginCodes},
 		{"WebSessions", testWebSessions},
 		{"BotTokens", testBotTokens},
+		{"BotTokenLimitHoldsUnderConcurrency", testBotTokenLimit},
 		{"Waiting", testWaiting},
 		{"WaitingTakenOnce", testWaitingTakenOnce},
 		{"MentionsAndSeen", testMentionsAndSeen},
@@ -383,6 +386,71 @@ func testDeleteRoom(t *testing.T, s store.Store) {
 	}
 	if got := texts(history(t, s, "keep", 0, 10)); got != "k" {
 		t.Fatalf("other room's history = %s", got)
+	}
+}
+
+// A room is deleted as unused only while it holds nothing: no entry, no
+// topic, no +t.
+func testDeleteUnusedRoom(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d, ok := s.(store.UnusedRoomDeleter)
+	if !ok {
+		t.Fatalf("%T cannot delete unused rooms", s)
+	}
+	for _, name := range []string{"empty", "said", "topic", "locked"} {
+		ensureRoom(t, s, name)
+	}
+	appendText(t, s, "said", "hello")
+	must(t, s.SetTopic(ctx, &store.Message{Room: "topic", Text: "t", Time: t0}))
+	must(t, s.SetTopicLocked(ctx, "locked", true))
+	for _, c := range []struct {
+		name string
+		want bool
+	}{{"empty", true}, {"empty", false}, {"said", false}, {"topic", false}, {"locked", false}, {"never", false}} {
+		deleted, err := d.DeleteUnusedRoom(ctx, c.name)
+		must(t, err)
+		if deleted != c.want {
+			t.Errorf("DeleteUnusedRoom(%q) = %v, want %v", c.name, deleted, c.want)
+		}
+	}
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	var names []string
+	for _, r := range rooms {
+		names = append(names, r.Name)
+	}
+	if strings.Join(names, " ") != "locked said topic" {
+		t.Fatalf("rooms left: %v", names)
+	}
+}
+
+// StoredRoom reads one room as Rooms lists it; a missing one is
+// ErrNotFound.
+func testStoredRoom(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	rr, ok := s.(store.RoomReader)
+	if !ok {
+		t.Fatalf("%T cannot read one room", s)
+	}
+	ensureRoom(t, s, "plain")
+	ensureRoom(t, s, "busy")
+	appendText(t, s, "busy", "hello")
+	must(t, s.SetTopic(ctx, &store.Message{Room: "busy", From: "alice", Text: "gardening", Time: t0}))
+	must(t, s.SetTopicLocked(ctx, "busy", true))
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	for _, want := range rooms {
+		got, err := rr.StoredRoom(ctx, want.Name)
+		must(t, err)
+		if got != want {
+			t.Errorf("StoredRoom(%q) = %+v, listed as %+v", want.Name, got, want)
+		}
+	}
+	if got, _ := rr.StoredRoom(ctx, "busy"); got.Topic != "gardening" || !got.TopicLocked || !got.HasEntries {
+		t.Errorf("busy = %+v", got)
+	}
+	if _, err := rr.StoredRoom(ctx, "never"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a missing room: %v", err)
 	}
 }
 

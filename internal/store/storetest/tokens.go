@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tertulia/tertulia/internal/store"
@@ -12,7 +14,7 @@ import (
 func testBotTokens(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	add := func(hash, fp, name, nick string) error {
-		return s.AddBotToken(ctx, store.BotToken{TokenHash: hash, Fingerprint: fp, Name: name, Nick: nick, CreatedAt: at(0)})
+		return s.AddBotToken(ctx, store.BotToken{TokenHash: hash, Fingerprint: fp, Name: name, Nick: nick, CreatedAt: at(0)}, 0)
 	}
 	must(t, add("h1", "SHA256:b", "deploy", "bob"))
 	must(t, add("h2", "SHA256:a", "news", "alice"))
@@ -62,5 +64,45 @@ func testBotTokens(t *testing.T, s store.Store) {
 	}
 	if got := names(""); got != "SHA256:a/news,SHA256:b/ci,SHA256:b/deploy" {
 		t.Fatalf("tokens after a deletion = %s", got)
+	}
+}
+
+// A key's tokens are counted in the step that adds one: of many added at
+// once beyond the limit, exactly enough to reach it are stored, the others
+// refused with ErrTooMany; another key is not limited by them.
+func testBotTokenLimit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const limit, tries = 5, 16
+	must(t, s.AddBotToken(ctx, store.BotToken{TokenHash: "other", Fingerprint: "SHA256:other", Name: "x", Nick: "o", CreatedAt: at(0)}, limit))
+	must(t, s.AddBotToken(ctx, store.BotToken{TokenHash: "first", Fingerprint: "SHA256:a", Name: "first", Nick: "a", CreatedAt: at(0)}, limit))
+	var wg sync.WaitGroup
+	errs := make(chan error, tries)
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.AddBotToken(ctx, store.BotToken{TokenHash: fmt.Sprintf("h%d", i), Fingerprint: "SHA256:a", Name: fmt.Sprintf("n%d", i), Nick: "a", CreatedAt: at(0)}, limit)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	stored, refused := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			stored++
+		case errors.Is(err, store.ErrTooMany):
+			refused++
+		default:
+			t.Errorf("adding a token: %v", err)
+		}
+	}
+	list, err := s.BotTokens(ctx, "SHA256:a")
+	must(t, err)
+	if stored != limit-1 || refused != tries-limit+1 || len(list) != limit {
+		t.Fatalf("%d added at once to a key with one, limit %d: %d stored, %d refused, %d kept", tries, limit, stored, refused, len(list))
+	}
+	if err := s.AddBotToken(ctx, store.BotToken{TokenHash: "again", Fingerprint: "SHA256:a", Name: "first", Nick: "a", CreatedAt: at(0)}, limit); !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrTooMany) {
+		t.Fatalf("a token over the limit with a name in use: %v", err)
 	}
 }
