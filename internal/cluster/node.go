@@ -285,9 +285,15 @@ func (n *Node) keepLease() {
 func (n *Node) renew(failing bool) (ok, again bool) {
 	n.fenceIfLate()
 	// A core round trip, timed from before it is sent so that it is never
-	// thought younger than it is.
+	// thought younger than it is. It is given until the node would fence
+	// itself (at least a sixth of the TTL): on a busy connection the answer
+	// comes behind everything queued before it, and a round trip answered
+	// late but in time is still one.
 	sent := n.cfg.Now()
-	if err := n.nc.FlushTimeout(n.cfg.LeaseTTL / 6); err != nil {
+	n.mu.Lock()
+	wait := max(n.fenceAfter()-sent.Sub(n.confirmed), n.cfg.LeaseTTL/6)
+	n.mu.Unlock()
+	if err := n.nc.FlushTimeout(wait); err != nil {
 		if !failing {
 			n.log.Warn("cluster: the bus does not answer; trying again", "err", err)
 		}
