@@ -71,9 +71,9 @@ func newRawWriter() *rawWriter {
 }
 
 // writeFD is handed to RawConn.Write: one attempt, never a wait for the
-// socket to become writable.
+// socket to become writable (sendNow).
 func (w *rawWriter) writeFD(fd uintptr) bool {
-	w.n, w.err = syscall.Write(int(fd), w.buf)
+	w.n, w.err = sendNow(fd, w.buf)
 	return true
 }
 
