@@ -612,25 +612,32 @@ func (s *Server) writeControl(conn *websocket.Conn, cs *room.Session, typ int, d
 func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, cs *room.Session, ev *room.Event) bool {
 	var buf [maxBatchEvents]*room.Event
 	batch := cs.NextBatch(buf[:0], ev, len(buf))
-	if s.writeFrames(conn, bc, batch) != nil {
+	if writeEvents(conn, bc, batch) != nil {
 		return false
 	}
 	cs.Ack(batch)
 	return true
 }
 
-// writeFrames writes the frames of batch (at most maxBatchEvents events)
-// together. On a write error it closes the connection.
-func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.Event) error {
+// writeEvents writes what the fan-out left of a frame, then the frames of
+// batch (at most maxBatchEvents events) together, waiting for the client
+// up to the write timeout. On a write error it closes the connection.
+func writeEvents(conn *websocket.Conn, bc *batchConn, batch []*room.Event) error {
 	var frames [maxBatchEvents][]byte
-	for i, ev := range batch {
-		frames[i] = eventFrame(ev)
-	}
-	err := bc.WriteFrames(frames[:len(batch)])
+	err := bc.WriteFrames(batchFrames(&frames, batch))
 	if err != nil {
 		_ = conn.Close()
 	}
 	return err
+}
+
+// batchFrames puts the frames of batch (at most maxBatchEvents events)
+// into frames and returns them.
+func batchFrames(frames *[maxBatchEvents][]byte, batch []*room.Event) [][]byte {
+	for i, ev := range batch {
+		frames[i] = eventFrame(ev)
+	}
+	return frames[:len(batch)]
 }
 
 // finish writes what is still queued (e.g. the stopping notice), unless the
@@ -638,7 +645,7 @@ func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.
 // close code of the reason (docs/protocol.md) and its text, which also ends
 // the read loop.
 func (s *Server) finish(conn *websocket.Conn, bc *batchConn, cs *room.Session) {
-	cs.Drain(maxBatchEvents, func(batch []*room.Event) error { return s.writeFrames(conn, bc, batch) })
+	cs.Drain(maxBatchEvents, func(batch []*room.Event) error { return writeEvents(conn, bc, batch) })
 	reason := cs.CloseReason()
 	code := websocket.CloseNormalClosure
 	switch reason.Code {
