@@ -190,7 +190,8 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 	all := new(hist)
 	byKind := make([]*hist, numKinds)
 	for k := range byKind {
-		byKind[k] = new(hist)
+		byKind[k] = r.latency.of(kind(k))
+		all.merge(byKind[k])
 	}
 	for s := range r.reg.count {
 		dr.Sent += r.reg.count[s].Load()
@@ -207,8 +208,6 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 		dr.Duplicated += t.dups
 		dr.Stray += t.stray
 		dr.WrongRoom += t.wrong
-		all.merge(t.lat)
-		byKind[c.kind].merge(t.lat)
 		t.mu.Unlock()
 		if dr.Kill != nil && !c.moved.Load() {
 			dr.Kill.StayedReceivers++
