@@ -357,6 +357,8 @@ func TestBusyConnectionIsLeftToTheWriter(t *testing.T) {
 	calls := newWriterCalls()
 	alice.OnClose(func(room.CloseReason) { calls.wake() })
 	d := s.fanOut.add(up.conn, up.bc, alice, calls)
+	writerDone, ping := s.writeOnDemand(up.conn, up.bc, alice, calls, d)
+	defer ping.Stop()
 	// What a writer does with an empty queue: hand it to the fan-out.
 	for len(alice.Events()) > 0 {
 		<-alice.Events()
@@ -371,11 +373,8 @@ func TestBusyConnectionIsLeftToTheWriter(t *testing.T) {
 	if !d.ownedByWriter() {
 		t.Fatal("the fan-out kept the events of a busy connection")
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(up.conn, up.bc, alice, calls, d)
-	}()
+	// Handing them back has started the session's writer, which waits
+	// for the connection.
 	defer func() {
 		alice.Close(room.ReasonQuit)
 		<-writerDone
