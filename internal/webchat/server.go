@@ -626,11 +626,12 @@ func (s *Server) writeOnDemand(conn *websocket.Conn, bc *batchConn, cs *room.Ses
 				return
 			default:
 			}
-			if !s.writeOwned(conn, bc, cs, d) || !s.answerCalls(conn, cs, calls, ping) {
-				// The session is closed: the turn that sees Done ends it.
-				continue
+			// Pongs and pings go out between the batches of a queue
+			// that does not drain, as the client expects them.
+			if !s.answerCalls(conn, cs, calls, ping) || !s.writeOwned(conn, bc, cs, d) {
+				continue // the session is closed: the next look at Done ends it
 			}
-			if calls.rest() {
+			if !d.ownedByWriter() && calls.rest() {
 				return
 			}
 		}
@@ -642,24 +643,26 @@ func (s *Server) writeOnDemand(conn *websocket.Conn, bc *batchConn, cs *room.Ses
 	return ended, ping
 }
 
-// writeOwned writes, while the writer owns the session's queue (until the
-// fan-out first takes it, or after the fan-out handed it back), what is
-// queued, then hands the empty queue to the fan-out. false: a write
-// failed, and the session and the connection are closed.
+// writeOwned, while the writer owns the session's queue (until the
+// fan-out first takes it, or after the fan-out handed it back), writes
+// what the fan-out handed back and the next batch queued, or hands the
+// queue, empty, to the fan-out. false: a write failed, and the session
+// and the connection are closed.
 func (s *Server) writeOwned(conn *websocket.Conn, bc *batchConn, cs *room.Session, d *directWriter) bool {
-	for d.ownedByWriter() {
-		if !d.finishHanded() {
+	if !d.ownedByWriter() {
+		return true
+	}
+	if !d.finishHanded() {
+		return false
+	}
+	select {
+	case ev := <-cs.Events():
+		if !s.writeBatch(conn, bc, cs, ev) {
+			cs.Close(room.ReasonClosed)
 			return false
 		}
-		select {
-		case ev := <-cs.Events():
-			if !s.writeBatch(conn, bc, cs, ev) {
-				cs.Close(room.ReasonClosed)
-				return false
-			}
-		default:
-			d.release()
-		}
+	default:
+		d.release()
 	}
 	return true
 }
