@@ -75,8 +75,8 @@ type config struct {
 
 	JSON    bool   `json:"-"`
 	JSONOut string `json:"-"`
-	// CPUProfile is where the tool writes a CPU profile of itself (its
-	// own cost is part of every figure on a shared machine).
+	// CPUProfile: where to write the tool's own CPU profile of the
+	// sending phase ("": none).
 	CPUProfile string `json:"-"`
 }
 
@@ -275,7 +275,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&c.TargetPTYBytes, "target-pty-bytes", c.TargetPTYBytes, "capacity: fail if a PTY session costs more resident memory than this")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.JSONOut, "json-out", "", "also write the report as JSON to this file")
-	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load tool itself (the whole run) to this file, for go tool pprof")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the tool's own CPU profile of the sending phase (first send to the end of the grace period) to this file; scaling: one file per size, named FILE-ws10000 etc.")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: tertulia-bench [flags]\n\nLoad generator for a running Tertulia server (see docs/performance.md).\nEvery run is bounded in time and connections and loads only the given (loopback) addresses.\n\nFlags:\n")
 		fs.PrintDefaults()

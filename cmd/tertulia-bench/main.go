@@ -22,7 +22,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 )
 
@@ -54,23 +53,6 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tertulia-bench: the server's open-files limit is %d, too low for %d sessions: start it from a shell with `ulimit -n 65536` (or the hard limit)\n", lim, cfg.WS+cfg.Line+cfg.PTY)
 			return 2
 		}
-	}
-
-	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
-		if err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "tertulia-bench: --cpuprofile:", err)
-			return 2
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			if err := f.Close(); err != nil {
-				fmt.Fprintln(stderr, "tertulia-bench: --cpuprofile:", err)
-			}
-		}()
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.MaxTime)

@@ -87,6 +87,10 @@ func TestLineEventsAndRecording(t *testing.T) {
 	if c.track.unique != 1 || c.track.dups != 1 || c.track.stray != 1 {
 		t.Fatalf("unique %d dups %d stray %d", c.track.unique, c.track.dups, c.track.stray)
 	}
+	// One latency, the delivery's: not the duplicate's.
+	if h := r.latency.of(c.kind); h.n != 1 {
+		t.Fatalf("%d latencies recorded", h.n)
+	}
 }
 
 func TestScanScreenIgnoresInputLine(t *testing.T) {

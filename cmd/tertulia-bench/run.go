@@ -27,6 +27,7 @@ type run struct {
 	clients []*client
 	reg     *registry
 	stats   deliveryStats
+	latency latencies
 	series  series
 
 	recording  atomic.Bool

@@ -106,6 +106,9 @@ func scaling(ctx context.Context, cfg config, log io.Writer) *report {
 		// Each run's nicks differ, in case the last run's are still
 		// being let go.
 		sub.NickPrefix = fmt.Sprintf("%ss%d", cfg.NickPrefix, i)
+		if cfg.CPUProfile != "" {
+			sub.CPUProfile = fmt.Sprintf("%s-%s%d", cfg.CPUProfile, s.kind, s.n)
+		}
 		fmt.Fprintf(log, "%s scaling: %s room of %d\n", time.Now().Format("15:04:05.000"), s.kind, s.n)
 		one := newRun(sub, log).execute(ctx)
 		rep.Scaling = append(rep.Scaling, scalingRowOf(s.kind, s.n, one))

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -72,6 +74,7 @@ func (r *run) send(ctx context.Context) *deliveryReport {
 	r.recording.Store(true)
 	s0, t0, m0 := r.probe.sample(ctx), selfSample(), readMachineCPU()
 	r.logf("sending %.0f messages/s from %d senders for %s to %d receivers", cfg.Rate, len(senders), cfg.Duration, dr.Receivers)
+	stopProfile := r.startCPUProfile()
 	killed := make(chan struct{})
 	if cfg.KillNode > 0 {
 		i := r.killIndex()
@@ -95,6 +98,7 @@ func (r *run) send(ctx context.Context) *deliveryReport {
 	}
 	drainEnd := time.Now()
 	r.recording.Store(false)
+	stopProfile()
 	s1, t1, m1 := r.probe.sample(context.Background()), selfSample(), readMachineCPU()
 	dr.ToolCPU = t1.CPU - t0.CPU
 	if m0.OK && m1.OK && m1.Total > m0.Total {
@@ -126,6 +130,31 @@ func (r *run) send(ctx context.Context) *deliveryReport {
 	}
 	r.logf("sent %d, delivered %d of %d, lost %d, duplicated %d", dr.Sent, dr.Delivered, dr.Expected, dr.Lost, dr.Duplicated)
 	return dr
+}
+
+// startCPUProfile starts the tool's own CPU profile (--cpuprofile) and
+// returns what stops it; a profile that cannot be written is reported and
+// the run goes on without it.
+func (r *run) startCPUProfile() (stop func()) {
+	if r.cfg.CPUProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(r.cfg.CPUProfile)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+		}
+	}
+	if err != nil {
+		r.logf("--cpuprofile: %v", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			r.logf("--cpuprofile: %v", err)
+		}
+	}
 }
 
 // runSenders has each sender send its share of --rate from start for
@@ -170,7 +199,8 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 	all := new(hist)
 	byKind := make([]*hist, numKinds)
 	for k := range byKind {
-		byKind[k] = new(hist)
+		byKind[k] = r.latency.of(kind(k))
+		all.merge(byKind[k])
 	}
 	for s := range r.reg.count {
 		dr.Sent += r.reg.count[s].Load()
@@ -187,8 +217,6 @@ func (r *run) countDeliveries(dr *deliveryReport) {
 		dr.Duplicated += t.dups
 		dr.Stray += t.stray
 		dr.WrongRoom += t.wrong
-		all.merge(t.lat)
-		byKind[c.kind].merge(t.lat)
 		t.mu.Unlock()
 		if dr.Kill != nil && !c.moved.Load() {
 			dr.Kill.StayedReceivers++

@@ -71,9 +71,9 @@ func newRawWriter() *rawWriter {
 }
 
 // writeFD is handed to RawConn.Write: one attempt, never a wait for the
-// socket to become writable.
+// socket to become writable (sendNow).
 func (w *rawWriter) writeFD(fd uintptr) bool {
-	w.n, w.err = syscall.Write(int(fd), w.buf)
+	w.n, w.err = sendNow(fd, w.buf)
 	return true
 }
 
@@ -114,8 +114,8 @@ func (b *batchConn) CanTryWrite() bool { return b.raw != nil }
 // non-blocking system call, so that a writer that is not the session's own
 // goroutine never waits on a client. It returns tryWritten if all went out;
 // trySent if only part did (or nothing, the socket being full): the rest is
-// kept and written, before anything else, by the next Write, WriteFrames
-// or FlushPending; tryBusy if another write holds the connection (it may
+// kept and written, before anything else, by the next Write or
+// WriteFrames; tryBusy if another write holds the connection (it may
 // be waiting on the client): nothing was written or kept. An error cuts
 // the stream, as in WriteFrames. Only for a connection that CanTryWrite.
 func (b *batchConn) TryWriteFrames(w *rawWriter, frames [][]byte) (tryResult, error) {
@@ -177,17 +177,6 @@ const (
 	tryBusy                     // nothing written or kept
 )
 
-// FlushPending writes what TryWriteFrames left, waiting for the client
-// up to the write timeout.
-func (b *batchConn) FlushPending() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.err != nil {
-		return b.err
-	}
-	return b.flushPendingLocked()
-}
-
 func (b *batchConn) flushPendingLocked() error {
 	if b.pending == nil {
 		return nil
@@ -197,22 +186,28 @@ func (b *batchConn) flushPendingLocked() error {
 	return b.writeNowLocked(p)
 }
 
-// WriteFrames writes frames, whole websocket frames, with one system call
-// per maxBatchBytes of them: a single frame as it is, several copied into
-// a pooled buffer. The frames are not kept.
+// WriteFrames writes what TryWriteFrames left, then frames, whole
+// websocket frames, with one system call per maxBatchBytes of them: a
+// single frame as it is, several copied into a pooled buffer. It waits for
+// the client up to the write timeout. The frames are not kept. With no
+// frames it only finishes what TryWriteFrames left.
 func (b *batchConn) WriteFrames(frames [][]byte) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch {
-	case b.err != nil:
+	if b.err != nil {
 		return b.err
-	case b.closeSent:
-		return websocket.ErrCloseSent
 	}
+	// Nothing is pending once a close frame is out: gorilla's Write
+	// wrote it first.
 	if err := b.flushPendingLocked(); err != nil {
 		return err
 	}
-	if len(frames) == 1 {
+	switch {
+	case len(frames) == 0:
+		return nil
+	case b.closeSent:
+		return websocket.ErrCloseSent
+	case len(frames) == 1:
 		return b.writeNowLocked(frames[0])
 	}
 	for _, f := range frames {

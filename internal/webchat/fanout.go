@@ -174,18 +174,13 @@ func (d *directWriter) finishHanded() bool {
 		return true
 	}
 	d.handed = nil
-	var err error
+	// The rest of a frame cut short is pending in bc: writing no events
+	// finishes it.
+	unsent := batch[:0]
 	if d.handedUnsent {
-		var frames [maxBatchEvents][]byte
-		for i, ev := range batch {
-			frames[i] = eventFrame(ev)
-		}
-		err = d.bc.WriteFrames(frames[:len(batch)])
-	} else {
-		err = d.bc.FlushPending()
+		unsent = batch
 	}
-	if err != nil {
-		_ = d.conn.Close()
+	if writeEvents(d.conn, d.bc, unsent) != nil {
 		d.cs.Close(room.ReasonClosed)
 		return false
 	}
@@ -212,10 +207,7 @@ func (d *directWriter) writeQueued(w *rawWriter) {
 	var buf [maxBatchEvents]*room.Event
 	batch := d.cs.NextBatch(buf[:0], first, len(buf))
 	var frames [maxBatchEvents][]byte
-	for i, ev := range batch {
-		frames[i] = eventFrame(ev)
-	}
-	result, err := d.bc.TryWriteFrames(w, frames[:len(batch)])
+	result, err := d.bc.TryWriteFrames(w, batchFrames(&frames, batch))
 	switch {
 	case err != nil:
 		d.state.Or(writerOwns)

@@ -53,8 +53,10 @@ func tcpPair(t *testing.T) (server *net.TCPConn, client *net.TCPConn) {
 }
 
 // A non-blocking write of frames writes what the socket takes; the rest of
-// a cut frame is kept and goes out before gorilla's next frame, so the
-// client reads every frame whole and in order. A deadline left over from
+// a cut frame is kept and goes out first, whether the session's writer
+// finishes it (with or without frames of its own) or gorilla writes its
+// next frame, so the client reads every frame whole and in order. A
+// deadline left over from
 // an earlier blocking write does not stop it; another write in progress
 // does (nothing is written then).
 func TestTryWriteFramesKeepsTheRest(t *testing.T) {
@@ -102,9 +104,26 @@ func TestTryWriteFramesKeepsTheRest(t *testing.T) {
 	closeFrame := []byte{0x88, 2, 0x03, 0xe8}
 	wrote := make(chan error, 1)
 	go func() {
+		// The session's writer finishing the cut frame with no frames
+		// of its own: then nothing is pending, and the fan-out writes
+		// again (all of it, or part, the writer finishing it next);
+		// then the writer with frames of its own.
+		if err := bc.WriteFrames(nil); err != nil {
+			wrote <- err
+			return
+		}
+		if result, err := bc.TryWriteFrames(w, [][]byte{frame(1)}); result == tryBusy || err != nil {
+			wrote <- fmt.Errorf("a write once the rest is out: %v, %v", result, err)
+			return
+		}
+		if err := bc.WriteFrames([][]byte{frame(2)}); err != nil {
+			wrote <- err
+			return
+		}
 		_, err := bc.Write(closeFrame)
 		wrote <- err
 	}()
+	sent = append(sent, frame(1), frame(2))
 	r := bufio.NewReader(client)
 	for i, f := range sent {
 		got := make([]byte, len(f))
@@ -338,6 +357,8 @@ func TestBusyConnectionIsLeftToTheWriter(t *testing.T) {
 	calls := newWriterCalls()
 	alice.OnClose(func(room.CloseReason) { calls.wake() })
 	d := s.fanOut.add(up.conn, up.bc, alice, calls)
+	writerDone, ping := s.writeOnDemand(up.conn, up.bc, alice, calls, d)
+	defer ping.Stop()
 	// What a writer does with an empty queue: hand it to the fan-out.
 	for len(alice.Events()) > 0 {
 		<-alice.Events()
@@ -352,11 +373,8 @@ func TestBusyConnectionIsLeftToTheWriter(t *testing.T) {
 	if !d.ownedByWriter() {
 		t.Fatal("the fan-out kept the events of a busy connection")
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(up.conn, up.bc, alice, calls, d)
-	}()
+	// Handing them back has started the session's writer, which waits
+	// for the connection.
 	defer func() {
 		alice.Close(room.ReasonQuit)
 		<-writerDone

@@ -277,15 +277,21 @@ func (s *Server) runSession(conn *websocket.Conn, bc *batchConn, cs *room.Sessio
 		}
 		calls.wake()
 	})
-	var d *directWriter
+	var writerDone <-chan struct{}
 	if bc.CanTryWrite() {
-		d = s.fanOut.add(conn, bc, cs, calls)
+		d := s.fanOut.add(conn, bc, cs, calls)
+		var ping *time.Timer
+		writerDone, ping = s.writeOnDemand(conn, bc, cs, calls, d)
+		defer ping.Stop()
+		calls.wake() // the welcome, and what else was queued before the fan-out
+	} else {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.writeLoop(conn, bc, cs, calls)
+		}()
+		writerDone = done
 	}
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop(conn, bc, cs, calls, d)
-	}()
 	s.readLoop(conn, cs, calls)
 	cs.Leave()
 	<-writerDone
@@ -293,15 +299,23 @@ func (s *Server) runSession(conn *websocket.Conn, bc *batchConn, cs *room.Sessio
 
 // writerCalls is what a session's writer is asked to do besides writing
 // its events: pong the client's pings, ping the client, see that the
-// session is done. It wakes the writer through one channel, so that the
-// writer waits on two (its events and this) rather than on four: that wait
-// is paid for every event written.
+// session is done, and, for a session whose events the fan-out writes,
+// finish what the fan-out handed back. A writer that runs all along is
+// woken through one channel, so that it waits on two (its events and
+// this) rather than on four: that wait is paid for every event written. A
+// writer run on demand (writeOnDemand) is started by wake instead.
 type writerCalls struct {
 	wakeup chan struct{} // holds a token while a call may be pending
 
 	mu      sync.Mutex
 	pongs   []json.RawMessage
 	pingDue bool
+	// start runs the writer on demand; nil for a writer that runs all
+	// along. running: it runs (and, once it has ended the session, for
+	// good); woken: wake was called while it ran.
+	start   func()
+	running bool
+	woken   bool
 }
 
 // maxPendingPongs bounds the pongs waiting for the writer: a client has no
@@ -311,12 +325,39 @@ const maxPendingPongs = 4
 
 func newWriterCalls() *writerCalls { return &writerCalls{wakeup: make(chan struct{}, 1)} }
 
-// wake makes the writer look at its calls and at Done.
+// wake makes the writer look at its calls, at Done and, on demand, at
+// what the fan-out handed back.
 func (c *writerCalls) wake() {
-	select {
-	case c.wakeup <- struct{}{}:
-	default: // a token is already waiting
+	c.mu.Lock()
+	if c.start == nil {
+		c.mu.Unlock()
+		select {
+		case c.wakeup <- struct{}{}:
+		default: // a token is already waiting
+		}
+		return
 	}
+	if c.running {
+		c.woken = true
+		c.mu.Unlock()
+		return
+	}
+	c.running = true
+	c.mu.Unlock()
+	c.start()
+}
+
+// rest ends a turn of the writer run on demand, unless wake was called
+// meanwhile: then it returns false and the writer looks again.
+func (c *writerCalls) rest() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.woken {
+		c.woken = false
+		return false
+	}
+	c.running = false
+	return true
 }
 
 func (c *writerCalls) pong(id json.RawMessage) {
@@ -535,61 +576,113 @@ func (s *Server) readLoop(conn *websocket.Conn, cs *room.Session, calls *writerC
 	}
 }
 
-// writeLoop is the connection's only writer once the session exists,
-// besides the fan-out (d, nil for a connection that cannot take
-// non-blocking writes), which writes the session's events while this
-// goroutine waits with an empty queue.
-func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, calls *writerCalls, d *directWriter) {
+// writeLoop is the only writer of a connection that cannot take
+// non-blocking writes (TLS, a wrapped listener), from the session's start
+// to its end.
+func (s *Server) writeLoop(conn *websocket.Conn, bc *batchConn, cs *room.Session, calls *writerCalls) {
 	ping := time.AfterFunc(s.pingInterval, calls.ping)
 	defer ping.Stop()
 	for {
 		select {
 		case <-cs.Done():
-			if d != nil && !d.takeBack() {
-				return
-			}
 			s.finish(conn, bc, cs)
 			return
 		default:
 		}
-		events := cs.Events()
-		if d != nil && d.ownedByWriter() {
-			if !d.finishHanded() {
-				return
-			}
-			if len(events) == 0 {
-				d.release()
-			}
-		}
-		if d != nil && !d.ownedByWriter() {
-			events = nil // the fan-out's
-		}
 		select {
-		case ev := <-events:
-			// The fan-out may have handed a batch back since the check
-			// above: it was taken from the queue before ev.
-			if d != nil && !d.finishHanded() {
-				return
-			}
+		case ev := <-cs.Events():
 			if !s.writeBatch(conn, bc, cs, ev) {
 				cs.Close(room.ReasonClosed)
 				return
 			}
 		case <-calls.wakeup:
-			pongs, pingDue := calls.take()
-			for _, id := range pongs {
-				if !s.writeControl(conn, cs, websocket.TextMessage, wire.EncodePong(id)) {
-					return
-				}
-			}
-			if pingDue {
-				if !s.writeControl(conn, cs, websocket.PingMessage, nil) {
-					return
-				}
-				ping.Reset(s.pingInterval)
+			if !s.answerCalls(conn, cs, calls, ping) {
+				return
 			}
 		}
 	}
+}
+
+// writeOnDemand makes calls run the writer of a session whose events the
+// fan-out writes (d) whenever there is something the fan-out does not do:
+// write what it handed back and the rest of the queue behind it, blocking
+// up to the write timeout; pong, ping; end the session. Each turn does
+// what there is and ends, so that an idle session keeps no goroutine for
+// writing, only its reader (docs/performance.md, finding 14). done is
+// closed once the writer has ended the session; ping, the ping timer, is
+// the caller's to stop.
+func (s *Server) writeOnDemand(conn *websocket.Conn, bc *batchConn, cs *room.Session, calls *writerCalls, d *directWriter) (done <-chan struct{}, ping *time.Timer) {
+	ended := make(chan struct{})
+	ping = time.AfterFunc(time.Hour, calls.ping)
+	ping.Stop()
+	turn := func() {
+		for {
+			select {
+			case <-cs.Done():
+				if d.takeBack() {
+					s.finish(conn, bc, cs)
+				}
+				close(ended) // calls.running stays set: no more turns
+				return
+			default:
+			}
+			// Pongs and pings go out between the batches of a queue
+			// that does not drain, as the client expects them.
+			if !s.answerCalls(conn, cs, calls, ping) || !s.writeOwned(conn, bc, cs, d) {
+				continue // the session is closed: the next look at Done ends it
+			}
+			if !d.ownedByWriter() && calls.rest() {
+				return
+			}
+		}
+	}
+	calls.mu.Lock()
+	calls.start = func() { go turn() }
+	calls.mu.Unlock()
+	ping.Reset(s.pingInterval)
+	return ended, ping
+}
+
+// writeOwned, while the writer owns the session's queue (until the
+// fan-out first takes it, or after the fan-out handed it back), writes
+// what the fan-out handed back and the next batch queued, or hands the
+// queue, empty, to the fan-out. false: a write failed, and the session
+// and the connection are closed.
+func (s *Server) writeOwned(conn *websocket.Conn, bc *batchConn, cs *room.Session, d *directWriter) bool {
+	if !d.ownedByWriter() {
+		return true
+	}
+	if !d.finishHanded() {
+		return false
+	}
+	select {
+	case ev := <-cs.Events():
+		if !s.writeBatch(conn, bc, cs, ev) {
+			cs.Close(room.ReasonClosed)
+			return false
+		}
+	default:
+		d.release()
+	}
+	return true
+}
+
+// answerCalls writes the pongs and the ping that are due; false: a write
+// failed, and the session and the connection are closed.
+func (s *Server) answerCalls(conn *websocket.Conn, cs *room.Session, calls *writerCalls, ping *time.Timer) bool {
+	pongs, pingDue := calls.take()
+	for _, id := range pongs {
+		if !s.writeControl(conn, cs, websocket.TextMessage, wire.EncodePong(id)) {
+			return false
+		}
+	}
+	if pingDue {
+		if !s.writeControl(conn, cs, websocket.PingMessage, nil) {
+			return false
+		}
+		ping.Reset(s.pingInterval)
+	}
+	return true
 }
 
 // writeControl writes a ping or a pong through gorilla; on an error it
@@ -612,25 +705,32 @@ func (s *Server) writeControl(conn *websocket.Conn, cs *room.Session, typ int, d
 func (s *Server) writeBatch(conn *websocket.Conn, bc *batchConn, cs *room.Session, ev *room.Event) bool {
 	var buf [maxBatchEvents]*room.Event
 	batch := cs.NextBatch(buf[:0], ev, len(buf))
-	if s.writeFrames(conn, bc, batch) != nil {
+	if writeEvents(conn, bc, batch) != nil {
 		return false
 	}
 	cs.Ack(batch)
 	return true
 }
 
-// writeFrames writes the frames of batch (at most maxBatchEvents events)
-// together. On a write error it closes the connection.
-func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.Event) error {
+// writeEvents writes what the fan-out left of a frame, then the frames of
+// batch (at most maxBatchEvents events) together, waiting for the client
+// up to the write timeout. On a write error it closes the connection.
+func writeEvents(conn *websocket.Conn, bc *batchConn, batch []*room.Event) error {
 	var frames [maxBatchEvents][]byte
-	for i, ev := range batch {
-		frames[i] = eventFrame(ev)
-	}
-	err := bc.WriteFrames(frames[:len(batch)])
+	err := bc.WriteFrames(batchFrames(&frames, batch))
 	if err != nil {
 		_ = conn.Close()
 	}
 	return err
+}
+
+// batchFrames puts the frames of batch (at most maxBatchEvents events)
+// into frames and returns them.
+func batchFrames(frames *[maxBatchEvents][]byte, batch []*room.Event) [][]byte {
+	for i, ev := range batch {
+		frames[i] = eventFrame(ev)
+	}
+	return frames[:len(batch)]
 }
 
 // finish writes what is still queued (e.g. the stopping notice), unless the
@@ -638,7 +738,7 @@ func (s *Server) writeFrames(conn *websocket.Conn, bc *batchConn, batch []*room.
 // close code of the reason (docs/protocol.md) and its text, which also ends
 // the read loop.
 func (s *Server) finish(conn *websocket.Conn, bc *batchConn, cs *room.Session) {
-	cs.Drain(maxBatchEvents, func(batch []*room.Event) error { return s.writeFrames(conn, bc, batch) })
+	cs.Drain(maxBatchEvents, func(batch []*room.Event) error { return writeEvents(conn, bc, batch) })
 	reason := cs.CloseReason()
 	code := websocket.CloseNormalClosure
 	switch reason.Code {

@@ -2,8 +2,11 @@ package webchat
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -87,4 +90,63 @@ func TestWriterPingsPongsAndCloses(t *testing.T) {
 			t.Fatal("not closed after /quit")
 		}
 	}
+}
+
+// An idle session keeps one goroutine, its reader: its writer runs only
+// while there is something to write that the fan-out does not write (the
+// welcome, pings, pongs, what a full socket left, the end). Idle sessions
+// still get the room's messages, written by the fan-out without waking a
+// writer.
+func TestIdleSessionKeepsOneGoroutine(t *testing.T) {
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(New(hub, WithLogger(slog.New(slog.DiscardHandler))).Handler())
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	bob, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+	must(t, err)
+	defer bob.Close(room.ReasonQuit)
+	go func() {
+		for {
+			select {
+			case <-bob.Events():
+			case <-bob.Done():
+				return
+			}
+		}
+	}()
+	base := runtime.NumGoroutine()
+	const n = 20
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		c, err := rawSession(addr, fmt.Sprintf("idle%d", i))
+		must(t, err)
+		defer c.Close()
+		conns[i] = c
+	}
+	// The raw clients run no goroutine: what is left is the server's.
+	settled := func(when string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine()-base > n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d goroutines for %d idle sessions", when, runtime.NumGoroutine()-base, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	settled("once welcomed")
+	hub.Input(bob, "", "still here")
+	for i, c := range conns {
+		must(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+		var seen []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(seen, []byte(`"text":"still here"`)) {
+			k, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("session %d: %v before the message", i, err)
+			}
+			seen = append(seen, buf[:k]...)
+		}
+	}
+	settled("after a message")
 }
