@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tertulia/tertulia/internal/app"
+	"github.com/tertulia/tertulia/internal/cluster/natstest"
+)
+
+// Lines typed on a page while its node cannot renew its cluster lease (the
+// bus answers, JetStream does not take its writes, as during a leader
+// election) are refused by the server with cluster_unavailable; the page
+// keeps them pending, sends the first again by itself with its cid, and
+// the one typed after it waits for it: once the node holds its lease
+// again both reach the others once each, in the order typed, without the
+// user doing anything.
+func TestBrowserResendsLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.StartUsers(t, "n1", "n2")
+	node1 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n1"), "node-1" })
+	node2 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n2"), "node-2" })
+	carol := joinWS(t, node2.HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+	p := newPage(t)
+	p.login(node1.HTTPAddr, "alice")
+	carol.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" })
+
+	must(t, bus.Deny("n1", "$KV.tertulia_nodes.node-1"))
+	// Node 1's lease has expired once carol sees alice leave: node 1
+	// stores nothing by then.
+	carol.expect("alice leaving once node 1's lease expires", func(f frame) bool {
+		return f.Type == "part" && f.Room == "lobby" && f.Nick == "alice"
+	})
+	const first, second = "typed.while.refused", "typed.after.it"
+	p.enter(first)
+	p.waitPage("the refused line pending, sent again",
+		`(text) => Array.from(document.querySelectorAll("#messages .line.pending")).some(e =>
+			e.querySelector(".text").textContent === text && e.textContent.includes("sending again"))`, first)
+	p.enter(second)
+	p.waitPending(second)
+	if n := eval[int](p, `document.querySelectorAll("#messages .line.failed").length`); n != 0 {
+		t.Fatalf("%d lines shown failed while the page sends them again", n)
+	}
+
+	must(t, bus.Deny("n1"))
+	var got []string
+	carol.expect("both lines from alice", func(f frame) bool {
+		if f.Type == "message" && f.From == "alice" {
+			got = append(got, f.Text)
+		}
+		return slices.Contains(got, second)
+	})
+	if !slices.Equal(got, []string{first, second}) {
+		t.Fatalf("carol got %q from alice, want %q once each in the order typed", got, []string{first, second})
+	}
+	p.waitConfirmedOnce(first)
+	p.waitConfirmedOnce(second)
+	wantTexts(t, "alice's page", p.confirmedTexts(), []string{first, second})
+	p.assertNoConsoleErrors()
+}
