@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tertulia/tertulia/internal/app"
@@ -14,8 +15,9 @@ import (
 // keeps them pending, sends the first again by itself with its cid, and
 // the one typed after it waits for it: once the node holds its lease
 // again both reach the others once each, in the order typed, without the
-// user doing anything.
-func TestBrowserResendsLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
+// user doing anything. A terminal on that node does the same with its
+// line, saying it will send it again instead of showing the refusal.
+func TestBrowserAndTerminalResendLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 	url, bus := postgresDatabase(t), natstest.StartUsers(t, "n1", "n2")
 	node1 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n1"), "node-1" })
 	node2 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n2"), "node-2" })
@@ -24,12 +26,18 @@ func TestBrowserResendsLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 	p := newPage(t)
 	p.login(node1.HTTPAddr, "alice")
 	carol.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" })
+	dave := newPTYClient(t, node1.SSHAddr, "dave", 120, 30)
+	carol.expect("dave joins from node 1", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "dave" })
 
 	must(t, bus.Deny("n1", "$KV.tertulia_nodes.node-1"))
 	// Node 1's lease has expired once carol sees alice leave: node 1
 	// stores nothing by then.
-	carol.expect("alice leaving once node 1's lease expires", func(f frame) bool {
-		return f.Type == "part" && f.Room == "lobby" && f.Nick == "alice"
+	parted := map[string]bool{}
+	carol.expect("alice and dave leaving once node 1's lease expires", func(f frame) bool {
+		if f.Type == "part" && f.Room == "lobby" {
+			parted[f.Nick] = true
+		}
+		return parted["alice"] && parted["dave"]
 	})
 	const first, second = "typed.while.refused", "typed.after.it"
 	p.enter(first)
@@ -41,20 +49,30 @@ func TestBrowserResendsLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 	if n := eval[int](p, `document.querySelectorAll("#messages .line.failed").length`); n != 0 {
 		t.Fatalf("%d lines shown failed while the page sends them again", n)
 	}
+	const daves = "dave.while.refused"
+	dave.typeLine(daves)
+	dave.waitScreen("will be sent again")
 
 	must(t, bus.Deny("n1"))
-	var got []string
-	carol.expect("both lines from alice", func(f frame) bool {
-		if f.Type == "message" && f.From == "alice" {
-			got = append(got, f.Text)
+	got := map[string][]string{}
+	carol.expect("both lines from alice and dave's", func(f frame) bool {
+		if f.Type == "message" {
+			got[f.From] = append(got[f.From], f.Text)
 		}
-		return slices.Contains(got, second)
+		return slices.Contains(got["alice"], second) && slices.Contains(got["dave"], daves)
 	})
-	if !slices.Equal(got, []string{first, second}) {
-		t.Fatalf("carol got %q from alice, want %q once each in the order typed", got, []string{first, second})
+	if !slices.Equal(got["alice"], []string{first, second}) {
+		t.Fatalf("carol got %q from alice, want %q once each in the order typed", got["alice"], []string{first, second})
+	}
+	if !slices.Equal(got["dave"], []string{daves}) {
+		t.Fatalf("carol got %q from dave, want %q once", got["dave"], daves)
 	}
 	p.waitConfirmedOnce(first)
 	p.waitConfirmedOnce(second)
-	wantTexts(t, "alice's page", p.confirmedTexts(), []string{first, second})
+	mine := slices.DeleteFunc(p.confirmedTexts(), func(s string) bool { return s == daves })
+	wantTexts(t, "alice's page", mine, []string{first, second})
 	p.assertNoConsoleErrors()
+	if screen := dave.screen(); strings.Contains(screen, "message not sent") {
+		t.Fatalf("dave's terminal shows a refusal:\n%s", screen)
+	}
 }
