@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/tertulia/tertulia/internal/app"
 	"github.com/tertulia/tertulia/internal/cluster/natstest"
 )
@@ -75,4 +77,46 @@ func TestBrowserAndTerminalResendLinesRefusedWhileTheClusterIsUnavailable(t *tes
 	if screen := dave.screen(); strings.Contains(screen, "message not sent") {
 		t.Fatalf("dave's terminal shows a refusal:\n%s", screen)
 	}
+}
+
+// A line the node keeps refusing with cluster_unavailable for longer than
+// the page tries (shortened here with ?cluster-retry) is shown failed with
+// the reason, Retry and Edit, its text back in the composer, and the line
+// typed after it, which waited for it, is failed with it rather than sent
+// ahead of it. Once the node serves again, Retry sends each, once.
+func TestBrowserGivesUpResendingAfterItsTime(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.StartUsers(t, "n1", "n2")
+	node1 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n1"), "node-1" })
+	node2 := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URLFor("n2"), "node-2" })
+	carol := joinWS(t, node2.HTTPAddr, "carol")
+	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" && f.Room == "lobby" })
+	p := newPage(t)
+	p.loginAt("http://"+node1.HTTPAddr+"/?cluster-retry=2000", "alice")
+	carol.expect("alice joins from node 1", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" })
+
+	must(t, bus.Deny("n1", "$KV.tertulia_nodes.node-1"))
+	carol.expect("alice leaving once node 1's lease expires", func(f frame) bool {
+		return f.Type == "part" && f.Room == "lobby" && f.Nick == "alice"
+	})
+	const first, second = "refused.too.long", "typed.behind.it"
+	p.enter(first)
+	p.waitPage("the refused line pending, sent again",
+		`(text) => Array.from(document.querySelectorAll("#messages .line.pending")).some(e =>
+			e.querySelector(".text").textContent === text && e.textContent.includes("sending again"))`, first)
+	p.enter(second)
+	p.waitFailedWith(first, "cluster cannot be reached")
+	p.waitFailedWith(second, "cluster cannot be reached")
+	if v := p.composerValue(); v != first {
+		t.Errorf("the composer holds %q, want the first refused line %q", v, first)
+	}
+	p.clearComposer()
+
+	must(t, bus.Deny("n1"))
+	awaitReady(t, node1.HTTPAddr)
+	for _, text := range []string{first, second} {
+		p.do("retry "+text, chromedp.Click(chromedp.CSS(`#messages .line.failed button[data-act="retry"]`)))
+		carol.expect("alice's "+text, isMessage("alice", text))
+		p.waitConfirmedOnce(text)
+	}
+	p.assertNoConsoleErrors()
 }
