@@ -43,6 +43,10 @@ type Config struct {
 	Log      *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// StartTimeout bounds Join and Presence.Start when their context has
+	// no earlier deadline (default DefaultStartTimeout): until then they
+	// retry what JetStream refuses or leaves unanswered.
+	StartTimeout time.Duration
 }
 
 // DefaultLeaseTTL is Config.LeaseTTL's default: a dead node's members
@@ -116,6 +120,9 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
 	stats := &nodeStats{}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
 		nats.Name("tertulia "+cfg.NodeID),
@@ -136,48 +143,84 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// open creates the buckets, takes the lease and drops the claims of an
+// earlier run, each step tried again until the start-up deadline.
 func (n *Node) open(ctx context.Context) error {
 	js, err := jetstream.New(n.nc)
 	if err != nil {
 		return err
 	}
 	n.js = js
-	n.nodes, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: "tertulia_nodes", TTL: n.cfg.LeaseTTL, LimitMarkerTTL: n.cfg.LeaseTTL,
-		Storage: jetstream.MemoryStorage, Replicas: n.cfg.Replicas,
-	})
-	if err != nil {
+	ctx, cancel := n.startContext(ctx)
+	defer cancel()
+	if err := n.startStep(ctx, "nodes bucket", func(ctx context.Context) (err error) {
+		n.nodes, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: "tertulia_nodes", TTL: n.cfg.LeaseTTL, LimitMarkerTTL: n.cfg.LeaseTTL,
+			Storage: jetstream.MemoryStorage, Replicas: n.cfg.Replicas,
+		})
+		return err
+	}); err != nil {
 		return fmt.Errorf("cluster: nodes bucket: %w", err)
 	}
-	n.nicks, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: "tertulia_nicks", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
-	})
-	if err != nil {
+	if err := n.startStep(ctx, "nicks bucket", func(ctx context.Context) (err error) {
+		n.nicks, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: "tertulia_nicks", Storage: jetstream.FileStorage, Replicas: n.cfg.Replicas,
+		})
+		return err
+	}); err != nil {
 		return fmt.Errorf("cluster: nicks bucket: %w", err)
 	}
-	if _, err := n.nodes.Create(ctx, n.cfg.NodeID, n.leaseValue(n.cfg.Now())); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("cluster: node id %q is in use by a live node", n.cfg.NodeID)
+	if err := n.startStep(ctx, "lease", n.createLease); err != nil {
+		var perm errPermanent
+		if errors.As(err, &perm) {
+			return fmt.Errorf("cluster: %w", err)
 		}
 		return fmt.Errorf("cluster: lease: %w", err)
 	}
 	// A node that starts again under its id (after a crash) has none of
 	// its old sessions: their claims would keep those nicks from everyone.
-	if err := n.dropStaleClaims(ctx); err != nil {
+	if err := n.startStep(ctx, "nick claims of a previous run", n.dropStaleClaims); err != nil {
 		return fmt.Errorf("cluster: nick claims of a previous run: %w", err)
 	}
 	// Written again now: the clean-up may have taken a good part of the
 	// lease created above, and the lease counts from the time taken
 	// before its write.
-	sent := n.cfg.Now()
-	rev, err := n.nodes.Put(ctx, n.cfg.NodeID, n.leaseValue(sent))
+	err = n.startStep(ctx, "lease", func(ctx context.Context) error {
+		sent := n.cfg.Now()
+		rev, err := n.nodes.Put(ctx, n.cfg.NodeID, n.leaseValue(sent))
+		if err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.renewed, n.confirmed, n.leaseRev = sent, sent, rev
+		n.mu.Unlock()
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("cluster: lease: %w", err)
 	}
-	n.mu.Lock()
-	n.renewed, n.confirmed, n.leaseRev = sent, sent, rev
-	n.mu.Unlock()
 	return nil
+}
+
+// createLease creates this node's lease key. A key written by this very
+// run is an earlier attempt whose answer was lost; any other means the id
+// is in use.
+func (n *Node) createLease(ctx context.Context) error {
+	_, err := n.nodes.Create(ctx, n.cfg.NodeID, n.leaseValue(n.cfg.Now()))
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	cur, gerr := n.nodes.Get(ctx, n.cfg.NodeID)
+	switch {
+	case gerr == nil && n.writtenByThisRun(cur.Value()):
+		return nil
+	case gerr == nil:
+		return permanent(fmt.Errorf("node id %q is in use by a live node", n.cfg.NodeID))
+	case errors.Is(gerr, jetstream.ErrKeyNotFound):
+		return err // expired meanwhile: created on the next attempt
+	default:
+		return gerr
+	}
 }
 
 // leaseValue is what a lease write stores: when it was sent, and this

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -65,45 +66,70 @@ func (n *Node) NewPresence() *Presence {
 
 // Start creates the bucket, reads what the other nodes hold (apply gets
 // each before Start returns), and from then on writes this node's lists
-// (read gives one room's, encoded) and follows the others'.
+// (read gives one room's, encoded) and follows the others'. Like Join, it
+// tries again what JetStream refuses or leaves unanswered until the
+// start-up deadline.
 func (p *Presence) Start(ctx context.Context, read func(room string) []byte, apply PresenceApply) error {
-	kv, err := p.node.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: PresenceBucket, Storage: jetstream.MemoryStorage, Replicas: p.node.cfg.Replicas,
-	})
-	if err != nil {
+	ctx, cancelStart := p.node.startContext(ctx)
+	defer cancelStart()
+	var kv jetstream.KeyValue
+	if err := p.node.startStep(ctx, "presence bucket", func(ctx context.Context) (err error) {
+		kv, err = p.node.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: PresenceBucket, Storage: jetstream.MemoryStorage, Replicas: p.node.cfg.Replicas,
+		})
 		return err
+	}); err != nil {
+		return fmt.Errorf("bucket: %w", err)
 	}
 	p.mu.Lock()
 	p.kv, p.read, p.apply = kv, read, apply
 	p.mu.Unlock()
 	runCtx, cancel := context.WithCancel(context.Background())
-	p.stop, p.done = cancel, make(chan struct{})
-	w, err := kv.WatchAll(runCtx)
-	if err != nil {
-		cancel()
-		return err
-	}
-	// The initial values, then nil.
+	var w jetstream.KeyWatcher
 	var stale []string
-	for e := range w.Updates() {
-		if e == nil {
-			break
+	if err := p.node.startStep(ctx, "presence lists", func(actx context.Context) error {
+		// The watcher lives on past the start-up: made with runCtx.
+		watcher, err := kv.WatchAll(runCtx)
+		if err != nil {
+			return err
 		}
-		if node := p.entry(e); node == p.node.ID() {
-			stale = append(stale, e.Key()) // left by an earlier run of this node
+		stale = stale[:0]
+		// The initial values, then nil.
+		for {
+			select {
+			case e, ok := <-watcher.Updates():
+				if !ok {
+					return errors.New("the watcher stopped")
+				}
+				if e == nil {
+					w = watcher
+					return nil
+				}
+				if node := p.entry(e); node == p.node.ID() {
+					stale = append(stale, e.Key()) // left by an earlier run of this node
+				}
+			case <-actx.Done():
+				_ = watcher.Stop()
+				return actx.Err()
+			}
 		}
+	}); err != nil {
+		cancel()
+		return fmt.Errorf("reading the lists: %w", err)
 	}
 	for _, key := range stale {
 		_ = kv.Purge(ctx, key)
 	}
-	if err := p.node.WatchNodes(runCtx, func(id string, alive bool) {
-		if !alive && id != p.node.ID() {
-			p.purgeNode(id)
-		}
+	if err := p.node.startStep(ctx, "watching the leases", func(context.Context) error {
+		return p.node.WatchNodes(runCtx, func(id string, alive bool) {
+			if !alive && id != p.node.ID() {
+				p.purgeNode(id)
+			}
+		})
 	}); err != nil {
 		cancel()
-		w.Stop()
-		return err
+		_ = w.Stop()
+		return fmt.Errorf("watching the leases: %w", err)
 	}
 	// Nodes that died while nobody watched.
 	for _, id := range p.nodes() {
@@ -111,6 +137,9 @@ func (p *Presence) Start(ctx context.Context, read func(room string) []byte, app
 			p.purgeNode(id)
 		}
 	}
+	p.mu.Lock()
+	p.stop, p.done = cancel, make(chan struct{})
+	p.mu.Unlock()
 	go func() {
 		defer w.Stop()
 		for e := range w.Updates() {

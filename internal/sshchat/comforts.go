@@ -52,6 +52,12 @@ type comforts struct {
 	waiting []waitingLine
 	pace    *rate.Limiter
 	ticking bool
+	// inFlight: lines sent with a cid whose copy or refusal has not come
+	// (see resend.go); seq numbers the lines sent; retryAt: no waiting
+	// line goes before it (one refused with cluster_unavailable waits).
+	inFlight map[string]*inFlight
+	seq      uint64
+	retryAt  time.Time
 	// greeting is the welcome and the notices that came with it, held back
 	// until the first room's history is shown (greeted), so that they are
 	// the last thing seen on connecting.
@@ -59,7 +65,13 @@ type comforts struct {
 	greeted  bool
 }
 
-type waitingLine struct{ room, text string }
+// waitingLine is a line to send; cid and seq are set once it was sent
+// with a cid (it is put back to wait when refused for a moment).
+type waitingLine struct {
+	room, text string
+	cid        string
+	seq        uint64
+}
 
 // sendTickMsg asks the model to send the lines that may go now.
 type sendTickMsg struct{}
@@ -102,6 +114,7 @@ func (m *tuiModel) initComforts() {
 		limit = rate.Inf // not limited, or as good as
 	}
 	m.pace = rate.NewLimiter(limit, burst)
+	m.inFlight = make(map[string]*inFlight)
 	m.cs.SetKeyHelp(keyHelp)
 }
 
@@ -160,8 +173,8 @@ func (m *tuiModel) overLimits(text string) string {
 // pasting faster than the rate never has lines refused or the session
 // dropped for flooding.
 func (m *tuiModel) send(l waitingLine) tea.Cmd {
-	if len(m.waiting) == 0 && m.pace.Allow() {
-		m.hub.Input(m.cs, l.room, l.text)
+	if len(m.waiting) == 0 && m.retryWait() == 0 && m.pace.Allow() {
+		m.pass(l)
 		m.sync()
 		return nil
 	}
@@ -182,17 +195,17 @@ func (m *tuiModel) scheduleSend() tea.Cmd {
 		return nil
 	}
 	m.ticking = true
-	wait := time.Duration(float64(time.Second) / float64(m.pace.Limit()))
+	wait := max(m.retryWait(), time.Duration(float64(time.Second)/float64(m.pace.Limit())))
 	return tea.Tick(wait, func(time.Time) tea.Msg { return sendTickMsg{} })
 }
 
 // sendWaiting sends the waiting lines the rate allows now.
 func (m *tuiModel) sendWaiting() tea.Cmd {
 	m.ticking = false
-	for len(m.waiting) > 0 && m.pace.Allow() {
+	for len(m.waiting) > 0 && m.retryWait() == 0 && m.pace.Allow() {
 		l := m.waiting[0]
 		m.waiting = m.waiting[1:]
-		m.hub.Input(m.cs, l.room, l.text)
+		m.pass(l)
 	}
 	if len(m.waiting) == 0 {
 		m.waiting = nil
@@ -209,6 +222,7 @@ func (m *tuiModel) interrupt() {
 		return
 	}
 	if n := len(m.waiting); n > 0 {
+		m.dropInFlight(m.waiting)
 		m.waiting = nil
 		m.localLine(m.look().theme.notice.Render(fmt.Sprintf("Dropped %d lines that were waiting to be sent.", n)))
 	}

@@ -144,15 +144,19 @@ func (m *tuiModel) update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.msgs.follow = true
 		return m, nil
 	case eventsMsg:
-		bells := 0
+		bells, held := 0, false
 		for _, ev := range msg {
+			if m.answered(ev) {
+				held = true
+				continue
+			}
 			if m.addEvent(ev) {
 				bells++
 			}
 		}
 		m.sync()
 		m.bells += bells
-		return m, nil
+		return m, m.afterRefusals(held)
 	case closedMsg:
 		m.closing = msg.reason.Text
 		m.flushGreeting()

@@ -7,6 +7,12 @@
 // Private messages (typed in a conversation, or as /msg and /reply) go the
 // same way: pending in their conversation until their echo (a private frame
 // carrying the cid) comes back, failed with the reason when refused.
+// A line refused because the cluster cannot be reached for a moment
+// (cluster_unavailable: a NATS server died and JetStream elects a new
+// leader, seconds) stays pending and is sent again by the page, with its
+// cid, with a growing delay; the lines typed after it in its tab wait for
+// it, so that they go out in the order typed. Past CLUSTER_RETRY_FOR it is
+// shown failed like any refusal (and the lines waiting for it with it).
 //
 // The composer is a textarea: Enter sends, Shift+Enter starts a new line,
 // and a pasted block of lines is sent as one say with its line breaks. Tab
@@ -27,11 +33,27 @@ const COUNTER_FROM = 0.9;
 
 let history = [];
 let historyPos = 0;
-// outbox: cid -> { frame, room, line, auto, typed, reply }, in the order
-// typed. room is the tab the line shows in (a private conversation for a
-// private message); typed is the text given back to edit it; auto: resent
-// by the page itself after a reconnect; reply: a /reply, whose
-// conversation is known only from its echo.
+// CLUSTER_RETRY_DELAYS are the waits before each new try of a line refused
+// with cluster_unavailable, the last one repeated; CLUSTER_RETRY_FOR is how
+// long after the first refusal the page stops trying: longer than NATS
+// takes to elect a leader. Tests shorten it with ?cluster-retry=MS in the
+// page's address (at least 1000).
+const CLUSTER_RETRY_DELAYS = [500, 1000, 2000, 4000];
+const CLUSTER_RETRY_FOR = (function () {
+  try {
+    const ms = parseInt(new URLSearchParams(location.search).get("cluster-retry") || "", 10);
+    if (ms >= 1000) return ms;
+  } catch (e) { /* no URL API: the default */ }
+  return 15000;
+})();
+
+// outbox: cid -> { frame, room, line, auto, typed, reply, retry, held },
+// in the order typed. room is the tab the line shows in (a private
+// conversation for a private message); typed is the text given back to
+// edit it; auto: resent by the page itself; reply: a /reply, whose
+// conversation is known only from its echo; retry: { since, tries, timer }
+// while the page sends it again after cluster_unavailable; held: it waits
+// for an earlier line of its tab that is being sent again.
 const outbox = new Map();
 // editing is the cid of the failed line whose text was put back in the
 // composer: sending the composer replaces that line.
@@ -121,8 +143,83 @@ function onInputChange() {
 function connected() { return conn.isOpen() && state.welcomed; }
 
 function transmit(item) {
+  if (blockedBy(item)) {
+    hold(item);
+    return;
+  }
   item.line.waiting = !connected();
   if (!item.line.waiting) conn.send(item.frame);
+}
+
+// blockedBy is the earlier line of item's tab that the page is sending
+// again (or that waits for one), or null: item must go out after it.
+function blockedBy(item) {
+  for (const [, other] of outbox) {
+    if (other === item) return null;
+    if (other.room === item.room && !other.line.failed && (other.retry || other.held)) return other;
+  }
+  return null;
+}
+
+function hold(item) {
+  item.held = true;
+  item.line.retrying = true;
+  refreshLine(item.room, item.line);
+}
+
+// retryLater schedules the next try of a line refused with
+// cluster_unavailable; false once CLUSTER_RETRY_FOR has passed (the line
+// is then failed as any refusal).
+function retryLater(item) {
+  if (blockedBy(item)) {
+    // Sent before the earlier line's refusal came back: it goes out again
+    // after that line.
+    hold(item);
+    return true;
+  }
+  const now = Date.now();
+  if (!item.retry) item.retry = { since: now, tries: 0, timer: null };
+  const r = item.retry;
+  const delay = CLUSTER_RETRY_DELAYS[Math.min(r.tries, CLUSTER_RETRY_DELAYS.length - 1)];
+  if (now + delay - r.since > CLUSTER_RETRY_FOR) return false;
+  r.tries++;
+  item.line.retrying = true;
+  refreshLine(item.room, item.line);
+  clearTimeout(r.timer);
+  r.timer = setTimeout(function () {
+    r.timer = null;
+    if (outbox.get(item.frame.cid) !== item || item.line.failed) return;
+    if (!connected()) return; // sent again with the others after the reconnect
+    item.auto = true;
+    conn.sendPaced(item.frame);
+  }, delay);
+  return true;
+}
+
+// release sends, in the order typed, the lines of room that waited for
+// an earlier one being sent again, once none is (it was confirmed, failed
+// or dropped).
+function release(room) {
+  for (const [, item] of outbox) {
+    if (item.room !== room || item.line.failed) continue;
+    if (item.retry) return;
+    if (!item.held) continue;
+    item.held = false;
+    item.line.retrying = false;
+    item.line.waiting = !connected();
+    refreshLine(item.room, item.line);
+    if (!item.line.waiting) {
+      item.auto = true;
+      conn.sendPaced(item.frame);
+    }
+  }
+}
+
+function stopRetry(item) {
+  if (item.retry) clearTimeout(item.retry.timer);
+  item.retry = null;
+  item.held = false;
+  item.line.retrying = false;
 }
 
 // privateTyped is what the value typed sends privately, or null: text in
@@ -206,8 +303,11 @@ function drop(cid) {
   const item = outbox.get(cid);
   if (editing === cid) editing = "";
   if (!item) return;
+  const blocking = !!item.retry;
+  stopRetry(item);
   outbox.delete(cid);
   removeLine(item.room, item.line);
+  if (blocking) release(item.room);
 }
 
 // confirm: the server's copy of a line we sent arrived; app.js shows it as
@@ -231,9 +331,28 @@ export function refuse(cid, code, reason) {
     setTimeout(function () { if (outbox.get(cid) === item && !item.line.failed) conn.sendPaced(item.frame); }, 2000);
     return true;
   }
+  if (code === "cluster_unavailable" && retryLater(item)) return true;
+  const held = item.retry ? heldBehind(item) : [];
+  fail(item, cid, reason || code || "refused");
+  // The lines waiting for it are not sent before it: failed with it.
+  held.forEach(function (h) { fail(h, h.frame.cid, reason || code || "refused"); });
+  return true;
+}
+
+// heldBehind is the lines of item's tab waiting for it, in order.
+function heldBehind(item) {
+  const out = [];
+  outbox.forEach(function (other) {
+    if (other !== item && other.room === item.room && other.held && !other.line.failed) out.push(other);
+  });
+  return out;
+}
+
+function fail(item, cid, reason) {
+  stopRetry(item);
   item.line.failed = true;
   item.line.waiting = false;
-  item.line.reason = reason || code || "refused";
+  item.line.reason = reason;
   refreshLine(item.room, item.line);
   // The text goes back to the composer only in the tab it was typed for:
   // sent from another tab it could reach other people.
@@ -241,7 +360,6 @@ export function refuse(cid, code, reason) {
     setValue(item.typed);
     editing = cid;
   }
-  return true;
 }
 
 // connectionLost marks the lines still waiting for their copy.
@@ -260,6 +378,11 @@ export function connectionLost() {
 export function resendPending() {
   outbox.forEach(function (item) {
     if (item.line.failed) return;
+    // All go out in the order typed: nothing waits for another. A line
+    // still refused keeps its first refusal's time (retry.since).
+    if (item.retry) clearTimeout(item.retry.timer);
+    item.held = false;
+    item.line.retrying = false;
     item.auto = true;
     conn.sendPaced(item.frame, function () {
       item.line.waiting = false;
@@ -270,6 +393,7 @@ export function resendPending() {
 
 // forget drops the whole outbox (signing out).
 export function forgetOutbox() {
+  outbox.forEach(stopRetry);
   outbox.clear();
   editing = "";
 }
@@ -287,6 +411,7 @@ function onLogClick(ev) {
     }
     item.line.failed = false;
     item.auto = false;
+    stopRetry(item);
     transmit(item);
     refreshLine(item.room, item.line);
   } else {

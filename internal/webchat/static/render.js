@@ -219,7 +219,8 @@ export function renderLine(line) {
         li.appendChild(button("Retry", "retry", line.cid));
         li.appendChild(button("Edit", "edit", line.cid));
       } else {
-        li.appendChild(span("send-state", line.waiting ? "waiting for the connection\u2026" : "sending\u2026"));
+        li.appendChild(span("send-state", line.waiting ? "waiting for the connection\u2026" :
+          line.retrying ? "the cluster cannot be reached for a moment: sending again\u2026" : "sending\u2026"));
       }
       break;
     case "join":

@@ -1,0 +1,109 @@
+package cluster_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tertulia/tertulia/internal/cluster"
+	"github.com/tertulia/tertulia/internal/cluster/natstest"
+)
+
+// logMessages is a slog handler that hands each record's message to a
+// channel (dropped when nobody reads).
+type logMessages chan string
+
+func (l logMessages) Enabled(context.Context, slog.Level) bool { return true }
+func (l logMessages) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case l <- r.Message:
+	default:
+	}
+	return nil
+}
+func (l logMessages) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l logMessages) WithGroup(string) slog.Handler      { return l }
+
+// awaitLog waits for a message starting with prefix.
+func awaitLog(t *testing.T, logs logMessages, prefix string) {
+	t.Helper()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case m := <-logs:
+			if strings.HasPrefix(m, prefix) {
+				return
+			}
+		case <-timer.C:
+			t.Fatalf("no log %q", prefix)
+		}
+	}
+}
+
+// JetStream that does not answer at first (as while a NATS cluster that
+// has just formed elects its leaders) delays a node's start, which says
+// what it waits for, and the node starts once JetStream answers; its
+// presence likewise.
+func TestNodeStartWaitsForJetStream(t *testing.T) {
+	srv := natstest.StartUsers(t, "a")
+	must(t, srv.Deny("a", "$JS.API.>"))
+	logs := make(logMessages, 64)
+	cfg := cluster.Config{URLs: []string{srv.URLFor("a")}, NodeID: "a", LeaseTTL: time.Second,
+		Log: slog.New(logs)}
+	type joined struct {
+		n   *cluster.Node
+		err error
+	}
+	done := make(chan joined, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		n, err := cluster.Join(ctx, cfg)
+		done <- joined{n, err}
+	}()
+	awaitLog(t, logs, "cluster start: waiting for JetStream")
+	must(t, srv.Deny("a"))
+	j := await(t, done, "the node started")
+	must(t, j.err)
+	t.Cleanup(j.n.Close)
+	if !j.n.Live() {
+		t.Fatal("the node started but does not hold its lease")
+	}
+
+	must(t, srv.Deny("a", "$JS.API.>"))
+	p := j.n.NewPresence()
+	started := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		started <- p.Start(ctx, func(string) []byte { return []byte(`[]`) }, func(string, string, []byte) {})
+	}()
+	awaitLog(t, logs, "cluster start: waiting for JetStream")
+	must(t, srv.Deny("a"))
+	must(t, await(t, started, "presence started"))
+	p.Close()
+}
+
+// A node whose JetStream never answers fails its start once the start-up
+// deadline passes, saying what it waited for.
+func TestNodeStartFailsAtItsDeadline(t *testing.T) {
+	srv := natstest.StartUsers(t, "a")
+	must(t, srv.Deny("a", "$JS.API.>"))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	begun := time.Now()
+	_, err := cluster.Join(ctx, cluster.Config{URLs: []string{srv.URLFor("a")}, NodeID: "a", LeaseTTL: time.Second,
+		StartTimeout: 3 * time.Second, Log: slog.New(logMessages(nil))})
+	if err == nil {
+		t.Fatal("the node started without JetStream")
+	}
+	if took := time.Since(begun); took > 3*time.Second+2*time.Second {
+		t.Errorf("the start failed after %v, want about its 3 s deadline", took)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "nodes bucket") || !strings.Contains(msg, "start-up deadline") {
+		t.Fatalf("error %q: want it to name the step and the deadline", msg)
+	}
+}
