@@ -60,6 +60,11 @@ type RemotePrivate struct {
 	// the person holding From with FromKey, as a sender's devices on one
 	// node see what it sent.
 	SenderCopy bool `json:"sender_copy,omitempty"`
+	// CID is the sender's cid, with Origin the identity it belongs to (see
+	// cidOwner): a message sent again after its answer was lost (the
+	// request timed out, the client resent) is delivered once.
+	CID    string `json:"cid,omitempty"`
+	Origin string `json:"origin,omitempty"`
 }
 
 // RemoteDelivered is the other node's answer to a private message it
@@ -93,6 +98,9 @@ func (h *Hub) privateRemote(s *Session, nick, text, cid string) (echo *Event, er
 		return nil, nil, false
 	}
 	pm := RemotePrivate{From: s.Nick(), FromKey: s.fingerprint, To: nick, Text: text, Time: h.now().Truncate(time.Millisecond)}
+	if cid != "" {
+		pm.CID, pm.Origin = cid, cidOwner(s)
+	}
 	got, err := h.remote.Private(access.Fold(nick), pm)
 	if err, handled := h.remoteOutcome(err, "private message not delivered", nick, "message not sent: "); err != nil || !handled {
 		return nil, err, handled
@@ -127,6 +135,47 @@ func (h *Hub) DeliverRemotePrivate(pm RemotePrivate) (RemoteDelivered, error) {
 	if pm.SenderCopy {
 		return h.deliverSenderCopy(pm)
 	}
+	if pm.CID == "" || pm.Origin == "" || pm.ID != 0 || validCID(pm.CID) != nil {
+		return h.deliverRemotePrivate(pm)
+	}
+	// Once per cid: the sending node's own table cannot know whether a
+	// request whose answer was lost was delivered here.
+	owner := "from another node: " + pm.Origin
+	for {
+		e, first := h.cids.claim(owner, sayTag{cid: pm.CID}, h.now())
+		if first {
+			got, err := h.deliverRemotePrivate(pm)
+			var echo *Event
+			if err == nil {
+				echo = &Event{Kind: KindPrivate, ID: got.ID, To: got.To}
+			}
+			h.cids.settle(e, echo)
+			return got, err
+		}
+		timer := time.NewTimer(remoteCIDWait)
+		select {
+		case <-e.done:
+			timer.Stop()
+		case <-timer.C:
+			return RemoteDelivered{}, errors.New("an earlier copy of this private message is still being delivered")
+		}
+		if echo := h.cids.echoOf(e); echo != nil {
+			var away string
+			if to := h.sessionByNick(echo.To); to != nil {
+				away = to.awayReason()
+			}
+			return RemoteDelivered{ID: echo.ID, To: echo.To, Away: away}, nil
+		}
+		// That attempt was refused: this one may deliver it.
+	}
+}
+
+// remoteCIDWait bounds how long a private message sent again waits for
+// its earlier copy, still being delivered here, to settle.
+const remoteCIDWait = 5 * time.Second
+
+// deliverRemotePrivate delivers pm to the person holding pm.To here.
+func (h *Hub) deliverRemotePrivate(pm RemotePrivate) (RemoteDelivered, error) {
 	to := h.sessionByNick(pm.To)
 	if to == nil {
 		return RemoteDelivered{}, ErrNotElsewhere

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -107,5 +108,54 @@ func TestSentPrivateMessageReachesTheSendersDevicesOnOtherNodes(t *testing.T) {
 		if len(copies) != 1 || copies[0].ID != sent[0].ID || copies[0].From != "alice" || copies[0].To != to.Nick() || copies[0].Text != "hello "+to.Nick() {
 			t.Fatalf("to %s: her device on the other node got %+v", to.Nick(), copies)
 		}
+	}
+}
+
+// lostAnswers is a Remote whose first private message is delivered on the
+// other node but whose answer is lost, as when the request times out.
+type lostAnswers struct {
+	hubsRemote
+	lost *int
+}
+
+func (r lostAnswers) Private(fold string, pm RemotePrivate) (RemoteDelivered, error) {
+	got, err := r.hubsRemote.Private(fold, pm)
+	if err == nil && *r.lost > 0 {
+		*r.lost--
+		return RemoteDelivered{}, errors.New("nats: timeout")
+	}
+	return got, err
+}
+
+// A private message to another node sent again with its cid after the
+// answer to the first copy was lost reaches the recipient once, and the
+// sender gets its copy once, with the id the recipient saw.
+func TestPrivateMessageSentAgainAfterALostAnswerIsDeliveredOnce(t *testing.T) {
+	var one, two *Hub
+	lost := 1
+	one = newTestHub(t, WithRemote(hubsRemote{&two}))
+	two = newTestHub(t, WithRemote(lostAnswers{hubsRemote{&one}, &lost}))
+	alice := connect(t, one, "alice", ViaWeb)
+	bob := connect(t, two, "bob", ViaWeb)
+	drain(alice)
+	drain(bob)
+
+	two.InputWithCID(bob, "", "/msg alice only once", "c7")
+	if mine := privatesIn(drain(bob)); len(mine) != 0 {
+		t.Fatalf("the sender got %+v for a message whose answer was lost", mine)
+	}
+	two.InputWithCID(bob, "", "/msg alice only once", "c7")
+	mine := privatesIn(drain(bob))
+	got := privatesIn(drain(alice))
+	if len(got) != 1 || got[0].Text != "only once" {
+		t.Fatalf("alice got %+v, want the message once", got)
+	}
+	if len(mine) != 1 || mine[0].CID != "c7" || mine[0].ID != got[0].ID {
+		t.Fatalf("bob got %+v, want his copy once with cid c7 and id %d", mine, got[0].ID)
+	}
+	// Another cid is another message.
+	two.InputWithCID(bob, "", "/msg alice only once", "c8")
+	if got := privatesIn(drain(alice)); len(got) != 1 {
+		t.Fatalf("a new cid: alice got %+v, want it once", got)
 	}
 }
