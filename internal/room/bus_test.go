@@ -328,6 +328,38 @@ func TestBusWithoutLeaseStoresNoMessage(t *testing.T) {
 	}
 }
 
+// A node without its lease sends no private message either, nor a reply:
+// the nick it shows may have been given to someone else meanwhile.
+func TestBusWithoutLeaseSendsNoPrivateMessage(t *testing.T) {
+	var live atomic.Bool
+	live.Store(true)
+	h := newTestHub(t, WithStore(store.NewMemory()), WithBus(fencedNode{fakeNode{newFakeBus()}, &live}))
+	if err := h.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	alice := connect(t, h, "alice", ViaWeb)
+	bob := connect(t, h, "bob", ViaWeb)
+	h.Input(bob, "", "/msg alice hello")
+	drain(alice)
+	drain(bob)
+
+	live.Store(false)
+	for _, line := range []string{"/msg bob from a stale node", "/reply from a stale node"} {
+		h.InputWithCID(alice, "", line, "c1")
+		if ev := nextKind(t, alice, KindError); ev.Code != CodeClusterUnavailable {
+			t.Fatalf("%q without the lease: %+v", line, ev)
+		}
+		if got := privatesIn(drain(bob)); len(got) != 0 {
+			t.Fatalf("%q without the lease reached bob: %+v", line, got)
+		}
+	}
+	live.Store(true)
+	h.InputWithCID(alice, "", "/reply with the lease back", "c1")
+	if got := privatesIn(drain(bob)); len(got) != 1 || got[0].Text != "with the lease back" {
+		t.Fatalf("bob got %+v", got)
+	}
+}
+
 // fenceDuringClaim runs during (when set) once a claim is made, as a node
 // that fences itself while the bus answers.
 type fenceDuringClaim struct {

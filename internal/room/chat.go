@@ -268,6 +268,11 @@ func (h *Hub) private(s *Session, nick, text, cid string) (echo *Event, err erro
 	if h.muted(s) {
 		return nil, userErr("muted", "you are muted: your message was not sent")
 	}
+	// As for room messages: a node without its lease may be showing a
+	// nick the cluster has given to someone else meanwhile.
+	if err := h.leaseRefusal("message not sent: "); err != nil {
+		return nil, err
+	}
 	to := h.sessionByNick(nick)
 	if to == nil {
 		if echo, err, handled := h.privateRemote(s, nick, text, cid); handled {
@@ -297,6 +302,9 @@ type replyTarget struct {
 func (h *Hub) reply(s *Session, text, cid string) (echo *Event, err error) {
 	if h.muted(s) {
 		return nil, userErr("muted", "you are muted: your message was not sent")
+	}
+	if err := h.leaseRefusal("message not sent: "); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	last := s.replyTo
