@@ -108,7 +108,7 @@ func (c clusterRemote) askHolders(fold, service string, question func() any, tak
 	if !alive {
 		return room.ErrNotElsewhere
 	}
-	taken := false
+	taken, late := false, false
 	for _, id := range holder.Nodes {
 		if id == c.node.ID() {
 			continue
@@ -121,6 +121,7 @@ func (c clusterRemote) askHolders(fold, service string, question func() any, tak
 		if errors.Is(err, cluster.ErrNoResponder) || errors.Is(err, context.DeadlineExceeded) {
 			// The node is gone or stuck: its claims are taken over soon.
 			c.log.Warn("cluster: node did not answer", "node", id, "service", service, "err", err)
+			late = late || errors.Is(err, context.DeadlineExceeded)
 			continue
 		}
 		if err != nil {
@@ -145,11 +146,21 @@ func (c clusterRemote) askHolders(fold, service string, question func() any, tak
 			return nil
 		}
 	}
-	if !taken {
-		return room.ErrNotElsewhere
+	switch {
+	case taken:
+		return nil
+	case late:
+		// A live holder that did not answer in time may still act on the
+		// question (deliver a private message): "try again", which a
+		// client sends again with its cid, rather than "not connected" or
+		// a copy kept for later.
+		return errHolderLate
 	}
-	return nil
+	return room.ErrNotElsewhere
 }
+
+// errHolderLate: the node holding a nick did not answer in time.
+var errHolderLate = errors.New("cluster: the node holding the nick did not answer in time")
 
 // errNotLive answers a request about this node's people while it does not
 // hold its lease: the others may have given their nicks away meanwhile.
