@@ -88,7 +88,13 @@ type Node struct {
 	// lapsed: the lease key expired while renewals failed (JetStream
 	// was electing a leader) and is being taken again; the node is not
 	// live until its claims and presence are written again (recover).
-	lapsed      bool
+	lapsed bool
+	// lapses counts the lapses found; recovering: a reclaim runs (in its
+	// own goroutine, so that the lease is renewed meanwhile), started at
+	// lapse number recoverFrom.
+	lapses      uint64
+	recovering  bool
+	recoverWG   sync.WaitGroup
 	softSince   time.Time // when the lapse was found
 	softCounted bool      // this stretch of failed renewals is counted
 	onFence     []func()
@@ -304,17 +310,14 @@ func (n *Node) keepLease() {
 			return
 		case <-timer.C:
 		}
-		ok, again := n.renew(failing)
+		ok := n.renew(failing)
 		if ok && failing {
 			n.log.Info("cluster lease renewed again")
 		}
 		failing = !ok
-		switch {
-		case again:
-			timer.Reset(0)
-		case failing:
+		if failing {
 			timer.Reset(retryLease)
-		default:
+		} else {
 			timer.Reset(n.cfg.LeaseTTL / 3)
 		}
 	}
@@ -322,10 +325,9 @@ func (n *Node) keepLease() {
 
 // renew fences the node if its last confirmed round trip on the bus is too
 // old, confirms one, then renews the lease. It says whether the renewal
-// went through, and whether to renew again at once (the node has just
-// written its claims again after its lease lapsed, which may have taken a
-// good part of the lease).
-func (n *Node) renew(failing bool) (ok, again bool) {
+// went through. After a lapse it starts writing the node's claims and
+// presence again.
+func (n *Node) renew(failing bool) bool {
 	n.fenceIfLate()
 	// A core round trip, timed from before it is sent so that it is never
 	// thought younger than it is. It is given until the node would fence
@@ -340,12 +342,12 @@ func (n *Node) renew(failing bool) (ok, again bool) {
 		if !failing {
 			n.log.Warn("cluster: the bus does not answer; trying again", "err", err)
 		}
-		return false, false
+		return false
 	}
 	// A process stopped during the round trip finds it answered: the
 	// time it was stopped still counts.
 	if n.fenceIfLate() {
-		return false, false
+		return false
 	}
 	n.mu.Lock()
 	if sent.After(n.confirmed) {
@@ -366,7 +368,7 @@ func (n *Node) renew(failing bool) (ok, again bool) {
 			if !failing {
 				n.log.Warn("cluster: dropping the nick claims of closed sessions failed", "err", err)
 			}
-			return false, false
+			return false
 		}
 	}
 	// Taken before the write, so that the lease is never thought younger
@@ -391,11 +393,11 @@ func (n *Node) renew(failing bool) (ok, again bool) {
 		} else if !failing {
 			n.log.Warn("cluster lease renewal failed; trying again", "err", err)
 		}
-		return false, false
+		return false
 	}
 	// Likewise during the write: it must not count as a fresh lease.
 	if n.fenceIfLate() {
-		return false, false
+		return false
 	}
 	n.mu.Lock()
 	n.renewed, n.softCounted = sent, false
@@ -411,17 +413,12 @@ func (n *Node) renew(failing bool) (ok, again bool) {
 		n.log.Info("cluster lease taken again")
 	}
 	if !lapsed {
-		return true, false
+		return true
 	}
-	if err := n.recover(); err != nil {
-		n.log.Warn("cluster: writing this node's claims again after its lease lapsed failed; trying again", "err", err)
-		return false, false
-	}
-	n.mu.Lock()
-	n.lapsed, n.softSince = false, time.Time{}
-	n.mu.Unlock()
-	n.log.Info("cluster lease taken again after it lapsed; claims and presence written again")
-	return true, true
+	// Written again beside the lease loop, which goes on renewing the
+	// lease meanwhile: with many nicks this takes longer than a lease.
+	n.startRecover()
+	return true
 }
 
 // fenceIfLate fences the node (its sessions are closed) if its last
@@ -493,6 +490,9 @@ func (n *Node) writeLease(ctx context.Context, sent time.Time) error {
 	// Marked before the key is created: if the answer is lost, the next
 	// write finds this process's key and must not take it as never gone.
 	n.mu.Lock()
+	if !n.fenced {
+		n.lapses++
+	}
 	if !n.fenced && !n.lapsed {
 		n.lapsed, n.softSince = true, n.cfg.Now()
 		n.stats.lapses.Add(1)
@@ -527,8 +527,16 @@ func (n *Node) OnRecover(fn func(context.Context) error) {
 // lease end: its sessions' nick claims (a nick someone took meanwhile
 // closes its sessions here), then the OnRecover hooks (presence).
 func (n *Node) recover() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*n.cfg.LeaseTTL)
+	ctx, cancel := context.WithTimeout(context.Background(), n.maxSoft())
 	defer cancel()
+	// Ended by Close, which waits for it.
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	n.mu.Lock()
 	holder, hooks := n.holder, n.onRecover
 	n.mu.Unlock()
@@ -543,6 +551,39 @@ func (n *Node) recover() error {
 		}
 	}
 	return nil
+}
+
+// startRecover runs recover in its own goroutine unless one runs. The node
+// is live again once a run succeeds with no lapse found meanwhile (then
+// what it wrote may have been dropped again, and the next renewal starts
+// another run); a fence ends the lapse by itself.
+func (n *Node) startRecover() {
+	n.mu.Lock()
+	if n.recovering || !n.lapsed || n.fenced {
+		n.mu.Unlock()
+		return
+	}
+	n.recovering = true
+	from := n.lapses
+	n.recoverWG.Add(1)
+	n.mu.Unlock()
+	go func() {
+		defer n.recoverWG.Done()
+		err := n.recover()
+		n.mu.Lock()
+		n.recovering = false
+		done := err == nil && n.lapsed && !n.fenced && n.lapses == from
+		if done {
+			n.lapsed, n.softSince = false, time.Time{}
+		}
+		n.mu.Unlock()
+		switch {
+		case err != nil:
+			n.log.Warn("cluster: writing this node's claims again after its lease lapsed failed; trying again", "err", err)
+		case done:
+			n.log.Info("cluster lease taken again after it lapsed; claims and presence written again")
+		}
+	}()
 }
 
 // NodeAlive says whether the node id holds a lease.
@@ -578,6 +619,7 @@ func (n *Node) WatchNodes(ctx context.Context, fn func(id string, alive bool)) e
 func (n *Node) Close() {
 	close(n.stop)
 	<-n.done
+	n.recoverWG.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_ = n.nodes.Purge(ctx, n.cfg.NodeID)
 	cancel()

@@ -163,6 +163,18 @@ func (p *Presence) entry(e jetstream.KeyValueEntry) string {
 	}
 	room := string(raw)
 	if node == p.node.ID() {
+		if e.Operation() != jetstream.KeyValuePut {
+			// Another node purged this node's list (it took this node
+			// for dead, perhaps late, after the list was written again):
+			// written again, or the others would not list its members.
+			p.mu.Lock()
+			_, had := p.written[room]
+			delete(p.written, room)
+			p.mu.Unlock()
+			if had {
+				p.Changed(room)
+			}
+		}
 		return node
 	}
 	var payload []byte
@@ -329,9 +341,13 @@ func (p *Presence) rewrite(ctx context.Context) error {
 	}
 	clear(p.written)
 	p.mu.Unlock()
-	for _, room := range rooms {
+	for i, room := range rooms {
 		if err := p.write(ctx, room); err != nil {
-			p.Changed(room)
+			// The rooms not written yet are in neither map now: each is
+			// marked, so that the write loop writes them all.
+			for _, r := range rooms[i:] {
+				p.Changed(r)
+			}
 			return err
 		}
 	}
