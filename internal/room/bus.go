@@ -122,6 +122,11 @@ func (h *Hub) reloadRoom(r *Room) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.members) > 0 || len(r.watchers) > 0 {
+		// Someone here (joined while a follow failed) must get every
+		// entry since: the feed replays them, topics included.
+		return
+	}
 	r.topic, r.topicLocked, r.kept = info.Topic, info.TopicLocked, r.kept || info.HasEntries
 	if len(msgs) == 0 || msgs[len(msgs)-1].ID <= r.lastEntry {
 		return // nothing said since: the feed replays at most topic changes

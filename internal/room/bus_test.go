@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tertulia/tertulia/internal/access"
 	"github.com/tertulia/tertulia/internal/store"
@@ -605,5 +606,54 @@ func TestFollowAgainReadsTheLastPageNotTheBacklog(t *testing.T) {
 	h2.Input(bob, "garden", "welcome back")
 	if ev := nextKind(t, alice, KindMessage); ev.Text != "welcome back" {
 		t.Fatalf("alice got %+v", ev)
+	}
+}
+
+// flakyFollow is a fakeNode whose next Follow calls fail, as when the bus
+// does not answer.
+type flakyFollow struct {
+	fakeNode
+	fail *atomic.Int32
+}
+
+func (n flakyFollow) Follow(room string, last int64, deliver func(store.Message)) (Feed, error) {
+	if n.fail.Add(-1) >= 0 {
+		return nil, errors.New("nats: timeout")
+	}
+	return n.fakeNode.Follow(room, last, deliver)
+}
+
+// A member who joined while the node could not follow the room gets what
+// was said meanwhile once the node follows it: following again does not
+// skip to the store's last page when someone here is waiting for it.
+func TestFollowAgainWithAMemberHereReplaysWhatItMissed(t *testing.T) {
+	bus, st := newFakeBus(), store.NewMemory()
+	var fail atomic.Int32
+	one := newTestHub(t, WithStore(st), WithBus(flakyFollow{fakeNode{bus}, &fail}))
+	two := newTestHub(t, WithStore(st), WithBus(fakeNode{bus}))
+	for _, h := range []*Hub{one, two} {
+		if err := h.LoadRooms(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob := connect(t, two, "bob", ViaWeb)
+	two.Input(bob, "", "/join #side")
+	alice := connect(t, one, "alice", ViaWeb)
+	fail.Store(2) // the follow before her join, and the one after it
+	one.Input(alice, "", "/join #side")
+	drain(alice)
+	two.Input(bob, "#side", "said while not followed")
+	carol := connect(t, one, "carol", ViaWeb)
+	one.Input(carol, "", "/join #side")
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-alice.Events():
+			if ev.Kind == KindMessage && ev.Room == "side" && ev.Text == "said while not followed" {
+				return
+			}
+		case <-deadline:
+			t.Fatal("alice never got the message said while her node did not follow the room")
+		}
 	}
 }
