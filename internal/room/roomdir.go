@@ -137,13 +137,24 @@ func (h *Hub) reclaimShared(name string) {
 func (h *Hub) applyForgetRoom(name string) {
 	h.forgetStored(name)
 	h.mu.Lock()
+	// A room being made here (stored before the other node's delete, not
+	// yet listed, its maker about to join) is waited for, then stored
+	// again for its maker.
+	made := false
+	for h.rooms[name] == nil && h.busyRooms[name] != nil {
+		busy := h.busyRooms[name]
+		h.mu.Unlock()
+		<-busy
+		made = true
+		h.mu.Lock()
+	}
 	r := h.rooms[name]
 	if r == nil {
 		h.mu.Unlock()
 		return
 	}
 	r.mu.Lock()
-	unused := r.name != h.lobby && !r.kept && !r.topicLocked && r.topic == "" && len(r.order) == 0 && len(r.watchers) == 0
+	unused := !made && r.name != h.lobby && !r.kept && !r.topicLocked && r.topic == "" && len(r.order) == 0 && len(r.watchers) == 0
 	if unused {
 		r.removed.Store(true)
 	}
