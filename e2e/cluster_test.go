@@ -542,7 +542,7 @@ func TestClusterOperatorsAcrossNodes(t *testing.T) {
 // nick, held while either device is connected; bob on node 2 sees alice
 // join once and listed once; private messages to her reach both devices,
 // from either node, and those she sends reach both too; her /part on
-// node 1 parts her on both nodes.
+// node 1 parts her on both nodes, and her /join there joins her on both.
 func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
 	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
@@ -598,6 +598,18 @@ func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	who = bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" })
 	if listsNick(who, "alice") {
 		t.Fatalf("bob's /who once alice parted on node 1: %s", who.Raw)
+	}
+
+	// Her /join on node 1 puts her back on node 2 too, as on one node:
+	// her browser there joins, bob sees her join, and she is listed once.
+	line.send("/join lobby")
+	line.expect("#lobby --> alice joined")
+	web.expect("her browser's join", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" })
+	bob.expect("alice joins", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+	bob.say("/who")
+	who = bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" })
+	if strings.Count(string(who.Raw), `"nick":"alice"`) != 1 {
+		t.Fatalf("bob's /who once alice joined again on node 1: %s", who.Raw)
 	}
 }
 

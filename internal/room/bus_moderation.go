@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,10 @@ type ModerationChange struct {
 	// node; its devices here leave it too, with Reason.
 	PartKey  string `json:"part_key,omitempty"`
 	PartRoom string `json:"part_room,omitempty"`
+	// JoinKey: the person of that key joined JoinRoom (/join) on another
+	// node; its devices here join it too.
+	JoinKey  string `json:"join_key,omitempty"`
+	JoinRoom string `json:"join_room,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -89,6 +94,9 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 		return nil, nil
 	case c.PartKey != "":
 		h.applyPart(c.PartKey, c.PartRoom, c.Reason)
+		return nil, nil
+	case c.JoinKey != "":
+		h.applyJoin(c.JoinKey, c.JoinRoom)
 		return nil, nil
 	case c.Mode != "":
 		h.applyMode(c.By, c.Room, c.Mode)
@@ -202,5 +210,48 @@ func (h *Hub) applyPart(key, name, reason string) {
 			_ = h.part(s, r, reason)
 			return
 		}
+	}
+}
+
+// shareJoin tells the other nodes that the person of s joined the room
+// name: its devices of the same key there join it too, as its sessions
+// here did.
+func (h *Hub) shareJoin(s *Session, name string) {
+	h.mu.Lock()
+	key := s.person.key
+	h.mu.Unlock()
+	if key != "" {
+		h.moderationChanged(ModerationChange{JoinKey: key, JoinRoom: roomName(name)})
+	}
+}
+
+// applyJoin puts the person of key here in the room name, which its
+// device on another node joined (and created in the store if new); as
+// on one node, it becomes the current room of the devices not yet in it.
+func (h *Hub) applyJoin(key, name string) {
+	h.mu.Lock()
+	var s *Session
+	if p := h.keyPeople[key]; p != nil && len(p.sessions) > 0 {
+		s = p.sessions[0]
+	}
+	h.mu.Unlock()
+	if s == nil || s.roomNamed(name) != nil {
+		return
+	}
+	r, err := h.roomByName(name, false)
+	if err != nil {
+		// Not served here yet: taken from the store, unless it was
+		// removed meanwhile (then the devices here stay out of it).
+		stored := h.storedRoomList(true)
+		if !slices.ContainsFunc(stored, func(r RoomInfo) bool { return r.Name == name }) {
+			return
+		}
+		if r, err = h.roomByName(name, true); err != nil {
+			h.log.Warn("cluster: a person's join on another node not applied here", "room", name, "err", err)
+			return
+		}
+	}
+	if h.joinPerson(s, r) {
+		h.saveKeyRooms(s)
 	}
 }

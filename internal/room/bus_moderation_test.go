@@ -1,6 +1,7 @@
 package room
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -225,5 +226,49 @@ func TestPartOfAPersonAcrossNodes(t *testing.T) {
 	}
 	if dora.roomNamed("garden") == nil {
 		t.Fatal("dora left #garden with alice")
+	}
+}
+
+// A person's /join on one node joins their devices of the same key on the
+// other node too, as it joins all their devices on one node: a room new
+// to that node and one served there already; each becomes the device's
+// current room, and each device's rooms are in the same order.
+func TestJoinOfAPersonAcrossNodes(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := aliceDevices(t, one)[0]
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	dora := connectAs(t, two, "dora", "", "192.0.2.2")
+	two.Input(dora, "", "/join patio")
+	nextKind(t, dora, KindMembers)
+	drain(phone)
+
+	for _, name := range []string{"garden", "patio"} {
+		one.Input(alice, "", "/join "+name)
+		nextKind(t, alice, KindMembers)
+		for {
+			if ev := next(t, phone); ev.Kind == KindJoin && ev.Room == name {
+				if ev.From != "alice" {
+					t.Fatalf("her device on the other node got %+v", ev)
+				}
+				break
+			}
+		}
+		if got := phone.CurrentRoom(); got != name {
+			t.Fatalf("her device on the other node is in #%s after her join of #%s", got, name)
+		}
+	}
+	if mine, theirs := alice.Rooms(), phone.Rooms(); !slices.Equal(mine, theirs) {
+		t.Fatalf("her rooms: %v on one node, %v on the other", mine, theirs)
+	}
+	var seen bool
+	for _, ev := range drain(dora) {
+		seen = seen || ev.Kind == KindJoin && ev.Room == "patio" && ev.From == "alice"
+	}
+	if !seen {
+		t.Fatal("dora did not see alice join #patio on her node")
 	}
 }
