@@ -52,6 +52,11 @@ type ModerationChange struct {
 	// node; its devices here join it too.
 	JoinKey  string `json:"join_key,omitempty"`
 	JoinRoom string `json:"join_room,omitempty"`
+	// Registration: the nick registered or unregistered (/register,
+	// /unregister) on another node; the sessions here using it, of the
+	// same key, are listed again (registered or not) once the
+	// registrations are read again.
+	Registration string `json:"registration,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -111,6 +116,9 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	defer cancel()
 	if err := h.access.ReloadModeration(ctx); err != nil {
 		return nil, err
+	}
+	if c.Registration != "" {
+		h.registrationChanged(c.Registration)
 	}
 	if c.AnnounceTo != "" {
 		if t := h.sessionByNick(c.AnnounceTo); t != nil {

@@ -272,3 +272,38 @@ func TestJoinOfAPersonAcrossNodes(t *testing.T) {
 		t.Fatal("dora did not see alice join #patio on her node")
 	}
 }
+
+// A person's /unregister or /register on one node relists their device
+// of the same key on the other node at once, as on one node: the
+// other node's members list it as unregistered, then registered again,
+// without waiting for its next join, part or away change.
+func TestRegistrationRelistsTheDevicesOnTheOtherNode(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := aliceDevices(t, one)[0]
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	listedRegistered := func() bool {
+		t.Helper()
+		for _, m := range two.LocalMembers("lobby") {
+			if m.Nick == "alice" {
+				return m.Registered
+			}
+		}
+		t.Fatalf("alice is not listed in the other node's lobby: %+v", two.LocalMembers("lobby"))
+		return false
+	}
+	if !listedRegistered() {
+		t.Fatal("alice's device on the other node is listed unregistered")
+	}
+	answerTo(t, one, alice, "/unregister")
+	if listedRegistered() {
+		t.Fatal("alice's device on the other node is still listed registered after her /unregister")
+	}
+	answerTo(t, one, alice, "/register")
+	if !listedRegistered() {
+		t.Fatal("alice's device on the other node is listed unregistered after her /register")
+	}
+}
