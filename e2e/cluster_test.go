@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -961,5 +962,90 @@ func TestClusterRoomCapAndReclaimAcrossNodes(t *testing.T) {
 		}
 		// The reclaim runs every 200 ms; a refused try costs rate budget.
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// A node started after rooms were used on another (it reads no room's
+// history at start-up) takes a room up when someone there joins it: its
+// last messages and topic are in the joiner's history; a tail -f of
+// another room nobody there uses prints its last message, then the live
+// ones, each once.
+func TestClusterNodeStartedLaterTakesRoomsUp(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	node := func(i int) *server {
+		return startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID = url, bus.URL(), fmt.Sprintf("node-%d", i)
+		})
+	}
+	first := node(1)
+	ana := joinWS(t, first.HTTPAddr, "ana")
+	for _, name := range []string{"garden", "attic"} {
+		must(t, ana.ws.Say("", "/join #"+name))
+		ana.expect("her join of #"+name, func(f frame) bool { return f.Type == "members" && f.Room == name })
+		for i := range 3 {
+			text := fmt.Sprintf("%s %d", name, i)
+			must(t, ana.ws.Say(name, text))
+			ana.expect(text, func(f frame) bool { return f.Type == "message" && f.Room == name && f.Text == text })
+		}
+	}
+	must(t, ana.ws.Say("garden", "/topic roses"))
+	ana.expect("the topic", func(f frame) bool { return f.Type == "topic" && f.Room == "garden" })
+
+	second := node(2)
+	bea := joinWS(t, second.HTTPAddr, "bea")
+	must(t, bea.ws.Say("", "/join #garden"))
+	if f := bea.expect("the topic of #garden", func(f frame) bool { return f.Type == "topic" && f.Room == "garden" }); f.Topic != "roses" {
+		t.Fatalf("#garden's topic on the later node: %+v", f.Frame)
+	}
+	hist := bea.expect("#garden's history", func(f frame) bool { return f.Type == "history" && f.Room == "garden" })
+	var texts []string
+	for _, m := range hist.Messages {
+		texts = append(texts, m.Text)
+	}
+	if !slices.Equal(texts, []string{"garden 0", "garden 1", "garden 2"}) {
+		t.Fatalf("#garden's history on the later node: %q", texts)
+	}
+
+	key, signer := oneShotKey(t)
+	kim := newLineClient(t, second.SSHAddr, "kim", keyAuth(signer))
+	kim.expect("welcome kim")
+	kim.register()
+	kim.send("/quit")
+	<-kim.closed
+	follow := oneShotCommand(t, second.SSHAddr, key, "", "tail", "-f", "-n", "1", "#attic")
+	stdout, err := follow.StdoutPipe()
+	must(t, err)
+	must(t, follow.Start())
+	t.Cleanup(func() {
+		_ = follow.Process.Kill()
+		_ = follow.Wait()
+	})
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	nextLine := func(what string) string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("tail -f ended before %s", what)
+			}
+			return l
+		case <-time.After(waitTimeout):
+			t.Fatalf("tail -f: no %s", what)
+		}
+		return ""
+	}
+	if l := nextLine("the last message"); !strings.HasSuffix(l, "<ana> attic 2") {
+		t.Fatalf("tail -f of #attic on the later node began with %q", l)
+	}
+	must(t, ana.ws.Say("attic", "live"))
+	if l := nextLine("the live message"); l != "#attic <ana> live" {
+		t.Fatalf("tail -f of #attic on the later node then printed %q", l)
 	}
 }
