@@ -1049,3 +1049,46 @@ func TestClusterNodeStartedLaterTakesRoomsUp(t *testing.T) {
 		t.Fatalf("tail -f of #attic on the later node then printed %q", l)
 	}
 }
+
+// A person's /unregister, then /register, on node 1 relists their device
+// on node 2 too: bob there sees her listed unregistered, then registered
+// again, without her joining, leaving or going away. (No event tells of
+// it: bob asks /who until it shows.)
+func TestClusterRegistrationRelistsEveryDevice(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	line, _ := aliceOnTwoNodes(t, nodes, bob)
+
+	aliceListed := func(registered bool) {
+		t.Helper()
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			bob.say("/who")
+			who := bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" })
+			var list struct {
+				Members []struct {
+					Nick       string `json:"nick"`
+					Registered bool   `json:"registered"`
+				} `json:"members"`
+			}
+			must(t, json.Unmarshal(who.Raw, &list))
+			for _, m := range list.Members {
+				if m.Nick == "alice" && m.Registered == registered {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("alice not listed with registered %v: %s", registered, who.Raw)
+			}
+			time.Sleep(50 * time.Millisecond) // polled: no event tells of it
+		}
+	}
+	aliceListed(true)
+	line.send("/unregister")
+	line.expect("alice is no longer registered")
+	aliceListed(false)
+	line.send("/register")
+	line.expect("alice is now registered")
+	aliceListed(true)
+}
