@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tertulia/tertulia/internal/access"
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // ModerationChange tells the cluster's other nodes that operators, bans
@@ -250,8 +251,7 @@ func (h *Hub) applyJoin(key, name string) {
 	if err != nil {
 		// Not served here yet: taken from the store, unless it was
 		// removed meanwhile (then the devices here stay out of it).
-		stored := h.storedRoomList(true)
-		if !slices.ContainsFunc(stored, func(r RoomInfo) bool { return r.Name == name }) {
+		if !h.roomStored(name) {
 			return
 		}
 		if r, err = h.roomByName(name, true); err != nil {
@@ -262,4 +262,20 @@ func (h *Hub) applyJoin(key, name string) {
 	if h.joinPerson(s, r) {
 		h.saveKeyRooms(s)
 	}
+}
+
+// roomStored tells whether the shared store holds the room name (false
+// if it cannot be read).
+func (h *Hub) roomStored(name string) bool {
+	rr, ok := h.store.(store.RoomReader)
+	if !ok {
+		return slices.ContainsFunc(h.storedRoomList(true), func(r RoomInfo) bool { return r.Name == name })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
+	defer cancel()
+	_, err := rr.StoredRoom(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Warn("cluster: room not read from the store", "room", name, "err", err)
+	}
+	return err == nil
 }
