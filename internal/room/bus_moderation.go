@@ -259,9 +259,9 @@ func (h *Hub) applyJoin(key, name string) {
 			return
 		}
 	}
-	if h.joinPerson(s, r) {
-		h.saveKeyRooms(s)
-	}
+	// The node it was made on saved the key's rooms: saving them here
+	// too could land after a later change there.
+	h.joinPerson(s, r)
 }
 
 // roomStored tells whether the shared store holds the room name (false
