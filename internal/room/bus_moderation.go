@@ -58,6 +58,9 @@ type ModerationChange struct {
 	// same key, are listed again (registered or not) once the
 	// registrations are read again.
 	Registration string `json:"registration,omitempty"`
+	// RegistrationKey is the key that registered or unregistered it: its
+	// bots here under a nick it no longer holds are closed, as there.
+	RegistrationKey string `json:"registration_key,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -120,6 +123,9 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	}
 	if c.Registration != "" {
 		h.registrationChanged(c.Registration)
+		if c.RegistrationKey != "" && !h.access.OwnsFold(access.Fold(c.Registration), c.RegistrationKey) {
+			h.closeBotsUnder(c.RegistrationKey, c.Registration)
+		}
 	}
 	if c.AnnounceTo != "" {
 		if t := h.sessionByNick(c.AnnounceTo); t != nil {

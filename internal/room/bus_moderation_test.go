@@ -307,3 +307,34 @@ func TestRegistrationRelistsTheDevicesOnTheOtherNode(t *testing.T) {
 		t.Fatal("alice's device on the other node is listed unregistered after her /register")
 	}
 }
+
+// A nick unregistered on one node closes the sessions of its key's bot
+// token under that nick on the other node too, as on one node; the
+// person's own device there stays.
+func TestUnregisteringABotTokensNickClosesItsSessionsOnTheOtherNode(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := connectKey(t, one, "alice", aliceKey, ViaSSH)
+	answerTo(t, one, alice, "/register")
+	answerTo(t, one, alice, "/nick alicebot")
+	answerTo(t, one, alice, "/register")
+	answerTo(t, one, alice, "/nick alice")
+	tok, _ := one.BotToken(tokenFromNotice(t, answerTo(t, one, alice, "/token new ci alicebot")))
+	bot, err := two.Connect(Identity{Nick: tok.Nick, Via: ViaWeb, Fingerprint: tok.Fingerprint, BotToken: tok.TokenHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bot.Leave)
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(phone.Leave)
+
+	answerTo(t, one, alice, "/unregister alicebot")
+	if _, closed := closeReason(bot); !closed {
+		t.Fatal("the bot on the other node still speaks under a nick its key gave up")
+	}
+	if _, closed := closeReason(phone); closed {
+		t.Fatal("the owner's device on the other node was closed too")
+	}
+}
