@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -542,7 +543,7 @@ func TestClusterOperatorsAcrossNodes(t *testing.T) {
 // nick, held while either device is connected; bob on node 2 sees alice
 // join once and listed once; private messages to her reach both devices,
 // from either node, and those she sends reach both too; her /part on
-// node 1 parts her on both nodes.
+// node 1 parts her on both nodes, and her /join there joins her on both.
 func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
 	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
@@ -598,6 +599,18 @@ func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	who = bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" })
 	if listsNick(who, "alice") {
 		t.Fatalf("bob's /who once alice parted on node 1: %s", who.Raw)
+	}
+
+	// Her /join on node 1 puts her back on node 2 too, as on one node:
+	// her browser there joins, bob sees her join, and she is listed once.
+	line.send("/join lobby")
+	line.expect("#lobby --> alice joined")
+	web.expect("her browser's join", func(f frame) bool { return f.Type == "join" && f.Room == "lobby" && f.Nick == "alice" })
+	bob.expect("alice joins", func(f frame) bool { return f.Type == "join" && f.Nick == "alice" })
+	bob.say("/who")
+	who = bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" })
+	if strings.Count(string(who.Raw), `"nick":"alice"`) != 1 {
+		t.Fatalf("bob's /who once alice joined again on node 1: %s", who.Raw)
 	}
 }
 
@@ -950,4 +963,132 @@ func TestClusterRoomCapAndReclaimAcrossNodes(t *testing.T) {
 		// The reclaim runs every 200 ms; a refused try costs rate budget.
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// A node started after rooms were used on another (it reads no room's
+// history at start-up) takes a room up when someone there joins it: its
+// last messages and topic are in the joiner's history; a tail -f of
+// another room nobody there uses prints its last message, then the live
+// ones, each once.
+func TestClusterNodeStartedLaterTakesRoomsUp(t *testing.T) {
+	url, bus := postgresDatabase(t), natstest.Start(t)
+	node := func(i int) *server {
+		return startServer(t, func(c *app.Config) {
+			c.Store, c.Cluster, c.NodeID = url, bus.URL(), fmt.Sprintf("node-%d", i)
+		})
+	}
+	first := node(1)
+	ana := joinWS(t, first.HTTPAddr, "ana")
+	for _, name := range []string{"garden", "attic"} {
+		must(t, ana.ws.Say("", "/join #"+name))
+		ana.expect("her join of #"+name, func(f frame) bool { return f.Type == "members" && f.Room == name })
+		for i := range 3 {
+			text := fmt.Sprintf("%s %d", name, i)
+			must(t, ana.ws.Say(name, text))
+			ana.expect(text, func(f frame) bool { return f.Type == "message" && f.Room == name && f.Text == text })
+		}
+	}
+	must(t, ana.ws.Say("garden", "/topic roses"))
+	ana.expect("the topic", func(f frame) bool { return f.Type == "topic" && f.Room == "garden" })
+
+	second := node(2)
+	bea := joinWS(t, second.HTTPAddr, "bea")
+	must(t, bea.ws.Say("", "/join #garden"))
+	if f := bea.expect("the topic of #garden", func(f frame) bool { return f.Type == "topic" && f.Room == "garden" }); f.Topic != "roses" {
+		t.Fatalf("#garden's topic on the later node: %+v", f.Frame)
+	}
+	hist := bea.expect("#garden's history", func(f frame) bool { return f.Type == "history" && f.Room == "garden" })
+	var texts []string
+	for _, m := range hist.Messages {
+		texts = append(texts, m.Text)
+	}
+	if !slices.Equal(texts, []string{"garden 0", "garden 1", "garden 2"}) {
+		t.Fatalf("#garden's history on the later node: %q", texts)
+	}
+
+	key, signer := oneShotKey(t)
+	kim := newLineClient(t, second.SSHAddr, "kim", keyAuth(signer))
+	kim.expect("welcome kim")
+	kim.register()
+	kim.send("/quit")
+	<-kim.closed
+	follow := oneShotCommand(t, second.SSHAddr, key, "", "tail", "-f", "-n", "1", "#attic")
+	stdout, err := follow.StdoutPipe()
+	must(t, err)
+	must(t, follow.Start())
+	t.Cleanup(func() {
+		_ = follow.Process.Kill()
+		_ = follow.Wait()
+	})
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	nextLine := func(what string) string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("tail -f ended before %s", what)
+			}
+			return l
+		case <-time.After(waitTimeout):
+			t.Fatalf("tail -f: no %s", what)
+		}
+		return ""
+	}
+	if l := nextLine("the last message"); !strings.HasSuffix(l, "<ana> attic 2") {
+		t.Fatalf("tail -f of #attic on the later node began with %q", l)
+	}
+	must(t, ana.ws.Say("attic", "live"))
+	if l := nextLine("the live message"); l != "#attic <ana> live" {
+		t.Fatalf("tail -f of #attic on the later node then printed %q", l)
+	}
+}
+
+// A person's /unregister, then /register, on node 1 relists their device
+// on node 2 too: bob there sees her listed unregistered, then registered
+// again, without her joining, leaving or going away. (No event tells of
+// it: bob asks /who until it shows.)
+func TestClusterRegistrationRelistsEveryDevice(t *testing.T) {
+	nodes := clusterNodes(t, 2)
+	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
+	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	line, _ := aliceOnTwoNodes(t, nodes, bob)
+
+	aliceListed := func(registered bool) {
+		t.Helper()
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			bob.say("/who")
+			who := bob.expect("bob's /who", func(f frame) bool { return f.Type == "members" })
+			var list struct {
+				Members []struct {
+					Nick       string `json:"nick"`
+					Registered bool   `json:"registered"`
+				} `json:"members"`
+			}
+			must(t, json.Unmarshal(who.Raw, &list))
+			for _, m := range list.Members {
+				if m.Nick == "alice" && m.Registered == registered {
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("alice not listed with registered %v: %s", registered, who.Raw)
+			}
+			time.Sleep(50 * time.Millisecond) // polled: no event tells of it
+		}
+	}
+	aliceListed(true)
+	line.send("/unregister")
+	line.expect("alice is no longer registered")
+	aliceListed(false)
+	line.send("/register")
+	line.expect("alice is now registered")
+	aliceListed(true)
 }

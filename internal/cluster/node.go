@@ -130,17 +130,16 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.StartTimeout = DefaultStartTimeout
 	}
 	stats := &nodeStats{}
-	nc, err := nats.Connect(strings.Join(cfg.URLs, ","),
-		nats.Name("tertulia "+cfg.NodeID),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(false),
-		nats.DisconnectErrHandler(func(*nats.Conn, error) { stats.disconnects.Add(1) }))
+	n := &Node{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), stats: stats, run: rand.Text(),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	// One deadline for the whole start-up: the connection, then JetStream.
+	ctx, cancel := n.startContext(ctx)
+	defer cancel()
+	nc, err := n.connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Log.With("node", cfg.NodeID), nc: nc, stats: stats, run: rand.Text(),
-		stop: make(chan struct{}), done: make(chan struct{})}
+	n.nc = nc
 	if err := n.open(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -149,16 +148,43 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// connect connects to NATS, trying again until the start-up deadline
+// (ctx): a node started with (or just before) its NATS servers waits for
+// them rather than failing at once. Refused credentials are not tried
+// again. Once connected, a lost connection is re-established for ever.
+func (n *Node) connect(ctx context.Context) (*nats.Conn, error) {
+	var nc *nats.Conn
+	err := retryStart(ctx, n.log, n.cfg.LeaseTTL, awaitNATS, "connection", func(context.Context) (err error) {
+		nc, err = nats.Connect(strings.Join(n.cfg.URLs, ","),
+			nats.Name("tertulia "+n.cfg.NodeID),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(250*time.Millisecond),
+			// Tried again here, with the start-up's deadline and logs.
+			nats.RetryOnFailedConnect(false),
+			nats.DisconnectErrHandler(func(*nats.Conn, error) { n.stats.disconnects.Add(1) }))
+		if isAuthError(err) {
+			return permanent(err)
+		}
+		return err
+	})
+	return nc, err
+}
+
+// isAuthError tells whether NATS refused the node's credentials, which
+// trying again does not mend.
+func isAuthError(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired)
+}
+
 // open creates the buckets, takes the lease and drops the claims of an
-// earlier run, each step tried again until the start-up deadline.
+// earlier run, each step tried again until the start-up deadline (ctx).
 func (n *Node) open(ctx context.Context) error {
 	js, err := jetstream.New(n.nc)
 	if err != nil {
 		return err
 	}
 	n.js = js
-	ctx, cancel := n.startContext(ctx)
-	defer cancel()
 	if err := n.startStep(ctx, "nodes bucket", func(ctx context.Context) (err error) {
 		n.nodes, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: "tertulia_nodes", TTL: n.cfg.LeaseTTL, LimitMarkerTTL: n.cfg.LeaseTTL,

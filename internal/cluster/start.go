@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,6 +38,18 @@ func (n *Node) startContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, n.cfg.StartTimeout)
 }
 
+// awaited is what a start-up step waits for: named in its logs and in
+// its error once it gives up.
+type awaited struct {
+	name string // "JetStream", "NATS"
+	why  string // a likely reason it does not answer yet
+}
+
+var (
+	awaitJetStream = awaited{"JetStream", "it may be electing a leader"}
+	awaitNATS      = awaited{"NATS", "no server of --cluster accepts the connection yet"}
+)
+
 // startStep runs one step of the start-up until it succeeds, with a
 // bounded back-off, each attempt bounded by the lease TTL (a JetStream
 // request slower than that could not keep a lease anyway). Right after a
@@ -45,14 +58,19 @@ func (n *Node) startContext(ctx context.Context) (context.Context, context.Cance
 // refused. It gives up when ctx ends (the start-up deadline) or fn returns
 // a permanent error.
 func (n *Node) startStep(ctx context.Context, what string, fn func(context.Context) error) error {
+	return retryStart(ctx, n.log, n.cfg.LeaseTTL, awaitJetStream, what, fn)
+}
+
+// retryStart is startStep for a step waiting for w, logging to log.
+func retryStart(ctx context.Context, log *slog.Logger, attemptTimeout time.Duration, w awaited, what string, fn func(context.Context) error) error {
 	delay := firstStartRetry
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, n.cfg.LeaseTTL)
+		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
 		err := fn(actx)
 		cancel()
 		if err == nil {
 			if attempt > 1 {
-				n.log.Info("cluster start: JetStream answered", "step", what, "attempts", attempt)
+				log.Info("cluster start: "+w.name+" answered", "step", what, "attempts", attempt)
 			}
 			return nil
 		}
@@ -61,29 +79,29 @@ func (n *Node) startStep(ctx context.Context, what string, fn func(context.Conte
 			return err
 		}
 		if ctx.Err() != nil {
-			return gaveUp(ctx, attempt, err)
+			return gaveUp(ctx, w, attempt, err)
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
-			return gaveUp(context.Background(), attempt, err)
+			return gaveUp(context.Background(), w, attempt, err)
 		}
-		n.log.Warn("cluster start: waiting for JetStream (it may be electing a leader); trying again",
+		log.Warn("cluster start: waiting for "+w.name+" ("+w.why+"); trying again",
 			"step", what, "attempt", attempt, "in", delay, "err", err)
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return gaveUp(ctx, attempt, err)
+			return gaveUp(ctx, w, attempt, err)
 		case <-t.C:
 		}
 		delay = min(2*delay, maxStartRetry)
 	}
 }
 
-// gaveUp is startStep's error once it stops trying: err is the last
+// gaveUp is retryStart's error once it stops trying: err is the last
 // attempt's.
-func gaveUp(ctx context.Context, attempts int, err error) error {
+func gaveUp(ctx context.Context, w awaited, attempts int, err error) error {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return fmt.Errorf("start-up stopped: %w", err)
 	}
-	return fmt.Errorf("JetStream did not answer before the start-up deadline (%d attempts): %w", attempts, err)
+	return fmt.Errorf("%s did not answer before the start-up deadline (%d attempts): %w", w.name, attempts, err)
 }

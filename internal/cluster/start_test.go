@@ -107,3 +107,62 @@ func TestNodeStartFailsAtItsDeadline(t *testing.T) {
 		t.Fatalf("error %q: want it to name the step and the deadline", msg)
 	}
 }
+
+// A node started before its NATS server waits for it, saying so, and
+// starts once the server runs, within the start-up deadline.
+func TestNodeStartWaitsForNATS(t *testing.T) {
+	srv := natstest.Later(t)
+	logs := make(logMessages, 64)
+	type joined struct {
+		n   *cluster.Node
+		err error
+	}
+	done := make(chan joined, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		n, err := cluster.Join(ctx, cluster.Config{URLs: []string{srv.URL()}, NodeID: "a", LeaseTTL: time.Second,
+			Log: slog.New(logs)})
+		done <- joined{n, err}
+	}()
+	awaitLog(t, logs, "cluster start: waiting for NATS")
+	must(t, srv.StartNow())
+	j := await(t, done, "the node started")
+	must(t, j.err)
+	t.Cleanup(j.n.Close)
+	if !j.n.Live() {
+		t.Fatal("the node started but does not hold its lease")
+	}
+}
+
+// A node whose NATS server never runs fails its start once the start-up
+// deadline passes, saying what it waited for; one whose credentials NATS
+// refuses fails at once.
+func TestNodeStartWithoutNATSFailsAtItsDeadline(t *testing.T) {
+	srv := natstest.Later(t)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	begun := time.Now()
+	_, err := cluster.Join(ctx, cluster.Config{URLs: []string{srv.URL()}, NodeID: "a", LeaseTTL: time.Second,
+		StartTimeout: 2 * time.Second, Log: slog.New(logMessages(nil))})
+	if err == nil {
+		t.Fatal("the node started without NATS")
+	}
+	if took := time.Since(begun); took < time.Second || took > 2*time.Second+2*time.Second {
+		t.Errorf("the start failed after %v, want about its 2 s deadline", took)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "connect") || !strings.Contains(msg, "NATS did not answer before the start-up deadline") {
+		t.Fatalf("error %q: want it to name the connection and the deadline", msg)
+	}
+
+	guarded := natstest.StartUsers(t, "a")
+	begun = time.Now()
+	_, err = cluster.Join(ctx, cluster.Config{URLs: []string{strings.Replace(guarded.URLFor("a"), "a:a@", "a:wrong@", 1)}, NodeID: "a",
+		LeaseTTL: time.Second, Log: slog.New(logMessages(nil))})
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+		t.Fatalf("a node with wrong credentials: %v", err)
+	}
+	if took := time.Since(begun); took > time.Second {
+		t.Errorf("refused credentials failed the start after %v, want at once", took)
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/tertulia/tertulia/internal/access"
+	"github.com/tertulia/tertulia/internal/store"
 )
 
 // ModerationChange tells the cluster's other nodes that operators, bans
@@ -47,6 +49,18 @@ type ModerationChange struct {
 	// node; its devices here leave it too, with Reason.
 	PartKey  string `json:"part_key,omitempty"`
 	PartRoom string `json:"part_room,omitempty"`
+	// JoinKey: the person of that key joined JoinRoom (/join) on another
+	// node; its devices here join it too.
+	JoinKey  string `json:"join_key,omitempty"`
+	JoinRoom string `json:"join_room,omitempty"`
+	// Registration: the nick registered or unregistered (/register,
+	// /unregister) on another node; the sessions here using it, of the
+	// same key, are listed again (registered or not) once the
+	// registrations are read again.
+	Registration string `json:"registration,omitempty"`
+	// RegistrationKey is the key that registered or unregistered it: its
+	// bots here under a nick it no longer holds are closed, as there.
+	RegistrationKey string `json:"registration_key,omitempty"`
 	// Node is the node it was made on (set by the cluster adapter).
 	Node string `json:"node,omitempty"`
 }
@@ -90,6 +104,9 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	case c.PartKey != "":
 		h.applyPart(c.PartKey, c.PartRoom, c.Reason)
 		return nil, nil
+	case c.JoinKey != "":
+		h.applyJoin(c.JoinKey, c.JoinRoom)
+		return nil, nil
 	case c.Mode != "":
 		h.applyMode(c.By, c.Room, c.Mode)
 		return nil, nil
@@ -103,6 +120,12 @@ func (h *Hub) ApplyModerationChange(c ModerationChange) ([]string, error) {
 	defer cancel()
 	if err := h.access.ReloadModeration(ctx); err != nil {
 		return nil, err
+	}
+	if c.Registration != "" {
+		h.registrationChanged(c.Registration)
+		if c.RegistrationKey != "" && !h.access.OwnsFold(access.Fold(c.Registration), c.RegistrationKey) {
+			h.closeBotsUnder(c.RegistrationKey, c.Registration)
+		}
 	}
 	if c.AnnounceTo != "" {
 		if t := h.sessionByNick(c.AnnounceTo); t != nil {
@@ -203,4 +226,62 @@ func (h *Hub) applyPart(key, name, reason string) {
 			return
 		}
 	}
+}
+
+// shareJoin tells the other nodes that the person of s joined the room
+// name: its devices of the same key there join it too, as its sessions
+// here did.
+func (h *Hub) shareJoin(s *Session, name string) {
+	h.mu.Lock()
+	key := s.person.key
+	h.mu.Unlock()
+	if key != "" {
+		h.moderationChanged(ModerationChange{JoinKey: key, JoinRoom: roomName(name)})
+	}
+}
+
+// applyJoin puts the person of key here in the room name, which its
+// device on another node joined (and created in the store if new); as
+// on one node, it becomes the current room of the devices not yet in it.
+func (h *Hub) applyJoin(key, name string) {
+	h.mu.Lock()
+	var s *Session
+	if p := h.keyPeople[key]; p != nil && len(p.sessions) > 0 {
+		s = p.sessions[0]
+	}
+	h.mu.Unlock()
+	if s == nil || s.roomNamed(name) != nil {
+		return
+	}
+	r, err := h.roomByName(name, false)
+	if err != nil {
+		// Not served here yet: taken from the store, unless it was
+		// removed meanwhile (then the devices here stay out of it).
+		if !h.roomStored(name) {
+			return
+		}
+		if r, err = h.roomByName(name, true); err != nil {
+			h.log.Warn("cluster: a person's join on another node not applied here", "room", name, "err", err)
+			return
+		}
+	}
+	// The node it was made on saved the key's rooms: saving them here
+	// too could land after a later change there.
+	h.joinPerson(s, r)
+}
+
+// roomStored tells whether the shared store holds the room name (false
+// if it cannot be read).
+func (h *Hub) roomStored(name string) bool {
+	rr, ok := h.store.(store.RoomReader)
+	if !ok {
+		return slices.ContainsFunc(h.storedRoomList(true), func(r RoomInfo) bool { return r.Name == name })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), moderationReload)
+	defer cancel()
+	_, err := rr.StoredRoom(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.log.Warn("cluster: room not read from the store", "room", name, "err", err)
+	}
+	return err == nil
 }

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -225,5 +226,115 @@ func TestPartOfAPersonAcrossNodes(t *testing.T) {
 	}
 	if dora.roomNamed("garden") == nil {
 		t.Fatal("dora left #garden with alice")
+	}
+}
+
+// A person's /join on one node joins their devices of the same key on the
+// other node too, as it joins all their devices on one node: a room new
+// to that node and one served there already; each becomes the device's
+// current room, and each device's rooms are in the same order.
+func TestJoinOfAPersonAcrossNodes(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := aliceDevices(t, one)[0]
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	dora := connectAs(t, two, "dora", "", "192.0.2.2")
+	two.Input(dora, "", "/join patio")
+	nextKind(t, dora, KindMembers)
+	drain(phone)
+
+	for _, name := range []string{"garden", "patio"} {
+		one.Input(alice, "", "/join "+name)
+		nextKind(t, alice, KindMembers)
+		for {
+			if ev := next(t, phone); ev.Kind == KindJoin && ev.Room == name {
+				if ev.From != "alice" {
+					t.Fatalf("her device on the other node got %+v", ev)
+				}
+				break
+			}
+		}
+		if got := phone.CurrentRoom(); got != name {
+			t.Fatalf("her device on the other node is in #%s after her join of #%s", got, name)
+		}
+	}
+	if mine, theirs := alice.Rooms(), phone.Rooms(); !slices.Equal(mine, theirs) {
+		t.Fatalf("her rooms: %v on one node, %v on the other", mine, theirs)
+	}
+	var seen bool
+	for _, ev := range drain(dora) {
+		seen = seen || ev.Kind == KindJoin && ev.Room == "patio" && ev.From == "alice"
+	}
+	if !seen {
+		t.Fatal("dora did not see alice join #patio on her node")
+	}
+}
+
+// A person's /unregister or /register on one node relists their device
+// of the same key on the other node at once, as on one node: the
+// other node's members list it as unregistered, then registered again,
+// without waiting for its next join, part or away change.
+func TestRegistrationRelistsTheDevicesOnTheOtherNode(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := aliceDevices(t, one)[0]
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	listedRegistered := func() bool {
+		t.Helper()
+		for _, m := range two.LocalMembers("lobby") {
+			if m.Nick == "alice" {
+				return m.Registered
+			}
+		}
+		t.Fatalf("alice is not listed in the other node's lobby: %+v", two.LocalMembers("lobby"))
+		return false
+	}
+	if !listedRegistered() {
+		t.Fatal("alice's device on the other node is listed unregistered")
+	}
+	answerTo(t, one, alice, "/unregister")
+	if listedRegistered() {
+		t.Fatal("alice's device on the other node is still listed registered after her /unregister")
+	}
+	answerTo(t, one, alice, "/register")
+	if !listedRegistered() {
+		t.Fatal("alice's device on the other node is listed unregistered after her /register")
+	}
+}
+
+// A nick unregistered on one node closes the sessions of its key's bot
+// token under that nick on the other node too, as on one node; the
+// person's own device there stays.
+func TestUnregisteringABotTokensNickClosesItsSessionsOnTheOtherNode(t *testing.T) {
+	one, two := syncedNodes(t)
+	alice := connectKey(t, one, "alice", aliceKey, ViaSSH)
+	answerTo(t, one, alice, "/register")
+	answerTo(t, one, alice, "/nick alicebot")
+	answerTo(t, one, alice, "/register")
+	answerTo(t, one, alice, "/nick alice")
+	tok, _ := one.BotToken(tokenFromNotice(t, answerTo(t, one, alice, "/token new ci alicebot")))
+	bot, err := two.Connect(Identity{Nick: tok.Nick, Via: ViaWeb, Fingerprint: tok.Fingerprint, BotToken: tok.TokenHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bot.Leave)
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(phone.Leave)
+
+	answerTo(t, one, alice, "/unregister alicebot")
+	if _, closed := closeReason(bot); !closed {
+		t.Fatal("the bot on the other node still speaks under a nick its key gave up")
+	}
+	if _, closed := closeReason(phone); closed {
+		t.Fatal("the owner's device on the other node was closed too")
 	}
 }

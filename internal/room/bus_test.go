@@ -657,3 +657,75 @@ func TestFollowAgainWithAMemberHereReplaysWhatItMissed(t *testing.T) {
 		}
 	}
 }
+
+// historyReads is a store that counts its reads of a room's history.
+type historyReads struct {
+	*store.Memory
+	mu    sync.Mutex
+	rooms []string
+}
+
+func (s *historyReads) History(ctx context.Context, room string, before int64, limit int) ([]store.Message, error) {
+	s.mu.Lock()
+	s.rooms = append(s.rooms, room)
+	s.mu.Unlock()
+	return s.Memory.History(ctx, room, before, limit)
+}
+
+func (s *historyReads) read() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rooms)
+}
+
+// A node that starts in a cluster reads no room's history: it reads a
+// room's last page when it takes the room up, so its start-up does not
+// grow with every stored room's history; someone joining a room then
+// gets its last messages, and a watcher of a room nobody here uses gets
+// them before its first live event (as many as were said before).
+func TestClusterStartReadsHistoryOnDemand(t *testing.T) {
+	bus, st := newFakeBus(), store.NewMemory()
+	one := newStoredHub(t, WithStore(st), WithBus(fakeNode{bus}))
+	alice := connect(t, one, "alice", ViaWeb)
+	newest := map[string]uint64{}
+	for _, name := range []string{"garden", "patio", "attic"} {
+		one.Input(alice, "", "/join "+name)
+		nextKind(t, alice, KindHistory)
+		for i := range 3 {
+			one.Input(alice, name, fmt.Sprintf("%s %d", name, i))
+			newest[name] = nextMessage(t, alice).ID
+		}
+	}
+
+	counted := &historyReads{Memory: st}
+	two := newStoredHub(t, WithStore(counted), WithBus(fakeNode{bus}))
+	if read := counted.read(); len(read) != 0 {
+		t.Fatalf("the node's start-up read the history of %v", read)
+	}
+	if two.RoomCount() != one.RoomCount() {
+		t.Fatalf("the node serves %d rooms, the store has %d", two.RoomCount(), one.RoomCount())
+	}
+	bob := connect(t, two, "bob", ViaWeb)
+	nextKind(t, bob, KindHistory)
+	two.Input(bob, "", "/join patio")
+	hist := nextKind(t, bob, KindHistory)
+	if len(hist.History) != 3 || hist.History[0].Text != "patio 0" || hist.History[2].Text != "patio 2" {
+		t.Fatalf("bob's history of #patio: %+v", hist.History)
+	}
+	if read := counted.read(); slices.Contains(read, "garden") || slices.Contains(read, "attic") {
+		t.Fatalf("rooms nobody on the node used were read: %v", read)
+	}
+
+	watcher, err := two.Connect(Identity{Nick: "tail", Via: ViaSSH, OneShot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(watcher.Leave)
+	last, err := two.Watch(watcher, "#attic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != newest["attic"] {
+		t.Fatalf("watching #attic from message %d, its newest is %d", last, newest["attic"])
+	}
+}

@@ -30,6 +30,12 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 	}
 	now := h.now()
 	reclaimed := 0
+	// In a cluster a node reads a room's last page when it starts
+	// following it (reloadRoom), which it does only for a room someone
+	// here uses: reading every room's history here too would make the
+	// start-up cost grow with every stored room's history.
+	_, onDemand := h.store.(store.RoomReader)
+	onDemand = onDemand && h.bus != nil
 	for _, sr := range stored {
 		// Not in cluster mode: another node may be using the room.
 		if h.bus == nil && h.reclaimAfter > 0 && sr.Name != h.lobby && !sr.HasEntries && sr.Topic == "" && !sr.TopicLocked {
@@ -46,6 +52,12 @@ func (h *Hub) LoadRooms(ctx context.Context) error {
 		r.topic = sr.Topic
 		r.topicLocked = sr.TopicLocked
 		r.kept = sr.HasEntries
+		if onDemand {
+			h.mu.Lock()
+			h.rooms[sr.Name] = r
+			h.mu.Unlock()
+			continue
+		}
 		// One more than is kept: if it is there, older messages remain.
 		msgs, err := h.store.History(ctx, sr.Name, 0, h.history+1)
 		if err != nil {

@@ -9,6 +9,7 @@ func roomCommands() []*command {
 				return err
 			}
 			c.hub.saveKeyRooms(c.session)
+			c.hub.shareJoin(c.session, c.arg(0))
 			return nil
 		}},
 		{name: "part", params: []param{optional(oneWord("#ROOM"))}, room: needsRoomUnlessNamed, help: "leave this room or the one named", long: "PMs you received stay in their own conversations.", run: func(c *call) error {

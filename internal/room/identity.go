@@ -128,7 +128,8 @@ func (h *Hub) register(s *Session, nick string) error {
 		return nil
 	}
 	h.registrationChanged(nick)
-	h.moderationChanged(ModerationChange{}) // the other nodes read it
+	// The other nodes read it, and list their sessions using nick again.
+	h.moderationChanged(ModerationChange{Registration: nick, RegistrationKey: s.fingerprint})
 	h.keyPersonFrom(s)
 	h.claimAsKey(s)
 	h.notice(s, fmt.Sprintf("%s is now registered to your key %s. Nobody else can use it; connect with this key to get it back.", nick, s.fingerprint))
@@ -147,7 +148,7 @@ func (h *Hub) unregister(s *Session, nick string) error {
 		return storeErr(err)
 	}
 	h.registrationChanged(nick)
-	h.moderationChanged(ModerationChange{})
+	h.moderationChanged(ModerationChange{Registration: nick, RegistrationKey: s.fingerprint})
 	h.closeBotsUnder(s.fingerprint, nick)
 	if len(h.NicksOf(s.fingerprint)) == 0 {
 		// No longer known by its key: what it carried between visits goes.

@@ -49,13 +49,20 @@ func (h *Hub) Watch(s *Session, room string) (lastID uint64, err error) {
 	if uerr != nil {
 		return 0, uerr
 	}
+	// In a cluster the room's events come through its feed, which a node
+	// keeps only while the room has someone here; and only a followed
+	// room's newest message is known here: followed first, so that
+	// lastID is the room's newest, not that of when this node last
+	// followed it (or 0).
+	h.follow(r)
 	lastID, err = r.addWatcher(s)
-	if err == nil {
-		// In a cluster the room's events come through its feed, which a
-		// node keeps only while the room has someone here.
-		h.follow(r)
+	if err != nil {
+		h.unfollowIfEmpty(r)
+		return 0, err
 	}
-	return lastID, err
+	// Followed again if its last member left between the two.
+	h.follow(r)
+	return lastID, nil
 }
 
 func (r *Room) addWatcher(s *Session) (lastID uint64, err error) {

@@ -47,6 +47,31 @@ func StartUsers(t testing.TB, users ...string) *Server {
 	return s
 }
 
+// Later prepares a server on a free loopback port, stopped until
+// StartNow, so that a client can be pointed at it (URL) before it runs.
+func Later(t testing.TB) *Server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := &Server{opts: &server.Options{
+		Host:      "127.0.0.1",
+		Port:      port,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoLog:     true,
+		NoSigs:    true,
+	}}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// StartNow runs a server prepared by Later.
+func (s *Server) StartNow() error { return s.start() }
+
 func (s *Server) start() error {
 	srv, err := server.NewServer(s.opts)
 	if err != nil {
@@ -61,8 +86,14 @@ func (s *Server) start() error {
 	return nil
 }
 
-// URL is the client URL (nats://127.0.0.1:port).
-func (s *Server) URL() string { return s.srv.ClientURL() }
+// URL is the client URL (nats://127.0.0.1:port), also of a server
+// prepared by Later that does not run yet.
+func (s *Server) URL() string {
+	if s.srv == nil {
+		return fmt.Sprintf("nats://%s:%d", s.opts.Host, s.opts.Port)
+	}
+	return s.srv.ClientURL()
+}
 
 // Shutdown stops the server.
 func (s *Server) Shutdown() {
