@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func StartUsers(t testing.TB, users ...string) *Server {
 		NoLog:     true,
 		NoSigs:    true,
 	}
-	for _, u := range users {
+	for _, u := range slices.Sorted(slices.Values(users)) { // sorted: see StartCluster
 		opts.Users = append(opts.Users, &server.User{Username: u, Password: u})
 	}
 	s := &Server{opts: opts}
@@ -156,6 +157,11 @@ func StartCluster(t testing.TB, n int, users ...string) *Cluster {
 		routePorts = append(routePorts, port)
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", port))
 	}
+	// A configuration reload (Deny) sorts the running server's routes and
+	// users in place while its route goroutines read them (a data race in
+	// nats-server): given sorted, they are never written.
+	slices.Sort(routes)
+	users = slices.Sorted(slices.Values(users))
 	c := &Cluster{}
 	for i := range n {
 		opts := &server.Options{
