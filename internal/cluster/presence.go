@@ -163,10 +163,11 @@ func (p *Presence) entry(e jetstream.KeyValueEntry) string {
 	}
 	room := string(raw)
 	if node == p.node.ID() {
-		if e.Operation() != jetstream.KeyValuePut {
+		if e.Operation() != jetstream.KeyValuePut && p.node.Live() {
 			// Another node purged this node's list (it took this node
-			// for dead, perhaps late, after the list was written again):
-			// written again, or the others would not list its members.
+			// for dead, late, after the list was written again): written
+			// again, or the others would not list its members. (A node
+			// not live writes every list again when it recovers.)
 			p.mu.Lock()
 			_, had := p.written[room]
 			delete(p.written, room)
