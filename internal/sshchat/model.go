@@ -59,7 +59,7 @@ type tuiModel struct {
 	inputView  inputLayout
 	inputStale bool
 	// placeholderStyle is the input's placeholder style (see setInputStyles).
-	placeholderStyle lipgloss.Style
+	placeholderStyle *lipgloss.Style
 	// newBelow counts the messages that came to the shown room while the
 	// user reads further up; newBelowView is its line as last drawn, for
 	// newBelowShown at newBelowWidth.
@@ -251,7 +251,7 @@ func (m *tuiModel) inputEmpty() bool {
 //
 //go:noinline
 func (m *tuiModel) layoutInputNow() {
-	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.placeholderStyle, m.inputView.rows)
+	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, *m.placeholderStyle, m.inputView.rows)
 }
 
 // lineBreakMark stands for a line break in the input line, which holds
@@ -485,7 +485,7 @@ func (m *tuiModel) look() *look {
 func (m *tuiModel) setInputStyles(th *theme) {
 	st := th.input()
 	m.input.SetStyles(st)
-	m.placeholderStyle = st.Focused.Placeholder
+	m.placeholderStyle = th.placeholder
 	m.inputStale = true
 }
 
