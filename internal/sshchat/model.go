@@ -68,18 +68,10 @@ type tuiModel struct {
 	newBelowShown int
 	newBelowWidth int
 	newBelowTheme *theme
-	// statusKey is what the status line was last built from (see
-	// appendStatusKey) and statusView the line, fitted to the width and
-	// styled; statusBuf and statusRooms are reused to build the key.
-	statusKey   string
-	statusBuf   []byte
-	statusRooms []string
-	statusWidth int
-	statusTheme *theme
-	statusView  string
-	closing     string
-	shown       string // the room the message area shows
-	frame       []string
+	*statusCache
+	closing string
+	shown   string // the room the message area shows
+	frame   []string
 	// scr is the client's terminal (nil in tests); bells are rung with the
 	// next frame.
 	scr     *screen
@@ -89,7 +81,22 @@ type tuiModel struct {
 	// lk is the look of the session's settings, remade when they change.
 	colour bool
 	lk     *look
-	comforts
+	// comforts and statusCache are apart, so that the model (allocated
+	// once per session) fits the heap's 8,192-byte size class: at 8,193
+	// bytes or more it takes 9,472.
+	*comforts
+}
+
+// statusCache is what the status line was last built from (statusKey, see
+// appendStatusKey) and the line (statusView), fitted to the width and
+// styled; statusBuf and statusRooms are reused to build the key.
+type statusCache struct {
+	statusKey   string
+	statusBuf   []byte
+	statusRooms []string
+	statusWidth int
+	statusTheme *theme
+	statusView  string
 }
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
@@ -107,7 +114,8 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	// (bracketed paste: tea.PasteMsg in Update).
 	in.KeyMap.Paste.SetEnabled(false)
 	in.Focus()
-	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true}
+	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true,
+		statusCache: &statusCache{}, comforts: &comforts{}}
 	m.initComforts()
 	m.msgs.follow = true
 	m.resize(width, height)
