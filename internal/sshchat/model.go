@@ -99,8 +99,14 @@ type statusCache struct {
 	statusView  string
 }
 
+// inputKeys is the input's key map, made once and never changed: its
+// bindings' lists of keys (about 480 bytes a session) are only read, and
+// every session's copy of the map shares them.
+var inputKeys = textinput.DefaultKeyMap()
+
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in := textinput.New()
+	in.KeyMap = inputKeys
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
 	// Not the server's limit: a longer text is kept whole and refused with
