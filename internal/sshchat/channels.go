@@ -1,6 +1,7 @@
 package sshchat
 
 import (
+	"encoding/binary"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -296,34 +297,74 @@ func (g *guardedChannel) filter(reqs <-chan *gossh.Request, out chan<- *gossh.Re
 // it asks for. A payload that does not parse, or whose TERM or modes are
 // too long, is refused.
 func sanitizePtyRequest(payload []byte) (clean []byte, win ssh.Window, ok bool) {
-	var req struct {
-		Term              string
-		Columns, Rows     uint32
-		WidthPx, HeightPx uint32
-		Modes             string
-	}
-	if err := gossh.Unmarshal(payload, &req); err != nil {
+	r := payloadReader{rest: payload, ok: true}
+	term := r.string()
+	cols, rows, wpx, hpx := r.uint32(), r.uint32(), r.uint32(), r.uint32()
+	modes := r.string()
+	if !r.done() {
 		return nil, win, false
 	}
-	if len(req.Term) > maxTermName || len(req.Modes) > maxTermModes || !validTermName(req.Term) {
+	if len(term) > maxTermName || len(modes) > maxTermModes || !validTermName(string(term)) {
 		return nil, win, false
 	}
-	win = clampWindow(req.Columns, req.Rows, req.WidthPx, req.HeightPx)
-	req.Columns, req.Rows = uint32(win.Width), uint32(win.Height)
-	req.WidthPx, req.HeightPx = uint32(win.WidthPixels), uint32(win.HeightPixels)
-	return gossh.Marshal(&req), win, true
+	win = clampWindow(cols, rows, wpx, hpx)
+	clean = make([]byte, 0, 4+len(term)+16+4+len(modes))
+	clean = appendPayloadString(clean, term)
+	clean = binary.BigEndian.AppendUint32(clean, uint32(win.Width))
+	clean = binary.BigEndian.AppendUint32(clean, uint32(win.Height))
+	clean = binary.BigEndian.AppendUint32(clean, uint32(win.WidthPixels))
+	clean = binary.BigEndian.AppendUint32(clean, uint32(win.HeightPixels))
+	clean = appendPayloadString(clean, modes)
+	return clean, win, true
 }
 
 // parseWindowChange reads a window-change payload (RFC 4254 6.7), clamped.
 func parseWindowChange(payload []byte) (win ssh.Window, ok bool) {
-	var req struct {
-		Columns, Rows     uint32
-		WidthPx, HeightPx uint32
-	}
-	if err := gossh.Unmarshal(payload, &req); err != nil {
+	r := payloadReader{rest: payload, ok: true}
+	cols, rows, wpx, hpx := r.uint32(), r.uint32(), r.uint32(), r.uint32()
+	if !r.done() {
 		return win, false
 	}
-	return clampWindow(req.Columns, req.Rows, req.WidthPx, req.HeightPx), true
+	return clampWindow(cols, rows, wpx, hpx), true
+}
+
+// payloadReader reads a request's fields (RFC 4251 5) by hand, as
+// gossh.Unmarshal would (a short or overlong payload does not parse): the
+// filter's goroutine lives as long as the connection, and x/crypto's
+// reflective Unmarshal and Marshal grow its stack to 4 KB, which
+// collections never shrink again.
+type payloadReader struct {
+	rest []byte
+	ok   bool
+}
+
+func (r *payloadReader) uint32() uint32 {
+	if !r.ok || len(r.rest) < 4 {
+		r.ok = false
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.rest)
+	r.rest = r.rest[4:]
+	return v
+}
+
+func (r *payloadReader) string() []byte {
+	n := r.uint32()
+	if !r.ok || uint32(len(r.rest)) < n {
+		r.ok = false
+		return nil
+	}
+	s := r.rest[:n:n]
+	r.rest = r.rest[n:]
+	return s
+}
+
+// done tells whether every field parsed and nothing is left.
+func (r *payloadReader) done() bool { return r.ok && len(r.rest) == 0 }
+
+func appendPayloadString(b, s []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }
 
 func clampWindow(cols, rows, wpx, hpx uint32) ssh.Window {
@@ -360,9 +401,7 @@ func validTermName(term string) bool {
 
 // validEnv accepts a well-formed env request of bounded size.
 func validEnv(payload []byte) bool {
-	var kv struct{ Key, Value string }
-	if err := gossh.Unmarshal(payload, &kv); err != nil {
-		return false
-	}
-	return kv.Key != "" && len(kv.Key)+len(kv.Value) <= maxEnvBytes
+	r := payloadReader{rest: payload, ok: true}
+	key, value := r.string(), r.string()
+	return r.done() && len(key) > 0 && len(key)+len(value) <= maxEnvBytes
 }

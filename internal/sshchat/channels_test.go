@@ -194,3 +194,39 @@ func TestTUIClampsHugeSizes(t *testing.T) {
 		t.Fatalf("0x0 taken as %dx%d", m.width, m.height)
 	}
 }
+
+// FuzzRequestParsing: the request payloads' parsers accept exactly what
+// x/crypto's Unmarshal accepts, and read the same fields.
+func FuzzRequestParsing(f *testing.F) {
+	for _, s := range append(ptySeeds(), windowSeeds()...) {
+		f.Add(s)
+	}
+	f.Add(gossh.Marshal(struct{ Key, Value string }{"LANG", "C.UTF-8"}))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		var pty ptyPayload
+		ptyErr := gossh.Unmarshal(payload, &pty)
+		r := payloadReader{rest: payload, ok: true}
+		term := r.string()
+		cols, rows, wpx, hpx := r.uint32(), r.uint32(), r.uint32(), r.uint32()
+		modes := r.string()
+		if r.done() != (ptyErr == nil) {
+			t.Fatalf("pty-req: parsed %v, Unmarshal: %v", r.done(), ptyErr)
+		}
+		if ptyErr == nil && (string(term) != pty.Term || string(modes) != pty.Modes ||
+			cols != pty.Columns || rows != pty.Rows || wpx != pty.WidthPx || hpx != pty.HeightPx) {
+			t.Fatalf("pty-req: read %q %d %d %d %d %q, Unmarshal %+v", term, cols, rows, wpx, hpx, modes, pty)
+		}
+		var win struct{ Columns, Rows, WidthPx, HeightPx uint32 }
+		winErr := gossh.Unmarshal(payload, &win)
+		if got, ok := parseWindowChange(payload); ok != (winErr == nil) ||
+			ok && got != clampWindow(win.Columns, win.Rows, win.WidthPx, win.HeightPx) {
+			t.Fatalf("window-change: %+v %v, Unmarshal %+v %v", got, ok, win, winErr)
+		}
+		var env struct{ Key, Value string }
+		envErr := gossh.Unmarshal(payload, &env)
+		want := envErr == nil && env.Key != "" && len(env.Key)+len(env.Value) <= maxEnvBytes
+		if validEnv(payload) != want {
+			t.Fatalf("env: valid %v, Unmarshal %+v %v", !want, env, envErr)
+		}
+	})
+}

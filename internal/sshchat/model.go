@@ -59,7 +59,7 @@ type tuiModel struct {
 	inputView  inputLayout
 	inputStale bool
 	// placeholderStyle is the input's placeholder style (see setInputStyles).
-	placeholderStyle lipgloss.Style
+	placeholderStyle *lipgloss.Style
 	// newBelow counts the messages that came to the shown room while the
 	// user reads further up; newBelowView is its line as last drawn, for
 	// newBelowShown at newBelowWidth.
@@ -68,18 +68,10 @@ type tuiModel struct {
 	newBelowShown int
 	newBelowWidth int
 	newBelowTheme *theme
-	// statusKey is what the status line was last built from (see
-	// appendStatusKey) and statusView the line, fitted to the width and
-	// styled; statusBuf and statusRooms are reused to build the key.
-	statusKey   string
-	statusBuf   []byte
-	statusRooms []string
-	statusWidth int
-	statusTheme *theme
-	statusView  string
-	closing     string
-	shown       string // the room the message area shows
-	frame       []string
+	*statusCache
+	closing string
+	shown   string // the room the message area shows
+	frame   []string
 	// scr is the client's terminal (nil in tests); bells are rung with the
 	// next frame.
 	scr     *screen
@@ -89,11 +81,32 @@ type tuiModel struct {
 	// lk is the look of the session's settings, remade when they change.
 	colour bool
 	lk     *look
-	comforts
+	// comforts and statusCache are apart, so that the model (allocated
+	// once per session) fits the heap's 8,192-byte size class: at 8,193
+	// bytes or more it takes 9,472.
+	*comforts
 }
+
+// statusCache is what the status line was last built from (statusKey, see
+// appendStatusKey) and the line (statusView), fitted to the width and
+// styled; statusBuf and statusRooms are reused to build the key.
+type statusCache struct {
+	statusKey   string
+	statusBuf   []byte
+	statusRooms []string
+	statusWidth int
+	statusTheme *theme
+	statusView  string
+}
+
+// inputKeys is the input's key map, made once and never changed: its
+// bindings' lists of keys (about 480 bytes a session) are only read, and
+// every session's copy of the map shares them.
+var inputKeys = textinput.DefaultKeyMap()
 
 func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	in := textinput.New()
+	in.KeyMap = inputKeys
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
 	// Not the server's limit: a longer text is kept whole and refused with
@@ -107,7 +120,8 @@ func newTUIModel(hub *room.Hub, cs *room.Session, width, height int) *tuiModel {
 	// (bracketed paste: tea.PasteMsg in Update).
 	in.KeyMap.Paste.SetEnabled(false)
 	in.Focus()
-	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true}
+	m := &tuiModel{hub: hub, cs: cs, input: in, views: map[string]*roomView{}, colour: true,
+		statusCache: &statusCache{}, comforts: &comforts{}}
 	m.initComforts()
 	m.msgs.follow = true
 	m.resize(width, height)
@@ -251,7 +265,7 @@ func (m *tuiModel) inputEmpty() bool {
 //
 //go:noinline
 func (m *tuiModel) layoutInputNow() {
-	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, m.placeholderStyle, m.inputView.rows)
+	m.inputView = layoutInput(m.input.Value(), m.input.Position(), m.width, m.input.Placeholder, *m.placeholderStyle, m.inputView.rows)
 }
 
 // lineBreakMark stands for a line break in the input line, which holds
@@ -485,7 +499,7 @@ func (m *tuiModel) look() *look {
 func (m *tuiModel) setInputStyles(th *theme) {
 	st := th.input()
 	m.input.SetStyles(st)
-	m.placeholderStyle = st.Focused.Placeholder
+	m.placeholderStyle = th.placeholder
 	m.inputStale = true
 }
 

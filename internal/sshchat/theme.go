@@ -23,6 +23,9 @@ type theme struct {
 	nick    func(nick string) lipgloss.Style
 	// input is how the input line looks (prompt, placeholder).
 	input func() textinput.Styles
+	// placeholder is input's placeholder style, made once for all the
+	// sessions (see setInputStyles).
+	placeholder *lipgloss.Style
 	// status is the status line, statusMention a room's mark in it when
 	// one of its unread messages names the user.
 	status, statusMention lipgloss.Style
@@ -38,18 +41,20 @@ var (
 		mention:       lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#e5c07b")),
 		nick:          nickStyle,
 		input:         textinput.DefaultDarkStyles,
+		placeholder:   placeholderOf(textinput.DefaultDarkStyles),
 		status:        statusStyle,
 		statusMention: lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#e5c07b")),
 		banner:        ansi.Style{}.Reverse(true).ForegroundColor(lipgloss.Color("#e5c07b")).String(),
 	}
 	// monoTheme uses no colour at all: bold, reverse and underline only.
 	monoTheme = &theme{
-		error:   lipgloss.NewStyle().Bold(true),
-		private: lipgloss.NewStyle().Bold(true).Underline(true),
-		mention: lipgloss.NewStyle().Bold(true).Reverse(true),
-		nick:    func(string) lipgloss.Style { return lipgloss.NewStyle().Bold(true) },
-		input:   monoInput,
-		status:  statusStyle,
+		error:       lipgloss.NewStyle().Bold(true),
+		private:     lipgloss.NewStyle().Bold(true).Underline(true),
+		mention:     lipgloss.NewStyle().Bold(true).Reverse(true),
+		nick:        func(string) lipgloss.Style { return lipgloss.NewStyle().Bold(true) },
+		input:       monoInput,
+		placeholder: placeholderOf(monoInput),
+		status:      statusStyle,
 		// Out of the reverse video, bold and underlined.
 		statusMention: lipgloss.NewStyle().Bold(true).Underline(true),
 		banner:        ansi.Style{}.Reverse(true).Bold().String(),
@@ -62,6 +67,7 @@ var (
 		mention:       lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#ffff00")),
 		nick:          paletteNicks([]string{"#ff5555", "#55ff55", "#ffff55", "#5fafff", "#ff55ff", "#55ffff", "#ffaf00", "#ffffff"}),
 		input:         textinput.DefaultDarkStyles,
+		placeholder:   placeholderOf(textinput.DefaultDarkStyles),
 		status:        statusStyle.Bold(true),
 		statusMention: lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#ffff00")),
 		banner:        ansi.Style{}.Bold().ForegroundColor(lipgloss.Color("#000000")).BackgroundColor(lipgloss.Color("#ffff00")).String(),
@@ -75,11 +81,18 @@ var (
 		mention:       lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#ffd75f")),
 		nick:          paletteNicks([]string{"#a0001c", "#006400", "#8b5a00", "#0040a0", "#800080", "#006b6b", "#8b3a00", "#b00060"}),
 		input:         textinput.DefaultLightStyles,
+		placeholder:   placeholderOf(textinput.DefaultLightStyles),
 		status:        statusStyle,
 		statusMention: lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("#000000")).Background(lipgloss.Color("#ffd75f")),
 		banner:        ansi.Style{}.Reverse(true).ForegroundColor(lipgloss.Color("#7a5200")).String(),
 	}
 )
+
+// placeholderOf is the focused input's placeholder style of styles.
+func placeholderOf(styles func() textinput.Styles) *lipgloss.Style {
+	st := styles().Focused.Placeholder
+	return &st
+}
 
 // monoInput is the input line without colour: the placeholder underlined
 // so that it is not taken for typed text.
