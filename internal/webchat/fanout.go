@@ -1,6 +1,7 @@
 package webchat
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -71,6 +72,9 @@ func (sh *fanOutShard) schedule(d *directWriter) {
 	}
 }
 
+// yieldEvery is how many sessions a worker writes before it yields.
+const yieldEvery = 128
+
 // run writes the queued events of the shard's scheduled sessions until
 // none is left.
 func (sh *fanOutShard) run() {
@@ -88,6 +92,11 @@ func (sh *fanOutShard) run() {
 		for i, d := range work {
 			d.writeQueued(sh.raw)
 			work[i] = nil
+			if i%yieldEvery == yieldEvery-1 {
+				// Its raw sends keep the processor: the goroutines that
+				// read senders' messages and feed the rooms get a turn.
+				runtime.Gosched()
+			}
 		}
 		sh.mu.Lock()
 		if cap(work) <= 4096 { // a list grown by a huge burst is not kept
