@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1013,34 +1012,11 @@ func TestClusterNodeStartedLaterTakesRoomsUp(t *testing.T) {
 	kim.send("/quit")
 	<-kim.closed
 	follow := oneShotCommand(t, second.SSHAddr, key, "", "tail", "-f", "-n", "1", "#attic")
-	stdout, err := follow.StdoutPipe()
-	must(t, err)
-	must(t, follow.Start())
+	nextLine := startFollowing(t, follow)
 	t.Cleanup(func() {
 		_ = follow.Process.Kill()
 		_ = follow.Wait()
 	})
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	nextLine := func(what string) string {
-		t.Helper()
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("tail -f ended before %s", what)
-			}
-			return l
-		case <-time.After(waitTimeout):
-			t.Fatalf("tail -f: no %s", what)
-		}
-		return ""
-	}
 	if l := nextLine("the last message"); !strings.HasSuffix(l, "<ana> attic 2") {
 		t.Fatalf("tail -f of #attic on the later node began with %q", l)
 	}

@@ -223,30 +223,7 @@ func TestOneShotCommands(t *testing.T) {
 	// tail -f prints the last messages, then new ones as they come, until
 	// the client is killed.
 	follow := oneShotCommand(t, srv.SSHAddr, key, "", "tail", "-f", "-n", "1", "#dev")
-	stdout, err := follow.StdoutPipe()
-	must(t, err)
-	must(t, follow.Start())
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	nextLine := func(what string) string {
-		t.Helper()
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("tail -f ended before %s", what)
-			}
-			return l
-		case <-time.After(waitTimeout):
-			t.Fatalf("tail -f: no %s", what)
-		}
-		return ""
-	}
+	nextLine := startFollowing(t, follow)
 	if l := nextLine("last message"); !strings.HasSuffix(l, "<kim> /quit not a command") {
 		t.Errorf("tail -f first line %q", l)
 	}
@@ -406,4 +383,36 @@ func TestOneShotSayWithATerminalNeedsText(t *testing.T) {
 	if err != nil || !strings.Contains(out, "tail [-f] [-n N]") || !strings.Contains(out, "\r\n") {
 		t.Errorf("help: %v, %q", err, out)
 	}
+}
+
+// startFollowing starts a one-shot `tail -f` and returns what reads its
+// next output line (failing the test if none comes in time or the
+// command ends first).
+func startFollowing(t *testing.T, follow *exec.Cmd) (nextLine func(what string) string) {
+	t.Helper()
+	stdout, err := follow.StdoutPipe()
+	must(t, err)
+	must(t, follow.Start())
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	nextLine = func(what string) string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("tail -f ended before %s", what)
+			}
+			return l
+		case <-time.After(waitTimeout):
+			t.Fatalf("tail -f: no %s", what)
+		}
+		return ""
+	}
+	return
 }
