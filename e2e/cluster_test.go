@@ -647,7 +647,9 @@ func TestClusterBigRoomPagesAcrossNodes(t *testing.T) {
 		cursor := ""
 		for page := 0; page < len(want); page++ {
 			c.sendJSON(map[string]any{"type": "names", "room": "lobby", "cursor": cursor, "limit": 2})
-			f := c.expect("a page", func(f frame) bool { return f.Type == "members" && f.Cursor == cursor })
+			// A lagging client may be sent the whole list again (no
+			// cursor, more than a page): not the answer to this request.
+			f := c.expect("a page", func(f frame) bool { return f.Type == "members" && f.Cursor == cursor && len(f.Members) <= 2 })
 			if f.Total != len(want) || len(f.Members) > 2 {
 				t.Fatalf("node %d, page after %q: total %d, %d members", i+1, cursor, f.Total, len(f.Members))
 			}
