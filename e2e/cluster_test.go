@@ -706,6 +706,13 @@ func TestClusterNickChangeReachesEveryDevice(t *testing.T) {
 	}
 	bobSees, carolSees := onceRenamed(bob), onceRenamed(carol)
 	web.say("hello from node 2")
+	// Her browser's own copy, or the reason it was refused: what bob and
+	// carol wait for next would otherwise only time out.
+	if f := web.expect("her own copy", func(f frame) bool {
+		return f.Type == "error" || f.Type == "message" && f.Text == "hello from node 2"
+	}); f.Type != "message" || f.From != "alicia" {
+		t.Fatalf("her browser on node 2 got %s", f.Raw)
+	}
 	bob.expect("her message under the new nick", bobSees)
 	carol.expect("her message under the new nick", carolSees)
 	line.expect("#lobby <alicia> hello from node 2")
