@@ -137,11 +137,7 @@ func closeReason(s *Session) (CloseReason, bool) {
 func TestNickChangeAndRoomRemovalAcrossNodes(t *testing.T) {
 	one, two := syncedNodes(t, WithAdmins(opKey))
 	alice := aliceDevices(t, one)[0]
-	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
-	if err != nil || phone.Nick() != "alice" {
-		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
-	}
-	t.Cleanup(phone.Leave)
+	phone := alicesPhone(t, two)
 	drain(phone)
 
 	one.Input(alice, "", "/nick alicia")
@@ -197,11 +193,7 @@ func syncedNodes(t *testing.T, opts ...Option) (one, two *Hub) {
 func TestPartOfAPersonAcrossNodes(t *testing.T) {
 	one, two := syncedNodes(t)
 	alice := aliceDevices(t, one)[0]
-	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
-	if err != nil || phone.Nick() != "alice" {
-		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
-	}
-	t.Cleanup(phone.Leave)
+	phone := alicesPhone(t, two)
 	dora := connectAs(t, two, "dora", "", "192.0.2.2")
 	for _, join := range []struct {
 		h *Hub
@@ -236,11 +228,7 @@ func TestPartOfAPersonAcrossNodes(t *testing.T) {
 func TestJoinOfAPersonAcrossNodes(t *testing.T) {
 	one, two := syncedNodes(t)
 	alice := aliceDevices(t, one)[0]
-	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
-	if err != nil || phone.Nick() != "alice" {
-		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
-	}
-	t.Cleanup(phone.Leave)
+	phone := alicesPhone(t, two)
 	dora := connectAs(t, two, "dora", "", "192.0.2.2")
 	two.Input(dora, "", "/join patio")
 	nextKind(t, dora, KindMembers)
@@ -280,11 +268,7 @@ func TestJoinOfAPersonAcrossNodes(t *testing.T) {
 func TestRegistrationRelistsTheDevicesOnTheOtherNode(t *testing.T) {
 	one, two := syncedNodes(t)
 	alice := aliceDevices(t, one)[0]
-	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
-	if err != nil || phone.Nick() != "alice" {
-		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
-	}
-	t.Cleanup(phone.Leave)
+	alicesPhone(t, two)
 	listedRegistered := func() bool {
 		t.Helper()
 		for _, m := range two.LocalMembers("lobby") {

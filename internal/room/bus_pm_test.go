@@ -87,11 +87,7 @@ func TestWhoisOnAnotherNode(t *testing.T) {
 func TestSentPrivateMessageReachesTheSendersDevicesOnOtherNodes(t *testing.T) {
 	one, two := syncedNodes(t)
 	alice := aliceDevices(t, one)[0]
-	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
-	if err != nil || phone.Nick() != "alice" {
-		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
-	}
-	t.Cleanup(phone.Leave)
+	phone := alicesPhone(t, two)
 	bob := connectAs(t, one, "bob", "", "192.0.2.2")
 	dora := connectAs(t, two, "dora", "", "192.0.2.3")
 	drain(phone)
@@ -158,4 +154,16 @@ func TestPrivateMessageSentAgainAfterALostAnswerIsDeliveredOnce(t *testing.T) {
 	if got := privatesIn(drain(alice)); len(got) != 1 {
 		t.Fatalf("a new cid: alice got %+v, want it once", got)
 	}
+}
+
+// alicesPhone connects alice's device of the same key to the node two,
+// where she already holds her nick through another node.
+func alicesPhone(t *testing.T, two *Hub) *Session {
+	t.Helper()
+	phone, err := two.Connect(Identity{Nick: "alice", Via: ViaWeb, Fingerprint: aliceKey})
+	if err != nil || phone.Nick() != "alice" {
+		t.Fatalf("alice's device on the other node: %v, %q", err, phone.Nick())
+	}
+	t.Cleanup(phone.Leave)
+	return phone
 }
