@@ -479,12 +479,39 @@ func (pc *ptyClient) typeLine(s string) {
 
 func freePort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if handedPorts.take(addr) {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+}
+
+// portLedger remembers the addresses freePort handed out in this test
+// process: the kernel may give a closed port again at once, and two
+// servers of one test were once given the same route port (NATS refused
+// its configuration: "Duplicate route entry detected").
+type portLedger struct {
+	mu    sync.Mutex
+	taken map[string]bool
+}
+
+var handedPorts = &portLedger{taken: make(map[string]bool)}
+
+// take reports whether addr was not handed out before, and marks it.
+func (l *portLedger) take(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.taken[addr] {
+		return false
+	}
+	l.taken[addr] = true
+	return true
 }
 
 func must(t testing.TB, err error) {

@@ -99,30 +99,44 @@ func TestTerminalPagingUpThroughHistory(t *testing.T) {
 		seen[n] = true
 	}
 	top := backlogNumbers(screen)[0]
+	// Each PgUp is followed by a keystroke for the input line, typing "x"
+	// or taking it back: the terminal handles keys in order, so a screen
+	// that shows the input's new state shows that PgUp's effect too. A
+	// wait with a deadline instead let two PgUp land between captures on
+	// a loaded machine, and the page between them looked skipped.
+	typed := false
+	inputIs := func(screen, want string) bool {
+		rows := strings.Split(strings.TrimRight(screen, "\n"), "\n")
+		return strings.TrimSpace(rows[len(rows)-1]) == want
+	}
+	deadline := time.Now().Add(waitTimeout)
 	for presses := 0; top > 1; presses++ {
-		if presses > 60 {
+		if time.Now().After(deadline) {
 			t.Fatalf("still at backlog %d after %d PgUp", top, presses)
 		}
 		tm.run("send-keys", "-t", tm.target, "PPage")
-		// The screen moves up unless the top of what is loaded was
-		// shown and the next page is on its way: then it stays, and the
-		// next PgUp goes on.
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			screen = tm.capture()
-			ns := backlogNumbers(screen)
-			if len(ns) > 0 && ns[0] < top {
-				for _, n := range ns {
-					seen[n] = true
-				}
-				top = ns[0]
-				break
-			}
-			if time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond) // poll interval, not synchronisation
+		want := "> x"
+		if typed {
+			tm.run("send-keys", "-t", tm.target, "BSpace")
+			want = "> type a message or /help"
+		} else {
+			tm.run("send-keys", "-t", tm.target, "-l", "x")
 		}
+		typed = !typed
+		// The screen moved up a page, or stayed: the top of what is
+		// loaded was shown and the next page is on its way.
+		screen = tm.waitForFunc("the input line "+want, func(screen string) bool { return inputIs(screen, want) })
+		ns := backlogNumbers(screen)
+		if len(ns) > 0 && ns[0] < top {
+			for _, n := range ns {
+				seen[n] = true
+			}
+			top = ns[0]
+		}
+	}
+	if typed {
+		tm.run("send-keys", "-t", tm.target, "BSpace")
+		tm.waitForFunc("an empty input line", func(screen string) bool { return inputIs(screen, "> type a message or /help") })
 	}
 	for i := 1; i <= total; i++ {
 		if !seen[i] {

@@ -147,15 +147,21 @@ func StartCluster(t testing.TB, n int, users ...string) *Cluster {
 	t.Helper()
 	var routes []string
 	var routePorts []int
+	// Every listener stays open until all are taken, so that the kernel
+	// cannot give one port twice (NATS refuses a duplicate route).
+	var held []net.Listener
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		held = append(held, l)
 		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
 		routePorts = append(routePorts, port)
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", port))
+	}
+	for _, l := range held {
+		l.Close()
 	}
 	// A configuration reload (Deny) sorts the running server's routes and
 	// users in place while its route goroutines read them (a data race in
