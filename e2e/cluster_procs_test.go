@@ -752,7 +752,7 @@ func (s *steadyClient) run(t *testing.T, mu *sync.Mutex, killedAt *time.Time, st
 				t.Errorf("%s got message %d (%q) after %d: a duplicate or out of order", s.nick, f.ID, f.Text, s.lastID)
 				return
 			}
-			s.take(f)
+			s.take(*f)
 			if f.From != s.nick { // from another node
 				mu.Lock()
 				if !killedAt.IsZero() {
@@ -853,7 +853,7 @@ func firstOf(wc *wsClient, types ...string) (frame, bool) {
 		select {
 		case f := <-wc.frames:
 			if slices.Contains(types, f.Type) {
-				return f, true
+				return *f, true
 			}
 		case <-wc.closed:
 			return frame{}, false

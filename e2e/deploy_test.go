@@ -270,12 +270,12 @@ func TestSIGTERMDuringTraffic(t *testing.T) {
 			for {
 				select {
 				case f := <-wc.frames:
-					lines <- render(f)
+					lines <- render(*f)
 				case <-wc.closed:
 					for {
 						select {
 						case f := <-wc.frames:
-							lines <- render(f)
+							lines <- render(*f)
 						default:
 							close(closed)
 							return

@@ -71,7 +71,7 @@ func TestKillDashNineKeepsEverySeenMessage(t *testing.T) {
 		select {
 		case f := <-watcher.frames:
 			if f.Type == "message" {
-				seen = append(seen, f)
+				seen = append(seen, *f)
 			}
 			continue
 		case <-watcher.closed:

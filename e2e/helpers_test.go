@@ -247,7 +247,7 @@ type wsClient struct {
 	t      testing.TB
 	ws     *chatclient.WS
 	conn   *websocket.Conn
-	frames chan frame
+	frames chan *frame // pointers: a frame is 700 bytes, and the buffer is allocated whole
 	closed chan struct{}
 	mu     sync.Mutex
 	err    error
@@ -282,7 +282,7 @@ func wrapWS(t testing.TB, conn *websocket.Conn) *wsClient {
 // which then judges frames that are not JSON too.
 func wrapWSInspecting(t testing.TB, conn *websocket.Conn, inspect func([]byte)) *wsClient {
 	ws := chatclient.NewWS(conn)
-	wc := &wsClient{t: t, ws: ws, conn: conn, frames: make(chan frame, 100000), closed: make(chan struct{})}
+	wc := &wsClient{t: t, ws: ws, conn: conn, frames: make(chan *frame, 100000), closed: make(chan struct{})}
 	t.Cleanup(func() { conn.Close() })
 	go func() {
 		defer close(wc.closed)
@@ -304,7 +304,7 @@ func wrapWSInspecting(t testing.TB, conn *websocket.Conn, inspect func([]byte)) 
 				continue
 			}
 			f.Raw = data
-			wc.frames <- f
+			wc.frames <- &f
 		}
 	}()
 	return wc
@@ -347,14 +347,14 @@ func (wc *wsClient) expect(what string, ok func(frame) bool) frame {
 	for {
 		select {
 		case f := <-wc.frames:
-			if ok(f) {
-				return f
+			if ok(*f) {
+				return *f
 			}
 		case <-wc.closed:
 			select {
 			case f := <-wc.frames:
-				if ok(f) {
-					return f
+				if ok(*f) {
+					return *f
 				}
 				continue
 			default:

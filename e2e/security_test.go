@@ -270,15 +270,15 @@ func framesUntil(wc *wsClient, what string, last func(frame) bool) []frame {
 	for {
 		select {
 		case f := <-wc.frames:
-			got = append(got, f)
-			if last(f) {
+			got = append(got, *f)
+			if last(*f) {
 				return got
 			}
 		case <-wc.closed:
 			select {
 			case f := <-wc.frames:
-				got = append(got, f)
-				if last(f) {
+				got = append(got, *f)
+				if last(*f) {
 					return got
 				}
 				continue
