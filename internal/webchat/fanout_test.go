@@ -159,7 +159,7 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 // tcpSetup serves a hub over plain TCP with small socket buffers and
 // returns it with bob, a session typing into the lobby directly, whose
 // events are read and thrown away.
-func tcpSetup(t *testing.T, opts ...room.Option) (hub *room.Hub, url string, bob *room.Session) {
+func tcpSetup(t *testing.T, opts ...room.Option) (hub *room.Hub, url string, bob *room.Session, bobSaw <-chan string) {
 	t.Helper()
 	opts = append([]room.Option{room.WithLogger(slog.New(slog.DiscardHandler)), room.WithRate(1<<30, math.Inf(1))}, opts...)
 	hub = room.NewHub(opts...)
@@ -169,17 +169,44 @@ func tcpSetup(t *testing.T, opts ...room.Option) (hub *room.Hub, url string, bob
 	t.Cleanup(srv.Close)
 	bob, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
 	must(t, err)
+	// bob's events are taken as they come; the texts of messages he saw
+	// go to saw, for a test that must know he is not behind (left unread
+	// otherwise: a full saw drops texts, never an event of bob's).
+	saw := make(chan string, 4096)
 	go func() {
 		for {
 			select {
-			case <-bob.Events():
+			case ev := <-bob.Events():
+				if ev.Kind == room.KindMessage {
+					select {
+					case saw <- ev.Text:
+					default:
+					}
+				}
 			case <-bob.Done():
 				return
 			}
 		}
 	}()
 	t.Cleanup(func() { bob.Close(room.ReasonQuit) })
-	return hub, "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", bob
+	return hub, "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", bob, saw
+}
+
+// waitText waits until saw yields want, skipping other texts.
+func waitText(t *testing.T, saw <-chan string, want string) {
+	t.Helper()
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case got := <-saw:
+			if got == want {
+				return
+			}
+		case <-timer.C:
+			t.Fatalf("timed out waiting for %.20q", want)
+		}
+	}
 }
 
 // dialSmall signs nick in over a socket with a small receive buffer.
@@ -206,7 +233,7 @@ func dialSmall(t *testing.T, url, nick string) *websocket.Conn {
 // reads again, every message once and in order, every pong, and whole
 // frames throughout; then it is closed normally.
 func TestStalledReaderGetsEverythingInOrder(t *testing.T) {
-	hub, url, bob := tcpSetup(t, room.WithQueueSize(1024))
+	hub, url, bob, _ := tcpSetup(t, room.WithQueueSize(1024))
 	ws := dialSmall(t, url, "alice")
 
 	const n, pings = 300, maxPendingPongs
@@ -260,7 +287,7 @@ func TestStalledReaderGetsEverythingInOrder(t *testing.T) {
 func TestClientThatStopsReadingIsDropped(t *testing.T) {
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	hub, url, bob := tcpSetup(t, room.WithQueueSize(16), room.WithClock(now))
+	hub, url, bob, bobSaw := tcpSetup(t, room.WithQueueSize(16), room.WithClock(now))
 	alice := dialSmall(t, url, "alice")
 	carol := dialSmall(t, url, "carol")
 	readUntil(t, alice, func(f testFrame) bool { return f.Type == "join" && f.Nick == "carol" })
@@ -270,6 +297,10 @@ func TestClientThatStopsReadingIsDropped(t *testing.T) {
 	for i := 0; i < 2000 && !dropped; i++ {
 		offset.Add(int64(10 * time.Second))
 		hub.Input(bob, "", text(i))
+		// The clock jumps past the slow timeout with every message: bob,
+		// the sender, must have taken his copy before the next jump, or
+		// he would be the one dropped as too slow.
+		waitText(t, bobSaw, text(i))
 		// carol reads as the room talks: every message, in order.
 		for {
 			f := readUntil(t, carol, func(f testFrame) bool {
