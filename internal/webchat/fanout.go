@@ -35,6 +35,14 @@ type fanOutShard struct {
 	_       [64]byte        // shards are written by different cores
 }
 
+// fanOutShards is how many shards (and so workers at most) the fan-out
+// has with procs processors: one fewer than the processors. A worker's raw
+// sends keep its processor, so with a worker per processor the room's walk
+// that queues a message and the goroutines that read senders' lines waited
+// behind the workers; on two cores one worker also delivered with less CPU
+// and lower latency than two (docs/performance.md, finding 16).
+func fanOutShards(procs int) int { return max(procs-1, 1) }
+
 func newFanOut(shards int) *fanOut {
 	f := &fanOut{shards: make([]fanOutShard, max(shards, 1))}
 	for i := range f.shards {

@@ -128,7 +128,7 @@ func New(hub *room.Hub, opts ...Option) *Server {
 		panic("webchat: embedded page: " + err.Error())
 	}
 	s.static = static
-	s.fanOut = newFanOut(runtime.GOMAXPROCS(0))
+	s.fanOut = newFanOut(fanOutShards(runtime.GOMAXPROCS(0)))
 	s.batchBufs.New = func() any {
 		b := make([]byte, 0, 4096)
 		return &b
