@@ -58,6 +58,9 @@ type comforts struct {
 	inFlight map[string]*inFlight
 	seq      uint64
 	retryAt  time.Time
+	// now is the clock of inFlight's and retryAt's times (time.Now, or
+	// a test's).
+	now func() time.Time
 	// greeting is the welcome and the notices that came with it, held back
 	// until the first room's history is shown (greeted), so that they are
 	// the last thing seen on connecting.
@@ -115,6 +118,7 @@ func (m *tuiModel) initComforts() {
 	}
 	m.pace = rate.NewLimiter(limit, burst)
 	m.inFlight = make(map[string]*inFlight)
+	m.now = time.Now
 	m.cs.SetKeyHelp(keyHelp)
 }
 

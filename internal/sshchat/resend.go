@@ -20,13 +20,22 @@ var clusterRetryDelays = [...]time.Duration{500 * time.Millisecond, time.Second,
 
 const clusterRetryFor = 15 * time.Second
 
-// maxInFlight bounds the lines sent whose answer has not come yet: each
-// gets one (its copy or a refusal), so this is never reached in practice.
-const maxInFlight = 4 * maxWaiting
+// maxInFlight bounds the lines sent whose answer has not come yet. Each
+// gets one (its copy or a refusal), but a session that lags has other
+// people's and its own copies skipped (the history keeps them), so when
+// the table is full the lines sent more than inFlightFor ago are
+// forgotten: their copy is not coming. Without that, past maxInFlight
+// skipped copies every later line went without a cid, and was shown
+// refused instead of sent again while the cluster was unavailable.
+const (
+	maxInFlight = 4 * maxWaiting
+	inFlightFor = time.Minute
+)
 
 // inFlight is a line sent with a cid, until its copy or its refusal comes.
 type inFlight struct {
-	line waitingLine
+	line   waitingLine
+	sentAt time.Time // when it was last sent
 	// since is when it was first refused (zero: not yet); tries counts
 	// the times it was sent again.
 	since time.Time
@@ -42,9 +51,15 @@ func makesMessage(text string) bool {
 
 // pass passes one line to the hub, with a cid if it makes a message.
 func (m *tuiModel) pass(l waitingLine) {
-	if l.cid == "" && makesMessage(l.text) && len(m.inFlight) < maxInFlight {
-		l.cid = rand.Text()
-		m.inFlight[l.cid] = &inFlight{line: l}
+	now := m.now()
+	if l.cid == "" && makesMessage(l.text) {
+		if len(m.inFlight) >= maxInFlight {
+			m.forgetUnanswered(now)
+		}
+		if len(m.inFlight) < maxInFlight {
+			l.cid = rand.Text()
+			m.inFlight[l.cid] = &inFlight{line: l}
+		}
 	}
 	if l.cid == "" {
 		m.hub.Input(m.cs, l.room, l.text)
@@ -53,7 +68,7 @@ func (m *tuiModel) pass(l waitingLine) {
 	m.seq++
 	l.seq = m.seq
 	if f, ok := m.inFlight[l.cid]; ok {
-		f.line = l
+		f.line, f.sentAt = l, now
 	}
 	m.hub.InputWithCID(m.cs, l.room, l.text, l.cid)
 }
@@ -73,7 +88,7 @@ func (m *tuiModel) answered(ev *room.Event) (held bool) {
 		delete(m.inFlight, ev.CID)
 		return false
 	}
-	now := time.Now()
+	now := m.now()
 	if f.since.IsZero() {
 		f.since = now
 	}
@@ -99,10 +114,20 @@ func (m *tuiModel) answered(ev *room.Event) (held bool) {
 	return true
 }
 
+// forgetUnanswered forgets the lines sent more than inFlightFor before
+// now whose copy never came.
+func (m *tuiModel) forgetUnanswered(now time.Time) {
+	for cid, f := range m.inFlight {
+		if now.Sub(f.sentAt) > inFlightFor {
+			delete(m.inFlight, cid)
+		}
+	}
+}
+
 // retryWait is how long the waiting lines must still wait for a line to
 // be sent again (0: none).
 func (m *tuiModel) retryWait() time.Duration {
-	return max(0, time.Until(m.retryAt))
+	return max(0, m.retryAt.Sub(m.now()))
 }
 
 // dropInFlight forgets the waiting lines' cids (Ctrl-C dropped them).

@@ -2,11 +2,14 @@ package sshchat
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -111,5 +114,51 @@ func TestTUISendsAgainLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 	}
 	if log := shownLog(m); strings.Count(log, "<bob> first") != 1 || strings.Contains(log, "message not sent") {
 		t.Fatalf("the terminal shows:\n%s\nwant bob's first line once, no refusal", log)
+	}
+}
+
+// A terminal that lagged had the copies of its own lines skipped (the
+// history keeps them), so those lines never get their answer. Once they
+// are old, they no longer stop later lines from being sent again: a line
+// refused while the cluster is unavailable, after many such, is still
+// said to be sent again, not shown refused.
+func TestTUISendsAgainAfterManyOwnCopiesWereSkipped(t *testing.T) {
+	bus := &switchedBus{}
+	bus.live.Store(true)
+	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1<<12),
+		room.WithRate(1<<30, math.Inf(1)), room.WithStore(store.NewMemory()), room.WithBus(bus))
+	if err := hub.LoadRooms(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cs.Leave)
+	m := newTUIModel(hub, cs, 100, 24)
+	readQueued(m, cs)
+	clock := time.Now()
+	m.now = func() time.Time { return clock }
+	enter := func(text string) {
+		typeText(m, text)
+		m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+	}
+	for i := range maxInFlight + 10 {
+		enter(fmt.Sprintf("line %d", i))
+		if len(m.waiting) > 0 {
+			t.Fatalf("line %d waits to be sent", i)
+		}
+	}
+	// Their copies are skipped: the model never sees them.
+	for len(cs.Events()) > 0 {
+		<-cs.Events()
+	}
+
+	clock = clock.Add(2 * inFlightFor)
+	bus.live.Store(false)
+	enter("during the outage")
+	readQueued(m, cs)
+	if log := shownLog(m); strings.Contains(log, "message not sent") || !strings.Contains(log, "will be sent again") {
+		t.Fatalf("the terminal shows:\n%s\nwant the line said to be sent again, no refusal", log)
 	}
 }
