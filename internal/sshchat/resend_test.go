@@ -32,16 +32,16 @@ func (b *switchedBus) Live() bool                  { return b.live.Load() }
 func (f loopFeed) Offer(m store.Message)           { f.deliver(m) }
 func (f loopFeed) Stop()                           {}
 
-// Lines typed in the terminal while the node cannot reach the cluster
-// (refused with cluster_unavailable) are not shown refused: the terminal
-// says it sends them again, does so with their cid once the node serves
-// again, and they reach the others once each, in the order typed, with the
-// line typed after the refusal behind them.
-func TestTUISendsAgainLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
+// bobOnSwitchedBus is bob's terminal on a hub whose bus is live until the
+// test switches it, with alice in the lobby; what either had queued so far
+// is read.
+func bobOnSwitchedBus(t *testing.T, opts ...room.Option) (*switchedBus, *room.Session, *room.Session, *tuiModel) {
+	t.Helper()
 	bus := &switchedBus{}
 	bus.live.Store(true)
-	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1<<12),
-		room.WithStore(store.NewMemory()), room.WithBus(bus))
+	opts = append([]room.Option{room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1 << 12),
+		room.WithStore(store.NewMemory()), room.WithBus(bus)}, opts...)
+	hub := room.NewHub(opts...)
 	if err := hub.LoadRooms(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -60,15 +60,27 @@ func TestTUISendsAgainLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 	for len(alice.Events()) > 0 {
 		<-alice.Events()
 	}
+	return bus, alice, cs, m
+}
+
+// enterLine types text in m and presses Enter.
+func enterLine(m *tuiModel, text string) tea.Cmd {
+	typeText(m, text)
+	_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
+	return cmd
+}
+
+// Lines typed in the terminal while the node cannot reach the cluster
+// (refused with cluster_unavailable) are not shown refused: the terminal
+// says it sends them again, does so with their cid once the node serves
+// again, and they reach the others once each, in the order typed, with the
+// line typed after the refusal behind them.
+func TestTUISendsAgainLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
+	bus, alice, cs, m := bobOnSwitchedBus(t)
 
 	bus.live.Store(false)
-	enter := func(text string) tea.Cmd {
-		typeText(m, text)
-		_, cmd := m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
-		return cmd
-	}
-	enter("first")
-	enter("second")
+	enterLine(m, "first")
+	enterLine(m, "second")
 	// The refusals, as the session's pump hands them over.
 	var batch eventsMsg
 	for len(cs.Events()) > 0 {
@@ -78,7 +90,7 @@ func TestTUISendsAgainLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 	if tick == nil {
 		t.Fatal("no new try scheduled for the refused lines")
 	}
-	enter("third") // waits behind them: the tick scheduled sends it too
+	enterLine(m, "third") // waits behind them: the tick scheduled sends it too
 	log := shownLog(m)
 	if strings.Contains(log, "message not sent") || !strings.Contains(log, "will be sent again") {
 		t.Fatalf("the terminal shows:\n%s\nwant the lines said to be sent again, no refusal", log)
@@ -123,28 +135,11 @@ func TestTUISendsAgainLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 // refused while the cluster is unavailable, after many such, is still
 // said to be sent again, not shown refused.
 func TestTUISendsAgainAfterManyOwnCopiesWereSkipped(t *testing.T) {
-	bus := &switchedBus{}
-	bus.live.Store(true)
-	hub := room.NewHub(room.WithLogger(slog.New(slog.DiscardHandler)), room.WithQueueSize(1<<12),
-		room.WithRate(1<<30, math.Inf(1)), room.WithStore(store.NewMemory()), room.WithBus(bus))
-	if err := hub.LoadRooms(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	cs, err := hub.Connect(room.Identity{Nick: "bob", Via: room.ViaSSH})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cs.Leave)
-	m := newTUIModel(hub, cs, 100, 24)
-	readQueued(m, cs)
+	bus, _, cs, m := bobOnSwitchedBus(t, room.WithRate(1<<30, math.Inf(1)))
 	clock := time.Now()
 	m.now = func() time.Time { return clock }
-	enter := func(text string) {
-		typeText(m, text)
-		m.Update(tea.KeyPressMsg{Code: tea.KeyEnter})
-	}
 	for i := range maxInFlight + 10 {
-		enter(fmt.Sprintf("line %d", i))
+		enterLine(m, fmt.Sprintf("line %d", i))
 		if len(m.waiting) > 0 {
 			t.Fatalf("line %d waits to be sent", i)
 		}
@@ -156,7 +151,7 @@ func TestTUISendsAgainAfterManyOwnCopiesWereSkipped(t *testing.T) {
 
 	clock = clock.Add(2 * inFlightFor)
 	bus.live.Store(false)
-	enter("during the outage")
+	enterLine(m, "during the outage")
 	readQueued(m, cs)
 	if log := shownLog(m); strings.Contains(log, "message not sent") || !strings.Contains(log, "will be sent again") {
 		t.Fatalf("the terminal shows:\n%s\nwant the line said to be sent again, no refusal", log)
