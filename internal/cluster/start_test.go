@@ -43,6 +43,24 @@ func awaitLog(t *testing.T, logs logMessages, prefix string) {
 	}
 }
 
+// joined is what cluster.Join gave.
+type joined struct {
+	n   *cluster.Node
+	err error
+}
+
+// joinInBackground starts a node with cfg, and gives its Join's result.
+func joinInBackground(cfg cluster.Config) <-chan joined {
+	done := make(chan joined, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		n, err := cluster.Join(ctx, cfg)
+		done <- joined{n, err}
+	}()
+	return done
+}
+
 // JetStream that does not answer at first (as while a NATS cluster that
 // has just formed elects its leaders) delays a node's start, which says
 // what it waits for, and the node starts once JetStream answers; its
@@ -51,19 +69,8 @@ func TestNodeStartWaitsForJetStream(t *testing.T) {
 	srv := natstest.StartUsers(t, "a")
 	must(t, srv.Deny("a", "$JS.API.>"))
 	logs := make(logMessages, 64)
-	cfg := cluster.Config{URLs: []string{srv.URLFor("a")}, NodeID: "a", LeaseTTL: time.Second,
-		Log: slog.New(logs)}
-	type joined struct {
-		n   *cluster.Node
-		err error
-	}
-	done := make(chan joined, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		n, err := cluster.Join(ctx, cfg)
-		done <- joined{n, err}
-	}()
+	done := joinInBackground(cluster.Config{URLs: []string{srv.URLFor("a")}, NodeID: "a", LeaseTTL: time.Second,
+		Log: slog.New(logs)})
 	awaitLog(t, logs, "cluster start: waiting for JetStream")
 	must(t, srv.Deny("a"))
 	j := await(t, done, "the node started")
@@ -113,18 +120,8 @@ func TestNodeStartFailsAtItsDeadline(t *testing.T) {
 func TestNodeStartWaitsForNATS(t *testing.T) {
 	srv := natstest.Later(t)
 	logs := make(logMessages, 64)
-	type joined struct {
-		n   *cluster.Node
-		err error
-	}
-	done := make(chan joined, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		n, err := cluster.Join(ctx, cluster.Config{URLs: []string{srv.URL()}, NodeID: "a", LeaseTTL: time.Second,
-			Log: slog.New(logs)})
-		done <- joined{n, err}
-	}()
+	done := joinInBackground(cluster.Config{URLs: []string{srv.URL()}, NodeID: "a", LeaseTTL: time.Second,
+		Log: slog.New(logs)})
 	awaitLog(t, logs, "cluster start: waiting for NATS")
 	must(t, srv.StartNow())
 	j := await(t, done, "the node started")

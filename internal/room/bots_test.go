@@ -176,15 +176,24 @@ func TestBotSessionsGetNoReplayAndAreMarked(t *testing.T) {
 	}
 }
 
-func TestUnregisteringABotTokensNickClosesItsSessions(t *testing.T) {
-	h := newTestHub(t)
+// aliceWithABot connects alice with her key on h, registers alice and
+// alicebot to it, and makes a bot token for alicebot: the returned
+// identity signs in with it.
+func aliceWithABot(t *testing.T, h *Hub) (*Session, Identity) {
+	t.Helper()
 	alice := connectKey(t, h, "alice", aliceKey, ViaSSH)
 	answerTo(t, h, alice, "/register")
 	answerTo(t, h, alice, "/nick alicebot")
 	answerTo(t, h, alice, "/register")
 	answerTo(t, h, alice, "/nick alice")
 	tok, _ := h.BotToken(tokenFromNotice(t, answerTo(t, h, alice, "/token new ci alicebot")))
-	bot, err := h.Connect(Identity{Nick: tok.Nick, Via: ViaWeb, Fingerprint: tok.Fingerprint, BotToken: tok.TokenHash})
+	return alice, Identity{Nick: tok.Nick, Via: ViaWeb, Fingerprint: tok.Fingerprint, BotToken: tok.TokenHash}
+}
+
+func TestUnregisteringABotTokensNickClosesItsSessions(t *testing.T) {
+	h := newTestHub(t)
+	alice, botID := aliceWithABot(t, h)
+	bot, err := h.Connect(botID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -297,13 +297,8 @@ func TestRegistrationRelistsTheDevicesOnTheOtherNode(t *testing.T) {
 // person's own device there stays.
 func TestUnregisteringABotTokensNickClosesItsSessionsOnTheOtherNode(t *testing.T) {
 	one, two := syncedNodes(t)
-	alice := connectKey(t, one, "alice", aliceKey, ViaSSH)
-	answerTo(t, one, alice, "/register")
-	answerTo(t, one, alice, "/nick alicebot")
-	answerTo(t, one, alice, "/register")
-	answerTo(t, one, alice, "/nick alice")
-	tok, _ := one.BotToken(tokenFromNotice(t, answerTo(t, one, alice, "/token new ci alicebot")))
-	bot, err := two.Connect(Identity{Nick: tok.Nick, Via: ViaWeb, Fingerprint: tok.Fingerprint, BotToken: tok.TokenHash})
+	alice, botID := aliceWithABot(t, one)
+	bot, err := two.Connect(botID)
 	if err != nil {
 		t.Fatal(err)
 	}
