@@ -163,8 +163,7 @@ func TestClusterOneOrderAcrossNodes(t *testing.T) {
 // free on the other at once.
 func TestClusterNickUniqueAcrossNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
-	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
-	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	joinLobby(t, nodes[0].HTTPAddr, "alice")
 
 	web := newWSClient(t, nodes[1].HTTPAddr)
 	web.sendJSON(map[string]string{"type": "hello", "nick": "Alice"})
@@ -199,8 +198,7 @@ func getReadyz(t *testing.T, httpAddr string) (int, string) {
 func TestClusterNodeFencesItselfWithoutNATS(t *testing.T) {
 	url, bus := postgresDatabase(t), natstest.Start(t)
 	node := startServer(t, func(c *app.Config) { c.Store, c.Cluster, c.NodeID = url, bus.URL(), "node-1" })
-	alice := joinWS(t, node.HTTPAddr, "alice")
-	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	alice := joinLobby(t, node.HTTPAddr, "alice")
 
 	bus.Shutdown()
 	select {
@@ -407,10 +405,8 @@ func TestClusterDeadNodesMembersLeave(t *testing.T) {
 // is answered there; a nick connected nowhere is refused.
 func TestClusterPrivateMessagesAndWhoisAcrossNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
-	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
-	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
-	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
-	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	alice := joinLobby(t, nodes[0].HTTPAddr, "alice")
+	bob := joinLobby(t, nodes[1].HTTPAddr, "bob")
 
 	start := time.Now()
 	bob.sendJSON(map[string]string{"type": "say", "room": "lobby", "text": "/msg alice across the cluster", "cid": "pm1"})
@@ -509,8 +505,7 @@ func TestClusterOperatorsAcrossNodes(t *testing.T) {
 	boss.expect("welcome boss")
 	carol := newLineClient(t, nodes[1].SSHAddr, "carol", keyAuth(newSigner(t)))
 	carol.expect("welcome carol")
-	guest := joinWS(t, nodes[1].HTTPAddr, "guest")
-	guest.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	guest := joinLobby(t, nodes[1].HTTPAddr, "guest")
 
 	boss.send("/op guest")
 	boss.expect("guest has no key; operator status is bound to a key")
@@ -545,8 +540,7 @@ func TestClusterOperatorsAcrossNodes(t *testing.T) {
 // node 1 parts her on both nodes, and her /join there joins her on both.
 func TestClusterOneKeyOnTwoNodes(t *testing.T) {
 	nodes := clusterNodes(t, 2)
-	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
-	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	bob := joinLobby(t, nodes[1].HTTPAddr, "bob")
 	line, web := aliceOnTwoNodes(t, nodes, bob)
 
 	noAlicePart := func(f frame) {
@@ -673,10 +667,8 @@ func TestClusterBigRoomPagesAcrossNodes(t *testing.T) {
 // one nick change, no part or join.
 func TestClusterNickChangeReachesEveryDevice(t *testing.T) {
 	nodes := clusterNodes(t, 2)
-	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
-	carol.expect("lobby history", func(f frame) bool { return f.Type == "history" })
-	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
-	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	carol := joinLobby(t, nodes[0].HTTPAddr, "carol")
+	bob := joinLobby(t, nodes[1].HTTPAddr, "bob")
 	line, web := aliceOnTwoNodes(t, nodes, bob, carol)
 	// Node 2 lists her browser too before she changes nick.
 	bob.say("/who")
@@ -773,8 +765,7 @@ func TestClusterNickChangeReachesEveryDevice(t *testing.T) {
 // the same frame and line as on one node, not to part and join.
 func TestClusterRemoteNickChange(t *testing.T) {
 	nodes := clusterNodes(t, 2)
-	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
-	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	bob := joinLobby(t, nodes[1].HTTPAddr, "bob")
 	watcher := newLineClient(t, nodes[1].SSHAddr, "walt")
 	watcher.expect("welcome walt")
 	carol := joinWS(t, nodes[0].HTTPAddr, "carol")
@@ -894,8 +885,7 @@ func TestClusterPostsAnswerWithTheirOwnMessages(t *testing.T) {
 	messages := "http://" + nodes[0].HTTPAddr + "/api/rooms/lobby/messages"
 	var talkers []*wsClient
 	for i := range 4 {
-		c := joinWS(t, nodes[1].HTTPAddr, fmt.Sprintf("talker%d", i))
-		c.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+		c := joinLobby(t, nodes[1].HTTPAddr, fmt.Sprintf("talker%d", i))
 		talkers = append(talkers, c)
 	}
 	var last uint64
@@ -931,10 +921,8 @@ func TestClusterRoomCapAndReclaimAcrossNodes(t *testing.T) {
 		c.Room.MaxRooms = 3
 		c.Room.RoomReclaimAfter = 200 * time.Millisecond
 	})
-	alice := joinWS(t, nodes[0].HTTPAddr, "alice")
-	alice.expect("lobby history", func(f frame) bool { return f.Type == "history" })
-	dora := joinWS(t, nodes[1].HTTPAddr, "dora")
-	dora.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	alice := joinLobby(t, nodes[0].HTTPAddr, "alice")
+	dora := joinLobby(t, nodes[1].HTTPAddr, "dora")
 	join := func(c *wsClient, room string) frame {
 		c.say("/join " + room)
 		return c.expect("/join "+room, func(f frame) bool {
@@ -1041,8 +1029,7 @@ func TestClusterNodeStartedLaterTakesRoomsUp(t *testing.T) {
 // it: bob asks /who until it shows.)
 func TestClusterRegistrationRelistsEveryDevice(t *testing.T) {
 	nodes := clusterNodes(t, 2)
-	bob := joinWS(t, nodes[1].HTTPAddr, "bob")
-	bob.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	bob := joinLobby(t, nodes[1].HTTPAddr, "bob")
 	line, _ := aliceOnTwoNodes(t, nodes, bob)
 
 	aliceListed := func(registered bool) {
@@ -1076,4 +1063,13 @@ func TestClusterRegistrationRelistsEveryDevice(t *testing.T) {
 	line.send("/register")
 	line.expect("alice is now registered")
 	aliceListed(true)
+}
+
+// joinLobby connects as nick and waits for the lobby's history, after
+// the welcome.
+func joinLobby(t *testing.T, httpAddr, nick string) *wsClient {
+	t.Helper()
+	wc := joinWS(t, httpAddr, nick)
+	wc.expect("lobby history", func(f frame) bool { return f.Type == "history" })
+	return wc
 }
