@@ -221,7 +221,7 @@ var (
 )
 
 func (r *run) connectWS(ctx context.Context, c *client) error {
-	ws, resp, err := chatclient.DialWS(ctx, r.wsDialer, r.wsURLs[c.node], nil)
+	ws, resp, err := chatclient.DialWS(ctx, r.pollers.dialer(r.wsDialer), r.wsURLs[c.node], nil)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("websocket upgrade: %s", resp.Status)
@@ -233,7 +233,9 @@ func (r *run) connectWS(ctx context.Context, c *client) error {
 	c.wsMu.Lock()
 	c.ws = ws
 	c.wsMu.Unlock()
-	go r.wsReader(c, ws, c.readerDone)
+	if !r.pollers.add(c, ws, c.readerDone) {
+		go r.wsReader(c, ws, c.readerDone)
+	}
 	nick, lobby := c.nick, ""
 	for attempt := 2; ; attempt++ {
 		if err := ws.Hello(nick); err != nil {
@@ -269,55 +271,66 @@ func (r *run) wsReader(c *client, ws *chatclient.WS, done chan struct{}) {
 			if errors.As(err, &ce) {
 				err = fmt.Errorf("closed by server: %d %s", ce.Code, ce.Text)
 			}
-			c.die(err)
-			if r.mayReconnect(c) {
-				go r.reconnectWS(c)
-			}
+			r.wsEnded(c, err)
 			return
 		}
-		at := time.Now()
-		if c.ready.Load() {
-			// Once ready, only what is measured is looked at, without
-			// decoding the JSON: messages, lobby joins (for pacing), errors.
-			switch {
-			case r.recordWSMessage(c, b, at):
-			case bytes.HasPrefix(b, wsJoinPrefix), bytes.HasPrefix(b, wsPartPrefix):
-				c.presence(b, len(wsJoinPrefix))
-			case bytes.HasPrefix(b, wsPresencePrefix):
-				c.presence(b, len(wsPresencePrefix))
-			case bytes.HasPrefix(b, wsErrorPrefix):
-				c.noteError(string(b))
-			}
-			continue
-		}
-		f, err := wire.DecodeFrame(b)
-		if err != nil {
-			continue
-		}
-		switch f.Type {
-		case "welcome":
-			// The reader owns gotNick and lobby; the connector reads them
-			// after the signal.
-			c.gotNick, c.lobby = f.Nick, ""
-			if rooms := f.RoomNames(); len(rooms) > 0 {
-				c.lobby = rooms[0]
-			}
-			c.notify(sig{kind: sigWelcome, nick: f.Nick, room: c.lobby})
-		case "error":
-			c.notify(sig{kind: sigError, code: f.Code, text: f.Text})
-		case "members":
-			if f.Room == c.lobby {
-				// A big room's first page carries the member count.
-				c.count.Store(int64(max(f.Total, len(f.Members))))
-			}
-			c.notify(sig{kind: sigMembers, room: f.Room})
-		case "presence":
-			c.presence(b, len(wsPresencePrefix))
-		case "join", "part":
+		r.onWSFrame(c, b, time.Now())
+	}
+}
+
+// wsEnded records the end of c's websocket; in a --kill-node run a ready
+// client reconnects.
+func (r *run) wsEnded(c *client, err error) {
+	c.die(err)
+	if r.mayReconnect(c) {
+		go r.reconnectWS(c)
+	}
+}
+
+// onWSFrame handles one text frame b that reached c at at. It never blocks:
+// the websocket pollers call it for many clients in turn.
+func (r *run) onWSFrame(c *client, b []byte, at time.Time) {
+	if c.ready.Load() {
+		// Once ready, only what is measured is looked at, without
+		// decoding the JSON: messages, lobby joins (for pacing), errors.
+		switch {
+		case r.recordWSMessage(c, b, at):
+		case bytes.HasPrefix(b, wsJoinPrefix), bytes.HasPrefix(b, wsPartPrefix):
 			c.presence(b, len(wsJoinPrefix))
-			if f.Type == "join" && f.Nick == c.gotNick {
-				c.notify(sig{kind: sigJoined, room: f.Room})
-			}
+		case bytes.HasPrefix(b, wsPresencePrefix):
+			c.presence(b, len(wsPresencePrefix))
+		case bytes.HasPrefix(b, wsErrorPrefix):
+			c.noteError(string(b))
+		}
+		return
+	}
+	f, err := wire.DecodeFrame(b)
+	if err != nil {
+		return
+	}
+	switch f.Type {
+	case "welcome":
+		// The reader owns gotNick and lobby; the connector reads them
+		// after the signal.
+		c.gotNick, c.lobby = f.Nick, ""
+		if rooms := f.RoomNames(); len(rooms) > 0 {
+			c.lobby = rooms[0]
+		}
+		c.notify(sig{kind: sigWelcome, nick: f.Nick, room: c.lobby})
+	case "error":
+		c.notify(sig{kind: sigError, code: f.Code, text: f.Text})
+	case "members":
+		if f.Room == c.lobby {
+			// A big room's first page carries the member count.
+			c.count.Store(int64(max(f.Total, len(f.Members))))
+		}
+		c.notify(sig{kind: sigMembers, room: f.Room})
+	case "presence":
+		c.presence(b, len(wsPresencePrefix))
+	case "join", "part":
+		c.presence(b, len(wsJoinPrefix))
+		if f.Type == "join" && f.Nick == c.gotNick {
+			c.notify(sig{kind: sigJoined, room: f.Room})
 		}
 	}
 }

@@ -39,6 +39,7 @@ type config struct {
 	Height             int           `json:"pty_height"`
 	EmulateEvery       int           `json:"emulate_every"`
 	VTEvery            int           `json:"vt_every"`
+	WSPollers          int           `json:"ws_pollers"`
 
 	PID        int    `json:"pid"` // the first of PIDs
 	PIDs       []int  `json:"pids,omitempty"`
@@ -251,6 +252,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.Width, "pty-width", 80, "terminal width of PTY clients")
 	fs.IntVar(&c.Height, "pty-height", 24, "terminal height of PTY clients")
 	fs.IntVar(&c.EmulateEvery, "emulate-every", 100, "when nothing is sent, run a terminal emulator on one PTY client in this many (to pace connections); the others discard their output")
+	fs.IntVar(&c.WSPollers, "ws-pollers", 2, "read the websocket clients on this many goroutines, each waiting on its own epoll set (Linux), which costs the tool about half the CPU of a goroutine per connection; 0: a goroutine per connection")
 	fs.IntVar(&c.VTEvery, "vt-every", 10, "when messages are sent (or with --rooms above 1), one PTY client in this many reads its output with a full terminal emulator and its whole screen after every chunk; the others with a model of the rows the server's frames write (far cheaper; the same counts of deliveries and duplicates). 1: all of them emulate")
 	fs.Var(&pidList{v: &c.PIDs}, "pid", "the server's process id, to read its memory and CPU from /proc; several (repeated or comma-separated: a cluster's nodes, in the order of --http-addr) are summed")
 	fs.IntVar(&c.KillNode, "kill-node", 0, "kill the Nth node (of --http-addr and --pid, from 1) with SIGKILL --kill-after into the sending; its websocket clients reconnect to the other nodes, and the report says when they all were back and what the others lost")

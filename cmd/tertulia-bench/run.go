@@ -23,6 +23,7 @@ type run struct {
 	probe    *serverProbe
 	wsURLs   []string // one per --http-addr
 	wsDialer *websocket.Dialer
+	pollers  *wsPollers // nil: a reader goroutine per websocket
 
 	clients []*client
 	reg     *registry
@@ -283,6 +284,8 @@ func (r *run) execute(ctx context.Context) *report {
 		return rep
 	}
 	r.buildClients()
+	r.pollers = newWSPollers(r.cfg.WSPollers, r.onWSFrame, r.wsEnded)
+	defer r.pollers.close()
 
 	bgctx, bgstop := context.WithCancel(ctx)
 	defer bgstop()
