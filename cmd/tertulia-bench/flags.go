@@ -257,7 +257,7 @@ func newFlagSet(c *config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&pidList{v: &c.PIDs}, "pid", "the server's process id, to read its memory and CPU from /proc; several (repeated or comma-separated: a cluster's nodes, in the order of --http-addr) are summed")
 	fs.IntVar(&c.KillNode, "kill-node", 0, "kill the Nth node (of --http-addr and --pid, from 1) with SIGKILL --kill-after into the sending; its websocket clients reconnect to the other nodes, and the report says when they all were back and what the others lost")
 	fs.DurationVar(&c.KillAfter, "kill-after", 0, "with --kill-node: when to kill it, from the start of sending")
-	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus /metrics URL (process_resident_memory_bytes, process_cpu_seconds_total), if --pid is not usable")
+	fs.StringVar(&c.MetricsURL, "metrics-url", "", "the server's Prometheus /metrics URL: its memory and CPU if --pid is not given, and (with --pid too) its own delivery latency, publication to write, reported beside the tool's send-to-receive figures")
 	fs.StringVar(&c.PprofURL, "pprof-url", "", "the server's pprof base URL (its --pprof-addr, e.g. http://127.0.0.1:6060): memory is then also measured after forcing a garbage collection through /debug/pprof/heap?gc=1, as an idle server reaches within two minutes anyway")
 	fs.IntVar(&c.MaxConns, "max-conns", 12000, "refuse to open more connections than this")
 	fs.DurationVar(&c.MaxTime, "max-time", 0, "hard bound of the whole run (default: 15m plus --duration)")

@@ -2,8 +2,10 @@ package main
 
 import (
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -222,5 +224,42 @@ func TestClusterFlagsSpreadClients(t *testing.T) {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+}
+
+func TestServerLatencyFromItsHistogram(t *testing.T) {
+	parse := func(lines ...string) map[string][]latencyBucket {
+		out := map[string][]latencyBucket{}
+		for _, l := range lines {
+			name, val, _ := strings.Cut(l, " ")
+			v, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			via, b, ok := parseLatencyBucket(name[strings.IndexByte(name, '{'):], v)
+			if !ok {
+				t.Fatalf("not a bucket: %s", l)
+			}
+			out[via] = append(out[via], b)
+		}
+		return out
+	}
+	before := parse(`x{via="web",le="0.01"} 100`, `x{via="web",le="0.025"} 100`, `x{via="web",le="+Inf"} 100`,
+		`x{via="ssh",le="0.01"} 5`, `x{via="ssh",le="0.025"} 5`, `x{via="ssh",le="+Inf"} 5`)
+	// Over the sending: 50 web writes within 10 ms, 50 between 10 and 25
+	// ms; no ssh write.
+	after := parse(`x{le="0.025",via="web"} 200`, `x{via="web",le="0.01"} 150`, `x{via="web",le="+Inf"} 200`,
+		`x{via="ssh",le="0.01"} 5`, `x{via="ssh",le="0.025"} 5`, `x{via="ssh",le="+Inf"} 5`)
+	got := latencyBetween(before, after)
+	if _, ok := got["ssh"]; ok || len(got) != 1 {
+		t.Fatalf("front-ends %v, want only web (ssh wrote nothing)", got)
+	}
+	web := got["web"]
+	if web.Writes != 100 || math.Abs(web.P50-10) > 1e-9 || math.Abs(web.P99-24.7) > 1e-9 {
+		t.Fatalf("web %+v, want 100 writes, p50 10 ms (the first bucket's bound), p99 24.7 ms (interpolated)", web)
+	}
+	// All in the last bucket: the bound below it.
+	if q := bucketQuantile(0.99, []latencyBucket{{LE: 0.01, Count: 0}, {LE: math.Inf(1), Count: 10}}); q != 0.01 {
+		t.Fatalf("p99 past the last bound: %v", q)
 	}
 }

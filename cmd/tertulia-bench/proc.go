@@ -25,7 +25,9 @@ type procSample struct {
 	SlowDrops  float64   `json:"slow_client_drops,omitempty"` // from /metrics only
 	HeapInuse  int64     `json:"heap_inuse_bytes,omitempty"`  // from /metrics only
 	Goroutines int64     `json:"goroutines,omitempty"`        // from /metrics only
-	OK         bool      `json:"ok"`
+	// The server's delivery latency histogram by front-end (/metrics only).
+	Latency map[string][]latencyBucket `json:"-"`
+	OK      bool                       `json:"ok"`
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times; 100 on every
@@ -113,14 +115,22 @@ func readMetrics(ctx context.Context, url string) (procSample, error) {
 		if !ok {
 			continue
 		}
+		labels := ""
 		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
+			name, labels = name[:i], name[i:]
 		}
 		v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
 		if err != nil {
 			continue
 		}
 		switch name {
+		case serverLatencyMetric:
+			if via, b, ok := parseLatencyBucket(labels, v); ok {
+				if s.Latency == nil {
+					s.Latency = map[string][]latencyBucket{}
+				}
+				s.Latency[via] = append(s.Latency[via], b)
+			}
 		case "process_resident_memory_bytes":
 			s.RSS, found = int64(v), true
 		case "process_cpu_seconds_total":
@@ -169,7 +179,7 @@ func (p *serverProbe) sample(ctx context.Context) procSample {
 			if !s.OK {
 				s = ms
 			} else {
-				s.SlowDrops, s.HeapInuse, s.Goroutines = ms.SlowDrops, ms.HeapInuse, ms.Goroutines
+				s.SlowDrops, s.HeapInuse, s.Goroutines, s.Latency = ms.SlowDrops, ms.HeapInuse, ms.Goroutines, ms.Latency
 			}
 		}
 	}

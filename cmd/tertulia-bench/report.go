@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"text/tabwriter"
 	"time"
 )
@@ -260,6 +262,10 @@ func writeTable(w io.Writer, rep *report) {
 		if d.ServerCPU > 0 {
 			fmt.Fprintf(w, "  server CPU while sending: %.1fs (%.0f%% of one core), %.1fµs per delivery, %.0fµs per message\n",
 				d.ServerCPU, d.ServerCPUPct, d.CPUPerDelivery, d.CPUPerMessage)
+		}
+		for _, via := range slices.Sorted(maps.Keys(d.ServerLatency)) {
+			l := d.ServerLatency[via]
+			fmt.Fprintf(w, "  server's own latency (%s, publication to write, its histogram): p50 %s, p99 %s over %.0f writes\n", via, fmtMS(l.P50), fmtMS(l.P99), l.Writes)
 		}
 		fmt.Fprintf(w, "  machine %.0f%% busy while sending; this tool %.1fs CPU", d.MachineBusyPct, d.ToolCPU)
 		if d.OtherCPU > 0 {

@@ -37,6 +37,9 @@ type scalingRow struct {
 	Duplicated     int64   `json:"duplicated"`
 	Dropped        int64   `json:"dropped"`
 	CPUPerDelivery float64 `json:"server_cpu_us_per_delivery"`
+	// ServerP99: the server's own publication-to-write p99 (with
+	// --metrics-url), without the tool's reading.
+	ServerP99 float64 `json:"server_p99_ms,omitempty"`
 	// BytesPerSession: the server's RSS growth over the fill divided by
 	// the sessions (after a forced collection with --pprof-url).
 	BytesPerSession float64 `json:"bytes_per_session"`
@@ -140,6 +143,9 @@ func scalingRowOf(kind string, n int, one *report) scalingRow {
 		row.DeliveryP50, row.DeliveryP99 = d.Latency.P50, d.Latency.P99
 		row.Deliveries, row.Lost, row.Duplicated = d.Delivered, d.Lost, d.Duplicated
 		row.CPUPerDelivery = d.CPUPerDelivery
+		for _, l := range d.ServerLatency { // one front-end per scaling run
+			row.ServerP99 = max(row.ServerP99, l.P99)
+		}
 	}
 	for _, c := range one.Capacity {
 		if c.PerSessionGC > 0 {
@@ -153,10 +159,13 @@ func scalingRowOf(kind string, n int, one *report) scalingRow {
 
 // writeScaling prints the scaling rows as one markdown table.
 func writeScaling(w io.Writer, rows []scalingRow) {
-	fmt.Fprintln(w, "| clients | room size | connected | fill | join p50 | join p99 | delivery p50 | delivery p99 | deliveries | lost | dup | dropped | server CPU / delivery | memory / session | other processes' CPU |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| clients | room size | connected | fill | join p50 | join p99 | delivery p50 | delivery p99 | deliveries | lost | dup | dropped | server CPU / delivery | memory / session | other processes' CPU | server's own p99 |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		cpu, mem := "n/a", "n/a"
+		cpu, mem, own := "n/a", "n/a", "n/a"
+		if r.ServerP99 > 0 {
+			own = fmtMS(r.ServerP99)
+		}
 		if r.CPUPerDelivery > 0 {
 			cpu = fmt.Sprintf("%.1f µs", r.CPUPerDelivery)
 		}
@@ -166,13 +175,14 @@ func writeScaling(w io.Writer, rows []scalingRow) {
 				mem += " (after GC)"
 			}
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %.1f s | %s | %s | %s | %s | %d | %d | %d | %d | %s | %s | %.0f%% |\n",
+		fmt.Fprintf(w, "| %s | %d | %d | %.1f s | %s | %s | %s | %s | %d | %d | %d | %d | %s | %s | %.0f%% | %s |\n",
 			r.Kind, r.Size, r.Connected, r.FillSeconds, fmtMS(r.JoinP50), fmtMS(r.JoinP99),
-			fmtMS(r.DeliveryP50), fmtMS(r.DeliveryP99), r.Deliveries, r.Lost, r.Duplicated, r.Dropped, cpu, mem, r.OtherCPUPct)
+			fmtMS(r.DeliveryP50), fmtMS(r.DeliveryP99), r.Deliveries, r.Lost, r.Duplicated, r.Dropped, cpu, mem, r.OtherCPUPct, own)
 		if r.Aborted != "" {
 			fmt.Fprintf(w, "|   (%s %d: %s) |\n", r.Kind, r.Size, r.Aborted)
 		}
 	}
 	fmt.Fprintln(w, "\nfill: first dial to last client ready; join: dial to welcome and first member list, every client during the fill;")
+	fmt.Fprintln(w, "server's own p99: publication to write in the server's delivery latency histogram (--metrics-url), without the tool's reading;")
 	fmt.Fprintln(w, "memory n/a: the server's RSS did not grow (it still held the last size's heap; start a fresh server per size for memory).")
 }

@@ -37,6 +37,9 @@ type deliveryReport struct {
 	CPUPerDelivery  float64                   `json:"server_cpu_us_per_delivery"`
 	CPUPerMessage   float64                   `json:"server_cpu_us_per_message"`
 	ToolCPU         float64                   `json:"tool_cpu_seconds"`
+	// ServerLatency: the server's own publication-to-write latency over
+	// the sending, by front-end (with --metrics-url).
+	ServerLatency map[string]serverLatency `json:"server_latency,omitempty"`
 	// Busy CPU of the whole machine while sending, and the part of it used
 	// by neither the server nor this tool: other processes competing for
 	// the cores make the figures pessimistic.
@@ -117,6 +120,9 @@ func (r *run) send(ctx context.Context) *deliveryReport {
 	}
 	if w := drainEnd.Sub(start).Seconds(); w > 0 {
 		dr.PerSecond = float64(dr.Delivered) / w
+	}
+	if s0.Latency != nil && s1.Latency != nil {
+		dr.ServerLatency = latencyBetween(s0.Latency, s1.Latency)
 	}
 	if s0.OK && s1.OK {
 		dr.ServerCPU = s1.CPU - s0.CPU
