@@ -186,6 +186,16 @@ func (p *serverProbe) sample(ctx context.Context) procSample {
 	return s
 }
 
+// sampleRSS is sample without /metrics when the PIDs can be read: the
+// once-a-second watch of the peak memory must not add a scrape's CPU to the
+// server's figures.
+func (p *serverProbe) sampleRSS(ctx context.Context) procSample {
+	if len(p.pids) > 0 {
+		return p.sumPIDs()
+	}
+	return p.sample(ctx)
+}
+
 // sumPIDs reads every PID and sums them; OK once each has been read at
 // least once.
 func (p *serverProbe) sumPIDs() procSample {

@@ -350,7 +350,7 @@ func (r *run) watch(ctx context.Context) {
 		for {
 			select {
 			case <-t.C:
-				if s := r.probe.sample(ctx); s.OK {
+				if s := r.probe.sampleRSS(ctx); s.OK {
 					r.peakMu.Lock()
 					r.peakRSS = max(r.peakRSS, s.RSS)
 					r.peakMu.Unlock()
