@@ -63,6 +63,9 @@ type polledWS struct {
 const (
 	// wsPollScratch is how much one read may take from one connection.
 	wsPollScratch = 64 << 10
+	// wsPollMaxMessage bounds a frame, and a message in fragments: what
+	// one connection may make the tool hold.
+	wsPollMaxMessage = 1 << 24
 	// wsPollTick bounds a wait, so that close is seen.
 	wsPollTick = 100 * time.Millisecond
 )
@@ -227,7 +230,7 @@ func (p *wsPollers) frames(pc *polledWS, data []byte, at time.Time) (int, error)
 			}
 			size, head = binary.BigEndian.Uint64(b[2:]), 10
 		}
-		if size > 1<<24 {
+		if size > wsPollMaxMessage {
 			return used, fmt.Errorf("frame of %d bytes", size)
 		}
 		if uint64(len(b)-head) < size {
@@ -240,6 +243,9 @@ func (p *wsPollers) frames(pc *polledWS, data []byte, at time.Time) (int, error)
 			if fin && op != 0 && len(pc.message) == 0 {
 				p.onFrame(pc.c, payload, at)
 				continue
+			}
+			if len(pc.message)+len(payload) > wsPollMaxMessage {
+				return used, fmt.Errorf("message of more than %d bytes", wsPollMaxMessage)
 			}
 			pc.message = append(pc.message, payload...)
 			if fin {

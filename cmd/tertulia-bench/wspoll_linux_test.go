@@ -149,3 +149,22 @@ func TestPollersReportTheServersClose(t *testing.T) {
 		t.Fatalf("ended with %v, want the server's close code and reason", err)
 	}
 }
+
+// A message in fragments is held only up to its bound: past it, the
+// connection ends, saying why.
+func TestPollersBoundAFragmentedMessage(t *testing.T) {
+	_, got, c := startPolled(t, func(conn *websocket.Conn) {
+		w, _ := conn.NextWriter(websocket.TextMessage)
+		chunk := bytes.Repeat([]byte("m"), 1<<20)
+		for range wsPollMaxMessage>>20 + 1 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		_ = w.Close()
+	})
+	err := got.end(t, c)
+	if err == nil || !strings.Contains(err.Error(), "message of more than") {
+		t.Fatalf("ended with %v, want the message refused for its size", err)
+	}
+}

@@ -21,12 +21,12 @@ var clusterRetryDelays = [...]time.Duration{500 * time.Millisecond, time.Second,
 const clusterRetryFor = 15 * time.Second
 
 // maxInFlight bounds the lines sent whose answer has not come yet. Each
-// gets one (its copy or a refusal), but a session that lags has other
-// people's and its own copies skipped (the history keeps them), so when
-// the table is full the lines sent more than inFlightFor ago are
-// forgotten: their copy is not coming. Without that, past maxInFlight
-// skipped copies every later line went without a cid, and was shown
-// refused instead of sent again while the cluster was unavailable.
+// should get one (its copy or a refusal; the hub never skips a session's
+// own copies), but one that never comes must not fill the table for good:
+// when it is full, the lines sent more than inFlightFor ago are
+// forgotten. Without that, past maxInFlight unanswered lines every later
+// line went without a cid, and was shown refused instead of sent again
+// while the cluster was unavailable.
 const (
 	maxInFlight = 4 * maxWaiting
 	inFlightFor = time.Minute

@@ -129,12 +129,11 @@ func TestTUISendsAgainLinesRefusedWhileTheClusterIsUnavailable(t *testing.T) {
 	}
 }
 
-// A terminal that lagged had the copies of its own lines skipped (the
-// history keeps them), so those lines never get their answer. Once they
-// are old, they no longer stop later lines from being sent again: a line
-// refused while the cluster is unavailable, after many such, is still
-// said to be sent again, not shown refused.
-func TestTUISendsAgainAfterManyOwnCopiesWereSkipped(t *testing.T) {
+// Lines whose answer never came, once they are old, no longer stop later
+// lines from being sent again: a line refused while the cluster is
+// unavailable, after many such, is still said to be sent again, not shown
+// refused.
+func TestTUISendsAgainAfterManyLinesWentUnanswered(t *testing.T) {
 	bus, _, cs, m := bobOnSwitchedBus(t, room.WithRate(1<<30, math.Inf(1)))
 	clock := time.Now()
 	m.now = func() time.Time { return clock }
@@ -144,7 +143,7 @@ func TestTUISendsAgainAfterManyOwnCopiesWereSkipped(t *testing.T) {
 			t.Fatalf("line %d waits to be sent", i)
 		}
 	}
-	// Their copies are skipped: the model never sees them.
+	// Their copies never reach the model.
 	for len(cs.Events()) > 0 {
 		<-cs.Events()
 	}

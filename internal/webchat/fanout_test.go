@@ -158,7 +158,8 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 
 // tcpSetup serves a hub over plain TCP with small socket buffers and
 // returns it with bob, a session typing into the lobby directly, whose
-// events are read and thrown away.
+// events are read as they come; bobSaw has the texts of the messages he
+// saw.
 func tcpSetup(t *testing.T, opts ...room.Option) (hub *room.Hub, url string, bob *room.Session, bobSaw <-chan string) {
 	t.Helper()
 	opts = append([]room.Option{room.WithLogger(slog.New(slog.DiscardHandler)), room.WithRate(1<<30, math.Inf(1))}, opts...)
